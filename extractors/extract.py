@@ -1,0 +1,213 @@
+"""Layer activations for a set of stimuli, batch by batch, as xarray (presentation x neuroid).
+
+Steps: resolve the layer names; normalise the inputs; one probe forward pass on the first
+stimulus (no early exit) checks that every requested module runs exactly once and gives the
+output shapes; then batches run under ``torch.inference_mode`` and stop right after the last
+requested module fired.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+from tqdm.auto import tqdm
+
+from extractors.hooks import probe, run_recorded
+from extractors.inputs import Inputs, Transform, as_inputs
+from extractors.layers import resolve_layers
+from extractors.models import ModelInfo, check_device, describe_transform, model_info
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.provenance import clean_attrs, package_version
+
+
+@dataclass(frozen=True)
+class _Plan:
+    model: nn.Module
+    info: ModelInfo
+    inputs: Inputs
+    layers: list[tuple[str, str]]
+    unit_shapes: dict[str, tuple[int, ...]]
+    device: torch.device
+    batch_size: int
+    progress: bool
+
+
+def _model_device(model: nn.Module) -> torch.device | None:
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return None
+
+
+def _check_output(name: str, path: str, output: Any, batch: int) -> torch.Tensor:
+    if not isinstance(output, torch.Tensor):
+        raise RSABridgeError(
+            f"layer {name!r} (module {path!r}) outputs a {type(output).__name__}, not a tensor; "
+            "choose a submodule whose output is one tensor"
+        )
+    if output.ndim == 0 or output.shape[0] != batch:
+        raise RSABridgeError(
+            f"layer {name!r} (module {path!r}) outputs shape {tuple(output.shape)} for a batch of {batch}: "
+            "its first dimension is not the batch; choose another module"
+        )
+    return output
+
+
+def _prepare(
+    model: nn.Module,
+    images: Any,
+    layers: Sequence[str] | str | None,
+    batch_size: int,
+    device: str | torch.device,
+    transform: Transform | None,
+    progress: bool | None,
+    stimulus_ids: Sequence[str] | None,
+) -> _Plan:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise RSABridgeError(f"batch size must be a whole number >= 1, not {batch_size!r}")
+    dev = check_device(device)
+    info = model_info(model)
+    resolved = resolve_layers(model, layers)
+    pre = describe_transform(transform) if transform is not None else (info.preprocessing or "none")
+    inputs = as_inputs(
+        images,
+        transform=transform,
+        default_transform=info.transform,
+        stimulus_ids=stimulus_ids,
+        model_label=info.name,
+        preprocessing=pre,
+    )
+    model.eval()
+    if _model_device(model) not in (None, dev):
+        model.to(dev)
+    first = inputs.load(0, 1).to(dev)
+    found = probe(model, first, dict(resolved), model_label=info.name)
+    shapes = {
+        name: tuple(_check_output(name, path, found.outputs[name], 1).shape[1:]) for name, path in resolved
+    }
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, show)
+
+
+def _run(plan: _Plan) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
+    """(start, stop, {name: (B, n_units) float32 CPU tensor}) per batch; tensors are inference tensors."""
+    n = len(plan.inputs)
+    layer_map = dict(plan.layers)
+    bar = tqdm(total=n, unit="img", desc=f"{plan.info.name} activations", disable=not plan.progress, file=sys.stderr)
+    try:
+        for start in range(0, n, plan.batch_size):
+            stop = min(start + plan.batch_size, n)
+            x = plan.inputs.load(start, stop).to(plan.device)
+            outputs = run_recorded(plan.model, x, layer_map, stop_early=True)
+            batch: dict[str, torch.Tensor] = {}
+            with torch.inference_mode():
+                for name, path in plan.layers:
+                    out = _check_output(name, path, outputs[name], stop - start)
+                    if tuple(out.shape[1:]) != plan.unit_shapes[name]:
+                        raise RSABridgeError(
+                            f"layer {name!r} outputs shape {tuple(out.shape[1:])} for stimuli "
+                            f"{start}..{stop - 1} but {plan.unit_shapes[name]} for the first; "
+                            "preprocess every stimulus to one size"
+                        )
+                    batch[name] = out.reshape(stop - start, -1).to("cpu", torch.float32)
+            del outputs
+            yield start, stop, batch
+            bar.update(stop - start)
+    finally:
+        bar.close()
+
+
+def extract_batches(
+    model: nn.Module,
+    images: Any,
+    layers: Sequence[str] | str | None = None,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    transform: Transform | None = None,
+    progress: bool | None = None,
+    stimulus_ids: Sequence[str] | None = None,
+) -> Iterator[tuple[list[str], dict[str, torch.Tensor]]]:
+    """Stream activations batch by batch: ``(ids, {layer: float32 CPU tensor (B, n_units)})``.
+
+    Checks (layers, inputs, device, the probe pass) run when this is called, before the first batch.
+    Arguments as in :func:`extract`. Units are flattened in C order from the module's output shape
+    (e.g. (64, 55, 55) -> 193600 units).
+    """
+    plan = _prepare(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
+
+    def generate() -> Iterator[tuple[list[str], dict[str, torch.Tensor]]]:
+        for start, stop, batch in _run(plan):
+            yield plan.inputs.ids[start:stop], {name: t.clone() for name, t in batch.items()}
+
+    return generate()
+
+
+def extract(
+    model: nn.Module,
+    images: Any,
+    layers: Sequence[str] | str | None = None,
+    *,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    transform: Transform | None = None,
+    progress: bool | None = None,
+    stimulus_ids: Sequence[str] | None = None,
+) -> dict[str, xr.DataArray]:
+    """Activations of ``layers`` of ``model`` for ``images``.
+
+    Args:
+        model: usually from :func:`extractors.load_model`; any module works (aliases are known for
+            torchvision AlexNet/VGG/ResNet). It is put in eval mode and moved to ``device``.
+        images: a StimulusSet, a folder, a list of image paths or PIL images, or a preprocessed
+            float tensor (N, 3, H, W).
+        layers: aliases or module paths, in the order wanted (a string is split at commas);
+            None: the model's default layers.
+        batch_size: stimuli per forward pass.
+        device: ``"cpu"`` or ``"cuda"`` (``"cuda:N"``).
+        transform: PIL.Image -> tensor (3, H, W); default: the model's weights' own transforms.
+        progress: show a tqdm bar on stderr; None: only when stderr is a terminal.
+        stimulus_ids: ids for a list/tensor (default: file stems / "0".."N-1"); for a stimulus set,
+            the ids to extract, in this order.
+
+    Returns:
+        layer name (as given) -> float32 DataArray (presentation: N stimuli, neuroid: units of the
+        flattened output) with coordinate ``stimulus_id`` on ``presentation`` and attrs model,
+        weights, weights_sha256, layer, module_path, unit_shape, preprocessing, rsa_bridge_version
+        (and seed, stimulus_set when known).
+
+    Raises:
+        RSABridgeError: unknown layer, a shared module (runs twice per pass), bad inputs or device.
+        StimulusError: a missing or unreadable image (named in the message).
+    """
+    plan = _prepare(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
+    n = len(plan.inputs)
+    arrays = {name: np.empty((n, math.prod(plan.unit_shapes[name])), dtype=np.float32) for name, _ in plan.layers}
+    for start, stop, batch in _run(plan):
+        for name, tensor in batch.items():
+            arrays[name][start:stop] = tensor.numpy()
+    base = {**plan.info.provenance(), "preprocessing": plan.inputs.preprocessing}
+    result: dict[str, xr.DataArray] = {}
+    for name, path in plan.layers:
+        attrs = {
+            **base,
+            "layer": name,
+            "module_path": path,
+            "unit_shape": [int(s) for s in plan.unit_shapes[name]],
+            "stimulus_set": plan.inputs.source,
+            "rsa_bridge_version": package_version(),
+        }
+        result[name] = xr.DataArray(
+            arrays.pop(name),
+            dims=("presentation", "neuroid"),
+            coords={"stimulus_id": ("presentation", list(plan.inputs.ids))},
+            name=name,
+            attrs=clean_attrs(attrs),
+        )
+    return result

@@ -1,0 +1,253 @@
+"""Record the outputs of named modules of any ``torch.nn.Module`` during a forward pass.
+
+This is rsa-bridge's one hooking mechanism (activations for RSA, the depth-mask and detector
+analyses all use it). It works for any module and any input: outputs are captured by forward
+hooks and **cloned at capture** (tensors nested in tuples, lists and dicts too), because later
+in-place operations - torchvision AlexNet's ``ReLU(inplace=True)`` - would otherwise overwrite a
+stored reference (a stored conv1 output silently turns into relu1). With ``stop_early`` the
+forward pass is aborted as soon as every requested module has produced its output.
+
+    with record(model, {"conv1": "features.0"}, stop_early=True) as rec:
+        model(x)                      # stops after features.0; the with-block swallows the stop
+    rec.outputs["conv1"]              # (B, 64, 55, 55) tensor, pre-ReLU
+
+    outputs = run_recorded(model, x, {"conv1": "features.0"})   # the same in one call
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from rsa_bridge.errors import RSABridgeError, preview
+
+Forward = Callable[[nn.Module, Any], Any]
+
+
+class StopForward(Exception):
+    """Raised inside a forward hook to abort the pass once every requested module has fired."""
+
+    def __init__(self, recorder: "record") -> None:
+        super().__init__("forward pass stopped early: every requested module has produced its output")
+        self.recorder = recorder
+
+
+def clone_output(obj: Any) -> Any:
+    """Detached copies of every tensor in ``obj`` (tensors, and tuples/lists/dicts of them, nested).
+
+    Named tuples keep their type; other objects are returned as they are.
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(clone_output(v) for v in obj))
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(clone_output(v) for v in obj)
+    if isinstance(obj, Mapping):
+        items = {k: clone_output(v) for k, v in obj.items()}
+        try:
+            return type(obj)(items)
+        except TypeError:
+            return items
+    return obj
+
+
+def get_module(model: nn.Module, path: str) -> nn.Module:
+    """The submodule at dotted ``path`` (``"features.0"``); RSABridgeError when there is none."""
+    if not path:
+        raise RSABridgeError("an empty module path names the whole model; name a submodule such as 'features.0'")
+    try:
+        return model.get_submodule(path)
+    except AttributeError:
+        raise RSABridgeError(
+            f"{type(model).__name__} has no module {path!r}; module paths look like "
+            f"{preview([n for n, _ in model.named_modules() if n], 4)}"
+        ) from None
+
+
+class record:
+    """Context manager that records the outputs of modules while it is open.
+
+    Args:
+        model: any module.
+        layers: name -> module path (several names may share one path).
+        stop_early: abort the forward pass (by raising :class:`StopForward` from the hook) once
+            every requested module has fired. Leaving the with-block swallows that exception, so
+            the with-block's code after the model call is skipped; :func:`run_recorded` catches it too.
+
+    Attributes (valid after a forward pass):
+        outputs: name -> cloned output of the module's *first* call in the pass.
+        calls: module path -> how many times the module ran.
+        order: module paths in the order they first ran.
+        stopped: whether the pass was aborted early.
+    """
+
+    def __init__(self, model: nn.Module, layers: Mapping[str, str], *, stop_early: bool = False) -> None:
+        self.model = model
+        self.layers = dict(layers)
+        self.stop_early = stop_early
+        self._names: dict[str, list[str]] = {}
+        for name, path in self.layers.items():
+            self._names.setdefault(path, []).append(name)
+        self._modules = {path: get_module(model, path) for path in self._names}
+        self._handles: list[Any] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget recorded outputs (to reuse the recorder for another forward pass)."""
+        self.outputs: dict[str, Any] = {}
+        self.calls: dict[str, int] = dict.fromkeys(self._names, 0)
+        self.order: list[str] = []
+        self.stopped = False
+
+    def _hook(self, path: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            self.calls[path] += 1
+            if self.calls[path] > 1:
+                return
+            self.order.append(path)
+            captured = clone_output(output)
+            for name in self._names[path]:
+                self.outputs[name] = captured
+            if self.stop_early and len(self.order) == len(self._names):
+                self.stopped = True
+                raise StopForward(self)
+
+        return hook
+
+    def __enter__(self) -> "record":
+        self.reset()
+        self._handles = [m.register_forward_hook(self._hook(p)) for p, m in self._modules.items()]
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        return isinstance(exc, StopForward) and exc.recorder is self
+
+    def check_fired_once(self, model_label: str = "") -> None:
+        """RSABridgeError unless every recorded module ran exactly once in the pass just made.
+
+        A module that runs twice (a ReLU shared by several convolutions, as in torchvision's ResNet
+        blocks) has no single output; one that never runs has none at all.
+        """
+        where = f" of {model_label}" if model_label else ""
+        for path, count in self.calls.items():
+            names = ", ".join(repr(n) for n in self._names[path])
+            if count == 0:
+                raise RSABridgeError(
+                    f"layer {names} (module {path!r}) does not run in a forward pass{where}, so it has no "
+                    "output; choose a module that runs (see `rsa-bridge layers`)"
+                )
+            if count > 1:
+                raise RSABridgeError(
+                    f"layer {names} (module {path!r}) runs {count} times in one forward pass{where} (a shared "
+                    f"module), so its output is ambiguous; choose another module, such as "
+                    f"{preview(_alternatives(self.model, path), 4)}"
+                )
+
+
+def _alternatives(model: nn.Module, path: str) -> list[str]:
+    """The parent of ``path`` and its other children: modules a user may ask for instead."""
+    parent = path.rpartition(".")[0]
+    siblings = [f"{parent}.{n}" if parent else n for n, _ in model.get_submodule(parent).named_children()]
+    return ([parent] if parent else []) + [s for s in siblings if s != path]
+
+
+def _default_forward(model: nn.Module, inputs: Any) -> Any:
+    return model(inputs)
+
+
+def as_layer_map(model: nn.Module, layers: Mapping[str, str] | Sequence[str] | str) -> dict[str, str]:
+    """``layers`` as name -> module path: a mapping is taken as is, names are resolved (aliases too)."""
+    if isinstance(layers, Mapping):
+        return dict(layers)
+    from extractors.layers import resolve_layers
+
+    return dict(resolve_layers(model, layers))
+
+
+def run_recorded(
+    model: nn.Module,
+    inputs: Any,
+    layers: Mapping[str, str] | Sequence[str] | str,
+    *,
+    stop_early: bool = True,
+    forward: Forward | None = None,
+    inference: bool = True,
+    return_output: bool = False,
+) -> dict[str, Any] | tuple[dict[str, Any], Any]:
+    """Run ``model`` on ``inputs`` and return the recorded outputs ``{name: output}``.
+
+    Args:
+        model: any module (image classifier, detector, ...), in the mode the caller chose.
+        inputs: passed to ``forward(model, inputs)``; by default ``model(inputs)`` - a tensor
+            (B, C, H, W), a list of images for a torchvision detector, anything the model takes.
+        layers: name -> module path, or names/aliases to resolve with :func:`resolve_layers`.
+        stop_early: abort the pass once every requested module has fired (later modules never run).
+        forward: how to call the model, e.g. ``lambda m, x: m(**x)``.
+        inference: run under ``torch.inference_mode()`` (no autograd bookkeeping).
+        return_output: also return the model's own output (None when the pass stopped early).
+
+    Returns:
+        name -> cloned module output (first call of each module in the pass); with
+        ``return_output``, the pair ``(outputs, model_output)``.
+
+    Raises:
+        RSABridgeError: a requested module did not run.
+    """
+    layer_map = as_layer_map(model, layers)
+    call = forward or _default_forward
+    result = None
+    recorder = record(model, layer_map, stop_early=stop_early)
+    with torch.inference_mode(inference):
+        with recorder:
+            result = call(model, inputs)
+    silent = [p for p, c in recorder.calls.items() if c == 0]
+    if silent:
+        recorder.check_fired_once(type(model).__name__)
+    outputs = {name: recorder.outputs[name] for name in layer_map}
+    return (outputs, result) if return_output else outputs
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one un-stopped forward pass revealed.
+
+    Attributes:
+        order: requested names in the order their modules ran.
+        outputs: name -> cloned output of that pass.
+    """
+
+    order: list[str]
+    outputs: dict[str, Any]
+
+
+def probe(
+    model: nn.Module,
+    inputs: Any,
+    layers: Mapping[str, str],
+    *,
+    forward: Forward | None = None,
+    model_label: str = "",
+) -> Probe:
+    """One full forward pass (no early exit) checking that every requested module runs exactly once.
+
+    Use it on a single input before a batched run with ``stop_early=True``: early exit after the
+    first call of each module is only right when no module runs again later in the pass.
+
+    Raises:
+        RSABridgeError: a module runs twice (shared) or never; the message names it and suggests others.
+    """
+    call = forward or _default_forward
+    recorder = record(model, layers, stop_early=False)
+    with torch.inference_mode(), recorder:
+        call(model, inputs)
+    recorder.check_fired_once(model_label or type(model).__name__)
+    position = {path: i for i, path in enumerate(recorder.order)}
+    order = sorted(layers, key=lambda name: position[layers[name]])
+    return Probe(order=order, outputs={name: recorder.outputs[name] for name in layers})

@@ -1,0 +1,43 @@
+"""Alignment of RDMs by ``stimulus_id``: reorder by identity, or fail with the ids that differ."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import xarray as xr
+
+from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.rdm import COL, ROW
+
+
+def check_same_ids(reference: Sequence[str], other: Sequence[str], what_ref: str, what_other: str) -> None:
+    """Raise when two id collections are not the same set, listing a few ids on each side."""
+    ref, oth = set(map(str, reference)), set(map(str, other))
+    if ref == oth:
+        return
+    only_ref = sorted(ref - oth)
+    only_other = sorted(oth - ref)
+    parts = []
+    if only_ref:
+        parts.append(f"{len(only_ref)} only in {what_ref} ({preview(only_ref, 3)})")
+    if only_other:
+        parts.append(f"{len(only_other)} only in {what_other} ({preview(only_other, 3)})")
+    raise RSABridgeError(
+        f"stimulus ids of {what_ref} and {what_other} differ: " + "; ".join(parts)
+        + ". Stimuli are matched by stimulus_id; use the stimulus set that belongs to the dataset"
+    )
+
+
+def reorder_rdm(rdm: xr.DataArray, stimulus_ids: Sequence[str]) -> xr.DataArray:
+    """The RDM (any leading dims) with rows and columns in the order of ``stimulus_ids`` (by label)."""
+    ids = [str(s) for s in stimulus_ids]
+    return rdm.sel({ROW: ids, COL: ids})
+
+
+def align_rdms(
+    model_rdm: xr.DataArray, neural_rdm: xr.DataArray, what_model: str = "the model RDM",
+    what_neural: str = "the neural RDM",
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Both RDMs over the same stimuli in the model's order; differing id sets raise."""
+    ids = [str(s) for s in model_rdm[ROW].values]
+    check_same_ids(ids, neural_rdm[ROW].values, what_model, what_neural)
+    return model_rdm, reorder_rdm(neural_rdm, ids)

@@ -1,0 +1,82 @@
+"""``rsa-bridge compare``: score model layers against brain areas; prints a table, writes files."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare", help="compare model layer RDMs with brain-area RDMs",
+        description="Compare every layer of a network (or precomputed model RDMs) with the RDMs of brain areas.",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", default=None, help="torchvision model name, e.g. alexnet, vgg16, resnet50")
+    src.add_argument("--model-rdms", type=Path, metavar="FILE", help="precomputed model RDMs (.nc or .mat)")
+    p.add_argument("--area", action="append", help="brain area (repeatable), e.g. V4, IT, hIT")
+    p.add_argument("--dataset", help="shipped dataset name or an RDM dataset .nc (default: the one with --area)")
+    p.add_argument("--stimuli", type=Path, help="stimulus folder with manifest.csv (for a user dataset)")
+    p.add_argument("--weights", default="default",
+                   help="'default' (torchvision weights from the local cache), 'none' (untrained), or a state-dict file")
+    p.add_argument("--layers", help="comma-separated layer aliases or module paths (default: the model's list)")
+    p.add_argument("--metric", default="correlation", help="RDM metric for model layers (default: correlation)")
+    p.add_argument("--method", default="spearman", help="RDM comparison: spearman (default), pearson, kendall_tau_a")
+    p.add_argument("--stimulus-ids", metavar="FILE|dataset",
+                   help="for .mat model RDMs: a file with one id per line, or 'dataset' if rows follow the dataset's order")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", type=Path, help="folder for results.csv, results.nc, model_rdms.nc, profile.pdf/png")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _stimulus_ids(value: str | None, dataset: str | None, area_list):
+    if value is None:
+        return None
+    from rsa_bridge.datasets import load_dataset
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.pipeline import select_datasets
+    from rsa_bridge.rdm import ROW
+
+    if value == "dataset":
+        plan = select_datasets(area_list, dataset)
+        if len(plan) != 1:
+            raise RSABridgeError("--stimulus-ids dataset needs areas from a single dataset")
+        return [str(s) for s in load_dataset(plan[0][0])[ROW].values]
+    path = Path(value)
+    if not path.is_file():
+        raise RSABridgeError(f"--stimulus-ids file {value!r} does not exist")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.model_rdms import read_model_rdms
+    from rsa_bridge.pipeline import compare_model, compare_precomputed
+    from rsa_bridge.report import format_table, write_outputs
+
+    layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
+    if args.model_rdms is not None:
+        ids = _stimulus_ids(args.stimulus_ids, args.dataset, args.area)
+        rdms = read_model_rdms(args.model_rdms, stimulus_ids=ids)
+        if layers:
+            missing = [l for l in layers if l not in rdms["layer"].values]
+            if missing:
+                raise RSABridgeError(f"{str(args.model_rdms)!r} has no layer {missing[0]!r}; "
+                                     f"it has {', '.join(map(str, rdms['layer'].values[:10]))} ...")
+            rdms = rdms.sel(layer=layers)
+        result = compare_precomputed(rdms, args.area, dataset=args.dataset, method=args.method)
+    else:
+        if args.model is None:
+            raise RSABridgeError("say which model to score: --model NAME or --model-rdms FILE")
+        if args.batch_size < 1:
+            raise RSABridgeError("--batch-size must be at least 1")
+        result = compare_model(args.model, args.area, weights=args.weights, dataset=args.dataset,
+                               stimuli=args.stimuli, layers=layers, metric=args.metric, method=args.method,
+                               batch_size=args.batch_size, device=args.device,
+                               progress=False if args.quiet else None)
+    print(format_table(result))
+    if args.out is not None:
+        written = write_outputs(result, args.out)
+        print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
+    return 0

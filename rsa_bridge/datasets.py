@@ -1,0 +1,195 @@
+"""Neural RDM datasets: one square RDM per brain area over one stimulus set, stored as NetCDF.
+
+Schema (an ``xarray.Dataset``):
+
+- one data variable per area (``V4``, ``IT``, ``hIT`` ...), float64, dims
+  ``(*replicate_dims, stimulus_row, stimulus_col)``; replicate dims (``subject``, ``session``,
+  ``animal`` ...) hold several RDMs of the same area;
+- index coordinates ``stimulus_row`` and ``stimulus_col``: the same stimulus ids in the same order;
+- dataset attrs: ``name``, ``title``, ``source``, ``citation``, ``licence``, ``stimulus_set``
+  (folder of the stimuli relative to the file, when shipped);
+- variable attrs: ``region``, ``metric``, ``species``, ``description``.
+
+Loading validates every RDM: square, symmetric, zero diagonal, finite, unique ids.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.io import write_netcdf
+from rsa_bridge.rdm import COL, ROW
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class ShippedDataset:
+    """A dataset that ships with rsa-bridge: its NetCDF file and its stimulus folder."""
+
+    name: str
+    path: Path
+    stimuli: Path | None
+    description: str
+
+
+#: shipped datasets, in the order ``--area`` searches them
+SHIPPED: dict[str, ShippedDataset] = {
+    d.name: d
+    for d in (
+        ShippedDataset(
+            "cowley2023_v4_210325",
+            DATA_DIR / "cowley2023_v4" / "rdm_210325.nc",
+            DATA_DIR / "cowley2023_v4" / "stimuli_210325",
+            "macaque V4, 50 neurons x 640 images (Cowley et al. 2023, session 210325)",
+        ),
+        ShippedDataset(
+            "kriegeskorte2008_92images",
+            DATA_DIR / "kriegeskorte2008_92images" / "rdms_92images.nc",
+            DATA_DIR / "kriegeskorte2008_92images" / "stimuli",
+            "macaque IT (674 neurons) and human IT (fMRI, 4 subjects x 2 sessions), 92 images",
+        ),
+    )
+}
+
+
+def areas(dataset: xr.Dataset) -> list[str]:
+    """Names of the area variables of an RDM dataset."""
+    return [str(v) for v in dataset.data_vars if {ROW, COL} <= set(dataset[v].dims)]
+
+
+def validate_rdm_dataset(dataset: xr.Dataset, where: str = "dataset", atol: float = 1e-8) -> xr.Dataset:
+    """Check the schema and every RDM; return the dataset unchanged.
+
+    Raises:
+        RSABridgeError: missing stimulus dims, ids that differ between rows and columns or repeat,
+            or an RDM that is not square, symmetric, zero on the diagonal and finite (the message
+            names the area).
+    """
+    for dim in (ROW, COL):
+        if dim not in dataset.dims:
+            raise RSABridgeError(f"{where} has no {dim!r} dimension; see README 'Neural RDM datasets'")
+    rows = [str(s) for s in dataset[ROW].values]
+    cols = [str(s) for s in dataset[COL].values]
+    if rows != cols:
+        raise RSABridgeError(f"{where}: stimulus_row and stimulus_col ids differ or are in another order")
+    if len(set(rows)) != len(rows):
+        dup = sorted({s for s in rows if rows.count(s) > 1})
+        raise RSABridgeError(f"{where} has duplicate stimulus ids: {preview(dup)}")
+    names = areas(dataset)
+    if not names:
+        raise RSABridgeError(f"{where} holds no RDM variable with dims (..., {ROW}, {COL})")
+    for name in names:
+        var = dataset[name].transpose(..., ROW, COL)
+        values = np.asarray(var.values, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise RSABridgeError(f"{where}: the {name} RDM contains NaN or inf")
+        scale = max(float(np.abs(values).max()), 1.0)
+        if not np.allclose(values, np.swapaxes(values, -1, -2), rtol=0, atol=atol * scale):
+            raise RSABridgeError(f"{where}: the {name} RDM is not symmetric")
+        diag = np.diagonal(values, axis1=-2, axis2=-1)
+        if np.abs(diag).max() > atol * scale:
+            raise RSABridgeError(f"{where}: the {name} RDM has a non-zero diagonal")
+    return dataset
+
+
+def _open(path: Path) -> xr.Dataset:
+    try:
+        with xr.open_dataset(path) as handle:
+            return handle.load()
+    except Exception as err:  # netCDF/HDF5 backends raise many types for a corrupt file
+        raise RSABridgeError(
+            f"cannot read {str(path)!r} as a NetCDF RDM dataset ({type(err).__name__}: {err})"
+        ) from None
+
+
+def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
+    """A validated neural RDM dataset, by shipped name (see :data:`SHIPPED`) or NetCDF path.
+
+    The dataset's attrs gain ``name`` (if absent) and ``path``; a shipped dataset's stimulus folder
+    is in ``attrs['stimuli_path']``.
+    """
+    key = str(name_or_path)
+    if key in SHIPPED:
+        entry = SHIPPED[key]
+        dataset = _open(entry.path)
+        dataset.attrs.setdefault("name", entry.name)
+        if entry.stimuli is not None:
+            dataset.attrs["stimuli_path"] = str(entry.stimuli)
+    else:
+        path = Path(name_or_path)
+        if not path.exists():
+            raise RSABridgeError(
+                f"no dataset {key!r}: not a shipped dataset ({', '.join(SHIPPED)}) and no such file"
+            )
+        dataset = _open(path)
+        dataset.attrs.setdefault("name", path.stem)
+        stim = dataset.attrs.get("stimulus_set")
+        if stim:
+            dataset.attrs["stimuli_path"] = str((path.parent / stim).resolve())
+    dataset.attrs["path"] = str(SHIPPED[key].path if key in SHIPPED else Path(name_or_path))
+    return validate_rdm_dataset(dataset, where=f"dataset {key!r}")
+
+
+def save_dataset(dataset: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Validate and write an RDM dataset to NetCDF atomically."""
+    validate_rdm_dataset(dataset, where=str(path))
+    return write_netcdf(dataset, path)
+
+
+def list_datasets() -> pd.DataFrame:
+    """The shipped datasets: name, areas, number of stimuli, RDMs per area, description."""
+    rows = []
+    for entry in SHIPPED.values():
+        ds = load_dataset(entry.name)
+        for area in areas(ds):
+            var = ds[area]
+            rows.append(
+                {
+                    "dataset": entry.name,
+                    "area": area,
+                    "n_stimuli": int(ds.sizes[ROW]),
+                    "n_rdms": int(np.prod([var.sizes[d] for d in var.dims if d not in (ROW, COL)] or [1])),
+                    "metric": var.attrs.get("metric", ds.attrs.get("metric", "")),
+                    "description": var.attrs.get("description", entry.description),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def find_area(area: str) -> str:
+    """The first shipped dataset that has ``area``; an unknown area lists the areas that exist."""
+    known: list[str] = []
+    for entry in SHIPPED.values():
+        names = areas(load_dataset(entry.name))
+        if area in names:
+            return entry.name
+        known.extend(n for n in names if n not in known)
+    raise RSABridgeError(f"no shipped dataset has area {area!r}; areas are {', '.join(known)} "
+                         "(or pass --dataset PATH.nc)")
+
+
+def area_rdms(dataset: xr.Dataset, area: str) -> xr.DataArray:
+    """One area's RDMs stacked over a ``replicate`` dim: (replicate, stimulus_row, stimulus_col).
+
+    Replicate labels join the replicate coordinates (``subject=BE|session=1``); a single RDM gets
+    the label ``'all'``.
+    """
+    if area not in areas(dataset):
+        raise RSABridgeError(
+            f"dataset {dataset.attrs.get('name', '')!r} has no area {area!r}; it has {', '.join(areas(dataset))}"
+        )
+    var = dataset[area].transpose(..., ROW, COL)
+    extra = [d for d in var.dims if d not in (ROW, COL)]
+    if not extra:
+        return var.expand_dims(replicate=["all"])
+    stacked = var.stack(replicate=extra)
+    labels = ["|".join(f"{d}={v}" for d, v in zip(extra, np.atleast_1d(key))) for key in stacked["replicate"].values]
+    stacked = stacked.drop_vars(["replicate", *extra]).assign_coords(replicate=labels)
+    return stacked.transpose("replicate", ROW, COL)

@@ -1,0 +1,209 @@
+"""Representational dissimilarity matrices (RDMs) from activations or firing rates.
+
+Every metric is one (chunked) matrix product over units, never a loop over stimulus pairs.
+An RDM is an ``xarray.DataArray`` with dims ``(stimulus_row, stimulus_col)``; both dimensions carry
+the stimulus ids as their index coordinate, so RDMs are aligned by identity, not by position.
+
+Metric names say exactly what they compute (``x_i`` is stimulus i's response vector over ``p`` units):
+
+============== ===================================================== =====================================
+name           dissimilarity d(i, j)                                 peers
+============== ===================================================== =====================================
+correlation    1 - Pearson r(x_i, x_j) across units                  rsatoolbox ``correlation``, scipy
+euclidean      ||x_i - x_j||                                         scipy ``euclidean``
+sqeuclidean    ||x_i - x_j||^2                                       scipy ``sqeuclidean``; rsatoolbox
+                                                                     ``euclidean`` is this divided by p
+cosine         1 - x_i.x_j / (||x_i|| ||x_j||)                       scipy ``cosine``
+============== ===================================================== =====================================
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.provenance import clean_attrs, package_version
+
+ROW = "stimulus_row"
+COL = "stimulus_col"
+#: floats of the (n_stimuli x chunk) float64 block converted at a time (~128 MiB)
+DEFAULT_CHUNK_ELEMENTS = 16 * 1024 * 1024
+
+
+def _as_matrix(activations, stimulus_ids: Sequence[str] | None) -> tuple[np.ndarray, list[str], dict]:
+    """(n_stimuli, n_units) array, ids and attrs from a DataArray or an array."""
+    attrs: dict = {}
+    if isinstance(activations, xr.DataArray):
+        attrs = dict(activations.attrs)
+        stim_dim = activations.dims[0]
+        if stimulus_ids is None:
+            if "stimulus_id" in activations.coords:
+                stimulus_ids = [str(s) for s in activations["stimulus_id"].values]
+            elif stim_dim in activations.coords:
+                stimulus_ids = [str(s) for s in activations[stim_dim].values]
+        data = activations.values.reshape(activations.shape[0], -1)
+    else:
+        data = np.asarray(activations)
+        if data.ndim < 2:
+            raise RSABridgeError(f"activations must be (n_stimuli, n_units); got shape {data.shape}")
+        data = data.reshape(data.shape[0], -1)
+    n = data.shape[0]
+    if stimulus_ids is None:
+        stimulus_ids = [str(i) for i in range(n)]
+    stimulus_ids = [str(s) for s in stimulus_ids]
+    if len(stimulus_ids) != n:
+        raise RSABridgeError(f"{len(stimulus_ids)} stimulus ids for {n} stimuli")
+    if len(set(stimulus_ids)) != n:
+        dup = sorted({s for s in stimulus_ids if stimulus_ids.count(s) > 1})
+        raise RSABridgeError(f"duplicate stimulus ids: {preview(dup)}")
+    if n < 3:
+        raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {n}")
+    if data.shape[1] == 0:
+        raise RSABridgeError("activations have no units")
+    return data, stimulus_ids, attrs
+
+
+def _chunks(n_units: int, n_stimuli: int, chunk_elements: int) -> list[slice]:
+    step = max(1, chunk_elements // max(n_stimuli, 1))
+    return [slice(s, min(s + step, n_units)) for s in range(0, n_units, step)]
+
+
+def _check_finite(block: np.ndarray, ids: list[str]) -> None:
+    bad = ~np.isfinite(block).all(axis=1)
+    if bad.any():
+        raise RSABridgeError(
+            f"activations contain NaN or inf for stimuli {preview([ids[i] for i in np.flatnonzero(bad)])}"
+        )
+
+
+def _centered_gram(data: np.ndarray, ids: list[str], center: str | None, chunk_elements: int) -> np.ndarray:
+    """Gram matrix (n, n) in float64 of rows centred by ``center`` ('row', 'column' or None)."""
+    n, p = data.shape
+    chunks = _chunks(p, n, chunk_elements)
+    offset_rows = np.zeros((n, 1))
+    offset_cols = None
+    if center == "row":
+        total = np.zeros(n)
+        for sl in chunks:
+            block = np.asarray(data[:, sl], dtype=np.float64)
+            _check_finite(block, ids)
+            total += block.sum(axis=1)
+        offset_rows = (total / p)[:, None]
+    elif center == "column":
+        offset_cols = []
+        for sl in chunks:
+            block = np.asarray(data[:, sl], dtype=np.float64)
+            _check_finite(block, ids)
+            offset_cols.append(block.mean(axis=0))
+    gram = np.zeros((n, n))
+    for k, sl in enumerate(chunks):
+        block = np.asarray(data[:, sl], dtype=np.float64)
+        if center is None:
+            _check_finite(block, ids)
+        block = block - offset_rows
+        if offset_cols is not None:
+            block = block - offset_cols[k]
+        gram += block @ block.T
+    return gram
+
+
+def _normalized_distance(gram: np.ndarray, ids: list[str], what: str, metric: str) -> np.ndarray:
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    scale = np.abs(gram).max() if gram.size else 0.0
+    zero = norms <= np.sqrt(max(scale, np.finfo(float).tiny)) * 1e-12
+    if zero.any():
+        raise RSABridgeError(
+            f"{what} for stimuli {preview([ids[i] for i in np.flatnonzero(zero)])}, so the {metric} "
+            "distance is undefined; drop those stimuli or use metric='euclidean'"
+        )
+    similarity = gram / np.outer(norms, norms)
+    return 1.0 - np.clip(similarity, -1.0, 1.0)
+
+
+def _correlation(data, ids, chunk_elements):
+    gram = _centered_gram(data, ids, "row", chunk_elements)
+    return _normalized_distance(gram, ids, "activations are constant across units", "correlation")
+
+
+def _cosine(data, ids, chunk_elements):
+    gram = _centered_gram(data, ids, None, chunk_elements)
+    return _normalized_distance(gram, ids, "activations are all zero", "cosine")
+
+
+def _sqeuclidean(data, ids, chunk_elements):
+    # Centring columns leaves distances unchanged and keeps the Gram trick well conditioned.
+    gram = _centered_gram(data, ids, "column", chunk_elements)
+    sq = np.diag(gram)
+    return np.clip(sq[:, None] + sq[None, :] - 2.0 * gram, 0.0, None)
+
+
+def _euclidean(data, ids, chunk_elements):
+    return np.sqrt(_sqeuclidean(data, ids, chunk_elements))
+
+
+#: metric name -> function (data (n, p), ids, chunk_elements) -> (n, n) float64 dissimilarities
+METRICS: dict[str, Callable[[np.ndarray, list[str], int], np.ndarray]] = {
+    "correlation": _correlation,
+    "euclidean": _euclidean,
+    "sqeuclidean": _sqeuclidean,
+    "cosine": _cosine,
+}
+
+
+def rdm_dataarray(matrix: np.ndarray, stimulus_ids: Sequence[str], attrs: dict | None = None) -> xr.DataArray:
+    """Wrap a square (n, n) matrix as an RDM DataArray with ids on both dimensions."""
+    ids = [str(s) for s in stimulus_ids]
+    return xr.DataArray(
+        np.asarray(matrix, dtype=np.float64),
+        dims=(ROW, COL),
+        coords={ROW: ids, COL: ids},
+        attrs=clean_attrs(attrs or {}),
+    )
+
+
+def compute_rdm(
+    activations: xr.DataArray | np.ndarray,
+    metric: str = "correlation",
+    *,
+    stimulus_ids: Sequence[str] | None = None,
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> xr.DataArray:
+    """The RDM of a set of response patterns.
+
+    Args:
+        activations: (n_stimuli, n_units) responses — a DataArray whose first dim is the stimulus
+            dim (ids from its ``stimulus_id`` coordinate) or any array (further dims are flattened
+            into units). Any float dtype; arithmetic is float64.
+        metric: one of :data:`METRICS` (see the module docstring for the exact definitions).
+        stimulus_ids: ids for the rows (default: from the DataArray, else ``'0'..'n-1'``).
+        chunk_elements: how many float64 values to convert at a time; bounds extra memory.
+
+    Returns:
+        (n_stimuli, n_stimuli) float64 DataArray, dims ``(stimulus_row, stimulus_col)``, symmetric with
+        an exact zero diagonal; attrs keep the input's provenance plus ``metric``.
+
+    Raises:
+        RSABridgeError: unknown metric, NaN/inf responses, fewer than 3 stimuli, duplicate ids, or a
+            stimulus whose pattern is constant (correlation) or zero (cosine).
+    """
+    if metric not in METRICS:
+        raise RSABridgeError(f"unknown RDM metric {metric!r}; choose one of {sorted(METRICS)}")
+    data, ids, attrs = _as_matrix(activations, stimulus_ids)
+    matrix = METRICS[metric](data, ids, chunk_elements)
+    matrix = (matrix + matrix.T) / 2.0
+    np.fill_diagonal(matrix, 0.0)
+    attrs.update(metric=metric, n_units=int(data.shape[1]), rsa_bridge_version=package_version())
+    return rdm_dataarray(matrix, ids, attrs)
+
+
+def upper_triangle(rdm: xr.DataArray | np.ndarray) -> np.ndarray:
+    """The strictly upper triangle of a square matrix, row by row (scipy ``squareform`` order).
+
+    Works on (..., n, n) arrays: returns (..., n*(n-1)/2).
+    """
+    values = rdm.values if isinstance(rdm, xr.DataArray) else np.asarray(rdm)
+    n = values.shape[-1]
+    rows, cols = np.triu_indices(n, k=1)
+    return values[..., rows, cols]

@@ -1,0 +1,148 @@
+"""A stimulus set: a folder of images plus ``manifest.csv`` (``stimulus_id``, ``filename``, labels).
+
+The manifest is the identity of the set: ``stimulus_id`` is how stimuli are matched to neural data,
+never their position. Label columns beyond ``stimulus_id`` and ``filename`` are kept as they are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from stimuli.errors import StimulusError
+
+MANIFEST = "manifest.csv"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
+
+
+@dataclass(frozen=True)
+class StimulusSet:
+    """Images with unique ``stimulus_id`` s.
+
+    Attributes:
+        root: folder that holds the images (file names in the manifest are relative to it).
+        manifest: one row per stimulus, columns ``stimulus_id``, ``filename`` and any labels,
+            in the set's own order.
+        name: a short name used in provenance (default: the folder name).
+    """
+
+    root: Path
+    manifest: pd.DataFrame
+    name: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.root.name)
+
+    @property
+    def stimulus_ids(self) -> list[str]:
+        """The ids in manifest order."""
+        return self.manifest["stimulus_id"].tolist()
+
+    @property
+    def paths(self) -> list[Path]:
+        """Absolute image paths in manifest order."""
+        return [self.root / f for f in self.manifest["filename"]]
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def __iter__(self) -> Iterator[tuple[str, Path]]:
+        return iter(zip(self.stimulus_ids, self.paths))
+
+    def labels(self, column: str) -> pd.Series:
+        """One label column indexed by ``stimulus_id``."""
+        if column not in self.manifest.columns:
+            raise StimulusError(
+                f"stimulus set {self.name!r} has no label column {column!r}; "
+                f"columns are {list(self.manifest.columns)}"
+            )
+        return self.manifest.set_index("stimulus_id")[column]
+
+    def subset(self, stimulus_ids: Sequence[str]) -> "StimulusSet":
+        """The stimuli with these ids, in the order given; unknown ids are an error."""
+        index = self.manifest.set_index("stimulus_id", drop=False)
+        missing = [s for s in stimulus_ids if s not in index.index]
+        if missing:
+            raise StimulusError(f"stimulus set {self.name!r} has no stimuli {missing[:5]}")
+        return StimulusSet(self.root, index.loc[list(stimulus_ids)].reset_index(drop=True), self.name)
+
+
+def _check_manifest(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    for column in ("stimulus_id", "filename"):
+        if column not in frame.columns:
+            raise StimulusError(f"{where} has no {column!r} column (columns: {list(frame.columns)})")
+    frame = frame.copy()
+    frame["stimulus_id"] = frame["stimulus_id"].astype(str)
+    frame["filename"] = frame["filename"].astype(str)
+    dup = frame["stimulus_id"][frame["stimulus_id"].duplicated()].unique().tolist()
+    if dup:
+        raise StimulusError(f"{where} has duplicate stimulus_id values: {dup[:5]}")
+    if frame.empty:
+        raise StimulusError(f"{where} lists no stimuli")
+    return frame.reset_index(drop=True)
+
+
+def load_stimulus_set(path: str | Path, name: str | None = None, check_images: bool = True) -> StimulusSet:
+    """Load a stimulus set from a folder with ``manifest.csv`` (or the manifest file itself).
+
+    Args:
+        path: the folder, or the path of a manifest CSV whose file names are relative to its folder.
+        name: name for provenance (default: the folder name).
+        check_images: also check that every listed file exists (cheap); decoding is checked when
+            images are read (:func:`read_image`).
+
+    Raises:
+        StimulusError: no manifest, missing columns, duplicate ids, or missing image files
+            (the message names the files).
+    """
+    path = Path(path)
+    manifest_path = path if path.is_file() else path / MANIFEST
+    if not path.exists():
+        raise StimulusError(f"stimulus folder {str(path)!r} does not exist")
+    if not manifest_path.is_file():
+        raise StimulusError(
+            f"{str(path)!r} has no {MANIFEST}; make one with columns stimulus_id,filename "
+            "or use stimuli.from_folder() to take ids from the file names"
+        )
+    try:
+        frame = pd.read_csv(manifest_path, dtype={"stimulus_id": str, "filename": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise StimulusError(f"cannot read manifest {str(manifest_path)!r}: {err}") from None
+    frame = _check_manifest(frame, f"manifest {str(manifest_path)!r}")
+    root = manifest_path.parent
+    if check_images:
+        missing = [f for f in frame["filename"] if not (root / f).is_file()]
+        if missing:
+            raise StimulusError(
+                f"{len(missing)} image file(s) listed in {str(manifest_path)!r} are missing, e.g. {missing[:3]}"
+            )
+    return StimulusSet(root, frame, name or root.name)
+
+
+def from_folder(path: str | Path, name: str | None = None) -> StimulusSet:
+    """A stimulus set from every image file in a folder; ids are the file names without suffix.
+
+    Files are taken in sorted order. Two files with the same stem (``a.png``, ``a.jpg``) are an error.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise StimulusError(f"stimulus folder {str(path)!r} does not exist")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise StimulusError(f"{str(path)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    frame = pd.DataFrame({"stimulus_id": [p.stem for p in files], "filename": [p.name for p in files]})
+    return StimulusSet(path, _check_manifest(frame, f"folder {str(path)!r}"), name or path.name)
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """Open one image as RGB; an unreadable or corrupt file raises :class:`StimulusError` naming it."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise StimulusError(f"cannot read image {str(path)!r}: {err}") from None
