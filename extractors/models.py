@@ -98,8 +98,8 @@ def check_device(device: str | torch.device) -> torch.device:
     """Parse ``device`` and check that it exists here; RSABridgeError otherwise."""
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise RSABridgeError(f"device {str(device)!r} is not a torch device ({err}); use cpu or cuda") from None
+    except (RuntimeError, TypeError):
+        raise RSABridgeError(f"device {str(device)!r} is not a torch device; use cpu, cuda or cuda:N") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise RSABridgeError(

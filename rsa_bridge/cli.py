@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "compare": "rsa_bridge.commands.compare",
     "layers": "rsa_bridge.commands.layers",
     "datasets": "rsa_bridge.commands.datasets",
+    "stimuli": "rsa_bridge.commands.stimuli_cmd",
+    "missed-detections": "analyses.missed_detections.cli",
 }
 
 
@@ -49,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as err:
         print(f"rsa-bridge {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `rsa-bridge datasets | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"rsa-bridge {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130

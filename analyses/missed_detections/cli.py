@@ -1,0 +1,189 @@
+"""``rsa-bridge missed-detections``: analyse a video's momentary misses (parsing and printing only).
+
+    rsa-bridge missed-detections --detector ssdlite320 --video FRAMES_DIR --boxes boxes.csv --out DIR
+
+Writes into DIR (each file atomically): ``missed_detections.nc`` (the (frame, object) Dataset),
+``missed_detections.csv`` (one row per present frame x object), ``misses.csv`` (one row per miss
+with its cause), ``attribution.json`` (switch attribution vs the shuffled baseline),
+``timeline_<object>.png`` per object and ``miss_<frame>_<object>.png`` for the first misses.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from PIL import Image
+
+from rsa_bridge.errors import RSABridgeError, preview
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class FrameFolder(Sequence):
+    """The images of a folder in file-name order, loaded on indexing as (3, H, W) floats in [0, 1]."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise RSABridgeError(f"--video {str(folder)!r} is not a folder; pass a folder of frame images")
+        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise RSABridgeError(f"--video {str(folder)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        try:
+            with Image.open(self.paths[k]) as img:
+                pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        except OSError as err:
+            raise RSABridgeError(f"cannot read frame {self.paths[k]} ({err})") from None
+        return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.paths]
+
+
+def read_boxes(path: str | Path, frames: FrameFolder, categories: list[str] | None) -> pd.DataFrame:
+    """boxes.csv -> table with 0-based frame positions and integer labels.
+
+    ``frame`` may be a 0-based position, a file name or a file stem; ``label`` an integer class
+    index or (with pretrained weights) a category name.
+    """
+    try:
+        table = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise RSABridgeError(f"cannot read --boxes {str(path)!r} as CSV ({err})") from None
+    from analyses.missed_detections.frames import BOX_COLUMNS
+
+    missing = [c for c in BOX_COLUMNS if c not in table.columns]
+    if missing:
+        raise RSABridgeError(f"--boxes {str(path)!r} lacks columns {preview(missing)}; "
+                             f"it needs {', '.join(BOX_COLUMNS)}")
+    table["frame"] = _frame_positions(table["frame"], frames)
+    table["label"] = _label_indices(table["label"], categories)
+    return table
+
+
+def _frame_positions(column: pd.Series, frames: FrameFolder) -> pd.Series:
+    numeric = pd.to_numeric(column, errors="coerce")
+    if numeric.notna().all() and (numeric == numeric.round()).all():
+        return numeric.astype(np.int64)
+    lookup = {**{p.stem: i for i, p in enumerate(frames.paths)}, **{n: i for i, n in enumerate(frames.names)}}
+    unknown = sorted({str(v) for v in column if str(v) not in lookup})
+    if unknown:
+        raise RSABridgeError(f"boxes name frames {preview(unknown)} that are not files of the video folder; "
+                             "use 0-based frame numbers or the frame files' names")
+    return column.astype(str).map(lookup).astype(np.int64)
+
+
+def _label_indices(column: pd.Series, categories: list[str] | None) -> pd.Series:
+    numeric = pd.to_numeric(column, errors="coerce")
+    if numeric.notna().all():
+        return numeric.astype(np.int64)
+    if categories is None:
+        raise RSABridgeError("labels must be integer class indices for this detector and weights "
+                             f"(got {preview(sorted({str(v) for v in column[numeric.isna()]}))})")
+    lookup = {name: i for i, name in enumerate(categories) if name and name != "N/A"}
+    unknown = sorted({str(v) for v in column if str(v) not in lookup and pd.isna(pd.to_numeric(v, errors="coerce"))})
+    if unknown:
+        raise RSABridgeError(f"labels {preview(unknown)} are not categories of the detector "
+                             f"(e.g. {preview(list(lookup)[:6])})")
+    return column.map(lambda v: lookup.get(str(v), v)).astype(np.int64)
+
+
+def frame_table(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per present (frame, object): every scalar variable plus the boxes as x1..y2 columns."""
+    scalars = [k for k, v in ds.data_vars.items() if v.dims == ("frame", "object")]
+    table = ds[scalars].to_dataframe().reset_index()
+    for var, prefix in (("gt_box", "gt"), ("best_anchor_box", "anchor"), ("detection_box", "det")):
+        values = ds[var].transpose("frame", "object", "coord").values.reshape(-1, 4)
+        for c, name in enumerate(ds["coord"].values):
+            table[f"{prefix}_{name}"] = values[:, c]
+    return table[table["present"].astype(bool)].reset_index(drop=True)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))[:80] or "object"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the analysis and write the outputs; returns 0."""
+    from analyses.missed_detections.attribution import miss_table, miss_view, switch_attribution
+    from analyses.missed_detections.detectors import category_names, load_detector
+    from analyses.missed_detections.figures import plot_miss_view, plot_timeline, save_figure
+    from analyses.missed_detections.frames import MissOptions, analyse_frames
+    from rsa_bridge.io import write_netcdf, write_text
+
+    frames = FrameFolder(args.video)
+    model = load_detector(args.detector, args.weights, device=args.device, seed=args.seed)
+    boxes = read_boxes(args.boxes, frames, category_names(args.detector, args.weights))
+    options = MissOptions(score_threshold=args.score_threshold, match_iou=args.match_iou,
+                          anchor_iou=args.anchor_iou, window=args.window)
+    info = model.rsa_bridge_info
+    attrs = {"detector": args.detector, "model": info.name, "weights": info.weights,
+             "weights_sha256": info.weights_sha256, "video": str(Path(args.video).resolve()),
+             "boxes": str(Path(args.boxes).resolve()), "seed": args.seed}
+    ds = analyse_frames(model, frames, boxes, options=options, batch_size=args.batch_size,
+                        frame_names=frames.names, attrs=attrs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_netcdf(ds, out / "missed_detections.nc")
+    write_text(frame_table(ds).to_csv(index=False), out / "missed_detections.csv")
+    write_text(miss_table(ds, flag="missed", tolerance=args.tolerance).to_csv(index=False), out / "misses.csv")
+    summary = {flag: switch_attribution(ds, flag=flag, tolerance=args.tolerance, n_shuffles=args.shuffles,
+                                        seed=args.seed).summary() for flag in ("momentary_miss", "missed")}
+    write_text(json.dumps({"attribution": summary, "attrs": ds.attrs}, indent=2, default=str) + "\n",
+               out / "attribution.json")
+    if not args.no_figures:
+        for obj in ds["object"].values:
+            save_figure(plot_timeline(ds, obj), out / f"timeline_{_safe(obj)}.png")
+        table = miss_table(ds, flag="momentary_miss", tolerance=args.tolerance)
+        for row in table.head(args.miss_views).itertuples():
+            view = miss_view(model, frames, ds, int(row.frame), row.object)
+            save_figure(plot_miss_view(view), out / f"miss_{int(row.frame):05d}_{_safe(row.object)}.png")
+    mm = summary["momentary_miss"]
+    print(f"{ds.sizes['frame']} frames x {ds.sizes['object']} objects: {int(ds['missed'].sum())} misses, "
+          f"{mm['n_misses']} momentary; {mm['n_near_switch']} of them at a best-anchor switch "
+          f"(fraction {mm['fraction_near_switch']:.2f} vs {mm['shuffled_mean']:.2f} shuffled, p = {mm['p_value']:.3g})")
+    print(f"wrote {out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``missed-detections`` sub-command."""
+    p = subparsers.add_parser(
+        "missed-detections",
+        help="why a detector momentarily misses a tracked object: anchor switches vs other causes",
+        description="Per frame and tracked object: best anchor, its score, matched detection, momentary misses "
+                    "and best-anchor switches (Hosoya et al., WACV 2020), with a shuffled-frame baseline.")
+    p.add_argument("--detector", default="ssdlite320",
+                   help="ssdlite320, ssd300, retinanet, retinanet_v2, fasterrcnn, fasterrcnn_v2, "
+                        "fasterrcnn_mobilenet or tiny (default: ssdlite320)")
+    p.add_argument("--weights", default="default",
+                   help="'default' (torchvision COCO weights, cached or downloaded), 'none' or a state-dict path")
+    p.add_argument("--video", required=True, help="folder of frame images, in file-name order")
+    p.add_argument("--boxes", required=True, help="CSV with columns frame, object_id, x1, y1, x2, y2, label")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--score-threshold", type=float, default=0.5, help="detection score threshold (default 0.5)")
+    p.add_argument("--match-iou", type=float, default=0.5, help="IoU for a detection to match an object (0.5)")
+    p.add_argument("--anchor-iou", type=float, default=0.5, help="IoU above which anchors count as covering (0.5)")
+    p.add_argument("--window", type=int, default=3, help="longest run of missed frames called momentary (3)")
+    p.add_argument("--tolerance", type=int, default=0, help="frames of slack between a miss and a switch (0)")
+    p.add_argument("--shuffles", type=int, default=1000, help="shuffled-frame baseline permutations (1000)")
+    p.add_argument("--miss-views", type=int, default=3, help="score-map figures for the first N momentary misses")
+    p.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (8)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--seed", type=int, default=0, help="seed of untrained weights and of the shuffles (0)")
+    p.add_argument("--no-figures", action="store_true", help="write no figures")
+    p.set_defaults(func=run)
+    return p

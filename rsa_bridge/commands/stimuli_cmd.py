@@ -1,0 +1,119 @@
+"""``rsa-bridge stimuli``: make stimulus sets (FractalDB-style fractals, folders, CSVs, archives)
+and draw contact sheets. Parses arguments, calls :mod:`stimuli`, prints; no science here."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "stimuli",
+        help="make stimulus sets (fractals, folder, CSV, archive) and contact sheets",
+        description="Make and inspect stimulus sets: folders of images with a manifest.csv.",
+    )
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+    actions = parser.add_subparsers(dest="stimuli_action", metavar="ACTION")
+
+    p = actions.add_parser(
+        "fractals",
+        help="generate a FractalDB-style fractal stimulus set",
+        description="Search IFS categories (filling rate >= 0.2 on 512x512 with 100,000 points) and render "
+        "25 weight vectors x INSTANCES x 4 flips = 100*INSTANCES images per category.",
+    )
+    p.add_argument("--categories", type=int, default=100, help="number of IFS categories (default 100)")
+    p.add_argument("--instances", type=int, default=10, help="random draws per category and weight vector (default 10)")
+    p.add_argument("--out", required=True, type=Path, help="folder to create")
+    p.add_argument("--seed", type=int, default=0, help="master seed; same seed => byte-identical PNGs (default 0)")
+    p.add_argument("--size", type=int, default=362, help="image side in pixels (default 362)")
+    p.add_argument("--points", type=int, default=200_000, help="chaos-game points per image (default 200000)")
+    p.add_argument("--delta", type=float, default=0.1, help="weight-vector step (default 0.1)")
+    p.add_argument("--draw", choices=["patch", "point"], default="patch", help="3x3 random patches or single points")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_fractals)
+
+    p = actions.add_parser("from-folder", help="write a manifest for a folder of images (ids from file names)")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--out", type=Path, help="manifest to write (default FOLDER/manifest.csv)")
+    p.add_argument("--recursive", action="store_true", help="include subfolders (ids 'sub/name', label column 'folder')")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
+    p.set_defaults(func=run_from_folder)
+
+    p = actions.add_parser("from-csv", help="write a manifest from a CSV with a column of image paths")
+    p.add_argument("csv", type=Path)
+    p.add_argument("--path-column", default="path", help="column with image paths, relative to the CSV (default 'path')")
+    p.add_argument("--id-column", help="column with stimulus ids (default: file names without suffix)")
+    p.add_argument("--out", type=Path, help="manifest to write (default: manifest.csv next to the CSV)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
+    p.set_defaults(func=run_from_csv)
+
+    p = actions.add_parser("from-archive", help="extract a zip/tar archive safely into a stimulus set folder")
+    p.add_argument("archive", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="folder to create")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.set_defaults(func=run_from_archive)
+
+    p = actions.add_parser("contact-sheet", help="draw thumbnails of a stimulus set, titled by stimulus_id")
+    p.add_argument("folder", type=Path, help="stimulus set folder (or its manifest)")
+    p.add_argument("--out", required=True, type=Path, help="figure to write (.png, .pdf, .svg)")
+    p.add_argument("--label", help="manifest column that colours the frames")
+    p.add_argument("--columns", type=int, help="thumbnails per row")
+    p.add_argument("--max-images", type=int, default=100, help="show at most this many (default 100)")
+    p.set_defaults(func=run_contact_sheet)
+
+
+def run_fractals(args: argparse.Namespace) -> int:
+    from stimuli.fractals import make_fractal_set
+
+    start = time.perf_counter()
+    stimulus_set = make_fractal_set(
+        args.out, categories=args.categories, instances=args.instances, seed=args.seed, size=args.size,
+        points=args.points, delta=args.delta, draw=args.draw, overwrite=args.overwrite, progress=not args.quiet,
+    )
+    info = json.loads((stimulus_set.root / "fractals.json").read_text())
+    print(
+        f"wrote {len(stimulus_set)} images of {args.categories} categories to {stimulus_set.root} "
+        f"in {time.perf_counter() - start:.1f} s (search: {info['search_candidates']} candidates, "
+        f"acceptance {info['search_acceptance_rate']:.1%})"
+    )
+    return 0
+
+
+def run_from_folder(args: argparse.Namespace) -> int:
+    from stimuli import from_folder
+    from stimuli.builders import from_folder_tree, write_manifest
+
+    stimulus_set = from_folder_tree(args.folder) if args.recursive else from_folder(args.folder)
+    path = write_manifest(stimulus_set, args.out, overwrite=args.overwrite)
+    print(f"wrote manifest of {len(stimulus_set)} stimuli to {path}")
+    return 0
+
+
+def run_from_csv(args: argparse.Namespace) -> int:
+    from stimuli.builders import from_csv, write_manifest
+
+    stimulus_set = from_csv(args.csv, path_column=args.path_column, id_column=args.id_column)
+    path = write_manifest(stimulus_set, args.out or args.csv.parent / "manifest.csv", overwrite=args.overwrite)
+    print(f"wrote manifest of {len(stimulus_set)} stimuli to {path}")
+    return 0
+
+
+def run_from_archive(args: argparse.Namespace) -> int:
+    from stimuli.builders import from_archive
+
+    stimulus_set = from_archive(args.archive, args.out, overwrite=args.overwrite)
+    print(f"extracted {len(stimulus_set)} stimuli to {stimulus_set.root}")
+    return 0
+
+
+def run_contact_sheet(args: argparse.Namespace) -> int:
+    from stimuli import load_stimulus_set
+    from stimuli.contact_sheet import contact_sheet
+
+    stimulus_set = load_stimulus_set(args.folder)
+    path = contact_sheet(stimulus_set, args.out, label=args.label, columns=args.columns, max_images=args.max_images)
+    print(f"wrote contact sheet of {min(len(stimulus_set), args.max_images)} stimuli to {path}")
+    return 0

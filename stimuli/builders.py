@@ -1,0 +1,196 @@
+"""Build stimulus sets from a folder tree, a CSV of image paths or an archive, and write manifests.
+
+A manifest (``manifest.csv``) lists ``stimulus_id``, ``filename`` (relative to the manifest's folder)
+and any label columns; :func:`stimuli.load_stimulus_set` reads it back.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+from stimuli.atomic import atomic_write, building_folder
+from stimuli.errors import StimulusError
+from stimuli.stimulus_set import (
+    IMAGE_SUFFIXES,
+    MANIFEST,
+    StimulusSet,
+    _check_manifest,
+    from_folder,
+    load_stimulus_set,
+)
+
+
+def write_manifest(stimulus_set: StimulusSet, path: str | Path | None = None, overwrite: bool = False) -> Path:
+    """Write the set's manifest as CSV (atomically) and return its path.
+
+    Args:
+        stimulus_set: the set; its label columns are written as they are.
+        path: the CSV to write (default ``<root>/manifest.csv``); file names are written relative to
+            its folder, so :func:`stimuli.load_stimulus_set` on it finds the same images.
+        overwrite: replace an existing file.
+    """
+    path = Path(path) if path is not None else stimulus_set.root / MANIFEST
+    if path.exists() and not overwrite:
+        raise StimulusError(f"{str(path)!r} already exists; choose another path or overwrite it")
+    frame = stimulus_set.manifest.copy()
+    base = path.parent.resolve()
+    frame["filename"] = [Path(os.path.relpath(p.resolve(), base)).as_posix() for p in stimulus_set.paths]
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def from_folder_tree(path: str | Path, name: str | None = None) -> StimulusSet:
+    """A set from every image file under ``path``, subfolders included, in sorted order.
+
+    Ids are the paths relative to ``path`` without suffix, with ``/`` between folders (``cats/tabby``);
+    when any image sits in a subfolder, a ``folder`` label column holds its relative folder (``.`` at top).
+    For a flat folder this is :func:`stimuli.from_folder`.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise StimulusError(f"stimulus folder {str(path)!r} does not exist")
+    def visible(p: Path) -> bool:
+        return not any(part.startswith(".") for part in p.relative_to(path).parts)
+
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and visible(p))
+    if not files:
+        raise StimulusError(f"{str(path)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    relative = [PurePosixPath(p.relative_to(path).as_posix()) for p in files]
+    if all(len(r.parts) == 1 for r in relative):
+        return from_folder(path, name)
+    frame = pd.DataFrame(
+        {
+            "stimulus_id": [str(r.with_suffix("")) for r in relative],
+            "filename": [str(r) for r in relative],
+            "folder": [str(r.parent) for r in relative],
+        }
+    )
+    return StimulusSet(path, _check_manifest(frame, f"folder {str(path)!r}"), name or path.name)
+
+
+def from_csv(
+    csv: str | Path,
+    path_column: str = "path",
+    id_column: str | None = None,
+    name: str | None = None,
+) -> StimulusSet:
+    """A set from a CSV with one image path per row; its other columns become labels.
+
+    Args:
+        csv: the CSV file. Relative image paths are relative to its folder; absolute ones are kept.
+        path_column: the column with the image paths.
+        id_column: the column with the stimulus ids (default: the file names without suffix).
+        name: name for provenance (default: the CSV's stem).
+
+    Raises:
+        StimulusError: missing columns, duplicate ids, or image files that do not exist.
+    """
+    csv = Path(csv)
+    if not csv.is_file():
+        raise StimulusError(f"CSV file {str(csv)!r} does not exist")
+    try:
+        frame = pd.read_csv(csv, dtype={c: str for c in (path_column, id_column) if c})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise StimulusError(f"cannot read CSV {str(csv)!r}: {err}") from None
+    for column in (path_column, id_column):
+        if column is not None and column not in frame.columns:
+            raise StimulusError(f"CSV {str(csv)!r} has no column {column!r} (columns: {list(frame.columns)})")
+    paths = frame[path_column].tolist()
+    if frame[path_column].isna().any() or any(not p for p in paths):
+        raise StimulusError(f"CSV {str(csv)!r} has empty entries in column {path_column!r}")
+    ids = frame[id_column].tolist() if id_column else [PurePosixPath(p.replace("\\", "/")).stem for p in paths]
+    labels = frame.drop(columns=[c for c in (path_column, id_column) if c])
+    clash = [c for c in ("stimulus_id", "filename") if c in labels.columns]
+    if clash:
+        raise StimulusError(
+            f"CSV {str(csv)!r} has column(s) {clash} besides the path/id columns; rename them or pass them "
+            "as path_column/id_column"
+        )
+    manifest = pd.concat([pd.DataFrame({"stimulus_id": ids, "filename": paths}), labels.reset_index(drop=True)], axis=1)
+    manifest = _check_manifest(manifest, f"CSV {str(csv)!r}")
+    root = csv.parent
+    missing = [f for f in manifest["filename"] if not (root / f).is_file()]
+    if missing:
+        raise StimulusError(f"{len(missing)} image file(s) listed in {str(csv)!r} are missing, e.g. {missing[:3]}")
+    return StimulusSet(root, manifest, name or csv.stem)
+
+
+def _unsafe_reason(name: str) -> str | None:
+    """Why an archive member name may not be extracted, or None when it is safe."""
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or (len(posix) > 1 and posix[1] == ":"):
+        return "absolute path"
+    if ".." in PurePosixPath(posix).parts:
+        return "'..' in path"
+    return None
+
+
+def _check_members(archive: Path, entries: list[tuple[str, str | None]]) -> None:
+    bad = []
+    for member, kind in entries:
+        why = _unsafe_reason(member) or kind
+        if why:
+            bad.append((member, why))
+    if bad:
+        shown = ", ".join(f"{n!r} ({why})" for n, why in bad[:3])
+        raise StimulusError(f"refusing to extract {str(archive)!r}: unsafe member(s) {shown}; nothing was extracted")
+
+
+def _extract_zip(archive: Path, dest: Path) -> None:
+    with zipfile.ZipFile(archive) as handle:
+        members = handle.infolist()
+        kinds = []
+        for m in members:
+            mode = m.external_attr >> 16
+            kinds.append((m.filename, "link" if stat.S_ISLNK(mode) else None))
+        _check_members(archive, kinds)
+        handle.extractall(dest)
+
+
+def _extract_tar(archive: Path, dest: Path) -> None:
+    with tarfile.open(archive) as handle:
+        members = handle.getmembers()
+        kinds = [(m.name, None if (m.isfile() or m.isdir()) else "link or special file") for m in members]
+        _check_members(archive, kinds)
+        # checked above: plain files and folders with safe relative names; the 'data' filter (when this
+        # Python has it) checks again
+        extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        for member in members:
+            handle.extract(member, dest, set_attrs=False, **extra)
+
+
+def from_archive(archive: str | Path, out: str | Path, name: str | None = None, overwrite: bool = False) -> StimulusSet:
+    """Extract a zip or tar archive (also .tar.gz/.tgz/.tar.bz2/.tar.xz) to ``out`` and load it as a set.
+
+    Members with absolute paths, ``..`` components, links or special files make the whole archive
+    rejected before anything is written. Extraction goes to a temporary folder renamed to ``out``.
+    The set is the archive's ``manifest.csv`` (at its top or in its single top folder) when there is
+    one; otherwise every image in it (:func:`from_folder_tree`), whose manifest is then written.
+    """
+    archive = Path(archive)
+    if not archive.is_file():
+        raise StimulusError(f"archive {str(archive)!r} does not exist")
+    if zipfile.is_zipfile(archive):
+        extract = _extract_zip
+    elif tarfile.is_tarfile(archive):
+        extract = _extract_tar
+    else:
+        raise StimulusError(f"{str(archive)!r} is neither a zip nor a tar archive")
+    out = Path(out)
+    with building_folder(out, overwrite) as tmp:
+        try:
+            extract(archive, tmp)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+            raise StimulusError(f"cannot extract {str(archive)!r}: {err}") from None
+        if not (tmp / MANIFEST).is_file():
+            top = [p for p in tmp.iterdir() if not p.name.startswith(".")]
+            if not (len(top) == 1 and top[0].is_dir() and (top[0] / MANIFEST).is_file()):
+                write_manifest(from_folder_tree(tmp))
+    root = out
+    if not (root / MANIFEST).is_file():
+        root = next(p for p in out.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
+    return load_stimulus_set(root, name=name or archive.name.split(".")[0])
