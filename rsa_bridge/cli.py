@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "layers": "rsa_bridge.commands.layers",
     "datasets": "rsa_bridge.commands.datasets",
     "stimuli": "rsa_bridge.commands.stimuli_cmd",
+    "neural": "rsa_bridge.commands.neural",
     "missed-detections": "analyses.missed_detections.cli",
 }
 

@@ -49,6 +49,19 @@ SHIPPED: dict[str, ShippedDataset] = {
             DATA_DIR / "cowley2023_v4" / "stimuli_210325",
             "macaque V4, 50 neurons x 640 images (Cowley et al. 2023, session 210325)",
         ),
+        *(
+            ShippedDataset(
+                f"cowley2023_v4_{session}",
+                DATA_DIR / "cowley2023_v4" / f"rdm_{session}.nc",
+                DATA_DIR / "cowley2023_v4" / f"stimuli_{session}",
+                f"macaque V4, {neurons} neurons x {images} images (Cowley et al. 2023, session {session}, "
+                f"animal {animal}; float32)",
+            )
+            for session, neurons, images, animal in (
+                ("190923", 33, 1200, "WE"), ("201025", 89, 1200, "PE"), ("210225", 55, 1200, "PE"),
+                ("210224", 67, 800, "PE"),
+            )
+        ),
         ShippedDataset(
             "kriegeskorte2008_92images",
             DATA_DIR / "kriegeskorte2008_92images" / "rdms_92images.nc",

@@ -1,11 +1,13 @@
 """The main job, wired end to end: stimuli -> extractors -> RDMs -> comparison with neural RDMs.
 
 This is the one module that joins :mod:`stimuli`, :mod:`extractors` and the RSA core; the command line
-and the notebooks call :func:`compare_model` / :func:`compare_precomputed`.
+and the notebooks call :func:`compare_model` / :func:`compare_models` / :func:`compare_precomputed`.
+Statistics (bootstrap CIs, permutation p-values, noise ceilings, best layers, model differences) come
+from :mod:`rsa_bridge.stats` through :class:`StatsOptions`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +21,7 @@ from rsa_bridge.datasets import area_rdms, areas, find_area, load_dataset
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.model_rdms import LAYER, stack_rdms
 from rsa_bridge.provenance import clean_attrs, package_version
-from rsa_bridge.rdm import ROW, compute_rdm, upper_triangle
+from rsa_bridge.rdm import COL, ROW, compute_rdm, upper_triangle
 
 AREA = "area"
 
@@ -33,11 +35,48 @@ class CompareResult:
         results: ``similarity`` (model_layer x area) with provenance attrs, plus ``similarity_sem`` and
             ``n_rdms``; per-RDM values (subjects/sessions) in ``per_rdm_<area>`` variables.
         model_rdms: per dataset name, the model RDMs ``(layer, stimulus_row, stimulus_col)``.
+        statistics: per dataset name, its :class:`rsa_bridge.stats.summary.CompareStatistics`.
+        best: best layer per (model, area) with its bootstrap probability of being best (None without
+            a bootstrap).
+        model_differences: best layer of each model minus that of each other model, per area (None
+            with one model or without a bootstrap).
     """
 
     table: pd.DataFrame
     results: xr.Dataset
     model_rdms: dict[str, xr.DataArray]
+    statistics: dict = field(default_factory=dict)
+    best: pd.DataFrame | None = None
+    model_differences: pd.DataFrame | None = None
+
+
+@dataclass
+class StatsOptions:
+    """What statistics ``compare`` adds (all off but the noise ceiling by default in the Python API).
+
+    Attributes:
+        bootstrap: bootstrap samples for CIs and best layers (0 = none); bootstrap_over: ``stimuli``,
+            ``rdms`` (subjects/sessions) or ``both``; ci_level: CI level.
+        permutations: permutations for p-values (0 = none).
+        seed: seed of the one Generator behind every random step (stored in the result's attrs).
+        ceiling: Nili noise ceiling of areas with >= 2 RDMs.
+        normalize_by_ceiling: ``upper``/``lower`` adds ``similarity_normalized`` = similarity / that bound.
+    """
+
+    bootstrap: int = 0
+    permutations: int = 0
+    seed: int | None = 0
+    bootstrap_over: str = "stimuli"
+    ci_level: float = 0.95
+    ceiling: bool = True
+    normalize_by_ceiling: str | None = None
+
+    def attrs(self) -> dict:
+        out = {f"stats_{k}": v for k, v in asdict(self).items()}
+        out["stats_seed"] = "none (fresh entropy)" if self.seed is None else self.seed
+        out["stats_p_correction_family"] = "the model layers tested against one area"
+        out["stats_ceiling_definition"] = "nili (lower: leave one RDM out; upper: all RDMs)"
+        return clean_attrs(out)
 
 
 def select_datasets(areas_wanted: Sequence[str] | None, dataset: str | None) -> list[tuple[str, list[str]]]:
@@ -122,102 +161,191 @@ def _stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
     return load_stimulus_set(path, name=dataset.attrs.get("name"))
 
 
-def _assemble(pieces: list[dict], provenance: dict) -> CompareResult:
+def _add_statistics(pieces: list[dict], method: str, options: StatsOptions) -> None:
+    """Per dataset: stack every model's layer RDMs and attach one CompareStatistics to its pieces."""
+    from rsa_bridge.stats.resample import as_generator
+    from rsa_bridge.stats.summary import compare_statistics
+
+    rng = as_generator(options.seed)
+    by_dataset: dict[str, list[dict]] = {}
+    for piece in pieces:
+        by_dataset.setdefault(piece["dataset"], []).append(piece)
+    for group in by_dataset.values():
+        ids = [str(s) for s in group[0]["model_rdms"][ROW].values]
+        stacked = xr.concat(
+            [reorder_rdm(p["model_rdms"], ids).drop_vars([c for c in p["model_rdms"].coords if c not in (ROW, COL)])
+             .rename({LAYER: "model_layer"}).assign_coords(model_layer=[f"{p['model']}:{l}" for l in
+                                                                       p["model_rdms"][LAYER].values])
+             for p in group], dim="model_layer")
+        stats = compare_statistics(stacked, group[0]["dataset_obj"], list(group[0]["similarity"][AREA].values), method,
+                                   n_bootstrap=options.bootstrap, n_permutations=options.permutations,
+                                   over=options.bootstrap_over, rng=rng, level=options.ci_level,
+                                   ceiling=options.ceiling)
+        for piece in group:
+            piece["stats"] = stats
+
+
+def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None = None) -> CompareResult:
     """Join per-dataset pieces into the table, the results Dataset and the model RDMs."""
+    from rsa_bridge.stats.summary import bootstrap_variable, ceiling_variables, collect_tables, row_columns
+
+    options = options or StatsOptions(ceiling=False)
+    _add_statistics(pieces, provenance["method"], options)
     rows, variables, model_rdms = [], {}, {}
     for piece in pieces:
         sim, sem, rdms = piece["similarity"], piece["sem"], piece["model_rdms"]
         paths = rdms["module_path"].values if "module_path" in rdms.coords else [""] * rdms.sizes[LAYER]
         for area in sim[AREA].values:
             for k, layer in enumerate(sim[LAYER].values):
+                similarity = float(sim.sel({LAYER: layer, AREA: area}))
                 rows.append({
                     "model": piece["model"], "weights": piece["weights"], "layer": str(layer),
                     "module_path": str(paths[k]), "area": str(area), "dataset": piece["dataset"],
                     "metric": piece["metric"], "method": provenance["method"],
-                    "similarity": float(sim.sel({LAYER: layer, AREA: area})),
+                    "similarity": similarity,
                     "sem": float(sem.sel({LAYER: layer, AREA: area})),
                     "n_rdms": int(piece["per_rdm"][str(area)].sizes["replicate"]),
                     "n_stimuli": int(rdms.sizes[ROW]),
+                    **row_columns(piece.get("stats"), f"{piece['model']}:{layer}", str(area), similarity,
+                                  options.normalize_by_ceiling),
                 })
         model_rdms[f"{piece['model']}|{piece['dataset']}"] = rdms
         for area, values in piece["per_rdm"].items():
             rep = f"replicate_{piece['dataset']}_{area}"
-            variables[f"per_rdm_{piece['dataset']}_{area}"] = xr.DataArray(
+            name = f"per_rdm_{piece['dataset']}_{area}"
+            block = xr.DataArray(
                 values.values, dims=("model_layer", rep),
                 coords={"model_layer": [f"{piece['model']}:{l}" for l in values[LAYER].values],
                         rep: values["replicate"].values})
+            variables[name] = block if name not in variables else xr.concat([variables[name], block], "model_layer")
     table = pd.DataFrame(rows)
     keys = list(dict.fromkeys(zip(table["model"], table["layer"])))
     area_names = list(dict.fromkeys(table["area"]))
-    grid = {name: np.full((len(keys), len(area_names)), np.nan) for name in ("similarity", "sem")}
+    grid_columns = [c for c in table.columns if c not in ("n_rdms", "n_stimuli", "is_best")
+                    and pd.api.types.is_float_dtype(table[c])]
+    grid = {name: np.full((len(keys), len(area_names)), np.nan) for name in grid_columns}
     for row in rows:
         i, j = keys.index((row["model"], row["layer"])), area_names.index(row["area"])
-        grid["similarity"][i, j], grid["sem"][i, j] = row["similarity"], row["sem"]
+        for name in grid_columns:
+            grid[name][i, j] = row.get(name, np.nan)
     coords = {"model_layer": [f"{m}:{l}" for m, l in keys], "model": ("model_layer", [m for m, _ in keys]),
               LAYER: ("model_layer", [l for _, l in keys]), AREA: area_names}
+    names = {"similarity": "similarity", "sem": "similarity_sem", "ci_low": "similarity_ci_low",
+             "ci_high": "similarity_ci_high"}
+    stat_vars = {names.get(c, c): (("model_layer", AREA), grid[c]) for c in grid_columns
+                 if not c.startswith("ceiling_")}
+    unique_stats = list({id(p["stats"]): (p["dataset"], p["stats"]) for p in pieces if p.get("stats")}.values())
+    stat_vars.update(ceiling_variables([st for _, st in unique_stats], area_names))
+    stat_vars.update(bootstrap_variable([st for _, st in unique_stats], coords["model_layer"], area_names))
     results = xr.Dataset(
-        {"similarity": (("model_layer", AREA), grid["similarity"]),
-         "similarity_sem": (("model_layer", AREA), grid["sem"]), **variables},
-        coords=coords, attrs=clean_attrs({**provenance, "rsa_bridge_version": package_version()}),
+        {**stat_vars, **variables}, coords=coords,
+        attrs=clean_attrs({**provenance, **options.attrs(), "rsa_bridge_version": package_version()}),
     )
     results["similarity"].attrs = {"long_name": f"{provenance['method']} correlation of model and brain RDMs",
                                    "units": "1", "aggregation": "mean over the area's RDMs (subjects/sessions)"}
     results["similarity_sem"].attrs = {"long_name": "standard error of the mean over the area's RDMs",
                                        "units": "1"}
-    return CompareResult(table=table, results=results, model_rdms=model_rdms)
+    if "similarity_normalized" in results:
+        results["similarity_normalized"].attrs = {
+            "long_name": f"similarity divided by the noise ceiling's {options.normalize_by_ceiling} bound",
+            "units": "1"}
+    best, differences = collect_tables(unique_stats)
+    if differences is not None and len(differences):
+        diff = xr.Dataset.from_dataframe(differences.rename_axis("model_comparison"))
+        results = results.merge(diff.rename({c: f"model_difference_{c}" if c != "difference" else "model_difference"
+                                             for c in diff.data_vars}))
+    return CompareResult(table=table, results=results, model_rdms=model_rdms,
+                         statistics={p["dataset"]: p.get("stats") for p in pieces}, best=best,
+                         model_differences=differences)
+
+
+def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | None = None, *,
+                   weights: str = "default", dataset: str | None = None, stimuli: str | Path | None = None,
+                   layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
+                   batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
+                   models: Sequence | None = None, transform=None,
+                   stats: StatsOptions | None = None) -> CompareResult:
+    """Score one or more networks' layers against brain areas: the ``rsa-bridge compare`` job.
+
+    Several models are scored on the same stimuli and the same bootstrap samples, so their best layers
+    can be compared pairwise (``result.model_differences``).
+
+    Args:
+        model_names: torchvision model names (``alexnet``, ``vgg16``, ``resnet50``, ...), or labels for
+            ``models`` when built ``nn.Module`` s are passed.
+        areas_wanted: areas (``V4``, ``IT``, ``hIT`` ...); None with ``dataset`` = all its areas.
+        weights: ``"default"`` (torchvision enum, from the local cache), ``"none"`` (untrained) or a
+            state-dict path (for every model).
+        dataset: a shipped dataset name or an RDM NetCDF path (default: the shipped one with the area).
+        stimuli: the stimulus folder for a user dataset (default: the dataset's own).
+        layers: layer aliases or module paths (default: each model's default list).
+        metric: RDM metric for the model layers (see :mod:`rsa_bridge.rdm`).
+        method: RDM comparison method (see :mod:`rsa_bridge.compare`).
+        models: already built ``nn.Module`` s (e.g. from ``extractors.load_model``), one per name.
+        transform: PIL image -> tensor (3, H, W) for ``models`` that carry no preprocessing of their own.
+        stats: which statistics to add (default: the noise ceiling only).
+    """
+    from extractors import load_model
+
+    names = list(model_names)
+    if not names:
+        raise RSABridgeError("say which model to score: --model NAME (repeat it to compare models)")
+    if len(set(names)) != len(names):
+        raise RSABridgeError(f"a model is named twice: {', '.join(names)}")
+    if models is not None and len(models) != len(names):
+        raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
+    plan = select_datasets(areas_wanted, dataset)
+    loaded = {ds_name: load_dataset(ds_name) for ds_name, _ in plan}
+    stim_sets = {}
+    for ds_name, _ in plan:
+        ds = loaded[ds_name]
+        stim_sets[ds_name] = _stimuli_for(ds, stimuli)
+        check_same_ids(stim_sets[ds_name].stimulus_ids, ds[ROW].values, f"stimulus set {stim_sets[ds_name].name!r}",
+                       f"dataset {ds.attrs['name']!r}")
+    pieces, labels, infos = [], [], []
+    for k, model_name in enumerate(names):
+        net = models[k] if models is not None else load_model(model_name, weights, device=device)
+        info = getattr(net, "rsa_bridge_info", None)
+        weights_label = getattr(info, "weights", str(weights)) if info is not None else str(weights)
+        labels.append(weights_label)
+        infos.append(info)
+        for ds_name, area_names in plan:
+            ds, stim = loaded[ds_name], stim_sets[ds_name]
+            rdms = network_rdms(net, stim, layers, metric, batch_size, device, progress, transform)
+            rdms.attrs.update(clean_attrs({"model": model_name, "weights": weights_label,
+                                           "weights_sha256": getattr(info, "weights_sha256", None),
+                                           "preprocessing": getattr(info, "preprocessing", None), "metric": metric,
+                                           "stimulus_set": stim.name, "rsa_bridge_version": package_version()}))
+            sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method)
+            pieces.append({"model": model_name, "weights": weights_label, "dataset": ds.attrs["name"],
+                           "dataset_obj": ds, "metric": metric, "similarity": sim, "sem": sem, "per_rdm": per_rdm,
+                           "model_rdms": rdms})
+        del net
+    provenance = {"model": ",".join(names), "weights": ",".join(dict.fromkeys(labels)), "metric": metric,
+                  "method": method, "datasets": ",".join(dict.fromkeys(p["dataset"] for p in pieces)),
+                  "device": device,
+                  "weights_sha256": ",".join(str(getattr(i, "weights_sha256", None)) for i in infos)
+                  if any(getattr(i, "weights_sha256", None) for i in infos) else None,
+                  "preprocessing": getattr(infos[0], "preprocessing", None) if len(infos) == 1 else None}
+    return _assemble(pieces, provenance, stats or StatsOptions())
 
 
 def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *, weights: str = "default",
                   dataset: str | None = None, stimuli: str | Path | None = None,
                   layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
                   batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
-                  model=None, transform=None) -> CompareResult:
-    """Score a network's layers against brain areas: the ``rsa-bridge compare`` job.
-
-    Args:
-        model_name: a torchvision model name (``alexnet``, ``vgg16``, ``resnet50``, ...), or a label for
-            ``model`` when a built ``nn.Module`` is passed.
-        areas_wanted: areas (``V4``, ``IT``, ``hIT`` ...); None with ``dataset`` = all its areas.
-        weights: ``"default"`` (torchvision enum, from the local cache), ``"none"`` (untrained) or a
-            state-dict path.
-        dataset: a shipped dataset name or an RDM NetCDF path (default: the shipped one with the area).
-        stimuli: the stimulus folder for a user dataset (default: the dataset's own).
-        layers: layer aliases or module paths (default: the model's default list).
-        metric: RDM metric for the model layers (see :mod:`rsa_bridge.rdm`).
-        method: RDM comparison method (see :mod:`rsa_bridge.compare`).
-        model: an already built ``nn.Module`` (e.g. from ``extractors.load_model``) to use instead of
-            building ``model_name``.
-        transform: PIL image -> tensor (3, H, W) for a ``model`` that carries no preprocessing of its own.
-    """
-    from extractors import load_model
-
-    plan = select_datasets(areas_wanted, dataset)
-    net = model if model is not None else load_model(model_name, weights, device=device)
-    info = getattr(net, "rsa_bridge_info", None)
-    weights_label = getattr(info, "weights", str(weights)) if info is not None else str(weights)
-    pieces = []
-    for ds_name, area_names in plan:
-        ds = load_dataset(ds_name)
-        stim = _stimuli_for(ds, stimuli)
-        check_same_ids(stim.stimulus_ids, ds[ROW].values, f"stimulus set {stim.name!r}", f"dataset {ds.attrs['name']!r}")
-        rdms = network_rdms(net, stim, layers, metric, batch_size, device, progress, transform)
-        rdms.attrs.update(clean_attrs({"model": model_name, "weights": weights_label,
-                                       "weights_sha256": getattr(info, "weights_sha256", None),
-                                       "preprocessing": getattr(info, "preprocessing", None), "metric": metric,
-                                       "stimulus_set": stim.name, "rsa_bridge_version": package_version()}))
-        sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method)
-        pieces.append({"model": model_name, "weights": weights_label, "dataset": ds.attrs["name"],
-                       "metric": metric, "similarity": sim, "sem": sem, "per_rdm": per_rdm, "model_rdms": rdms})
-    provenance = {"model": model_name, "weights": weights_label, "metric": metric, "method": method,
-                  "datasets": ",".join(p["dataset"] for p in pieces), "device": device,
-                  "weights_sha256": getattr(info, "weights_sha256", None),
-                  "preprocessing": getattr(info, "preprocessing", None)}
-    return _assemble(pieces, provenance)
+                  model=None, transform=None, stats: StatsOptions | None = None) -> CompareResult:
+    """Score one network's layers against brain areas (see :func:`compare_models` for the arguments;
+    ``model`` is one already built ``nn.Module``)."""
+    return compare_models([model_name], areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli,
+                          layers=layers, metric=metric, method=method, batch_size=batch_size, device=device,
+                          progress=progress, models=None if model is None else [model], transform=transform,
+                          stats=stats)
 
 
 def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | None = None, *,
                         dataset: str | None = None, method: str = "spearman",
-                        model_name: str | None = None) -> CompareResult:
+                        model_name: str | None = None, stats: StatsOptions | None = None) -> CompareResult:
     """Compare precomputed model RDMs (layer, n, n) with brain areas (see :mod:`rsa_bridge.model_rdms`)."""
     plan = select_datasets(areas_wanted, dataset)
     label = model_name or Path(str(model_rdms.attrs.get("source_file", "model_rdms"))).stem
@@ -225,10 +353,10 @@ def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | 
     for ds_name, area_names in plan:
         ds = load_dataset(ds_name)
         sim, sem, per_rdm = compare_layers(model_rdms, ds, area_names, method)
-        pieces.append({"model": label, "weights": "precomputed", "dataset": ds.attrs["name"],
+        pieces.append({"model": label, "weights": "precomputed", "dataset": ds.attrs["name"], "dataset_obj": ds,
                        "metric": str(model_rdms.attrs.get("metric", "unknown")), "similarity": sim, "sem": sem,
                        "per_rdm": per_rdm, "model_rdms": model_rdms})
     provenance = {"model": label, "weights": "precomputed", "method": method,
                   "datasets": ",".join(p["dataset"] for p in pieces),
                   "model_rdm_file": model_rdms.attrs.get("source_file")}
-    return _assemble(pieces, provenance)
+    return _assemble(pieces, provenance, stats or StatsOptions())

@@ -66,7 +66,7 @@ def test_corrupt_and_missing_files(tmp_path):
 def test_shipped_datasets_listed_and_found():
     table = list_datasets()
     assert {"V4", "IT", "hIT"} <= set(table["area"])
-    assert table.set_index("area").loc["V4", "n_stimuli"] == 640
+    assert table.query("dataset == 'cowley2023_v4_210325'").set_index("area").loc["V4", "n_stimuli"] == 640
     assert find_area("V4").startswith("cowley2023_v4")
     with pytest.raises(RSABridgeError, match="no shipped dataset has area 'V9'; areas are .*V4.*IT"):
         find_area("V9")

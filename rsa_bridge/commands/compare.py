@@ -11,7 +11,9 @@ def register(subparsers) -> None:
         description="Compare every layer of a network (or precomputed model RDMs) with the RDMs of brain areas.",
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--model", default=None, help="torchvision model name, e.g. alexnet, vgg16, resnet50")
+    src.add_argument("--model", action="append", default=None,
+                     help="torchvision model name, e.g. alexnet, vgg16, resnet50; repeat it to compare models "
+                          "on the same bootstrap samples")
     src.add_argument("--model-rdms", type=Path, metavar="FILE", help="precomputed model RDMs (.nc or .mat)")
     p.add_argument("--area", action="append", help="brain area (repeatable), e.g. V4, IT, hIT")
     p.add_argument("--dataset", help="shipped dataset name or an RDM dataset .nc (default: the one with --area)")
@@ -20,7 +22,21 @@ def register(subparsers) -> None:
                    help="'default' (torchvision weights from the local cache), 'none' (untrained), or a state-dict file")
     p.add_argument("--layers", help="comma-separated layer aliases or module paths (default: the model's list)")
     p.add_argument("--metric", default="correlation", help="RDM metric for model layers (default: correlation)")
-    p.add_argument("--method", default="spearman", help="RDM comparison: spearman (default), pearson, kendall_tau_a")
+    p.add_argument("--method", default="spearman",
+                   help="RDM comparison: spearman (default), pearson, kendall_tau_a, rho_a, cosine, "
+                        "whitened_pearson, whitened_cosine (see README)")
+    stats = p.add_argument_group("statistics")
+    stats.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                       help="bootstrap samples for the ci_low/ci_high columns and the best layer (default 1000; 0 = off)")
+    stats.add_argument("--bootstrap-over", choices=("stimuli", "rdms", "both"), default="stimuli",
+                       help="resample stimuli (default), the area's RDMs (subjects/sessions), or both")
+    stats.add_argument("--ci-level", type=float, default=0.95, help="confidence level of the interval (default 0.95)")
+    stats.add_argument("--permutations", type=int, default=0, metavar="N",
+                       help="stimulus-label permutations for p_value, p_holm, p_fdr (default 0 = off; try 1000)")
+    stats.add_argument("--seed", type=int, default=0, help="seed of every random step (default 0; stored in results.nc)")
+    stats.add_argument("--normalize-by-ceiling", nargs="?", const="upper", choices=("upper", "lower"), default=None,
+                       help="add similarity / noise ceiling (upper bound unless 'lower' is given) as "
+                            "similarity_normalized, and print it")
     p.add_argument("--stimulus-ids", metavar="FILE|dataset",
                    help="for .mat model RDMs: a file with one id per line, or 'dataset' if rows follow the dataset's order")
     p.add_argument("--batch-size", type=int, default=32)
@@ -50,12 +66,33 @@ def _stimulus_ids(value: str | None, dataset: str | None, area_list):
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        code = _run(args)
+    for note in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)):
+        print(f"rsa-bridge compare: note: {note}", file=sys.stderr)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     from rsa_bridge.errors import RSABridgeError
     from rsa_bridge.model_rdms import read_model_rdms
-    from rsa_bridge.pipeline import compare_model, compare_precomputed
+    from rsa_bridge.pipeline import StatsOptions, compare_models, compare_precomputed
     from rsa_bridge.report import format_table, write_outputs
 
     layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
+    if args.bootstrap < 0 or args.permutations < 0:
+        raise RSABridgeError("--bootstrap and --permutations take a number of samples >= 0 (0 turns them off)")
+    if not 0.0 < args.ci_level < 1.0:
+        raise RSABridgeError(f"--ci-level must lie between 0 and 1, e.g. 0.95; got {args.ci_level}")
+    if args.seed < 0:
+        raise RSABridgeError(f"--seed must be >= 0; got {args.seed}")
+    stats = StatsOptions(bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
+                         bootstrap_over=args.bootstrap_over, ci_level=args.ci_level,
+                         normalize_by_ceiling=args.normalize_by_ceiling)
     if args.model_rdms is not None:
         ids = _stimulus_ids(args.stimulus_ids, args.dataset, args.area)
         rdms = read_model_rdms(args.model_rdms, stimulus_ids=ids)
@@ -65,16 +102,16 @@ def run(args: argparse.Namespace) -> int:
                 raise RSABridgeError(f"{str(args.model_rdms)!r} has no layer {missing[0]!r}; "
                                      f"it has {', '.join(map(str, rdms['layer'].values[:10]))} ...")
             rdms = rdms.sel(layer=layers)
-        result = compare_precomputed(rdms, args.area, dataset=args.dataset, method=args.method)
+        result = compare_precomputed(rdms, args.area, dataset=args.dataset, method=args.method, stats=stats)
     else:
         if args.model is None:
             raise RSABridgeError("say which model to score: --model NAME or --model-rdms FILE")
         if args.batch_size < 1:
             raise RSABridgeError("--batch-size must be at least 1")
-        result = compare_model(args.model, args.area, weights=args.weights, dataset=args.dataset,
-                               stimuli=args.stimuli, layers=layers, metric=args.metric, method=args.method,
-                               batch_size=args.batch_size, device=args.device,
-                               progress=False if args.quiet else None)
+        result = compare_models(args.model, args.area, weights=args.weights, dataset=args.dataset,
+                                stimuli=args.stimuli, layers=layers, metric=args.metric, method=args.method,
+                                batch_size=args.batch_size, device=args.device,
+                                progress=False if args.quiet else None, stats=stats)
     print(format_table(result))
     if args.out is not None:
         written = write_outputs(result, args.out)

@@ -1,0 +1,104 @@
+"""Benchmark: rsa-bridge's batched stimulus bootstrap against rsatoolbox's ``eval_bootstrap_pattern``.
+
+Same inputs for both: 8 model-layer RDMs x 3 areas x 92 stimuli (monkey IT, human IT 4 subjects x 2
+sessions, and a third area: the Cichy et al. 15-subject EVC RDMs when ../shared/data has them, else the
+first session of human IT), 1000 Spearman bootstrap samples over stimuli, and the *same* index sets
+(rsatoolbox draws with ``np.random.randint``; this script hands it rsa-bridge's index sets), so the
+script also prints the largest difference between the two results.
+
+Run by hand (not a test):  .venv/bin/python benchmarks/bench_bootstrap.py [--samples 1000] [--ceiling]
+``--ceiling`` also bootstraps the noise ceiling in both (rsatoolbox's default ``boot_noise_ceil=True``).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from rsa_bridge import load_dataset
+from rsa_bridge.datasets import area_rdms
+from rsa_bridge.rdm import upper_triangle
+from rsa_bridge.stats import bootstrap_similarity, bootstrap_stimuli
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def inputs(n_layers: int = 8, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    ds = load_dataset("kriegeskorte2008_92images")
+    it, hit = area_rdms(ds, "IT").values, area_rdms(ds, "hIT").values
+    third = ("hIT_session1", hit[::2])
+    cichy = SHARED / "cichy_algonauts2019_fmri_rdms" / "target_fmri_92.mat"
+    if cichy.exists():
+        import h5py
+
+        with h5py.File(cichy, "r") as handle:
+            third = ("EVC_cichy", np.transpose(handle["EVC_RDMs"][()]))
+    rng = np.random.default_rng(seed)
+    n = it.shape[1]
+    layers = []
+    for k in range(n_layers):  # layers that drift from IT-like to noise, like a network's depth profile
+        noise = rng.normal(size=(n, n))
+        m = np.abs((k / n_layers) * it[0] + (1 - k / n_layers) * (noise + noise.T) / 2)
+        np.fill_diagonal(m, 0.0)
+        layers.append(m)
+    return np.stack(layers), {"IT": it, "hIT": hit, third[0]: third[1]}
+
+
+def run_rsatoolbox(models: np.ndarray, areas: dict[str, np.ndarray], stim: np.ndarray,
+                   ceiling: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    from rsatoolbox.inference import eval_bootstrap_pattern
+    from rsatoolbox.model import ModelFixed
+    from rsatoolbox.rdm import RDMs
+
+    mods = [ModelFixed(f"layer{k}", RDMs(upper_triangle(models[k])[None])) for k in range(models.shape[0])]
+    out, ceilings = [], []
+    for rdms in areas.values():
+        queue = list(stim)
+        original = np.random.randint
+        np.random.randint = lambda low, high, size=None: queue.pop(0)  # hand over our index sets
+        try:
+            result = eval_bootstrap_pattern(mods, RDMs(upper_triangle(rdms)), method="spearman", N=stim.shape[0],
+                                            boot_noise_ceil=ceiling)
+        finally:
+            np.random.randint = original
+        out.append(result.evaluations)
+        ceilings.append(np.asarray(result.noise_ceiling).T)
+    return np.stack(out, axis=-1), ceilings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--ceiling", action="store_true", help="bootstrap the noise ceiling too")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    models, areas = inputs()
+    n = models.shape[1]
+    stim = bootstrap_stimuli(n, args.samples, np.random.default_rng(1))
+
+    t0 = time.perf_counter()
+    ours = bootstrap_similarity(models, areas, method="spearman", stimulus_indices=stim, ceiling=args.ceiling)
+    t_ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    theirs, their_ceilings = run_rsatoolbox(models, areas, stim, args.ceiling)
+    t_theirs = time.perf_counter() - t0
+
+    print(f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}")
+    print(f"inputs: {models.shape[0]} layers x {len(areas)} areas ({', '.join(f'{a}: {v.shape[0]} RDMs' for a, v in areas.items())})"
+          f" x {n} stimuli, {args.samples} Spearman samples over stimuli, noise ceiling per sample: {args.ceiling}")
+    print(f"rsa-bridge bootstrap_similarity: {t_ours:8.2f} s")
+    print(f"rsatoolbox eval_bootstrap_pattern: {t_theirs:8.2f} s")
+    print(f"ratio (rsatoolbox / rsa-bridge): {t_theirs / t_ours:.1f}x")
+    print(f"largest |difference| of the {ours.samples.size} sample statistics: {np.nanmax(np.abs(ours.samples - theirs)):.2e}")
+    if args.ceiling:
+        diffs = [np.nanmax(np.abs(ours.ceiling[:, j] - c)) for j, c in enumerate(their_ceilings)
+                 if areas[list(areas)[j]].shape[0] >= 2]
+        print(f"largest |difference| of the per-sample noise ceilings: {max(diffs):.2e}")
+
+
+if __name__ == "__main__":
+    main()

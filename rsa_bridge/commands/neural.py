@@ -1,0 +1,240 @@
+"""``rsa-bridge neural``: import neural data, describe it, turn rates into RDMs, noise ceilings."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", help="file, folder or shipped name (e.g. cowley2023_v4_210325_rates)")
+    p.add_argument("--format", help="numpy, mat, csv, brainscore, netcdf, rsatoolbox, rsatoolbox-rdms, rdm-netcdf, "
+                                    "algonauts2019, net2brain, henaff2021-v1, henaff2021-v1-rdms (default: from the suffix)")
+    p.add_argument("--region", help="region of the neuroids (label where the source has none, else the one to keep)")
+    p.add_argument("--stimulus-ids", help="file with one id per line, or a pattern such as 'image{n:04d}'")
+    p.add_argument("--neuroid-ids", help="file with one id per line, or a pattern such as 'V4_{i:03d}'")
+    p.add_argument("--layout", help="axes of an array, e.g. neuroid,stimulus,repetition (the default)")
+    p.add_argument("--variable", help="the array inside a .npz/.mat file")
+    p.add_argument("--animal", help="animal/subject of the neuroids")
+    p.add_argument("--session", help="session of the neuroids")
+    p.add_argument("--units", help="unit of the values, e.g. 'spikes/s' or 'spike count (100 ms)'")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="keep NaN of single neuroids as missing observations (a unit lost for some trials)")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("neural", help="import neural data, reliability, noise ceilings, rates -> RDMs",
+                              description="Neural data: firing rates (presentation x neuroid) and RDM datasets.")
+    sub = p.add_subparsers(dest="neural_command", metavar="ACTION")
+    imp = sub.add_parser("import", help="read any supported format and write rsa-bridge NetCDF")
+    _source_options(imp)
+    imp.add_argument("--metric", help="RDM metric for henaff2021-v1-rdms (default correlation)")
+    imp.add_argument("--out", type=Path, required=True, help="output .nc (firing rates or an RDM dataset)")
+    imp.set_defaults(func=run_import)
+
+    info = sub.add_parser("info", help="counts per region/animal, repetitions, NaN share, reliability")
+    _source_options(info)
+    info.add_argument("--splits", type=int, default=20, help="random splits for the reliabilities (default 20)")
+    info.add_argument("--seed", type=int, default=0)
+    info.add_argument("--no-reliability", action="store_true", help="skip the split-half reliabilities")
+    info.set_defaults(func=run_info)
+
+    ceil = sub.add_parser("ceiling", help="noise ceiling (nili, algonauts) or split-half RDM reliability of an area")
+    _source_options(ceil)
+    ceil.add_argument("--area", help="area / region (default: the only one)")
+    ceil.add_argument("--method", default="nili", choices=["nili", "algonauts", "split-half"],
+                      help="nili: Nili et al. 2014 bounds; algonauts: squared, raw-mean pool (Net2Brain's LNC/UNC); "
+                           "split-half: Spearman-Brown corrected RDM reliability from repetitions")
+    ceil.add_argument("--compare", default="spearman", help="RDM comparison method (default spearman)")
+    ceil.add_argument("--by", choices=["animal", "session"],
+                      help="for firing rates: one RDM per animal or session (default: whichever varies)")
+    ceil.add_argument("--metric", default="correlation", help="RDM metric for firing rates (default correlation)")
+    ceil.add_argument("--splits", type=int, default=100, help="random splits for split-half (default 100)")
+    ceil.add_argument("--seed", type=int, default=0)
+    ceil.add_argument("--groups", metavar="DIM",
+                      help="leave out whole groups along this replicate dim (e.g. subject, when an area has "
+                           "subject x session RDMs)")
+    ceil.set_defaults(func=run_ceiling)
+
+    rdm = sub.add_parser("rdm", help="firing rates -> an RDM dataset usable with compare --dataset")
+    _source_options(rdm)
+    rdm.add_argument("--metric", default="correlation",
+                     help="correlation, euclidean, sqeuclidean, cosine, sqeuclidean_cv, crossnobis, poisson_kl_cv")
+    rdm.add_argument("--by", choices=["animal", "session"], help="one RDM per animal or session")
+    rdm.add_argument("--reliable", type=float, metavar="R",
+                     help="keep neuroids with split-half reliability >= R (recorded in the attrs)")
+    rdm.add_argument("--seed", type=int, default=0)
+    rdm.add_argument("--stimuli", type=Path, help="stimulus folder (manifest.csv) to record for compare")
+    rdm.add_argument("--out", type=Path, required=True)
+    rdm.set_defaults(func=run_rdm)
+
+    exp = sub.add_parser("export", help="write firing rates as netcdf, numpy, mat, csv, brainscore or rsatoolbox")
+    _source_options(exp)
+    exp.add_argument("--to", required=True, help="netcdf, numpy, mat, csv, brainscore, rsatoolbox")
+    exp.add_argument("--out", type=Path, required=True)
+    exp.set_defaults(func=run_export)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _read(args):
+    from rsa_bridge.neural.load import read_neural
+
+    return read_neural(args.src, args.format, region=args.region, stimulus_ids=args.stimulus_ids,
+                       neuroid_ids=args.neuroid_ids, layout=args.layout, variable=args.variable, animal=args.animal,
+                       session=args.session, units=args.units, allow_missing=args.allow_missing or None,
+                       metric=getattr(args, "metric", None) if args.format == "henaff2021-v1-rdms" else None)
+
+
+def _rates(imported, what: str):
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.neural.schema import is_rates
+
+    if not is_rates(imported.data):
+        raise RSABridgeError(f"{what} needs firing rates; this source holds RDMs")
+    return imported.data
+
+
+def run_import(args) -> int:
+    from rsa_bridge.neural.published import write_imported
+
+    imported = _read(args)
+    written = write_imported(imported, args.out)
+    _print_summary(imported.data)
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _print_summary(data) -> None:
+    from rsa_bridge.datasets import areas
+    from rsa_bridge.neural.load import describe_rates
+    from rsa_bridge.neural.schema import is_rates
+    from rsa_bridge.rdm import COL, ROW
+
+    if is_rates(data):
+        d = describe_rates(data)
+        print(f"firing rates: {d['n_neuroids']} neuroids x {d['n_presentations']} presentations of {d['n_stimuli']} "
+              f"stimuli; units {d['units']}" + (f"; {d['time_bins']} time bins" if d["time_bins"] else ""))
+        print(f"repetitions per stimulus: min {d['repetitions_min']}, median {d['repetitions_median']:g}, "
+              f"max {d['repetitions_max']}; padding {100 * d['padding_share']:.1f}%, "
+              f"missing observations {100 * d['missing_share']:.2f}%")
+        print("region  animal  session  neuroids")
+        for (region, animal, session), n in d["groups"].items():
+            print(f"{region}  {animal}  {session}  {n}")
+        return
+    print(f"RDM dataset {data.attrs.get('name', '')!r}: {data.sizes[ROW]} stimuli")
+    for area in areas(data):
+        var = data[area]
+        reps = [f"{dim}={var.sizes[dim]}" for dim in var.dims if dim not in (ROW, COL)]
+        print(f"  {area}: {', '.join(reps) or '1 RDM'}; metric {var.attrs.get('metric', 'unknown')}")
+
+
+def run_info(args) -> int:
+    import numpy as np
+
+    from rsa_bridge.neural.reliability import neuroid_reliability, rdm_reliability
+    from rsa_bridge.neural.schema import REGION, flat_coords, is_rates
+
+    imported = _read(args)
+    _print_summary(imported.data)
+    if not is_rates(imported.data) or args.no_reliability:
+        return 0
+    rates = imported.data
+    rel = neuroid_reliability(rates, n_splits=args.splits, seed=args.seed)
+    for region in dict.fromkeys(map(str, flat_coords(rates)[REGION].values)):
+        values = rel.values[np.asarray(rel[REGION].values) == region]
+        q1, med, q3 = np.nanpercentile(values, [25, 50, 75])
+        rdm = rdm_reliability(rates, region=region, n_splits=args.splits, seed=args.seed)
+        low, high = rdm.interval
+        print(f"{region}: neuroid split-half reliability (Spearman-Brown) median {med:.3f} [IQR {q1:.3f}-{q3:.3f}]; "
+              f"RDM split-half reliability (correlation RDM, Spearman, Spearman-Brown) {rdm.mean:.3f} "
+              f"± {rdm.sd:.3f} [{low:.3f}, {high:.3f}] over {args.splits} splits, seed {args.seed}")
+    return 0
+
+
+def run_ceiling(args) -> int:
+    from rsa_bridge.datasets import area_rdms, areas
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.neural.rdms import rates_to_rdm_dataset
+    from rsa_bridge.neural.reliability import rdm_reliability
+    from rsa_bridge.neural.schema import REGION, flat_coords, is_rates
+    from rsa_bridge.stats import noise_ceiling
+
+    imported = _read(args)
+    data = imported.data
+    if is_rates(data):
+        regions = list(dict.fromkeys(map(str, flat_coords(data)[REGION].values)))
+        area = _one(args.area, regions, "region")
+        if args.method == "split-half":
+            rel = rdm_reliability(data, args.metric, method=args.compare, region=area, n_splits=args.splits,
+                                  seed=args.seed)
+            low, high = rel.interval
+            print(f"{area}: split-half RDM reliability ({args.metric} RDM, {args.compare}, Spearman-Brown corrected): "
+                  f"{rel.mean:.4f} ± {rel.sd:.4f} (2.5-97.5%: {low:.4f}-{high:.4f}; uncorrected "
+                  f"{float(rel.raw.mean()):.4f}) over {args.splits} splits, seed {args.seed}")
+            return 0
+        by = args.by or _varying(data, area)
+        data = rates_to_rdm_dataset(data, args.metric, regions=[area], by=by)
+    elif args.method == "split-half":
+        raise RSABridgeError("--method split-half needs repeat-level firing rates; this source holds RDMs")
+    else:
+        area = _one(args.area, areas(data), "area")
+    if args.groups is not None and args.groups not in data[area].dims:
+        raise RSABridgeError(f"--groups {args.groups!r}: the {area} RDMs have no such dim "
+                             f"(they have {', '.join(map(str, data[area].dims))})")
+    rdms = data[area] if args.groups is not None else area_rdms(data, area)
+    ceiling = noise_ceiling(rdms, method=args.compare, definition=args.method, groups=args.groups)
+    groups = f" in {ceiling.n_groups} {args.groups} groups" if args.groups else ""
+    print(f"{area}: noise ceiling ({ceiling.definition}, {ceiling.method}, {ceiling.n_rdms} RDMs{groups}, "
+          f"units {ceiling.units}): lower {ceiling.lower:.4f}  upper {ceiling.upper:.4f}")
+    return 0
+
+
+def _one(wanted: str | None, have: list[str], what: str) -> str:
+    from rsa_bridge.errors import RSABridgeError
+
+    if wanted is None:
+        if len(have) != 1:
+            raise RSABridgeError(f"say which {what}: --area one of {', '.join(have)}")
+        return have[0]
+    if wanted not in have:
+        raise RSABridgeError(f"no {what} {wanted!r} in the data; it has {', '.join(have)}")
+    return wanted
+
+
+def _varying(rates, region: str) -> str:
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.neural.schema import ANIMAL, SESSION, flat_coords, select_region
+
+    flat = flat_coords(select_region(rates, region))
+    for by in (ANIMAL, SESSION):
+        if len(set(map(str, flat[by].values))) > 1:
+            return by
+    raise RSABridgeError(f"the {region} neuroids come from one animal and one session, so there is one RDM and no "
+                         "noise ceiling across RDMs; use --method split-half for its reliability")
+
+
+def run_rdm(args) -> int:
+    import os
+
+    from rsa_bridge.datasets import save_dataset
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.neural.rdms import rates_to_rdm_dataset
+
+    rates = _rates(_read(args), "neural rdm")
+    ds = rates_to_rdm_dataset(rates, args.metric, by=args.by, reliability_threshold=args.reliable, seed=args.seed)
+    if args.stimuli is not None:
+        if not (args.stimuli / "manifest.csv").is_file():
+            raise RSABridgeError(f"--stimuli {str(args.stimuli)!r} has no manifest.csv")
+        ds.attrs["stimulus_set"] = os.path.relpath(args.stimuli.resolve(), args.out.resolve().parent)
+    save_dataset(ds, args.out)
+    _print_summary(ds)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def run_export(args) -> int:
+    from rsa_bridge.neural.exporters import export_rates
+
+    rates = _rates(_read(args), "neural export")
+    export_rates(rates, args.out, args.to)
+    print(f"wrote {args.out}")
+    return 0

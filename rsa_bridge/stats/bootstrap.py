@@ -1,0 +1,262 @@
+"""Bootstrap of layer x area RDM similarities over stimuli, over RDMs (subjects/sessions), or both.
+
+The statistic of a sample is what ``compare`` reports: the mean over the area's RDMs of
+sim(model layer RDM, area RDM) — computed on the resampled stimuli, and over the resampled RDMs.
+Resampled stimuli follow rsatoolbox (``eval_bootstrap_pattern`` / ``eval_bootstrap_rdm`` /
+``eval_bootstrap``): a stimulus drawn twice stays twice, the pairs of a stimulus with its own copy
+are dropped, a sample with fewer than 3 distinct stimuli is NaN; given the same index sets the
+samples equal rsatoolbox's evaluations (tests check this to 1e-10).
+
+Speed: for ``spearman``, ``pearson``, ``rho_a`` and ``cosine`` a sample is the original pairs with
+integer weights (:mod:`rsa_bridge.stats.weighted`): every model RDM is sorted once, re-ranked per
+sample by one cumulative sum, and all layers x RDMs x samples of a batch are one ``matmul``.
+``kendall_tau_a`` and the whitened methods resample explicitly, one sample at a time.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import xarray as xr
+
+from rsa_bridge.compare import METHODS, compare_vectors
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.provenance import clean_attrs, package_version
+from rsa_bridge.stats import weighted
+from rsa_bridge.stats._inputs import model_stack, neural_stacks
+from rsa_bridge.stats.ceiling import _nili
+from rsa_bridge.stats.masked import compare_masked, gather
+from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts, pair_weights
+
+#: what a bootstrap resamples
+OVER = ("stimuli", "rdms", "both")
+#: float64 values per batch of prepared vectors (~64 MiB)
+BATCH_ELEMENTS = 8_000_000
+
+
+def percentile_ci(samples: np.ndarray, level: float = 0.95, framed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval along axis 0 (linear interpolation, NaN samples ignored).
+
+    ``framed=True`` reproduces rsatoolbox ``Result.get_ci(test_type='bootstrap')``, which adds a -inf
+    and a +inf sample before taking the quantiles (slightly wider; infinite for very few samples).
+    """
+    if not 0.0 < level < 1.0:
+        raise RSABridgeError(f"confidence level must be between 0 and 1; got {level}")
+    cut = (1.0 - level) / 2.0
+    samples = np.asarray(samples, dtype=np.float64)
+    if framed:
+        frame = np.broadcast_to(np.array([-np.inf, np.inf]).reshape((2,) + (1,) * (samples.ndim - 1)),
+                                (2,) + samples.shape[1:])
+        samples = np.concatenate([frame, samples], axis=0)
+        return np.quantile(samples, cut, axis=0), np.quantile(samples, 1.0 - cut, axis=0)
+    if not np.isnan(samples).any():
+        return np.quantile(samples, cut, axis=0), np.quantile(samples, 1.0 - cut, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
+        return np.nanquantile(samples, cut, axis=0), np.nanquantile(samples, 1.0 - cut, axis=0)
+
+
+@dataclass
+class BootstrapResult:
+    """Bootstrap distribution of layer x area similarities.
+
+    Attributes:
+        samples: (n_samples, n_layers, n_areas) the statistic per sample (NaN where undefined).
+        observed: (n_layers, n_areas) the statistic on the original data.
+        labels, areas: names of the rows (model layers) and columns.
+        stimulus_indices: (n_samples, n_stimuli) sorted stimulus index sets, or None (``over='rdms'``).
+        rdm_indices: per area (n_samples, n_rdms) RDM index sets, or None (``over='stimuli'``).
+        ceiling: (n_samples, n_areas, 2) per-sample Nili lower/upper bounds (NaN for areas with one
+            RDM), when asked for.
+    """
+
+    samples: np.ndarray
+    observed: np.ndarray
+    labels: list[str]
+    areas: list[str]
+    method: str
+    over: str
+    seed: int | None
+    stimulus_indices: np.ndarray | None = field(default=None, repr=False)
+    rdm_indices: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    ceiling: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    def ci(self, level: float = 0.95, framed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Percentile interval (low, high), each (n_layers, n_areas); see :func:`percentile_ci`."""
+        return percentile_ci(self.samples, level, framed)
+
+    def attrs(self) -> dict:
+        """Provenance: method, what was resampled, number of samples, seed, package version."""
+        return clean_attrs({"bootstrap_method": self.method, "bootstrap_over": self.over,
+                            "bootstrap_n_samples": self.n_samples, "bootstrap_seed": self.seed,
+                            "bootstrap_pairs_of_a_stimulus_with_its_copy": "dropped",
+                            "rsa_bridge_version": package_version()})
+
+    def to_dataarray(self) -> xr.DataArray:
+        """The samples as a DataArray (sample, model_layer, area) with provenance attrs."""
+        return xr.DataArray(self.samples, dims=("sample", "model_layer", "area"),
+                            coords={"model_layer": self.labels, "area": self.areas}, attrs=self.attrs())
+
+
+def _batches(n_samples: int, per_sample: int) -> list[slice]:
+    step = max(1, BATCH_ELEMENTS // max(per_sample, 1))
+    return [slice(s, min(s + step, n_samples)) for s in range(0, n_samples, step)]
+
+
+def _warn_nan(n_nan: int, n_total: int, what: str) -> None:
+    if n_nan:
+        warnings.warn(f"{n_nan} of {n_total} bootstrap statistics are NaN: {what}", RuntimeWarning, stacklevel=3)
+
+
+def _ceiling_weighted(method: str, x: np.ndarray, w: np.ndarray, cnt: np.ndarray,
+                      order: weighted.SortOrder | None) -> np.ndarray:
+    """Per-sample Nili bounds (b, 2) of RDMs x (R, m) with pair weights w (b, m) and RDM counts cnt (b, R)."""
+    values = weighted.pool_values(method, x, w, order)  # (b, R, m)
+    subjects = weighted.prepare(method, x, w, order)  # (b, R, m)
+    total_count = cnt.sum(axis=1)
+    total = np.einsum("brm,br->bm", values, cnt)
+    pooled = weighted.prepare(method, (total / total_count[:, None])[:, None, :], w)
+    upper_r = np.einsum("bm,brm->br", pooled[:, 0], subjects)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loo = (total[:, None, :] - cnt[..., None] * values) / (total_count[:, None, None] - cnt[..., None])
+    loo = np.where(np.isfinite(loo), loo, 0.0)
+    lower_r = np.einsum("brm,brm->br", weighted.prepare(method, loo, w), subjects)
+    present = cnt > 0
+    n_present = present.sum(axis=1)
+    upper = np.where(present, upper_r, 0.0).sum(axis=1) / n_present
+    lower = np.where(n_present >= 2, np.where(present, lower_r, 0.0).sum(axis=1) / n_present, np.nan)
+    return np.stack([lower, upper], axis=1)
+
+
+def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling):
+    """Batched samples (B, L, A) and ceilings (B, A, 2) for the dot-product methods."""
+    n_layers, m = model_vec.shape
+    areas = list(neural_vec)
+    samples = np.full((n_samples, n_layers, len(areas)), np.nan)
+    ceil = np.full((n_samples, len(areas), 2), np.nan) if ceiling else None
+    rank = method in weighted.RANK_METHODS
+    model_order = weighted.sort_order(model_vec) if rank else None
+    neural_order = {a: weighted.sort_order(v) if rank else None for a, v in neural_vec.items()}
+    widest = n_layers + 3 * max(v.shape[0] for v in neural_vec.values())
+    for sl in _batches(n_samples, widest * m):
+        b = sl.stop - sl.start
+        if stim_idx is None:
+            w = np.ones((b, m))
+            ok = np.ones(b, dtype=bool)
+        else:
+            w = pair_weights(stim_idx[sl], n)
+            ok = (counts(stim_idx[sl], n) > 0).sum(axis=1) >= 3
+        pm = weighted.prepare(method, model_vec, w, model_order)
+        for j, area in enumerate(areas):
+            x = neural_vec[area]
+            pn = weighted.prepare(method, x, w, neural_order[area])
+            sims = np.matmul(pm, pn.transpose(0, 2, 1))  # (b, L, R)
+            cnt = np.ones((b, x.shape[0])) if rdm_cnt is None else rdm_cnt[area][sl]
+            stat = np.einsum("blr,br->bl", sims, cnt) / cnt.sum(axis=1)[:, None]
+            samples[sl, :, j] = np.where(ok[:, None], stat, np.nan)
+            if ceiling and x.shape[0] >= 2:
+                c = _ceiling_weighted(method, x, w, cnt, neural_order[area])
+                ceil[sl, j] = np.where(ok[:, None], c, np.nan)
+    return samples, ceil
+
+
+def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling):
+    """Samples one at a time, resampled explicitly (kendall_tau_a, whitened methods)."""
+    areas = list(neural_mat)
+    samples = np.full((n_samples, model_mat.shape[0], len(areas)), np.nan)
+    ceil = np.full((n_samples, len(areas), 2), np.nan) if ceiling else None
+    fixed = None
+    if stim_idx is None:
+        fixed = {a: gather(np.concatenate([model_mat, neural_mat[a]]), np.arange(n)) for a in areas}
+        per_rdm = {a: compare_masked(fixed[a][0][:model_mat.shape[0]], fixed[a][0][model_mat.shape[0]:], method)
+                   for a in areas}
+    for s in range(n_samples):
+        for j, area in enumerate(areas):
+            r_idx = np.arange(neural_mat[area].shape[0]) if rdm_idx is None else rdm_idx[area][s]
+            if stim_idx is None:
+                sims, (vectors, valid) = per_rdm[area], fixed[area]
+                nv = vectors[model_mat.shape[0]:]
+            else:
+                idx = stim_idx[s]
+                if np.unique(idx).size < 3:
+                    continue
+                vectors, valid = gather(np.concatenate([model_mat, neural_mat[area]]), idx)
+                mv, nv = vectors[:model_mat.shape[0]], vectors[model_mat.shape[0]:]
+                try:
+                    sims = compare_masked(mv[:, valid], nv[:, valid], method, valid)
+                except RSABridgeError:
+                    continue
+            samples[s, :, j] = sims[:, r_idx].mean(axis=1)
+            if ceiling and neural_mat[area].shape[0] >= 2 and np.unique(r_idx).size >= 2:
+                try:
+                    low, up = _nili(nv[r_idx][:, valid], method, r_idx, valid)
+                except RSABridgeError:
+                    continue
+                ceil[s, j] = (np.nanmean(low), np.mean(up))
+    return samples, ceil
+
+
+def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n_samples: int = 1000,
+                         over: str = "stimuli", seed: Seed = None, ceiling: bool = False,
+                         stimulus_indices: np.ndarray | None = None,
+                         rdm_indices: Mapping[str, np.ndarray] | None = None) -> BootstrapResult:
+    """Bootstrap distribution of the similarity of every model RDM with every area.
+
+    Args:
+        model_rdms: (L, n, n) model RDMs (a ``(layer, stimulus_row, stimulus_col)`` DataArray or array).
+        neural_rdms: per area its RDMs — a Mapping area -> (R, n, n) / DataArray with replicate dims,
+            an RDM Dataset, or one area's RDMs. DataArrays are matched to the model by ``stimulus_id``.
+        method: comparison method (see :mod:`rsa_bridge.compare`).
+        n_samples: bootstrap samples B.
+        over: ``stimuli`` (default), ``rdms`` (subjects/sessions/animals) or ``both``.
+        seed: int or ``numpy.random.Generator``. The stimulus index sets are drawn first, then each
+            area's RDM index sets in area order.
+        ceiling: also bootstrap each area's Nili noise ceiling (areas with >= 2 RDMs).
+        stimulus_indices: (B, k) index sets to use instead of drawing them (e.g. to share them).
+        rdm_indices: per area (B, R) RDM index sets to use instead of drawing them.
+
+    Returns:
+        :class:`BootstrapResult` with samples (B, L, A) in the method's units.
+    """
+    if method not in METHODS:
+        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    if over not in OVER:
+        raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
+    labels, model_mat, ids = model_stack(model_rdms)
+    neural_mat, _ = neural_stacks(neural_rdms, ids, model_mat.shape[1])
+    n = model_mat.shape[1]
+    rows, cols = np.triu_indices(n, k=1)
+    model_vec = model_mat[:, rows, cols]
+    neural_vec = {a: v[:, rows, cols] for a, v in neural_mat.items()}
+    observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
+
+    rng = as_generator(seed)
+    stim_idx = None
+    if over in ("stimuli", "both"):
+        stim_idx = (bootstrap_stimuli(n, n_samples, rng) if stimulus_indices is None
+                    else np.sort(np.asarray(stimulus_indices, dtype=np.int64), axis=1))
+        n_samples = stim_idx.shape[0]
+    rdm_idx = None
+    if over in ("rdms", "both"):
+        rdm_idx = {}
+        for area, v in neural_vec.items():
+            given = None if rdm_indices is None else rdm_indices.get(area)
+            rdm_idx[area] = bootstrap_rdms(v.shape[0], n_samples, rng) if given is None else np.asarray(given)
+            if rdm_idx[area].shape[0] != n_samples:
+                raise RSABridgeError(f"area {area!r}: {rdm_idx[area].shape[0]} RDM index sets for {n_samples} samples")
+    if method in weighted.DOT_METHODS:
+        rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
+        samples, ceil = _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling)
+    else:
+        samples, ceil = _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling)
+    n_nan = int(np.isnan(samples).any(axis=1).sum())
+    _warn_nan(n_nan, samples.shape[0] * samples.shape[2],
+              "fewer than 3 distinct stimuli or an RDM constant within the sample")
+    return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
+                           int(seed) if isinstance(seed, (int, np.integer)) else None, stim_idx, rdm_idx, ceil)

@@ -1,0 +1,324 @@
+"""Noise ceilings: how well the true model could do, given the disagreement between subjects' RDMs.
+
+Definitions (R RDMs of one area: subjects, sessions or animals; ``sim`` is the comparison method):
+
+``nili`` (Nili et al. 2014; rsatoolbox ``boot_noise_ceiling`` / ``cv_noise_ceiling`` with
+leave-one-out sets): the RDMs are pooled into the RDM that maximises the method's mean similarity
+(rsatoolbox ``pool_rdm``: mean of ranks for rank methods, mean of z-scored RDMs for pearson and
+whitened_pearson, mean of RMS-scaled RDMs for cosine and whitened_cosine).
+
+- upper bound = mean over RDMs s of sim(pool(all RDMs), s)   (the pool includes s itself: an overestimate)
+- lower bound = mean over RDMs s of sim(pool(all but s), s)   (leave-one-out: an underestimate)
+
+With ``groups`` (e.g. the subject of each session RDM) a whole group is left out, and each group's
+mean counts once (rsatoolbox ``rdm_descriptor``).
+
+``algonauts`` (Algonauts 2019 / Net2Brain): the same leave-one-out and include-self bounds, but
+the pool is the plain mean of the raw RDMs and every similarity is **squared** (r^2, the units
+of Algonauts' and Net2Brain's scores).
+
+:func:`split_half_reliability` gives the reliability of one RDM from repeat-level responses: split
+each stimulus's repetitions at random into two halves, compare the two half RDMs, average over
+splits and correct to the full number of repetitions with Spearman–Brown (2 r / (1 + r)).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import xarray as xr
+from scipy import sparse, stats
+
+from rsa_bridge.compare import METHODS, compare_vectors
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.stats.masked import compare_masked
+from rsa_bridge.stats.resample import Seed, as_generator, split_halves
+
+ROW, COL = "stimulus_row", "stimulus_col"
+
+
+def _pool_ranks(x: np.ndarray) -> np.ndarray:
+    return np.mean(stats.rankdata(x, axis=-1), axis=0)
+
+
+def _pool_zscores(x: np.ndarray) -> np.ndarray:
+    z = x - np.mean(x, axis=1, keepdims=True)
+    z = z / np.std(z, axis=1, keepdims=True)
+    pooled = np.mean(z, axis=0)
+    return pooled - pooled.min()
+
+
+def _pool_rms(x: np.ndarray) -> np.ndarray:
+    return np.mean(x / np.sqrt(np.mean(x ** 2, axis=1, keepdims=True)), axis=0)
+
+
+#: method -> how rsatoolbox's ``pool_rdm`` pools RDMs (R, m) -> (m,) for it
+POOLS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "spearman": _pool_ranks, "rho_a": _pool_ranks, "kendall_tau_a": _pool_ranks,
+    "pearson": _pool_zscores, "whitened_pearson": _pool_zscores,
+    "cosine": _pool_rms, "whitened_cosine": _pool_rms,
+}
+
+
+@dataclass(frozen=True)
+class NoiseCeiling:
+    """Lower and upper noise-ceiling bounds of one area.
+
+    Attributes:
+        lower, upper: the bounds, in the units of the comparison method (``r``), or ``r^2`` for the
+            ``algonauts`` definition.
+        definition: ``nili`` or ``algonauts``.
+        method: the comparison method (see :mod:`rsa_bridge.compare`).
+        n_rdms: the number of RDMs; n_groups the number of left-out groups.
+        per_group_lower, per_group_upper: the per-group values that are averaged.
+    """
+
+    lower: float
+    upper: float
+    definition: str
+    method: str
+    n_rdms: int
+    n_groups: int
+    units: str
+    per_group_lower: np.ndarray = field(repr=False)
+    per_group_upper: np.ndarray = field(repr=False)
+
+    def attrs(self) -> dict:
+        """NetCDF-safe provenance: ``ceiling_lower``, ``ceiling_upper``, definition, method, counts, units."""
+        return {"ceiling_lower": float(self.lower), "ceiling_upper": float(self.upper),
+                "ceiling_definition": self.definition, "ceiling_method": self.method,
+                "ceiling_n_rdms": int(self.n_rdms), "ceiling_n_groups": int(self.n_groups),
+                "ceiling_units": self.units}
+
+
+def rdm_stack(rdms, what: str = "the RDMs") -> tuple[np.ndarray, xr.DataArray | None]:
+    """(R, m) upper-triangle vectors from (R, n, n) matrices, a DataArray with replicate dims, or (R, m)."""
+    da = rdms if isinstance(rdms, xr.DataArray) else None
+    if da is not None and {ROW, COL} <= set(da.dims):
+        values = np.asarray(da.transpose(..., ROW, COL).values, dtype=np.float64)
+        values = values.reshape((-1,) + values.shape[-2:])
+    else:
+        values = np.asarray(rdms.values if da is not None else rdms, dtype=np.float64)
+    if values.ndim == 3:
+        if values.shape[1] != values.shape[2]:
+            raise RSABridgeError(f"{what} must be square (n_rdms, n, n); got shape {values.shape}")
+        n = values.shape[1]
+        if n < 3:
+            raise RSABridgeError(f"{what} cover {n} stimuli; RDM statistics need at least 3")
+        rows, cols = np.triu_indices(n, k=1)
+        vectors = values[:, rows, cols]
+    elif values.ndim == 2:
+        vectors = values
+        if vectors.shape[1] < 3:
+            raise RSABridgeError(f"{what} have {vectors.shape[1]} dissimilarities; RDM statistics need >= 3 stimuli")
+    else:
+        raise RSABridgeError(f"{what} must be (n_rdms, n, n) matrices or (n_rdms, m) vectors; got shape {values.shape}")
+    if not np.isfinite(vectors).all():
+        bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+        raise RSABridgeError(f"{what}: RDM(s) {bad.tolist()} contain NaN or inf; remove them or fill the gaps")
+    constant = np.flatnonzero(vectors.max(axis=1) == vectors.min(axis=1))
+    if constant.size:
+        raise RSABridgeError(f"{what}: RDM(s) {constant.tolist()} are constant (all dissimilarities equal), so "
+                             "correlations with them are undefined; remove them")
+    return vectors, da
+
+
+def _group_labels(groups, da: xr.DataArray | None, n_rdms: int) -> np.ndarray:
+    if groups is None:
+        return np.arange(n_rdms)
+    if isinstance(groups, str):
+        if da is None or groups not in da.dims:
+            raise RSABridgeError(f"groups={groups!r} names no replicate dimension of the RDMs")
+        other = [d for d in da.dims if d not in (ROW, COL)]
+        labels = da[groups].broadcast_like(da.isel({ROW: 0, COL: 0}, drop=True)).transpose(*other).values
+        return np.asarray(labels).ravel()
+    labels = np.asarray(list(groups))
+    if labels.shape != (n_rdms,):
+        raise RSABridgeError(f"groups has {labels.size} labels for {n_rdms} RDMs")
+    return labels
+
+
+def _nili(vectors: np.ndarray, method: str, labels: np.ndarray, valid: np.ndarray | None = None,
+          pool: Callable[[np.ndarray], np.ndarray] | None = None, square: bool = False):
+    """Per-group lower and upper bounds; vectors (R, m_valid) hold the valid pairs only."""
+    pool = pool or POOLS[method]
+    pooled = pool(vectors)[None]
+    unique = np.unique(labels)
+    lower, upper = np.empty(len(unique)), np.empty(len(unique))
+    for g, label in enumerate(unique):
+        members = labels == label
+        if members.all():
+            lower[g] = np.nan
+        else:
+            lower[g] = np.mean(_sim(pool(vectors[~members])[None], vectors[members], method, valid, square))
+        upper[g] = np.mean(_sim(pooled, vectors[members], method, valid, square))
+    return lower, upper
+
+
+def _sim(a, b, method, valid, square):
+    s = compare_masked(a, b, method, valid)
+    return s * s if square else s
+
+
+def _pool_mean(x: np.ndarray) -> np.ndarray:
+    return np.mean(x, axis=0)
+
+
+#: definition -> (pool override or None for the method's own, square the similarities, units)
+DEFINITIONS: dict[str, tuple[Callable | None, bool, str]] = {
+    "nili": (None, False, "r"),
+    "algonauts": (_pool_mean, True, "r^2"),
+}
+
+
+def noise_ceiling(rdms, method: str = "spearman", definition: str = "nili",
+                  groups: str | Sequence | None = None) -> NoiseCeiling:
+    """The noise ceiling of an area from several RDMs of it.
+
+    Args:
+        rdms: (n_rdms, n, n) RDMs (array, or DataArray with any leading replicate dims such as
+            ``subject`` x ``session`` before ``stimulus_row``, ``stimulus_col``), or (n_rdms, m)
+            upper-triangle vectors. All over the same stimuli in the same order.
+        method: comparison method (a name in :data:`rsa_bridge.compare.METHODS`).
+        definition: ``nili`` (lower leave-one-out / upper include-self bounds, rsatoolbox's
+            ``boot_noise_ceiling``) or ``algonauts`` (raw-mean pool, squared similarities).
+        groups: leave-one-group-out labels, one per RDM, or the name of a replicate dim of a
+            DataArray (e.g. ``"subject"``); default each RDM alone.
+
+    Returns:
+        :class:`NoiseCeiling` (bounds in the method's units; r^2 for ``algonauts``).
+
+    Raises:
+        RSABridgeError: fewer than 2 RDMs (or groups), NaN/inf, a constant RDM, fewer than 3 stimuli,
+            an unknown method or definition.
+    """
+    if method not in METHODS:
+        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    if definition not in DEFINITIONS:
+        raise RSABridgeError(f"unknown noise-ceiling definition {definition!r}; choose one of {sorted(DEFINITIONS)}")
+    vectors, da = rdm_stack(rdms, "the RDMs for the noise ceiling")
+    labels = _group_labels(groups, da, vectors.shape[0])
+    n_groups = len(np.unique(labels))
+    if vectors.shape[0] < 2 or n_groups < 2:
+        raise RSABridgeError(
+            f"a noise ceiling needs RDMs from at least 2 subjects/sessions; got {vectors.shape[0]} RDM(s) in "
+            f"{n_groups} group(s). With one RDM per area, estimate reliability from repetitions instead "
+            "(split_half_reliability)")
+    pool, square, units = DEFINITIONS[definition]
+    lower, upper = _nili(vectors, method, labels, pool=pool, square=square)
+    return NoiseCeiling(float(np.mean(lower)), float(np.mean(upper)), definition, method, vectors.shape[0],
+                        n_groups, units, lower, upper)
+
+
+def spearman_brown(r, factor: float = 2.0):
+    """Spearman–Brown prophecy: reliability of a measurement ``factor`` times as long, factor r / (1 + (factor-1) r)."""
+    r = np.asarray(r, dtype=np.float64)
+    return factor * r / (1.0 + (factor - 1.0) * r)
+
+
+@dataclass(frozen=True)
+class SplitHalfReliability:
+    """Split-half reliability of an RDM from repeat-level responses.
+
+    Attributes:
+        r_half: mean over splits of sim(RDM of half A, RDM of half B).
+        corrected: Spearman–Brown corrected ``r_half`` (full number of repetitions).
+        per_split: (n_splits,) the half-vs-half similarities.
+        mean_corrected: mean over splits of each split's corrected value (the other common convention;
+            slightly lower than ``corrected`` because the correction is concave).
+    """
+
+    r_half: float
+    corrected: float
+    per_split: np.ndarray = field(repr=False)
+    mean_corrected: float = float("nan")
+    method: str = "spearman"
+    metric: str = "correlation"
+    n_splits: int = 0
+    seed: int | None = None
+
+    def attrs(self) -> dict:
+        out = {"reliability_split_half": float(self.r_half), "reliability_spearman_brown": float(self.corrected),
+               "reliability_mean_of_split_spearman_brown": float(self.mean_corrected),
+               "reliability_method": self.method, "reliability_metric": self.metric,
+               "reliability_n_splits": int(self.n_splits)}
+        if self.seed is not None:
+            out["reliability_seed"] = int(self.seed)
+        return out
+
+
+def _presentations(rates, stimulus_coord: str, repetition_dim: str) -> tuple[np.ndarray, np.ndarray]:
+    """(presentation, neuroid) values and (presentation,) stimulus labels."""
+    if isinstance(rates, xr.DataArray):
+        if repetition_dim in rates.dims:
+            other = [d for d in rates.dims if d != repetition_dim]
+            stim_dim, unit_dims = other[0], other[1:]
+            stacked = rates.transpose(repetition_dim, stim_dim, *unit_dims)
+            values = stacked.values.reshape(stacked.shape[0] * stacked.shape[1], -1)
+            ids = rates[stim_dim].values if stim_dim in rates.coords else np.arange(rates.sizes[stim_dim])
+            return values, np.tile(np.asarray(ids), rates.sizes[repetition_dim])
+        if stimulus_coord not in rates.coords:
+            raise RSABridgeError(f"repeat-level rates need a {stimulus_coord!r} coordinate on the presentation dim "
+                                 f"or a {repetition_dim!r} dimension")
+        labels = np.asarray(rates[stimulus_coord].values)
+        pdim = rates[stimulus_coord].dims[0]
+        return rates.transpose(pdim, ...).values.reshape(rates.sizes[pdim], -1), labels
+    values = np.asarray(rates, dtype=np.float64)
+    if values.ndim != 3:
+        raise RSABridgeError(f"repeat-level rates must be (repetition, stimulus, neuroid); got shape {values.shape}")
+    n_rep, n_stim = values.shape[:2]
+    return values.reshape(n_rep * n_stim, -1), np.tile(np.arange(n_stim), n_rep)
+
+
+def split_half_reliability(rates, *, metric: str = "correlation", method: str = "spearman", n_splits: int = 100,
+                           seed: Seed = 0, stimulus_coord: str = "stimulus_id",
+                           repetition_dim: str = "repetition") -> SplitHalfReliability:
+    """Split-half reliability of the RDM of repeat-level responses, Spearman–Brown corrected.
+
+    Each split assigns, per stimulus, floor(k/2) of its k repetitions at random to half A and as many
+    others to half B (one repetition sits out when k is odd); the RDM of the half-A means is
+    compared with that of the half-B means.
+
+    Args:
+        rates: (repetition, stimulus, neuroid) array; a DataArray with a ``repetition`` dim; or a
+            Brain-Score style (presentation, neuroid) DataArray with a ``stimulus_id`` coordinate.
+            Firing rates (spikes/s) or any response unit.
+        metric: RDM metric (see :mod:`rsa_bridge.rdm`); method: comparison method.
+        n_splits: random splits to average; seed: int or Generator.
+
+    Returns:
+        :class:`SplitHalfReliability` (dimensionless, in the method's units).
+    """
+    from rsa_bridge.rdm import compute_rdm, upper_triangle
+
+    if method not in METHODS:
+        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    values, labels = _presentations(rates, stimulus_coord, repetition_dim)
+    if not np.isfinite(values).all():
+        raise RSABridgeError("repeat-level rates contain NaN or inf; drop those presentations first")
+    stim_ids, stim_index = np.unique(labels.astype(str), return_inverse=True)
+    if stim_ids.size < 3:
+        raise RSABridgeError(f"split-half reliability needs at least 3 stimuli; got {stim_ids.size}")
+    rng = as_generator(seed)
+    halves = split_halves(stim_index, n_splits, rng)
+    per_split = np.empty(halves.shape[0])
+    for s, half in enumerate(halves):
+        vectors = []
+        for h in (0, 1):
+            use = np.flatnonzero(half == h)
+            ind = sparse.csr_matrix((np.ones(use.size), (stim_index[use], use)), shape=(stim_ids.size, values.shape[0]))
+            means = (ind @ values) / np.asarray(ind.sum(axis=1))
+            vectors.append(upper_triangle(compute_rdm(means, metric, stimulus_ids=stim_ids)))
+        per_split[s] = compare_vectors(vectors[0], vectors[1], method)[0, 0]
+    r_half = float(np.mean(per_split))
+    if r_half <= -1.0:
+        warnings.warn("split-half similarity is -1: the Spearman-Brown correction is undefined (NaN)")
+        corrected = float("nan")
+    else:
+        corrected = float(spearman_brown(r_half))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_corrected = float(np.mean(spearman_brown(per_split)))
+    return SplitHalfReliability(r_half, corrected, per_split, mean_corrected, method, metric, halves.shape[0],
+                                seed if isinstance(seed, (int, np.integer)) else None)

@@ -1,0 +1,207 @@
+"""Permutation tests of layer x area similarities and corrections for multiple comparisons.
+
+H0: the model RDM carries no information about the brain RDMs' stimulus structure. The null
+distribution comes from permuting the stimulus labels of the model RDM (rows and columns together;
+equivalent to permuting every RDM of the area with the same permutation), and the statistic is what
+``compare`` reports (mean over the area's RDMs). The p-value counts the observed labelling as one of
+the permutations (Phipson & Smyth 2010):
+
+    p = (1 + #{null >= observed}) / (1 + n_permutations)        (alternative='greater', the default)
+
+so it is never 0 and the test is exact at level alpha. For the dot-product methods the prepared model
+vectors (ranks, z-scores ...) are computed once and only re-indexed per permutation: a permutation of
+the stimuli is a permutation of the pairs, which leaves ranks, means and norms unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from rsa_bridge.compare import METHODS, compare_vectors, whitening_transform
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.provenance import clean_attrs, package_version
+from rsa_bridge.stats import weighted
+from rsa_bridge.stats._inputs import model_stack, neural_stacks
+from rsa_bridge.stats.resample import Seed, as_generator, permutations
+
+ALTERNATIVES = ("greater", "less", "two-sided")
+#: observed-vs-null ties closer than this count as ties (rounding of different summation orders)
+TIE_TOLERANCE = 1e-12
+#: float64 values of gathered permuted vectors per batch (~32 MiB)
+BATCH_ELEMENTS = 4_000_000
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values of one family (NaNs ignored, kept in place).
+
+    p_adj(i) = max over j <= i of min(1, (k - j + 1) p(j)) for the ascending p(1) <= ... <= p(k).
+    """
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    values = p[ok]
+    k = values.size
+    if k:
+        order = np.argsort(values, kind="stable")
+        adjusted = np.minimum(1.0, np.maximum.accumulate((k - np.arange(k)) * values[order]))
+        result = np.empty(k)
+        result[order] = adjusted
+        out[ok] = result
+    return out
+
+
+def fdr_bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg (1995) FDR-adjusted p-values (q-values) of one family (NaNs ignored).
+
+    q(i) = min over j >= i of min(1, k p(j) / j) for the ascending p(1) <= ... <= p(k).
+    """
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    values = p[ok]
+    k = values.size
+    if k:
+        order = np.argsort(values, kind="stable")
+        scaled = values[order] * k / np.arange(1, k + 1)
+        adjusted = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+        result = np.empty(k)
+        result[order] = adjusted
+        out[ok] = result
+    return out
+
+
+#: correction name -> function (p of one family, any shape) -> adjusted p
+CORRECTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"holm": holm, "fdr_bh": fdr_bh}
+
+
+def correct(p: np.ndarray, correction: str, family: str = "area") -> np.ndarray:
+    """Adjust a (n_layers, n_areas) p-value table; ``family`` ``area``: each column (the layers tested
+    against one area) is one family; ``all``: the whole table is one family."""
+    if correction not in CORRECTIONS:
+        raise RSABridgeError(f"unknown correction {correction!r}; choose one of {sorted(CORRECTIONS)}")
+    p = np.asarray(p, dtype=np.float64)
+    if family == "all":
+        return CORRECTIONS[correction](p.ravel()).reshape(p.shape)
+    if family != "area":
+        raise RSABridgeError(f"family must be 'area' or 'all'; got {family!r}")
+    return np.stack([CORRECTIONS[correction](p[:, j]) for j in range(p.shape[1])], axis=1)
+
+
+@dataclass
+class PermutationResult:
+    """Permutation p-values of layer x area similarities.
+
+    Attributes:
+        observed: (n_layers, n_areas) the statistic with the true labels.
+        p_value: (n_layers, n_areas) uncorrected, +1 corrected.
+        null: (n_permutations, n_layers, n_areas) the null statistics (None when not kept).
+    """
+
+    observed: np.ndarray
+    p_value: np.ndarray
+    labels: list[str]
+    areas: list[str]
+    method: str
+    n_permutations: int
+    seed: int | None
+    alternative: str
+    null: np.ndarray | None = field(default=None, repr=False)
+
+    def corrected(self, correction: str = "holm", family: str = "area") -> np.ndarray:
+        """Adjusted p-values (``holm`` or ``fdr_bh``) per family (see :func:`correct`)."""
+        return correct(self.p_value, correction, family)
+
+    def attrs(self) -> dict:
+        return clean_attrs({"permutation_method": self.method, "permutation_n": self.n_permutations,
+                            "permutation_seed": self.seed, "permutation_alternative": self.alternative,
+                            "permutation_permuted": "stimulus labels of the model RDM (rows and columns)",
+                            "rsa_bridge_version": package_version()})
+
+
+def _full(pairs: np.ndarray, n: int) -> np.ndarray:
+    """(K, m) pair values -> (K, n, n) symmetric matrices (zero diagonal)."""
+    rows, cols = np.triu_indices(n, k=1)
+    full = np.zeros((pairs.shape[0], n, n))
+    full[:, rows, cols] = pairs
+    return full + full.transpose(0, 2, 1)
+
+
+def _prepared(method: str, vectors: np.ndarray, n: int):
+    """Unit vectors whose dot products are the similarity, split into a permutable pair part and diag part."""
+    m = vectors.shape[1]
+    if method in weighted.DOT_METHODS:
+        unit = weighted.prepare(method, vectors, np.ones((1, m)))[0]
+        if np.isnan(unit).any():
+            raise RSABridgeError("an RDM is constant (or all zeros for cosine): its similarity is undefined")
+        return unit, None
+    centred = vectors - vectors.mean(axis=1, keepdims=True) if method == "whitened_pearson" else vectors
+    t = whitening_transform(centred)
+    norm = np.sqrt((t * t).sum(axis=1, keepdims=True))
+    if (norm == 0).any():
+        raise RSABridgeError("an RDM is constant (or all zeros): its whitened similarity is undefined")
+    t = t / norm
+    return t[:, :m], t[:, m:]
+
+
+def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_permutations: int = 1000,
+                     seed: Seed = None, alternative: str = "greater", permutation_indices: np.ndarray | None = None,
+                     keep_null: bool = True) -> PermutationResult:
+    """Permutation p-value of every model RDM x area similarity.
+
+    Args:
+        model_rdms, neural_rdms: as for :func:`rsa_bridge.stats.bootstrap_similarity`.
+        method: comparison method; n_permutations: N; seed: int or Generator.
+        alternative: ``greater`` (similarity above chance; default), ``less`` or ``two-sided``
+            (|null| >= |observed|).
+        permutation_indices: (N, n) permutations to use instead of drawing them.
+        keep_null: keep the (N, L, A) null statistics in the result.
+
+    Returns:
+        :class:`PermutationResult`; p in (0, 1], at least 1 / (N + 1).
+    """
+    if method not in METHODS:
+        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    if alternative not in ALTERNATIVES:
+        raise RSABridgeError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
+    labels, model_mat, ids = model_stack(model_rdms)
+    neural_mat, _ = neural_stacks(neural_rdms, ids, model_mat.shape[1])
+    n = model_mat.shape[1]
+    rows, cols = np.triu_indices(n, k=1)
+    model_vec = model_mat[:, rows, cols]
+    perms = (permutations(n, n_permutations, as_generator(seed)) if permutation_indices is None
+             else np.asarray(permutation_indices, dtype=np.int64))
+    if perms.ndim != 2 or perms.shape[1] != n or not (np.sort(perms, axis=1) == np.arange(n)).all():
+        raise RSABridgeError(f"permutation_indices must be (N, {n}) permutations of 0..{n - 1}")
+    stats_all = np.empty((perms.shape[0] + 1, model_vec.shape[0], len(neural_mat)))
+    all_perms = np.concatenate([np.arange(n)[None], perms])
+    if method == "kendall_tau_a":
+        for j, mats in enumerate(neural_mat.values()):
+            nv = mats[:, rows, cols]
+            for s, p in enumerate(all_perms):
+                stats_all[s, :, j] = compare_vectors(model_mat[:, p[rows], p[cols]], nv, method).mean(axis=1)
+    else:
+        pairs, diag = _prepared(method, model_vec, n)
+        full = _full(pairs, n)
+        for j, mats in enumerate(neural_mat.values()):
+            npairs, ndiag = _prepared(method, mats[:, rows, cols], n)
+            step = max(1, BATCH_ELEMENTS // (model_vec.shape[0] * len(rows)))
+            for start in range(0, all_perms.shape[0], step):
+                p = all_perms[start:start + step]
+                gathered = full[:, p[:, rows], p[:, cols]]  # (L, b, m)
+                sims = np.einsum("lbm,rm->blr", gathered, npairs)
+                if diag is not None:
+                    sims += np.einsum("lbn,rn->blr", diag[:, p], ndiag)
+                stats_all[start:start + step, :, j] = sims.mean(axis=2)
+    observed, null = stats_all[0], stats_all[1:]
+    if alternative == "greater":
+        hits = null >= observed - TIE_TOLERANCE
+    elif alternative == "less":
+        hits = null <= observed + TIE_TOLERANCE
+    else:
+        hits = np.abs(null) >= np.abs(observed) - TIE_TOLERANCE
+    p_value = (1.0 + hits.sum(axis=0)) / (1.0 + null.shape[0])
+    return PermutationResult(observed, p_value, labels, list(neural_mat), method, int(null.shape[0]),
+                             int(seed) if isinstance(seed, (int, np.integer)) else None, alternative,
+                             null if keep_null else None)

@@ -1,0 +1,187 @@
+"""All the statistics of one compare run over one dataset, in one call (used by :mod:`rsa_bridge.pipeline`).
+
+Rows are model layers (``model:layer`` when several models are scored together), columns the areas.
+The same random Generator serves, in this order: the bootstrap (stimulus index sets, then RDM index
+sets per area) and the permutations — so one seed fixes every number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from rsa_bridge.datasets import area_rdms
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
+from rsa_bridge.stats.ceiling import NoiseCeiling, noise_ceiling
+from rsa_bridge.stats.layers import best_layer, paired_difference
+from rsa_bridge.stats.permutation import PermutationResult, permutation_test
+
+NORMALIZE = ("upper", "lower")
+
+
+@dataclass
+class CompareStatistics:
+    """Statistics of a (rows x areas) similarity table.
+
+    Attributes:
+        ci_low, ci_high: (rows, areas) percentile bootstrap interval, or None.
+        p_value, p_holm, p_fdr: (rows, areas) permutation p (raw, Holm, Benjamini–Hochberg across the
+            rows tested against each area), or None.
+        ceilings: per area its Nili noise ceiling, None for an area with a single RDM.
+        best: the best-layer table (see :func:`rsa_bridge.stats.best_layer`), per model, or None.
+        model_differences: best layer of one model minus best layer of another, per area, or None.
+    """
+
+    labels: list[str]
+    areas: list[str]
+    ceilings: dict[str, NoiseCeiling | None]
+    boot: BootstrapResult | None = field(default=None, repr=False)
+    perm: PermutationResult | None = field(default=None, repr=False)
+    level: float = 0.95
+    ci_low: np.ndarray | None = None
+    ci_high: np.ndarray | None = None
+    p_value: np.ndarray | None = None
+    p_holm: np.ndarray | None = None
+    p_fdr: np.ndarray | None = None
+    best: pd.DataFrame | None = None
+    model_differences: pd.DataFrame | None = None
+
+
+def _model_of(label: str) -> str:
+    return label.split(":", 1)[0]
+
+
+def model_differences(boot: BootstrapResult, level: float = 0.95) -> pd.DataFrame:
+    """For every pair of models and every area: best layer (on the full data) of A minus that of B.
+
+    The best layers are chosen on the observed similarities, then compared on the same bootstrap
+    samples (the selection itself is not resampled, which favours the winners slightly).
+    """
+    models = list(dict.fromkeys(_model_of(label) for label in boot.labels))
+    rows = []
+    for k, area in enumerate(boot.areas):
+        best = {}
+        for model in models:
+            idx = [i for i, label in enumerate(boot.labels) if _model_of(label) == model]
+            best[model] = boot.labels[idx[int(np.argmax(boot.observed[idx, k]))]]
+        for i, a in enumerate(models):
+            for b in models[i + 1:]:
+                d = paired_difference(boot, best[a], best[b], area, level)
+                rows.append({"area": area, "model_a": a, "layer_a": best[a].split(":", 1)[1], "model_b": b,
+                             "layer_b": best[b].split(":", 1)[1], "difference": d.difference,
+                             "ci_low": d.ci_low, "ci_high": d.ci_high, "p_value": d.p_value})
+    return pd.DataFrame(rows)
+
+
+def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: list[str], method: str, *,
+                       n_bootstrap: int = 0, n_permutations: int = 0, over: str = "stimuli",
+                       rng: np.random.Generator | None = None, level: float = 0.95,
+                       ceiling: bool = True) -> CompareStatistics:
+    """Bootstrap CIs, permutation p-values, noise ceilings, best layers and model differences.
+
+    Args:
+        model_rdms: (rows, stimulus_row, stimulus_col) with row labels ``model:layer`` (or plain layers).
+        dataset: a validated RDM dataset; areas: the areas to score.
+        method: comparison method; n_bootstrap / n_permutations: 0 = skip.
+        over: what the bootstrap resamples (``stimuli``, ``rdms``, ``both``).
+        rng: the Generator for every random step; level: CI level.
+        ceiling: compute the Nili ceiling of areas with >= 2 RDMs.
+    """
+    if n_bootstrap < 0 or n_permutations < 0:
+        raise RSABridgeError("--bootstrap and --permutations must be >= 0 (0 turns them off)")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    neural = {a: area_rdms(dataset, a) for a in areas}
+    ceilings = {a: (noise_ceiling(r, method) if ceiling and r.sizes["replicate"] >= 2 else None)
+                for a, r in neural.items()}
+    labels = [str(v) for v in model_rdms[model_rdms.dims[0]].values]
+    out = CompareStatistics(labels, list(areas), ceilings, level=level)
+    if n_bootstrap:
+        out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng)
+        out.ci_low, out.ci_high = out.boot.ci(level)
+        per_model = []
+        for model in dict.fromkeys(_model_of(label) for label in labels):
+            rows = [label for label in labels if _model_of(label) == model]
+            per_model.append(best_layer(out.boot, rows))
+        out.best = pd.concat(per_model, ignore_index=True)
+        if len(per_model) > 1:
+            out.model_differences = model_differences(out.boot, level)
+    if n_permutations:
+        out.perm = permutation_test(model_rdms, neural, method=method, n_permutations=n_permutations, seed=rng,
+                                    keep_null=False)
+        out.p_value = out.perm.p_value
+        out.p_holm, out.p_fdr = out.perm.corrected("holm"), out.perm.corrected("fdr_bh")
+    return out
+
+
+def row_columns(stats: CompareStatistics | None, label: str, area: str, similarity: float,
+                normalize: str | None = None) -> dict:
+    """The statistics columns of one results.csv row (model layer ``label`` x ``area``)."""
+    if stats is None:
+        return {}
+    i, j = stats.labels.index(label), stats.areas.index(area)
+    ceiling = stats.ceilings.get(area)
+    cols = {"ceiling_lower": ceiling.lower if ceiling else np.nan,
+            "ceiling_upper": ceiling.upper if ceiling else np.nan}
+    if stats.ci_low is not None:
+        cols.update(ci_low=float(stats.ci_low[i, j]), ci_high=float(stats.ci_high[i, j]))
+    if stats.p_value is not None:
+        cols.update(p_value=float(stats.p_value[i, j]), p_holm=float(stats.p_holm[i, j]),
+                    p_fdr=float(stats.p_fdr[i, j]))
+    if stats.best is not None:
+        hit = stats.best[(stats.best["area"] == area) & (stats.best["layer"] == label)].iloc[0]
+        cols.update(p_best=float(hit["p_best"]), is_best=bool(hit["is_best"]))
+    if normalize is not None:
+        if normalize not in NORMALIZE:
+            raise RSABridgeError(f"--normalize-by-ceiling takes {' or '.join(NORMALIZE)}; got {normalize!r}")
+        bound = cols[f"ceiling_{normalize}"]
+        scale = bound if np.isfinite(bound) and bound > 0 else np.nan
+        cols.update(similarity_normalized=similarity / scale, normalized_by=f"ceiling_{normalize}")
+        if "ci_low" in cols:
+            cols.update(ci_low_normalized=cols["ci_low"] / scale, ci_high_normalized=cols["ci_high"] / scale)
+    return cols
+
+
+def ceiling_variables(stats: list[CompareStatistics], areas: list[str]) -> dict:
+    """``ceiling_lower`` / ``ceiling_upper`` (area,) variables for results.nc (NaN: a single RDM)."""
+    out = {name: np.full(len(areas), np.nan) for name in ("ceiling_lower", "ceiling_upper")}
+    for st in stats:
+        for area, ceiling in st.ceilings.items():
+            if ceiling is not None:
+                out["ceiling_lower"][areas.index(area)] = ceiling.lower
+                out["ceiling_upper"][areas.index(area)] = ceiling.upper
+    return {name: ("area", values, {"long_name": f"Nili et al. 2014 noise ceiling, {name.split('_')[1]} bound",
+                                    "units": "1"}) for name, values in out.items()}
+
+
+def bootstrap_variable(stats: list[CompareStatistics], labels: list[str], areas: list[str]) -> dict:
+    """``similarity_bootstrap`` (bootstrap_sample, model_layer, area) for results.nc, if there was a bootstrap."""
+    boots = [st.boot for st in stats if st.boot is not None]
+    if not boots:
+        return {}
+    samples = np.full((boots[0].n_samples, len(labels), len(areas)), np.nan)
+    for boot in boots:
+        for j, area in enumerate(boot.areas):
+            for i, label in enumerate(boot.labels):
+                samples[:, labels.index(label), areas.index(area)] = boot.samples[:, i, j]
+    return {"similarity_bootstrap": (("bootstrap_sample", "model_layer", "area"), samples,
+                                     {"long_name": "bootstrap samples of the similarity", "units": "1",
+                                      "resampled": boots[0].over})}
+
+
+def collect_tables(stats: list[tuple[str, CompareStatistics]]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The best-layer and model-difference tables of all datasets, with model and dataset columns."""
+    best, diffs = [], []
+    for dataset, st in stats:
+        if st.best is not None:
+            b = st.best.copy()
+            b.insert(0, "model", [label.split(":", 1)[0] for label in b["layer"]])
+            b["layer"] = [label.split(":", 1)[1] for label in b["layer"]]
+            b.insert(0, "dataset", dataset)
+            best.append(b)
+        if st.model_differences is not None:
+            diffs.append(st.model_differences.assign(dataset=dataset))
+    return (pd.concat(best, ignore_index=True) if best else None,
+            pd.concat(diffs, ignore_index=True) if diffs else None)

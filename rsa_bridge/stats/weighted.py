@@ -1,0 +1,187 @@
+"""Comparison methods on bootstrap samples, batched: each sample is the original pairs with weights.
+
+A stimulus bootstrap sample of an RDM is the multiset of the original pairs (i, j) with multiplicity
+w = c_i c_j (see :func:`rsa_bridge.stats.resample.pair_weights`). Every dot-product method is a
+weighted statistic of the original vectors:
+
+- ranks of the multiset: the entries with smaller value carry S = sum of their weights and a tie
+  group carries T, so the average rank is S + (T + 1) / 2 — one cumulative sum over the original
+  sort order, so a fixed RDM (a model layer) is **sorted once** and re-ranked per sample in O(m);
+- mean, norm and dot products become weighted sums.
+
+:func:`prepare` turns (B samples x K RDMs x m pairs) into unit vectors whose batched matrix product
+is the similarity — one ``matmul`` for all layers x RDMs x samples, no loop over pairs. Kendall's
+tau-a and the whitened methods are not dot products of per-pair values; they go through
+:mod:`rsa_bridge.stats.masked` instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+#: methods whose similarity is a dot product of per-pair prepared values (the fast path)
+DOT_METHODS = ("spearman", "pearson", "rho_a", "cosine")
+RANK_METHODS = ("spearman", "rho_a", "kendall_tau_a")
+
+
+@dataclass(frozen=True)
+class SortOrder:
+    """The sort order and tie groups of vectors (..., m), computed once.
+
+    ``start``/``end``: first/last sorted position of each sorted entry's tie group; ``inverse``: the
+    sorted position of each entry; ``ties``: whether any row has tied values.
+    """
+
+    order: np.ndarray
+    inverse: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    ties: bool
+
+
+def sort_order(x: np.ndarray) -> SortOrder:
+    """Sort order and tie groups along the last axis of x (..., m)."""
+    order = np.argsort(x, axis=-1, kind="stable")
+    xs = np.take_along_axis(x, order, axis=-1)
+    m = x.shape[-1]
+    pos = np.broadcast_to(np.arange(m), x.shape)
+    new = np.ones(x.shape, dtype=bool)
+    new[..., 1:] = xs[..., 1:] != xs[..., :-1]
+    start = np.maximum.accumulate(np.where(new, pos, 0), axis=-1)
+    last = np.ones(x.shape, dtype=bool)
+    last[..., :-1] = new[..., 1:]
+    end = np.flip(np.minimum.accumulate(np.flip(np.where(last, pos, m - 1), axis=-1), axis=-1), axis=-1)
+    inverse = np.empty_like(order)
+    np.put_along_axis(inverse, order, pos, axis=-1)
+    return SortOrder(order, inverse, start, end, not bool(new.all()))
+
+
+def _flat(index: np.ndarray) -> np.ndarray:
+    """(K, m) per-row positions -> positions in the flattened (K * m) array."""
+    return (index + np.arange(index.shape[0])[:, None] * index.shape[1]).ravel()
+
+
+def weighted_ranks(x: np.ndarray, w: np.ndarray, order: SortOrder | None = None) -> np.ndarray:
+    """Average ranks of each row of x as a multiset with multiplicities w.
+
+    Args:
+        x: (K, m) fixed vectors (pass their :func:`sort_order`) or (B, K, m) per-sample vectors.
+        w: (B, m) non-negative integer weights (as float64).
+        order: the sort order of x; computed when None.
+
+    Returns:
+        (B, K, m) ranks; an entry of weight 0 gets a rank too, which carries no weight anywhere.
+    """
+    if order is None:
+        order = sort_order(x)
+    b, m = w.shape
+    if x.ndim == 2:
+        # fixed rows: gather with one flat index per row (faster than take_along_axis)
+        k = x.shape[0]
+        ws = w[:, order.order].reshape(b, k * m)
+        cum = np.cumsum(ws.reshape(b, k, m), axis=-1).reshape(b, k * m)
+        if order.ties:
+            start, end = _flat(order.start), _flat(order.end)
+            before = cum[:, start] - ws[:, start]
+            ranks_sorted = before + (cum[:, end] - before + 1.0) / 2.0
+        else:
+            ranks_sorted = cum - 0.5 * ws + 0.5
+        return ranks_sorted[:, _flat(order.inverse)].reshape(b, k, m)
+    ws = np.take_along_axis(np.broadcast_to(w[:, None, :], x.shape), order.order, axis=-1)
+    cum = np.cumsum(ws, axis=-1)
+    if order.ties:
+        before = np.take_along_axis(cum, order.start, -1) - np.take_along_axis(ws, order.start, -1)
+        ranks_sorted = before + (np.take_along_axis(cum, order.end, -1) - before + 1.0) / 2.0
+    else:
+        ranks_sorted = cum - 0.5 * ws + 0.5
+    return np.take_along_axis(ranks_sorted, order.inverse, -1)
+
+
+def _unit(v: np.ndarray, w: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """sqrt(w) * v scaled to unit norm along the last axis; zero-norm rows become NaN.
+
+    ``reference`` (B, K, 1): the norm before centring; a centred norm below 1e-12 of it counts as zero
+    (a constant RDM leaves only rounding residue after subtracting its mean).
+    """
+    v = v * np.sqrt(w)[:, None, :]
+    norm = np.sqrt(np.einsum("bkm,bkm->bk", v, v))[..., None]
+    zero = norm <= (0.0 if reference is None else 1e-12 * reference)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(zero, np.nan, v / np.where(zero, 1.0, norm))
+
+
+def _norm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    xb = x[None] if x.ndim == 2 else x
+    return np.sqrt(np.einsum("bkm,bm->bk", np.broadcast_to(xb * xb, (w.shape[0],) + xb.shape[1:]), w))[..., None]
+
+
+def _weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    xb = x[None] if x.ndim == 2 else x
+    return np.einsum("bkm,bm->bk", np.broadcast_to(xb, (w.shape[0],) + xb.shape[1:]), w)[..., None] / w.sum(
+        axis=-1)[:, None, None]
+
+
+def _prep_pearson(x, w, order):
+    return _unit(x - _weighted_mean(x, w), w, _norm(x, w))
+
+
+def _prep_cosine(x, w, order):
+    xb = np.broadcast_to(x, (w.shape[0],) + x.shape[-2:]) if x.ndim == 2 else x
+    return _unit(xb, w)
+
+
+def _prep_spearman(x, w, order):
+    ranks = weighted_ranks(x, w, order)
+    return _unit(ranks - (w.sum(axis=-1)[:, None, None] + 1.0) / 2.0, w)
+
+
+def _prep_rho_a(x, w, order):
+    ranks = weighted_ranks(x, w, order)
+    total = w.sum(axis=-1)[:, None, None]
+    v = (ranks - (total + 1.0) / 2.0) * np.sqrt(w)[:, None, :]
+    scale = np.sqrt(12.0 / (total ** 3 - total))
+    constant = (ranks.max(axis=-1, where=w[:, None, :] > 0, initial=-np.inf)
+                == ranks.min(axis=-1, where=w[:, None, :] > 0, initial=np.inf))[..., None]
+    return np.where(constant, np.nan, v * scale)
+
+
+#: method -> function (x (K, m) or (B, K, m), w (B, m), SortOrder | None) -> (B, K, m) prepared vectors
+PREPARE: dict[str, Callable[[np.ndarray, np.ndarray, SortOrder | None], np.ndarray]] = {
+    "spearman": _prep_spearman,
+    "pearson": _prep_pearson,
+    "rho_a": _prep_rho_a,
+    "cosine": _prep_cosine,
+}
+
+
+def prepare(method: str, x: np.ndarray, w: np.ndarray, order: SortOrder | None = None) -> np.ndarray:
+    """Prepared vectors (B, K, m): ``prepared_a @ prepared_b.T`` per sample is the method's similarity.
+
+    Rows that are constant (or zero, for cosine) within a sample are NaN.
+    """
+    if x.ndim == 2 and method in RANK_METHODS and order is None:
+        order = sort_order(x)
+    return PREPARE[method](x, w, order)
+
+
+def pool_values(method: str, x: np.ndarray, w: np.ndarray, order: SortOrder | None = None) -> np.ndarray:
+    """Per-RDM values that the pooled (noise-ceiling) RDM averages, as rsatoolbox's ``pool_rdm``.
+
+    Ranks for rank methods, z-scores (population SD) for pearson, RMS-scaled values for cosine;
+    (B, K, m).
+    """
+    if method in RANK_METHODS:
+        if x.ndim == 2 and order is None:
+            order = sort_order(x)
+        return weighted_ranks(x, w, order)
+    xb = np.broadcast_to(x, (w.shape[0],) + x.shape[-2:]) if x.ndim == 2 else x
+    total = w.sum(axis=-1)[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if method == "pearson":
+            centred = xb - _weighted_mean(xb, w)
+            sd = np.sqrt(np.einsum("bkm,bm->bk", centred * centred, w)[..., None] / total)
+            return centred / sd
+        rms = np.sqrt(np.einsum("bkm,bm->bk", xb * xb, w)[..., None] / total)
+        return xb / rms
