@@ -20,3 +20,18 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Point rsa-bridge's on-disk cache at a per-session temporary folder so tests never read or write
+    the user's ~/.cache (a test that wants a specific cache folder sets RSA_BRIDGE_CACHE itself)."""
+    import os
+
+    old = os.environ.get("RSA_BRIDGE_CACHE")
+    os.environ["RSA_BRIDGE_CACHE"] = str(tmp_path_factory.mktemp("rsa_bridge_cache"))
+    yield
+    if old is None:
+        os.environ.pop("RSA_BRIDGE_CACHE", None)
+    else:
+        os.environ["RSA_BRIDGE_CACHE"] = old
