@@ -8,6 +8,11 @@ script also prints the largest difference between the two results.
 
 Run by hand (not a test):  .venv/bin/python benchmarks/bench_bootstrap.py [--samples 1000] [--ceiling]
 ``--ceiling`` also bootstraps the noise ceiling in both (rsatoolbox's default ``boot_noise_ceil=True``).
+
+``--large N`` times rsa-bridge alone (rsatoolbox would take hours) on the size of a big neural set:
+8 layer RDMs and one area RDM over N stimuli (e.g. 640, the Cowley et al. V4 set that
+``rsa-bridge compare --area V4`` uses), random features, correlation distance; it prints wall and
+CPU seconds. ``--threads K`` sets the threads of the per-sample ranking (default: all usable CPUs).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import numpy as np
 from rsa_bridge import load_dataset
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.rdm import upper_triangle
-from rsa_bridge.stats import bootstrap_similarity, bootstrap_stimuli
+from rsa_bridge.stats import bootstrap_similarity, bootstrap_stimuli, weighted
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -70,12 +75,33 @@ def run_rsatoolbox(models: np.ndarray, areas: dict[str, np.ndarray], stim: np.nd
     return np.stack(out, axis=-1), ceilings
 
 
+def large(n: int, n_samples: int) -> None:
+    """rsa-bridge alone on 8 layers x 1 area x n stimuli."""
+    from scipy.spatial.distance import pdist, squareform
+
+    rng = np.random.default_rng(0)
+    mats = np.stack([squareform(pdist(rng.normal(size=(n, 50)), "correlation")) for _ in range(9)])
+    t0, c0 = time.perf_counter(), time.process_time()
+    bootstrap_similarity(mats[:8], {"area": mats[8:]}, method="spearman", n_samples=n_samples, seed=0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}, threads "
+          f"{weighted.THREADS or 'all usable CPUs'}")
+    print(f"rsa-bridge bootstrap_similarity, 8 layers x 1 area x {n} stimuli, {n_samples} Spearman samples over "
+          f"stimuli: {wall:.2f} s wall, {cpu:.2f} s CPU")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--ceiling", action="store_true", help="bootstrap the noise ceiling too")
+    parser.add_argument("--large", type=int, metavar="N", help="time rsa-bridge alone on N synthetic stimuli")
+    parser.add_argument("--threads", type=int, help="threads of the per-sample ranking (default: all CPUs)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    weighted.THREADS = args.threads
+    if args.large:
+        large(args.large, args.samples)
+        return
     models, areas = inputs()
     n = models.shape[1]
     stim = bootstrap_stimuli(n, args.samples, np.random.default_rng(1))

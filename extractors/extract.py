@@ -95,8 +95,9 @@ def _prepare(
     return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, show)
 
 
-def _run(plan: _Plan) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
-    """(start, stop, {name: (B, n_units) float32 CPU tensor}) per batch; tensors are inference tensors."""
+def _run(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
+    """(start, stop, {name: (B, n_units) float32 tensor}) per batch; tensors are inference tensors,
+    on the CPU, or with ``on_device`` on the extraction device (for :mod:`extractors.streaming`)."""
     n = len(plan.inputs)
     layer_map = dict(plan.layers)
     bar = tqdm(total=n, unit="img", desc=f"{plan.info.name} activations", disable=not plan.progress, file=sys.stderr)
@@ -115,7 +116,8 @@ def _run(plan: _Plan) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
                             f"{start}..{stop - 1} but {plan.unit_shapes[name]} for the first; "
                             "preprocess every stimulus to one size"
                         )
-                    batch[name] = out.reshape(stop - start, -1).to("cpu", torch.float32)
+                    target = plan.device if on_device else torch.device("cpu")
+                    batch[name] = out.reshape(stop - start, -1).to(target, torch.float32)
             del outputs
             yield start, stop, batch
             bar.update(stop - start)

@@ -11,6 +11,7 @@ import difflib
 import inspect
 import os
 import pickle
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -148,6 +149,10 @@ def _first_line(err: BaseException) -> str:
     return (text[0] if text else type(err).__name__)[:300]
 
 
+#: torch's RNG is process-global: builds in several threads (e.g. dask workers) take turns
+_BUILD_LOCK = threading.Lock()
+
+
 def _build(name: str, weights: tvm.WeightsEnum | None, seed: int) -> nn.Module:
     """Run the torchvision builder with its random initialisation under a private, seeded RNG.
 
@@ -157,7 +162,7 @@ def _build(name: str, weights: tvm.WeightsEnum | None, seed: int) -> nn.Module:
     kwargs: dict[str, Any] = {"weights": weights}
     if weights is None and "weights_backbone" in inspect.signature(tvm.get_model_builder(name)).parameters:
         kwargs["weights_backbone"] = None
-    with torch.random.fork_rng(devices=[]):
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*default weight initialization.*", category=FutureWarning)

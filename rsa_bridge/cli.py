@@ -20,6 +20,10 @@ COMMANDS: dict[str, str] = {
     "stimuli": "rsa_bridge.commands.stimuli_cmd",
     "neural": "rsa_bridge.commands.neural",
     "missed-detections": "analyses.missed_detections.cli",
+    "depth-mask": "analyses.depth_mask.cli",
+    "cache": "rsa_bridge.commands.cache",
+    "units": "analyses.unit_attributes.cli",
+    "pretrain": "analyses.pretrain.cli",
 }
 
 

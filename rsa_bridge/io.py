@@ -41,3 +41,30 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+@contextmanager
+def staged_outputs(out_dir: str | os.PathLike, names: tuple[str, ...] | list[str]) -> Iterator[Path]:
+    """Render several output files together: yield a temporary folder inside ``out_dir``; when the block
+    ends without error and every file in ``names`` exists there, each is moved into place with an atomic
+    rename. On any error nothing in ``out_dir`` changes (:func:`staged_paths` gives the final paths).
+    """
+    import shutil
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".rsa-bridge-", dir=out_dir))
+    try:
+        yield staging
+        missing = [name for name in names if not (staging / name).exists()]
+        if missing:
+            raise RuntimeError(f"internal: outputs {missing} were not rendered")
+        for name in names:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def staged_paths(out_dir: str | os.PathLike, names: tuple[str, ...] | list[str]) -> list[Path]:
+    """The final paths of :func:`staged_outputs`' files."""
+    return [Path(out_dir) / name for name in names]

@@ -19,9 +19,9 @@ from rsa_bridge.align import check_same_ids, reorder_rdm
 from rsa_bridge.compare import compare_vectors
 from rsa_bridge.datasets import area_rdms, areas, find_area, load_dataset
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.model_rdms import LAYER, stack_rdms
+from rsa_bridge.model_rdms import LAYER
 from rsa_bridge.provenance import clean_attrs, package_version
-from rsa_bridge.rdm import COL, ROW, compute_rdm, upper_triangle
+from rsa_bridge.rdm import COL, ROW, upper_triangle
 
 AREA = "area"
 
@@ -136,16 +136,23 @@ def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Se
 
 def network_rdms(model, stimulus_set, layers: Sequence[str] | None, metric: str = "correlation",
                  batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
-                 transform=None) -> xr.DataArray:
-    """Model RDMs (layer, n, n) of a network's layers over a stimulus set."""
-    from extractors import extract
+                 transform=None, *, precision: str = "float64", reduce_units: int | None = None,
+                 reduce_seed: int = 0, memory_budget: float | None = None,
+                 spill_dir: str | Path | None = None) -> xr.DataArray:
+    """Model RDMs (layer, n, n) of a network's layers over a stimulus set, streamed batch by batch.
 
-    activations = extract(model, stimulus_set, layers, batch_size=batch_size, device=device, progress=progress,
-                          transform=transform)
-    rdms = {}
-    for layer in list(activations):
-        rdms[layer] = compute_rdm(activations.pop(layer), metric)
-    return stack_rdms(rdms)
+    No layer's (stimulus x unit) matrix is held in memory: see :mod:`extractors.streaming` (two phases,
+    in-memory store up to ``memory_budget`` bytes, the rest spilled to a temporary folder in ``spill_dir``,
+    Gram products in torch on ``device``). ``precision`` ``"float64"`` equals :func:`rsa_bridge.rdm.compute_rdm`;
+    ``"float32"`` is faster (~1e-6). ``reduce_units=K`` sketches layers wider than K units to K (seeded
+    by ``reduce_seed``; recorded in attrs). ``memory_budget`` None: the streaming default (64 MiB).
+    """
+    from extractors.streaming import DEFAULT_MEMORY_BUDGET, stream_rdms
+
+    return stream_rdms(model, stimulus_set, layers, metric=metric, batch_size=batch_size, device=device,
+                       transform=transform, progress=progress, precision=precision, reduce_units=reduce_units,
+                       reduce_seed=reduce_seed, spill_dir=spill_dir,
+                       memory_budget=DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget)
 
 
 def _stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
@@ -180,7 +187,7 @@ def _add_statistics(pieces: list[dict], method: str, options: StatsOptions) -> N
         stats = compare_statistics(stacked, group[0]["dataset_obj"], list(group[0]["similarity"][AREA].values), method,
                                    n_bootstrap=options.bootstrap, n_permutations=options.permutations,
                                    over=options.bootstrap_over, rng=rng, level=options.ci_level,
-                                   ceiling=options.ceiling)
+                                   ceiling=options.ceiling, normalize=options.normalize_by_ceiling)
         for piece in group:
             piece["stats"] = stats
 
@@ -264,7 +271,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                    layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
                    batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
                    models: Sequence | None = None, transform=None,
-                   stats: StatsOptions | None = None) -> CompareResult:
+                   stats: StatsOptions | None = None, cache=None,
+                   rdm_options: dict | None = None) -> CompareResult:
     """Score one or more networks' layers against brain areas: the ``rsa-bridge compare`` job.
 
     Several models are scored on the same stimuli and the same bootstrap samples, so their best layers
@@ -284,8 +292,13 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         models: already built ``nn.Module`` s (e.g. from ``extractors.load_model``), one per name.
         transform: PIL image -> tensor (3, H, W) for ``models`` that carry no preprocessing of their own.
         stats: which statistics to add (default: the noise ceiling only).
+        cache: model-RDM cache (:mod:`rsa_bridge.cache`): None = ``$RSA_BRIDGE_CACHE`` or
+            ``~/.cache/rsa-bridge``, False = off, a folder, or a cache object.
+        rdm_options: keyword options of :func:`network_rdms` (``precision``, ``reduce_units``,
+            ``reduce_seed``); they enter the cache key.
     """
     from extractors import load_model
+    from rsa_bridge.control_rdms import CONTROL_WEIGHTS, control_model_rdms, is_control_model
 
     names = list(model_names)
     if not names:
@@ -304,14 +317,19 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                        f"dataset {ds.attrs['name']!r}")
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
-        net = models[k] if models is not None else load_model(model_name, weights, device=device)
+        control = models is None and is_control_model(model_name)
+        net = None if control else (models[k] if models is not None else load_model(model_name, weights, device=device))
         info = getattr(net, "rsa_bridge_info", None)
-        weights_label = getattr(info, "weights", str(weights)) if info is not None else str(weights)
+        weights_label = CONTROL_WEIGHTS if control else (
+            getattr(info, "weights", str(weights)) if info is not None else str(weights))
         labels.append(weights_label)
         infos.append(info)
         for ds_name, area_names in plan:
             ds, stim = loaded[ds_name], stim_sets[ds_name]
-            rdms = network_rdms(net, stim, layers, metric, batch_size, device, progress, transform)
+            from rsa_bridge.cache import cached_network_rdms
+            rdms = control_model_rdms(model_name, stim, metric) if control else cached_network_rdms(
+                network_rdms, net, stim, layers, metric, batch_size, device, progress, transform, cache=cache,
+                **(rdm_options or {}))
             rdms.attrs.update(clean_attrs({"model": model_name, "weights": weights_label,
                                            "weights_sha256": getattr(info, "weights_sha256", None),
                                            "preprocessing": getattr(info, "preprocessing", None), "metric": metric,

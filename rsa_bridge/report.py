@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
 
-from rsa_bridge.figures import layer_profile
-from rsa_bridge.model_rdms import LAYER
+from rsa_bridge.figures import layer_profile, save_figure
+from rsa_bridge.io import staged_outputs, staged_paths
 from rsa_bridge.pipeline import CompareResult
 
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
@@ -125,25 +123,10 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike) -> list[Pat
     Everything is rendered into a temporary folder first; only when all files exist are they moved
     into place (each with an atomic rename), so a failure leaves no partial output.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".rsa-bridge-", dir=out_dir))
-    try:
+    with staged_outputs(out_dir, OUTPUT_FILES) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
         result.results.to_netcdf(staging / "results.nc", engine="h5netcdf")
         _model_rdms_dataset(result).to_netcdf(staging / "model_rdms.nc", engine="h5netcdf")
         fig, _, _ = layer_profile(result.table, title=short_title(result))
-        try:
-            fig.savefig(staging / "profile.pdf")
-            fig.savefig(staging / "profile.png", dpi=200)
-        finally:
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
-        written = []
-        for name in OUTPUT_FILES:
-            os.replace(staging / name, out_dir / name)
-            written.append(out_dir / name)
-        return written
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        save_figure(fig, staging / "profile")   # closes the figure, fonts embedded as TrueType
+    return staged_paths(out_dir, OUTPUT_FILES)

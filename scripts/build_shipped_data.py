@@ -9,7 +9,6 @@ checks the shipped files against a recomputation from ../shared when it is prese
 from __future__ import annotations
 
 import argparse
-import io
 import zipfile
 from pathlib import Path
 

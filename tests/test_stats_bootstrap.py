@@ -37,7 +37,8 @@ def test_full_92_stimulus_bootstrap_equals_rsatoolbox(method, monkeypatch):
     it, hit = real_rdms()
     models = model_like(it[0], 4, seed=2)
     stim = bootstrap_stimuli(92, 3, np.random.default_rng(5))
-    ours = bootstrap_similarity(models, {"IT": it, "hIT": hit}, method=method, stimulus_indices=stim, ceiling=True)
+    with pytest.warns(RuntimeWarning, match="no noise ceiling for area"):  # IT has one RDM
+        ours = bootstrap_similarity(models, {"IT": it, "hIT": hit}, method=method, stimulus_indices=stim, ceiling=True)
     for j, data in enumerate((it, hit)):
         evaluations, ceilings = rsatoolbox_bootstrap(models, data, method, "stimuli", stim, ceiling=j == 1,
                                                      monkeypatch=monkeypatch)
@@ -156,3 +157,41 @@ def test_degenerate_samples_are_nan_with_a_warning():
     with pytest.warns(RuntimeWarning, match="NaN"):
         res = bootstrap_similarity(models, {"hIT": hit}, stimulus_indices=stim)
     assert np.isnan(res.samples[0]).all() and np.isfinite(res.samples[1]).all()
+
+
+@pytest.mark.parametrize("method", ["spearman", "rho_a"])
+def test_fast_rank_path_equals_the_general_weighted_ranks_and_ignores_the_thread_count(method, monkeypatch):
+    """The sorted-order, per-sample path for fixed RDMs (used by the bootstrap) against weighted_ranks."""
+    from rsa_bridge.stats import weighted
+
+    rng = np.random.default_rng(3)
+    x = rng.random((4, 120))
+    x[1] = np.round(x[1] * 4)  # ties
+    x[2, :] = 1.0
+    x[2, :15] = 0.0  # the pairs (0, j) come first: constant wherever stimulus 0 is absent
+    stim = bootstrap_stimuli(16, 6, rng)
+    stim[0] = np.r_[np.zeros(8, dtype=int), np.arange(8, 16)]  # stimulus 0 drawn 8 times
+    stim[1] = np.r_[np.arange(1, 16), 1]  # stimulus 0 missing: row 2 is constant in this sample
+    w = pair_weights(stim, 16)
+    general = weighted.PREPARE[method](x, w, sort_order(x))
+    monkeypatch.setattr(weighted, "THREADS", 1)
+    one = weighted.prepare(method, x, w)
+    monkeypatch.setattr(weighted, "THREADS", 3)
+    monkeypatch.setattr(weighted, "THREAD_MIN_VALUES", 0)
+    three = weighted.prepare(method, x, w)
+    np.testing.assert_allclose(one, general, rtol=0, atol=1e-14)
+    assert np.isnan(one[1, 2]).all() and np.isnan(general[1, 2]).all() and np.isfinite(one[0]).all()
+    assert one.tobytes() == three.tobytes()
+
+
+def test_rdm_bootstrap_of_a_single_rdm_area_is_nan_with_a_warning_not_a_zero_width_interval():
+    it, hit = real_rdms(20)
+    models = model_like(it[0], 2, seed=1)
+    with pytest.warns(RuntimeWarning, match="single RDM"):
+        res = bootstrap_similarity(models, {"IT": it, "hIT": hit}, n_samples=20, over="rdms", seed=0)
+    assert np.isnan(res.samples[:, :, 0]).all() and np.isfinite(res.samples[:, :, 1]).all()
+    low, high = res.ci()
+    assert np.isnan(low[:, 0]).all() and (high[:, 1] > low[:, 1]).all()
+    with pytest.warns(RuntimeWarning, match="no noise ceiling for area"):
+        res = bootstrap_similarity(models, {"IT": it, "hIT": hit}, n_samples=5, seed=0, ceiling=True)
+    assert np.isnan(res.ceiling[:, 0]).all() and np.isfinite(res.ceiling[:, 1]).all()

@@ -184,3 +184,21 @@ def test_split_half_needs_two_repetitions_per_stimulus():
     bad[0, 0, 0] = np.nan
     with pytest.raises(RSABridgeError, match="NaN"):
         split_half_reliability(bad)
+
+
+def test_neural_rdm_reliability_and_stats_split_half_are_one_implementation():
+    """rsa_bridge.neural.rdm_reliability and rsa_bridge.stats.split_half_reliability: same splits, same values."""
+    from rsa_bridge.neural import rdm_reliability
+    from rsa_bridge.neural.importers import from_array
+    from rsa_bridge.neural.reliability import split_halves as neural_split_halves
+
+    rng = np.random.default_rng(4)
+    signal = rng.gamma(2.0, 2.0, size=(8, 12, 1))
+    rates = from_array(rng.poisson(np.broadcast_to(signal, (8, 12, 5))).astype(float), stimulus_ids="s{i:02d}",
+                       region="V4")  # (presentation 60, neuroid 8); 5 repetitions: one sits out per split
+    ours = split_half_reliability(rates, method="pearson", n_splits=7, seed=9)
+    theirs = rdm_reliability(rates, "correlation", method="pearson", n_splits=7, seed=9)
+    np.testing.assert_allclose(ours.per_split, theirs.raw, rtol=0, atol=1e-12)
+    assert ours.mean_corrected == pytest.approx(theirs.mean, abs=1e-12)
+    codes = np.unique(rates["stimulus_id"].values, return_inverse=True)[1]
+    np.testing.assert_array_equal(neural_split_halves(codes, 7, seed=9), split_halves(codes, 7, as_generator(9)))

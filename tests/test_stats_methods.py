@@ -80,3 +80,16 @@ def test_nan_rdm_and_too_few_stimuli_are_errors():
         compare_vectors(np.array([1.0, np.nan, 2.0]), np.arange(3.0), "cosine")
     with pytest.raises(RSABridgeError, match="at least 3"):
         compare_vectors(np.array([1.0, 2.0]), np.array([2.0, 1.0]), "rho_a")
+
+
+def test_whitened_cosine_of_squared_euclidean_rdms_is_linear_cka_of_the_features():
+    """The README's Brain-Score correspondence: linear CKA (Kornblith et al. 2019) computed on features."""
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 7))
+    y = x @ rng.normal(size=(7, 5)) + rng.normal(size=(20, 5))
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    cka = np.linalg.norm(yc.T @ xc) ** 2 / (np.linalg.norm(xc.T @ xc) * np.linalg.norm(yc.T @ yc))
+    ours = compare_vectors(pdist(x, "sqeuclidean"), pdist(y, "sqeuclidean"), "whitened_cosine")[0, 0]
+    assert ours == pytest.approx(cka, abs=1e-12)

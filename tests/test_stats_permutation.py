@@ -113,3 +113,16 @@ def test_bad_permutation_inputs():
         permutation_test(models, {"IT": it}, n_permutations=3, alternative="bigger")
     with pytest.raises(RSABridgeError, match="constant"):
         permutation_test(np.ones((1, 8, 8)) - np.eye(8), {"IT": it}, n_permutations=3)
+
+
+def test_nan_and_too_few_stimuli_are_clear_errors():
+    it, _ = real_rdms(8)
+    models = model_like(it[0], 1, seed=0)
+    bad = it.copy()
+    bad[0, 2, 5] = bad[0, 5, 2] = np.nan
+    with pytest.raises(RSABridgeError, match="NaN"):
+        permutation_test(models, {"IT": bad}, n_permutations=3, seed=0)
+    with pytest.raises(RSABridgeError, match="at least 3"):
+        permutation_test(models[:, :2, :2], {"IT": it[:, :2, :2]}, n_permutations=3, seed=0)
+    with pytest.raises(RSABridgeError, match="constant"):
+        permutation_test(models, {"IT": np.ones((1, 8, 8)) - np.eye(8)}, n_permutations=3, seed=0)

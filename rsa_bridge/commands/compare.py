@@ -12,7 +12,8 @@ def register(subparsers) -> None:
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", action="append", default=None,
-                     help="torchvision model name, e.g. alexnet, vgg16, resnet50; repeat it to compare models "
+                     help="torchvision model name, e.g. alexnet, vgg16, resnet50, or an image-statistics control "
+                          "(pixels, luminance_contrast, spatial_frequency, gabor); repeat it to compare models "
                           "on the same bootstrap samples")
     src.add_argument("--model-rdms", type=Path, metavar="FILE", help="precomputed model RDMs (.nc or .mat)")
     p.add_argument("--area", action="append", help="brain area (repeatable), e.g. V4, IT, hIT")
@@ -40,6 +41,18 @@ def register(subparsers) -> None:
     p.add_argument("--stimulus-ids", metavar="FILE|dataset",
                    help="for .mat model RDMs: a file with one id per line, or 'dataset' if rows follow the dataset's order")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--precision", choices=("float64", "float32"), default="float64",
+                   help="arithmetic of the model RDMs: float64 (exact, default) or float32 (about 2x faster, "
+                        "about 1e-6 error)")
+    p.add_argument("--reduce-units", type=int, metavar="K", default=None,
+                   help="sketch layers wider than K units down to K (seeded count sketch, seed --seed; "
+                        "recorded in model_rdms.nc)")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", type=Path, metavar="DIR",
+                       help="model-RDM cache folder (default: $RSA_BRIDGE_CACHE or ~/.cache/rsa-bridge)")
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write the model-RDM cache")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="compute model RDMs as dask tasks: a scheduler address (tcp://host:8786), or local / local:N")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", type=Path, help="folder for results.csv, results.nc, model_rdms.nc, profile.pdf/png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -108,10 +121,20 @@ def _run(args: argparse.Namespace) -> int:
             raise RSABridgeError("say which model to score: --model NAME or --model-rdms FILE")
         if args.batch_size < 1:
             raise RSABridgeError("--batch-size must be at least 1")
-        result = compare_models(args.model, args.area, weights=args.weights, dataset=args.dataset,
-                                stimuli=args.stimuli, layers=layers, metric=args.metric, method=args.method,
-                                batch_size=args.batch_size, device=args.device,
-                                progress=False if args.quiet else None, stats=stats)
+        runner = compare_models
+        if getattr(args, "scheduler", None):
+            from functools import partial
+
+            from rsa_bridge.distributed import compare_many
+            runner = partial(compare_many, scheduler=args.scheduler)
+        if args.reduce_units is not None and args.reduce_units < 1:
+            raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")
+        rdm_options = {"precision": args.precision, "reduce_units": args.reduce_units, "reduce_seed": args.seed}
+        result = runner(args.model, args.area, weights=args.weights, dataset=args.dataset,
+                        cache=False if getattr(args, "no_cache", False) else getattr(args, "cache", None),
+                        stimuli=args.stimuli, layers=layers, metric=args.metric, method=args.method,
+                        batch_size=args.batch_size, device=args.device,
+                        progress=False if args.quiet else None, stats=stats, rdm_options=rdm_options)
     print(format_table(result))
     if args.out is not None:
         written = write_outputs(result, args.out)

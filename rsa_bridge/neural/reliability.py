@@ -11,6 +11,10 @@ seeded generator. For each split:
 Each split's r is corrected to the full data with Spearman-Brown, ``r_sb = 2 r / (1 + r)`` (the
 reliability of an average of twice as many repetitions). Summaries are the mean over splits of r_sb,
 its standard deviation and 2.5/97.5 percentiles.
+
+The splits, the half-vs-half RDM loop and the correction are those of :mod:`rsa_bridge.stats.split_half`
+(one implementation; this module adds the neural-data layout, NaN-aware half means, per-neuroid
+reliability and the cross-validated RDM metrics).
 """
 from __future__ import annotations
 
@@ -19,39 +23,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from rsa_bridge.compare import compare_vectors
-from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.rdms import _sums, grouped, matrix_from_groups, rank_within
 from rsa_bridge.provenance import clean_attrs, package_version
-from rsa_bridge.rdm import upper_triangle
+from rsa_bridge.stats.resample import as_generator
+from rsa_bridge.stats.resample import split_halves as _split_halves
+from rsa_bridge.stats.split_half import half_similarities, spearman_brown
 
-
-def spearman_brown(r, factor: float = 2.0):
-    """Spearman-Brown prophecy: reliability of ``factor`` times as much data, ``k r / (1 + (k - 1) r)``."""
-    r = np.asarray(r, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return factor * r / (1.0 + (factor - 1.0) * r)
+__all__ = ["RDMReliability", "neuroid_reliability", "rdm_reliability", "spearman_brown", "split_halves"]
 
 
 def split_halves(codes: np.ndarray, n_splits: int, seed: int | np.random.Generator = 0) -> np.ndarray:
     """(n_splits, n_presentations) int8: 0 = half A, 1 = half B, -1 = sits out (odd count).
 
+    The same splits as :func:`rsa_bridge.stats.resample.split_halves` (which this calls) for the same seed.
+
     Raises:
         RSABridgeError: a stimulus with fewer than 2 presentations, or ``n_splits < 1``.
     """
-    if n_splits < 1:
-        raise RSABridgeError("n_splits must be at least 1")
-    counts = np.bincount(codes)
-    if counts[np.unique(codes)].min() < 2:
-        raise RSABridgeError("split-half reliability needs at least 2 repetitions of every stimulus")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    half = (counts // 2)[codes]
-    out = np.empty((n_splits, codes.size), dtype=np.int8)
-    for s in range(n_splits):
-        rank = rank_within(codes, rng.random(codes.size))
-        out[s] = np.where(rank < half, 0, np.where(rank < 2 * half, 1, -1))
-    return out
+    return _split_halves(np.asarray(codes), n_splits, as_generator(seed))
 
 
 def _half_means(values, codes, n, mask):
@@ -157,16 +147,12 @@ def rdm_reliability(rates: xr.DataArray, metric: str = "correlation", *, method:
     values, codes, ids, _ = grouped(rates, time)
     reps = np.asarray(S.flat_coords(rates)[S.REPETITION].values)
     halves = split_halves(codes, n_splits, seed)
-    raw = np.empty(n_splits)
-    for s, half in enumerate(halves):
-        vectors = []
-        for side in (0, 1):
-            mask = half == side
-            sub_codes = codes[mask]
-            matrix = matrix_from_groups(values[mask], sub_codes, rank_within(sub_codes, reps[mask]), ids, metric,
-                                        **options)
-            vectors.append(upper_triangle(matrix))
-        raw[s] = compare_vectors(vectors[0], vectors[1], method)[0, 0]
+
+    def half_rdm(mask: np.ndarray) -> np.ndarray:
+        sub_codes = codes[mask]
+        return matrix_from_groups(values[mask], sub_codes, rank_within(sub_codes, reps[mask]), ids, metric, **options)
+
+    raw = half_similarities(halves, half_rdm, method)
     return RDMReliability(raw=raw, corrected=spearman_brown(raw), metric=metric, method=method,
                           seed=seed if isinstance(seed, int) else None, n_splits=n_splits,
                           attrs={"region": region or ",".join(dict.fromkeys(map(str, S.flat_coords(rates)[S.REGION].values))),

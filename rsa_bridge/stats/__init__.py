@@ -7,19 +7,20 @@ results. Definitions follow rsatoolbox where it has them (tests check equality t
 - :func:`permutation_test` — p-values from permuting one RDM's stimulus labels, with :func:`holm` and
   :func:`fdr_bh` corrections;
 - :func:`noise_ceiling` — Nili et al. (2014) lower/upper bounds (or the Algonauts r^2 variant);
-  :func:`split_half_reliability` from repeat-level responses;
+  :func:`split_half_reliability` (Spearman–Brown corrected) from repeat-level responses;
 - :func:`paired_difference`, :func:`best_layer` — is layer/model A better than B, which layer is best.
 """
 from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity, percentile_ci
-from rsa_bridge.stats.ceiling import (NoiseCeiling, SplitHalfReliability, noise_ceiling, spearman_brown,
-                                      split_half_reliability)
+from rsa_bridge.stats.ceiling import NoiseCeiling, noise_ceiling
 from rsa_bridge.stats.layers import LayerDifference, best_layer, bootstrap_pair_p, paired_difference
 from rsa_bridge.stats.permutation import CORRECTIONS, PermutationResult, fdr_bh, holm, permutation_test
-from rsa_bridge.stats.resample import as_generator, bootstrap_rdms, bootstrap_stimuli, pair_weights, permutations
+from rsa_bridge.stats.resample import (as_generator, bootstrap_rdms, bootstrap_stimuli, pair_weights, permutations,
+                                       split_halves)
+from rsa_bridge.stats.split_half import SplitHalfReliability, half_similarities, spearman_brown, split_half_reliability
 
 __all__ = [
     "BootstrapResult", "CORRECTIONS", "LayerDifference", "NoiseCeiling", "PermutationResult", "SplitHalfReliability",
     "as_generator", "best_layer", "bootstrap_pair_p", "bootstrap_rdms", "bootstrap_similarity", "bootstrap_stimuli",
-    "fdr_bh", "holm", "noise_ceiling", "pair_weights", "paired_difference", "percentile_ci", "permutation_test",
-    "permutations", "spearman_brown", "split_half_reliability",
+    "fdr_bh", "half_similarities", "holm", "noise_ceiling", "pair_weights", "paired_difference", "percentile_ci", "permutation_test",
+    "permutations", "spearman_brown", "split_half_reliability", "split_halves",
 ]

@@ -92,3 +92,26 @@ def neural_stacks(neural, ids: list[str] | None, n: int) -> tuple[dict[str, np.n
     if not out:
         raise RSABridgeError("no neural RDMs given")
     return out, replicates
+
+
+def check_method(method: str) -> None:
+    """An unknown comparison method is a user error."""
+    from rsa_bridge.compare import METHODS
+
+    if method not in METHODS:
+        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+
+
+def comparison_inputs(model_rdms, neural_rdms, method: str):
+    """Everything a resampling statistic starts from, checked.
+
+    Returns:
+        labels (L,), model matrices (L, n, n), per area its matrices (R, n, n), model upper-triangle
+        vectors (L, m) and per area its vectors (R, m), m = n(n-1)/2 in scipy ``squareform`` order.
+    """
+    check_method(method)
+    labels, model_mat, ids = model_stack(model_rdms)
+    neural_mat, _ = neural_stacks(neural_rdms, ids, model_mat.shape[1])
+    rows, cols = np.triu_indices(model_mat.shape[1], k=1)
+    return (labels, model_mat, neural_mat, model_mat[:, rows, cols],
+            {a: v[:, rows, cols] for a, v in neural_mat.items()})

@@ -9,7 +9,8 @@ samples equal rsatoolbox's evaluations (tests check this to 1e-10).
 
 Speed: for ``spearman``, ``pearson``, ``rho_a`` and ``cosine`` a sample is the original pairs with
 integer weights (:mod:`rsa_bridge.stats.weighted`): every model RDM is sorted once, re-ranked per
-sample by one cumulative sum, and all layers x RDMs x samples of a batch are one ``matmul``.
+sample by one cumulative sum in its sorted order (samples spread over threads), and all layers x
+RDMs x samples of a batch are one ``matmul``.
 ``kendall_tau_a`` and the whitened methods resample explicitly, one sample at a time.
 """
 from __future__ import annotations
@@ -21,14 +22,14 @@ from typing import Mapping
 import numpy as np
 import xarray as xr
 
-from rsa_bridge.compare import METHODS, compare_vectors
+from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
-from rsa_bridge.stats._inputs import model_stack, neural_stacks
+from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.ceiling import _nili
 from rsa_bridge.stats.masked import compare_masked, gather
-from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts, pair_weights
+from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts
 
 #: what a bootstrap resamples
 OVER = ("stimuli", "rdms", "both")
@@ -115,10 +116,12 @@ def _warn_nan(n_nan: int, n_total: int, what: str) -> None:
 
 
 def _ceiling_weighted(method: str, x: np.ndarray, w: np.ndarray, cnt: np.ndarray,
-                      order: weighted.SortOrder | None) -> np.ndarray:
-    """Per-sample Nili bounds (b, 2) of RDMs x (R, m) with pair weights w (b, m) and RDM counts cnt (b, R)."""
+                      order: weighted.SortOrder | None, subjects: np.ndarray) -> np.ndarray:
+    """Per-sample Nili bounds (b, 2) of RDMs x (R, m) with pair weights w (b, m) and RDM counts cnt (b, R).
+
+    ``subjects``: the prepared x (b, R, m), shared with the similarity computation.
+    """
     values = weighted.pool_values(method, x, w, order)  # (b, R, m)
-    subjects = weighted.prepare(method, x, w, order)  # (b, R, m)
     total_count = cnt.sum(axis=1)
     total = np.einsum("brm,br->bm", values, cnt)
     pooled = weighted.prepare(method, (total / total_count[:, None])[:, None, :], w)
@@ -144,14 +147,18 @@ def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ce
     model_order = weighted.sort_order(model_vec) if rank else None
     neural_order = {a: weighted.sort_order(v) if rank else None for a, v in neural_vec.items()}
     widest = n_layers + 3 * max(v.shape[0] for v in neural_vec.values())
+    rows, cols = np.triu_indices(n, k=1)
     for sl in _batches(n_samples, widest * m):
         b = sl.stop - sl.start
         if stim_idx is None:
-            w = np.ones((b, m))
+            stim_counts = np.ones((b, n))
             ok = np.ones(b, dtype=bool)
         else:
-            w = pair_weights(stim_idx[sl], n)
-            ok = (counts(stim_idx[sl], n) > 0).sum(axis=1) >= 3
+            stim_counts = counts(stim_idx[sl], n)
+            ok = (stim_counts > 0).sum(axis=1) >= 3
+        w = np.empty((b, m))  # pair weights c_i c_j (see pair_weights), gathered from the small count table
+        for s, c in enumerate(stim_counts):
+            np.multiply(np.take(c, rows), np.take(c, cols), out=w[s])
         pm = weighted.prepare(method, model_vec, w, model_order)
         for j, area in enumerate(areas):
             x = neural_vec[area]
@@ -161,7 +168,7 @@ def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ce
             stat = np.einsum("blr,br->bl", sims, cnt) / cnt.sum(axis=1)[:, None]
             samples[sl, :, j] = np.where(ok[:, None], stat, np.nan)
             if ceiling and x.shape[0] >= 2:
-                c = _ceiling_weighted(method, x, w, cnt, neural_order[area])
+                c = _ceiling_weighted(method, x, w, cnt, neural_order[area], pn)
                 ceil[sl, j] = np.where(ok[:, None], c, np.nan)
     return samples, ceil
 
@@ -224,16 +231,11 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.
     """
-    if method not in METHODS:
-        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    check_method(method)
     if over not in OVER:
         raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
-    labels, model_mat, ids = model_stack(model_rdms)
-    neural_mat, _ = neural_stacks(neural_rdms, ids, model_mat.shape[1])
+    labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
-    rows, cols = np.triu_indices(n, k=1)
-    model_vec = model_mat[:, rows, cols]
-    neural_vec = {a: v[:, rows, cols] for a, v in neural_mat.items()}
     observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
 
     rng = as_generator(seed)
@@ -250,6 +252,10 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
             rdm_idx[area] = bootstrap_rdms(v.shape[0], n_samples, rng) if given is None else np.asarray(given)
             if rdm_idx[area].shape[0] != n_samples:
                 raise RSABridgeError(f"area {area!r}: {rdm_idx[area].shape[0]} RDM index sets for {n_samples} samples")
+    single = [a for a, v in neural_vec.items() if v.shape[0] == 1]
+    if ceiling and single:
+        warnings.warn(f"no noise ceiling for area(s) {', '.join(single)}: a ceiling needs RDMs from at least 2 "
+                      "subjects/sessions; their ceiling samples are NaN", RuntimeWarning, stacklevel=2)
     if method in weighted.DOT_METHODS:
         rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
         samples, ceil = _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling)
@@ -258,5 +264,11 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     n_nan = int(np.isnan(samples).any(axis=1).sum())
     _warn_nan(n_nan, samples.shape[0] * samples.shape[2],
               "fewer than 3 distinct stimuli or an RDM constant within the sample")
+    if over == "rdms" and single:
+        # resampling one RDM repeats it: the interval would have zero width and look exact
+        samples[:, :, [list(neural_vec).index(a) for a in single]] = np.nan
+        warnings.warn(f"area(s) {', '.join(single)} have a single RDM: bootstrapping over RDMs cannot estimate their "
+                      "uncertainty, so their samples are NaN; resample stimuli instead (over='stimuli' or 'both')",
+                      RuntimeWarning, stacklevel=2)
     return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
                            int(seed) if isinstance(seed, (int, np.integer)) else None, stim_idx, rdm_idx, ceil)

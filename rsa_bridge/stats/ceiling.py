@@ -17,24 +17,21 @@ mean counts once (rsatoolbox ``rdm_descriptor``).
 the pool is the plain mean of the raw RDMs and every similarity is **squared** (r^2, the units
 of Algonauts' and Net2Brain's scores).
 
-:func:`split_half_reliability` gives the reliability of one RDM from repeat-level responses: split
-each stimulus's repetitions at random into two halves, compare the two half RDMs, average over
-splits and correct to the full number of repetitions with Spearman–Brown (2 r / (1 + r)).
+:func:`rsa_bridge.stats.split_half.split_half_reliability` gives the reliability of one RDM from
+repeat-level responses instead (one RDM per area: no ceiling across subjects).
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import xarray as xr
-from scipy import sparse, stats
+from scipy import stats
 
-from rsa_bridge.compare import METHODS, compare_vectors
+from rsa_bridge.compare import METHODS
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.stats.masked import compare_masked
-from rsa_bridge.stats.resample import Seed, as_generator, split_halves
 
 ROW, COL = "stimulus_row", "stimulus_col"
 
@@ -210,115 +207,3 @@ def noise_ceiling(rdms, method: str = "spearman", definition: str = "nili",
     lower, upper = _nili(vectors, method, labels, pool=pool, square=square)
     return NoiseCeiling(float(np.mean(lower)), float(np.mean(upper)), definition, method, vectors.shape[0],
                         n_groups, units, lower, upper)
-
-
-def spearman_brown(r, factor: float = 2.0):
-    """Spearman–Brown prophecy: reliability of a measurement ``factor`` times as long, factor r / (1 + (factor-1) r)."""
-    r = np.asarray(r, dtype=np.float64)
-    return factor * r / (1.0 + (factor - 1.0) * r)
-
-
-@dataclass(frozen=True)
-class SplitHalfReliability:
-    """Split-half reliability of an RDM from repeat-level responses.
-
-    Attributes:
-        r_half: mean over splits of sim(RDM of half A, RDM of half B).
-        corrected: Spearman–Brown corrected ``r_half`` (full number of repetitions).
-        per_split: (n_splits,) the half-vs-half similarities.
-        mean_corrected: mean over splits of each split's corrected value (the other common convention;
-            slightly lower than ``corrected`` because the correction is concave).
-    """
-
-    r_half: float
-    corrected: float
-    per_split: np.ndarray = field(repr=False)
-    mean_corrected: float = float("nan")
-    method: str = "spearman"
-    metric: str = "correlation"
-    n_splits: int = 0
-    seed: int | None = None
-
-    def attrs(self) -> dict:
-        out = {"reliability_split_half": float(self.r_half), "reliability_spearman_brown": float(self.corrected),
-               "reliability_mean_of_split_spearman_brown": float(self.mean_corrected),
-               "reliability_method": self.method, "reliability_metric": self.metric,
-               "reliability_n_splits": int(self.n_splits)}
-        if self.seed is not None:
-            out["reliability_seed"] = int(self.seed)
-        return out
-
-
-def _presentations(rates, stimulus_coord: str, repetition_dim: str) -> tuple[np.ndarray, np.ndarray]:
-    """(presentation, neuroid) values and (presentation,) stimulus labels."""
-    if isinstance(rates, xr.DataArray):
-        if repetition_dim in rates.dims:
-            other = [d for d in rates.dims if d != repetition_dim]
-            stim_dim, unit_dims = other[0], other[1:]
-            stacked = rates.transpose(repetition_dim, stim_dim, *unit_dims)
-            values = stacked.values.reshape(stacked.shape[0] * stacked.shape[1], -1)
-            ids = rates[stim_dim].values if stim_dim in rates.coords else np.arange(rates.sizes[stim_dim])
-            return values, np.tile(np.asarray(ids), rates.sizes[repetition_dim])
-        if stimulus_coord not in rates.coords:
-            raise RSABridgeError(f"repeat-level rates need a {stimulus_coord!r} coordinate on the presentation dim "
-                                 f"or a {repetition_dim!r} dimension")
-        labels = np.asarray(rates[stimulus_coord].values)
-        pdim = rates[stimulus_coord].dims[0]
-        return rates.transpose(pdim, ...).values.reshape(rates.sizes[pdim], -1), labels
-    values = np.asarray(rates, dtype=np.float64)
-    if values.ndim != 3:
-        raise RSABridgeError(f"repeat-level rates must be (repetition, stimulus, neuroid); got shape {values.shape}")
-    n_rep, n_stim = values.shape[:2]
-    return values.reshape(n_rep * n_stim, -1), np.tile(np.arange(n_stim), n_rep)
-
-
-def split_half_reliability(rates, *, metric: str = "correlation", method: str = "spearman", n_splits: int = 100,
-                           seed: Seed = 0, stimulus_coord: str = "stimulus_id",
-                           repetition_dim: str = "repetition") -> SplitHalfReliability:
-    """Split-half reliability of the RDM of repeat-level responses, Spearman–Brown corrected.
-
-    Each split assigns, per stimulus, floor(k/2) of its k repetitions at random to half A and as many
-    others to half B (one repetition sits out when k is odd); the RDM of the half-A means is
-    compared with that of the half-B means.
-
-    Args:
-        rates: (repetition, stimulus, neuroid) array; a DataArray with a ``repetition`` dim; or a
-            Brain-Score style (presentation, neuroid) DataArray with a ``stimulus_id`` coordinate.
-            Firing rates (spikes/s) or any response unit.
-        metric: RDM metric (see :mod:`rsa_bridge.rdm`); method: comparison method.
-        n_splits: random splits to average; seed: int or Generator.
-
-    Returns:
-        :class:`SplitHalfReliability` (dimensionless, in the method's units).
-    """
-    from rsa_bridge.rdm import compute_rdm, upper_triangle
-
-    if method not in METHODS:
-        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
-    values, labels = _presentations(rates, stimulus_coord, repetition_dim)
-    if not np.isfinite(values).all():
-        raise RSABridgeError("repeat-level rates contain NaN or inf; drop those presentations first")
-    stim_ids, stim_index = np.unique(labels.astype(str), return_inverse=True)
-    if stim_ids.size < 3:
-        raise RSABridgeError(f"split-half reliability needs at least 3 stimuli; got {stim_ids.size}")
-    rng = as_generator(seed)
-    halves = split_halves(stim_index, n_splits, rng)
-    per_split = np.empty(halves.shape[0])
-    for s, half in enumerate(halves):
-        vectors = []
-        for h in (0, 1):
-            use = np.flatnonzero(half == h)
-            ind = sparse.csr_matrix((np.ones(use.size), (stim_index[use], use)), shape=(stim_ids.size, values.shape[0]))
-            means = (ind @ values) / np.asarray(ind.sum(axis=1))
-            vectors.append(upper_triangle(compute_rdm(means, metric, stimulus_ids=stim_ids)))
-        per_split[s] = compare_vectors(vectors[0], vectors[1], method)[0, 0]
-    r_half = float(np.mean(per_split))
-    if r_half <= -1.0:
-        warnings.warn("split-half similarity is -1: the Spearman-Brown correction is undefined (NaN)")
-        corrected = float("nan")
-    else:
-        corrected = float(spearman_brown(r_half))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_corrected = float(np.mean(spearman_brown(per_split)))
-    return SplitHalfReliability(r_half, corrected, per_split, mean_corrected, method, metric, halves.shape[0],
-                                seed if isinstance(seed, (int, np.integer)) else None)

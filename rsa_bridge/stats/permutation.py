@@ -19,11 +19,11 @@ from typing import Callable
 
 import numpy as np
 
-from rsa_bridge.compare import METHODS, compare_vectors, whitening_transform
+from rsa_bridge.compare import compare_vectors, whitening_transform
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
-from rsa_bridge.stats._inputs import model_stack, neural_stacks
+from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.resample import Seed, as_generator, permutations
 
 ALTERNATIVES = ("greater", "less", "two-sided")
@@ -33,23 +33,36 @@ TIE_TOLERANCE = 1e-12
 BATCH_ELEMENTS = 4_000_000
 
 
+def _adjust(p: np.ndarray, sorted_adjustment: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply an adjustment of the ascending finite p-values of one family; NaNs stay NaN in place."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    values = p[ok]
+    if values.size:
+        order = np.argsort(values, kind="stable")
+        result = np.empty(values.size)
+        result[order] = sorted_adjustment(values[order])
+        out[ok] = result
+    return out
+
+
+def _holm_sorted(p: np.ndarray) -> np.ndarray:
+    k = p.size
+    return np.minimum(1.0, np.maximum.accumulate((k - np.arange(k)) * p))
+
+
+def _bh_sorted(p: np.ndarray) -> np.ndarray:
+    k = p.size
+    return np.minimum(1.0, np.minimum.accumulate((p * k / np.arange(1, k + 1))[::-1])[::-1])
+
+
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm (1979) step-down adjusted p-values of one family (NaNs ignored, kept in place).
 
     p_adj(i) = max over j <= i of min(1, (k - j + 1) p(j)) for the ascending p(1) <= ... <= p(k).
     """
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    values = p[ok]
-    k = values.size
-    if k:
-        order = np.argsort(values, kind="stable")
-        adjusted = np.minimum(1.0, np.maximum.accumulate((k - np.arange(k)) * values[order]))
-        result = np.empty(k)
-        result[order] = adjusted
-        out[ok] = result
-    return out
+    return _adjust(p, _holm_sorted)
 
 
 def fdr_bh(p: np.ndarray) -> np.ndarray:
@@ -57,19 +70,7 @@ def fdr_bh(p: np.ndarray) -> np.ndarray:
 
     q(i) = min over j >= i of min(1, k p(j) / j) for the ascending p(1) <= ... <= p(k).
     """
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    values = p[ok]
-    k = values.size
-    if k:
-        order = np.argsort(values, kind="stable")
-        scaled = values[order] * k / np.arange(1, k + 1)
-        adjusted = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-        result = np.empty(k)
-        result[order] = adjusted
-        out[ok] = result
-    return out
+    return _adjust(p, _bh_sorted)
 
 
 #: correction name -> function (p of one family, any shape) -> adjusted p
@@ -161,15 +162,12 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     Returns:
         :class:`PermutationResult`; p in (0, 1], at least 1 / (N + 1).
     """
-    if method not in METHODS:
-        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    check_method(method)
     if alternative not in ALTERNATIVES:
         raise RSABridgeError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
-    labels, model_mat, ids = model_stack(model_rdms)
-    neural_mat, _ = neural_stacks(neural_rdms, ids, model_mat.shape[1])
+    labels, model_mat, neural_mat, model_vec, _ = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
     rows, cols = np.triu_indices(n, k=1)
-    model_vec = model_mat[:, rows, cols]
     perms = (permutations(n, n_permutations, as_generator(seed)) if permutation_indices is None
              else np.asarray(permutation_indices, dtype=np.int64))
     if perms.ndim != 2 or perms.shape[1] != n or not (np.sort(perms, axis=1) == np.arange(n)).all():

@@ -87,20 +87,23 @@ def split_halves(stimulus_index: np.ndarray, n_splits: int, rng: np.random.Gener
     Args:
         stimulus_index: (n_presentations,) int stimulus of each presentation (0..n_stimuli-1).
         n_splits: how many random splits.
+        rng: the Generator; split s uses the s-th block of ``n_presentations`` uniform draws.
 
     Returns:
         (n_splits, n_presentations) int8: 0 = half A, 1 = half B, -1 = left out. Each stimulus with
-        k repetitions puts floor(k/2) in each half (one sits out when k is odd), chosen at random.
+        k repetitions puts floor(k/2) in each half (one sits out when k is odd), chosen at random:
+        the presentations of a stimulus are ordered by their draw, the first floor(k/2) go to A.
     """
-    n_splits = _check_count(n_splits, "the number of splits")
+    n_splits = _check_count(n_splits, "n_splits (the number of random splits)")
     stim = np.asarray(stimulus_index, dtype=np.int64)
     n_counts = np.bincount(stim)
-    if (n_counts[np.unique(stim)] < 2).any():
-        few = np.flatnonzero((n_counts < 2) & (n_counts > 0))
+    few = np.flatnonzero((n_counts < 2) & (n_counts > 0))
+    if few.size:
         raise RSABridgeError(f"split halves need at least 2 repetitions of every stimulus; {few.size} stimuli "
                              "have only one")
-    order = np.argsort(stim[None, :] + rng.random((n_splits, stim.size)), axis=1, kind="stable")
-    sorted_stim = stim[order[0]]
+    keys = rng.random((n_splits, stim.size))
+    order = np.lexsort((keys, np.broadcast_to(stim, keys.shape)), axis=-1)  # by stimulus, then by draw
+    sorted_stim = np.sort(stim)
     start = np.concatenate([[0], np.cumsum(n_counts)[:-1]])
     pos = np.arange(stim.size) - start[sorted_stim]
     half_k = n_counts[sorted_stim] // 2

@@ -6,6 +6,7 @@ sets per area) and the permutations — so one seed fixes every number.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +17,7 @@ from rsa_bridge.datasets import area_rdms
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
 from rsa_bridge.stats.ceiling import NoiseCeiling, noise_ceiling
-from rsa_bridge.stats.layers import best_layer, paired_difference
+from rsa_bridge.stats.layers import LayerDifference, best_layer, paired_difference
 from rsa_bridge.stats.permutation import PermutationResult, permutation_test
 
 NORMALIZE = ("upper", "lower")
@@ -49,6 +50,30 @@ class CompareStatistics:
     best: pd.DataFrame | None = None
     model_differences: pd.DataFrame | None = None
 
+    def _label(self, layer: str) -> str:
+        if layer in self.labels:
+            return layer
+        hits = [label for label in self.labels if label.split(":", 1)[-1] == layer]
+        if len(hits) == 1:
+            return hits[0]
+        raise RSABridgeError(f"layer {layer!r} is {'ambiguous' if hits else 'not scored'}: name it as model:layer, "
+                             f"one of {', '.join(self.labels)}")
+
+    def layer_difference(self, a: str, b: str, area: str, level: float | None = None) -> LayerDifference:
+        """Is layer ``a`` more similar to ``area`` than layer ``b``? Paired bootstrap difference.
+
+        Args:
+            a, b: layer names (``conv5``), or ``model:layer`` when several models were scored.
+            area: an area of this dataset; level: CI level (default: the run's ``ci_level``).
+
+        Returns:
+            :class:`rsa_bridge.stats.LayerDifference`: observed sim(a) - sim(b), percentile CI, two-sided
+            bootstrap p (rsatoolbox's ``bootstrap_pair_tests`` definition).
+        """
+        if self.boot is None:
+            raise RSABridgeError("comparing layers needs bootstrap samples: run compare with bootstrap > 0")
+        return paired_difference(self.boot, self._label(a), self._label(b), area, self.level if level is None else level)
+
 
 def _model_of(label: str) -> str:
     return label.split(":", 1)[0]
@@ -79,7 +104,7 @@ def model_differences(boot: BootstrapResult, level: float = 0.95) -> pd.DataFram
 def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: list[str], method: str, *,
                        n_bootstrap: int = 0, n_permutations: int = 0, over: str = "stimuli",
                        rng: np.random.Generator | None = None, level: float = 0.95,
-                       ceiling: bool = True) -> CompareStatistics:
+                       ceiling: bool = True, normalize: str | None = None) -> CompareStatistics:
     """Bootstrap CIs, permutation p-values, noise ceilings, best layers and model differences.
 
     Args:
@@ -89,6 +114,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         over: what the bootstrap resamples (``stimuli``, ``rdms``, ``both``).
         rng: the Generator for every random step; level: CI level.
         ceiling: compute the Nili ceiling of areas with >= 2 RDMs.
+        normalize: ``upper``/``lower`` when the similarities will be divided by the ceiling: areas
+            with a single RDM (no ceiling) get a warning, their normalised values are NaN.
     """
     if n_bootstrap < 0 or n_permutations < 0:
         raise RSABridgeError("--bootstrap and --permutations must be >= 0 (0 turns them off)")
@@ -96,6 +123,13 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
     neural = {a: area_rdms(dataset, a) for a in areas}
     ceilings = {a: (noise_ceiling(r, method) if ceiling and r.sizes["replicate"] >= 2 else None)
                 for a, r in neural.items()}
+    if normalize is not None:
+        if normalize not in NORMALIZE:
+            raise RSABridgeError(f"--normalize-by-ceiling takes {' or '.join(NORMALIZE)}; got {normalize!r}")
+        missing = [a for a, c in ceilings.items() if c is None]
+        if missing:
+            warnings.warn(f"no noise ceiling for area(s) {', '.join(missing)} (a ceiling needs RDMs from at least 2 "
+                          "subjects/sessions): their normalized similarities are NaN", RuntimeWarning, stacklevel=2)
     labels = [str(v) for v in model_rdms[model_rdms.dims[0]].values]
     out = CompareStatistics(labels, list(areas), ceilings, level=level)
     if n_bootstrap:

@@ -1,0 +1,284 @@
+"""Layer RDMs straight from a forward pass, without holding any layer's (stimulus x unit) matrix in memory.
+
+An (n x n) Gram matrix over stimuli needs the product of every batch with every other batch, so a
+true one-pass accumulator would have to keep the earlier batches anyway. rsa-bridge is honest about
+that and runs in two phases per call:
+
+1. **Extraction** (one forward pass per batch, stopped after the last requested layer): each layer's
+   batch is checked for NaN/inf, its row sums (for ``correlation``) are accumulated in float64, it is
+   optionally reduced to K units (below), and its float32 values are appended to a per-layer *store*.
+   Small layers are stored in memory (on the extraction device) while their total stays within
+   ``memory_budget`` bytes (smallest layers first); the others are written to a file in a temporary
+   folder (deleted when the call ends, also on errors), laid out as column blocks of units so that
+   phase 2 reads each block with one contiguous read.
+2. **RDMs**, one layer at a time: ``G = sum_blocks B B^T`` over column blocks (all n stimuli, w units)
+   with :class:`extractors.gram.GramAccumulator` on the extraction device, then the O(n^2) finish.
+   A layer's store is deleted as soon as its RDM is done.
+
+Peak memory is therefore: the model, its activations for one batch, one (n x w) block, one (n x n)
+Gram and the output (L x n x n) RDMs, plus ``memory_budget``. The disk holds at most the spilled
+layers' float32 activations (n x p x 4 bytes each); reads come back through the OS page cache,
+which the kernel can reclaim and which is not part of the process's resident memory.
+
+**Unit reduction** (``reduce_units=K``, for very wide layers): every layer with more than K units is
+mapped batch by batch to K units by a seeded *count sketch* (feature hashing; Weinberger et al. 2009):
+unit u is added with a random sign to one of K random buckets, ``R`` is p x K with one +-1 per row.
+``E[<Rx, Ry>] = <x, y>``, so Gram entries, norms and distances are unbiased with a relative error of
+order ``1/sqrt(K)``. For ``correlation`` the rows are centred *before* the sketch and the cosine of
+the sketched rows is taken (centring after a sketch would change the measure). The sketch of layer
+``name`` is drawn from ``numpy.random.SeedSequence([seed, crc32(name)])``; the attrs record it.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+from tqdm.auto import tqdm
+
+from extractors.extract import _prepare, _run
+from extractors.gram import DEFAULT_CHUNK_BYTES, GramAccumulator, block_width, check_finite_rows, check_metric, \
+    check_precision
+from extractors.inputs import Transform
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.model_rdms import LAYER
+from rsa_bridge.provenance import clean_attrs, package_version
+from rsa_bridge.rdm import COL, ROW
+
+#: bytes of float32 activations kept in memory (on the extraction device) before layers spill to disk
+DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
+SKETCH_METHOD = "count sketch (feature hashing, one random +-1 per unit; Weinberger et al. 2009)"
+
+
+class CountSketch:
+    """A seeded linear map from p to K units: unit u goes to bucket ``bucket[u]`` with sign ``sign[u]``.
+
+    Args:
+        n_units: p, the layer's units.
+        k: K < p, the reduced units.
+        seed: integer seed; ``name`` is mixed in so equal-width layers get independent sketches.
+        device: where the map is applied.
+    """
+
+    def __init__(self, n_units: int, k: int, seed: int, name: str = "", device: str | torch.device = "cpu") -> None:
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]))
+        self.n_units, self.k = int(n_units), int(k)
+        self.bucket = torch.from_numpy(rng.integers(0, k, size=n_units)).to(device)
+        self.sign = torch.from_numpy(rng.integers(0, 2, size=n_units).astype(np.float32) * 2 - 1).to(device)
+
+    def matrix(self) -> torch.Tensor:
+        """The dense (p, K) float32 map (for checks; the sketch itself never builds it)."""
+        dense = torch.zeros((self.n_units, self.k), dtype=torch.float32, device=self.bucket.device)
+        dense[torch.arange(self.n_units, device=self.bucket.device), self.bucket] = self.sign
+        return dense
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, p) -> (B, K) in x's dtype: ``x @ matrix()`` computed by one index_add."""
+        out = torch.zeros((x.shape[0], self.k), dtype=x.dtype, device=x.device)
+        return out.index_add_(1, self.bucket, x * self.sign.to(x.dtype))
+
+
+class _MemoryStore:
+    """A layer's (n, width) float32 activations in memory on ``device``."""
+
+    def __init__(self, n: int, width: int, device: torch.device) -> None:
+        self.data = torch.empty((n, width), dtype=torch.float32, device=device)
+
+    def write(self, start: int, stop: int, batch: torch.Tensor) -> None:
+        self.data[start:stop] = batch
+
+    def blocks(self, width: int) -> Iterator[torch.Tensor]:
+        for u0 in range(0, self.data.shape[1], width):
+            yield self.data[:, u0:u0 + width]
+
+    def close(self) -> None:
+        self.data = torch.empty(0)
+
+
+class _DiskStore:
+    """A layer's (n, width) float32 activations in one file, as consecutive column blocks of ``block`` units.
+
+    Block k (units u0..u1) occupies bytes ``[4 n u0, 4 n u1)`` as a row-major (n, u1 - u0) array,
+    so a batch writes one contiguous piece per block and phase 2 reads each block in one go.
+    Plain reads and writes (no memory map), so the file's pages never count as this process's memory.
+    """
+
+    def __init__(self, folder: Path, index: int, n: int, width: int, block: int) -> None:
+        self.path = folder / f"layer{index:03d}.f32"
+        self.n, self.width, self.block = n, width, block
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+
+    def _bounds(self) -> Iterator[tuple[int, int]]:
+        for u0 in range(0, self.width, self.block):
+            yield u0, min(u0 + self.block, self.width)
+
+    def write(self, start: int, stop: int, batch: torch.Tensor) -> None:
+        rows = batch.detach().to("cpu").numpy()
+        for u0, u1 in self._bounds():
+            piece = np.ascontiguousarray(rows[:, u0:u1])
+            offset = 4 * (self.n * u0 + start * (u1 - u0))
+            view = memoryview(piece).cast("B")
+            while view:
+                written = os.pwrite(self.fd, view, offset)
+                view, offset = view[written:], offset + written
+
+    def blocks(self, width: int) -> Iterator[torch.Tensor]:
+        if width != self.block:
+            raise ValueError("a disk store is read in the block width it was written in")
+        for u0, u1 in self._bounds():
+            buf = np.empty((self.n, u1 - u0), dtype=np.float32)
+            view, offset = memoryview(buf).cast("B"), 4 * self.n * u0
+            while view:
+                got = os.preadv(self.fd, [view], offset)
+                if got <= 0:
+                    raise RSABridgeError(f"the spill file {self.path} is shorter than written (disk full?)")
+                view, offset = view[got:], offset + got
+            yield torch.from_numpy(buf)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        self.path.unlink(missing_ok=True)
+
+
+def _check_options(metric: str, precision: str, reduce_units: int | None, memory_budget: float | None) -> None:
+    check_metric(metric)
+    check_precision(precision)
+    if reduce_units is not None and (not isinstance(reduce_units, (int, np.integer)) or reduce_units < 1):
+        raise RSABridgeError(f"reduce_units must be a whole number of units >= 1 (or None); got {reduce_units!r}")
+    if memory_budget is not None and not memory_budget >= 0:
+        raise RSABridgeError(f"memory_budget is a number of bytes >= 0 (or None = no limit); got {memory_budget!r}")
+
+
+def stream_rdms(
+    model: nn.Module,
+    images: Any,
+    layers: Sequence[str] | str | None = None,
+    *,
+    metric: str = "correlation",
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    transform: Transform | None = None,
+    progress: bool | None = None,
+    stimulus_ids: Sequence[str] | None = None,
+    precision: str = "float64",
+    reduce_units: int | None = None,
+    reduce_seed: int = 0,
+    memory_budget: float | None = DEFAULT_MEMORY_BUDGET,
+    spill_dir: str | os.PathLike | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> xr.DataArray:
+    """RDMs of ``layers`` of ``model`` for ``images``, streaming activations (see the module docstring).
+
+    Args:
+        model, images, layers, batch_size, device, transform, progress, stimulus_ids: as in
+            :func:`extractors.extract` (progress: tqdm bars on stderr; None = only on a terminal).
+        metric: one of :data:`rsa_bridge.rdm.METRICS`.
+        precision: ``"float64"`` (default; equals :func:`rsa_bridge.rdm.compute_rdm`) or ``"float32"``
+            block products summed in float64 (faster, ~1e-6 absolute error).
+        reduce_units: K: sketch every layer wider than K units down to K (None = exact RDMs).
+        reduce_seed: seed of the sketches.
+        memory_budget: bytes of float32 activations kept in memory (on ``device``) rather than on disk;
+            None = keep everything in memory (no disk); 0 = spill every layer.
+        spill_dir: folder for the temporary spill folder (default: the system temp folder).
+        chunk_bytes: size of one working block of the Gram products.
+
+    Returns:
+        float64 DataArray (layer, stimulus_row, stimulus_col), coords ``module_path`` and ``n_units``
+        (the layer's own unit count) on ``layer``; attrs: model provenance, metric, rdm_precision,
+        reduce_units / reduce_method / reduce_seed / reduced_layers when reducing, rsa_bridge_version.
+
+    Raises:
+        RSABridgeError: as :func:`extractors.extract` and :func:`rsa_bridge.rdm.compute_rdm`, plus bad options.
+    """
+    _check_options(metric, precision, reduce_units, memory_budget)
+    plan = _prepare(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
+    ids, n = list(plan.inputs.ids), len(plan.inputs)
+    if n < 3:
+        raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {n}")
+    names = [name for name, _ in plan.layers]
+    units = {name: math.prod(plan.unit_shapes[name]) for name in names}
+    sketches = {name: CountSketch(units[name], reduce_units, reduce_seed, name, plan.device)
+                for name in names if reduce_units is not None and units[name] > reduce_units}
+    width = {name: sketches[name].k if name in sketches else units[name] for name in names}
+    # a sketched correlation layer holds centred rows; its Gram is finished as a cosine
+    gram_metric = {name: ("cosine" if name in sketches and metric == "correlation" else metric) for name in names}
+    block = block_width(n, precision, chunk_bytes)
+    out = np.empty((len(names), n, n), dtype=np.float64)
+    with tempfile.TemporaryDirectory(prefix="rsa-bridge-spill-", dir=spill_dir) as folder:
+        stores: dict[str, Any] = {}
+        left = math.inf if memory_budget is None else float(memory_budget)
+        for name in sorted(names, key=lambda m: width[m]):
+            size = 4.0 * n * width[name]
+            if size <= left:
+                stores[name], left = _MemoryStore(n, width[name], plan.device), left - size
+            else:
+                stores[name] = _DiskStore(Path(folder), names.index(name), n, width[name], block)
+        try:
+            sums = {name: torch.zeros(n, dtype=torch.float64, device=plan.device)
+                    for name in names if gram_metric[name] == "correlation"}
+            with torch.inference_mode():
+                for start, stop, batch in _run(plan, on_device=True):
+                    for name in names:
+                        values = batch.pop(name)
+                        check_finite_rows(values, ids, start)
+                        if name in sketches:
+                            if metric == "correlation":
+                                values = values.to(torch.float64)
+                                values = values - values.mean(dim=1, keepdim=True)
+                            values = sketches[name](values).to(torch.float32)
+                        elif name in sums:
+                            sums[name][start:stop] = values.to(torch.float64).sum(dim=1)
+                        stores[name].write(start, stop, values)
+                        del values
+                bar = tqdm(total=sum(width.values()), unit="unit", unit_scale=True, desc="layer RDMs",
+                           disable=not plan.progress)
+                try:
+                    for index, name in enumerate(names):
+                        means = sums[name] / units[name] if name in sums else None
+                        target = torch.from_numpy(out[index]) if plan.device.type == "cpu" else None
+                        acc = GramAccumulator(n, gram_metric[name], row_means=means, precision=precision,
+                                              device=plan.device, out=target)
+                        for piece in stores[name].blocks(block):
+                            acc.add(piece)
+                            bar.update(piece.shape[1])
+                        stores[name].close()
+                        rdm = acc.finish(ids)
+                        if target is None:
+                            out[index] = rdm.cpu().numpy()
+                        del rdm
+                        del acc
+                finally:
+                    bar.close()
+        finally:
+            for store in stores.values():
+                store.close()
+    attrs = {
+        **plan.info.provenance(),
+        "preprocessing": plan.inputs.preprocessing,
+        "stimulus_set": plan.inputs.source,
+        "metric": metric,
+        "rdm_engine": "extractors.streaming (Gram matrix over unit blocks, torch)",
+        "rdm_precision": precision,
+        "rsa_bridge_version": package_version(),
+    }
+    if reduce_units is not None:
+        attrs.update(reduce_units=int(reduce_units), reduce_method=SKETCH_METHOD,
+                     reduce_seed=int(reduce_seed), reduced_layers=",".join(sketches) or "none")
+    return xr.DataArray(
+        out,
+        dims=(LAYER, ROW, COL),
+        coords={LAYER: names, ROW: ids, COL: ids,
+                "module_path": (LAYER, [path for _, path in plan.layers]),
+                "n_units": (LAYER, [int(units[name]) for name in names])},
+        attrs=clean_attrs(attrs),
+    )
