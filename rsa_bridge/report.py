@@ -73,7 +73,8 @@ def _ceiling_line(t: pd.DataFrame) -> str | None:
 def _best_lines(result: CompareResult) -> list[str]:
     lines = []
     if result.best is not None:
-        for row in result.best[result.best["is_best"]].itertuples():
+        n_layers = result.best.groupby(["dataset", "model", "area"])["layer"].transform("size")
+        for row in result.best[result.best["is_best"] & (n_layers > 1)].itertuples():  # one layer: nothing to pick
             lines.append(f"best layer for {row.area}: {row.model} {row.layer} "
                          f"(similarity {row.similarity:.4f}, best in {100 * row.p_best:.1f}% of bootstrap samples)")
     if result.model_differences is not None:
