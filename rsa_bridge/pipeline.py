@@ -61,6 +61,7 @@ class StatsOptions:
         seed: seed of the one Generator behind every random step (stored in the result's attrs).
         ceiling: Nili noise ceiling of areas with >= 2 RDMs.
         normalize_by_ceiling: ``upper``/``lower`` adds ``similarity_normalized`` = similarity / that bound.
+        progress: a bar over bootstrap samples on stderr (None: only on a terminal; not stored in attrs).
     """
 
     bootstrap: int = 0
@@ -70,9 +71,10 @@ class StatsOptions:
     ci_level: float = 0.95
     ceiling: bool = True
     normalize_by_ceiling: str | None = None
+    progress: bool | None = None
 
     def attrs(self) -> dict:
-        out = {f"stats_{k}": v for k, v in asdict(self).items()}
+        out = {f"stats_{k}": v for k, v in asdict(self).items() if k != "progress"}
         out["stats_seed"] = "none (fresh entropy)" if self.seed is None else self.seed
         out["stats_p_correction_family"] = "the model layers tested against one area"
         out["stats_ceiling_definition"] = "nili (lower: leave one RDM out; upper: all RDMs)"
@@ -187,7 +189,8 @@ def _add_statistics(pieces: list[dict], method: str, options: StatsOptions) -> N
         stats = compare_statistics(stacked, group[0]["dataset_obj"], list(group[0]["similarity"][AREA].values), method,
                                    n_bootstrap=options.bootstrap, n_permutations=options.permutations,
                                    over=options.bootstrap_over, rng=rng, level=options.ci_level,
-                                   ceiling=options.ceiling, normalize=options.normalize_by_ceiling)
+                                   ceiling=options.ceiling, normalize=options.normalize_by_ceiling,
+                                   progress=options.progress)
         for piece in group:
             piece["stats"] = stats
 

@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         raise RSABridgeError(f"--seed must be >= 0; got {args.seed}")
     stats = StatsOptions(bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
                          bootstrap_over=args.bootstrap_over, ci_level=args.ci_level,
-                         normalize_by_ceiling=args.normalize_by_ceiling)
+                         normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None)
     if args.model_rdms is not None:
         ids = _stimulus_ids(args.stimulus_ids, args.dataset, args.area)
         rdms = read_model_rdms(args.model_rdms, stimulus_ids=ids)

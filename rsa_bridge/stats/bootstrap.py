@@ -15,6 +15,7 @@ RDMs x samples of a batch are one ``matmul``.
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -137,7 +138,15 @@ def _ceiling_weighted(method: str, x: np.ndarray, w: np.ndarray, cnt: np.ndarray
     return np.stack([lower, upper], axis=1)
 
 
-def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling):
+def _progress_bar(n_samples: int, progress: bool | None):
+    """A tqdm bar over bootstrap samples on stderr: shown on a terminal (None), forced (True) or off (False)."""
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    return tqdm(total=n_samples, desc="bootstrap samples", unit="sample", disable=not show, file=sys.stderr)
+
+
+def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress=None):
     """Batched samples (B, L, A) and ceilings (B, A, 2) for the dot-product methods."""
     n_layers, m = model_vec.shape
     areas = list(neural_vec)
@@ -148,8 +157,10 @@ def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ce
     neural_order = {a: weighted.sort_order(v) if rank else None for a, v in neural_vec.items()}
     widest = n_layers + 3 * max(v.shape[0] for v in neural_vec.values())
     rows, cols = np.triu_indices(n, k=1)
+    bar = _progress_bar(n_samples, progress)
     for sl in _batches(n_samples, widest * m):
         b = sl.stop - sl.start
+        bar.update(b)
         if stim_idx is None:
             stim_counts = np.ones((b, n))
             ok = np.ones(b, dtype=bool)
@@ -170,10 +181,11 @@ def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ce
             if ceiling and x.shape[0] >= 2:
                 c = _ceiling_weighted(method, x, w, cnt, neural_order[area], pn)
                 ceil[sl, j] = np.where(ok[:, None], c, np.nan)
+    bar.close()
     return samples, ceil
 
 
-def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling):
+def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling, progress=None):
     """Samples one at a time, resampled explicitly (kendall_tau_a, whitened methods)."""
     areas = list(neural_mat)
     samples = np.full((n_samples, model_mat.shape[0], len(areas)), np.nan)
@@ -183,7 +195,9 @@ def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples,
         fixed = {a: gather(np.concatenate([model_mat, neural_mat[a]]), np.arange(n)) for a in areas}
         per_rdm = {a: compare_masked(fixed[a][0][:model_mat.shape[0]], fixed[a][0][model_mat.shape[0]:], method)
                    for a in areas}
+    bar = _progress_bar(n_samples, progress)
     for s in range(n_samples):
+        bar.update(1)
         for j, area in enumerate(areas):
             r_idx = np.arange(neural_mat[area].shape[0]) if rdm_idx is None else rdm_idx[area][s]
             if stim_idx is None:
@@ -206,13 +220,15 @@ def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples,
                 except RSABridgeError:
                     continue
                 ceil[s, j] = (np.nanmean(low), np.mean(up))
+    bar.close()
     return samples, ceil
 
 
 def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n_samples: int = 1000,
                          over: str = "stimuli", seed: Seed = None, ceiling: bool = False,
                          stimulus_indices: np.ndarray | None = None,
-                         rdm_indices: Mapping[str, np.ndarray] | None = None) -> BootstrapResult:
+                         rdm_indices: Mapping[str, np.ndarray] | None = None,
+                         progress: bool | None = None) -> BootstrapResult:
     """Bootstrap distribution of the similarity of every model RDM with every area.
 
     Args:
@@ -227,6 +243,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         ceiling: also bootstrap each area's Nili noise ceiling (areas with >= 2 RDMs).
         stimulus_indices: (B, k) index sets to use instead of drawing them (e.g. to share them).
         rdm_indices: per area (B, R) RDM index sets to use instead of drawing them.
+        progress: a tqdm bar over samples on stderr: None = only on a terminal, True/False = on/off.
 
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.
@@ -258,9 +275,10 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                       "subjects/sessions; their ceiling samples are NaN", RuntimeWarning, stacklevel=2)
     if method in weighted.DOT_METHODS:
         rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
-        samples, ceil = _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling)
+        samples, ceil = _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress)
     else:
-        samples, ceil = _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling)
+        samples, ceil = _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling,
+                                     progress)
     n_nan = int(np.isnan(samples).any(axis=1).sum())
     _warn_nan(n_nan, samples.shape[0] * samples.shape[2],
               "fewer than 3 distinct stimuli or an RDM constant within the sample")

@@ -104,7 +104,8 @@ def model_differences(boot: BootstrapResult, level: float = 0.95) -> pd.DataFram
 def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: list[str], method: str, *,
                        n_bootstrap: int = 0, n_permutations: int = 0, over: str = "stimuli",
                        rng: np.random.Generator | None = None, level: float = 0.95,
-                       ceiling: bool = True, normalize: str | None = None) -> CompareStatistics:
+                       ceiling: bool = True, normalize: str | None = None,
+                       progress: bool | None = None) -> CompareStatistics:
     """Bootstrap CIs, permutation p-values, noise ceilings, best layers and model differences.
 
     Args:
@@ -116,6 +117,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         ceiling: compute the Nili ceiling of areas with >= 2 RDMs.
         normalize: ``upper``/``lower`` when the similarities will be divided by the ceiling: areas
             with a single RDM (no ceiling) get a warning, their normalised values are NaN.
+        progress: a bar over bootstrap samples on stderr (None: only on a terminal).
     """
     if n_bootstrap < 0 or n_permutations < 0:
         raise RSABridgeError("--bootstrap and --permutations must be >= 0 (0 turns them off)")
@@ -133,7 +135,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
     labels = [str(v) for v in model_rdms[model_rdms.dims[0]].values]
     out = CompareStatistics(labels, list(areas), ceilings, level=level)
     if n_bootstrap:
-        out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng)
+        out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng,
+                                        progress=progress)
         out.ci_low, out.ci_high = out.boot.ci(level)
         per_model = []
         for model in dict.fromkeys(_model_of(label) for label in labels):
