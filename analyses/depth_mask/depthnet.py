@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from analyses.depth_mask.masknet import conv_block, seeded, upsample_to
+from analyses.depth_mask.masknet import conv_block, seeded, unet_features
 from analyses.depth_mask.scenes import make_scenes
 from extractors.models import ModelInfo
 from rsa_bridge.errors import RSABridgeError
@@ -78,14 +78,7 @@ class TinyDepthNet(nn.Module):
         return (images - self.image_mean[:, None, None]) / self.image_std[:, None, None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(x)
-        e2 = self.enc2(e1)
-        e3 = self.enc3(e2)
-        e4 = self.enc4(e3)
-        d3 = self.dec3(torch.cat([upsample_to(e4, e3), e3], dim=1))
-        d2 = self.dec2(torch.cat([upsample_to(d3, e2), e2], dim=1))
-        d1 = self.dec1(torch.cat([upsample_to(d2, e1), e1], dim=1))
-        return torch.exp(self.head(d1).clamp(-6.0, 6.0))
+        return torch.exp(self.head(unet_features(self, x)).clamp(-6.0, 6.0))
 
 
 def downsample_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

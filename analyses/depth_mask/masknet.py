@@ -48,6 +48,21 @@ def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def unet_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The shared encoder-decoder pass of the small U-Nets here: ``net`` has ``enc1..enc4`` (each halving
+    or keeping the size) and ``dec3..dec1`` (each fed the upsampled deeper map concatenated with the skip).
+
+    Returns the last decoder map (B, C, H1, W1) at ``enc1``'s resolution, before the network's head.
+    """
+    e1 = net.enc1(x)
+    e2 = net.enc2(e1)
+    e3 = net.enc3(e2)
+    e4 = net.enc4(e3)
+    d3 = net.dec3(torch.cat([upsample_to(e4, e3), e3], dim=1))
+    d2 = net.dec2(torch.cat([upsample_to(d3, e2), e2], dim=1))
+    return net.dec1(torch.cat([upsample_to(d2, e1), e1], dim=1))
+
+
 class TinyMaskNet(nn.Module):
     """A small encoder-decoder with a sigmoid head: (B, 3, H, W) -> (B, 1, H, W) in (0, 1).
 
@@ -74,14 +89,7 @@ class TinyMaskNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.coords:
             x = torch.cat([x, coordinate_channels(x)], dim=1)
-        e1 = self.enc1(x)
-        e2 = self.enc2(e1)
-        e3 = self.enc3(e2)
-        e4 = self.enc4(e3)
-        d3 = self.dec3(torch.cat([upsample_to(e4, e3), e3], dim=1))
-        d2 = self.dec2(torch.cat([upsample_to(d3, e2), e2], dim=1))
-        d1 = self.dec1(torch.cat([upsample_to(d2, e1), e1], dim=1))
-        return torch.sigmoid(self.head(d1))
+        return torch.sigmoid(self.head(unet_features(self, x)))
 
 
 def build_mask_net(seed: int = 0, **kwargs) -> TinyMaskNet:
