@@ -1,4 +1,4 @@
-"""Benchmark: rsa-bridge's correlation RDM (extractors.gram) against one bare torch.mm and rsatoolbox.
+"""Benchmark: rsa-bridge's correlation RDM (rsa_bridge.gram) against one bare torch.mm and rsatoolbox.
 
 Input: a seeded (3200 x 9216) float32 matrix (ReLU of Gaussian noise plus a per-unit offset, like a
 conv5 layer). Printed, all measured in this one run:
@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from extractors.gram import gram_rdm
+from rsa_bridge.gram import gram_rdm
 
 
 def best_time(fn, repeat: int) -> tuple[float, object]:

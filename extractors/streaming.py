@@ -12,7 +12,7 @@ that and runs in two phases per call:
    folder (deleted when the call ends, also on errors), laid out as column blocks of units so that
    phase 2 reads each block with one contiguous read.
 2. **RDMs**, one layer at a time: ``G = sum_blocks B B^T`` over column blocks (all n stimuli, w units)
-   with :class:`extractors.gram.GramAccumulator` on the extraction device, then the O(n^2) finish.
+   with :class:`rsa_bridge.gram.GramAccumulator` on the extraction device, then the O(n^2) finish.
    A layer's store is deleted as soon as its RDM is done.
 
 Peak memory is therefore: the model, its activations for one batch, one (n x w) block, one (n x n)
@@ -45,7 +45,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from extractors.extract import _prepare, _run
-from extractors.gram import DEFAULT_CHUNK_BYTES, GramAccumulator, block_width, check_finite_rows, check_metric, \
+from rsa_bridge.gram import DEFAULT_CHUNK_BYTES, GramAccumulator, block_width, check_finite_rows, check_metric, \
     check_precision
 from extractors.inputs import Transform
 from rsa_bridge.errors import RSABridgeError

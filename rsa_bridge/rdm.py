@@ -1,6 +1,7 @@
 """Representational dissimilarity matrices (RDMs) from activations or firing rates.
 
-Every metric is one (chunked) matrix product over units, never a loop over stimulus pairs.
+Every metric is one (chunked) matrix product over units, never a loop over stimulus pairs: the same
+Gram engine (:mod:`rsa_bridge.gram`, float64 here) that streams network layers in :mod:`extractors.streaming`.
 An RDM is an ``xarray.DataArray`` with dims ``(stimulus_row, stimulus_col)``; both dimensions carry
 the stimulus ids as their index coordinate, so RDMs are aligned by identity, not by position.
 
@@ -18,12 +19,15 @@ cosine         1 - x_i.x_j / (||x_i|| ||x_j||)                       scipy ``cos
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import warnings
+from typing import Sequence
 
 import numpy as np
+import torch
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.gram import GRAM_METRICS, gram_rdm
 from rsa_bridge.provenance import clean_attrs, package_version
 
 ROW = "stimulus_row"
@@ -65,91 +69,8 @@ def _as_matrix(activations, stimulus_ids: Sequence[str] | None) -> tuple[np.ndar
     return data, stimulus_ids, attrs
 
 
-def _chunks(n_units: int, n_stimuli: int, chunk_elements: int) -> list[slice]:
-    step = max(1, chunk_elements // max(n_stimuli, 1))
-    return [slice(s, min(s + step, n_units)) for s in range(0, n_units, step)]
-
-
-def _check_finite(block: np.ndarray, ids: list[str]) -> None:
-    bad = ~np.isfinite(block).all(axis=1)
-    if bad.any():
-        raise RSABridgeError(
-            f"activations contain NaN or inf for stimuli {preview([ids[i] for i in np.flatnonzero(bad)])}"
-        )
-
-
-def _centered_gram(data: np.ndarray, ids: list[str], center: str | None, chunk_elements: int) -> np.ndarray:
-    """Gram matrix (n, n) in float64 of rows centred by ``center`` ('row', 'column' or None)."""
-    n, p = data.shape
-    chunks = _chunks(p, n, chunk_elements)
-    offset_rows = np.zeros((n, 1))
-    offset_cols = None
-    if center == "row":
-        total = np.zeros(n)
-        for sl in chunks:
-            block = np.asarray(data[:, sl], dtype=np.float64)
-            _check_finite(block, ids)
-            total += block.sum(axis=1)
-        offset_rows = (total / p)[:, None]
-    elif center == "column":
-        offset_cols = []
-        for sl in chunks:
-            block = np.asarray(data[:, sl], dtype=np.float64)
-            _check_finite(block, ids)
-            offset_cols.append(block.mean(axis=0))
-    gram = np.zeros((n, n))
-    for k, sl in enumerate(chunks):
-        block = np.asarray(data[:, sl], dtype=np.float64)
-        if center is None:
-            _check_finite(block, ids)
-        block = block - offset_rows
-        if offset_cols is not None:
-            block = block - offset_cols[k]
-        gram += block @ block.T
-    return gram
-
-
-def _normalized_distance(gram: np.ndarray, ids: list[str], what: str, metric: str) -> np.ndarray:
-    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
-    scale = np.abs(gram).max() if gram.size else 0.0
-    zero = norms <= np.sqrt(max(scale, np.finfo(float).tiny)) * 1e-12
-    if zero.any():
-        raise RSABridgeError(
-            f"{what} for stimuli {preview([ids[i] for i in np.flatnonzero(zero)])}, so the {metric} "
-            "distance is undefined; drop those stimuli or use metric='euclidean'"
-        )
-    similarity = gram / np.outer(norms, norms)
-    return 1.0 - np.clip(similarity, -1.0, 1.0)
-
-
-def _correlation(data, ids, chunk_elements):
-    gram = _centered_gram(data, ids, "row", chunk_elements)
-    return _normalized_distance(gram, ids, "activations are constant across units", "correlation")
-
-
-def _cosine(data, ids, chunk_elements):
-    gram = _centered_gram(data, ids, None, chunk_elements)
-    return _normalized_distance(gram, ids, "activations are all zero", "cosine")
-
-
-def _sqeuclidean(data, ids, chunk_elements):
-    # Centring columns leaves distances unchanged and keeps the Gram trick well conditioned.
-    gram = _centered_gram(data, ids, "column", chunk_elements)
-    sq = np.diag(gram)
-    return np.clip(sq[:, None] + sq[None, :] - 2.0 * gram, 0.0, None)
-
-
-def _euclidean(data, ids, chunk_elements):
-    return np.sqrt(_sqeuclidean(data, ids, chunk_elements))
-
-
-#: metric name -> function (data (n, p), ids, chunk_elements) -> (n, n) float64 dissimilarities
-METRICS: dict[str, Callable[[np.ndarray, list[str], int], np.ndarray]] = {
-    "correlation": _correlation,
-    "euclidean": _euclidean,
-    "sqeuclidean": _sqeuclidean,
-    "cosine": _cosine,
-}
+#: metric name -> how it is computed (centring + finish on one Gram matrix; see :mod:`rsa_bridge.gram`)
+METRICS = GRAM_METRICS
 
 
 def rdm_dataarray(matrix: np.ndarray, stimulus_ids: Sequence[str], attrs: dict | None = None) -> xr.DataArray:
@@ -191,9 +112,10 @@ def compute_rdm(
     if metric not in METRICS:
         raise RSABridgeError(f"unknown RDM metric {metric!r}; choose one of {sorted(METRICS)}")
     data, ids, attrs = _as_matrix(activations, stimulus_ids)
-    matrix = METRICS[metric](data, ids, chunk_elements)
-    matrix = (matrix + matrix.T) / 2.0
-    np.fill_diagonal(matrix, 0.0)
+    with warnings.catch_warnings():  # a read-only array (e.g. a memmap) is only read: blocks are copied first
+        warnings.filterwarnings("ignore", message=".*not writable.*", category=UserWarning)
+        tensor = torch.from_numpy(np.ascontiguousarray(data))
+    matrix = gram_rdm(tensor, metric, ids=ids, precision="float64", chunk_bytes=chunk_elements * 8).numpy()
     attrs.update(metric=metric, n_units=int(data.shape[1]), rsa_bridge_version=package_version())
     return rdm_dataarray(matrix, ids, attrs)
 

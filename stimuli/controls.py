@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -80,8 +80,9 @@ def _resize(array: np.ndarray, size: int | None) -> np.ndarray:
     return np.stack([_resize(array[:, :, c], size) for c in range(array.shape[2])], axis=2)
 
 
-def load_images(images: Images, stimulus_ids: Ids = None) -> tuple[list[np.ndarray], list[str]]:
-    """The images as (H, W, 3) float arrays in [0, 1], and their ids.
+def load_images(images: Images, stimulus_ids: Ids = None) -> tuple[Iterator[np.ndarray], list[str]]:
+    """The images as (H, W, 3) float arrays in [0, 1], read one at a time as the iterator is consumed
+    (a large set is never held at full size), and their ids.
 
     Ids come from the set, from ``stimulus_ids``, or else are ``'0', '1', ...`` in list order.
     """
@@ -95,7 +96,7 @@ def load_images(images: Images, stimulus_ids: Ids = None) -> tuple[list[np.ndarr
         raise StimulusError(f"{len(ids)} stimulus ids for {len(images)} images")
     if not images:
         raise StimulusError("no images given")
-    return [_as_rgb_array(i) for i in images], ids
+    return map(_as_rgb_array, images), ids
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -119,9 +120,10 @@ def pixel_features(images: Images, stimulus_ids: Ids = None, size: int | None = 
     for array in arrays:
         array = _resize(array, size)
         rows.append((luma(array) if grey else array).ravel())
-    if len({r.size for r in rows}) != 1:
-        raise StimulusError("the pixel model needs images of one shape; give a size to resize them")
-    h, w = _resize(arrays[0], size).shape[:2]
+        if rows[-1].size != rows[0].size:
+            raise StimulusError("the pixel model needs images of one shape; give a size to resize them")
+        if len(rows) == 1:
+            h, w = array.shape[:2]
     names = [f"px_r{r}_c{c}" for r in range(h) for c in range(w)] if grey else [
         f"px_r{r}_c{c}_{ch}" for r in range(h) for c in range(w) for ch in "rgb"]
     return ControlFeatures(np.stack(rows), ids, names, "pixels", {"size": size, "grey": grey})
@@ -151,6 +153,19 @@ def band_edges(n: int, n_bands: int) -> np.ndarray:
     return np.geomspace(1.0, n / np.sqrt(2.0), n_bands + 1)
 
 
+def _frequency_bins(n: int, n_bands: int, n_orientations: int) -> tuple[np.ndarray, np.ndarray]:
+    """For an n x n spectrum: the mask of bins at >= 1 cycle/image, and each kept bin's
+    ``band * n_orientations + orientation`` index (see :func:`spatial_frequency_features`)."""
+    fx, fy = frequency_grid(n)
+    radius = np.hypot(fx, fy)
+    band = np.minimum(np.searchsorted(band_edges(n, n_bands), radius, side="right") - 1, n_bands - 1)
+    theta = np.mod(np.arctan2(fy, fx), np.pi)
+    width = np.pi / n_orientations
+    orient = np.floor((theta + width / 2) / width).astype(int) % n_orientations
+    keep = radius >= 1.0
+    return keep, band[keep] * n_orientations + orient[keep]
+
+
 def spatial_frequency_features(
     images: Images,
     stimulus_ids: Ids = None,
@@ -168,19 +183,15 @@ def spatial_frequency_features(
     degrees. Returns (n, n_bands * n_orientations), band-major; ``log``: ``log10(power + eps)``.
     """
     arrays, ids = load_images(images, stimulus_ids)
+    bins: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # image size -> (bins kept, their band x orientation)
     rows = []
     for array in arrays:
         lum = luma(_square(array, size, "spatial_frequency"))
         n = lum.shape[0]
-        fx, fy = frequency_grid(n)
-        radius = np.hypot(fx, fy)
-        band = np.minimum(np.searchsorted(band_edges(n, n_bands), radius, side="right") - 1, n_bands - 1)
-        theta = np.mod(np.arctan2(fy, fx), np.pi)
-        width = np.pi / n_orientations
-        orient = np.floor((theta + width / 2) / width).astype(int) % n_orientations
+        if n not in bins:
+            bins[n] = _frequency_bins(n, n_bands, n_orientations)
+        keep, index = bins[n]
         power = np.abs(np.fft.fft2(lum - lum.mean())) ** 2 / float(n) ** 4
-        keep = radius >= 1.0
-        index = band[keep] * n_orientations + orient[keep]
         rows.append(np.bincount(index, weights=power[keep], minlength=n_bands * n_orientations))
     values = np.stack(rows)
     if log:

@@ -1,4 +1,4 @@
-"""Streaming RDMs (extractors.streaming, extractors.gram) against compute_rdm, rsatoolbox and scipy."""
+"""Streaming RDMs (extractors.streaming, rsa_bridge.gram) against compute_rdm, rsatoolbox and scipy."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ from scipy.spatial.distance import pdist, squareform
 from torch import nn
 
 from extractors import extract, load_model
-from extractors.gram import GRAM_METRICS, gram_rdm
+from rsa_bridge.gram import GRAM_METRICS, gram_rdm
 from extractors.streaming import CountSketch, stream_rdms
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.model_rdms import stack_rdms

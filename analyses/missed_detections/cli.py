@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-from PIL import Image
 
 from rsa_bridge.errors import RSABridgeError, preview
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from stimuli import StimulusError
+from stimuli.stimulus_set import IMAGE_SUFFIXES, read_image
 
 
 class FrameFolder(Sequence):
@@ -42,10 +41,9 @@ class FrameFolder(Sequence):
 
     def __getitem__(self, k):  # type: ignore[override]
         try:
-            with Image.open(self.paths[k]) as img:
-                pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-        except OSError as err:
-            raise RSABridgeError(f"cannot read frame {self.paths[k]} ({err})") from None
+            pixels = np.asarray(read_image(self.paths[k]), dtype=np.float32) / 255.0
+        except StimulusError as err:
+            raise RSABridgeError(f"frame: {err}") from None
         return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
     @property

@@ -27,7 +27,7 @@ Registry :data:`MATCHERS` (name -> factory):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -100,14 +100,10 @@ class BestDeltaMatcher:
 
     delta: float = 0.1
     min_iou: float = 0.1
-    base: IoUThresholdMatcher = None  # type: ignore[assignment]
+    base: IoUThresholdMatcher = field(default_factory=IoUThresholdMatcher)
     name: str = "best_delta"
     interpretation: str = ("interpretation of Hosoya et al.: positives = anchors within delta IoU of the "
                            "object's best anchor, so both anchors at a boundary are positive")
-
-    def __post_init__(self) -> None:
-        if self.base is None:
-            self.base = IoUThresholdMatcher()
 
     def __call__(self, iou: Tensor, anchors: Tensor | None = None, gt_boxes: Tensor | None = None,
                  level: Tensor | None = None) -> Tensor:
@@ -123,14 +119,10 @@ class TopKMatcher:
 
     k: int = 2
     min_iou: float = 0.1
-    base: IoUThresholdMatcher = None  # type: ignore[assignment]
+    base: IoUThresholdMatcher = field(default_factory=IoUThresholdMatcher)
     name: str = "topk"
     interpretation: str = ("interpretation of Hosoya et al.: a fixed number k of best anchors per object is "
                            "positive, so the runner-up anchor at a boundary is never a negative")
-
-    def __post_init__(self) -> None:
-        if self.base is None:
-            self.base = IoUThresholdMatcher()
 
     def __call__(self, iou: Tensor, anchors: Tensor | None = None, gt_boxes: Tensor | None = None,
                  level: Tensor | None = None) -> Tensor:

@@ -27,6 +27,7 @@ from torch import nn
 
 from analyses.pretrain.data import CroppedImages, class_labels
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.io import atomic_path, write_text
 
 CHECKPOINT, WEIGHTS, LOG, CONFIG = "checkpoint.pt", "weights.pt", "log.csv", "pretrain.json"
 #: config fields that may change when a run is resumed (the rest must match the checkpoint)
@@ -96,15 +97,8 @@ def build_model(name: str, num_classes: int, seed: int) -> nn.Module:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_text(text: str, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _check_config(config: PretrainConfig, n_classes: int) -> None:
@@ -196,7 +190,7 @@ def pretrain(stimulus_set, out_dir: str | os.PathLike, config: PretrainConfig = 
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, rows = int(state["epoch"]), list(state.get("log", []))
-    _atomic_text(json.dumps({"config": _jsonable(asdict(config)), "classes": labels.classes,
+    write_text(json.dumps({"config": _jsonable(asdict(config)), "classes": labels.classes,
                              "stimulus_set": stimulus_set.name, "n_images": len(stimulus_set)}, indent=1),
                  out_dir / CONFIG)
     data = CroppedImages(stimulus_set, labels.targets, config.crop, config.mean, config.std, config.seed)
@@ -220,7 +214,7 @@ def pretrain(stimulus_set, out_dir: str | os.PathLike, config: PretrainConfig = 
                             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "config": asdict(config),
                             "classes": labels.classes, "log": rows}, out_dir / CHECKPOINT)
         _atomic_torch_save(cpu_state, out_dir / WEIGHTS)
-        _atomic_text(pd.DataFrame(rows).to_csv(index=False), out_dir / LOG)
+        write_text(pd.DataFrame(rows).to_csv(index=False), out_dir / LOG)
         ran.append(epoch + 1)
         if progress is not None:
             progress(f"epoch {epoch + 1}/{config.epochs}: lr {lr:g}, loss {loss:.4f}, accuracy {accuracy:.3f} "
