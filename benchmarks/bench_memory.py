@@ -1,7 +1,7 @@
 """Benchmark: peak resident memory of streamed model RDMs against the issue's bound.
 
 Writes N generated PNG images (seeded noise, 64 x 64; the model's own transform resizes them to
-224 x 224) to a temporary folder, then runs ``rsa_bridge.pipeline.network_rdms`` for all 8 default
+224 x 224) to a temporary folder, then runs ``rsa_bridge.app.pipeline.network_rdms`` for all 8 default
 AlexNet layers (weights none) in a *child process* and reads that child's peak RSS from the kernel
 (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, the same figure ``/usr/bin/time -v`` prints).
 A second child that only imports torch and builds the model gives the baseline.
@@ -38,7 +38,7 @@ base = psutil.Process().memory_info().rss
 if args["mode"] == "baseline":
     print(json.dumps({"baseline_rss": base})); sys.exit(0)
 model = load_model("alexnet", "none")
-from rsa_bridge.pipeline import network_rdms
+from rsa_bridge.app.pipeline import network_rdms
 start = time.perf_counter()
 rdms = network_rdms(model, args["folder"], None, args["metric"], args["batch_size"], "cpu", args["progress"],
                     precision=args["precision"], reduce_units=args["reduce_units"])

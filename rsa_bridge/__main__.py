@@ -1,5 +1,5 @@
 import sys
 
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 
 sys.exit(main())

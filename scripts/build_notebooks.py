@@ -31,8 +31,8 @@ import extractors
 import rsa_bridge
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.figures import PALETTE, layer_profile
-from rsa_bridge.pipeline import StatsOptions, compare_model
-from rsa_bridge.report import format_table, short_title
+from rsa_bridge.app.pipeline import StatsOptions, compare_model
+from rsa_bridge.app.report import format_table, short_title
 from stimuli import load_stimulus_set"""),
     ("md", """## The data
 
@@ -104,7 +104,7 @@ from torch import nn
 from torchvision import transforms
 
 import extractors
-from rsa_bridge.pipeline import StatsOptions, compare_model, compare_models"""),
+from rsa_bridge.app.pipeline import StatsOptions, compare_model, compare_models"""),
     ("md", """## A network of your own
 
 An untrained three-block CNN, initialised from a fixed seed (the global torch RNG is left as it was)."""),

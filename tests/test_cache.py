@@ -16,9 +16,9 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
-import rsa_bridge.cache as cache_mod
-from rsa_bridge.cache import RDMCache, cached_network_rdms, default_dir, file_digests
-from rsa_bridge.pipeline import network_rdms
+import rsa_bridge.app.cache as cache_mod
+from rsa_bridge.app.cache import RDMCache, cached_network_rdms, default_dir, file_digests
+from rsa_bridge.app.pipeline import network_rdms
 from stimuli import load_stimulus_set
 from tests.helpers import make_stimuli
 
@@ -179,7 +179,7 @@ def test_process_killed_mid_write_leaves_no_entry(stim, tmp_path):
         import xarray as xr
         sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
         from tests.test_cache import Counting, run, tiny_net
-        from rsa_bridge.cache import RDMCache
+        from rsa_bridge.app.cache import RDMCache
         from stimuli import load_stimulus_set
 
         def dying(self, path, *args, **kwargs):

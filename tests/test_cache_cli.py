@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from rsa_bridge.cache import RDMCache
-from rsa_bridge.commands import cache as cache_cmd
-from rsa_bridge.commands import compare as compare_cmd
+from rsa_bridge.app.cache import RDMCache
+from rsa_bridge.app.commands import cache as cache_cmd
+from rsa_bridge.app.commands import compare as compare_cmd
 from tests.helpers import make_rdm_dataset, make_stimuli
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from tests.helpers import make_rdm_dataset, make_stimuli
 
 EXPECTED_COLUMNS = {"model", "weights", "layer", "area", "dataset", "method", "similarity", "n_stimuli"}

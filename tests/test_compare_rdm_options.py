@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.rdm import compute_rdm
 from tests.helpers import make_rdm_dataset, make_stimuli
 

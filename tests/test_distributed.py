@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from rsa_bridge.cache import RDMCache
-from rsa_bridge.distributed import compare_many
+from rsa_bridge.app.cache import RDMCache
+from rsa_bridge.app.distributed import compare_many
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.pipeline import StatsOptions, compare_models
+from rsa_bridge.app.pipeline import StatsOptions, compare_models
 from tests.helpers import make_rdm_dataset, make_stimuli
 
 distributed = pytest.importorskip("dask.distributed")
@@ -48,7 +48,7 @@ def test_distributed_equals_serial(toy, client, tmp_path, capsys):
     pd.testing.assert_frame_equal(many.model_differences, serial.model_differences)
     assert len(cache.entries()) == 2  # the workers filled the on-disk cache: one entry per model
     # the CLI path: --scheduler ADDRESS routes to compare_many; its workers now find their cache entries
-    from rsa_bridge.commands import compare as compare_cmd
+    from rsa_bridge.app.commands import compare as compare_cmd
 
     parser = argparse.ArgumentParser()
     compare_cmd.register(parser.add_subparsers(dest="command"))

@@ -123,7 +123,7 @@ def test_resnet50_aliases_match_modules_and_outputs():
 
 
 def _run_cli(argv):
-    from rsa_bridge.commands import layers
+    from rsa_bridge.app.commands import layers
 
     parser = argparse.ArgumentParser()
     layers.register(parser.add_subparsers(dest="command"))

@@ -21,8 +21,8 @@ RSA_SCRIPTS = [layer_profile, layer_heatmap, rdm_panels, best_layer]
 def results_dir(tmp_path_factory):
     """A real compare run on a toy set (12 stimuli, V1 with 1 RDM, IT with 3 subjects), written as
     ``rsa-bridge compare --out`` writes it; model RDMs from random features (no network needed)."""
-    from rsa_bridge.pipeline import StatsOptions, compare_precomputed
-    from rsa_bridge.report import write_outputs
+    from rsa_bridge.app.pipeline import StatsOptions, compare_precomputed
+    from rsa_bridge.app.report import write_outputs
 
     root = tmp_path_factory.mktemp("figures")
     ids = make_stimuli(root / "stimuli", n=12)

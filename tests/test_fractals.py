@@ -258,7 +258,7 @@ def test_existing_folder_refused_and_failed_build_leaves_nothing(tmp_path, monke
 
 
 def test_cli_fractals(tmp_path, capsys):
-    from rsa_bridge.commands import stimuli_cmd
+    from rsa_bridge.app.commands import stimuli_cmd
 
     parser = argparse.ArgumentParser()
     stimuli_cmd.register(parser.add_subparsers(dest="command"))

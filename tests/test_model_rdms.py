@@ -8,7 +8,7 @@ from scipy import stats
 from scipy.spatial.distance import squareform
 
 from rsa_bridge import RSABridgeError, load_dataset, read_model_rdms
-from rsa_bridge.pipeline import compare_precomputed
+from rsa_bridge.app.pipeline import compare_precomputed
 from rsa_bridge.rdm import ROW
 
 

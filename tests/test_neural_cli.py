@@ -1,4 +1,4 @@
-"""``rsa-bridge neural import|info|ceiling|rdm|export``, run through the command module as rsa_bridge.cli does."""
+"""``rsa-bridge neural import|info|ceiling|rdm|export``, run through the command module as rsa_bridge.app.cli does."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from rsa_bridge.commands import neural
+from rsa_bridge.app.commands import neural
 from rsa_bridge.datasets import load_dataset
 from rsa_bridge.errors import USER_ERRORS
 from rsa_bridge.neural import schema as S
@@ -17,7 +17,7 @@ from rsa_bridge.stats import noise_ceiling
 
 
 def run(argv: list[str]) -> int:
-    """Parse and run like ``rsa_bridge.cli.main``: a user error is one line on stderr and exit code 2."""
+    """Parse and run like ``rsa_bridge.app.cli.main``: a user error is one line on stderr and exit code 2."""
     parser = argparse.ArgumentParser(prog="rsa-bridge")
     neural.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 import extractors
 from rsa_bridge import RSABridgeError, load_dataset
 from rsa_bridge.datasets import area_rdms
-from rsa_bridge.pipeline import compare_model
+from rsa_bridge.app.pipeline import compare_model
 from rsa_bridge.rdm import ROW
 from tests.helpers import make_rdm_dataset, make_stimuli
 

@@ -9,10 +9,10 @@ import pytest
 import xarray as xr
 
 from rsa_bridge import load_dataset
-from rsa_bridge.cli import main
-from rsa_bridge.commands import compare as compare_cmd
+from rsa_bridge.app.cli import main
+from rsa_bridge.app.commands import compare as compare_cmd
 from rsa_bridge.datasets import area_rdms
-from rsa_bridge.pipeline import StatsOptions, compare_models, compare_precomputed
+from rsa_bridge.app.pipeline import StatsOptions, compare_models, compare_precomputed
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge.stats import bootstrap_similarity, noise_ceiling, permutation_test
 from rsa_bridge.stats.resample import as_generator

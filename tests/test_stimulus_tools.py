@@ -34,7 +34,7 @@ def save(path: Path, value: int, size: int = 8) -> Path:
 
 
 def parser_with_stimuli() -> argparse.ArgumentParser:
-    from rsa_bridge.commands import stimuli_cmd
+    from rsa_bridge.app.commands import stimuli_cmd
 
     parser = argparse.ArgumentParser()
     stimuli_cmd.register(parser.add_subparsers(dest="command"))

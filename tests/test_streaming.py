@@ -14,7 +14,7 @@ from rsa_bridge.gram import GRAM_METRICS, gram_rdm
 from extractors.streaming import CountSketch, stream_rdms
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.model_rdms import stack_rdms
-from rsa_bridge.pipeline import network_rdms
+from rsa_bridge.app.pipeline import network_rdms
 from rsa_bridge.rdm import METRICS, compute_rdm
 
 SCIPY = {"correlation": "correlation", "cosine": "cosine", "euclidean": "euclidean", "sqeuclidean": "sqeuclidean"}

@@ -102,7 +102,7 @@ def test_units_cli_bad_input(shapes_set, extra, message):
 
 
 def test_units_command_through_the_main_entry_point(shapes_set, monkeypatch, capsys):
-    import rsa_bridge.cli as main_cli
+    import rsa_bridge.app.cli as main_cli
 
     monkeypatch.setitem(main_cli.COMMANDS, "units", "analyses.unit_attributes.cli")
     code = main_cli.main(["units", "--model", "alexnet", "--weights", "none", "--stimuli", str(shapes_set),

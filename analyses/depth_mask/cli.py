@@ -1,6 +1,6 @@
 """``rsa-bridge depth-mask``: train mask networks for a depth network over a λ sweep; write masks and a figure.
 
-Registered in ``rsa_bridge.cli.COMMANDS`` as ``"depth-mask": "analyses.depth_mask.cli"``. Parses,
+Registered in ``rsa_bridge.app.cli.COMMANDS`` as ``"depth-mask": "analyses.depth_mask.cli"``. Parses,
 calls :mod:`analyses.depth_mask.sweep`, prints; no science here.
 """
 from __future__ import annotations
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m analyses.depth_mask.cli depth-mask ...``: the same as ``rsa-bridge depth-mask ...``."""
-    from rsa_bridge.cli import main as rsa_bridge_main
+    from rsa_bridge.app.cli import main as rsa_bridge_main
 
     return rsa_bridge_main(argv)
 

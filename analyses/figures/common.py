@@ -64,7 +64,7 @@ def parser(name: str, description: str, compare: bool = True) -> argparse.Argume
 
 
 def _read_model_rdms(path: Path) -> dict[str, xr.DataArray]:
-    """``model_rdms.nc`` as written by :func:`rsa_bridge.report.write_outputs`: ``rdm`` or ``rdm_0``, ``rdm_1`` ..."""
+    """``model_rdms.nc`` as written by :func:`rsa_bridge.app.report.write_outputs`: ``rdm`` or ``rdm_0``, ``rdm_1`` ..."""
     if not path.is_file():
         return {}
     with xr.open_dataset(path, engine="h5netcdf") as handle:
@@ -97,8 +97,8 @@ def load_or_compute(args: argparse.Namespace) -> CachedResults:
     """The cached results in ``args.results`` (default ``args.out/results``), computing them first if absent."""
     folder = Path(args.results) if args.results is not None else Path(args.out) / "results"
     if not (folder / "results.csv").is_file():
-        from rsa_bridge.pipeline import StatsOptions, compare_model
-        from rsa_bridge.report import write_outputs
+        from rsa_bridge.app.pipeline import StatsOptions, compare_model
+        from rsa_bridge.app.report import write_outputs
 
         dataset = args.dataset or DEFAULT_DATASET
         print(f"no cached results in {folder}: running compare ({args.model}, weights {args.weights}, "

@@ -10,11 +10,23 @@ hook layer; anchor order), :mod:`.frames` (the (frame, object) Dataset), :mod:`.
 matchers: the remedies), :mod:`.train` (fine-tuning loop), :mod:`.synthetic` (synthetic video and
 tiny SSD), :mod:`.remedies` (train and compare), :mod:`.detectors`, :mod:`.figures`, :mod:`.cli`.
 """
-from analyses.missed_detections.attribution import miss_table, miss_view, score_dip, switch_attribution
-from analyses.missed_detections.detectors import load_detector
-from analyses.missed_detections.frames import MissOptions, analyse_frames, anchor_switches, momentary_misses
-from analyses.missed_detections.hooks import anchor_layout, detector_spec, run_detector
-from analyses.missed_detections.matchers import MATCHERS, make_matcher
+import importlib
+
+#: public name -> module that defines it (imported on first use, so the command line starts fast)
+_EXPORTS = {
+    "miss_table": "attribution", "miss_view": "attribution", "score_dip": "attribution",
+    "switch_attribution": "attribution", "load_detector": "detectors", "MissOptions": "frames",
+    "analyse_frames": "frames", "anchor_switches": "frames", "momentary_misses": "frames",
+    "anchor_layout": "hooks", "detector_spec": "hooks", "run_detector": "hooks", "MATCHERS": "matchers",
+    "make_matcher": "matchers",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"analyses.missed_detections.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MATCHERS",

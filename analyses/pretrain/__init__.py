@@ -5,6 +5,15 @@
 
 Modules: :mod:`.data` (labels, seeded crops), :mod:`.train` (the loop, checkpoints), :mod:`.cli`.
 """
-from analyses.pretrain.train import PretrainConfig, PretrainResult, build_model, pretrain
+import importlib
+
+from analyses.pretrain.config import PretrainConfig
+
+
+def __getattr__(name: str):
+    if name in ("PretrainResult", "build_model", "pretrain"):
+        return getattr(importlib.import_module("analyses.pretrain.train"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["PretrainConfig", "PretrainResult", "build_model", "pretrain"]

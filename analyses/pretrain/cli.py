@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from analyses.pretrain.train import PretrainConfig
+    from analyses.pretrain.config import PretrainConfig
 
     d = PretrainConfig()
     p = subparsers.add_parser(

@@ -8,10 +8,21 @@ linear classifier on prime units), :mod:`.activations` (streamed, spatially pool
 layer), :mod:`.labels` (positive/negative sets from a manifest column), :mod:`.discover` (the Dataset),
 :mod:`.output` (tables, figure, files), :mod:`.cli` (``rsa-bridge units``).
 """
-from analyses.unit_attributes.discover import UnitOptions, attributes_from_activations, unit_attributes
-from analyses.unit_attributes.histograms import kl_divergence, unit_divergence, unit_histograms
-from analyses.unit_attributes.labels import LabelSplit, split_by_label
-from analyses.unit_attributes.visualness import CLASSIFIERS, visualness
+import importlib
+
+#: public name -> module that defines it (imported on first use, so the command line starts fast)
+_EXPORTS = {
+    "UnitOptions": "discover", "attributes_from_activations": "discover", "unit_attributes": "discover",
+    "kl_divergence": "histograms", "unit_divergence": "histograms", "unit_histograms": "histograms",
+    "LabelSplit": "labels", "split_by_label": "labels", "CLASSIFIERS": "visualness", "visualness": "visualness",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"analyses.unit_attributes.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CLASSIFIERS",

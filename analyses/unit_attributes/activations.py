@@ -16,7 +16,7 @@ import torch
 
 from rsa_bridge.errors import RSABridgeError
 
-DEFAULT_POOLING = "max"
+from analyses.unit_attributes.defaults import DEFAULT_POOLING  # noqa: E402,F401
 
 
 def _max(x: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analyses.unit_attributes.activations import DEFAULT_POOLING, POOLING
-from analyses.unit_attributes.histograms import DEFAULT_BINS, DEFAULT_EPSILON
-from analyses.unit_attributes.visualness import (CLASSIFIERS, DEFAULT_CLASSIFIER, DEFAULT_FOLDS, DEFAULT_K,
-                                                 SELECTIONS)
+from analyses.unit_attributes.defaults import (CLASSIFIER_NAMES, DEFAULT_BINS, DEFAULT_CLASSIFIER, DEFAULT_EPSILON,
+                                               DEFAULT_FOLDS, DEFAULT_K, DEFAULT_POOLING, POOLING_NAMES, SELECTIONS)
 
 
 def register(subparsers) -> None:
@@ -35,11 +33,11 @@ def register(subparsers) -> None:
     p.add_argument("--bins", type=int, default=DEFAULT_BINS, help=f"histogram bins per unit (default {DEFAULT_BINS})")
     p.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON,
                    help=f"smoothing added to every bin probability (default {DEFAULT_EPSILON:g})")
-    p.add_argument("--pooling", choices=list(POOLING), default=DEFAULT_POOLING,
+    p.add_argument("--pooling", choices=list(POOLING_NAMES), default=DEFAULT_POOLING,
                    help=f"spatial pooling of conv channels (default {DEFAULT_POOLING}; none: every position a unit)")
     p.add_argument("--top-k", "-k", dest="k", type=int, default=DEFAULT_K,
                    help=f"prime units per layer (default {DEFAULT_K})")
-    p.add_argument("--classifier", choices=list(CLASSIFIERS), default=DEFAULT_CLASSIFIER,
+    p.add_argument("--classifier", choices=list(CLASSIFIER_NAMES), default=DEFAULT_CLASSIFIER,
                    help=f"linear classifier for visualness (default {DEFAULT_CLASSIFIER})")
     p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help=f"stratified CV folds (default {DEFAULT_FOLDS})")
     p.add_argument("--selection", choices=list(SELECTIONS), default="in_fold",

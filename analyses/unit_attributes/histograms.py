@@ -20,9 +20,7 @@ import numpy as np
 from rsa_bridge.errors import RSABridgeError
 
 #: default number of equal-width bins per unit
-DEFAULT_BINS = 10
-#: default smoothing added to every bin's probability before renormalising
-DEFAULT_EPSILON = 1e-3
+from analyses.unit_attributes.defaults import DEFAULT_BINS, DEFAULT_EPSILON  # noqa: E402,F401
 
 
 @dataclass(frozen=True)

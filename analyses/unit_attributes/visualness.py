@@ -17,10 +17,7 @@ import numpy as np
 from analyses.unit_attributes.histograms import rank_units, split_classes, unit_divergence
 from rsa_bridge.errors import RSABridgeError
 
-DEFAULT_K = 16
-DEFAULT_FOLDS = 5
-DEFAULT_CLASSIFIER = "logistic"
-SELECTIONS = ("in_fold", "all")
+from analyses.unit_attributes.defaults import DEFAULT_CLASSIFIER, DEFAULT_FOLDS, DEFAULT_K, SELECTIONS  # noqa: E402,F401,E501
 
 
 def _logistic(seed: int):

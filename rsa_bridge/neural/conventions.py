@@ -84,7 +84,7 @@ def evaluate(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: list[str] | N
     """
     from rsa_bridge.datasets import areas as dataset_areas
     from rsa_bridge.model_rdms import LAYER
-    from rsa_bridge.pipeline import compare_layers
+    from rsa_bridge.layer_scores import compare_layers
     from rsa_bridge.stats import noise_ceiling
 
     conv = get_convention(convention)

@@ -1,4 +1,4 @@
-"""All the statistics of one compare run over one dataset, in one call (used by :mod:`rsa_bridge.pipeline`).
+"""All the statistics of one compare run over one dataset, in one call (used by :mod:`rsa_bridge.app.pipeline`).
 
 Rows are model layers (``model:layer`` when several models are scored together), columns the areas.
 The same random Generator serves, in this order: the bootstrap (stimulus index sets, then RDM index

@@ -35,7 +35,7 @@ def _size(n: float) -> str:
 
 
 def _store(args: argparse.Namespace):
-    from rsa_bridge.cache import ENV, RDMCache
+    from rsa_bridge.app.cache import ENV, RDMCache
 
     store = RDMCache(getattr(args, "cache", None))
     source = "--cache" if getattr(args, "cache", None) else (f"${ENV}" if os.environ.get(ENV) else "default")

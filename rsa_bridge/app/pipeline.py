@@ -1,6 +1,7 @@
 """The main job, wired end to end: stimuli -> extractors -> RDMs -> comparison with neural RDMs.
 
-This is the one module that joins :mod:`stimuli`, :mod:`extractors` and the RSA core; the command line
+This is the one module that joins :mod:`stimuli`, :mod:`extractors` and the RSA core (application layer:
+see :mod:`rsa_bridge.app`); layer-vs-area scoring itself is core (:mod:`rsa_bridge.layer_scores`). The command line
 and the notebooks call :func:`compare_model` / :func:`compare_models` / :func:`compare_precomputed`.
 Statistics (bootstrap CIs, permutation p-values, noise ceilings, best layers, model differences) come
 from :mod:`rsa_bridge.stats` through :class:`StatsOptions`.
@@ -16,14 +17,15 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.align import check_same_ids, reorder_rdm
-from rsa_bridge.compare import compare_vectors
-from rsa_bridge.datasets import area_rdms, areas, find_area, load_dataset
+from rsa_bridge.datasets import load_dataset
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.layer_scores import AREA, compare_layers, select_datasets
 from rsa_bridge.model_rdms import LAYER
 from rsa_bridge.provenance import clean_attrs, package_version
-from rsa_bridge.rdm import COL, ROW, upper_triangle
+from rsa_bridge.rdm import COL, ROW
 
-AREA = "area"
+__all__ = ["AREA", "CompareResult", "StatsOptions", "compare_layers", "compare_model", "compare_models",
+           "compare_precomputed", "network_rdms", "select_datasets"]
 
 
 @dataclass
@@ -79,61 +81,6 @@ class StatsOptions:
         out["stats_p_correction_family"] = "the model layers tested against one area"
         out["stats_ceiling_definition"] = "nili (lower: leave one RDM out; upper: all RDMs)"
         return clean_attrs(out)
-
-
-def select_datasets(areas_wanted: Sequence[str] | None, dataset: str | None) -> list[tuple[str, list[str]]]:
-    """Which datasets and areas to compare with: ``[(dataset name or path, [areas])]``.
-
-    With ``dataset`` given, its areas (all, or those in ``areas_wanted``); otherwise each area is looked
-    up among the shipped datasets (first that has it).
-    """
-    if dataset is not None:
-        ds = load_dataset(dataset)
-        have = areas(ds)
-        wanted = list(areas_wanted) if areas_wanted else have
-        missing = [a for a in wanted if a not in have]
-        if missing:
-            raise RSABridgeError(f"dataset {dataset!r} has no area {missing[0]!r}; it has {', '.join(have)}")
-        return [(str(dataset), wanted)]
-    if not areas_wanted:
-        raise RSABridgeError("say which brain area to compare with: --area NAME (see `rsa-bridge datasets`)")
-    grouped: dict[str, list[str]] = {}
-    for area in areas_wanted:
-        grouped.setdefault(find_area(area), []).append(area)
-    return list(grouped.items())
-
-
-def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Sequence[str],
-                   method: str = "spearman") -> tuple[xr.DataArray, xr.DataArray, dict[str, xr.DataArray]]:
-    """Compare every layer RDM with every RDM of each area, matched by ``stimulus_id``.
-
-    Args:
-        model_rdms: (layer, n, n) model RDMs.
-        dataset: a validated RDM dataset (see :mod:`rsa_bridge.datasets`).
-        area_names: areas of ``dataset`` to compare with.
-        method: comparison method (see :mod:`rsa_bridge.compare`).
-
-    Returns:
-        similarity (layer, area): mean over the area's RDMs (subjects/sessions) of the per-RDM similarity;
-        sem (layer, area): standard error of that mean (NaN for a single RDM);
-        per-RDM similarities per area, each (layer, replicate).
-    """
-    ids = [str(s) for s in model_rdms[ROW].values]
-    name = dataset.attrs.get("name", "the dataset")
-    check_same_ids(ids, dataset[ROW].values, "the model RDMs' stimuli", f"dataset {name!r}")
-    model_vectors = upper_triangle(model_rdms.transpose(LAYER, ...))
-    mean, sem, per_rdm = [], [], {}
-    for area in area_names:
-        neural = reorder_rdm(area_rdms(dataset, area), ids)
-        sims = compare_vectors(model_vectors, upper_triangle(neural), method)
-        per_rdm[area] = xr.DataArray(sims, dims=(LAYER, "replicate"),
-                                     coords={LAYER: model_rdms[LAYER].values, "replicate": neural["replicate"].values})
-        mean.append(sims.mean(axis=1))
-        n = sims.shape[1]
-        sem.append(sims.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.full(sims.shape[0], np.nan))
-    coords = {LAYER: model_rdms[LAYER].values, AREA: list(area_names)}
-    return (xr.DataArray(np.stack(mean, axis=1), dims=(LAYER, AREA), coords=coords),
-            xr.DataArray(np.stack(sem, axis=1), dims=(LAYER, AREA), coords=coords), per_rdm)
 
 
 def network_rdms(model, stimulus_set, layers: Sequence[str] | None, metric: str = "correlation",
@@ -295,7 +242,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         models: already built ``nn.Module`` s (e.g. from ``extractors.load_model``), one per name.
         transform: PIL image -> tensor (3, H, W) for ``models`` that carry no preprocessing of their own.
         stats: which statistics to add (default: the noise ceiling only).
-        cache: model-RDM cache (:mod:`rsa_bridge.cache`): None = ``$RSA_BRIDGE_CACHE`` or
+        cache: model-RDM cache (:mod:`rsa_bridge.app.cache`): None = ``$RSA_BRIDGE_CACHE`` or
             ``~/.cache/rsa-bridge``, False = off, a folder, or a cache object.
         rdm_options: keyword options of :func:`network_rdms` (``precision``, ``reduce_units``,
             ``reduce_seed``); they enter the cache key.
@@ -329,7 +276,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         infos.append(info)
         for ds_name, area_names in plan:
             ds, stim = loaded[ds_name], stim_sets[ds_name]
-            from rsa_bridge.cache import cached_network_rdms
+            from rsa_bridge.app.cache import cached_network_rdms
             rdms = control_model_rdms(model_name, stim, metric) if control else cached_network_rdms(
                 network_rdms, net, stim, layers, metric, batch_size, device, progress, transform, cache=cache,
                 **(rdm_options or {}))

@@ -9,7 +9,7 @@ import xarray as xr
 
 from rsa_bridge.figures import layer_profile, save_figure
 from rsa_bridge.io import staged_outputs, staged_paths
-from rsa_bridge.pipeline import CompareResult
+from rsa_bridge.app.pipeline import CompareResult
 
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
 

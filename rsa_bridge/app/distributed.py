@@ -1,12 +1,12 @@
 """Many models x datasets on a dask cluster: each model's RDMs over each stimulus set is one dask task.
 
-    from rsa_bridge.distributed import compare_many
+    from rsa_bridge.app.distributed import compare_many
     result = compare_many(["alexnet", "vgg16", "resnet50"], ["V4", "IT"], scheduler="tcp://host:8786")
     result.table        # the same table as compare_models(...) gives, row for row
 
 The expensive part (loading a network, extracting activations, computing its layer RDMs) runs on the
-workers through :func:`rsa_bridge.cache.cached_network_rdms` (so a worker reuses and fills the on-disk
-cache). The client then runs :func:`rsa_bridge.pipeline.compare_models` with those RDMs handed over in
+workers through :func:`rsa_bridge.app.cache.cached_network_rdms` (so a worker reuses and fills the on-disk
+cache). The client then runs :func:`rsa_bridge.app.pipeline.compare_models` with those RDMs handed over in
 memory: comparisons, noise ceilings and bootstrap/permutation statistics (one generator over all models,
 so model differences stay paired) are exactly those of a serial run. The client re-loads each network
 (no forward pass) to recompute the cache keys; a worker result whose key does not match is an error, never
@@ -26,7 +26,7 @@ from typing import Any, Iterator, Sequence
 
 import xarray as xr
 
-from rsa_bridge.cache import MemoryCache, RDMCache, cached_network_rdms, resolve_cache
+from rsa_bridge.app.cache import MemoryCache, RDMCache, cached_network_rdms, resolve_cache
 from rsa_bridge.errors import RSABridgeError
 
 #: torchvision initialises untrained weights from torch's global RNG (extractors seeds it under fork_rng), so two
@@ -59,10 +59,10 @@ def model_rdms_task(model_name: str, weights: Any, stimulus_set, layers: Sequenc
     """One dask task: load ``model_name`` and return (cache key, RDMs (layer, n, n)) over ``stimulus_set``.
 
     ``cache_root``: the worker's on-disk cache folder, or None for none; ``rdm_options``: keyword options
-    of :func:`rsa_bridge.pipeline.network_rdms` (precision, reduce_units, reduce_seed).
+    of :func:`rsa_bridge.app.pipeline.network_rdms` (precision, reduce_units, reduce_seed).
     """
     from extractors import load_model
-    from rsa_bridge.pipeline import network_rdms
+    from rsa_bridge.app.pipeline import network_rdms
 
     with _BUILD_LOCK:
         net = load_model(model_name, weights, device=device)
@@ -107,20 +107,20 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
                  layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
                  batch_size: int = 32, device: str = "cpu", progress: bool | None = None, stats=None,
                  cache: Any = None, rdm_options: dict | None = None):
-    """:func:`rsa_bridge.pipeline.compare_models` with the model RDMs computed as dask tasks.
+    """:func:`rsa_bridge.app.pipeline.compare_models` with the model RDMs computed as dask tasks.
 
     Args:
         model_names: torchvision model names; each (model, dataset) pair is one task.
         scheduler: None/``"local"``/``"local:N"``/address/Client (see the module docstring).
         cache: the workers' on-disk cache (None = default folder, False = off, a folder); the folder must
             be reachable from the workers (on a remote cluster it is the workers' own disk).
-        Other arguments: as for :func:`rsa_bridge.pipeline.compare_models`.
+        Other arguments: as for :func:`rsa_bridge.app.pipeline.compare_models`.
 
     Returns:
-        The :class:`rsa_bridge.pipeline.CompareResult` that the serial ``compare_models`` gives.
+        The :class:`rsa_bridge.app.pipeline.CompareResult` that the serial ``compare_models`` gives.
     """
     from rsa_bridge.datasets import load_dataset
-    from rsa_bridge.pipeline import _stimuli_for, compare_models, select_datasets
+    from rsa_bridge.app.pipeline import _stimuli_for, compare_models, select_datasets
 
     names = list(model_names)
     if not names or len(set(names)) != len(names):

@@ -23,7 +23,7 @@ Writes are atomic (:func:`rsa_bridge.io.write_netcdf`); an unreadable entry is d
 warning and recomputed. Image digests are memoised per (path, size, mtime, ctime, inode); a file
 changed since is rehashed, and files modified in the last seconds are never memoised.
 
-This module joins the core with :mod:`extractors` (imported lazily), like :mod:`rsa_bridge.pipeline`.
+This module joins the core with :mod:`extractors` (imported lazily), like :mod:`rsa_bridge.app.pipeline`.
 """
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def _stimulus_ids(value: str | None, dataset: str | None, area_list):
         return None
     from rsa_bridge.datasets import load_dataset
     from rsa_bridge.errors import RSABridgeError
-    from rsa_bridge.pipeline import select_datasets
+    from rsa_bridge.app.pipeline import select_datasets
     from rsa_bridge.rdm import ROW
 
     if value == "dataset":
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rsa_bridge.errors import RSABridgeError
     from rsa_bridge.model_rdms import read_model_rdms
-    from rsa_bridge.pipeline import StatsOptions, compare_models, compare_precomputed
-    from rsa_bridge.report import format_table, write_outputs
+    from rsa_bridge.app.pipeline import StatsOptions, compare_models, compare_precomputed
+    from rsa_bridge.app.report import format_table, write_outputs
 
     layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
     if args.bootstrap < 0 or args.permutations < 0:
@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, "scheduler", None):
             from functools import partial
 
-            from rsa_bridge.distributed import compare_many
+            from rsa_bridge.app.distributed import compare_many
             runner = partial(compare_many, scheduler=args.scheduler)
         if args.reduce_units is not None and args.reduce_units < 1:
             raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")

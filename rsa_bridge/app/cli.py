@@ -1,0 +1,91 @@
+"""The ``rsa-bridge`` command line: parses arguments, calls the library, prints. No science here.
+
+Sub-commands live in their own modules: the core's in :data:`COMMANDS` (command name -> module path),
+and any package's (rsa-bridge's own ``analyses``, or a lab's plugin) in the entry-point group
+:data:`ENTRY_POINT_GROUP`, whose value names the module (``depth-mask = "analyses.depth_mask.cli"``).
+Each module defines ``register(subparsers)``, which adds its parser and sets ``func`` to a callable
+``(args) -> int``. Command modules import nothing heavy (no torch, numpy or xarray) at import time or in
+``register``, so ``rsa-bridge --help`` and ``rsa-bridge COMMAND --help`` answer at once; the work's
+imports happen in ``func``. User errors (:data:`rsa_bridge.errors.USER_ERRORS`) become one line on
+stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+#: command name -> module that defines ``register(subparsers)`` (the core's own commands)
+COMMANDS: dict[str, str] = {
+    "compare": "rsa_bridge.app.commands.compare",
+    "layers": "rsa_bridge.app.commands.layers",
+    "datasets": "rsa_bridge.app.commands.datasets",
+    "stimuli": "rsa_bridge.app.commands.stimuli_cmd",
+    "neural": "rsa_bridge.app.commands.neural",
+    "cache": "rsa_bridge.app.commands.cache",
+}
+#: entry-point group through which other packages add sub-commands (value: the command's module)
+ENTRY_POINT_GROUP = "rsa_bridge.commands"
+
+
+def plugin_commands() -> dict[str, str]:
+    """Command name -> module path of every sub-command registered in :data:`ENTRY_POINT_GROUP`."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, str] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in COMMANDS:  # the core's own commands cannot be replaced by a plugin
+            found.setdefault(ep.name, ep.module)
+    return found
+
+
+def all_commands() -> dict[str, str]:
+    """Every sub-command: the core's, then the plugins' (sorted by name)."""
+    return {**COMMANDS, **dict(sorted(plugin_commands().items()))}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered sub-command."""
+    from rsa_bridge.provenance import package_version
+
+    parser = argparse.ArgumentParser(
+        prog="rsa-bridge",
+        description="Compare deep-network layers with primate visual cortex by representational similarity.",
+    )
+    parser.add_argument("--version", action="version", version=f"rsa-bridge {package_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in all_commands().items():
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as err:  # a broken plugin must not take the whole command line down
+            subparsers.add_parser(name, help=f"(unavailable: {type(err).__name__}: {err})")
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rsa-bridge`` script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from rsa_bridge.errors import USER_ERRORS
+
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as err:
+        print(f"rsa-bridge {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `rsa-bridge datasets | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print(f"rsa-bridge {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,1 +1,0 @@
-"""One module per ``rsa-bridge`` sub-command (see :data:`rsa_bridge.cli.COMMANDS`)."""

@@ -1,0 +1,78 @@
+"""Scores of model layers against brain areas, and which datasets hold the areas asked for.
+
+The step of ``compare`` that needs no network: every layer RDM (layer, n, n) is compared with every RDM
+(subject/session) of each area, matched by ``stimulus_id`` (:func:`compare_layers`); the per-RDM values are
+averaged with their standard error. :func:`select_datasets` resolves ``--area``/``--dataset`` to datasets.
+Statistics on top (bootstrap, permutations, ceilings) live in :mod:`rsa_bridge.stats`; the orchestration
+that runs networks lives in :mod:`rsa_bridge.app.pipeline`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+
+from rsa_bridge.align import check_same_ids, reorder_rdm
+from rsa_bridge.compare import compare_vectors
+from rsa_bridge.datasets import area_rdms, areas, find_area, load_dataset
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.model_rdms import LAYER
+from rsa_bridge.rdm import ROW, upper_triangle
+
+AREA = "area"
+
+
+def select_datasets(areas_wanted: Sequence[str] | None, dataset: str | None) -> list[tuple[str, list[str]]]:
+    """Which datasets and areas to compare with: ``[(dataset name or path, [areas])]``.
+
+    With ``dataset`` given, its areas (all, or those in ``areas_wanted``); otherwise each area is looked
+    up among the shipped datasets (first that has it).
+    """
+    if dataset is not None:
+        ds = load_dataset(dataset)
+        have = areas(ds)
+        wanted = list(areas_wanted) if areas_wanted else have
+        missing = [a for a in wanted if a not in have]
+        if missing:
+            raise RSABridgeError(f"dataset {dataset!r} has no area {missing[0]!r}; it has {', '.join(have)}")
+        return [(str(dataset), wanted)]
+    if not areas_wanted:
+        raise RSABridgeError("say which brain area to compare with: --area NAME (see `rsa-bridge datasets`)")
+    grouped: dict[str, list[str]] = {}
+    for area in areas_wanted:
+        grouped.setdefault(find_area(area), []).append(area)
+    return list(grouped.items())
+
+
+def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Sequence[str],
+                   method: str = "spearman") -> tuple[xr.DataArray, xr.DataArray, dict[str, xr.DataArray]]:
+    """Compare every layer RDM with every RDM of each area, matched by ``stimulus_id``.
+
+    Args:
+        model_rdms: (layer, n, n) model RDMs.
+        dataset: a validated RDM dataset (see :mod:`rsa_bridge.datasets`).
+        area_names: areas of ``dataset`` to compare with.
+        method: comparison method (see :mod:`rsa_bridge.compare`).
+
+    Returns:
+        similarity (layer, area): mean over the area's RDMs (subjects/sessions) of the per-RDM similarity;
+        sem (layer, area): standard error of that mean (NaN for a single RDM);
+        per-RDM similarities per area, each (layer, replicate).
+    """
+    ids = [str(s) for s in model_rdms[ROW].values]
+    name = dataset.attrs.get("name", "the dataset")
+    check_same_ids(ids, dataset[ROW].values, "the model RDMs' stimuli", f"dataset {name!r}")
+    model_vectors = upper_triangle(model_rdms.transpose(LAYER, ...))
+    mean, sem, per_rdm = [], [], {}
+    for area in area_names:
+        neural = reorder_rdm(area_rdms(dataset, area), ids)
+        sims = compare_vectors(model_vectors, upper_triangle(neural), method)
+        per_rdm[area] = xr.DataArray(sims, dims=(LAYER, "replicate"),
+                                     coords={LAYER: model_rdms[LAYER].values, "replicate": neural["replicate"].values})
+        mean.append(sims.mean(axis=1))
+        n = sims.shape[1]
+        sem.append(sims.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.full(sims.shape[0], np.nan))
+    coords = {LAYER: model_rdms[LAYER].values, AREA: list(area_names)}
+    return (xr.DataArray(np.stack(mean, axis=1), dims=(LAYER, AREA), coords=coords),
+            xr.DataArray(np.stack(sem, axis=1), dims=(LAYER, AREA), coords=coords), per_rdm)
