@@ -127,6 +127,13 @@ def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
 
     The dataset's attrs gain ``name`` (if absent) and ``path``; a shipped dataset's stimulus folder
     is in ``attrs['stimuli_path']``.
+
+    Examples:
+        >>> ds = load_dataset("kriegeskorte2008_92images")
+        >>> list(ds.data_vars)
+        ['IT', 'hIT']
+        >>> ds["hIT"].dims, ds["hIT"].shape      # 4 subjects x 2 sessions of 92 x 92 RDMs
+        (('subject', 'session', 'stimulus_row', 'stimulus_col'), (4, 2, 92, 92))
     """
     key = str(name_or_path)
     if key in SHIPPED:
