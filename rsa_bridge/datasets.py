@@ -87,7 +87,7 @@ def validate_rdm_dataset(dataset: xr.Dataset, where: str = "dataset", atol: floa
     """
     for dim in (ROW, COL):
         if dim not in dataset.dims:
-            raise RSABridgeError(f"{where} has no {dim!r} dimension; see README 'Neural RDM datasets'")
+            raise RSABridgeError(f"{where} has no {dim!r} dimension; see docs/guide/neural-data.md, 'Neural RDM datasets'")
     rows = [str(s) for s in dataset[ROW].values]
     cols = [str(s) for s in dataset[COL].values]
     if rows != cols:

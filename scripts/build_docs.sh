@@ -16,5 +16,21 @@ fi
 export NO_MKDOCS_2_WARNING=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 start=$SECONDS
+# README.md is outside the site: check that its relative links point at files that exist
+python - <<'PY'
+import os, re, sys
+from pathlib import Path
+allow = os.environ.get("DOCS_ALLOW_MISSING") == "1"
+bad = []
+for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", Path("README.md").read_text(encoding="utf-8")):
+    if re.match(r"^[a-z]+:", target) or Path(target).exists():
+        continue
+    if allow and target.startswith("docs/"):
+        print(f"build_docs: README links to {target}, absent here (DOCS_ALLOW_MISSING=1)", file=sys.stderr)
+        continue
+    bad.append(target)
+if bad:
+    sys.exit("build_docs: README.md links to files that do not exist: " + ", ".join(bad))
+PY
 python -m mkdocs build --strict --clean --site-dir "$site_dir"
 echo "docs: built into $site_dir/ in $((SECONDS - start)) s"
