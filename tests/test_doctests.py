@@ -41,3 +41,35 @@ def test_docstring_examples(module_name, monkeypatch):
     result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} doctest examples in {module_name} failed (output above)"
     assert result.attempted >= 2
+
+
+def test_docs_rst_habits_become_markdown():
+    """The docs build's griffe extension (scripts/docs_griffe_rst.py): roles, simple tables, ``::``."""
+    pytest.importorskip("griffe")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        from docs_griffe_rst import rst_to_markdown
+    finally:
+        sys.path.pop(0)
+    text = """See :func:`compute_rdm` and :mod:`.schema`:
+
+===== ================= =====
+name  definition        peer
+===== ================= =====
+a     first line        ``x``
+      continued
+b     a | b             y
+===== ================= =====
+
+Example::
+
+    code
+"""
+    out = rst_to_markdown(text).split("\n")
+    assert out[0] == "See `compute_rdm` and `schema`:"
+    assert out[2:6] == ["| name | definition | peer |", "|---|---|---|",
+                        "| a | first line continued | ``x`` |", "| b | a \\| b | y |"]
+    assert "Example:" in out and "    code" in out
