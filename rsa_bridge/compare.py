@@ -24,7 +24,7 @@ whitened_cosine   cosine of the double-centred second-moment matrices        ``c
 ================= ========================================================== ============================
 
 ``m`` is the number of stimulus pairs, n(n-1)/2. :data:`RSATOOLBOX_NAMES` maps each name to the
-rsatoolbox method; docs/guide/compare.md has the table with Net2Brain and Brain-Score terms.
+rsatoolbox method; the README has the table with Net2Brain and Brain-Score terms.
 """
 from __future__ import annotations
 
