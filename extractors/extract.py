@@ -187,6 +187,21 @@ def extract(
     Raises:
         RSABridgeError: unknown layer, a shared module (runs twice per pass), bad inputs or device.
         StimulusError: a missing or unreadable image (named in the message).
+
+    Examples:
+        Any module, layers by module path; a preprocessed tensor gets the ids ``"0".."N-1"``:
+
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5))
+        >>> images = torch.rand(10, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> acts = extract(net, images, ["0", "3"], batch_size=4, progress=False)
+        >>> acts["0"].dims, acts["0"].shape, acts["0"].attrs["unit_shape"]
+        (('presentation', 'neuroid'), (10, 144), [4, 6, 6])
+        >>> [str(s) for s in acts["3"]["stimulus_id"].values[:3]]
+        ['0', '1', '2']
+        >>> bool(torch.allclose(torch.from_numpy(acts["3"].values), net(images), atol=1e-6))
+        True
     """
     plan = _prepare(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
     n = len(plan.inputs)

@@ -37,7 +37,22 @@ def align_rdms(
     model_rdm: xr.DataArray, neural_rdm: xr.DataArray, what_model: str = "the model RDM",
     what_neural: str = "the neural RDM",
 ) -> tuple[xr.DataArray, xr.DataArray]:
-    """Both RDMs over the same stimuli in the model's order; differing id sets raise."""
+    """Both RDMs over the same stimuli in the model's order; differing id sets raise.
+
+    Examples:
+        >>> import numpy as np
+        >>> from rsa_bridge.rdm import rdm_dataarray
+        >>> d = np.array([[0, 1, 2], [1, 0, 3], [2, 3, 0]], dtype=float)
+        >>> model = rdm_dataarray(d, ["a", "b", "c"])
+        >>> brain = model.sel(stimulus_row=["c", "a", "b"], stimulus_col=["c", "a", "b"])
+        >>> model, brain = align_rdms(model, brain)
+        >>> [str(s) for s in brain["stimulus_row"].values]
+        ['a', 'b', 'c']
+        >>> align_rdms(model, rdm_dataarray(d, ["a", "b", "x"]))
+        Traceback (most recent call last):
+        ...
+        rsa_bridge.errors.RSABridgeError: stimulus ids of the model RDM and the neural RDM differ: 1 only in the model RDM ('c'); 1 only in the neural RDM ('x')...
+    """
     ids = [str(s) for s in model_rdm[ROW].values]
     check_same_ids(ids, neural_rdm[ROW].values, what_model, what_neural)
     return model_rdm, reorder_rdm(neural_rdm, ids)

@@ -240,6 +240,21 @@ def compare_rdms(model_rdm, neural_rdm, method: str = "spearman") -> float:
 
     Returns:
         The similarity as a Python float.
+
+    Examples:
+        The same RDM with its stimuli listed in reverse order: DataArrays are matched by id, plain
+        arrays are taken in the order given (by hand: Spearman of 1..6 with 6, 5, 3, 4, 2, 1 is
+        1 - 6 * 68 / (6 * 35) = -0.9429):
+
+        >>> import numpy as np
+        >>> from rsa_bridge.rdm import rdm_dataarray
+        >>> d = np.array([[0, 1, 2, 3], [1, 0, 4, 5], [2, 4, 0, 6], [3, 5, 6, 0]], dtype=float)
+        >>> model = rdm_dataarray(d, ["a", "b", "c", "d"])
+        >>> brain = model.sel(stimulus_row=["d", "c", "b", "a"], stimulus_col=["d", "c", "b", "a"])
+        >>> round(compare_rdms(model, brain), 12)
+        1.0
+        >>> round(compare_rdms(model.values, brain.values), 4)
+        -0.9429
     """
     if isinstance(model_rdm, xr.DataArray) and isinstance(neural_rdm, xr.DataArray):
         model_rdm, neural_rdm = align_rdms(model_rdm, neural_rdm)

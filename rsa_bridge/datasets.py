@@ -87,7 +87,7 @@ def validate_rdm_dataset(dataset: xr.Dataset, where: str = "dataset", atol: floa
     """
     for dim in (ROW, COL):
         if dim not in dataset.dims:
-            raise RSABridgeError(f"{where} has no {dim!r} dimension; see README 'Neural RDM datasets'")
+            raise RSABridgeError(f"{where} has no {dim!r} dimension; see docs/guide/neural-data.md, 'Neural RDM datasets'")
     rows = [str(s) for s in dataset[ROW].values]
     cols = [str(s) for s in dataset[COL].values]
     if rows != cols:
@@ -127,6 +127,13 @@ def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
 
     The dataset's attrs gain ``name`` (if absent) and ``path``; a shipped dataset's stimulus folder
     is in ``attrs['stimuli_path']``.
+
+    Examples:
+        >>> ds = load_dataset("kriegeskorte2008_92images")
+        >>> list(ds.data_vars)
+        ['IT', 'hIT']
+        >>> ds["hIT"].dims, ds["hIT"].shape      # 4 subjects x 2 sessions of 92 x 92 RDMs
+        (('subject', 'session', 'stimulus_row', 'stimulus_col'), (4, 2, 92, 92))
     """
     key = str(name_or_path)
     if key in SHIPPED:

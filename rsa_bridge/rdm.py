@@ -108,6 +108,22 @@ def compute_rdm(
     Raises:
         RSABridgeError: unknown metric, NaN/inf responses, fewer than 3 stimuli, duplicate ids, or a
             stimulus whose pattern is constant (correlation) or zero (cosine).
+
+    Examples:
+        Three stimuli, three units; the same numbers as scipy's ``pdist``:
+
+        >>> import numpy as np
+        >>> from scipy.spatial.distance import pdist, squareform
+        >>> x = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [1.0, 2.0, 4.0]])
+        >>> rdm = compute_rdm(x, "correlation", stimulus_ids=["a", "b", "c"])
+        >>> rdm.dims
+        ('stimulus_row', 'stimulus_col')
+        >>> print(rdm.values.round(3))
+        [[0.    2.    0.018]
+         [2.    0.    1.982]
+         [0.018 1.982 0.   ]]
+        >>> bool(np.allclose(rdm, squareform(pdist(x, "correlation"))))
+        True
     """
     if metric not in METRICS:
         raise RSABridgeError(f"unknown RDM metric {metric!r}; choose one of {sorted(METRICS)}")

@@ -247,6 +247,22 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
 
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.
+
+    Examples:
+        Two "layers" against one area of 20 stimuli: the area's own RDM (similarity 1 in every
+        sample) and an unrelated RDM (an interval around 0):
+
+        >>> import numpy as np
+        >>> from rsa_bridge import compute_rdm
+        >>> rng = np.random.default_rng(0)
+        >>> brain = compute_rdm(rng.normal(size=(20, 50))).values          # (20, 20)
+        >>> other = compute_rdm(rng.normal(size=(20, 50))).values
+        >>> boot = bootstrap_similarity(np.stack([brain, other]), {"IT": brain[None]}, n_samples=200, seed=0)
+        >>> boot.samples.shape                                             # (B, L, A)
+        (200, 2, 1)
+        >>> low, high = boot.ci(0.95)
+        >>> print(low.round(2).ravel(), high.round(2).ravel())
+        [ 1.   -0.32] [1.   0.17]
     """
     check_method(method)
     if over not in OVER:

@@ -190,6 +190,22 @@ def noise_ceiling(rdms, method: str = "spearman", definition: str = "nili",
     Raises:
         RSABridgeError: fewer than 2 RDMs (or groups), NaN/inf, a constant RDM, fewer than 3 stimuli,
             an unknown method or definition.
+
+    Examples:
+        Identical subjects leave no room: both bounds are 1. Four noisy subjects of one signal:
+
+        >>> import numpy as np
+        >>> from rsa_bridge import compute_rdm
+        >>> rng = np.random.default_rng(0)
+        >>> rdm = compute_rdm(rng.normal(size=(20, 50))).values
+        >>> same = noise_ceiling(np.stack([rdm, rdm, rdm]), "spearman")
+        >>> same.lower, same.upper
+        (1.0, 1.0)
+        >>> signal = rng.normal(size=(20, 50))
+        >>> subjects = np.stack([compute_rdm(signal + rng.normal(size=(20, 50))).values for _ in range(4)])
+        >>> c = noise_ceiling(subjects, "spearman")
+        >>> round(c.lower, 2), round(c.upper, 2)
+        (0.28, 0.62)
     """
     if method not in METHODS:
         raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")

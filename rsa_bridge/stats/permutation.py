@@ -161,6 +161,19 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
 
     Returns:
         :class:`PermutationResult`; p in (0, 1], at least 1 / (N + 1).
+
+    Examples:
+        The area's own RDM gets the smallest p that 99 permutations allow, 1 / (99 + 1); an
+        unrelated RDM does not:
+
+        >>> import numpy as np
+        >>> from rsa_bridge import compute_rdm
+        >>> rng = np.random.default_rng(0)
+        >>> brain = compute_rdm(rng.normal(size=(20, 50))).values
+        >>> other = compute_rdm(rng.normal(size=(20, 50))).values
+        >>> perm = permutation_test(np.stack([brain, other]), {"IT": brain[None]}, n_permutations=99, seed=0)
+        >>> print(perm.p_value.round(2).ravel())
+        [0.01 0.83]
     """
     check_method(method)
     if alternative not in ALTERNATIVES:
