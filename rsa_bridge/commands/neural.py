@@ -17,6 +17,9 @@ def _source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--animal", help="animal/subject of the neuroids")
     p.add_argument("--session", help="session of the neuroids")
     p.add_argument("--units", help="unit of the values, e.g. 'spikes/s' or 'spike count (100 ms)'")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="UNSAFE: let an rsatoolbox .pkl file be loaded; loading a pickle runs any code inside it, "
+                        "so only for a file you trust completely (default: pickles are refused; convert to HDF5)")
     p.add_argument("--allow-missing", action="store_true",
                    help="keep NaN of single neuroids as missing observations (a unit lost for some trials)")
 
@@ -81,6 +84,7 @@ def _read(args):
     return read_neural(args.src, args.format, region=args.region, stimulus_ids=args.stimulus_ids,
                        neuroid_ids=args.neuroid_ids, layout=args.layout, variable=args.variable, animal=args.animal,
                        session=args.session, units=args.units, allow_missing=args.allow_missing or None,
+                       allow_pickle=args.allow_pickle,
                        metric=getattr(args, "metric", None) if args.format == "henaff2021-v1-rdms" else None)
 
 
