@@ -13,6 +13,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from stimuli.errors import StimulusError
+from stimuli.limits import check_image_pixels, max_image_pixels
 
 MANIFEST = "manifest.csv"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
@@ -142,7 +143,13 @@ def read_image(path: str | Path) -> Image.Image:
     """Open one image as RGB; an unreadable or corrupt file raises :class:`StimulusError` naming it."""
     try:
         with Image.open(path) as img:
+            check_image_pixels(*img.size, where=f"image {str(path)!r}")  # before decoding: header only
             img.load()
             return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except StimulusError:
+        raise
+    except Image.DecompressionBombError as err:  # Pillow's own check (twice Image.MAX_IMAGE_PIXELS) came first
+        raise StimulusError(f"image {str(path)!r}: {err} The limit is {max_image_pixels():,} pixels; shrink the "
+                            "image, or raise RSA_BRIDGE_MAX_IMAGE_PIXELS if you trust it") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise StimulusError(f"cannot read image {str(path)!r}: {err}") from None

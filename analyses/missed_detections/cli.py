@@ -121,7 +121,14 @@ def run(args: argparse.Namespace) -> int:
     from analyses.missed_detections.figures import plot_miss_view, plot_timeline, save_figure
     from analyses.missed_detections.frames import MissOptions, analyse_frames
     from rsa_bridge.io import write_netcdf, write_text
+    from rsa_bridge.limits import check_seed
 
+    check_seed(args.seed)
+    for option, value, low in (("--shuffles", args.shuffles, 0), ("--window", args.window, 1),
+                               ("--tolerance", args.tolerance, 0), ("--miss-views", args.miss_views, 0),
+                               ("--batch-size", args.batch_size, 1)):
+        if value < low:  # checked before anything runs or is written (issue 17)
+            raise RSABridgeError(f"{option} must be a whole number >= {low}; got {value}")
     frames = FrameFolder(args.video)
     model = load_detector(args.detector, args.weights, device=args.device, seed=args.seed)
     boxes = read_boxes(args.boxes, frames, category_names(args.detector, args.weights))

@@ -78,6 +78,25 @@ def _stimulus_ids(value: str | None, dataset: str | None, area_list):
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
+def _check_statistics_memory(args: argparse.Namespace) -> None:
+    """Refuse --bootstrap/--permutations that cannot fit in memory, before any model runs (issue 17)."""
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.limits import check_statistics_memory
+
+    if not (args.bootstrap or args.permutations):
+        return
+    n_stimuli = 2  # the smallest possible comparison, when the dataset cannot be read yet
+    try:
+        from rsa_bridge.datasets import load_dataset
+        from rsa_bridge.pipeline import select_datasets
+        from rsa_bridge.rdm import ROW
+
+        n_stimuli = max(load_dataset(name).sizes[ROW] for name, _ in select_datasets(args.area, args.dataset))
+    except (RSABridgeError, OSError, KeyError, ValueError):
+        pass  # the comparison itself reports what is wrong with the dataset
+    check_statistics_memory(n_stimuli, args.bootstrap, args.permutations)
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
@@ -101,8 +120,10 @@ def _run(args: argparse.Namespace) -> int:
         raise RSABridgeError("--bootstrap and --permutations take a number of samples >= 0 (0 turns them off)")
     if not 0.0 < args.ci_level < 1.0:
         raise RSABridgeError(f"--ci-level must lie between 0 and 1, e.g. 0.95; got {args.ci_level}")
-    if args.seed < 0:
-        raise RSABridgeError(f"--seed must be >= 0; got {args.seed}")
+    from rsa_bridge.limits import check_seed
+
+    check_seed(args.seed)
+    _check_statistics_memory(args)
     stats = StatsOptions(bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
                          bootstrap_over=args.bootstrap_over, ci_level=args.ci_level,
                          normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None)
