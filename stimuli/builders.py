@@ -24,10 +24,26 @@ from stimuli.stimulus_set import (
     _check_manifest,
     from_folder,
     load_stimulus_set,
+    read_image,
 )
 
 
-def write_manifest(stimulus_set: StimulusSet, path: str | Path | None = None, overwrite: bool = False) -> Path:
+def verify_images(stimulus_set: StimulusSet) -> None:
+    """Decode every image of the set (:func:`stimuli.read_image`); raise one :class:`StimulusError` naming
+    how many fail and the first three, so no manifest ever lists a corrupt, truncated or non-image file."""
+    bad = []
+    for stimulus_id, image_path in stimulus_set:
+        try:
+            read_image(image_path)
+        except StimulusError as err:
+            bad.append(f"{stimulus_id!r} ({err})")
+    if bad:
+        raise StimulusError(f"{len(bad)} of {len(stimulus_set)} image(s) cannot be used, so no manifest was written: "
+                            + "; ".join(bad[:3]))
+
+
+def write_manifest(stimulus_set: StimulusSet, path: str | Path | None = None, overwrite: bool = False,
+                   verify: bool = True) -> Path:
     """Write the set's manifest as CSV (atomically) and return its path.
 
     Args:
@@ -35,10 +51,15 @@ def write_manifest(stimulus_set: StimulusSet, path: str | Path | None = None, ov
         path: the CSV to write (default ``<root>/manifest.csv``); file names are written relative to
             its folder, so :func:`stimuli.load_stimulus_set` on it finds the same images.
         overwrite: replace an existing file.
+        verify: decode every image first (:func:`verify_images`) and write nothing if one fails.
     """
     path = Path(path) if path is not None else stimulus_set.root / MANIFEST
     if path.exists() and not overwrite:
         raise StimulusError(f"{str(path)!r} already exists; choose another path or overwrite it")
+    if path.is_dir():
+        raise StimulusError(f"{str(path)!r} is a folder; give the manifest's file path (e.g. .../manifest.csv)")
+    if verify:
+        verify_images(stimulus_set)
     frame = stimulus_set.manifest.copy()
     base = path.parent.resolve()
     frame["filename"] = [Path(os.path.relpath(p.resolve(), base)).as_posix() for p in stimulus_set.paths]
@@ -253,10 +274,13 @@ def from_archive(archive: str | Path, out: str | Path, name: str | None = None, 
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error, RuntimeError,
                 NotImplementedError) as err:  # RuntimeError: encrypted zip; NotImplementedError: unknown method
             raise StimulusError(f"cannot extract {str(archive)!r}: {err}") from None
-        if not (tmp / MANIFEST).is_file():
-            top = [p for p in tmp.iterdir() if not p.name.startswith(".")]
-            if not (len(top) == 1 and top[0].is_dir() and (top[0] / MANIFEST).is_file()):
-                write_manifest(from_folder_tree(tmp))
+        top = [p for p in tmp.iterdir() if not p.name.startswith(".")]
+        if (tmp / MANIFEST).is_file():
+            verify_images(load_stimulus_set(tmp))  # the archive's own manifest: its files must stay inside
+        elif len(top) == 1 and top[0].is_dir() and (top[0] / MANIFEST).is_file():
+            verify_images(load_stimulus_set(top[0]))
+        else:
+            write_manifest(from_folder_tree(tmp))
     root = out
     if not (root / MANIFEST).is_file():
         root = next(p for p in out.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
