@@ -19,6 +19,7 @@ from PIL import Image
 
 from rsa_bridge.errors import RSABridgeError, preview
 from stimuli import StimulusError, StimulusSet, from_folder, load_stimulus_set, read_image
+from stimuli.pixels import to_rgb
 from stimuli.stimulus_set import MANIFEST
 
 Transform = Callable[[Image.Image], torch.Tensor]
@@ -78,7 +79,7 @@ def _image_loader(
     def load(start: int, stop: int) -> torch.Tensor:
         tensors = []
         for item in items[start:stop]:
-            image = item.convert("RGB") if isinstance(item, Image.Image) else read_image(item)
+            image = to_rgb(item, f"image {ids[start]!r}") if isinstance(item, Image.Image) else read_image(item)
             out = transform(image)
             if not isinstance(out, torch.Tensor):
                 raise RSABridgeError(f"the transform returned a {type(out).__name__}, not a tensor (C, H, W)")

@@ -5,11 +5,8 @@ into one line on stderr and exit code 2. Internal bugs raise ordinary Python exc
 """
 from __future__ import annotations
 
-from stimuli.errors import StimulusError
-
-
-class RSABridgeError(ValueError):
-    """A problem with the user's input, data, weights or options (not a bug in rsa-bridge)."""
+# defined in the lowest layer so that StimulusError is an RSABridgeError (see stimuli.errors)
+from stimuli.errors import RSABridgeError, StimulusError
 
 
 #: Every exception type that signals a user error, for ``except USER_ERRORS``.

@@ -1,13 +1,21 @@
-"""Atomic file writes: write next to the target, then rename, so a crash leaves no half-written file."""
+"""Atomic file writes: write next to the target, then rename, so a crash leaves no half-written file.
+
+Whole output folders are published as one unit by :func:`staged_outputs` (see :mod:`stimuli.atomic` for
+the rule: --out checked first, lock, staging folder beside the target, completion marker, one rename).
+"""
 from __future__ import annotations
 
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import xarray as xr
+if TYPE_CHECKING:  # only in annotations: importing this module stays cheap (the CLI's --help uses it)
+    import xarray as xr
+
+# the publishing rule lives in the lowest layer (stimuli.atomic); re-exported here for the application layer
+from stimuli.atomic import MARKER, check_out, is_complete, publish_file, publish_folder  # noqa: F401
 
 
 @contextmanager
@@ -29,6 +37,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def out_path(text: str) -> Path | str:
+    """argparse ``type`` for ``--out``: a :class:`~pathlib.Path`, except that an empty or blank value stays
+    the string ``''`` so that :func:`check_out` can refuse it (``Path('')`` would silently mean ``.``)."""
+    return Path(text) if text.strip() else text
+
+
 def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
     """Write a Dataset/DataArray to NetCDF-4 (h5netcdf engine) atomically; returns the path."""
     with atomic_path(path) as tmp:
@@ -44,25 +58,21 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
 
 
 @contextmanager
-def staged_outputs(out_dir: str | os.PathLike, names: tuple[str, ...] | list[str]) -> Iterator[Path]:
-    """Render several output files together: yield a temporary folder inside ``out_dir``; when the block
-    ends without error and every file in ``names`` exists there, each is moved into place with an atomic
-    rename. On any error nothing in ``out_dir`` changes (:func:`staged_paths` gives the final paths).
-    """
-    import shutil
+def staged_outputs(out_dir: str | os.PathLike, names: tuple[str, ...] | list[str],
+                   overwrite: bool = False) -> Iterator[Path]:
+    """Render several output files together and publish the folder ``out_dir`` as one unit.
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".rsa-bridge-", dir=out_dir))
-    try:
+    Yields a staging folder beside ``out_dir``; when the block ends without error and every file in
+    ``names`` exists there, the whole folder is published with one atomic rename (see
+    :func:`stimuli.atomic.publish_folder`: lock, stale clean-up, completion marker). An existing
+    non-empty ``out_dir`` needs ``overwrite`` and is replaced only if it holds an earlier output (one of
+    ``names`` or the marker). On any error ``out_dir`` is left exactly as it was.
+    """
+    with publish_folder(out_dir, overwrite, recognise=tuple(names)) as staging:
         yield staging
         missing = [name for name in names if not (staging / name).exists()]
         if missing:
             raise RuntimeError(f"internal: outputs {missing} were not rendered")
-        for name in names:
-            os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def staged_paths(out_dir: str | os.PathLike, names: tuple[str, ...] | list[str]) -> list[Path]:

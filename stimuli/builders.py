@@ -9,12 +9,14 @@ import os
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from stimuli.atomic import atomic_write, building_folder
 from stimuli.errors import StimulusError
+from stimuli.limits import ArchiveLimits, format_size
 from stimuli.stimulus_set import (
     IMAGE_SUFFIXES,
     MANIFEST,
@@ -22,10 +24,26 @@ from stimuli.stimulus_set import (
     _check_manifest,
     from_folder,
     load_stimulus_set,
+    read_image,
 )
 
 
-def write_manifest(stimulus_set: StimulusSet, path: str | Path | None = None, overwrite: bool = False) -> Path:
+def verify_images(stimulus_set: StimulusSet) -> None:
+    """Decode every image of the set (:func:`stimuli.read_image`); raise one :class:`StimulusError` naming
+    how many fail and the first three, so no manifest ever lists a corrupt, truncated or non-image file."""
+    bad = []
+    for stimulus_id, image_path in stimulus_set:
+        try:
+            read_image(image_path)
+        except StimulusError as err:
+            bad.append(f"{stimulus_id!r} ({err})")
+    if bad:
+        raise StimulusError(f"{len(bad)} of {len(stimulus_set)} image(s) cannot be used, so no manifest was written: "
+                            + "; ".join(bad[:3]))
+
+
+def write_manifest(stimulus_set: StimulusSet, path: str | Path | None = None, overwrite: bool = False,
+                   verify: bool = True) -> Path:
     """Write the set's manifest as CSV (atomically) and return its path.
 
     Args:
@@ -33,10 +51,15 @@ def write_manifest(stimulus_set: StimulusSet, path: str | Path | None = None, ov
         path: the CSV to write (default ``<root>/manifest.csv``); file names are written relative to
             its folder, so :func:`stimuli.load_stimulus_set` on it finds the same images.
         overwrite: replace an existing file.
+        verify: decode every image first (:func:`verify_images`) and write nothing if one fails.
     """
     path = Path(path) if path is not None else stimulus_set.root / MANIFEST
     if path.exists() and not overwrite:
         raise StimulusError(f"{str(path)!r} already exists; choose another path or overwrite it")
+    if path.is_dir():
+        raise StimulusError(f"{str(path)!r} is a folder; give the manifest's file path (e.g. .../manifest.csv)")
+    if verify:
+        verify_images(stimulus_set)
     frame = stimulus_set.manifest.copy()
     base = path.parent.resolve()
     frame["filename"] = [Path(os.path.relpath(p.resolve(), base)).as_posix() for p in stimulus_set.paths]
@@ -140,34 +163,97 @@ def _check_members(archive: Path, entries: list[tuple[str, str | None]]) -> None
         raise StimulusError(f"refusing to extract {str(archive)!r}: unsafe member(s) {shown}; nothing was extracted")
 
 
-def _extract_zip(archive: Path, dest: Path) -> None:
+def _too_much(archive: Path, what: str, limits: ArchiveLimits) -> StimulusError:
+    return StimulusError(
+        f"refusing to extract {str(archive)!r}: {what} (limits: {format_size(limits.max_bytes)} in all, "
+        f"{limits.max_files:,} members, compression ratio {limits.max_ratio:g}); nothing was extracted. If you "
+        "trust the archive, raise RSA_BRIDGE_MAX_EXTRACT_BYTES / _FILES / RSA_BRIDGE_MAX_COMPRESSION_RATIO"
+    )
+
+
+def _check_sizes(archive: Path, sizes: list[tuple[str, int, int | None]], limits: ArchiveLimits) -> None:
+    """Check the declared (name, uncompressed, compressed) sizes against ``limits`` before extracting."""
+    if len(sizes) > limits.max_files:
+        raise _too_much(archive, f"{len(sizes):,} members", limits)
+    total = sum(size for _, size, _ in sizes)
+    if total > limits.max_bytes:
+        raise _too_much(archive, f"{format_size(total)} uncompressed", limits)
+    for name, size, packed in sizes:
+        if packed is not None and size > 1024 * 1024 and size > limits.max_ratio * max(packed, 1):
+            raise _too_much(archive, f"member {name!r} expands {size / max(packed, 1):,.0f}-fold", limits)
+    packed_total = archive.stat().st_size
+    if total > 1024 * 1024 and total > limits.max_ratio * max(packed_total, 1):
+        raise _too_much(archive, f"it expands {total / max(packed_total, 1):,.0f}-fold", limits)
+
+
+class _Budget:
+    """Counts the bytes actually written, so a member that lies about its size is stopped too."""
+
+    def __init__(self, archive: Path, limits: ArchiveLimits):
+        self.archive, self.limits, self.written = archive, limits, 0
+
+    def copy(self, source, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "xb") as sink:
+            while chunk := source.read(1 << 20):
+                self.written += len(chunk)
+                if self.written > self.limits.max_bytes:
+                    raise _too_much(self.archive, f"more than {format_size(self.limits.max_bytes)} written", self.limits)
+                sink.write(chunk)
+
+
+def _extract_zip(archive: Path, dest: Path, limits: ArchiveLimits) -> None:
     with zipfile.ZipFile(archive) as handle:
         members = handle.infolist()
         kinds = []
         for m in members:
             mode = m.external_attr >> 16
-            kinds.append((m.filename, "link" if stat.S_ISLNK(mode) else None))
+            special = stat.S_ISLNK(mode) or (mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR))
+            kinds.append((m.filename, "link or special file" if special else None))
         _check_members(archive, kinds)
-        handle.extractall(dest)
+        _check_sizes(archive, [(m.filename, m.file_size, m.compress_size) for m in members], limits)
+        budget = _Budget(archive, limits)
+        for m in members:
+            target = dest / m.filename
+            if m.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            with handle.open(m) as source:  # zipfile stops at the declared size and checks the CRC
+                budget.copy(source, target)
 
 
-def _extract_tar(archive: Path, dest: Path) -> None:
+def _extract_tar(archive: Path, dest: Path, limits: ArchiveLimits) -> None:
     with tarfile.open(archive) as handle:
-        members = handle.getmembers()
+        members = []
+        for m in handle:  # streaming: stop counting before a huge member list is held
+            members.append(m)
+            if len(members) > limits.max_files:
+                raise _too_much(archive, f"more than {limits.max_files:,} members", limits)
         kinds = [(m.name, None if (m.isfile() or m.isdir()) else "link or special file") for m in members]
         _check_members(archive, kinds)
-        # checked above: plain files and folders with safe relative names; the 'data' filter (when this
-        # Python has it) checks again
-        extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        for member in members:
-            handle.extract(member, dest, set_attrs=False, **extra)
+        _check_sizes(archive, [(m.name, m.size, None) for m in members], limits)
+        budget = _Budget(archive, limits)
+        for m in members:  # checked above: plain files and folders with safe relative names
+            target = dest / m.name
+            if m.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            source = handle.extractfile(m)
+            if source is None:  # pragma: no cover - excluded by the kind check
+                continue
+            with source:
+                budget.copy(source, target)
 
 
-def from_archive(archive: str | Path, out: str | Path, name: str | None = None, overwrite: bool = False) -> StimulusSet:
+def from_archive(archive: str | Path, out: str | Path, name: str | None = None, overwrite: bool = False,
+                 limits: ArchiveLimits | None = None) -> StimulusSet:
     """Extract a zip or tar archive (also .tar.gz/.tgz/.tar.bz2/.tar.xz) to ``out`` and load it as a set.
 
     Members with absolute paths, ``..`` components, links or special files make the whole archive
     rejected before anything is written. Extraction goes to a temporary folder renamed to ``out``.
+    ``limits`` (default :meth:`stimuli.limits.ArchiveLimits.from_env`: 4 GiB, 100,000 members, ratio 200)
+    bound the total size, the member count and the compression ratio; the bytes actually written are
+    counted too, so an archive that lies about its sizes is stopped as well.
     The set is the archive's ``manifest.csv`` (at its top or in its single top folder) when there is
     one; otherwise every image in it (:func:`from_folder_tree`), whose manifest is then written.
     """
@@ -181,15 +267,20 @@ def from_archive(archive: str | Path, out: str | Path, name: str | None = None, 
     else:
         raise StimulusError(f"{str(archive)!r} is neither a zip nor a tar archive")
     out = Path(out)
+    limits = limits or ArchiveLimits.from_env()
     with building_folder(out, overwrite) as tmp:
         try:
-            extract(archive, tmp)
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+            extract(archive, tmp, limits)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error, RuntimeError,
+                NotImplementedError) as err:  # RuntimeError: encrypted zip; NotImplementedError: unknown method
             raise StimulusError(f"cannot extract {str(archive)!r}: {err}") from None
-        if not (tmp / MANIFEST).is_file():
-            top = [p for p in tmp.iterdir() if not p.name.startswith(".")]
-            if not (len(top) == 1 and top[0].is_dir() and (top[0] / MANIFEST).is_file()):
-                write_manifest(from_folder_tree(tmp))
+        top = [p for p in tmp.iterdir() if not p.name.startswith(".")]
+        if (tmp / MANIFEST).is_file():
+            verify_images(load_stimulus_set(tmp))  # the archive's own manifest: its files must stay inside
+        elif len(top) == 1 and top[0].is_dir() and (top[0] / MANIFEST).is_file():
+            verify_images(load_stimulus_set(top[0]))
+        else:
+            write_manifest(from_folder_tree(tmp))
     root = out
     if not (root / MANIFEST).is_file():
         root = next(p for p in out.iterdir() if p.is_dir() and (p / MANIFEST).is_file())

@@ -60,6 +60,8 @@ def contact_sheet(
 
     if max_images < 1:
         raise StimulusError(f"max_images must be at least 1, got {max_images}")
+    if columns is not None and columns < 1:
+        raise StimulusError(f"columns must be at least 1 thumbnail per row, got {columns}")
     shown = stimulus_set.manifest.iloc[:max_images]
     n = len(shown)
     columns = columns or math.ceil(math.sqrt(n))

@@ -30,6 +30,7 @@ from PIL import Image
 from stimuli import ifs
 from stimuli.atomic import building_folder, check_target_folder
 from stimuli.errors import StimulusError
+from stimuli.limits import check_image_pixels, check_memory
 from stimuli.stimulus_set import MANIFEST, StimulusSet, load_stimulus_set
 
 #: spawn_key prefixes of the random streams
@@ -228,6 +229,13 @@ def make_fractal_set(
         raise StimulusError(f"unknown drawing style {draw!r}; choose one of {sorted(ifs.DRAWERS)}")
     if size <= 2 * pad + 2:
         raise StimulusError(f"image size {size} is too small for a padding of {pad} pixels")
+    if categories < 1 or points < 1:
+        raise StimulusError(f"need at least 1 category and 1 point; got --categories {categories}, --points {points}")
+    check_image_pixels(size, size, where=f"fractal --size {size}")
+    # one image: the chaos-game points (x, y float64 + pixel indices) and a few size x size canvases
+    check_memory(32.0 * max(points, search.n_points) + 16.0 * max(size, search.size) ** 2,
+                 f"fractal images of {size} x {size} pixels from {points:,} points",
+                 "use a smaller --size (default 362) or fewer --points (default 200000)")
     out = Path(out)
     check_target_folder(out, overwrite)  # fail before the (long) search
     from tqdm.auto import tqdm

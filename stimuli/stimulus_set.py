@@ -5,6 +5,7 @@ never their position. Label columns beyond ``stimulus_id`` and ``filename`` are 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -13,6 +14,8 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from stimuli.errors import StimulusError
+from stimuli.limits import check_image_pixels, max_image_pixels
+from stimuli.pixels import to_rgb
 
 MANIFEST = "manifest.csv"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
@@ -86,7 +89,16 @@ def _check_manifest(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def load_stimulus_set(path: str | Path, name: str | None = None, check_images: bool = True) -> StimulusSet:
+def _leaving(filename: str) -> bool:
+    """True when a manifest file name is absolute or climbs out of the manifest's folder with ``..``."""
+    posix = filename.replace("\\", "/")
+    if posix.startswith("/") or (len(posix) > 1 and posix[1] == ":"):
+        return True
+    return os.path.normpath(posix).replace("\\", "/").split("/")[0] == ".."
+
+
+def load_stimulus_set(path: str | Path, name: str | None = None, check_images: bool = True,
+                      allow_outside: bool = False) -> StimulusSet:
     """Load a stimulus set from a folder with ``manifest.csv`` (or the manifest file itself).
 
     Args:
@@ -94,6 +106,10 @@ def load_stimulus_set(path: str | Path, name: str | None = None, check_images: b
         name: name for provenance (default: the folder name).
         check_images: also check that every listed file exists (cheap); decoding is checked when
             images are read (:func:`read_image`).
+        allow_outside: accept file names that leave the manifest's folder (absolute, or climbing out
+            with ``..``). Off by default, so a manifest cannot make rsa-bridge read files elsewhere
+            (``../../../../etc/passwd``); turn it on for a manifest you wrote yourself that points at
+            images beside it (``../imgs/a.png``).
 
     Raises:
         StimulusError: no manifest, missing columns, duplicate ids, or missing image files
@@ -114,6 +130,11 @@ def load_stimulus_set(path: str | Path, name: str | None = None, check_images: b
         raise StimulusError(f"cannot read manifest {str(manifest_path)!r}: {err}") from None
     frame = _check_manifest(frame, f"manifest {str(manifest_path)!r}")
     root = manifest_path.parent
+    leaving = [f for f in frame["filename"] if _leaving(f)]
+    if leaving and not allow_outside:
+        raise StimulusError(f"manifest {str(manifest_path)!r} lists {len(leaving)} file(s) outside its folder, e.g. "
+                            f"{leaving[:3]}; move the images into the folder (or pass allow_outside=True for a "
+                            "manifest you trust)")
     if check_images:
         missing = [f for f in frame["filename"] if not (root / f).is_file()]
         if missing:
@@ -138,11 +159,23 @@ def from_folder(path: str | Path, name: str | None = None) -> StimulusSet:
     return StimulusSet(path, _check_manifest(frame, f"folder {str(path)!r}"), name or path.name)
 
 
-def read_image(path: str | Path) -> Image.Image:
-    """Open one image as RGB; an unreadable or corrupt file raises :class:`StimulusError` naming it."""
+def read_image(path: str | Path, alpha: str = "composite") -> Image.Image:
+    """Open one image as 8-bit RGB; an unreadable, corrupt or too large file raises :class:`StimulusError`.
+
+    16-bit and float images are converted by their real range, transparent images composited onto
+    mid grey (or refused with ``alpha="refuse"``), palette/CMYK/grey converted: see :mod:`stimuli.pixels`.
+    Images larger than :func:`stimuli.limits.max_image_pixels` are refused before decoding.
+    """
+    where = f"image {str(path)!r}"
     try:
         with Image.open(path) as img:
+            check_image_pixels(*img.size, where=where)  # before decoding: header only
             img.load()
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            return to_rgb(img, where, alpha=alpha)
+    except StimulusError:
+        raise
+    except Image.DecompressionBombError as err:  # Pillow's own check (twice Image.MAX_IMAGE_PIXELS) came first
+        raise StimulusError(f"image {str(path)!r}: {err} The limit is {max_image_pixels():,} pixels; shrink the "
+                            "image, or raise RSA_BRIDGE_MAX_IMAGE_PIXELS if you trust it") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise StimulusError(f"cannot read image {str(path)!r}: {err}") from None

@@ -37,7 +37,7 @@ def test_compare_writes_all_outputs_and_reuses_model_rdms(toy, tmp_path, capsys)
     assert code == 0, err
     assert "weights none (untrained" in out and "conv1" in out and "fc6" in out
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(
-        ["model_rdms.nc", "profile.pdf", "profile.png", "results.csv", "results.nc"])
+        [".rsa-bridge-complete", "model_rdms.nc", "profile.pdf", "profile.png", "results.csv", "results.nc"])
     table = pd.read_csv(out_dir / "results.csv")
     assert EXPECTED_COLUMNS <= set(table.columns) and len(table) == 4  # 2 layers x 2 areas
     results = xr.open_dataset(out_dir / "results.nc", engine="h5netcdf").load()

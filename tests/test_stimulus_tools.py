@@ -61,7 +61,9 @@ def test_folder_manifest_round_trip(tmp_path):
     # a manifest elsewhere points back with relative paths
     elsewhere = write_manifest(stimulus_set, tmp_path / "meta" / "set.csv")
     assert pd.read_csv(elsewhere)["filename"].tolist() == ["../imgs/a.png", "../imgs/b.png", "../imgs/c.png"]
-    loaded = load_stimulus_set(elsewhere)
+    with pytest.raises(StimulusError, match="outside its folder"):  # issue 17: not by default
+        load_stimulus_set(elsewhere)
+    loaded = load_stimulus_set(elsewhere, allow_outside=True)
     assert loaded.stimulus_ids == ["a", "b", "c"] and all(p.is_file() for p in loaded.paths)
     assert [q.resolve() for q in loaded.paths] == [q.resolve() for q in stimulus_set.paths]
 

@@ -32,8 +32,19 @@ def run(args: argparse.Namespace) -> int:
     from analyses.missed_detections.figures import plot_miss_view, plot_timeline, save_figure
     from analyses.missed_detections.frames import MissOptions, analyse_frames
     from analyses.missed_detections.inputs import FrameFolder, _safe, frame_table, read_boxes
-    from rsa_bridge.io import write_netcdf, write_text
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.io import check_out, publish_folder, write_netcdf, write_text
+    from rsa_bridge.limits import check_seed
 
+    check_seed(args.seed)
+    for option, value, low in (("--shuffles", args.shuffles, 0), ("--window", args.window, 1),
+                               ("--tolerance", args.tolerance, 0), ("--miss-views", args.miss_views, 0),
+                               ("--batch-size", args.batch_size, 1)):
+        if value < low:  # checked before anything runs or is written (issue 17)
+            raise RSABridgeError(f"{option} must be a whole number >= {low}; got {value}")
+    MissOptions(score_threshold=args.score_threshold, match_iou=args.match_iou, anchor_iou=args.anchor_iou,
+                window=args.window)  # its own checks, before the --out check
+    check_out(args.out, args.overwrite, recognise=("missed_detections.nc",))  # before any computing
     frames = FrameFolder(args.video)
     model = load_detector(args.detector, args.weights, device=args.device, seed=args.seed)
     boxes = read_boxes(args.boxes, frames, category_names(args.detector, args.weights))
@@ -46,21 +57,21 @@ def run(args: argparse.Namespace) -> int:
     ds = analyse_frames(model, frames, boxes, options=options, batch_size=args.batch_size,
                         frame_names=frames.names, attrs=attrs)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_netcdf(ds, out / "missed_detections.nc")
-    write_text(frame_table(ds).to_csv(index=False), out / "missed_detections.csv")
-    write_text(miss_table(ds, flag="missed", tolerance=args.tolerance).to_csv(index=False), out / "misses.csv")
-    summary = {flag: switch_attribution(ds, flag=flag, tolerance=args.tolerance, n_shuffles=args.shuffles,
-                                        seed=args.seed).summary() for flag in ("momentary_miss", "missed")}
-    write_text(json.dumps({"attribution": summary, "attrs": ds.attrs}, indent=2, default=str) + "\n",
-               out / "attribution.json")
-    if not args.no_figures:
-        for obj in ds["object"].values:
-            save_figure(plot_timeline(ds, obj), out / f"timeline_{_safe(obj)}.png")
-        table = miss_table(ds, flag="momentary_miss", tolerance=args.tolerance)
-        for row in table.head(args.miss_views).itertuples():
-            view = miss_view(model, frames, ds, int(row.frame), row.object)
-            save_figure(plot_miss_view(view), out / f"miss_{int(row.frame):05d}_{_safe(row.object)}.png")
+    with publish_folder(out, args.overwrite, recognise=("missed_detections.nc",)) as stage:  # one unit
+        write_netcdf(ds, stage / "missed_detections.nc")
+        write_text(frame_table(ds).to_csv(index=False), stage / "missed_detections.csv")
+        write_text(miss_table(ds, flag="missed", tolerance=args.tolerance).to_csv(index=False), stage / "misses.csv")
+        summary = {flag: switch_attribution(ds, flag=flag, tolerance=args.tolerance, n_shuffles=args.shuffles,
+                                            seed=args.seed).summary() for flag in ("momentary_miss", "missed")}
+        write_text(json.dumps({"attribution": summary, "attrs": ds.attrs}, indent=2, default=str) + "\n",
+                   stage / "attribution.json")
+        if not args.no_figures:
+            for obj in ds["object"].values:
+                save_figure(plot_timeline(ds, obj), stage / f"timeline_{_safe(obj)}.png")
+            table = miss_table(ds, flag="momentary_miss", tolerance=args.tolerance)
+            for row in table.head(args.miss_views).itertuples():
+                view = miss_view(model, frames, ds, int(row.frame), row.object)
+                save_figure(plot_miss_view(view), stage / f"miss_{int(row.frame):05d}_{_safe(row.object)}.png")
     mm = summary["momentary_miss"]
     print(f"{ds.sizes['frame']} frames x {ds.sizes['object']} objects: {int(ds['missed'].sum())} misses, "
           f"{mm['n_misses']} momentary; {mm['n_near_switch']} of them at a best-anchor switch "
@@ -84,6 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--video", required=True, help="folder of frame images, in file-name order")
     p.add_argument("--boxes", required=True, help="CSV with columns frame, object_id, x1, y1, x2, y2, label")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder of an earlier run")
     p.add_argument("--score-threshold", type=float, default=0.5, help="detection score threshold (default 0.5)")
     p.add_argument("--match-iou", type=float, default=0.5, help="IoU for a detection to match an object (0.5)")
     p.add_argument("--anchor-iou", type=float, default=0.5, help="IoU above which anchors count as covering (0.5)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rsa_bridge.io import out_path
+
 from analyses.unit_attributes.defaults import (CLASSIFIER_NAMES, DEFAULT_BINS, DEFAULT_CLASSIFIER, DEFAULT_EPSILON,
                                                DEFAULT_FOLDS, DEFAULT_K, DEFAULT_POOLING, POOLING_NAMES, SELECTIONS)
 
@@ -49,7 +51,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-histograms", action="store_true", help="leave the per-unit histograms out of units.nc")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--out", type=Path, help="folder for units.nc, layers.csv, units.csv, profile.png/pdf")
+    p.add_argument("--out", type=out_path, help="folder for units.nc, layers.csv, units.csv, profile.png/pdf")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder of an earlier run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -64,6 +67,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise RSABridgeError("--batch-size must be at least 1")
+    from analyses.unit_attributes.output import OUTPUT_FILES
+    from rsa_bridge.io import check_out
+    from rsa_bridge.limits import check_seed
+
+    check_seed(args.seed)
+    if args.layers is not None and not args.layers.strip(","+" "):
+        raise RSABridgeError("--layers is empty; name layers, e.g. --layers conv1,fc6, or leave the option out")
+    if args.out is not None:  # before any computing (issue 17)
+        check_out(args.out, args.overwrite, recognise=OUTPUT_FILES)
     options = UnitOptions(bins=args.bins, epsilon=args.epsilon, pooling=args.pooling, k=args.k,
                           classifier=args.classifier, folds=args.folds, seed=args.seed, selection=args.selection,
                           histograms=not args.no_histograms, permutations=args.permutations)
@@ -76,6 +88,6 @@ def run(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, device=args.device, progress=False if args.quiet else None)
     print(format_table(ds))
     if args.out is not None:
-        written = write_outputs(ds, args.out)
+        written = write_outputs(ds, args.out, overwrite=args.overwrite)
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0

@@ -109,10 +109,10 @@ def profile_figure(ds: xr.Dataset):
     return fig
 
 
-def write_outputs(ds: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
+def write_outputs(ds: xr.Dataset, out_dir: str | os.PathLike, overwrite: bool = False) -> list[Path]:
     """Write :data:`OUTPUT_FILES` into ``out_dir``: all are rendered into a temporary folder first,
     then each is moved into place with an atomic rename (a failure leaves no partial output)."""
-    with staged_outputs(out_dir, OUTPUT_FILES) as staging:
+    with staged_outputs(out_dir, OUTPUT_FILES, overwrite=overwrite) as staging:
         ds.to_netcdf(staging / "units.nc", engine="h5netcdf")
         layer_table(ds).to_csv(staging / "layers.csv", index=False)
         unit_table(ds).to_csv(staging / "units.csv", index=False)

@@ -118,13 +118,15 @@ def _model_rdms_dataset(result: CompareResult) -> xr.Dataset:
     return xr.Dataset(variables)
 
 
-def write_outputs(result: CompareResult, out_dir: str | os.PathLike) -> list[Path]:
+def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: bool = False) -> list[Path]:
     """Write results.csv, results.nc, model_rdms.nc, profile.pdf and profile.png into ``out_dir``.
 
     Everything is rendered into a temporary folder first; only when all files exist are they moved
-    into place (each with an atomic rename), so a failure leaves no partial output.
+    into place (each with an atomic rename), so a failure leaves no partial output. The whole folder is
+    published with one rename (:func:`rsa_bridge.io.staged_outputs`); an existing non-empty ``out_dir``
+    needs ``overwrite``.
     """
-    with staged_outputs(out_dir, OUTPUT_FILES) as staging:
+    with staged_outputs(out_dir, OUTPUT_FILES, overwrite=overwrite) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
         result.results.to_netcdf(staging / "results.nc", engine="h5netcdf")
         _model_rdms_dataset(result).to_netcdf(staging / "model_rdms.nc", engine="h5netcdf")

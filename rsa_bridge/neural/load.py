@@ -19,7 +19,7 @@ from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.importers import RATE_READERS, guess_format
 from rsa_bridge.neural.published import PUBLISHED_READERS, Imported
-from rsa_bridge.neural.rsatoolbox_io import rdms_from_rsatoolbox, read_rsatoolbox
+from rsa_bridge.neural.rsatoolbox_io import rdms_from_rsatoolbox, read_rsatoolbox, rsatoolbox_file_type
 
 #: shipped firing-rate files (repeat-level), by name
 SHIPPED_RATES: dict[str, Path] = {
@@ -31,14 +31,13 @@ def _rdm_netcdf(path, **unused) -> Imported:
     return Imported(load_dataset(path))
 
 
-def _rsatoolbox_rdms(path, *, region: str | None = None, **unused) -> Imported:
+def _rsatoolbox_rdms(path, *, region: str | None = None, allow_pickle: bool = False, **unused) -> Imported:
     from rsatoolbox.rdm import load_rdm
 
     path = Path(path)
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
+    kind = rsatoolbox_file_type(path, allow_pickle=allow_pickle)  # refuses a pickle unless allowed
     try:
-        rdms = load_rdm(str(path), file_type="pkl" if path.suffix == ".pkl" else "hdf5")
+        rdms = load_rdm(str(path), file_type=kind)
     except Exception as err:
         raise RSABridgeError(f"cannot read {str(path)!r} as rsatoolbox RDMs ({type(err).__name__}: {err})") from None
     if region is None:
@@ -68,6 +67,9 @@ FORMATS: dict[str, Callable[..., Imported]] = {
 }
 
 
+#: formats that can hold a Python pickle (read only with ``allow_pickle=True``)
+_PICKLING = ("rsatoolbox", "rsatoolbox-rdms")
+
 #: formats whose readers label neuroids with ``region`` when the source has none
 _LABELLING = ("numpy", "mat", "csv", "brainscore", "rsatoolbox", "rsatoolbox-rdms")
 
@@ -86,7 +88,7 @@ def _keep_region(imported: Imported, region: str | None) -> Imported:
 
 
 def read_neural(src: str | os.PathLike, format: str | None = None, *, region: str | None = None,
-                **options) -> Imported:
+                allow_pickle: bool = False, **options) -> Imported:
     """Read neural data from a shipped name, a file or a folder.
 
     Args:
@@ -94,6 +96,9 @@ def read_neural(src: str | os.PathLike, format: str | None = None, *, region: st
         format: one of :data:`FORMATS` (default: from the suffix; NetCDF files are told apart by content).
         region: label for neuroids whose source names no region; where the source has regions (or an
             RDM dataset has areas) the one to keep — a region not in the data is an error.
+        allow_pickle: let rsatoolbox formats load a Python pickle (``.pkl``). Loading a pickle RUNS ANY CODE
+            in the file: only for files you trust. Default False: a pickle is refused with a line saying how to
+            convert it to rsatoolbox's HDF5.
         options: passed to the reader (stimulus_ids, neuroid_ids, layout, variable, animal, session,
             units, allow_missing, metric ...).
     """
@@ -113,6 +118,11 @@ def read_neural(src: str | os.PathLike, format: str | None = None, *, region: st
     if format not in FORMATS:
         raise RSABridgeError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     given = {k: v for k, v in options.items() if v is not None}
+    if format in _PICKLING:
+        given["allow_pickle"] = bool(allow_pickle)
+    elif path.is_file() and path.suffix.lower() in (".pkl", ".pickle"):
+        raise RSABridgeError(f"{key!r} is a pickle; format {format!r} does not read pickles (loading one runs its "
+                             "code); convert it to HDF5 or NetCDF")
     if format in _LABELLING:
         imported = FORMATS[format](path, region=region, **given)
     else:

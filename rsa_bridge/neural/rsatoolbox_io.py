@@ -4,6 +4,12 @@ rsatoolbox keeps one observation per row (``measurements`` (n_obs, n_channel)), 
 ``obs_descriptors`` and per-channel ``channel_descriptors``; rsa-bridge's presentations are its
 observations and neuroids its channels. A rate array with a ``time_bin`` dim maps to a
 ``TemporalDataset`` (``time_descriptors['time']`` = bin starts in ms).
+
+Pickle policy: rsatoolbox can save objects as Python pickles (``.pkl``). Loading a pickle runs whatever
+code the file names, so files are read as HDF5 only (told apart by their first bytes, not their
+suffix); a pickle is refused with a line saying how to convert it, unless the caller passes
+``allow_pickle=True`` (``--allow-pickle``), which states that the file is trusted. See
+docs/guide/reliability.md.
 """
 from __future__ import annotations
 
@@ -17,6 +23,37 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.neural import schema as S
 from rsa_bridge.rdm import COL, ROW, rdm_dataarray
+
+#: the first 8 bytes of every HDF5 file (the format signature)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+#: how to turn a trusted pickle into HDF5, quoted in the refusal
+CONVERT_HINT = ("convert it once, in a Python session you trust, to rsatoolbox's HDF5: "
+                "rsatoolbox.data.load_dataset('{path}', file_type='pkl').save('{stem}.h5', file_type='hdf5') "
+                "(RDMs: rsatoolbox.rdm.load_rdm(...).save(..., file_type='hdf5')); or pass --allow-pickle "
+                "(allow_pickle=True) only for a file you trust completely")
+
+
+def rsatoolbox_file_type(path: str | os.PathLike, *, allow_pickle: bool = False) -> str:
+    """``'hdf5'`` or ``'pkl'``: how rsatoolbox should open ``path``, decided by its content.
+
+    A file that does not start with the HDF5 signature is taken to be a pickle; it is refused with
+    :class:`RSABridgeError` unless ``allow_pickle`` is true, because loading a pickle executes code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RSABridgeError(f"no such file: {str(path)!r}")
+    with open(path, "rb") as handle:
+        head = handle.read(len(HDF5_SIGNATURE))
+    if head == HDF5_SIGNATURE:
+        return "hdf5"
+    if not allow_pickle:
+        what = "a Python pickle" if path.suffix.lower() in (".pkl", ".pickle") or head[:1] == b"\x80" \
+            else "not HDF5 (so possibly a Python pickle)"
+        raise RSABridgeError(f"refusing to load {str(path)!r}: it is {what}, and loading a pickle runs any code "
+                             f"inside it; " + CONVERT_HINT.format(path=path, stem=path.with_suffix("")))
+    return "pkl"
+
 
 #: rsatoolbox obs_descriptor names that rsa-bridge reads as the stimulus, in order of preference
 STIMULUS_DESCRIPTORS = ("stimulus_id", "stimulus", "conds", "condition", "image")
@@ -109,14 +146,14 @@ def from_rsatoolbox_dataset(dataset, *, stimulus_descriptor: str | None = None,
 
 
 def read_rsatoolbox(path: str | os.PathLike, *, region: str | None = None, units: str | None = None,
-                    allow_missing: bool = False, stimulus_descriptor: str | None = None, **unused) -> xr.DataArray:
-    """Rates from a Dataset saved by rsatoolbox (``Dataset.save``: ``.h5``/``.hdf5`` or ``.pkl``)."""
+                    allow_missing: bool = False, stimulus_descriptor: str | None = None,
+                    allow_pickle: bool = False, **unused) -> xr.DataArray:
+    """Rates from a Dataset saved by rsatoolbox (``Dataset.save``: HDF5; a ``.pkl`` only with
+    ``allow_pickle=True``, which runs the pickle's code — see :func:`rsatoolbox_file_type`)."""
     from rsatoolbox.data import load_dataset
 
     path = Path(path)
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
-    kind = "pkl" if path.suffix == ".pkl" else "hdf5"
+    kind = rsatoolbox_file_type(path, allow_pickle=allow_pickle)
     try:
         dataset = load_dataset(str(path), file_type=kind)
     except Exception as err:  # rsatoolbox raises KeyError/OSError/ValueError/UnpicklingError on bad files

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rsa_bridge.io import out_path
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -54,7 +56,8 @@ def register(subparsers) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="compute model RDMs as dask tasks: a scheduler address (tcp://host:8786), or local / local:N")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--out", type=Path, help="folder for results.csv, results.nc, model_rdms.nc, profile.pdf/png")
+    p.add_argument("--out", type=out_path, help="folder for results.csv, results.nc, model_rdms.nc, profile.pdf/png")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder of an earlier run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -78,6 +81,25 @@ def _stimulus_ids(value: str | None, dataset: str | None, area_list):
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
+def _check_statistics_memory(args: argparse.Namespace) -> None:
+    """Refuse --bootstrap/--permutations that cannot fit in memory, before any model runs (issue 17)."""
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.limits import check_statistics_memory
+
+    if not (args.bootstrap or args.permutations):
+        return
+    n_stimuli = 2  # the smallest possible comparison, when the dataset cannot be read yet
+    try:
+        from rsa_bridge.datasets import load_dataset
+        from rsa_bridge.pipeline import select_datasets
+        from rsa_bridge.rdm import ROW
+
+        n_stimuli = max(load_dataset(name).sizes[ROW] for name, _ in select_datasets(args.area, args.dataset))
+    except (RSABridgeError, OSError, KeyError, ValueError):
+        pass  # the comparison itself reports what is wrong with the dataset
+    check_statistics_memory(n_stimuli, args.bootstrap, args.permutations)
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
@@ -96,13 +118,23 @@ def _run(args: argparse.Namespace) -> int:
     from rsa_bridge.app.pipeline import StatsOptions, compare_models, compare_precomputed
     from rsa_bridge.app.report import format_table, write_outputs
 
-    layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
+    layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers is not None else None
+    if layers == []:
+        raise RSABridgeError("--layers is empty; name layers, e.g. --layers conv1,fc6, or leave the option out "
+                             "for the model's default layers")
     if args.bootstrap < 0 or args.permutations < 0:
         raise RSABridgeError("--bootstrap and --permutations take a number of samples >= 0 (0 turns them off)")
     if not 0.0 < args.ci_level < 1.0:
         raise RSABridgeError(f"--ci-level must lie between 0 and 1, e.g. 0.95; got {args.ci_level}")
-    if args.seed < 0:
-        raise RSABridgeError(f"--seed must be >= 0; got {args.seed}")
+    from rsa_bridge.limits import check_seed
+
+    check_seed(args.seed)
+    if args.out is not None:  # before any computing (issue 17)
+        from rsa_bridge.io import check_out
+        from rsa_bridge.report import OUTPUT_FILES
+
+        check_out(args.out, args.overwrite, recognise=OUTPUT_FILES)
+    _check_statistics_memory(args)
     stats = StatsOptions(bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
                          bootstrap_over=args.bootstrap_over, ci_level=args.ci_level,
                          normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None)
@@ -137,6 +169,6 @@ def _run(args: argparse.Namespace) -> int:
                         progress=False if args.quiet else None, stats=stats, rdm_options=rdm_options)
     print(format_table(result))
     if args.out is not None:
-        written = write_outputs(result, args.out)
+        written = write_outputs(result, args.out, overwrite=args.overwrite)
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0

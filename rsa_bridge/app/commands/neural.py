@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rsa_bridge.io import out_path
+
 
 def _source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", help="file, folder or shipped name (e.g. cowley2023_v4_210325_rates)")
@@ -17,6 +19,9 @@ def _source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--animal", help="animal/subject of the neuroids")
     p.add_argument("--session", help="session of the neuroids")
     p.add_argument("--units", help="unit of the values, e.g. 'spikes/s' or 'spike count (100 ms)'")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="UNSAFE: let an rsatoolbox .pkl file be loaded; loading a pickle runs any code inside it, "
+                        "so only for a file you trust completely (default: pickles are refused; convert to HDF5)")
     p.add_argument("--allow-missing", action="store_true",
                    help="keep NaN of single neuroids as missing observations (a unit lost for some trials)")
 
@@ -28,7 +33,8 @@ def register(subparsers) -> None:
     imp = sub.add_parser("import", help="read any supported format and write rsa-bridge NetCDF")
     _source_options(imp)
     imp.add_argument("--metric", help="RDM metric for henaff2021-v1-rdms (default correlation)")
-    imp.add_argument("--out", type=Path, required=True, help="output .nc (firing rates or an RDM dataset)")
+    imp.add_argument("--out", type=out_path, required=True, help="output .nc (firing rates or an RDM dataset)")
+    imp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     imp.set_defaults(func=run_import)
 
     info = sub.add_parser("info", help="counts per region/animal, repetitions, NaN share, reliability")
@@ -64,13 +70,15 @@ def register(subparsers) -> None:
                      help="keep neuroids with split-half reliability >= R (recorded in the attrs)")
     rdm.add_argument("--seed", type=int, default=0)
     rdm.add_argument("--stimuli", type=Path, help="stimulus folder (manifest.csv) to record for compare")
-    rdm.add_argument("--out", type=Path, required=True)
+    rdm.add_argument("--out", type=out_path, required=True)
+    rdm.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     rdm.set_defaults(func=run_rdm)
 
     exp = sub.add_parser("export", help="write firing rates as netcdf, numpy, mat, csv, brainscore or rsatoolbox")
     _source_options(exp)
     exp.add_argument("--to", required=True, help="netcdf, numpy, mat, csv, brainscore, rsatoolbox")
-    exp.add_argument("--out", type=Path, required=True)
+    exp.add_argument("--out", type=out_path, required=True)
+    exp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     exp.set_defaults(func=run_export)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -78,9 +86,20 @@ def register(subparsers) -> None:
 def _read(args):
     from rsa_bridge.neural.load import read_neural
 
+    if getattr(args, "out", None) is not None or hasattr(args, "overwrite"):  # check --out before any work
+        from rsa_bridge.io import check_out
+
+        check_out(args.out, args.overwrite, kind="file")
+    for option in ("seed",):
+        if hasattr(args, option):
+            from rsa_bridge.limits import check_seed
+
+            check_seed(getattr(args, option))
+
     return read_neural(args.src, args.format, region=args.region, stimulus_ids=args.stimulus_ids,
                        neuroid_ids=args.neuroid_ids, layout=args.layout, variable=args.variable, animal=args.animal,
                        session=args.session, units=args.units, allow_missing=args.allow_missing or None,
+                       allow_pickle=args.allow_pickle,
                        metric=getattr(args, "metric", None) if args.format == "henaff2021-v1-rdms" else None)
 
 

@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from rsa_bridge.io import check_out, out_path
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -25,7 +27,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--categories", type=int, default=100, help="number of IFS categories (default 100)")
     p.add_argument("--instances", type=int, default=10, help="random draws per category and weight vector (default 10)")
-    p.add_argument("--out", required=True, type=Path, help="folder to create")
+    p.add_argument("--out", required=True, type=out_path, help="folder to create")
     p.add_argument("--seed", type=int, default=0, help="master seed; same seed => byte-identical PNGs (default 0)")
     p.add_argument("--size", type=int, default=362, help="image side in pixels (default 362)")
     p.add_argument("--points", type=int, default=200_000, help="chaos-game points per image (default 200000)")
@@ -37,7 +39,7 @@ def register(subparsers) -> None:
 
     p = actions.add_parser("from-folder", help="write a manifest for a folder of images (ids from file names)")
     p.add_argument("folder", type=Path)
-    p.add_argument("--out", type=Path, help="manifest to write (default FOLDER/manifest.csv)")
+    p.add_argument("--out", type=out_path, help="manifest to write (default FOLDER/manifest.csv)")
     p.add_argument("--recursive", action="store_true", help="include subfolders (ids 'sub/name', label column 'folder')")
     p.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
     p.set_defaults(func=run_from_folder)
@@ -46,19 +48,20 @@ def register(subparsers) -> None:
     p.add_argument("csv", type=Path)
     p.add_argument("--path-column", default="path", help="column with image paths, relative to the CSV (default 'path')")
     p.add_argument("--id-column", help="column with stimulus ids (default: file names without suffix)")
-    p.add_argument("--out", type=Path, help="manifest to write (default: manifest.csv next to the CSV)")
+    p.add_argument("--out", type=out_path, help="manifest to write (default: manifest.csv next to the CSV)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
     p.set_defaults(func=run_from_csv)
 
     p = actions.add_parser("from-archive", help="extract a zip/tar archive safely into a stimulus set folder")
     p.add_argument("archive", type=Path)
-    p.add_argument("--out", required=True, type=Path, help="folder to create")
+    p.add_argument("--out", required=True, type=out_path, help="folder to create")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     p.set_defaults(func=run_from_archive)
 
     p = actions.add_parser("contact-sheet", help="draw thumbnails of a stimulus set, titled by stimulus_id")
     p.add_argument("folder", type=Path, help="stimulus set folder (or its manifest)")
-    p.add_argument("--out", required=True, type=Path, help="figure to write (.png, .pdf, .svg)")
+    p.add_argument("--out", required=True, type=out_path, help="figure to write (.png, .pdf, .svg)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--label", help="manifest column that colours the frames")
     p.add_argument("--columns", type=int, help="thumbnails per row")
     p.add_argument("--max-images", type=int, default=100, help="show at most this many (default 100)")
@@ -68,6 +71,10 @@ def register(subparsers) -> None:
 def run_fractals(args: argparse.Namespace) -> int:
     from stimuli.fractals import make_fractal_set
 
+    check_out(args.out, args.overwrite, recognise=("manifest.csv",))
+    from rsa_bridge.limits import check_seed
+
+    check_seed(args.seed)
     start = time.perf_counter()
     stimulus_set = make_fractal_set(
         args.out, categories=args.categories, instances=args.instances, seed=args.seed, size=args.size,
@@ -86,6 +93,8 @@ def run_from_folder(args: argparse.Namespace) -> int:
     from stimuli import from_folder
     from stimuli.builders import from_folder_tree, write_manifest
 
+    if args.out is not None:
+        check_out(args.out, args.overwrite, kind="file")
     stimulus_set = from_folder_tree(args.folder) if args.recursive else from_folder(args.folder)
     path = write_manifest(stimulus_set, args.out, overwrite=args.overwrite)
     print(f"wrote manifest of {len(stimulus_set)} stimuli to {path}")
@@ -95,6 +104,8 @@ def run_from_folder(args: argparse.Namespace) -> int:
 def run_from_csv(args: argparse.Namespace) -> int:
     from stimuli.builders import from_csv, write_manifest
 
+    if args.out is not None:
+        check_out(args.out, args.overwrite, kind="file")
     stimulus_set = from_csv(args.csv, path_column=args.path_column, id_column=args.id_column)
     path = write_manifest(stimulus_set, args.out or args.csv.parent / "manifest.csv", overwrite=args.overwrite)
     print(f"wrote manifest of {len(stimulus_set)} stimuli to {path}")
@@ -104,6 +115,7 @@ def run_from_csv(args: argparse.Namespace) -> int:
 def run_from_archive(args: argparse.Namespace) -> int:
     from stimuli.builders import from_archive
 
+    check_out(args.out, args.overwrite, recognise=("manifest.csv",))
     stimulus_set = from_archive(args.archive, args.out, overwrite=args.overwrite)
     print(f"extracted {len(stimulus_set)} stimuli to {stimulus_set.root}")
     return 0
@@ -113,6 +125,7 @@ def run_contact_sheet(args: argparse.Namespace) -> int:
     from stimuli import load_stimulus_set
     from stimuli.contact_sheet import contact_sheet
 
+    check_out(args.out, args.overwrite, kind="file")
     stimulus_set = load_stimulus_set(args.folder)
     path = contact_sheet(stimulus_set, args.out, label=args.label, columns=args.columns, max_images=args.max_images)
     print(f"wrote contact sheet of {min(len(stimulus_set), args.max_images)} stimuli to {path}")
