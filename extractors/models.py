@@ -24,6 +24,7 @@ from torch import nn
 from torchvision import models as tvm
 
 from extractors.aliases import alias_table
+from extractors.provenance import USER_MODULE, describe_transform, state_dict_sha256
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.provenance import file_sha256
 
@@ -49,6 +50,10 @@ class ModelInfo:
         aliases: readable layer name -> module path, in network order.
         default_layers: aliases used when no layers are requested (may be empty).
         seed: seed of the random initialisation for untrained models, else None.
+        state_sha256: SHA-256 of the state dict as loaded (:func:`extractors.provenance.state_dict_sha256`);
+            a later mismatch relabels the module ``user-module``. "" when not recorded.
+        source: the model source (``torchvision``, ``timm``, ``openclip``, ``hf``, a plugin's name).
+        extra: further provenance fields (e.g. ``token_pooling``), copied into the record as they are.
     """
 
     name: str
@@ -59,6 +64,9 @@ class ModelInfo:
     aliases: dict[str, str] = field(default_factory=dict)
     default_layers: list[str] = field(default_factory=list)
     seed: int | None = None
+    state_sha256: str = ""
+    source: str = "torchvision"
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def provenance(self) -> dict[str, Any]:
         """Attrs for results: model, weights, weights_sha256, preprocessing, seed (None dropped later)."""
@@ -68,31 +76,29 @@ class ModelInfo:
             "weights_sha256": self.weights_sha256,
             "preprocessing": self.preprocessing,
             "seed": self.seed,
+            "state_sha256": self.state_sha256 or None,
+            "source": self.source,
+            **self.extra,
         }
 
 
 def model_info(model: nn.Module) -> ModelInfo:
-    """``model.rsa_bridge_info``, or an info made from the module itself (class name, aliases)."""
+    """``model.rsa_bridge_info``, or an info made from the module itself (class name, aliases).
+
+    A module without ``rsa_bridge_info`` is labelled ``weights="user-module"`` (never ``default`` or an
+    enum name); its state-dict hash is computed by :func:`extractors.provenance.module_provenance`.
+    """
     info = getattr(model, "rsa_bridge_info", None)
     if isinstance(info, ModelInfo):
         return info
     table = alias_table(model)
     return ModelInfo(
         name=type(model).__name__.lower(),
-        weights="unknown",
+        weights=USER_MODULE,
+        source="user",
         aliases=dict(table.aliases),
         default_layers=list(table.defaults),
     )
-
-
-def describe_transform(transform: Any) -> str:
-    """One-line description of a transform: ``ImageClassification(crop_size=[224], ...)``."""
-    if transform is None:
-        return "none"
-    lines = [line.strip() for line in str(transform).splitlines() if line.strip()]
-    if len(lines) <= 2:
-        return " ".join(lines)
-    return lines[0] + ", ".join(lines[1:-1]) + lines[-1]
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -333,6 +339,7 @@ def load_model(
         aliases=dict(table.aliases),
         default_layers=list(table.defaults),
         seed=recorded_seed,
+        state_sha256=state_dict_sha256(model),
     )
     return model
 

@@ -6,9 +6,11 @@ description (stored in the entry, shown by ``rsa-bridge cache info``) of everyth
 numbers:
 
 - the model: its name and class, a hash of its module tree (``str(model)``: layer settings such as
-  strides and in-place ReLUs), its weights label (enum member, ``none`` + seed, or the weights file's
-  SHA-256) **and the SHA-256 of its actual parameters and buffers** (``state_dict``), so a user-built
-  or edited module is keyed on what it holds, not on what it claims to be;
+  strides and in-place ReLUs), its weights label (enum member, ``none`` + seed, the weights file's
+  SHA-256, or ``user-module`` for a module rsa-bridge did not load, see :mod:`extractors.provenance`)
+  **and the SHA-256 of its actual parameters and buffers** (``state_dict``), so a user-built
+  or edited module is keyed on what it holds, not on what it claims to be; whether it was in training
+  mode, the repr of a given ``transform``, its source and token pooling;
 - the preprocessing: every public setting of the transform (image size, crop, mean/std, interpolation,
   antialias, ...) -- a transform that cannot be described (a lambda, a plain function) is not cached;
 - the layers as resolved ``(name, module path)`` pairs, the metric, and every other option of the
@@ -131,7 +133,7 @@ class RDMCache:
         meta = {f"{META}key": key, f"{META}description": json.dumps(description, sort_keys=True),
                 f"{META}created": _dt.datetime.now().isoformat(timespec="seconds"),
                 f"{META}name": "" if rdms.name is None else str(rdms.name),
-                f"{META}model": str(description["model"]["name"]), f"{META}weights": str(description["model"]["weights"]),
+                f"{META}model": str(description["model"]["name"]), f"{META}weights": str(description["model"].get("label", description["model"]["weights"])),
                 f"{META}layers": ",".join(n for n, _ in description["layers"]),
                 f"{META}stimulus_set": str(description["stimuli"]["name"]),
                 f"{META}n_stimuli": int(description["stimuli"]["n"])}
@@ -325,15 +327,21 @@ def rdm_key(model, stimulus_set, layers: Sequence[str] | None, metric: str, tran
     import torchvision
     from extractors import model_info, resolve_layers
 
+    from extractors.provenance import USER_MODULE, module_provenance
+
     info = model_info(model)
+    record = module_provenance(model, transform)  # a user nn.Module is "user-module", keyed on its state
     chosen = transform if transform is not None else info.transform
-    weights = "file" if info.weights_sha256 else str(info.weights)
+    weights = "file" if record["weights_sha256"] else str(record["weights"])
     description = {
         "format": FORMAT,
         "model": {"name": info.name, "class": f"{type(model).__module__}.{type(model).__qualname__}",
                   "modules_sha256": hashlib.sha256(str(model).encode()).hexdigest(), "weights": weights,
-                  "weights_sha256": info.weights_sha256, "seed": info.seed,
-                  "parameters_sha256": parameters_sha256(model)},
+                  "weights_sha256": record["weights_sha256"], "seed": record["seed"],
+                  "parameters_sha256": record["state_sha256"], "training": record["module_training"],
+                  "transform": record["transform"], "source": record["source"],
+                  **({"label": f"{USER_MODULE}:{record['state_sha256'][:12]}"} if weights == USER_MODULE else {}),
+                  **{k: record[k] for k in ("token_pooling",) if k in record}},
         "preprocessing": transform_fingerprint(chosen),
         "layers": [list(pair) for pair in resolve_layers(model, layers)],
         "metric": metric,

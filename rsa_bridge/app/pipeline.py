@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
@@ -26,6 +27,8 @@ from rsa_bridge.rdm import COL, ROW
 
 __all__ = ["AREA", "CompareResult", "StatsOptions", "compare_layers", "compare_model", "compare_models",
            "compare_precomputed", "network_rdms", "select_datasets"]
+#: fields of :func:`extractors.provenance.module_provenance` stored in attrs (None ones are dropped)
+_RECORD_ATTRS = ("state_sha256", "module_training", "weights_origin", "transform", "source", "token_pooling")
 
 
 @dataclass
@@ -165,6 +168,7 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
                     "n_stimuli": int(rdms.sizes[ROW]),
                     **row_columns(piece.get("stats"), f"{piece['model']}:{layer}", str(area), similarity,
                                   options.normalize_by_ceiling),
+                    **piece.get("columns", {}),
                 })
         model_rdms[f"{piece['model']}|{piece['dataset']}"] = rdms
         for area, values in piece["per_rdm"].items():
@@ -248,6 +252,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             ``reduce_seed``); they enter the cache key.
     """
     from extractors import load_model
+    from extractors.provenance import USER_MODULE, module_provenance
     from rsa_bridge.control_rdms import CONTROL_WEIGHTS, control_model_rdms, is_control_model
 
     names = list(model_names)
@@ -269,11 +274,15 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
         net = None if control else (models[k] if models is not None else load_model(model_name, weights, device=device))
-        info = getattr(net, "rsa_bridge_info", None)
-        weights_label = CONTROL_WEIGHTS if control else (
-            getattr(info, "weights", str(weights)) if info is not None else str(weights))
+        # what the network is, read off the module itself (before extraction puts it in eval mode):
+        # a user nn.Module is "user-module" + its state-dict SHA-256, never the `weights` argument
+        record = {} if control else module_provenance(net, transform)
+        info = SimpleNamespace(**record) if record else None
+        weights_label = CONTROL_WEIGHTS if control else record["weights"]
         labels.append(weights_label)
         infos.append(info)
+        columns = {k: record[k] for k in ("state_sha256", "module_training", "transform")
+                   if record and (weights_label == USER_MODULE or k == "transform") and record.get(k) is not None}
         for ds_name, area_names in plan:
             ds, stim = loaded[ds_name], stim_sets[ds_name]
             from rsa_bridge.app.cache import cached_network_rdms
@@ -283,18 +292,21 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             rdms.attrs.update(clean_attrs({"model": model_name, "weights": weights_label,
                                            "weights_sha256": getattr(info, "weights_sha256", None),
                                            "preprocessing": getattr(info, "preprocessing", None), "metric": metric,
+                                           **{k: record.get(k) for k in _RECORD_ATTRS},
                                            "stimulus_set": stim.name, "rsa_bridge_version": package_version()}))
             sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method)
             pieces.append({"model": model_name, "weights": weights_label, "dataset": ds.attrs["name"],
                            "dataset_obj": ds, "metric": metric, "similarity": sim, "sem": sem, "per_rdm": per_rdm,
-                           "model_rdms": rdms})
+                           "model_rdms": rdms, "columns": columns})
         del net
     provenance = {"model": ",".join(names), "weights": ",".join(dict.fromkeys(labels)), "metric": metric,
                   "method": method, "datasets": ",".join(dict.fromkeys(p["dataset"] for p in pieces)),
                   "device": device,
                   "weights_sha256": ",".join(str(getattr(i, "weights_sha256", None)) for i in infos)
                   if any(getattr(i, "weights_sha256", None) for i in infos) else None,
-                  "preprocessing": getattr(infos[0], "preprocessing", None) if len(infos) == 1 else None}
+                  "preprocessing": getattr(infos[0], "preprocessing", None) if len(infos) == 1 else None,
+                  **{k: ",".join("n/a" if getattr(i, k, None) is None else str(getattr(i, k)) for i in infos)
+                     for k in _RECORD_ATTRS if any(getattr(i, k, None) is not None for i in infos)}}
     return _assemble(pieces, provenance, stats or StatsOptions())
 
 

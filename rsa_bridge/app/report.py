@@ -19,9 +19,24 @@ def header(result: CompareResult) -> str:
     t = result.table
     weights = ", ".join(dict.fromkeys(t["weights"]))
     note = " (untrained network: a control, not a trained model)" if "none" in t["weights"].values else ""
+    note += _user_module_note(t)
     return (f"model {', '.join(dict.fromkeys(t['model']))} | weights {weights}{note} | "
             f"dataset {', '.join(dict.fromkeys(t['dataset']))} | metric {', '.join(dict.fromkeys(t['metric']))} | "
             f"comparison {t['method'].iloc[0]} | stimuli {', '.join(str(n) for n in dict.fromkeys(t['n_stimuli']))}")
+
+
+def _user_module_note(t: pd.DataFrame) -> str:
+    """`` (a user nn.Module, weights not vouched for: state sha256 1a2b3c4d5e6f, in eval mode)`` and the transform."""
+    note = ""
+    if "user-module" in t["weights"].values and "state_sha256" in t:
+        user = t[t["weights"] == "user-module"].drop_duplicates("model")
+        parts = [f"{r.model} state sha256 {str(r.state_sha256)[:12]}, "
+                 f"{'was in training mode' if r.module_training in (True, 1, 'True') else 'in eval mode'}"
+                 for r in user.itertuples()]
+        note += f" (a user nn.Module, weights not vouched for: {'; '.join(parts)})"
+    if "transform" in t and t["transform"].notna().any():
+        note += f" | transform {', '.join(dict.fromkeys(t['transform'].dropna().astype(str)))}"
+    return note
 
 
 def short_title(result: CompareResult) -> str:

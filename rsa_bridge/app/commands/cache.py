@@ -49,11 +49,11 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"cache: {store.root} ({source})")
     print(f"entries: {len(entries)}, {_size(total)}")
     if entries:
-        print(f"{'entry':12}  {'model':14} {'weights':14} {'stimuli':14} {'n':>6}  {'size':>10}  "
+        print(f"{'entry':12}  {'model':14} {'weights':25} {'stimuli':14} {'n':>6}  {'size':>10}  "
               f"{'created':19}  {'last used':16}  layers")
     for e in entries:
         used = _dt.datetime.fromtimestamp(e.last_used).isoformat(sep=" ", timespec="minutes")
-        print(f"{e.key[:12]:12}  {e.model[:14]:14} {e.weights[:14]:14} {e.stimulus_set[:14]:14} {e.n_stimuli:>6}  "
+        print(f"{e.key[:12]:12}  {e.model[:14]:14} {e.weights[:25]:25} {e.stimulus_set[:14]:14} {e.n_stimuli:>6}  "
               f"{_size(e.size):>10}  {e.created:19}  {used:16}  {e.layers}")
     left = store.leftovers()
     if left:
