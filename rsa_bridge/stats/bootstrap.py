@@ -248,7 +248,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.
     """
-    check_method(method)
+    method = check_method(method)
     if over not in OVER:
         raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
     labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)

@@ -191,8 +191,7 @@ def noise_ceiling(rdms, method: str = "spearman", definition: str = "nili",
         RSABridgeError: fewer than 2 RDMs (or groups), NaN/inf, a constant RDM, fewer than 3 stimuli,
             an unknown method or definition.
     """
-    if method not in METHODS:
-        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    method = METHODS.resolve(method)
     if definition not in DEFINITIONS:
         raise RSABridgeError(f"unknown noise-ceiling definition {definition!r}; choose one of {sorted(DEFINITIONS)}")
     vectors, da = rdm_stack(rdms, "the RDMs for the noise ceiling")

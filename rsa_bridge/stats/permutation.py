@@ -162,7 +162,7 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     Returns:
         :class:`PermutationResult`; p in (0, 1], at least 1 / (N + 1).
     """
-    check_method(method)
+    method = check_method(method)
     if alternative not in ALTERNATIVES:
         raise RSABridgeError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
     labels, model_mat, neural_mat, model_vec, _ = comparison_inputs(model_rdms, neural_rdms, method)
