@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
-from rsa_bridge.io import write_netcdf
+from rsa_bridge.io import read_netcdf, write_netcdf
 from rsa_bridge.rdm import COL, ROW
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -112,16 +112,6 @@ def validate_rdm_dataset(dataset: xr.Dataset, where: str = "dataset", atol: floa
     return dataset
 
 
-def _open(path: Path) -> xr.Dataset:
-    try:
-        with xr.open_dataset(path) as handle:
-            return handle.load()
-    except Exception as err:  # netCDF/HDF5 backends raise many types for a corrupt file
-        raise RSABridgeError(
-            f"cannot read {str(path)!r} as a NetCDF RDM dataset ({type(err).__name__}: {err})"
-        ) from None
-
-
 def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
     """A validated neural RDM dataset, by shipped name (see :data:`SHIPPED`) or NetCDF path.
 
@@ -131,7 +121,7 @@ def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
     key = str(name_or_path)
     if key in SHIPPED:
         entry = SHIPPED[key]
-        dataset = _open(entry.path)
+        dataset = read_netcdf(entry.path, "a NetCDF RDM dataset")
         dataset.attrs.setdefault("name", entry.name)
         if entry.stimuli is not None:
             dataset.attrs["stimuli_path"] = str(entry.stimuli)
@@ -141,7 +131,7 @@ def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
             raise RSABridgeError(
                 f"no dataset {key!r}: not a shipped dataset ({', '.join(SHIPPED)}) and no such file"
             )
-        dataset = _open(path)
+        dataset = read_netcdf(path, "a NetCDF RDM dataset")
         dataset.attrs.setdefault("name", path.stem)
         stim = dataset.attrs.get("stimulus_set")
         if stim:

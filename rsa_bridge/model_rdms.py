@@ -19,6 +19,7 @@ from scipy.spatial.distance import squareform
 
 from rsa_bridge.datasets import areas, validate_rdm_dataset
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.io import read_netcdf
 from rsa_bridge.rdm import COL, ROW
 
 LAYER = "layer"
@@ -116,11 +117,7 @@ def read_model_rdms(path: str | os.PathLike, stimulus_ids: Sequence[str] | None 
     else:
         if stimulus_ids is not None:
             raise RSABridgeError("--stimulus-ids is only for .mat files; NetCDF model RDMs carry their own ids")
-        try:
-            with xr.open_dataset(path) as handle:
-                ds = handle.load()
-        except Exception as err:
-            raise RSABridgeError(f"cannot read {str(path)!r} as NetCDF ({type(err).__name__}: {err})") from None
+        ds = read_netcdf(path, "NetCDF model RDMs")
         if "rdm" in ds.data_vars and LAYER in ds["rdm"].dims:
             rdm = ds["rdm"]
             validate_rdm_dataset(xr.Dataset({"rdm": rdm}), where=str(path))

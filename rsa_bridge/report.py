@@ -8,7 +8,7 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.figures import layer_profile, save_figure
-from rsa_bridge.io import staged_outputs, staged_paths
+from rsa_bridge.io import staged_outputs, staged_paths, write_netcdf
 from rsa_bridge.pipeline import CompareResult
 
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
@@ -126,8 +126,8 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike) -> list[Pat
     """
     with staged_outputs(out_dir, OUTPUT_FILES) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
-        result.results.to_netcdf(staging / "results.nc", engine="h5netcdf")
-        _model_rdms_dataset(result).to_netcdf(staging / "model_rdms.nc", engine="h5netcdf")
+        write_netcdf(result.results, staging / "results.nc")
+        write_netcdf(_model_rdms_dataset(result), staging / "model_rdms.nc")
         fig, _, _ = layer_profile(result.table, title=short_title(result))
         save_figure(fig, staging / "profile")   # closes the figure, fonts embedded as TrueType
     return staged_paths(out_dir, OUTPUT_FILES)

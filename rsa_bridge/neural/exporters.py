@@ -14,7 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.io import atomic_path
+from rsa_bridge.io import atomic_path, write_netcdf
 from rsa_bridge.neural import schema as S
 
 
@@ -132,9 +132,7 @@ def write_brainscore(rates: xr.DataArray, path: str | os.PathLike) -> Path:
     attrs = {k: v for k, v in flat.attrs.items() if k != S.KIND_ATTR}
     flat = flat.copy()
     flat.attrs = attrs
-    with atomic_path(path) as tmp:
-        flat.to_netcdf(tmp, engine="h5netcdf")
-    return Path(path)
+    return write_netcdf(flat, path)
 
 
 def write_rsatoolbox(rates: xr.DataArray, path: str | os.PathLike) -> Path:

@@ -310,22 +310,16 @@ def save_rates(rates: xr.DataArray, path: str | os.PathLike) -> Path:
 
 def write_netcdf_encoded(ds: xr.Dataset, path: str | os.PathLike, encoding: dict) -> Path:
     """:func:`rsa_bridge.io.write_netcdf` with per-variable encoding (compression)."""
-    from rsa_bridge.io import atomic_path
+    from rsa_bridge.io import write_netcdf
 
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-    return Path(path)
+    return write_netcdf(ds, path, encoding=encoding)
 
 
 def _read_netcdf(path: Path) -> xr.Dataset:
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as handle:
-            return handle.load()
-    except Exception as err:  # h5py / netCDF backends raise many types for a corrupt or truncated file
-        raise RSABridgeError(f"cannot read {str(path)!r} as NetCDF ({type(err).__name__}: {err}); "
-                             "the file is corrupt, truncated or not NetCDF") from None
+    """:func:`rsa_bridge.io.read_netcdf` (the one NetCDF reader)."""
+    from rsa_bridge.io import read_netcdf
+
+    return read_netcdf(path)
 
 
 def rates_from_dataset(ds: xr.Dataset, where: str) -> xr.DataArray:

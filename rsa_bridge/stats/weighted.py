@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from rsa_bridge.definitions import DOT_METHODS, RANK_METHODS
+from rsa_bridge.definitions import DOT_METHODS, RANK_METHODS  # noqa: F401 (re-exported)
 
 # DOT_METHODS (similarity = a dot product of per-pair prepared values: the fast path) and RANK_METHODS come
 # from the records in :data:`rsa_bridge.definitions.COMPARISONS`
