@@ -17,9 +17,10 @@ import xarray as xr
 
 from rsa_bridge.align import check_same_ids, reorder_rdm
 from rsa_bridge.compare import compare_vectors
-from rsa_bridge.datasets import area_rdms, areas, find_area, load_dataset
+from rsa_bridge.definitions import COMPARISONS, METRICS
+from rsa_bridge.datasets import area_rdms, areas, load_dataset, locate_area, resolve_area
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.model_rdms import LAYER
+from rsa_bridge.model_rdms import LAYER, as_model_rdms
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW, upper_triangle
 
@@ -55,7 +56,10 @@ class StatsOptions:
     """What statistics ``compare`` adds (all off but the noise ceiling by default in the Python API).
 
     Attributes:
-        bootstrap: bootstrap samples for CIs and best layers (0 = none); bootstrap_over: ``stimuli``,
+        bootstrap: bootstrap samples for CIs and best layers (0 = none). Differs from the command line on
+            purpose: ``rsa-bridge compare`` defaults to ``--bootstrap 1000`` (what a reader of its table
+            needs), the Python API to 0 (a fast, deterministic call in loops and tests); pass
+            ``StatsOptions(bootstrap=1000)`` for the command line's numbers. bootstrap_over: ``stimuli``,
             ``rdms`` (subjects/sessions) or ``both``; ci_level: CI level.
         permutations: permutations for p-values (0 = none).
         seed: seed of the one Generator behind every random step (stored in the result's attrs).
@@ -81,25 +85,24 @@ class StatsOptions:
         return clean_attrs(out)
 
 
-def select_datasets(areas_wanted: Sequence[str] | None, dataset: str | None) -> list[tuple[str, list[str]]]:
-    """Which datasets and areas to compare with: ``[(dataset name or path, [areas])]``.
+def select_datasets(areas_wanted: Sequence[str] | None,
+                    dataset: str | Path | xr.Dataset | None) -> list[tuple[str | xr.Dataset, list[str]]]:
+    """Which datasets and areas to compare with: ``[(dataset name, path or in-memory Dataset, [areas])]``.
 
     With ``dataset`` given, its areas (all, or those in ``areas_wanted``); otherwise each area is looked
-    up among the shipped datasets (first that has it).
+    up among the shipped datasets (first that has it). Area names that differ only in case are accepted
+    (``it`` -> ``IT``); an unknown one is an error with a "did you mean".
     """
     if dataset is not None:
         ds = load_dataset(dataset)
-        have = areas(ds)
-        wanted = list(areas_wanted) if areas_wanted else have
-        missing = [a for a in wanted if a not in have]
-        if missing:
-            raise RSABridgeError(f"dataset {dataset!r} has no area {missing[0]!r}; it has {', '.join(have)}")
-        return [(str(dataset), wanted)]
+        wanted = [resolve_area(ds, a) for a in areas_wanted] if areas_wanted else areas(ds)
+        return [(dataset if isinstance(dataset, xr.Dataset) else str(dataset), wanted)]
     if not areas_wanted:
         raise RSABridgeError("say which brain area to compare with: --area NAME (see `rsa-bridge datasets`)")
     grouped: dict[str, list[str]] = {}
     for area in areas_wanted:
-        grouped.setdefault(find_area(area), []).append(area)
+        name, canonical = locate_area(area)
+        grouped.setdefault(name, []).append(canonical)
     return list(grouped.items())
 
 
@@ -270,7 +273,8 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
 
 
 def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | None = None, *,
-                   weights: str = "default", dataset: str | None = None, stimuli: str | Path | None = None,
+                   weights: str = "default", dataset: str | Path | xr.Dataset | None = None,
+                   stimuli: str | Path | None = None,
                    layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
                    batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
                    models: Sequence | None = None, transform=None,
@@ -287,7 +291,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         areas_wanted: areas (``V4``, ``IT``, ``hIT`` ...); None with ``dataset`` = all its areas.
         weights: ``"default"`` (torchvision enum, from the local cache), ``"none"`` (untrained) or a
             state-dict path (for every model).
-        dataset: a shipped dataset name or an RDM NetCDF path (default: the shipped one with the area).
+        dataset: a shipped dataset name, an RDM NetCDF path or an in-memory RDM ``xarray.Dataset``
+            (default: the shipped one with the area).
         stimuli: the stimulus folder for a user dataset (default: the dataset's own).
         layers: layer aliases or module paths (default: each model's default list).
         metric: RDM metric for the model layers (see :mod:`rsa_bridge.rdm`).
@@ -304,6 +309,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     from rsa_bridge.control_rdms import CONTROL_WEIGHTS, control_model_rdms, is_control_model
 
     names = list(model_names)
+    metric, method = METRICS.resolve(metric), COMPARISONS.resolve(method)  # aliases -> the recorded names
     if not names:
         raise RSABridgeError("say which model to score: --model NAME (repeat it to compare models)")
     if len(set(names)) != len(names):
@@ -311,13 +317,10 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     if models is not None and len(models) != len(names):
         raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
     plan = select_datasets(areas_wanted, dataset)
-    loaded = {ds_name: load_dataset(ds_name) for ds_name, _ in plan}
-    stim_sets = {}
-    for ds_name, _ in plan:
-        ds = loaded[ds_name]
-        stim_sets[ds_name] = _stimuli_for(ds, stimuli)
-        check_same_ids(stim_sets[ds_name].stimulus_ids, ds[ROW].values, f"stimulus set {stim_sets[ds_name].name!r}",
-                       f"dataset {ds.attrs['name']!r}")
+    loaded = [load_dataset(ds_name) for ds_name, _ in plan]
+    stim_sets = [_stimuli_for(ds, stimuli) for ds in loaded]
+    for ds, stim in zip(loaded, stim_sets):
+        check_same_ids(stim.stimulus_ids, ds[ROW].values, f"stimulus set {stim.name!r}", f"dataset {ds.attrs['name']!r}")
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
@@ -327,8 +330,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             getattr(info, "weights", str(weights)) if info is not None else str(weights))
         labels.append(weights_label)
         infos.append(info)
-        for ds_name, area_names in plan:
-            ds, stim = loaded[ds_name], stim_sets[ds_name]
+        for (_, area_names), ds, stim in zip(plan, loaded, stim_sets):
             from rsa_bridge.cache import cached_network_rdms
             rdms = control_model_rdms(model_name, stim, metric) if control else cached_network_rdms(
                 network_rdms, net, stim, layers, metric, batch_size, device, progress, transform, cache=cache,
@@ -352,22 +354,25 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
 
 
 def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *, weights: str = "default",
-                  dataset: str | None = None, stimuli: str | Path | None = None,
+                  dataset: str | Path | xr.Dataset | None = None, stimuli: str | Path | None = None,
                   layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
                   batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
-                  model=None, transform=None, stats: StatsOptions | None = None) -> CompareResult:
-    """Score one network's layers against brain areas (see :func:`compare_models` for the arguments;
-    ``model`` is one already built ``nn.Module``)."""
+                  model=None, transform=None, stats: StatsOptions | None = None, cache=None,
+                  rdm_options: dict | None = None) -> CompareResult:
+    """Score one network's layers against brain areas (see :func:`compare_models` for the arguments, the
+    same here, ``cache`` and ``rdm_options`` included; ``model`` is one already built ``nn.Module``)."""
     return compare_models([model_name], areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli,
                           layers=layers, metric=metric, method=method, batch_size=batch_size, device=device,
                           progress=progress, models=None if model is None else [model], transform=transform,
-                          stats=stats)
+                          stats=stats, cache=cache, rdm_options=rdm_options)
 
 
 def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | None = None, *,
-                        dataset: str | None = None, method: str = "spearman",
+                        dataset: str | Path | xr.Dataset | None = None, method: str = "spearman",
                         model_name: str | None = None, stats: StatsOptions | None = None) -> CompareResult:
     """Compare precomputed model RDMs (layer, n, n) with brain areas (see :mod:`rsa_bridge.model_rdms`)."""
+    method = COMPARISONS.resolve(method)
+    model_rdms = as_model_rdms(model_rdms)  # e.g. rdms_from_rsatoolbox's (replicate, n, n) as it is
     plan = select_datasets(areas_wanted, dataset)
     label = model_name or Path(str(model_rdms.attrs.get("source_file", "model_rdms"))).stem
     pieces = []

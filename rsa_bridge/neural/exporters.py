@@ -160,6 +160,6 @@ RATE_WRITERS: dict[str, Callable[[xr.DataArray, str | os.PathLike], Path]] = {
 
 def export_rates(rates: xr.DataArray, path: str | os.PathLike, format: str = "netcdf") -> Path:
     """Write rates in one of :data:`RATE_WRITERS`' formats."""
-    if format not in RATE_WRITERS:
-        raise RSABridgeError(f"unknown export format {format!r}; choose one of {', '.join(RATE_WRITERS)}")
-    return RATE_WRITERS[format](rates, path)
+    from rsa_bridge.registry import resolve_name
+
+    return RATE_WRITERS[resolve_name("export format", format, RATE_WRITERS)](rates, path)

@@ -199,7 +199,11 @@ def validate_rates(rates: xr.DataArray, where: str = "firing rates") -> xr.DataA
     for name, dim in ((STIMULUS_ID, PRESENTATION), (REPETITION, PRESENTATION), (NEUROID_ID, NEUROID),
                       (REGION, NEUROID)):
         if name not in rates.coords or rates[name].dims != (dim,):
-            raise RSABridgeError(f"{where} has no {name!r} coordinate along {dim!r}")
+            hint = ""
+            if name == STIMULUS_ID and "image_id" in rates.coords and rates["image_id"].dims == (dim,):
+                hint = ("; it has the older Brain-Score name 'image_id': rename it with "
+                        "rates.rename(image_id='stimulus_id') (the file importer, --format brainscore, does this)")
+            raise RSABridgeError(f"{where} has no {name!r} coordinate along {dim!r}{hint}")
     ids = [str(s) for s in _coord(rates, NEUROID_ID)]
     dup = _duplicates(ids)
     if dup:

@@ -192,8 +192,9 @@ def noise_ceiling(rdms, method: str = "spearman", definition: str = "nili",
             an unknown method or definition.
     """
     method = METHODS.resolve(method)
-    if definition not in DEFINITIONS:
-        raise RSABridgeError(f"unknown noise-ceiling definition {definition!r}; choose one of {sorted(DEFINITIONS)}")
+    from rsa_bridge.registry import resolve_name
+
+    definition = resolve_name("noise-ceiling definition", definition, DEFINITIONS)
     vectors, da = rdm_stack(rdms, "the RDMs for the noise ceiling")
     labels = _group_labels(groups, da, vectors.shape[0])
     n_groups = len(np.unique(labels))
