@@ -199,9 +199,9 @@ def _one(wanted: str | None, have: list[str], what: str) -> str:
         if len(have) != 1:
             raise RSABridgeError(f"say which {what}: --area one of {', '.join(have)}")
         return have[0]
-    if wanted not in have:
-        raise RSABridgeError(f"no {what} {wanted!r} in the data; it has {', '.join(have)}")
-    return wanted
+    from rsa_bridge.registry import resolve_name
+
+    return resolve_name(what, wanted, have, hint="the data has these")  # case variants accepted, did-you-mean
 
 
 def _varying(rates, region: str) -> str:

@@ -29,10 +29,12 @@ SHIPPED_RATES: dict[str, Path] = {
 
 
 def _rdm_netcdf(path, **unused) -> Imported:
+    """An RDM dataset written by rsa-bridge (``save_dataset``, ``neural rdm``, ``neural import``)."""
     return Imported(load_dataset(path))
 
 
 def _rsatoolbox_rdms(path, *, region: str | None = None, **unused) -> Imported:
+    """RDMs saved by rsatoolbox (``RDMs.save``: ``.hdf5`` or ``.pkl``) as one area ``region`` (required)."""
     from rsatoolbox.rdm import load_rdm
 
     path = Path(path)

@@ -160,6 +160,7 @@ def _sim(a, b, method, valid, square):
 
 
 def _pool_mean(x: np.ndarray) -> np.ndarray:
+    """Raw mean of the RDMs (Algonauts 2019 / Net2Brain)."""
     return np.mean(x, axis=0)
 
 
