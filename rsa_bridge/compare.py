@@ -23,8 +23,9 @@ whitened_cosine   cosine of the double-centred second-moment matrices        ``c
                   noise (Diedrichsen et al. 2021; = linear CKA)
 ================= ========================================================== ============================
 
-``m`` is the number of stimulus pairs, n(n-1)/2. :data:`RSATOOLBOX_NAMES` maps each name to the
-rsatoolbox method; the README has the table with Net2Brain and Brain-Score terms.
+``m`` is the number of stimulus pairs, n(n-1)/2. Each method has one record in
+:data:`rsa_bridge.definitions.COMPARISONS` (function, peers' names, aliases, bootstrap path);
+``docs/reference/registries.md`` is generated from those records.
 """
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ import xarray as xr
 from scipy import stats
 
 from rsa_bridge.align import align_rdms
+from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.rdm import upper_triangle
+from rsa_bridge.registry import Registry
 
 
 def _standardize(x: np.ndarray, what: str) -> np.ndarray:
@@ -186,22 +189,13 @@ def _whitened_cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _whitened(a, b, centre=False)
 
 
-#: method name -> function (a (L, m), b (R, m)) -> (L, R) similarities
-METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "spearman": _spearman_matrix,
-    "pearson": _pearson_matrix,
-    "kendall_tau_a": _kendall_matrix,
-    "rho_a": _rho_a_matrix,
-    "cosine": _cosine_matrix,
-    "whitened_pearson": _whitened_pearson_matrix,
-    "whitened_cosine": _whitened_cosine_matrix,
-}
+#: method name -> function (a (L, m), b (R, m)) -> (L, R) similarities, built from the one record per method in
+#: :data:`rsa_bridge.definitions.COMPARISONS` (which also holds the peers' names and the bootstrap path)
+METHODS: Registry[Callable[[np.ndarray, np.ndarray], np.ndarray]] = Registry(
+    COMPARISONS.what, {name: globals()[c.function] for name, c in COMPARISONS.items()}, aliases=COMPARISONS.aliases)
 
 #: method name -> the rsatoolbox ``compare`` method with the same definition
-RSATOOLBOX_NAMES: dict[str, str] = {
-    "spearman": "spearman", "pearson": "corr", "kendall_tau_a": "tau-a", "rho_a": "rho-a",
-    "cosine": "cosine", "whitened_pearson": "corr_cov", "whitened_cosine": "cosine_cov",
-}
+RSATOOLBOX_NAMES: dict[str, str] = {name: c.rsatoolbox for name, c in COMPARISONS.items()}
 
 
 def compare_vectors(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarray:
@@ -210,13 +204,12 @@ def compare_vectors(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> n
     Args:
         a: (L, m) or (m,) upper-triangle dissimilarity vectors (e.g. one per model layer).
         b: (R, m) or (m,) vectors over the same stimulus pairs in the same order (e.g. one per subject).
-        method: one of :data:`METHODS`.
+        method: one of :data:`METHODS` or an alias (rsatoolbox's ``corr``, ``tau-a`` ...; case ignored).
 
     Returns:
         (L, R) float64 similarities (dimensionless, in [-1, 1] for the correlation methods).
     """
-    if method not in METHODS:
-        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    method = METHODS.resolve(method)
     a = np.atleast_2d(np.asarray(a, dtype=np.float64))
     b = np.atleast_2d(np.asarray(b, dtype=np.float64))
     if a.shape[-1] != b.shape[-1]:

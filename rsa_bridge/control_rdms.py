@@ -61,7 +61,9 @@ def control_model_rdms(name: str, stimulus_set, metric: str = "correlation", **p
     from stimuli.controls import control_features
 
     if not is_control_model(name):
-        raise RSABridgeError(f"unknown control model {name!r}; choose one of {', '.join(control_model_names())}")
+        from rsa_bridge.registry import unknown_name
+
+        raise RSABridgeError(unknown_name("control model", name, control_model_names()))
     if isinstance(stimulus_set, (str, Path)):
         stimulus_set = load_stimulus_set(stimulus_set)
     if not isinstance(stimulus_set, StimulusSet):

@@ -23,8 +23,9 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
-from rsa_bridge.io import write_netcdf
+from rsa_bridge.io import read_netcdf, write_netcdf
 from rsa_bridge.rdm import COL, ROW
+from rsa_bridge.registry import resolve_name
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -112,21 +113,12 @@ def validate_rdm_dataset(dataset: xr.Dataset, where: str = "dataset", atol: floa
     return dataset
 
 
-def _open(path: Path) -> xr.Dataset:
-    try:
-        with xr.open_dataset(path) as handle:
-            return handle.load()
-    except Exception as err:  # netCDF/HDF5 backends raise many types for a corrupt file
-        raise RSABridgeError(
-            f"cannot read {str(path)!r} as a NetCDF RDM dataset ({type(err).__name__}: {err})"
-        ) from None
+def load_dataset(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
+    """A validated neural RDM dataset, by shipped name (see :data:`SHIPPED`), NetCDF path, or in memory.
 
-
-def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
-    """A validated neural RDM dataset, by shipped name (see :data:`SHIPPED`) or NetCDF path.
-
-    The dataset's attrs gain ``name`` (if absent) and ``path``; a shipped dataset's stimulus folder
-    is in ``attrs['stimuli_path']``.
+    The dataset's attrs gain ``name`` (if absent) and ``path`` (``"in memory"`` for an ``xarray.Dataset``,
+    which is validated and returned as a shallow copy); a shipped dataset's stimulus folder is in
+    ``attrs['stimuli_path']``.
 
     Examples:
         >>> ds = load_dataset("kriegeskorte2008_92images")
@@ -135,10 +127,15 @@ def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
         >>> ds["hIT"].dims, ds["hIT"].shape      # 4 subjects x 2 sessions of 92 x 92 RDMs
         (('subject', 'session', 'stimulus_row', 'stimulus_col'), (4, 2, 92, 92))
     """
+    if isinstance(name_or_path, xr.Dataset):
+        dataset = name_or_path.copy()
+        dataset.attrs.setdefault("name", "in-memory dataset")
+        dataset.attrs.setdefault("path", "in memory")
+        return validate_rdm_dataset(dataset, where=f"dataset {dataset.attrs['name']!r}")
     key = str(name_or_path)
     if key in SHIPPED:
         entry = SHIPPED[key]
-        dataset = _open(entry.path)
+        dataset = read_netcdf(entry.path, "a NetCDF RDM dataset")
         dataset.attrs.setdefault("name", entry.name)
         if entry.stimuli is not None:
             dataset.attrs["stimuli_path"] = str(entry.stimuli)
@@ -148,7 +145,7 @@ def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
             raise RSABridgeError(
                 f"no dataset {key!r}: not a shipped dataset ({', '.join(SHIPPED)}) and no such file"
             )
-        dataset = _open(path)
+        dataset = read_netcdf(path, "a NetCDF RDM dataset")
         dataset.attrs.setdefault("name", path.stem)
         stim = dataset.attrs.get("stimulus_set")
         if stim:
@@ -183,16 +180,33 @@ def list_datasets() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def find_area(area: str) -> str:
-    """The first shipped dataset that has ``area``; an unknown area lists the areas that exist."""
-    known: list[str] = []
+def resolve_area(dataset: xr.Dataset, area: str) -> str:
+    """The area of ``dataset`` that ``area`` names (exactly, or differing only in case: ``it`` -> ``IT``).
+
+    Raises:
+        RSABridgeError: ``unknown area ...; choose one of ...; did you mean ...?`` naming the dataset.
+    """
+    have = areas(dataset)
+    return resolve_name("area", area, have, hint=f"dataset {dataset.attrs.get('name', '')!r} has these areas")
+
+
+def locate_area(area: str) -> tuple[str, str]:
+    """``(dataset name, area name)`` of the first shipped dataset that has ``area``.
+
+    An exact name wins; otherwise a name differing only in case (``it`` -> ``IT``); an unknown area
+    lists the shipped areas with a close match (``did you mean 'IT'?``).
+    """
+    found: dict[str, str] = {}
     for entry in SHIPPED.values():
-        names = areas(load_dataset(entry.name))
-        if area in names:
-            return entry.name
-        known.extend(n for n in names if n not in known)
-    raise RSABridgeError(f"no shipped dataset has area {area!r}; areas are {', '.join(known)} "
-                         "(or pass --dataset PATH.nc)")
+        for name in areas(load_dataset(entry.name)):
+            found.setdefault(name, entry.name)
+    canonical = resolve_name("area", area, found, hint="or pass --dataset PATH.nc; see `rsa-bridge datasets`")
+    return found[canonical], canonical
+
+
+def find_area(area: str) -> str:
+    """The first shipped dataset that has ``area`` (see :func:`locate_area`)."""
+    return locate_area(area)[0]
 
 
 def area_rdms(dataset: xr.Dataset, area: str) -> xr.DataArray:
@@ -201,10 +215,7 @@ def area_rdms(dataset: xr.Dataset, area: str) -> xr.DataArray:
     Replicate labels join the replicate coordinates (``subject=BE|session=1``); a single RDM gets
     the label ``'all'``.
     """
-    if area not in areas(dataset):
-        raise RSABridgeError(
-            f"dataset {dataset.attrs.get('name', '')!r} has no area {area!r}; it has {', '.join(areas(dataset))}"
-        )
+    area = resolve_area(dataset, area)
     var = dataset[area].transpose(..., ROW, COL)
     extra = [d for d in var.dims if d not in (ROW, COL)]
     if not extra:

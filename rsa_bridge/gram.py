@@ -1,6 +1,6 @@
 """RDMs as chunked matrix products in torch, on whatever device the activations live on.
 
-Every metric of :data:`rsa_bridge.rdm.METRICS` is one Gram matrix ``G = Y Y^T`` (n x n) of suitably
+Every metric of :data:`rsa_bridge.definitions.METRICS` (the one definition of each) is one Gram matrix ``G = Y Y^T`` (n x n) of suitably
 centred response patterns ``Y`` (n stimuli x p units) followed by an O(n^2) finishing step:
 
 ============== =================== =========================================================
@@ -31,13 +31,15 @@ from dataclasses import dataclass
 
 import torch
 
+from rsa_bridge.definitions import METRICS, MetricDefinition
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.registry import Registry
 
 #: bytes of one working block (n stimuli x w units in the working precision); bounds extra memory
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
 #: row panels of the Gram (only panel pairs i <= j are multiplied): at most this many, of at least this many rows
 MAX_PANELS, MIN_PANEL_ROWS = 8, 512
-PRECISIONS: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
+PRECISIONS: Registry[torch.dtype] = Registry("RDM precision", {"float64": torch.float64, "float32": torch.float32})
 
 
 def _normalized(gram: torch.Tensor, ids: Sequence[str], what: str, metric: str) -> torch.Tensor:
@@ -65,34 +67,35 @@ def _squared(gram: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class GramPlan:
-    """How one metric is computed: centring of the patterns and the finishing step on the Gram."""
+    """How one metric is computed in torch: centring of the patterns and the finishing step on the Gram."""
 
     center: str | None  # "row", "column" or None
     finish: Callable[[torch.Tensor, Sequence[str]], torch.Tensor]
 
 
-#: metric name -> plan; the same names and definitions as :data:`rsa_bridge.rdm.METRICS`
-GRAM_METRICS: dict[str, GramPlan] = {
-    "correlation": GramPlan("row", lambda g, ids: _normalized(g, ids, "activations are constant across units",
-                                                              "correlation")),
-    "cosine": GramPlan(None, lambda g, ids: _normalized(g, ids, "activations are all zero", "cosine")),
-    "sqeuclidean": GramPlan("column", lambda g, ids: _squared(g)),
-    "euclidean": GramPlan("column", lambda g, ids: _squared(g).sqrt_()),
-}
+def _finisher(metric: MetricDefinition) -> Callable[[torch.Tensor, Sequence[str]], torch.Tensor]:
+    """The torch operations of ``metric.finish`` (see :mod:`rsa_bridge.definitions`)."""
+    if metric.finish == "one_minus_cosine":
+        return lambda g, ids: _normalized(g, ids, metric.undefined_message(), metric.name)
+    if metric.finish == "squared_distance":
+        return lambda g, ids: _squared(g)
+    if metric.finish == "distance":
+        return lambda g, ids: _squared(g).sqrt_()
+    raise ValueError(f"no torch finish for {metric.finish!r}")  # a new finish kind needs its operations here
+
+
+#: metric name -> plan, built from the one definition per metric in :data:`rsa_bridge.definitions.METRICS`
+GRAM_METRICS: dict[str, GramPlan] = {name: GramPlan(m.centre, _finisher(m)) for name, m in METRICS.items()}
 
 
 def check_metric(metric: str) -> GramPlan:
-    """The plan of ``metric``; RSABridgeError naming the choices for an unknown one."""
-    if metric not in GRAM_METRICS:
-        raise RSABridgeError(f"unknown RDM metric {metric!r}; choose one of {sorted(GRAM_METRICS)}")
-    return GRAM_METRICS[metric]
+    """The plan of ``metric`` (case-insensitive); RSABridgeError naming the choices for an unknown one."""
+    return GRAM_METRICS[METRICS.resolve(metric)]
 
 
 def check_precision(precision: str) -> torch.dtype:
     """The torch dtype of ``precision`` ("float64" or "float32"); RSABridgeError otherwise."""
-    if precision not in PRECISIONS:
-        raise RSABridgeError(f"unknown RDM precision {precision!r}; choose one of {sorted(PRECISIONS)}")
-    return PRECISIONS[precision]
+    return PRECISIONS.get_record(precision)
 
 
 def block_width(n_stimuli: int, precision: str = "float64", chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:

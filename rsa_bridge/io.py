@@ -1,4 +1,13 @@
-"""Atomic file writes: write next to the target, then rename, so a crash leaves no half-written file.
+"""Files in and out: one NetCDF reader, one NetCDF writer, atomic writes.
+
+**Writes** go to a temporary file next to the target, which is then renamed over it, so a crash leaves no
+half-written file. **NetCDF** is written as NetCDF-4 through the h5netcdf engine and read as NetCDF-4 or
+NetCDF-3 (the backend is chosen by the file's content). Error policy of
+:func:`read_netcdf` (the only NetCDF reader of rsa-bridge): a missing file and a file that is not
+readable NetCDF (corrupt, truncated, another format) are user errors, :class:`RSABridgeError` with the
+path and what to do; the file is loaded fully and closed before returning (no open handles, no lazy
+reads from a file that may be replaced). Callers that must not fail (the model-RDM cache) catch
+:class:`RSABridgeError` and apply their own policy.
 
 Whole output folders are published as one unit by :func:`staged_outputs` (see :mod:`stimuli.atomic` for
 the rule: --out checked first, lock, staging folder beside the target, completion marker, one rename).
@@ -16,6 +25,10 @@ if TYPE_CHECKING:  # only in annotations: importing this module stays cheap (the
 
 # the publishing rule lives in the lowest layer (stimuli.atomic); re-exported here for the application layer
 from stimuli.atomic import MARKER, check_out, is_complete, publish_file, publish_folder  # noqa: F401
+
+from rsa_bridge.errors import RSABridgeError
+
+ENGINE = "h5netcdf"
 
 
 @contextmanager
@@ -43,11 +56,38 @@ def out_path(text: str) -> Path | str:
     return Path(text) if text.strip() else text
 
 
-def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
-    """Write a Dataset/DataArray to NetCDF-4 (h5netcdf engine) atomically; returns the path."""
+def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, encoding: dict | None = None) -> Path:
+    """Write a Dataset/DataArray to NetCDF-4 (h5netcdf engine) atomically; returns the path.
+
+    ``encoding``: per-variable NetCDF encoding, e.g. ``{"rates": {"zlib": True, "complevel": 4}}``.
+    """
     with atomic_path(path) as tmp:
-        obj.to_netcdf(tmp, engine="h5netcdf")
+        obj.to_netcdf(tmp, engine=ENGINE, encoding=encoding)
     return Path(path)
+
+
+def read_netcdf(path: str | os.PathLike, what: str = "NetCDF", *, attrs_only: bool = False) -> xr.Dataset:
+    """A NetCDF file as a loaded ``xarray.Dataset`` (the file is closed again).
+
+    Args:
+        path: the file.
+        what: what the file should hold, for the error message (``"a NetCDF RDM dataset"``).
+        attrs_only: read only the attributes (an empty Dataset with the file's attrs; fast).
+
+    Raises:
+        RSABridgeError: no such file, or not readable as NetCDF (the backend's message is included).
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise RSABridgeError(f"no such file: {str(path)!r}")
+    try:
+        with xr.open_dataset(path) as handle:  # engine by content: NetCDF-4 (h5netcdf) or NetCDF-3 (scipy)
+            return xr.Dataset(attrs=dict(handle.attrs)) if attrs_only else handle.load()
+    except Exception as err:  # h5py / netCDF backends raise many types for a corrupt or truncated file
+        raise RSABridgeError(f"cannot read {str(path)!r} as {what} ({type(err).__name__}: {err}); "
+                             "the file is corrupt, truncated or not NetCDF") from None
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

@@ -8,6 +8,7 @@ that runs networks lives in :mod:`rsa_bridge.app.pipeline`.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -15,7 +16,7 @@ import xarray as xr
 
 from rsa_bridge.align import check_same_ids, reorder_rdm
 from rsa_bridge.compare import compare_vectors
-from rsa_bridge.datasets import area_rdms, areas, find_area, load_dataset
+from rsa_bridge.datasets import area_rdms, areas, load_dataset, locate_area, resolve_area
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.model_rdms import LAYER
 from rsa_bridge.rdm import ROW, upper_triangle
@@ -23,25 +24,24 @@ from rsa_bridge.rdm import ROW, upper_triangle
 AREA = "area"
 
 
-def select_datasets(areas_wanted: Sequence[str] | None, dataset: str | None) -> list[tuple[str, list[str]]]:
-    """Which datasets and areas to compare with: ``[(dataset name or path, [areas])]``.
+def select_datasets(areas_wanted: Sequence[str] | None,
+                    dataset: str | Path | xr.Dataset | None) -> list[tuple[str | xr.Dataset, list[str]]]:
+    """Which datasets and areas to compare with: ``[(dataset name, path or in-memory Dataset, [areas])]``.
 
     With ``dataset`` given, its areas (all, or those in ``areas_wanted``); otherwise each area is looked
-    up among the shipped datasets (first that has it).
+    up among the shipped datasets (first that has it). Area names that differ only in case are accepted
+    (``it`` -> ``IT``); an unknown one is an error with a "did you mean".
     """
     if dataset is not None:
         ds = load_dataset(dataset)
-        have = areas(ds)
-        wanted = list(areas_wanted) if areas_wanted else have
-        missing = [a for a in wanted if a not in have]
-        if missing:
-            raise RSABridgeError(f"dataset {dataset!r} has no area {missing[0]!r}; it has {', '.join(have)}")
-        return [(str(dataset), wanted)]
+        wanted = [resolve_area(ds, a) for a in areas_wanted] if areas_wanted else areas(ds)
+        return [(dataset if isinstance(dataset, xr.Dataset) else str(dataset), wanted)]
     if not areas_wanted:
         raise RSABridgeError("say which brain area to compare with: --area NAME (see `rsa-bridge datasets`)")
     grouped: dict[str, list[str]] = {}
     for area in areas_wanted:
-        grouped.setdefault(find_area(area), []).append(area)
+        name, canonical = locate_area(area)
+        grouped.setdefault(name, []).append(canonical)
     return list(grouped.items())
 
 

@@ -19,6 +19,7 @@ from scipy.spatial.distance import squareform
 
 from rsa_bridge.datasets import areas, validate_rdm_dataset
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.io import read_netcdf
 from rsa_bridge.rdm import COL, ROW
 
 LAYER = "layer"
@@ -42,6 +43,30 @@ def stack_rdms(rdms: Mapping[str, xr.DataArray], attrs: dict | None = None) -> x
             stacked = stacked.assign_coords({key: (LAYER, [rdms[n].attrs[key] for n in names])})
     stacked.attrs = dict(attrs or {})
     return stacked
+
+
+def as_model_rdms(rdms: xr.DataArray, name: str = "rdm") -> xr.DataArray:
+    """Model RDMs ``(layer, stimulus_row, stimulus_col)`` from any RDM DataArray: one leading dim of another
+    name (``replicate`` from :func:`rsa_bridge.neural.rdms_from_rsatoolbox`, ``model`` ...) becomes
+    ``layer``; a single (n, n) RDM becomes one layer called ``name``.
+
+    Raises:
+        RSABridgeError: no ``stimulus_row``/``stimulus_col`` dims, or more than one other dim.
+    """
+    if not isinstance(rdms, xr.DataArray) or not {ROW, COL} <= set(rdms.dims):
+        raise RSABridgeError(f"model RDMs must be a DataArray with dims (layer, {ROW}, {COL}); "
+                             f"got {getattr(rdms, 'dims', type(rdms).__name__)}")
+    other = [d for d in rdms.dims if d not in (ROW, COL)]
+    if not other:
+        return rdms.expand_dims({LAYER: [name]}).transpose(LAYER, ROW, COL)
+    if len(other) > 1:
+        raise RSABridgeError(f"model RDMs have several leading dims {other}; stack them into one 'layer' dim "
+                             "(e.g. rdms.stack(layer=[...]))")
+    if other[0] != LAYER:
+        rdms = rdms.rename({other[0]: LAYER})
+    if LAYER not in rdms.coords:
+        rdms = rdms.assign_coords({LAYER: [str(i) for i in range(rdms.sizes[LAYER])]})
+    return rdms.transpose(LAYER, ROW, COL)
 
 
 def _from_mat(path: Path) -> dict[str, np.ndarray]:
@@ -116,11 +141,7 @@ def read_model_rdms(path: str | os.PathLike, stimulus_ids: Sequence[str] | None 
     else:
         if stimulus_ids is not None:
             raise RSABridgeError("--stimulus-ids is only for .mat files; NetCDF model RDMs carry their own ids")
-        try:
-            with xr.open_dataset(path) as handle:
-                ds = handle.load()
-        except Exception as err:
-            raise RSABridgeError(f"cannot read {str(path)!r} as NetCDF ({type(err).__name__}: {err})") from None
+        ds = read_netcdf(path, "NetCDF model RDMs")
         if "rdm" in ds.data_vars and LAYER in ds["rdm"].dims:
             rdm = ds["rdm"]
             validate_rdm_dataset(xr.Dataset({"rdm": rdm}), where=str(path))

@@ -5,7 +5,7 @@ Gram engine (:mod:`rsa_bridge.gram`, float64 here) that streams network layers i
 An RDM is an ``xarray.DataArray`` with dims ``(stimulus_row, stimulus_col)``; both dimensions carry
 the stimulus ids as their index coordinate, so RDMs are aligned by identity, not by position.
 
-Metric names say exactly what they compute (``x_i`` is stimulus i's response vector over ``p`` units):
+Metric names say exactly what they compute (one record each in :data:`rsa_bridge.definitions.METRICS`) (``x_i`` is stimulus i's response vector over ``p`` units):
 
 ============== ===================================================== =====================================
 name           dissimilarity d(i, j)                                 peers
@@ -27,7 +27,8 @@ import torch
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
-from rsa_bridge.gram import GRAM_METRICS, gram_rdm
+from rsa_bridge.definitions import METRICS
+from rsa_bridge.gram import gram_rdm
 from rsa_bridge.provenance import clean_attrs, package_version
 
 ROW = "stimulus_row"
@@ -36,12 +37,26 @@ COL = "stimulus_col"
 DEFAULT_CHUNK_ELEMENTS = 16 * 1024 * 1024
 
 
+def stimulus_dim(activations: xr.DataArray) -> str:
+    """The stimulus dimension of a DataArray: the one its 1-D ``stimulus_id`` coordinate lies along
+    (or the dim named ``stimulus_id``); without that coordinate, the first dim."""
+    if "stimulus_id" in activations.dims:
+        return "stimulus_id"
+    if "stimulus_id" in activations.coords:
+        dims = activations["stimulus_id"].dims
+        if len(dims) != 1:
+            raise RSABridgeError(f"the stimulus_id coordinate must lie along one dimension; it has dims {dims}")
+        return str(dims[0])
+    return str(activations.dims[0])
+
+
 def _as_matrix(activations, stimulus_ids: Sequence[str] | None) -> tuple[np.ndarray, list[str], dict]:
     """(n_stimuli, n_units) array, ids and attrs from a DataArray or an array."""
     attrs: dict = {}
     if isinstance(activations, xr.DataArray):
         attrs = dict(activations.attrs)
-        stim_dim = activations.dims[0]
+        stim_dim = stimulus_dim(activations)
+        activations = activations.transpose(stim_dim, ...)
         if stimulus_ids is None:
             if "stimulus_id" in activations.coords:
                 stimulus_ids = [str(s) for s in activations["stimulus_id"].values]
@@ -69,10 +84,6 @@ def _as_matrix(activations, stimulus_ids: Sequence[str] | None) -> tuple[np.ndar
     return data, stimulus_ids, attrs
 
 
-#: metric name -> how it is computed (centring + finish on one Gram matrix; see :mod:`rsa_bridge.gram`)
-METRICS = GRAM_METRICS
-
-
 def rdm_dataarray(matrix: np.ndarray, stimulus_ids: Sequence[str], attrs: dict | None = None) -> xr.DataArray:
     """Wrap a square (n, n) matrix as an RDM DataArray with ids on both dimensions."""
     ids = [str(s) for s in stimulus_ids]
@@ -94,10 +105,12 @@ def compute_rdm(
     """The RDM of a set of response patterns.
 
     Args:
-        activations: (n_stimuli, n_units) responses — a DataArray whose first dim is the stimulus
-            dim (ids from its ``stimulus_id`` coordinate) or any array (further dims are flattened
-            into units). Any float dtype; arithmetic is float64.
-        metric: one of :data:`METRICS` (see the module docstring for the exact definitions).
+        activations: (n_stimuli, n_units) responses — a DataArray whose stimulus dim is the one its
+            ``stimulus_id`` coordinate lies along (the first dim if it has none; ids from that
+            coordinate), or any array with stimuli first. Further dims are flattened into units. Any
+            float dtype; arithmetic is float64.
+        metric: one of :data:`METRICS` (see the module docstring for the exact definitions; case is
+            ignored).
         stimulus_ids: ids for the rows (default: from the DataArray, else ``'0'..'n-1'``).
         chunk_elements: how many float64 values to convert at a time; bounds extra memory.
 
@@ -125,8 +138,7 @@ def compute_rdm(
         >>> bool(np.allclose(rdm, squareform(pdist(x, "correlation"))))
         True
     """
-    if metric not in METRICS:
-        raise RSABridgeError(f"unknown RDM metric {metric!r}; choose one of {sorted(METRICS)}")
+    metric = METRICS.resolve(metric)
     data, ids, attrs = _as_matrix(activations, stimulus_ids)
     with warnings.catch_warnings():  # a read-only array (e.g. a memmap) is only read: blocks are copied first
         warnings.filterwarnings("ignore", message=".*not writable.*", category=UserWarning)

@@ -69,7 +69,7 @@ def _unreadable_image(root, tmp_path):
 
 @pytest.mark.parametrize("case", ["ids", "area", "layer", "netcdf", "image"])
 def test_user_errors_one_line_exit_2_nothing_written(case, toy, tmp_path, capsys):
-    expected = {"ids": "stimulus ids of", "area": "has no area 'V9'", "layer": "conv9",
+    expected = {"ids": "stimulus ids of", "area": "unknown area 'V9'", "layer": "conv9",
                 "netcdf": "cannot read", "image": "cannot read image"}[case]
     args = ["compare", "--model", "alexnet", "--weights", "none", "--layers", "conv1", "--quiet"]
     if case == "ids":

@@ -68,7 +68,7 @@ def test_shipped_datasets_listed_and_found():
     assert {"V4", "IT", "hIT"} <= set(table["area"])
     assert table.query("dataset == 'cowley2023_v4_210325'").set_index("area").loc["V4", "n_stimuli"] == 640
     assert find_area("V4").startswith("cowley2023_v4")
-    with pytest.raises(RSABridgeError, match="no shipped dataset has area 'V9'; areas are .*V4.*IT"):
+    with pytest.raises(RSABridgeError, match="unknown area 'V9'; choose one of .*V4.*IT.*did you mean 'V4'"):
         find_area("V9")
     ds = load_dataset("kriegeskorte2008_92images")
     assert ds["hIT"].dims == ("subject", "session", ROW, COL)

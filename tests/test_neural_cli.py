@@ -77,7 +77,7 @@ def test_ceiling_on_shipped_rdms(capsys):
     assert run(["neural", "ceiling", "kriegeskorte2008_92images", "--area", "hIT", "--groups", "subject"]) == 0
     assert "in 4 subject groups" in capsys.readouterr().out
     assert run(["neural", "ceiling", "kriegeskorte2008_92images", "--area", "V9"]) == 2
-    assert "no area 'V9' in the data; it has IT, hIT" in capsys.readouterr().err
+    assert "unknown area 'V9'; choose one of IT, hIT" in capsys.readouterr().err
 
 
 def test_ceiling_from_rates(counts_file, tmp_path, capsys):

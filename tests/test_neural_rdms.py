@@ -174,7 +174,7 @@ def test_rdm_dataset_per_session_and_errors(rng):
     ds = rates_to_rdm_dataset(both, "crossnobis", by="session")
     assert ds["V4"].dims == ("session", "stimulus_row", "stimulus_col")
     np.testing.assert_allclose(ds["V4"].sel(session="d2").values, rates_to_rdm(b, "crossnobis").values)
-    with pytest.raises(RSABridgeError, match="unknown metric"):
+    with pytest.raises(RSABridgeError, match="unknown RDM metric"):
         rates_to_rdm(a, "manhattan")
     with pytest.raises(RSABridgeError, match="no neuroids in region 'IT'"):
         rates_to_rdm(a, region="IT")

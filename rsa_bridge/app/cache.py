@@ -45,7 +45,7 @@ from typing import Any, Callable, Sequence
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.io import write_netcdf, write_text
+from rsa_bridge.io import read_netcdf, write_netcdf, write_text
 from rsa_bridge.provenance import file_sha256, package_version
 
 ENV = "RSA_BRIDGE_CACHE"
@@ -114,8 +114,7 @@ class RDMCache:
         if not path.is_file():
             return None
         try:
-            with xr.open_dataset(path, engine="h5netcdf") as ds:
-                ds = ds.load()
+            ds = read_netcdf(path, "a model-RDM cache entry")
             if ds.attrs.get(f"{META}key") != key or "rdms" not in ds:
                 raise ValueError("the entry does not hold the RDMs of its key")
             rdms = ds["rdms"]
@@ -150,9 +149,8 @@ class RDMCache:
         for path in sorted(self.folder.glob("*.nc")) if self.folder.is_dir() else []:
             stat = path.stat()
             try:
-                with xr.open_dataset(path, engine="h5netcdf") as ds:
-                    attrs = dict(ds.attrs)
-            except Exception:
+                attrs = dict(read_netcdf(path, attrs_only=True).attrs)
+            except RSABridgeError:
                 attrs = {}
             found.append(Entry(path.stem, path, stat.st_size, str(attrs.get(f"{META}model", "?")),
                                str(attrs.get(f"{META}weights", "?")), str(attrs.get(f"{META}layers", "?")),

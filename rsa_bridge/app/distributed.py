@@ -126,13 +126,13 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
     if not names or len(set(names)) != len(names):
         raise RSABridgeError("name each model once: --model NAME (repeat it for several models)")
     plan = select_datasets(areas_wanted, dataset)
-    stim_sets = {ds_name: _stimuli_for(load_dataset(ds_name), stimuli) for ds_name, _ in plan}
+    stim_sets = [_stimuli_for(load_dataset(ds_name), stimuli) for ds_name, _ in plan]  # a list: a Dataset is no key
     disk = resolve_cache(cache)
     root = str(disk.root) if isinstance(disk, RDMCache) else None
     with connect(scheduler) as client:
-        futures = [client.submit(model_rdms_task, name, weights, stim_sets[ds_name], layers, metric, batch_size,
+        futures = [client.submit(model_rdms_task, name, weights, stim, layers, metric, batch_size,
                                  device, root, rdm_options, pure=False)
-                   for name in names for ds_name, _ in plan]
+                   for name in names for stim in stim_sets]
         show = sys.stderr.isatty() if progress is None else bool(progress)
         if show:
             from dask.distributed import as_completed

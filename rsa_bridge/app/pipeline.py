@@ -19,9 +19,10 @@ import xarray as xr
 
 from rsa_bridge.align import check_same_ids, reorder_rdm
 from rsa_bridge.datasets import load_dataset
+from rsa_bridge.definitions import COMPARISONS, METRICS
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.layer_scores import AREA, compare_layers, select_datasets
-from rsa_bridge.model_rdms import LAYER
+from rsa_bridge.model_rdms import LAYER, as_model_rdms
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
 
@@ -60,7 +61,10 @@ class StatsOptions:
     """What statistics ``compare`` adds (all off but the noise ceiling by default in the Python API).
 
     Attributes:
-        bootstrap: bootstrap samples for CIs and best layers (0 = none); bootstrap_over: ``stimuli``,
+        bootstrap: bootstrap samples for CIs and best layers (0 = none). Differs from the command line on
+            purpose: ``rsa-bridge compare`` defaults to ``--bootstrap 1000`` (what a reader of its table
+            needs), the Python API to 0 (a fast, deterministic call in loops and tests); pass
+            ``StatsOptions(bootstrap=1000)`` for the command line's numbers. bootstrap_over: ``stimuli``,
             ``rdms`` (subjects/sessions) or ``both``; ci_level: CI level.
         permutations: permutations for p-values (0 = none).
         seed: seed of the one Generator behind every random step (stored in the result's attrs).
@@ -221,7 +225,8 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
 
 
 def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | None = None, *,
-                   weights: str = "default", dataset: str | None = None, stimuli: str | Path | None = None,
+                   weights: str = "default", dataset: str | Path | xr.Dataset | None = None,
+                   stimuli: str | Path | None = None,
                    layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
                    batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
                    models: Sequence | None = None, transform=None,
@@ -238,7 +243,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         areas_wanted: areas (``V4``, ``IT``, ``hIT`` ...); None with ``dataset`` = all its areas.
         weights: ``"default"`` (torchvision enum, from the local cache), ``"none"`` (untrained) or a
             state-dict path (for every model).
-        dataset: a shipped dataset name or an RDM NetCDF path (default: the shipped one with the area).
+        dataset: a shipped dataset name, an RDM NetCDF path or an in-memory RDM ``xarray.Dataset``
+            (default: the shipped one with the area).
         stimuli: the stimulus folder for a user dataset (default: the dataset's own).
         layers: layer aliases or module paths (default: each model's default list).
         metric: RDM metric for the model layers (see :mod:`rsa_bridge.rdm`).
@@ -256,6 +262,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     from rsa_bridge.control_rdms import CONTROL_WEIGHTS, control_model_rdms, is_control_model
 
     names = list(model_names)
+    metric, method = METRICS.resolve(metric), COMPARISONS.resolve(method)  # aliases -> the recorded names
     if not names:
         raise RSABridgeError("say which model to score: --model NAME (repeat it to compare models)")
     if len(set(names)) != len(names):
@@ -263,13 +270,10 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     if models is not None and len(models) != len(names):
         raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
     plan = select_datasets(areas_wanted, dataset)
-    loaded = {ds_name: load_dataset(ds_name) for ds_name, _ in plan}
-    stim_sets = {}
-    for ds_name, _ in plan:
-        ds = loaded[ds_name]
-        stim_sets[ds_name] = _stimuli_for(ds, stimuli)
-        check_same_ids(stim_sets[ds_name].stimulus_ids, ds[ROW].values, f"stimulus set {stim_sets[ds_name].name!r}",
-                       f"dataset {ds.attrs['name']!r}")
+    loaded = [load_dataset(ds_name) for ds_name, _ in plan]
+    stim_sets = [_stimuli_for(ds, stimuli) for ds in loaded]
+    for ds, stim in zip(loaded, stim_sets):
+        check_same_ids(stim.stimulus_ids, ds[ROW].values, f"stimulus set {stim.name!r}", f"dataset {ds.attrs['name']!r}")
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
@@ -283,8 +287,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         infos.append(info)
         columns = {k: record[k] for k in ("state_sha256", "module_training", "transform")
                    if record and (weights_label == USER_MODULE or k == "transform") and record.get(k) is not None}
-        for ds_name, area_names in plan:
-            ds, stim = loaded[ds_name], stim_sets[ds_name]
+        for (_, area_names), ds, stim in zip(plan, loaded, stim_sets):
             from rsa_bridge.app.cache import cached_network_rdms
             rdms = control_model_rdms(model_name, stim, metric) if control else cached_network_rdms(
                 network_rdms, net, stim, layers, metric, batch_size, device, progress, transform, cache=cache,
@@ -311,22 +314,25 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
 
 
 def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *, weights: str = "default",
-                  dataset: str | None = None, stimuli: str | Path | None = None,
+                  dataset: str | Path | xr.Dataset | None = None, stimuli: str | Path | None = None,
                   layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
                   batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
-                  model=None, transform=None, stats: StatsOptions | None = None) -> CompareResult:
-    """Score one network's layers against brain areas (see :func:`compare_models` for the arguments;
-    ``model`` is one already built ``nn.Module``)."""
+                  model=None, transform=None, stats: StatsOptions | None = None, cache=None,
+                  rdm_options: dict | None = None) -> CompareResult:
+    """Score one network's layers against brain areas (see :func:`compare_models` for the arguments, the
+    same here, ``cache`` and ``rdm_options`` included; ``model`` is one already built ``nn.Module``)."""
     return compare_models([model_name], areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli,
                           layers=layers, metric=metric, method=method, batch_size=batch_size, device=device,
                           progress=progress, models=None if model is None else [model], transform=transform,
-                          stats=stats)
+                          stats=stats, cache=cache, rdm_options=rdm_options)
 
 
 def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | None = None, *,
-                        dataset: str | None = None, method: str = "spearman",
+                        dataset: str | Path | xr.Dataset | None = None, method: str = "spearman",
                         model_name: str | None = None, stats: StatsOptions | None = None) -> CompareResult:
     """Compare precomputed model RDMs (layer, n, n) with brain areas (see :mod:`rsa_bridge.model_rdms`)."""
+    method = COMPARISONS.resolve(method)
+    model_rdms = as_model_rdms(model_rdms)  # e.g. rdms_from_rsatoolbox's (replicate, n, n) as it is
     plan = select_datasets(areas_wanted, dataset)
     label = model_name or Path(str(model_rdms.attrs.get("source_file", "model_rdms"))).stem
     pieces = []

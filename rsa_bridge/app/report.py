@@ -8,7 +8,7 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.figures import layer_profile, save_figure
-from rsa_bridge.io import staged_outputs, staged_paths
+from rsa_bridge.io import staged_outputs, staged_paths, write_netcdf
 from rsa_bridge.app.pipeline import CompareResult
 
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
@@ -85,6 +85,31 @@ def _ceiling_line(t: pd.DataFrame) -> str | None:
     return "noise ceiling (Nili et al. 2014, lower-upper): " + "; ".join(parts)
 
 
+def _label(model: str, layer: str) -> str:
+    """``alexnet conv5``; a model whose one layer carries its own name (a control such as ``pixels``) is
+    named once."""
+    return str(model) if str(layer) == str(model) else f"{model} {layer}"
+
+
+def _disagreement_note(t: pd.DataFrame) -> str | None:
+    """A note where a value is starred (permutation p) but its bootstrap CI includes 0, or the reverse."""
+    if not {"p_holm", "ci_low", "ci_high"} <= set(t.columns):
+        return None
+    starred = t["p_holm"] < 0.05
+    covers = (t["ci_low"] <= 0) & (t["ci_high"] >= 0)
+    odd = t[(starred & covers) | (~starred & t["p_holm"].notna() & ~covers & t["ci_low"].notna())]
+    if odd.empty:
+        return None
+    where = ", ".join(f"{_label(r.model, r.layer)} / {r.area}" for r in odd.head(3).itertuples())
+    more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+    return (f"note: the permutation test and the bootstrap CI disagree for {where}{more}. They answer different "
+            "questions: the permutation p tests H0 'the layer RDM carries no information about these stimuli' "
+            "(stimulus labels shuffled, the same stimuli kept); the CI says how much the similarity would vary "
+            "over new samples of stimuli (and Holm corrects the p for the layers tested, the CI is uncorrected). A "
+            "value can be above chance for these stimuli (*) while a new stimulus sample could give 0 (the CI "
+            "covers 0), or the reverse, typically with few stimuli or a small effect; report both")
+
+
 def _best_lines(result: CompareResult) -> list[str]:
     lines = []
     if result.best is not None:
@@ -94,7 +119,7 @@ def _best_lines(result: CompareResult) -> list[str]:
                          f"(similarity {row.similarity:.4f}, best in {100 * row.p_best:.1f}% of bootstrap samples)")
     if result.model_differences is not None:
         for row in result.model_differences.itertuples():
-            lines.append(f"{row.area}: {row.model_a} {row.layer_a} - {row.model_b} {row.layer_b} = "
+            lines.append(f"{row.area}: {_label(row.model_a, row.layer_a)} - {_label(row.model_b, row.layer_b)} = "
                          f"{row.difference:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}], bootstrap p = {row.p_value:.4f}")
     return lines
 
@@ -118,7 +143,8 @@ def format_table(result: CompareResult) -> str:
         blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has a single RDM")
         blocks.append(_wide(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
                                 for _, row in t.iterrows()]))
-    extra = [line for line in [_ceiling_line(t), *_best_lines(result), *_legend(result)] if line]
+    extra = [line for line in [_ceiling_line(t), *_best_lines(result), *_legend(result), _disagreement_note(t)]
+             if line]
     return "\n".join(blocks + extra)
 
 
@@ -143,8 +169,8 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
     """
     with staged_outputs(out_dir, OUTPUT_FILES, overwrite=overwrite) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
-        result.results.to_netcdf(staging / "results.nc", engine="h5netcdf")
-        _model_rdms_dataset(result).to_netcdf(staging / "model_rdms.nc", engine="h5netcdf")
+        write_netcdf(result.results, staging / "results.nc")
+        write_netcdf(_model_rdms_dataset(result), staging / "model_rdms.nc")
         fig, _, _ = layer_profile(result.table, title=short_title(result))
         save_figure(fig, staging / "profile")   # closes the figure, fonts embedded as TrueType
     return staged_paths(out_dir, OUTPUT_FILES)

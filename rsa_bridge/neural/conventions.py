@@ -30,7 +30,6 @@ import xarray as xr
 from scipy import stats
 
 from rsa_bridge.datasets import area_rdms
-from rsa_bridge.errors import RSABridgeError
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,9 @@ CONVENTIONS: dict[str, Convention] = {
 
 def get_convention(name: str) -> Convention:
     """A convention by name; an unknown name lists the known ones."""
-    if name not in CONVENTIONS:
-        raise RSABridgeError(f"unknown convention {name!r}; choose one of {', '.join(CONVENTIONS)}")
-    return CONVENTIONS[name]
+    from rsa_bridge.registry import resolve_name
+
+    return CONVENTIONS[resolve_name("convention", name, CONVENTIONS)]
 
 
 def evaluate(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: list[str] | None = None, *,

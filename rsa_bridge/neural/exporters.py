@@ -14,7 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.io import atomic_path
+from rsa_bridge.io import atomic_path, write_netcdf
 from rsa_bridge.neural import schema as S
 
 
@@ -132,9 +132,7 @@ def write_brainscore(rates: xr.DataArray, path: str | os.PathLike) -> Path:
     attrs = {k: v for k, v in flat.attrs.items() if k != S.KIND_ATTR}
     flat = flat.copy()
     flat.attrs = attrs
-    with atomic_path(path) as tmp:
-        flat.to_netcdf(tmp, engine="h5netcdf")
-    return Path(path)
+    return write_netcdf(flat, path)
 
 
 def write_rsatoolbox(rates: xr.DataArray, path: str | os.PathLike) -> Path:
@@ -162,6 +160,6 @@ RATE_WRITERS: dict[str, Callable[[xr.DataArray, str | os.PathLike], Path]] = {
 
 def export_rates(rates: xr.DataArray, path: str | os.PathLike, format: str = "netcdf") -> Path:
     """Write rates in one of :data:`RATE_WRITERS`' formats."""
-    if format not in RATE_WRITERS:
-        raise RSABridgeError(f"unknown export format {format!r}; choose one of {', '.join(RATE_WRITERS)}")
-    return RATE_WRITERS[format](rates, path)
+    from rsa_bridge.registry import resolve_name
+
+    return RATE_WRITERS[resolve_name("export format", format, RATE_WRITERS)](rates, path)

@@ -20,6 +20,7 @@ from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.importers import RATE_READERS, guess_format
 from rsa_bridge.neural.published import PUBLISHED_READERS, Imported
 from rsa_bridge.neural.rsatoolbox_io import rdms_from_rsatoolbox, read_rsatoolbox, rsatoolbox_file_type
+from rsa_bridge.registry import resolve_name
 
 #: shipped firing-rate files (repeat-level), by name
 SHIPPED_RATES: dict[str, Path] = {
@@ -28,10 +29,12 @@ SHIPPED_RATES: dict[str, Path] = {
 
 
 def _rdm_netcdf(path, **unused) -> Imported:
+    """An RDM dataset written by rsa-bridge (``save_dataset``, ``neural rdm``, ``neural import``)."""
     return Imported(load_dataset(path))
 
 
 def _rsatoolbox_rdms(path, *, region: str | None = None, allow_pickle: bool = False, **unused) -> Imported:
+    """RDMs saved by rsatoolbox (``RDMs.save``: ``.hdf5``; ``.pkl`` only with ``allow_pickle``) as one area ``region`` (required)."""
     from rsatoolbox.rdm import load_rdm
 
     path = Path(path)
@@ -80,9 +83,7 @@ def _keep_region(imported: Imported, region: str | None) -> Imported:
         return imported
     data = imported.data
     if isinstance(data, xr.Dataset):
-        have = areas(data)
-        if region not in have:
-            raise RSABridgeError(f"no area {region!r} in the data; it has {', '.join(have)}")
+        region = resolve_name("area", region, areas(data), hint="the data has these areas")
         return Imported(data[[region]].assign_attrs(data.attrs), imported.manifest)
     return Imported(S.select_region(data, region), imported.manifest)
 
@@ -115,8 +116,7 @@ def read_neural(src: str | os.PathLike, format: str | None = None, *, region: st
         if path.is_dir():
             raise RSABridgeError(f"{key!r} is a folder; say which format it is (--format net2brain or henaff2021-v1-rdms)")
         format = guess_format(path)
-    if format not in FORMATS:
-        raise RSABridgeError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    format = resolve_name("format", format, FORMATS)
     given = {k: v for k, v in options.items() if v is not None}
     if format in _PICKLING:
         given["allow_pickle"] = bool(allow_pickle)

@@ -38,6 +38,7 @@ from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.neural import schema as S
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import METRICS, compute_rdm, rdm_dataarray
+from rsa_bridge.registry import resolve_name, unknown_name
 
 
 def grouped(rates: xr.DataArray, time: str = "flatten") -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
@@ -232,7 +233,7 @@ def matrix_from_groups(values: np.ndarray, codes: np.ndarray, rank: np.ndarray, 
                                  "drop that neuroid or stimulus")
         return compute_rdm(sums / counts, metric, stimulus_ids=ids).values
     else:
-        raise RSABridgeError(f"unknown metric {metric!r}; choose one of {', '.join(all_metrics())}")
+        raise RSABridgeError(unknown_name("RDM metric", metric, all_metrics()))
     matrix = (matrix + matrix.T) / 2.0
     np.fill_diagonal(matrix, 0.0)
     return matrix
@@ -286,8 +287,7 @@ def rates_to_rdm(
         (n_stimuli, n_stimuli) RDM DataArray (dims ``stimulus_row``, ``stimulus_col``; stimuli in order
         of first appearance), units those of the metric; attrs hold the provenance.
     """
-    if metric not in METRICS and metric not in CV_METRICS:
-        raise RSABridgeError(f"unknown metric {metric!r}; choose one of {', '.join(all_metrics())}")
+    metric = resolve_name("RDM metric", metric, all_metrics())
     rates = S.select_region(rates, region)
     attrs: dict = {}
     if reliability_threshold is not None:

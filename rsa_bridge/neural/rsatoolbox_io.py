@@ -188,12 +188,18 @@ def rdms_to_rsatoolbox(rdms: xr.DataArray, dissimilarity_measure: str | None = N
 
 
 def rdms_from_rsatoolbox(rdms, *, pattern_descriptor: str | None = None, replicate_descriptor: str | None = None,
-                         stimulus_ids: Sequence[str] | None = None) -> xr.DataArray:
+                         stimulus_ids: Sequence[str] | None = None, dim: str = "replicate") -> xr.DataArray:
     """An RDM DataArray ``(replicate, stimulus_row, stimulus_col)`` from ``rsatoolbox.rdm.RDMs``.
 
     Stimulus ids come from ``pattern_descriptor`` (default ``stimulus_id``, else one of
     :data:`STIMULUS_DESCRIPTORS`) or ``stimulus_ids``; rsatoolbox's bare ``index`` is never taken as an id.
-    Replicate labels come from ``replicate_descriptor`` (default: rsatoolbox's ``index``).
+    Replicate labels come from ``replicate_descriptor`` (default: rsatoolbox's ``index``). ``dim="layer"``
+    names the leading dim ``layer``: model RDMs for :func:`rsa_bridge.pipeline.compare_precomputed` (which
+    also accepts the ``replicate`` form as it is).
+
+    Example::
+
+        model = rdms_from_rsatoolbox(rsatoolbox_rdms, replicate_descriptor="layer_name", dim="layer")
     """
     matrices = np.asarray(rdms.get_matrices(), dtype=np.float64)
     patterns = dict(rdms.pattern_descriptors)
@@ -215,4 +221,4 @@ def rdms_from_rsatoolbox(rdms, *, pattern_descriptor: str | None = None, replica
         if key != rep_key and len(vals) == len(labels):
             out = out.assign_coords({key: ("replicate", _plain(vals))})
     out.attrs = {"metric": str(rdms.dissimilarity_measure or "unknown"), "source_format": "rsatoolbox"}
-    return out
+    return out if dim == "replicate" else out.rename(replicate=dim)

@@ -199,7 +199,11 @@ def validate_rates(rates: xr.DataArray, where: str = "firing rates") -> xr.DataA
     for name, dim in ((STIMULUS_ID, PRESENTATION), (REPETITION, PRESENTATION), (NEUROID_ID, NEUROID),
                       (REGION, NEUROID)):
         if name not in rates.coords or rates[name].dims != (dim,):
-            raise RSABridgeError(f"{where} has no {name!r} coordinate along {dim!r}")
+            hint = ""
+            if name == STIMULUS_ID and "image_id" in rates.coords and rates["image_id"].dims == (dim,):
+                hint = ("; it has the older Brain-Score name 'image_id': rename it with "
+                        "rates.rename(image_id='stimulus_id') (the file importer, --format brainscore, does this)")
+            raise RSABridgeError(f"{where} has no {name!r} coordinate along {dim!r}{hint}")
     ids = [str(s) for s in _coord(rates, NEUROID_ID)]
     dup = _duplicates(ids)
     if dup:
@@ -310,22 +314,16 @@ def save_rates(rates: xr.DataArray, path: str | os.PathLike) -> Path:
 
 def write_netcdf_encoded(ds: xr.Dataset, path: str | os.PathLike, encoding: dict) -> Path:
     """:func:`rsa_bridge.io.write_netcdf` with per-variable encoding (compression)."""
-    from rsa_bridge.io import atomic_path
+    from rsa_bridge.io import write_netcdf
 
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-    return Path(path)
+    return write_netcdf(ds, path, encoding=encoding)
 
 
 def _read_netcdf(path: Path) -> xr.Dataset:
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as handle:
-            return handle.load()
-    except Exception as err:  # h5py / netCDF backends raise many types for a corrupt or truncated file
-        raise RSABridgeError(f"cannot read {str(path)!r} as NetCDF ({type(err).__name__}: {err}); "
-                             "the file is corrupt, truncated or not NetCDF") from None
+    """:func:`rsa_bridge.io.read_netcdf` (the one NetCDF reader)."""
+    from rsa_bridge.io import read_netcdf
+
+    return read_netcdf(path)
 
 
 def rates_from_dataset(ds: xr.Dataset, where: str) -> xr.DataArray:

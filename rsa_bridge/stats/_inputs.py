@@ -94,12 +94,11 @@ def neural_stacks(neural, ids: list[str] | None, n: int) -> tuple[dict[str, np.n
     return out, replicates
 
 
-def check_method(method: str) -> None:
-    """An unknown comparison method is a user error."""
-    from rsa_bridge.compare import METHODS
+def check_method(method: str) -> str:
+    """The canonical name of a comparison method (aliases accepted); an unknown one is a user error."""
+    from rsa_bridge.definitions import COMPARISONS
 
-    if method not in METHODS:
-        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    return COMPARISONS.resolve(method)
 
 
 def comparison_inputs(model_rdms, neural_rdms, method: str):

@@ -264,7 +264,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         >>> print(low.round(2).ravel(), high.round(2).ravel())
         [ 1.   -0.32] [1.   0.17]
     """
-    check_method(method)
+    method = check_method(method)
     if over not in OVER:
         raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
     labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)

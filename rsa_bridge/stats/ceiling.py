@@ -160,6 +160,7 @@ def _sim(a, b, method, valid, square):
 
 
 def _pool_mean(x: np.ndarray) -> np.ndarray:
+    """Raw mean of the RDMs (Algonauts 2019 / Net2Brain)."""
     return np.mean(x, axis=0)
 
 
@@ -207,10 +208,10 @@ def noise_ceiling(rdms, method: str = "spearman", definition: str = "nili",
         >>> round(c.lower, 2), round(c.upper, 2)
         (0.28, 0.62)
     """
-    if method not in METHODS:
-        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
-    if definition not in DEFINITIONS:
-        raise RSABridgeError(f"unknown noise-ceiling definition {definition!r}; choose one of {sorted(DEFINITIONS)}")
+    method = METHODS.resolve(method)
+    from rsa_bridge.registry import resolve_name
+
+    definition = resolve_name("noise-ceiling definition", definition, DEFINITIONS)
     vectors, da = rdm_stack(rdms, "the RDMs for the noise ceiling")
     labels = _group_labels(groups, da, vectors.shape[0])
     n_groups = len(np.unique(labels))

@@ -80,8 +80,9 @@ CORRECTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"holm": holm, "fdr
 def correct(p: np.ndarray, correction: str, family: str = "area") -> np.ndarray:
     """Adjust a (n_layers, n_areas) p-value table; ``family`` ``area``: each column (the layers tested
     against one area) is one family; ``all``: the whole table is one family."""
-    if correction not in CORRECTIONS:
-        raise RSABridgeError(f"unknown correction {correction!r}; choose one of {sorted(CORRECTIONS)}")
+    from rsa_bridge.registry import resolve_name
+
+    correction = resolve_name("correction", correction, CORRECTIONS)
     p = np.asarray(p, dtype=np.float64)
     if family == "all":
         return CORRECTIONS[correction](p.ravel()).reshape(p.shape)
@@ -175,7 +176,7 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         >>> print(perm.p_value.round(2).ravel())
         [0.01 0.83]
     """
-    check_method(method)
+    method = check_method(method)
     if alternative not in ALTERNATIVES:
         raise RSABridgeError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
     labels, model_mat, neural_mat, model_vec, _ = comparison_inputs(model_rdms, neural_rdms, method)

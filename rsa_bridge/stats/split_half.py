@@ -157,8 +157,7 @@ def split_half_reliability(rates, *, metric: str = "correlation", method: str = 
     """
     from rsa_bridge.rdm import compute_rdm
 
-    if method not in METHODS:
-        raise RSABridgeError(f"unknown comparison method {method!r}; choose one of {sorted(METHODS)}")
+    method = METHODS.resolve(method)
     values, labels = _presentations(rates, stimulus_coord, repetition_dim)
     if not np.isfinite(values).all():
         raise RSABridgeError("repeat-level rates contain NaN or inf; drop those presentations first")

@@ -26,9 +26,10 @@ from typing import Callable
 
 import numpy as np
 
-#: methods whose similarity is a dot product of per-pair prepared values (the fast path)
-DOT_METHODS = ("spearman", "pearson", "rho_a", "cosine")
-RANK_METHODS = ("spearman", "rho_a", "kendall_tau_a")
+from rsa_bridge.definitions import DOT_METHODS, RANK_METHODS  # noqa: F401 (re-exported)
+
+# DOT_METHODS (similarity = a dot product of per-pair prepared values: the fast path) and RANK_METHODS come
+# from the records in :data:`rsa_bridge.definitions.COMPARISONS`
 #: threads for the per-sample loop of the rank methods (None: the CPUs this process may use, at most 8).
 #: Every sample is computed the same way whatever the count, so results do not depend on it.
 THREADS: int | None = None

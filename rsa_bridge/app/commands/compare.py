@@ -5,6 +5,10 @@ import argparse
 from pathlib import Path
 
 from rsa_bridge.io import out_path
+from rsa_bridge.definitions import COMPARISONS, METRICS, method_help, metric_help
+
+#: torchvision's weights enum members of its ImageNet classifiers (DEFAULT aside), for ``--weights``' help
+WEIGHTS_MEMBERS = ("IMAGENET1K_V1", "IMAGENET1K_V2", "IMAGENET1K_SWAG_E2E_V1", "IMAGENET1K_SWAG_LINEAR_V1")
 
 
 def register(subparsers) -> None:
@@ -21,16 +25,19 @@ def register(subparsers) -> None:
     p.add_argument("--area", action="append", help="brain area (repeatable), e.g. V4, IT, hIT")
     p.add_argument("--dataset", help="shipped dataset name or an RDM dataset .nc (default: the one with --area)")
     p.add_argument("--stimuli", type=Path, help="stimulus folder with manifest.csv (for a user dataset)")
-    p.add_argument("--weights", default="default",
-                   help="'default' (torchvision weights from the local cache), 'none' (untrained), or a state-dict file")
+    p.add_argument("--weights", default="default", metavar="WEIGHTS",
+                   help="'default' (the model's torchvision DEFAULT weights, from the local cache), 'none' "
+                        f"(untrained), a torchvision weights enum member of the model ({', '.join(WEIGHTS_MEMBERS)}; "
+                        "which ones a model has: torchvision's docs), or a state-dict file (default: default)")
     p.add_argument("--layers", help="comma-separated layer aliases or module paths (default: the model's list)")
-    p.add_argument("--metric", default="correlation", help="RDM metric for model layers (default: correlation)")
-    p.add_argument("--method", default="spearman",
-                   help="RDM comparison: spearman (default), pearson, kendall_tau_a, rho_a, cosine, "
-                        "whitened_pearson, whitened_cosine (see README)")
+    p.add_argument("--metric", default="correlation", type=METRICS.argparse_type, choices=METRICS.choices(),
+                   help=metric_help())
+    p.add_argument("--method", default="spearman", type=COMPARISONS.argparse_type, choices=COMPARISONS.choices(),
+                   help=method_help() + "; table: docs/reference/registries.md")
     stats = p.add_argument_group("statistics")
     stats.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                       help="bootstrap samples for the ci_low/ci_high columns and the best layer (default 1000; 0 = off)")
+                       help="bootstrap samples for the ci_low/ci_high columns and the best layer (default 1000; 0 = off; "
+                            "the Python API's StatsOptions defaults to 0)")
     stats.add_argument("--bootstrap-over", choices=("stimuli", "rdms", "both"), default="stimuli",
                        help="resample stimuli (default), the area's RDMs (subjects/sessions), or both")
     stats.add_argument("--ci-level", type=float, default=0.95, help="confidence level of the interval (default 0.95)")

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from rsa_bridge.io import out_path
+from rsa_bridge.definitions import COMPARISONS
 
 
 def _source_options(p: argparse.ArgumentParser) -> None:
@@ -50,7 +51,8 @@ def register(subparsers) -> None:
     ceil.add_argument("--method", default="nili", choices=["nili", "algonauts", "split-half"],
                       help="nili: Nili et al. 2014 bounds; algonauts: squared, raw-mean pool (Net2Brain's LNC/UNC); "
                            "split-half: Spearman-Brown corrected RDM reliability from repetitions")
-    ceil.add_argument("--compare", default="spearman", help="RDM comparison method (default spearman)")
+    ceil.add_argument("--compare", default="spearman", type=COMPARISONS.argparse_type, choices=COMPARISONS.choices(),
+                      help="RDM comparison method (default spearman; rsatoolbox's names are accepted)")
     ceil.add_argument("--by", choices=["animal", "session"],
                       help="for firing rates: one RDM per animal or session (default: whichever varies)")
     ceil.add_argument("--metric", default="correlation", help="RDM metric for firing rates (default correlation)")
@@ -139,7 +141,8 @@ def _print_summary(data) -> None:
         for (region, animal, session), n in d["groups"].items():
             print(f"{region}  {animal}  {session}  {n}")
         return
-    print(f"RDM dataset {data.attrs.get('name', '')!r}: {data.sizes[ROW]} stimuli")
+    name = data.attrs.get("name")
+    print(f"RDM dataset {name!r}: {data.sizes[ROW]} stimuli" if name else f"RDM dataset (unnamed): {data.sizes[ROW]} stimuli")
     for area in areas(data):
         var = data[area]
         reps = [f"{dim}={var.sizes[dim]}" for dim in var.dims if dim not in (ROW, COL)]
@@ -163,7 +166,7 @@ def run_info(args) -> int:
         q1, med, q3 = np.nanpercentile(values, [25, 50, 75])
         rdm = rdm_reliability(rates, region=region, n_splits=args.splits, seed=args.seed)
         low, high = rdm.interval
-        print(f"{region}: neuroid split-half reliability (Spearman-Brown) median {med:.3f} [IQR {q1:.3f}-{q3:.3f}]; "
+        print(f"{region}: neuroid split-half reliability (Spearman-Brown) median {med:.3f} [IQR {q1:.3f} to {q3:.3f}]; "
               f"RDM split-half reliability (correlation RDM, Spearman, Spearman-Brown) {rdm.mean:.3f} "
               f"± {rdm.sd:.3f} [{low:.3f}, {high:.3f}] over {args.splits} splits, seed {args.seed}")
     return 0
@@ -214,9 +217,9 @@ def _one(wanted: str | None, have: list[str], what: str) -> str:
         if len(have) != 1:
             raise RSABridgeError(f"say which {what}: --area one of {', '.join(have)}")
         return have[0]
-    if wanted not in have:
-        raise RSABridgeError(f"no {what} {wanted!r} in the data; it has {', '.join(have)}")
-    return wanted
+    from rsa_bridge.registry import resolve_name
+
+    return resolve_name(what, wanted, have, hint="the data has these")  # case variants accepted, did-you-mean
 
 
 def _varying(rates, region: str) -> str:
@@ -239,7 +242,8 @@ def run_rdm(args) -> int:
     from rsa_bridge.neural.rdms import rates_to_rdm_dataset
 
     rates = _rates(_read(args), "neural rdm")
-    ds = rates_to_rdm_dataset(rates, args.metric, by=args.by, reliability_threshold=args.reliable, seed=args.seed)
+    ds = rates_to_rdm_dataset(rates, args.metric, by=args.by, reliability_threshold=args.reliable, seed=args.seed,
+                              name=rates.attrs.get("name") or args.out.stem)  # the file's name when the rates have none
     if args.stimuli is not None:
         if not (args.stimuli / "manifest.csv").is_file():
             raise RSABridgeError(f"--stimuli {str(args.stimuli)!r} has no manifest.csv")
