@@ -112,6 +112,7 @@ def test_shadowing_folder_is_detected(tmp_path, monkeypatch):
     (tmp_path / "analyses").mkdir()
     (tmp_path / "analyses" / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "analyses", raising=False)  # as in a fresh notebook kernel
     found = _siblings.shadowed()
     assert set(found) == {"analyses"} and str(tmp_path) in found["analyses"]
     assert "Rename your folder 'analyses'" in _siblings.message("analyses", found["analyses"])
