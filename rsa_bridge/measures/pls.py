@@ -87,9 +87,10 @@ def pls_fold(gram: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarra
         q = yk.T @ t / tt
         y_load.append(q)
         yk -= np.outer(t, q)
-        proj = np.eye(n) - np.outer(t, t) / tt
-        kk = proj @ kk @ proj
-        deflate = proj @ deflate
+        # K <- P K P and D <- P D with P = I - t t^T / t^T t, as rank-one updates (O(n^2), no n^3 products)
+        kt_t = kk @ t
+        kk = kk - np.outer(t, kt_t) / tt - np.outer(kt_t, t) / tt + np.outer(t, t) * (t @ kt_t) / tt ** 2
+        deflate = deflate - np.outer(t, t @ deflate) / tt
     if not dual_w:
         return np.tile(y_mean, (len(test), 1))
     a_mat, b_mat, q_mat = np.stack(dual_w, 1), np.stack(dual_p, 1), np.stack(y_load, 1)
