@@ -12,11 +12,15 @@ from rsa_bridge.io import staged_outputs, staged_paths
 from rsa_bridge.pipeline import CompareResult
 
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
+#: written too when several measures ran (--measure)
+AGREEMENT_FILES = ("agreement.csv", "agreement.pdf", "agreement.png")
 
 
 def header(result: CompareResult) -> str:
     """One line of provenance above the table; says plainly when the network is untrained."""
-    t = result.table
+    from rsa_bridge.measures.results import rsa_rows
+
+    t = rsa_rows(result.table)
     weights = ", ".join(dict.fromkeys(t["weights"]))
     note = " (untrained network: a control, not a trained model)" if "none" in t["weights"].values else ""
     return (f"model {', '.join(dict.fromkeys(t['model']))} | weights {weights}{note} | "
@@ -95,8 +99,12 @@ def _wide(t: pd.DataFrame, cells: list[str]) -> str:
 
 
 def format_table(result: CompareResult) -> str:
-    """Layers down, areas across: the similarity with its CI (or ± SEM), significance, ceiling, best layers."""
-    t = result.table
+    """Layers down, areas across: the similarity with its CI (or ± SEM), significance, ceiling, best layers.
+    Other measures (``--measure cka/linear``) follow in one block each, then their agreement."""
+    from rsa_bridge.measures.agreement import agreement_lines
+    from rsa_bridge.measures.results import measure_blocks, rsa_rows
+
+    t = rsa_rows(result.table)
     blocks = [header(result), _wide(t, [_cell(row) for _, row in t.iterrows()])]
     if "similarity_normalized" in t:
         bound = t["normalized_by"].iloc[0]
@@ -104,7 +112,8 @@ def format_table(result: CompareResult) -> str:
         blocks.append(_wide(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
                                 for _, row in t.iterrows()]))
     extra = [line for line in [_ceiling_line(t), *_best_lines(result), *_legend(result)] if line]
-    return "\n".join(blocks + extra)
+    others = measure_blocks(result.table) + ["\n".join(agreement_lines(getattr(result, "agreement", None)))]
+    return "\n".join(blocks + extra + [b for b in others if b])
 
 
 def _model_rdms_dataset(result: CompareResult) -> xr.Dataset:
@@ -124,10 +133,20 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike) -> list[Pat
     Everything is rendered into a temporary folder first; only when all files exist are they moved
     into place (each with an atomic rename), so a failure leaves no partial output.
     """
-    with staged_outputs(out_dir, OUTPUT_FILES) as staging:
+    from rsa_bridge.measures.results import rsa_rows
+    agreement = getattr(result, "agreement", None)
+    files = OUTPUT_FILES + (AGREEMENT_FILES if agreement is not None else ())
+    with staged_outputs(out_dir, files) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
         result.results.to_netcdf(staging / "results.nc", engine="h5netcdf")
         _model_rdms_dataset(result).to_netcdf(staging / "model_rdms.nc", engine="h5netcdf")
-        fig, _, _ = layer_profile(result.table, title=short_title(result))
+        if agreement is None:
+            fig, _, _ = layer_profile(rsa_rows(result.table), title=short_title(result))
+        else:  # one panel per measure, and the agreement table and figure
+            from rsa_bridge.measures.agreement import agreement_figure
+            from rsa_bridge.measures.plots import measure_profile
+            fig, _ = measure_profile(result.table, title=short_title(result))
+            agreement.to_csv(staging / "agreement.csv", index=False)
+            save_figure(agreement_figure(result.table, title=short_title(result)), staging / "agreement")
         save_figure(fig, staging / "profile")   # closes the figure, fonts embedded as TrueType
-    return staged_paths(out_dir, OUTPUT_FILES)
+    return staged_paths(out_dir, files)

@@ -143,3 +143,53 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
                                    excluded=sorted(set().union(*[r.excluded for r in results])),
                                    method=options.estimator)
     return out
+
+
+def score_pieces(pieces: list[dict], measures: list[str], options: MeasureOptions, stats) -> None:
+    """Add ``measure_scores`` ({area: {measure: AreaScores}}) to each ``compare`` piece that carries layer Grams.
+
+    ``stats`` is the run's :class:`rsa_bridge.pipeline.StatsOptions` (bootstrap, permutations, seed, CI level).
+    The Grams are dropped from the piece once scored.
+    """
+    import warnings
+
+    from rsa_bridge.rdm import COL
+    from rsa_bridge.stats.resample import as_generator
+
+    rng = as_generator(stats.seed)
+    rates_by_area: dict = {}
+    for piece in pieces:
+        grams = piece.get("kernels")
+        if not grams:
+            warnings.warn(f"{piece['model']} has no layer Gram matrices (an image-statistics control); "
+                          f"{', '.join(measures)} skipped for it", RuntimeWarning, stacklevel=2)
+            continue
+        rdms = piece["model_rdms"]
+        layers = [str(l) for l in rdms["layer"].values]
+        ids = [str(s) for s in rdms[ROW].values]
+        kernels = xr.DataArray(np.stack([grams[l] for l in layers]), dims=("layer", ROW, COL),
+                               coords={"layer": layers, ROW: ids, COL: ids})
+        scores = {}
+        if isinstance(options.labels, str):  # a manifest column: one label per stimulus, by stimulus_id
+            options = _with_manifest_labels(options, piece.get("stimuli"), ids)
+        for area in piece["areas"]:
+            key = (piece["dataset"], area)
+            if key not in rates_by_area:
+                rates_by_area[key] = area_rates(piece["dataset"], area, options.responses)
+            scores[area] = score_area(kernels, rates_by_area[key], measures, options, n_bootstrap=stats.bootstrap,
+                                      n_permutations=stats.permutations, rng=rng, level=stats.ci_level)
+        piece["measure_scores"] = scores
+        piece["kernels"] = None
+
+
+def _with_manifest_labels(options: MeasureOptions, stimuli, ids: list[str]) -> MeasureOptions:
+    """A copy of ``options`` whose ``labels`` (a manifest column name) are replaced by one value per stimulus."""
+    from dataclasses import replace
+
+    manifest = getattr(stimuli, "manifest", None)
+    column = options.labels
+    if manifest is None or column not in manifest:
+        have = ", ".join(c for c in (manifest.columns if manifest is not None else []) if c not in ("filename",))
+        raise RSABridgeError(f"--stratify-by {column!r}: the stimulus manifest has no such column (it has {have})")
+    by_id = dict(zip(manifest["stimulus_id"].astype(str), manifest[column]))
+    return replace(options, labels=[by_id[i] for i in ids])

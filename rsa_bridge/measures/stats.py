@@ -1,11 +1,9 @@
 """Bootstrap CIs, permutation p-values and best-layer probabilities for CKA and linear predictivity.
 
 **CKA over stimuli** (as RSA's ``--bootstrap-over stimuli``): a sample draws n stimuli with replacement
-(:func:`rsa_bridge.stats.resample.bootstrap_stimuli`, the same generator as RSA) and takes CKA of the
-resampled Grams ``K[idx][:, idx]`` and ``L[idx][:, idx]`` (a stimulus drawn twice stays twice, its Gram
-diagonal included). With counts ``w`` (``sum w = n``), centring with the resampled means removes every
-term but ``<A, B>_w = w^T (K o L) w - (2/n) sum_i w_i (Kw)_i (Lw)_i + (w^T K w)(w^T L w) / n^2``, so all
-samples of a layer are three (samples x n) @ (n x n) products instead of one centring per sample.
+(:func:`rsa_bridge.stats.resample.bootstrap_stimuli`, the same generator as RSA); the centred Gram entries of
+the drawn stimuli are kept with their multiplicities, without the pairs of a stimulus with its own copy
+(:func:`weighted_cka`), so all samples of a layer are two (samples x n) @ (n x n) products.
 **Permutation p-value**: neural stimulus labels permuted (``L[p][:, p]``), ``p = (1 + #{null >= observed})
 / (1 + permutations)``, Holm and BH across the layers tested per area. **Best layer**: the share of
 bootstrap samples in which a layer has the highest CKA (among the layers of one model).
@@ -44,30 +42,30 @@ class LayerStats:
 
 
 def weighted_cka(kernels: np.ndarray, neural: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(n_samples, L) CKA of each layer Gram with the neural Gram on each weighted (resampled) stimulus set.
+    """(n_samples, L) CKA of each layer Gram with the neural Gram on each resampled stimulus set.
+
+    The Grams are centred once on all stimuli; a sample with stimulus counts ``w`` keeps every Gram entry
+    (i, j) of its drawn stimuli with multiplicity ``w_i w_j`` for i != j and ``w_i`` on the diagonal (the
+    pairs of a stimulus with its own copy are dropped, as in RSA's bootstrap, which would otherwise add
+    perfectly matching entries and bias CKA upwards). The statistic is the Frobenius cosine over those
+    entries: ``sum Omega (Kc o Lc) / sqrt(sum Omega Kc^2 sum Omega Lc^2)``, ``Omega = w w^T - diag(w^2) + diag(w)``.
 
     Args:
         kernels: (L, n, n) layer Grams; neural: (n, n); weights: (n_samples, n) stimulus counts.
     """
     w = np.asarray(weights, dtype=np.float64)
-    total = w.sum(axis=1)
+    diag_w = w - w * w
+
+    def total(m: np.ndarray) -> np.ndarray:
+        return ((w @ m) * w).sum(axis=1) + diag_w @ np.diag(m)
+
     lc = center_gram(neural)
-    lw = w @ lc
-    wlw = (w * lw).sum(axis=1)
-
-    def inner(a, aw, waw, b, bw, wbw):
-        return ((w @ (a * b)) * w).sum(axis=1) - 2 / total * (w * aw * bw).sum(axis=1) + waw * wbw / total ** 2
-
-    ll = inner(lc, lw, wlw, lc, lw, wlw)
+    ll = total(lc * lc)
     out = np.empty((w.shape[0], len(kernels)))
     for i, k in enumerate(kernels):
         kc = center_gram(k)
-        kw = w @ kc
-        wkw = (w * kw).sum(axis=1)
-        kl = inner(kc, kw, wkw, lc, lw, wlw)
-        kk = inner(kc, kw, wkw, kc, kw, wkw)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, i] = kl / np.sqrt(kk * ll)
+            out[:, i] = total(kc * lc) / np.sqrt(total(kc * kc) * ll)
     return out
 
 
