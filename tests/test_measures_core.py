@@ -301,3 +301,28 @@ def test_shipped_v4_ceilings():
     ceiling = neuroid_ceiling(rates, n_splits=10, seed=0)
     assert ceiling.sizes["neuroid"] == 50 and 0.5 < float(ceiling.median()) < 0.95
     assert 0.3 < cka_ceiling(rates, n_splits=3, seed=0) < 0.95
+
+
+def test_agreement_table_by_hand():
+    import pandas as pd
+
+    from rsa_bridge.measures.agreement import agreement_lines, agreement_table, layer_ranks
+
+    rows = []
+    for measure, scores, pb in (("rsa", [0.1, 0.3, 0.2], [0.1, 0.7, 0.2]), ("cka", [0.2, 0.5, 0.4], [0, .9, .1]),
+                                ("linear", [0.3, 0.4, 0.6], [0, .2, .8])):
+        for layer, s, p in zip(["a", "b", "c"], scores, pb):
+            rows.append({"dataset": "d", "model": "m", "area": "V4", "layer": layer, "measure": measure,
+                         "similarity": s, "p_best": p})
+    table = pd.DataFrame(rows)
+    agree = agreement_table(table).set_index("measure")
+    assert list(agree["best_layer"]) == ["b", "b", "c"] and not agree["agree"].any()
+    assert agree.loc["cka", "p_best"] == 0.9
+    assert agree.loc["cka", "profile_spearman_with_rsa"] == pytest.approx(1.0)
+    assert agree.loc["linear", "profile_spearman_with_rsa"] == pytest.approx(0.5)
+    assert "DISAGREE" in agreement_lines(agreement_table(table))[1]
+    ranks = layer_ranks(table)
+    assert list(ranks[ranks["measure"] == "linear"]["rank"]) == [3, 2, 1]
+    same = table[table["measure"] != "linear"]
+    assert agreement_table(same)["agree"].all()
+    assert agreement_table(table[table["measure"] == "rsa"]) is None
