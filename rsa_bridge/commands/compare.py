@@ -146,6 +146,8 @@ def _run(args: argparse.Namespace) -> int:
         measure_kw = {}
         if getattr(args, "measure", None) and set(args.measure) - {"rsa"}:
             from rsa_bridge.measures.scoring import MeasureOptions
+            if getattr(args, "scheduler", None):
+                raise RSABridgeError("--measure cka/linear run in the local forward pass; drop --scheduler for them")
             measure_kw = {"measures": args.measure, "measure_options": MeasureOptions(
                 estimator=args.linear_estimator, n_splits=args.folds, fold_seed=args.seed, labels=args.stratify_by,
                 per_neuroid_alpha=args.alpha_per_neuroid, responses=args.responses)}

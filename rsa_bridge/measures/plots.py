@@ -42,7 +42,8 @@ def measure_profile(table: pd.DataFrame, title: str | None = None):
             ax.set_title(MEASURES[measure].long_name, fontsize=7)
             ax.set_ylabel(Y_LABELS[measure].format(method=sub["method"].iloc[0]))
             ax.set_xlabel("layer")
-        axes[-1].legend(title="bars: bootstrap CI; dashed: ceiling", fontsize=6, title_fontsize=6, frameon=False)
+        axes[-1].legend(title="bars: bootstrap CI; dashed: ceiling", fontsize=6, title_fontsize=6, frameon=False,
+                       loc="lower right")
         if title:
             fig.suptitle(textwrap.fill(title, 120), fontsize=7)
     return fig, axes
