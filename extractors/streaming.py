@@ -150,6 +150,23 @@ class _DiskStore:
         self.path.unlink(missing_ok=True)
 
 
+def _linear_kernel(gram: torch.Tensor, metric: str, means: torch.Tensor | None, n_units: int) -> np.ndarray:
+    """``H X X^T H`` (n, n) float64 from an accumulator's Gram (upper-triangle panels filled) before its finish.
+
+    correlation Grams hold row-centred patterns, ``G_rc = G - p m m^T`` (m the row means, p units), so
+    ``G = G_rc + p m m^T``; cosine Grams are uncentred; (sq)euclidean ones are already unit-centred.
+    """
+    upper = torch.triu(gram)
+    g = (upper + torch.triu(gram, 1).T).cpu().numpy().astype(np.float64, copy=True)
+    if metric == "correlation" and means is not None:
+        m = means.cpu().numpy().astype(np.float64)
+        g += n_units * np.outer(m, m)
+    if metric in ("correlation", "cosine"):
+        col = g.mean(axis=0)
+        g = g - col[None, :] - col[:, None] + col.mean()
+    return (g + g.T) / 2
+
+
 def _check_options(metric: str, precision: str, reduce_units: int | None, memory_budget: float | None) -> None:
     check_metric(metric)
     check_precision(precision)
@@ -176,6 +193,7 @@ def stream_rdms(
     memory_budget: float | None = DEFAULT_MEMORY_BUDGET,
     spill_dir: str | os.PathLike | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    kernels_out: dict | None = None,
 ) -> xr.DataArray:
     """RDMs of ``layers`` of ``model`` for ``images``, streaming activations (see the module docstring).
 
@@ -191,6 +209,10 @@ def stream_rdms(
             None = keep everything in memory (no disk); 0 = spill every layer.
         spill_dir: folder for the temporary spill folder (default: the system temp folder).
         chunk_bytes: size of one working block of the Gram products.
+        kernels_out: a dict that, when given, receives per layer name the (n, n) float64 linear Gram of the
+            unit-centred activations, ``H X X^T H`` (for CKA and linear predictivity, :mod:`rsa_bridge.measures`),
+            recovered from the same accumulated Gram before its finish (no second pass); with
+            ``reduce_units`` it is the Gram of the sketched (row-centred, for correlation) units.
 
     Returns:
         float64 DataArray (layer, stimulus_row, stimulus_col), coords ``module_path`` and ``n_units``
@@ -252,6 +274,8 @@ def stream_rdms(
                             acc.add(piece)
                             bar.update(piece.shape[1])
                         stores[name].close()
+                        if kernels_out is not None:
+                            kernels_out[name] = _linear_kernel(acc.gram, gram_metric[name], means, units[name])
                         rdm = acc.finish(ids)
                         if target is None:
                             out[index] = rdm.cpu().numpy()

@@ -54,6 +54,7 @@ class CompareResult:
     statistics: dict = field(default_factory=dict)
     best: pd.DataFrame | None = None
     model_differences: pd.DataFrame | None = None
+    agreement: pd.DataFrame | None = None  # best layer per area under each measure (rsa_bridge.measures.agreement)
 
 
 @dataclass
@@ -94,7 +95,7 @@ def network_rdms(model, stimulus_set, layers: Sequence[str] | None, metric: str 
                  batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
                  transform=None, *, precision: str = "float64", reduce_units: int | None = None,
                  reduce_seed: int = 0, memory_budget: float | None = None,
-                 spill_dir: str | Path | None = None) -> xr.DataArray:
+                 spill_dir: str | Path | None = None, kernels_out: dict | None = None) -> xr.DataArray:
     """Model RDMs (layer, n, n) of a network's layers over a stimulus set, streamed batch by batch.
 
     No layer's (stimulus x unit) matrix is held in memory: see :mod:`extractors.streaming` (two phases,
@@ -102,12 +103,13 @@ def network_rdms(model, stimulus_set, layers: Sequence[str] | None, metric: str 
     Gram products in torch on ``device``). ``precision`` ``"float64"`` equals :func:`rsa_bridge.rdm.compute_rdm`;
     ``"float32"`` is faster (~1e-6). ``reduce_units=K`` sketches layers wider than K units to K (seeded
     by ``reduce_seed``; recorded in attrs). ``memory_budget`` None: the streaming default (64 MiB).
+    ``kernels_out``: a dict filled with each layer's centred linear Gram from the same pass (for CKA/linear).
     """
     from extractors.streaming import DEFAULT_MEMORY_BUDGET, stream_rdms
 
     return stream_rdms(model, stimulus_set, layers, metric=metric, batch_size=batch_size, device=device,
                        transform=transform, progress=progress, precision=precision, reduce_units=reduce_units,
-                       reduce_seed=reduce_seed, spill_dir=spill_dir,
+                       reduce_seed=reduce_seed, spill_dir=spill_dir, kernels_out=kernels_out,
                        memory_budget=DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget)
 
 
@@ -214,6 +216,9 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
         results["similarity_normalized"].attrs = {
             "long_name": f"similarity divided by the noise ceiling's {options.normalize_by_ceiling} bound",
             "units": "1"}
+    from rsa_bridge.measures.agreement import agreement_table
+    from rsa_bridge.measures.results import add_measures
+    table, results = add_measures(table, results, pieces)
     best, differences = collect_tables(unique_stats)
     if differences is not None and len(differences):
         diff = xr.Dataset.from_dataframe(differences.rename_axis("model_comparison"))
@@ -221,7 +226,7 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
                                              for c in diff.data_vars}))
     return CompareResult(table=table, results=results, model_rdms=model_rdms,
                          statistics={p["dataset"]: p.get("stats") for p in pieces}, best=best,
-                         model_differences=differences)
+                         model_differences=differences, agreement=agreement_table(table))
 
 
 def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | None = None, *,
@@ -231,7 +236,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                    batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
                    models: Sequence | None = None, transform=None,
                    stats: StatsOptions | None = None, cache=None,
-                   rdm_options: dict | None = None) -> CompareResult:
+                   rdm_options: dict | None = None, measures: Sequence[str] | None = None,
+                   measure_options=None) -> CompareResult:
     """Score one or more networks' layers against brain areas: the ``rsa-bridge compare`` job.
 
     Several models are scored on the same stimuli and the same bootstrap samples, so their best layers
@@ -256,6 +262,9 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             ``~/.cache/rsa-bridge``, False = off, a folder, or a cache object.
         rdm_options: keyword options of :func:`network_rdms` (``precision``, ``reduce_units``,
             ``reduce_seed``); they enter the cache key.
+        measures: ``rsa`` (always computed), ``cka``, ``linear`` (:data:`rsa_bridge.measures.MEASURES`); cka and
+            linear use each layer's Gram from the same forward pass (the RDM cache is then not read) and the
+            area's per-stimulus responses; measure_options: :class:`rsa_bridge.measures.scoring.MeasureOptions`.
     """
     from extractors import load_model
     from extractors.provenance import USER_MODULE, module_provenance
@@ -269,6 +278,10 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         raise RSABridgeError(f"a model is named twice: {', '.join(names)}")
     if models is not None and len(models) != len(names):
         raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
+    from rsa_bridge.measures import check_measures
+    from rsa_bridge.measures.scoring import MeasureOptions, score_pieces
+    extra = [m for m in check_measures(measures) if m != "rsa"]
+    measure_options = measure_options or MeasureOptions()
     plan = select_datasets(areas_wanted, dataset)
     loaded = [load_dataset(ds_name) for ds_name, _ in plan]
     stim_sets = [_stimuli_for(ds, stimuli) for ds in loaded]
@@ -289,8 +302,11 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                    if record and (weights_label == USER_MODULE or k == "transform") and record.get(k) is not None}
         for (_, area_names), ds, stim in zip(plan, loaded, stim_sets):
             from rsa_bridge.app.cache import cached_network_rdms
+            kernels = {} if extra and not control else None
             rdms = control_model_rdms(model_name, stim, metric) if control else cached_network_rdms(
                 network_rdms, net, stim, layers, metric, batch_size, device, progress, transform, cache=cache,
+                **(rdm_options or {})) if kernels is None else network_rdms(
+                net, stim, layers, metric, batch_size, device, progress, transform, kernels_out=kernels,
                 **(rdm_options or {}))
             rdms.attrs.update(clean_attrs({"model": model_name, "weights": weights_label,
                                            "weights_sha256": getattr(info, "weights_sha256", None),
@@ -300,8 +316,11 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method)
             pieces.append({"model": model_name, "weights": weights_label, "dataset": ds.attrs["name"],
                            "dataset_obj": ds, "metric": metric, "similarity": sim, "sem": sem, "per_rdm": per_rdm,
-                           "model_rdms": rdms, "columns": columns})
+                           "model_rdms": rdms, "columns": columns, "kernels": kernels, "areas": area_names,
+                           "stimuli": stim})
         del net
+    if extra:
+        score_pieces(pieces, extra, measure_options, stats or StatsOptions())
     provenance = {"model": ",".join(names), "weights": ",".join(dict.fromkeys(labels)), "metric": metric,
                   "method": method, "datasets": ",".join(dict.fromkeys(p["dataset"] for p in pieces)),
                   "device": device,
@@ -310,6 +329,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                   "preprocessing": getattr(infos[0], "preprocessing", None) if len(infos) == 1 else None,
                   **{k: ",".join("n/a" if getattr(i, k, None) is None else str(getattr(i, k)) for i in infos)
                      for k in _RECORD_ATTRS if any(getattr(i, k, None) is not None for i in infos)}}
+    if extra:
+        provenance.update({"measures": ",".join(["rsa", *extra]), **measure_options.attrs()})
     return _assemble(pieces, provenance, stats or StatsOptions())
 
 
@@ -318,22 +339,31 @@ def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *,
                   layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
                   batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
                   model=None, transform=None, stats: StatsOptions | None = None, cache=None,
-                  rdm_options: dict | None = None) -> CompareResult:
+                  rdm_options: dict | None = None, measures: Sequence[str] | None = None,
+                  measure_options=None) -> CompareResult:
     """Score one network's layers against brain areas (see :func:`compare_models` for the arguments, the
-    same here, ``cache`` and ``rdm_options`` included; ``model`` is one already built ``nn.Module``)."""
+    same here, ``cache`` and ``rdm_options`` included; ``model`` is one already built ``nn.Module``;
+    ``measures=["rsa", "cka", "linear"]`` adds CKA and cross-validated linear predictivity from the same
+    forward pass)."""
     return compare_models([model_name], areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli,
                           layers=layers, metric=metric, method=method, batch_size=batch_size, device=device,
                           progress=progress, models=None if model is None else [model], transform=transform,
-                          stats=stats, cache=cache, rdm_options=rdm_options)
+                          stats=stats, cache=cache, rdm_options=rdm_options, measures=measures,
+                          measure_options=measure_options)
 
 
 def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | None = None, *,
                         dataset: str | Path | xr.Dataset | None = None, method: str = "spearman",
-                        model_name: str | None = None, stats: StatsOptions | None = None) -> CompareResult:
+                        model_name: str | None = None, stats: StatsOptions | None = None,
+                        measures: Sequence[str] | None = None) -> CompareResult:
     """Compare precomputed model RDMs (layer, n, n) with brain areas (see :mod:`rsa_bridge.model_rdms`)."""
     method = COMPARISONS.resolve(method)
     model_rdms = as_model_rdms(model_rdms)  # e.g. rdms_from_rsatoolbox's (replicate, n, n) as it is
     plan = select_datasets(areas_wanted, dataset)
+    from rsa_bridge.measures import check_measures
+    if [m for m in check_measures(measures) if m != "rsa"]:
+        raise RSABridgeError("--measure cka/linear need the network's activations; precomputed model RDMs carry "
+                             "no Gram matrices: use --model")
     label = model_name or Path(str(model_rdms.attrs.get("source_file", "model_rdms"))).stem
     pieces = []
     for ds_name, area_names in plan:

@@ -12,11 +12,15 @@ from rsa_bridge.io import staged_outputs, staged_paths, write_netcdf
 from rsa_bridge.app.pipeline import CompareResult
 
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
+#: written too when several measures ran (--measure)
+AGREEMENT_FILES = ("agreement.csv", "agreement.pdf", "agreement.png")
 
 
 def header(result: CompareResult) -> str:
     """One line of provenance above the table; says plainly when the network is untrained."""
-    t = result.table
+    from rsa_bridge.measures.results import rsa_rows
+
+    t = rsa_rows(result.table)
     weights = ", ".join(dict.fromkeys(t["weights"]))
     note = " (untrained network: a control, not a trained model)" if "none" in t["weights"].values else ""
     note += _user_module_note(t)
@@ -135,8 +139,12 @@ def _wide(t: pd.DataFrame, cells: list[str]) -> str:
 
 
 def format_table(result: CompareResult) -> str:
-    """Layers down, areas across: the similarity with its CI (or ± SEM), significance, ceiling, best layers."""
-    t = result.table
+    """Layers down, areas across: the similarity with its CI (or ± SEM), significance, ceiling, best layers.
+    Other measures (``--measure cka/linear``) follow in one block each, then their agreement."""
+    from rsa_bridge.measures.agreement import agreement_lines
+    from rsa_bridge.measures.results import measure_blocks, rsa_rows
+
+    t = rsa_rows(result.table)
     blocks = [header(result), _wide(t, [_cell(row) for _, row in t.iterrows()])]
     if "similarity_normalized" in t:
         bound = t["normalized_by"].iloc[0]
@@ -145,7 +153,8 @@ def format_table(result: CompareResult) -> str:
                                 for _, row in t.iterrows()]))
     extra = [line for line in [_ceiling_line(t), *_best_lines(result), *_legend(result), _disagreement_note(t)]
              if line]
-    return "\n".join(blocks + extra)
+    others = measure_blocks(result.table) + ["\n".join(agreement_lines(getattr(result, "agreement", None)))]
+    return "\n".join(blocks + extra + [b for b in others if b])
 
 
 def _model_rdms_dataset(result: CompareResult) -> xr.Dataset:
@@ -167,10 +176,20 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
     published with one rename (:func:`rsa_bridge.io.staged_outputs`); an existing non-empty ``out_dir``
     needs ``overwrite``.
     """
-    with staged_outputs(out_dir, OUTPUT_FILES, overwrite=overwrite) as staging:
+    from rsa_bridge.measures.results import rsa_rows
+    agreement = getattr(result, "agreement", None)
+    files = OUTPUT_FILES + (AGREEMENT_FILES if agreement is not None else ())
+    with staged_outputs(out_dir, files, overwrite=overwrite) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
         write_netcdf(result.results, staging / "results.nc")
         write_netcdf(_model_rdms_dataset(result), staging / "model_rdms.nc")
-        fig, _, _ = layer_profile(result.table, title=short_title(result))
+        if agreement is None:
+            fig, _, _ = layer_profile(rsa_rows(result.table), title=short_title(result))
+        else:  # one panel per measure, and the agreement table and figure
+            from rsa_bridge.measures.agreement import agreement_figure
+            from rsa_bridge.measures.plots import measure_profile
+            fig, _ = measure_profile(result.table, title=short_title(result))
+            agreement.to_csv(staging / "agreement.csv", index=False)
+            save_figure(agreement_figure(result.table, title=short_title(result)), staging / "agreement")
         save_figure(fig, staging / "profile")   # closes the figure, fonts embedded as TrueType
-    return staged_paths(out_dir, OUTPUT_FILES)
+    return staged_paths(out_dir, files)

@@ -47,6 +47,18 @@ def register(subparsers) -> None:
     stats.add_argument("--normalize-by-ceiling", nargs="?", const="upper", choices=("upper", "lower"), default=None,
                        help="add similarity / noise ceiling (upper bound unless 'lower' is given) as "
                             "similarity_normalized, and print it")
+    meas = p.add_argument_group("measures (rsa_bridge.measures; docs/guide/measures.md)")
+    meas.add_argument("--measure", action="append", choices=("rsa", "cka", "linear"), default=None,
+                      help="rsa (default), cka (linear CKA) or linear (cross-validated linear predictivity); "
+                           "repeatable; all from the same forward pass (rsa always runs)")
+    meas.add_argument("--linear-estimator", choices=("ridge", "pls"), default="ridge",
+                      help="linear predictivity: ridge (alpha by leave-one-out, default) or pls (Brain-Score, 25 "
+                           "components)")
+    meas.add_argument("--folds", type=int, default=10, metavar="K", help="cross-validation folds (default 10; seed --seed)")
+    meas.add_argument("--stratify-by", metavar="COLUMN", help="stratify the folds by this stimulus-manifest column")
+    meas.add_argument("--alpha-per-neuroid", action="store_true", help="ridge: each neuroid picks its own alpha")
+    meas.add_argument("--responses", metavar="FILE|NAME",
+                      help="repeat-level firing rates for cka/linear (default: the shipped rates of the dataset)")
     p.add_argument("--stimulus-ids", metavar="FILE|dataset",
                    help="for .mat model RDMs: a file with one id per line, or 'dataset' if rows follow the dataset's order")
     p.add_argument("--batch-size", type=int, default=32)
@@ -154,7 +166,8 @@ def _run(args: argparse.Namespace) -> int:
                 raise RSABridgeError(f"{str(args.model_rdms)!r} has no layer {missing[0]!r}; "
                                      f"it has {', '.join(map(str, rdms['layer'].values[:10]))} ...")
             rdms = rdms.sel(layer=layers)
-        result = compare_precomputed(rdms, args.area, dataset=args.dataset, method=args.method, stats=stats)
+        result = compare_precomputed(rdms, args.area, dataset=args.dataset, method=args.method, stats=stats,
+                                     measures=getattr(args, "measure", None))
     else:
         if args.model is None:
             raise RSABridgeError("say which model to score: --model NAME or --model-rdms FILE")
@@ -169,7 +182,15 @@ def _run(args: argparse.Namespace) -> int:
         if args.reduce_units is not None and args.reduce_units < 1:
             raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")
         rdm_options = {"precision": args.precision, "reduce_units": args.reduce_units, "reduce_seed": args.seed}
-        result = runner(args.model, args.area, weights=args.weights, dataset=args.dataset,
+        measure_kw = {}
+        if getattr(args, "measure", None) and set(args.measure) - {"rsa"}:
+            from rsa_bridge.measures.scoring import MeasureOptions
+            if getattr(args, "scheduler", None):
+                raise RSABridgeError("--measure cka/linear run in the local forward pass; drop --scheduler for them")
+            measure_kw = {"measures": args.measure, "measure_options": MeasureOptions(
+                estimator=args.linear_estimator, n_splits=args.folds, fold_seed=args.seed, labels=args.stratify_by,
+                per_neuroid_alpha=args.alpha_per_neuroid, responses=args.responses)}
+        result = runner(args.model, args.area, weights=args.weights, dataset=args.dataset, **measure_kw,
                         cache=False if getattr(args, "no_cache", False) else getattr(args, "cache", None),
                         stimuli=args.stimuli, layers=layers, metric=args.metric, method=args.method,
                         batch_size=args.batch_size, device=args.device,

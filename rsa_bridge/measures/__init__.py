@@ -1,0 +1,54 @@
+"""Model-brain measures beyond RSA, all computed from each layer's stimulus x stimulus Gram matrix.
+
+:data:`MEASURES` is the registry ``compare --measure NAME`` reads (name -> :class:`Measure`):
+
+========= ============================================================ =================================
+name      score of one layer against one area                          needs
+========= ============================================================ =================================
+rsa       comparison of the layer RDM with the area's RDMs (today's)    layer RDM, area RDMs
+cka       linear CKA of the layer Gram and the neural Gram              layer Gram, responses
+linear    median over neuroids of cross-validated Pearson r (ridge)     layer Gram, per-stimulus responses
+========= ============================================================ =================================
+
+Modules: :mod:`.cka` (linear, debiased, RBF CKA), :mod:`.ridge` (dual ridge, RidgeCV-equal alpha selection),
+:mod:`.pls` (Brain-Score PLS in the dual), :mod:`.folds`, :mod:`.predictivity`, :mod:`.ceilings`,
+:mod:`.agreement` (do the measures pick the same best layer?).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure: its name, definition and what peers call it."""
+
+    name: str
+    long_name: str
+    definition: str
+    needs_responses: bool
+    peers: str
+
+
+MEASURES: dict[str, Measure] = {
+    "rsa": Measure("rsa", "representational similarity (RSA)",
+                   "compare(RDM_layer, RDM_area) with --method (default Spearman)", False,
+                   "rsatoolbox compare; Net2Brain RSA; thingsvision compare_rdms; Brain-Score rdm"),
+    "cka": Measure("cka", "linear centred kernel alignment",
+                   "<HKH, HLH>_F / (|HKH|_F |HLH|_F), K = layer Gram, L = neural Gram", True,
+                   "Brain-Score cka; Net2Brain CKA; thingsvision CKA(kernel='linear'); rsatoolbox cosine_cov"),
+    "linear": Measure("linear", "cross-validated linear predictivity",
+                      "median_neuroids mean_folds pearson(ridge prediction, held-out response)", True,
+                      "Brain-Score neural predictivity (pls); Net2Brain encoding (ridge); not in thingsvision/rsatoolbox"),
+}
+
+
+def check_measures(names) -> list[str]:
+    """The measure names in order without repeats; RSABridgeError for an unknown one."""
+    from rsa_bridge.errors import RSABridgeError
+
+    out = list(dict.fromkeys(names or ["rsa"]))
+    unknown = [n for n in out if n not in MEASURES]
+    if unknown:
+        raise RSABridgeError(f"unknown measure {unknown[0]!r}; choose from {', '.join(MEASURES)}")
+    return out

@@ -1,0 +1,143 @@
+"""The non-RSA measures in ``compare``'s outputs: results.csv rows, results.nc variables, printed blocks.
+
+results.csv: every row gains ``measure`` (``rsa`` for today's rows); CKA and linear-predictivity rows put
+their score in ``similarity`` (``method`` says ``linear_cka`` / ``ridge`` / ``pls``) with ``ci_low``/``ci_high``,
+``p_best``/``is_best`` (and p-values for CKA), ``measure_ceiling`` and ``score_over_ceiling``; linear rows add
+``mean_over_neuroids``. results.nc gains ``score`` (measure, model_layer, area) with ``score_ci_low``,
+``score_ci_high``, ``score_p_best``, ``score_over_ceiling``, ``measure_ceiling`` (measure, area) and the
+per-neuroid predictivity ``linear_per_neuroid_<dataset>_<area>`` (model_layer, neuroid).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from rsa_bridge.measures import MEASURES
+
+NAN = float("nan")
+
+
+def measure_rows(piece: dict, paths) -> list[dict]:
+    """results.csv rows of one piece's non-RSA scores."""
+    rows = []
+    rdms = piece["model_rdms"]
+    for area, by_measure in piece.get("measure_scores", {}).items():
+        for name, sc in by_measure.items():
+            st = sc.stats
+            best = int(np.nanargmax(sc.score)) if np.isfinite(sc.score).any() else -1
+            for k, layer in enumerate(sc.layers):
+                row = {"model": piece["model"], "weights": piece["weights"], "layer": layer,
+                       "module_path": str(paths[k]), "area": area, "dataset": piece["dataset"],
+                       "metric": "linear kernel", "method": sc.method, "similarity": float(sc.score[k]),
+                       "sem": NAN, "n_rdms": 0, "n_stimuli": int(rdms.sizes["stimulus_row"]),
+                       "measure_ceiling": sc.ceiling, "score_over_ceiling": float(sc.normalized[k])}
+                if st.ci_low is not None:
+                    row.update(ci_low=float(st.ci_low[k]), ci_high=float(st.ci_high[k]),
+                               p_best=float(st.p_best[k]), is_best=k == best)
+                if st.p_value is not None:
+                    row.update(p_value=float(st.p_value[k]), p_holm=float(st.p_holm[k]), p_fdr=float(st.p_fdr[k]))
+                if sc.mean is not None:
+                    row["mean_over_neuroids"] = float(sc.mean[k])
+                row["measure"] = name
+                rows.append(row)
+    return rows
+
+
+def add_measures(table: pd.DataFrame, results: xr.Dataset, pieces: list[dict], attrs: dict | None = None
+                 ) -> tuple[pd.DataFrame, xr.Dataset]:
+    """Table and Dataset with the ``measure`` column and, when other measures ran, their rows and variables."""
+    table = table.assign(measure="rsa")
+    extra = []
+    for piece in pieces:
+        rdms = piece["model_rdms"]
+        paths = rdms["module_path"].values if "module_path" in rdms.coords else [""] * rdms.sizes["layer"]
+        extra.extend(measure_rows(piece, paths))
+    if not extra:
+        return table, results
+    table = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
+    measures = list(dict.fromkeys(table["measure"]))
+    labels = [str(v) for v in results["model_layer"].values]
+    areas = [str(a) for a in results["area"].values]
+    grids = {c: np.full((len(measures), len(labels), len(areas)), np.nan)
+             for c in ("similarity", "ci_low", "ci_high", "p_best", "score_over_ceiling")}
+    ceilings = np.full((len(measures), len(areas)), np.nan)
+    for row in table.itertuples(index=False):
+        i, j, k = measures.index(row.measure), labels.index(f"{row.model}:{row.layer}"), areas.index(row.area)
+        for c in grids:
+            value = getattr(row, c, NAN)
+            grids[c][i, j, k] = value if value is not None and pd.notna(value) else NAN
+        ceiling = getattr(row, "measure_ceiling", NAN)
+        if pd.notna(ceiling):
+            ceilings[i, k] = ceiling
+    dims = ("measure", "model_layer", "area")
+    names = {"similarity": "score", "ci_low": "score_ci_low", "ci_high": "score_ci_high", "p_best": "score_p_best",
+             "score_over_ceiling": "score_over_ceiling"}
+    new = {names[c]: (dims, v, {"units": "1", "long_name": f"{c} of each measure"}) for c, v in grids.items()}
+    new["measure_ceiling"] = (("measure", "area"), ceilings,
+                              {"units": "1", "long_name": "ceiling of each measure (rsa: see ceiling_upper)"})
+    results = results.assign_coords(measure=measures).assign(new)
+    results["measure_definition"] = ("measure", [MEASURES[m].definition for m in measures])
+    for piece in pieces:
+        for area, by_measure in piece.get("measure_scores", {}).items():
+            sc = by_measure.get("linear")
+            if sc is None:
+                continue
+            name = f"linear_per_neuroid_{piece['dataset']}_{area}"
+            dim = f"neuroid_{piece['dataset']}_{area}"
+            block = xr.DataArray(sc.per_neuroid, dims=("model_layer", dim),
+                                 coords={"model_layer": [f"{piece['model']}:{l}" for l in sc.layers],
+                                         dim: sc.neuroid_ids},
+                                 attrs={"long_name": "mean over folds of the held-out Pearson r", "units": "1",
+                                        "excluded_neuroids": ",".join(sc.excluded) or "none"})
+            results[name] = block if name not in results else xr.concat([results[name], block], "model_layer")
+    results.attrs.update({k: v for k, v in (attrs or {}).items()})
+    return table, results
+
+
+def rsa_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The RSA rows (all rows of a table without a ``measure`` column)."""
+    if "measure" not in table:
+        return table
+    return table[table["measure"] == "rsa"].reset_index(drop=True)
+
+
+def measure_blocks(table: pd.DataFrame) -> list[str]:
+    """One printed block per non-RSA measure: layers down, areas across, ceiling and best layer."""
+    if "measure" not in table:
+        return []
+    blocks = []
+    for name in dict.fromkeys(table["measure"]):
+        if name == "rsa":
+            continue
+        t = table[table["measure"] == name]
+        cells = []
+        for row in t.itertuples(index=False):
+            text = f"{row.similarity:.4f}"
+            low = getattr(row, "ci_low", NAN)
+            if pd.notna(low):
+                text += f" [{low:.4f}, {row.ci_high:.4f}]"
+            if pd.notna(getattr(row, "p_holm", NAN)) and row.p_holm < 0.05:
+                text += "*"
+            cells.append(text)
+        wide = t.assign(cell=cells).pivot_table(index=["model", "layer"], columns="area", values="cell",
+                                               aggfunc="first", sort=False)
+        wide = wide.reindex(list(dict.fromkeys(zip(t["model"], t["layer"]))))
+        if t["model"].nunique() == 1:
+            wide.index = wide.index.get_level_values("layer")
+        wide.columns.name = None
+        m = MEASURES[name]
+        lines = [f"MEASURE {name}: {m.long_name} ({', '.join(dict.fromkeys(t['method']))})", wide.to_string()]
+        for area, rows in t.groupby("area", sort=False):
+            ceiling = rows["measure_ceiling"].iloc[0]
+            lines.append(f"ceiling for {area}: {ceiling:.4f} ({'split-half CKA' if name == 'cka' else 'median split-half r, Spearman-Brown'})")
+            for model, mrows in rows.groupby("model", sort=False):
+                if len(mrows) < 2:
+                    continue
+                top = mrows.loc[mrows["similarity"].idxmax()]
+                prob = f", best in {100 * top['p_best']:.1f}% of bootstrap samples over {'neuroids' if name == 'linear' else 'stimuli'}" \
+                    if pd.notna(top.get("p_best", NAN)) else ""
+                lines.append(f"best layer for {area}: {model} {top['layer']} ({name} {top['similarity']:.4f}, "
+                             f"/ceiling {top['score_over_ceiling']:.4f}{prob})")
+        blocks.append("\n".join(lines))
+    return blocks

@@ -1,0 +1,195 @@
+"""Score every layer of one model against one area with CKA and linear predictivity (from layer Grams).
+
+Inputs: the layer Grams ``(layer, stimulus_row, stimulus_col)`` that :mod:`extractors.streaming`
+accumulates in the same forward pass as the RDMs (``kernels_out``), and the area's repeat-level
+firing rates (``presentation x neuroid``), which give the per-stimulus responses (mean over repetitions),
+the neural Gram ``R R^T`` and the split-half ceilings. :data:`RESPONSES_FOR_DATASET` says which shipped
+rates belong to which shipped RDM dataset; other datasets need ``responses=`` (``--responses``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.measures.ceilings import cka_ceiling, mean_responses, neuroid_ceiling
+from rsa_bridge.measures.cka import linear_cka
+from rsa_bridge.measures.predictivity import linear_predictivity
+from rsa_bridge.measures.stats import LayerStats, cka_stats, neuroid_bootstrap
+from rsa_bridge.rdm import ROW
+
+#: shipped RDM dataset -> shipped repeat-level rates of the same neurons and images
+RESPONSES_FOR_DATASET = {"cowley2023_v4_210325": "cowley2023_v4_210325_rates"}
+
+
+@dataclass
+class MeasureOptions:
+    """Options of the non-RSA measures (recorded in results.nc attrs as ``measure_*``).
+
+    estimator: ``ridge`` or ``pls``; n_splits / fold_seed / labels / folds: cross-validation
+    (:func:`rsa_bridge.measures.folds.make_folds`); alphas / per_neuroid_alpha: ridge;
+    ceiling_splits: split halves for the ceilings; responses: rates (shipped name, path or DataArray).
+    """
+
+    estimator: str = "ridge"
+    n_splits: int = 10
+    fold_seed: int = 0
+    labels: Any = None
+    folds: Any = None
+    alphas: tuple = tuple(float(a) for a in np.logspace(-5, 5, 11))
+    per_neuroid_alpha: bool = False
+    ceiling_splits: int = 10
+    responses: Any = None
+
+    def attrs(self) -> dict:
+        return {"measure_cka": "linear CKA (Kornblith et al. 2019) of layer and neural Grams",
+                "measure_cka_ceiling": "mean over split halves of CKA(half-A, half-B neural Gram)",
+                "measure_linear": f"{self.estimator}, {self.n_splits}-fold CV (seed {self.fold_seed}"
+                                  f"{', user folds' if self.folds is not None else ''}"
+                                  f"{', stratified' if self.labels is not None else ''}); Pearson r per neuroid, "
+                                  "mean over folds, median over neuroids",
+                "measure_linear_alphas": ",".join(f"{a:g}" for a in self.alphas),
+                "measure_linear_alpha_per_neuroid": int(self.per_neuroid_alpha),
+                "measure_linear_ceiling": "median over neuroids of split-half Pearson r, Spearman-Brown corrected",
+                "measure_ceiling_splits": self.ceiling_splits}
+
+
+@dataclass
+class AreaScores:
+    """Scores of L layers (one model) against one area for one measure."""
+
+    measure: str
+    layers: list[str]
+    score: np.ndarray
+    stats: LayerStats
+    ceiling: float = float("nan")
+    mean: np.ndarray | None = None
+    per_neuroid: np.ndarray | None = None  # (L, t)
+    neuroid_ids: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    method: str = ""
+
+    @property
+    def normalized(self) -> np.ndarray:
+        return self.score / self.ceiling if np.isfinite(self.ceiling) and self.ceiling > 0 else \
+            np.full_like(self.score, np.nan)
+
+
+def area_rates(dataset_name: str, area: str, responses: Any = None) -> xr.DataArray:
+    """Repeat-level rates (presentation x neuroid) of ``area`` for ``dataset_name`` (or ``responses``)."""
+    from rsa_bridge.neural import schema as S
+    from rsa_bridge.neural.load import read_neural
+
+    if isinstance(responses, xr.DataArray):
+        rates = responses
+    else:
+        source = responses if responses is not None else RESPONSES_FOR_DATASET.get(str(dataset_name))
+        if source is None:
+            raise RSABridgeError(f"--measure cka/linear need per-stimulus responses of area {area!r}; dataset "
+                                 f"{dataset_name!r} holds only RDMs: pass --responses FILE (repeat-level rates)")
+        rates = read_neural(source).data
+        if not isinstance(rates, xr.DataArray):
+            raise RSABridgeError(f"{source!r} holds RDMs, not firing rates; cka/linear need rates")
+    regions = [str(r) for r in S.flat_coords(rates)[S.REGION].values] if S.REGION in S.flat_coords(rates).coords else []
+    return S.select_region(rates, area) if area in regions else rates
+
+
+def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], options: MeasureOptions,
+               *, n_bootstrap: int = 0, n_permutations: int = 0, rng: np.random.Generator | None = None,
+               level: float = 0.95) -> dict[str, AreaScores]:
+    """CKA and/or linear predictivity of every layer Gram in ``kernels`` against ``rates``."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    ids = [str(s) for s in kernels[ROW].values]
+    resp = mean_responses(rates)
+    from rsa_bridge.align import check_same_ids
+    check_same_ids(ids, resp["stimulus_id"].values, "the model's stimuli", "the neural responses' stimuli")
+    resp = resp.sel(stimulus_id=ids)
+    layers = [str(l) for l in kernels["layer"].values]
+    grams = np.asarray(kernels.transpose("layer", ...).values, dtype=np.float64)
+    out: dict[str, AreaScores] = {}
+    if "cka" in measures:
+        values = resp.values
+        if not np.isfinite(values).all():
+            raise RSABridgeError("neural responses contain NaN (a stimulus without presentations?); CKA needs all")
+        neural = values @ values.T
+        score = np.array([linear_cka(g, neural) for g in grams])
+        st = cka_stats(grams, neural, score, n_bootstrap=n_bootstrap, n_permutations=n_permutations, rng=rng,
+                       level=level)
+        ceiling = cka_ceiling(rates, options.ceiling_splits, options.fold_seed, stimulus_ids=ids)
+        out["cka"] = AreaScores("cka", layers, score, st, ceiling=ceiling, method="linear_cka")
+    if "linear" in measures:
+        ceil = neuroid_ceiling(rates, options.ceiling_splits, options.fold_seed)
+        ceil = ceil.values
+        results = []
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            for g in grams:
+                results.append(linear_predictivity(g, resp, estimator=options.estimator, n_splits=options.n_splits,
+                                                   seed=options.fold_seed, labels=options.labels,
+                                                   folds=options.folds, ceiling=ceil, alphas=options.alphas,
+                                                   per_neuroid_alpha=options.per_neuroid_alpha))
+        for note in dict.fromkeys(str(w.message) for w in caught):
+            warnings.warn(note, RuntimeWarning, stacklevel=2)
+        per = np.stack([r.per_neuroid for r in results])
+        usable = [i for i, n in enumerate(results[0].neuroid_ids) if n not in results[0].excluded]
+        st = neuroid_bootstrap(per[:, usable], n_bootstrap=n_bootstrap, rng=rng, level=level)
+        out["linear"] = AreaScores("linear", layers, np.array([r.median for r in results]), st,
+                                   ceiling=results[0].ceiling, mean=np.array([r.mean for r in results]),
+                                   per_neuroid=per, neuroid_ids=results[0].neuroid_ids,
+                                   excluded=sorted(set().union(*[r.excluded for r in results])),
+                                   method=options.estimator)
+    return out
+
+
+def score_pieces(pieces: list[dict], measures: list[str], options: MeasureOptions, stats) -> None:
+    """Add ``measure_scores`` ({area: {measure: AreaScores}}) to each ``compare`` piece that carries layer Grams.
+
+    ``stats`` is the run's :class:`rsa_bridge.pipeline.StatsOptions` (bootstrap, permutations, seed, CI level).
+    The Grams are dropped from the piece once scored.
+    """
+    import warnings
+
+    from rsa_bridge.rdm import COL
+    from rsa_bridge.stats.resample import as_generator
+
+    rng = as_generator(stats.seed)
+    rates_by_area: dict = {}
+    for piece in pieces:
+        grams = piece.get("kernels")
+        if not grams:
+            warnings.warn(f"{piece['model']} has no layer Gram matrices (an image-statistics control); "
+                          f"{', '.join(measures)} skipped for it", RuntimeWarning, stacklevel=2)
+            continue
+        rdms = piece["model_rdms"]
+        layers = [str(l) for l in rdms["layer"].values]
+        ids = [str(s) for s in rdms[ROW].values]
+        kernels = xr.DataArray(np.stack([grams[l] for l in layers]), dims=("layer", ROW, COL),
+                               coords={"layer": layers, ROW: ids, COL: ids})
+        scores = {}
+        if isinstance(options.labels, str):  # a manifest column: one label per stimulus, by stimulus_id
+            options = _with_manifest_labels(options, piece.get("stimuli"), ids)
+        for area in piece["areas"]:
+            key = (piece["dataset"], area)
+            if key not in rates_by_area:
+                rates_by_area[key] = area_rates(piece["dataset"], area, options.responses)
+            scores[area] = score_area(kernels, rates_by_area[key], measures, options, n_bootstrap=stats.bootstrap,
+                                      n_permutations=stats.permutations, rng=rng, level=stats.ci_level)
+        piece["measure_scores"] = scores
+        piece["kernels"] = None
+
+
+def _with_manifest_labels(options: MeasureOptions, stimuli, ids: list[str]) -> MeasureOptions:
+    """A copy of ``options`` whose ``labels`` (a manifest column name) are replaced by one value per stimulus."""
+    from dataclasses import replace
+
+    manifest = getattr(stimuli, "manifest", None)
+    column = options.labels
+    if manifest is None or column not in manifest:
+        have = ", ".join(c for c in (manifest.columns if manifest is not None else []) if c not in ("filename",))
+        raise RSABridgeError(f"--stratify-by {column!r}: the stimulus manifest has no such column (it has {have})")
+    by_id = dict(zip(manifest["stimulus_id"].astype(str), manifest[column]))
+    return replace(options, labels=[by_id[i] for i in ids])
