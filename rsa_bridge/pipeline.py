@@ -62,6 +62,9 @@ class StatsOptions:
         ceiling: Nili noise ceiling of areas with >= 2 RDMs.
         normalize_by_ceiling: ``upper``/``lower`` adds ``similarity_normalized`` = similarity / that bound.
         progress: a bar over bootstrap samples on stderr (None: only on a terminal; not stored in attrs).
+        group_by: the unit of resampling for ceilings, SEM and the bootstrap over RDMs: ``auto`` (the
+            subject/animal coordinate when the RDMs carry one), ``none`` (each RDM), or a replicate
+            coordinate name (see :mod:`rsa_bridge.stats.grouping`).
     """
 
     bootstrap: int = 0
@@ -72,6 +75,7 @@ class StatsOptions:
     ceiling: bool = True
     normalize_by_ceiling: str | None = None
     progress: bool | None = None
+    group_by: str | None = "auto"
 
     def attrs(self) -> dict:
         out = {f"stats_{k}": v for k, v in asdict(self).items() if k != "progress"}
@@ -104,7 +108,8 @@ def select_datasets(areas_wanted: Sequence[str] | None, dataset: str | None) -> 
 
 
 def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Sequence[str],
-                   method: str = "spearman") -> tuple[xr.DataArray, xr.DataArray, dict[str, xr.DataArray]]:
+                   method: str = "spearman", group_by: str | None = "auto",
+                   ) -> tuple[xr.DataArray, xr.DataArray, dict[str, xr.DataArray]]:
     """Compare every layer RDM with every RDM of each area, matched by ``stimulus_id``.
 
     Args:
@@ -112,12 +117,17 @@ def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Se
         dataset: a validated RDM dataset (see :mod:`rsa_bridge.datasets`).
         area_names: areas of ``dataset`` to compare with.
         method: comparison method (see :mod:`rsa_bridge.compare`).
+        group_by: unit of resampling (``auto``, ``none``, or a replicate coordinate such as ``subject``;
+            see :mod:`rsa_bridge.stats.grouping`).
 
     Returns:
-        similarity (layer, area): mean over the area's RDMs (subjects/sessions) of the per-RDM similarity;
-        sem (layer, area): standard error of that mean (NaN for a single RDM);
-        per-RDM similarities per area, each (layer, replicate).
+        similarity (layer, area): mean over units (subjects, or RDMs) of each unit's mean per-RDM similarity;
+        sem (layer, area): standard error of that mean over units (NaN for a single unit);
+        per-RDM similarities per area, each (layer, replicate) with a ``unit`` coordinate and the
+        unit's description in ``attrs['resampling_unit']``.
     """
+    from rsa_bridge.stats.grouping import group_mean_sem, resampling_unit
+
     ids = [str(s) for s in model_rdms[ROW].values]
     name = dataset.attrs.get("name", "the dataset")
     check_same_ids(ids, dataset[ROW].values, "the model RDMs' stimuli", f"dataset {name!r}")
@@ -126,11 +136,15 @@ def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Se
     for area in area_names:
         neural = reorder_rdm(area_rdms(dataset, area), ids)
         sims = compare_vectors(model_vectors, upper_triangle(neural), method)
+        unit = resampling_unit(dataset[area], group_by)
         per_rdm[area] = xr.DataArray(sims, dims=(LAYER, "replicate"),
-                                     coords={LAYER: model_rdms[LAYER].values, "replicate": neural["replicate"].values})
-        mean.append(sims.mean(axis=1))
-        n = sims.shape[1]
-        sem.append(sims.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.full(sims.shape[0], np.nan))
+                                     coords={LAYER: model_rdms[LAYER].values, "replicate": neural["replicate"].values,
+                                             "unit": ("replicate", unit.labels)},
+                                     attrs={"resampling_unit": unit.name, "n_units": unit.n_units,
+                                            "resampling_unit_description": unit.describe()})
+        m, e = group_mean_sem(sims, unit.labels)
+        mean.append(m)
+        sem.append(e)
     coords = {LAYER: model_rdms[LAYER].values, AREA: list(area_names)}
     return (xr.DataArray(np.stack(mean, axis=1), dims=(LAYER, AREA), coords=coords),
             xr.DataArray(np.stack(sem, axis=1), dims=(LAYER, AREA), coords=coords), per_rdm)
@@ -190,7 +204,7 @@ def _add_statistics(pieces: list[dict], method: str, options: StatsOptions) -> N
                                    n_bootstrap=options.bootstrap, n_permutations=options.permutations,
                                    over=options.bootstrap_over, rng=rng, level=options.ci_level,
                                    ceiling=options.ceiling, normalize=options.normalize_by_ceiling,
-                                   progress=options.progress)
+                                   progress=options.progress, group_by=options.group_by)
         for piece in group:
             piece["stats"] = stats
 
@@ -215,6 +229,8 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
                     "similarity": similarity,
                     "sem": float(sem.sel({LAYER: layer, AREA: area})),
                     "n_rdms": int(piece["per_rdm"][str(area)].sizes["replicate"]),
+                    "resampling_unit": str(piece["per_rdm"][str(area)].attrs.get("resampling_unit", "rdm")),
+                    "n_units": int(piece["per_rdm"][str(area)].attrs.get("n_units", 1)),
                     "n_stimuli": int(rdms.sizes[ROW]),
                     **row_columns(piece.get("stats"), f"{piece['model']}:{layer}", str(area), similarity,
                                   options.normalize_by_ceiling),
@@ -231,7 +247,7 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
     table = pd.DataFrame(rows)
     keys = list(dict.fromkeys(zip(table["model"], table["layer"])))
     area_names = list(dict.fromkeys(table["area"]))
-    grid_columns = [c for c in table.columns if c not in ("n_rdms", "n_stimuli", "is_best")
+    grid_columns = [c for c in table.columns if c not in ("n_rdms", "n_stimuli", "is_best", "n_units")
                     and pd.api.types.is_float_dtype(table[c])]
     grid = {name: np.full((len(keys), len(area_names)), np.nan) for name in grid_columns}
     for row in rows:
@@ -252,8 +268,13 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
         attrs=clean_attrs({**provenance, **options.attrs(), "rsa_bridge_version": package_version()}),
     )
     results["similarity"].attrs = {"long_name": f"{provenance['method']} correlation of model and brain RDMs",
-                                   "units": "1", "aggregation": "mean over the area's RDMs (subjects/sessions)"}
-    results["similarity_sem"].attrs = {"long_name": "standard error of the mean over the area's RDMs",
+                                   "units": "1", "aggregation": "mean over units (subjects, or RDMs) of the unit "
+                                                                "means over their RDMs"}
+    for piece in pieces:
+        for area, values in piece["per_rdm"].items():
+            results.attrs[f"resampling_unit_{area}"] = str(values.attrs.get("resampling_unit_description", "unknown"))
+    results["similarity_sem"].attrs = {"long_name": "standard error of the mean over the area's units "
+                                                    "(subjects, or RDMs; see resampling_unit_<area>)",
                                        "units": "1"}
     if "similarity_normalized" in results:
         results["similarity_normalized"].attrs = {
@@ -337,7 +358,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                                            "weights_sha256": getattr(info, "weights_sha256", None),
                                            "preprocessing": getattr(info, "preprocessing", None), "metric": metric,
                                            "stimulus_set": stim.name, "rsa_bridge_version": package_version()}))
-            sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method)
+            sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
             pieces.append({"model": model_name, "weights": weights_label, "dataset": ds.attrs["name"],
                            "dataset_obj": ds, "metric": metric, "similarity": sim, "sem": sem, "per_rdm": per_rdm,
                            "model_rdms": rdms})
@@ -373,7 +394,7 @@ def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | 
     pieces = []
     for ds_name, area_names in plan:
         ds = load_dataset(ds_name)
-        sim, sem, per_rdm = compare_layers(model_rdms, ds, area_names, method)
+        sim, sem, per_rdm = compare_layers(model_rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
         pieces.append({"model": label, "weights": "precomputed", "dataset": ds.attrs["name"], "dataset_obj": ds,
                        "metric": str(model_rdms.attrs.get("metric", "unknown")), "similarity": sim, "sem": sem,
                        "per_rdm": per_rdm, "model_rdms": model_rdms})

@@ -70,6 +70,23 @@ def _ceiling_line(t: pd.DataFrame) -> str | None:
     return "noise ceiling (Nili et al. 2014, lower-upper): " + "; ".join(parts)
 
 
+def _unit_line(t: pd.DataFrame) -> str | None:
+    """``unit of resampling: hIT subject (4); IT single RDM`` (ceilings, SEM, bootstrap over RDMs)."""
+    if "resampling_unit" not in t:
+        return None
+    per_area = t.drop_duplicates("area").set_index("area")
+    parts = []
+    for area, r in per_area.iterrows():
+        if r["n_rdms"] == 1:
+            parts.append(f"{area} single RDM")
+        elif r["resampling_unit"] == "rdm":
+            parts.append(f"{area} RDM (n = {r['n_rdms']})")
+        else:
+            parts.append(f"{area} {r['resampling_unit']} (n = {r['n_units']} {r['resampling_unit']}s, "
+                         f"{r['n_rdms']} RDMs)")
+    return "unit of resampling (ceiling, SEM, bootstrap over RDMs): " + "; ".join(parts)
+
+
 def _best_lines(result: CompareResult) -> list[str]:
     lines = []
     if result.best is not None:
@@ -103,7 +120,7 @@ def format_table(result: CompareResult) -> str:
         blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has a single RDM")
         blocks.append(_wide(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
                                 for _, row in t.iterrows()]))
-    extra = [line for line in [_ceiling_line(t), *_best_lines(result), *_legend(result)] if line]
+    extra = [line for line in [_ceiling_line(t), _unit_line(t), *_best_lines(result), *_legend(result)] if line]
     return "\n".join(blocks + extra)
 
 

@@ -14,9 +14,11 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.datasets import area_rdms
+from rsa_bridge.rdm import ROW
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
 from rsa_bridge.stats.ceiling import NoiseCeiling, noise_ceiling
+from rsa_bridge.stats.grouping import ResamplingUnit, group_bootstrap_indices, resampling_unit
 from rsa_bridge.stats.layers import LayerDifference, best_layer, paired_difference
 from rsa_bridge.stats.permutation import PermutationResult, permutation_test
 
@@ -34,6 +36,7 @@ class CompareStatistics:
         ceilings: per area its Nili noise ceiling, None for an area with a single RDM.
         best: the best-layer table (see :func:`rsa_bridge.stats.best_layer`), per model, or None.
         model_differences: best layer of one model minus best layer of another, per area, or None.
+        units: per area its unit of resampling (:mod:`rsa_bridge.stats.grouping`).
     """
 
     labels: list[str]
@@ -49,6 +52,7 @@ class CompareStatistics:
     p_fdr: np.ndarray | None = None
     best: pd.DataFrame | None = None
     model_differences: pd.DataFrame | None = None
+    units: dict[str, ResamplingUnit] = field(default_factory=dict)
 
     def _label(self, layer: str) -> str:
         if layer in self.labels:
@@ -105,7 +109,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
                        n_bootstrap: int = 0, n_permutations: int = 0, over: str = "stimuli",
                        rng: np.random.Generator | None = None, level: float = 0.95,
                        ceiling: bool = True, normalize: str | None = None,
-                       progress: bool | None = None) -> CompareStatistics:
+                       progress: bool | None = None, group_by: str | None = "auto") -> CompareStatistics:
     """Bootstrap CIs, permutation p-values, noise ceilings, best layers and model differences.
 
     Args:
@@ -118,12 +122,17 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         normalize: ``upper``/``lower`` when the similarities will be divided by the ceiling: areas
             with a single RDM (no ceiling) get a warning, their normalised values are NaN.
         progress: a bar over bootstrap samples on stderr (None: only on a terminal).
+        group_by: the unit of resampling (``auto``, ``none`` or a replicate coordinate such as
+            ``subject``; see :mod:`rsa_bridge.stats.grouping`): ceilings leave out whole units and
+            the bootstrap over RDMs draws whole units.
     """
     if n_bootstrap < 0 or n_permutations < 0:
         raise RSABridgeError("--bootstrap and --permutations must be >= 0 (0 turns them off)")
     rng = rng if rng is not None else np.random.default_rng(0)
     neural = {a: area_rdms(dataset, a) for a in areas}
-    ceilings = {a: (noise_ceiling(r, method) if ceiling and r.sizes["replicate"] >= 2 else None)
+    units = {a: resampling_unit(dataset[a], group_by) for a in areas}
+    ceilings = {a: (noise_ceiling(r, method, groups=units[a].labels if units[a].grouped else None)
+                    if ceiling and units[a].n_units >= 2 else None)
                 for a, r in neural.items()}
     if normalize is not None:
         if normalize not in NORMALIZE:
@@ -133,10 +142,11 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
             warnings.warn(f"no noise ceiling for area(s) {', '.join(missing)} (a ceiling needs RDMs from at least 2 "
                           "subjects/sessions): their normalized similarities are NaN", RuntimeWarning, stacklevel=2)
     labels = [str(v) for v in model_rdms[model_rdms.dims[0]].values]
-    out = CompareStatistics(labels, list(areas), ceilings, level=level)
+    out = CompareStatistics(labels, list(areas), ceilings, level=level, units=units)
     if n_bootstrap:
+        stim_idx, rdm_idx = _index_sets(model_rdms, neural, units, n_bootstrap, over, rng)
         out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng,
-                                        progress=progress)
+                                        progress=progress, stimulus_indices=stim_idx, rdm_indices=rdm_idx)
         out.ci_low, out.ci_high = out.boot.ci(level)
         per_model = []
         for model in dict.fromkeys(_model_of(label) for label in labels):
@@ -151,6 +161,21 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         out.p_value = out.perm.p_value
         out.p_holm, out.p_fdr = out.perm.corrected("holm"), out.perm.corrected("fdr_bh")
     return out
+
+
+def _index_sets(model_rdms, neural, units, n_samples, over, rng):
+    """Stimulus index sets first, then per area its RDM index sets (whole units), from the one Generator.
+
+    The order of draws is that of :func:`bootstrap_similarity` drawing them itself, so with one RDM
+    per unit the samples are bit-identical to an ungrouped bootstrap.
+    """
+    from rsa_bridge.stats.resample import bootstrap_stimuli
+
+    stim_idx = bootstrap_stimuli(model_rdms.sizes[ROW], n_samples, rng) if over in ("stimuli", "both") else None
+    rdm_idx = None
+    if over in ("rdms", "both"):
+        rdm_idx = {a: group_bootstrap_indices(units[a].labels, n_samples, rng) for a in neural}
+    return stim_idx, rdm_idx
 
 
 def row_columns(stats: CompareStatistics | None, label: str, area: str, similarity: float,
