@@ -81,7 +81,10 @@ class StatsOptions:
         out = {f"stats_{k}": v for k, v in asdict(self).items() if k != "progress"}
         out["stats_seed"] = "none (fresh entropy)" if self.seed is None else self.seed
         out["stats_p_correction_family"] = "the model layers tested against one area"
-        out["stats_ceiling_definition"] = "nili (lower: leave one RDM out; upper: all RDMs)"
+        out["stats_ceiling_definition"] = ("per area in the ceiling_definition/ceiling_note variables: nili (several "
+                                           "RDMs; lower: leave one unit out, upper: all units) or split-half (one RDM "
+                                           "with repeat-level rates; lower: Spearman-Brown split-half reliability R, "
+                                           "upper: sqrt R) or n/a")
         return clean_attrs(out)
 
 

@@ -62,12 +62,22 @@ def _legend(result: CompareResult) -> list[str]:
 
 
 def _ceiling_line(t: pd.DataFrame) -> str | None:
+    """Per area its ceiling band and definition, or ``n/a`` and why."""
     per_area = t.drop_duplicates("area").set_index("area")
-    if "ceiling_lower" not in per_area or per_area["ceiling_lower"].isna().all():
+    if "ceiling_lower" not in per_area:
         return None
-    parts = [f"{a} [{r['ceiling_lower']:.4f}, {r['ceiling_upper']:.4f}]" if pd.notna(r["ceiling_lower"])
-             else f"{a} n/a (1 RDM)" for a, r in per_area.iterrows()]
-    return "noise ceiling (Nili et al. 2014, lower-upper): " + "; ".join(parts)
+    if "ceiling_definition" not in per_area:  # a table from before definitions were recorded
+        if per_area["ceiling_lower"].isna().all():
+            return None
+        per_area = per_area.assign(ceiling_definition="nili", ceiling_note="Nili et al. 2014")
+    parts = []
+    for a, r in per_area.iterrows():
+        if pd.notna(r["ceiling_lower"]):
+            parts.append(f"{a} [{r['ceiling_lower']:.4f}, {r['ceiling_upper']:.4f}] {r['ceiling_definition']}: "
+                         f"{r['ceiling_note']}")
+        else:
+            parts.append(f"{a} n/a ({r['ceiling_note'] or '1 RDM'})")
+    return "noise ceiling (lower, upper): " + "; ".join(parts)
 
 
 def _unit_line(t: pd.DataFrame) -> str | None:
@@ -117,7 +127,7 @@ def format_table(result: CompareResult) -> str:
     blocks = [header(result), _wide(t, [_cell(row) for _, row in t.iterrows()])]
     if "similarity_normalized" in t:
         bound = t["normalized_by"].iloc[0]
-        blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has a single RDM")
+        blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has no ceiling")
         blocks.append(_wide(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
                                 for _, row in t.iterrows()]))
     extra = [line for line in [_ceiling_line(t), _unit_line(t), *_best_lines(result), *_legend(result)] if line]

@@ -150,7 +150,7 @@ def test_cli_statistics_and_outputs(layer_rdms, tmp_path, capsys):
                  "--permutations", "50", "--seed", "4", "--normalize-by-ceiling", "--out", str(tmp_path / "out")])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "noise ceiling (Nili et al. 2014" in out and "best layer for hIT" in out and "NORMALIZED" in out
+    assert "noise ceiling (lower, upper)" in out and "Nili et al. 2014" in out and "best layer for hIT" in out and "NORMALIZED" in out
     assert "95% percentile bootstrap CI, 50 samples over stimuli (seed 4)" in out
     table = pd.read_csv(tmp_path / "out" / "results.csv")
     assert STAT_COLUMNS | {"similarity_normalized"} <= set(table.columns)

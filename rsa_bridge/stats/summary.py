@@ -53,6 +53,7 @@ class CompareStatistics:
     best: pd.DataFrame | None = None
     model_differences: pd.DataFrame | None = None
     units: dict[str, ResamplingUnit] = field(default_factory=dict)
+    ceiling_notes: dict[str, str] = field(default_factory=dict)
 
     def _label(self, layer: str) -> str:
         if layer in self.labels:
@@ -134,15 +135,17 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
     ceilings = {a: (noise_ceiling(r, method, groups=units[a].labels if units[a].grouped else None)
                     if ceiling and units[a].n_units >= 2 else None)
                 for a, r in neural.items()}
+    notes = _ceiling_notes(dataset, ceilings, units, method, ceiling)
     if normalize is not None:
         if normalize not in NORMALIZE:
             raise RSABridgeError(f"--normalize-by-ceiling takes {' or '.join(NORMALIZE)}; got {normalize!r}")
         missing = [a for a, c in ceilings.items() if c is None]
         if missing:
-            warnings.warn(f"no noise ceiling for area(s) {', '.join(missing)} (a ceiling needs RDMs from at least 2 "
-                          "subjects/sessions): their normalized similarities are NaN", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"no noise ceiling for area(s) {', '.join(f'{a} ({notes[a]})' for a in missing)} (a ceiling "
+                          "needs RDMs from at least 2 subjects/sessions, or repeat-level rates of the single RDM): "
+                          "their normalized similarities are NaN", RuntimeWarning, stacklevel=2)
     labels = [str(v) for v in model_rdms[model_rdms.dims[0]].values]
-    out = CompareStatistics(labels, list(areas), ceilings, level=level, units=units)
+    out = CompareStatistics(labels, list(areas), ceilings, level=level, units=units, ceiling_notes=notes)
     if n_bootstrap:
         stim_idx, rdm_idx = _index_sets(model_rdms, neural, units, n_bootstrap, over, rng)
         out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng,
@@ -161,6 +164,28 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         out.p_value = out.perm.p_value
         out.p_holm, out.p_fdr = out.perm.corrected("holm"), out.perm.corrected("fdr_bh")
     return out
+
+
+def _ceiling_notes(dataset, ceilings, units, method, enabled) -> dict[str, str]:
+    """Per area the ceiling's definition in words, or why it is n/a; fills single-RDM ceilings in place.
+
+    An area with a single RDM gets the split-half reliability of that RDM when the dataset names its
+    repeat-level rates (:mod:`rsa_bridge.neural.ceiling`).
+    """
+    notes = {}
+    for area, unit in units.items():
+        if not enabled:
+            notes[area] = "not computed"
+        elif ceilings[area] is not None:
+            who = "RDM" if unit.name == "rdm" else unit.name
+            notes[area] = f"Nili et al. 2014, leave one {who} out ({unit.n_units} {who}s)"
+        elif unit.n_rdms == 1:
+            from rsa_bridge.neural.ceiling import single_rdm_ceiling
+
+            ceilings[area], notes[area] = single_rdm_ceiling(dataset, area, method)
+        else:
+            notes[area] = f"all RDMs belong to one {unit.name}"
+    return notes
 
 
 def _index_sets(model_rdms, neural, units, n_samples, over, rng):
@@ -186,7 +211,9 @@ def row_columns(stats: CompareStatistics | None, label: str, area: str, similari
     i, j = stats.labels.index(label), stats.areas.index(area)
     ceiling = stats.ceilings.get(area)
     cols = {"ceiling_lower": ceiling.lower if ceiling else np.nan,
-            "ceiling_upper": ceiling.upper if ceiling else np.nan}
+            "ceiling_upper": ceiling.upper if ceiling else np.nan,
+            "ceiling_definition": ceiling.definition if ceiling else "n/a",
+            "ceiling_note": stats.ceiling_notes.get(area, "")}
     if stats.ci_low is not None:
         cols.update(ci_low=float(stats.ci_low[i, j]), ci_high=float(stats.ci_high[i, j]))
     if stats.p_value is not None:
@@ -214,8 +241,21 @@ def ceiling_variables(stats: list[CompareStatistics], areas: list[str]) -> dict:
             if ceiling is not None:
                 out["ceiling_lower"][areas.index(area)] = ceiling.lower
                 out["ceiling_upper"][areas.index(area)] = ceiling.upper
-    return {name: ("area", values, {"long_name": f"Nili et al. 2014 noise ceiling, {name.split('_')[1]} bound",
-                                    "units": "1"}) for name, values in out.items()}
+    definition = np.array(["n/a"] * len(areas), dtype=object)
+    note = np.array([""] * len(areas), dtype=object)
+    for st in stats:
+        for area, ceiling in st.ceilings.items():
+            definition[areas.index(area)] = ceiling.definition if ceiling is not None else "n/a"
+            note[areas.index(area)] = st.ceiling_notes.get(area, "")
+    variables = {name: ("area", values, {"long_name": f"noise ceiling, {name.split('_')[1]} bound (definition in "
+                                                      "ceiling_definition)", "units": "1"})
+                 for name, values in out.items()}
+    variables["ceiling_definition"] = ("area", definition.astype(str),
+                                       {"long_name": "nili (several subjects/RDMs), split-half (one RDM with "
+                                                     "repeat-level rates: lower R, upper sqrt R) or n/a"})
+    variables["ceiling_note"] = ("area", note.astype(str), {"long_name": "the ceiling's definition in words, or why "
+                                                                         "there is none"})
+    return variables
 
 
 def bootstrap_variable(stats: list[CompareStatistics], labels: list[str], areas: list[str]) -> dict:
