@@ -24,6 +24,7 @@ from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW, upper_triangle
 
 AREA = "area"
+_CONTROL_WEIGHTS = "none (image statistics)"  # rsa_bridge.control_rdms.CONTROL_WEIGHTS (app layer)
 
 
 @dataclass
@@ -207,7 +208,8 @@ def _add_statistics(pieces: list[dict], method: str, options: StatsOptions) -> N
                                    n_bootstrap=options.bootstrap, n_permutations=options.permutations,
                                    over=options.bootstrap_over, rng=rng, level=options.ci_level,
                                    ceiling=options.ceiling, normalize=options.normalize_by_ceiling,
-                                   progress=options.progress, group_by=options.group_by)
+                                   progress=options.progress, group_by=options.group_by,
+                                   controls=[p["model"] for p in group if p["weights"] == _CONTROL_WEIGHTS])
         for piece in group:
             piece["stats"] = stats
 
@@ -273,6 +275,10 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
     results["similarity"].attrs = {"long_name": f"{provenance['method']} correlation of model and brain RDMs",
                                    "units": "1", "aggregation": "mean over units (subjects, or RDMs) of the unit "
                                                                 "means over their RDMs"}
+    if unique_stats and unique_stats[0][1].families:
+        results.attrs["stats_p_correction_family"] = (unique_stats[0][1].family_description() if len(unique_stats) == 1
+                                                      else " | ".join(f"{name}: {st.family_description()}"
+                                                                      for name, st in unique_stats))
     for piece in pieces:
         for area, values in piece["per_rdm"].items():
             results.attrs[f"resampling_unit_{area}"] = str(values.attrs.get("resampling_unit_description", "unknown"))

@@ -56,8 +56,10 @@ def _legend(result: CompareResult) -> list[str]:
                      f"{attrs.get('stats_bootstrap')} samples over {attrs.get('stats_bootstrap_over')} "
                      f"(seed {attrs.get('stats_seed')}); ± SEM over the area's RDMs otherwise")
     if "p_holm" in t:
-        lines.append(f"* permutation p < 0.05 after Holm correction across the layers tested per area "
-                     f"({attrs.get('stats_permutations')} permutations; p_value, p_holm, p_fdr in results.csv)")
+        family = str(attrs.get("stats_p_correction_family", "the layers tested per area"))
+        lines.append(f"* permutation p < 0.05 after Holm correction within its family: {family} "
+                     f"({attrs.get('stats_permutations')} permutations; p_value, p_holm, p_fdr, p_family in "
+                     "results.csv)")
     return lines
 
 

@@ -20,7 +20,7 @@ from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
 from rsa_bridge.stats.ceiling import NoiseCeiling, noise_ceiling
 from rsa_bridge.stats.grouping import ResamplingUnit, group_bootstrap_indices, resampling_unit
 from rsa_bridge.stats.layers import LayerDifference, best_layer, paired_difference
-from rsa_bridge.stats.permutation import PermutationResult, permutation_test
+from rsa_bridge.stats.permutation import CORRECTIONS, PermutationResult, permutation_test
 
 NORMALIZE = ("upper", "lower")
 
@@ -31,8 +31,9 @@ class CompareStatistics:
 
     Attributes:
         ci_low, ci_high: (rows, areas) percentile bootstrap interval, or None.
-        p_value, p_holm, p_fdr: (rows, areas) permutation p (raw, Holm, Benjamini–Hochberg across the
-            rows tested against each area), or None.
+        p_value, p_holm, p_fdr: (rows, areas) permutation p (raw, Holm, Benjamini–Hochberg within each
+            family: per area, one model's layers; the image-statistics controls together), or None.
+        families: (rows,) the multiple-comparison family of each row (a model name or ``controls``).
         ceilings: per area its Nili noise ceiling, None for an area with a single RDM.
         best: the best-layer table (see :func:`rsa_bridge.stats.best_layer`), per model, or None.
         model_differences: best layer of one model minus best layer of another, per area, or None.
@@ -54,6 +55,11 @@ class CompareStatistics:
     model_differences: pd.DataFrame | None = None
     units: dict[str, ResamplingUnit] = field(default_factory=dict)
     ceiling_notes: dict[str, str] = field(default_factory=dict)
+    families: list[str] = field(default_factory=list)
+
+    def family_description(self) -> str:
+        """The families in words: ``per area, each model's layers (alexnet: 8 layers); controls (pixels) together``."""
+        return describe_families(self.labels, self.families)
 
     def _label(self, layer: str) -> str:
         if layer in self.labels:
@@ -84,6 +90,43 @@ def _model_of(label: str) -> str:
     return label.split(":", 1)[0]
 
 
+CONTROLS_FAMILY = "controls"
+
+
+def p_families(labels: list[str], controls=()) -> list[str]:
+    """The multiple-comparison family of each row ``model:layer``: its model, or ``controls`` for the
+    image-statistics control models named in ``controls`` (they are tested together, apart from networks)."""
+    controls = set(controls)
+    return [CONTROLS_FAMILY if _model_of(label) in controls else _model_of(label) for label in labels]
+
+
+def family_corrected(p: np.ndarray, families: list[str], correction: str) -> np.ndarray:
+    """Adjusted p (rows, areas): ``correction`` (``holm``/``fdr_bh``) within each family, per area (column)."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full_like(p, np.nan)
+    fam = np.asarray(families)
+    for name in dict.fromkeys(families):
+        rows = np.flatnonzero(fam == name)
+        for j in range(p.shape[1]):
+            out[rows, j] = CORRECTIONS[correction](p[rows, j])
+    return out
+
+
+def describe_families(labels: list[str], families: list[str]) -> str:
+    """``per area, each model's layers (alexnet: 8 layers); controls (pixels, gabor: 2 models) together``."""
+    parts, controls = [], []
+    for name in dict.fromkeys(families):
+        members = [label for label, f in zip(labels, families) if f == name]
+        if name == CONTROLS_FAMILY:
+            controls = list(dict.fromkeys(_model_of(m) for m in members))
+        else:
+            parts.append(f"{name}: {len(members)} layer{'s' if len(members) != 1 else ''}")
+    text = "per area, each model's layers form one family" + (f" ({'; '.join(parts)})" if parts else "")
+    if controls:
+        text += f"; the controls form their own family ({', '.join(controls)}: {len(controls)} tests)"
+    return text
+
+
 def model_differences(boot: BootstrapResult, level: float = 0.95) -> pd.DataFrame:
     """For every pair of models and every area: best layer (on the full data) of A minus that of B.
 
@@ -110,7 +153,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
                        n_bootstrap: int = 0, n_permutations: int = 0, over: str = "stimuli",
                        rng: np.random.Generator | None = None, level: float = 0.95,
                        ceiling: bool = True, normalize: str | None = None,
-                       progress: bool | None = None, group_by: str | None = "auto") -> CompareStatistics:
+                       progress: bool | None = None, group_by: str | None = "auto",
+                       controls=()) -> CompareStatistics:
     """Bootstrap CIs, permutation p-values, noise ceilings, best layers and model differences.
 
     Args:
@@ -126,6 +170,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         group_by: the unit of resampling (``auto``, ``none`` or a replicate coordinate such as
             ``subject``; see :mod:`rsa_bridge.stats.grouping`): ceilings leave out whole units and
             the bootstrap over RDMs draws whole units.
+        controls: names of image-statistics control models among the rows (their own p-value family).
     """
     if n_bootstrap < 0 or n_permutations < 0:
         raise RSABridgeError("--bootstrap and --permutations must be >= 0 (0 turns them off)")
@@ -145,7 +190,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
                           "needs RDMs from at least 2 subjects/sessions, or repeat-level rates of the single RDM): "
                           "their normalized similarities are NaN", RuntimeWarning, stacklevel=2)
     labels = [str(v) for v in model_rdms[model_rdms.dims[0]].values]
-    out = CompareStatistics(labels, list(areas), ceilings, level=level, units=units, ceiling_notes=notes)
+    out = CompareStatistics(labels, list(areas), ceilings, level=level, units=units, ceiling_notes=notes,
+                            families=p_families(labels, controls))
     if n_bootstrap:
         stim_idx, rdm_idx = _index_sets(model_rdms, neural, units, n_bootstrap, over, rng)
         out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng,
@@ -162,7 +208,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         out.perm = permutation_test(model_rdms, neural, method=method, n_permutations=n_permutations, seed=rng,
                                     keep_null=False)
         out.p_value = out.perm.p_value
-        out.p_holm, out.p_fdr = out.perm.corrected("holm"), out.perm.corrected("fdr_bh")
+        out.p_holm = family_corrected(out.p_value, out.families, "holm")
+        out.p_fdr = family_corrected(out.p_value, out.families, "fdr_bh")
     return out
 
 
@@ -218,7 +265,7 @@ def row_columns(stats: CompareStatistics | None, label: str, area: str, similari
         cols.update(ci_low=float(stats.ci_low[i, j]), ci_high=float(stats.ci_high[i, j]))
     if stats.p_value is not None:
         cols.update(p_value=float(stats.p_value[i, j]), p_holm=float(stats.p_holm[i, j]),
-                    p_fdr=float(stats.p_fdr[i, j]))
+                    p_fdr=float(stats.p_fdr[i, j]), p_family=stats.families[i])
     if stats.best is not None:
         hit = stats.best[(stats.best["area"] == area) & (stats.best["layer"] == label)].iloc[0]
         cols.update(p_best=float(hit["p_best"]), is_best=bool(hit["is_best"]))
