@@ -212,6 +212,25 @@ def _add_statistics(pieces: list[dict], method: str, options: StatsOptions) -> N
                                    controls=[p["model"] for p in group if p["weights"] == _CONTROL_WEIGHTS])
         for piece in group:
             piece["stats"] = stats
+            piece["stacked"] = stacked
+
+
+def _add_time_course(results: xr.Dataset, pieces: list[dict], method: str, options: StatsOptions) -> xr.Dataset:
+    """Time-resolved areas: similarity per time bin, bootstrap CIs and peak latencies (:mod:`rsa_bridge.stats.time_course`)."""
+    from rsa_bridge.stats.time_course import time_course
+
+    done: dict[int, xr.Dataset] = {}
+    for p in pieces:
+        if p.get("dataset_time") is None or id(p["stats"]) in done:
+            continue
+        done[id(p["stats"])] = time_course(p["stacked"], p["dataset_time"], list(p["similarity"][AREA].values), method,
+                                           n_bootstrap=options.bootstrap, seed=options.seed, level=options.ci_level,
+                                           group_by=options.group_by, progress=options.progress)
+    for tc in done.values():
+        attrs = dict(results.attrs)
+        results = results.merge(tc.reindex(model_layer=results["model_layer"].values, area=results[AREA].values))
+        results.attrs = {**attrs, **clean_attrs(tc.attrs)}
+    return results
 
 
 def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None = None) -> CompareResult:
@@ -289,6 +308,7 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
         results["similarity_normalized"].attrs = {
             "long_name": f"similarity divided by the noise ceiling's {options.normalize_by_ceiling} bound",
             "units": "1"}
+    results = _add_time_course(results, pieces, provenance["method"], options)
     best, differences = collect_tables(unique_stats)
     if differences is not None and len(differences):
         diff = xr.Dataset.from_dataframe(differences.rename_axis("model_comparison"))
@@ -341,7 +361,11 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     if models is not None and len(models) != len(names):
         raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
     plan = select_datasets(areas_wanted, dataset)
+    from rsa_bridge.stats.time_course import time_averaged, timed_areas
+
     loaded = {ds_name: load_dataset(ds_name) for ds_name, _ in plan}
+    timed = {k: v for k, v in loaded.items() if timed_areas(v)}  # time-resolved areas: table uses their mean RDM
+    loaded = {k: time_averaged(v) for k, v in loaded.items()}
     stim_sets = {}
     for ds_name, _ in plan:
         ds = loaded[ds_name]
@@ -370,7 +394,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
             pieces.append({"model": model_name, "weights": weights_label, "dataset": ds.attrs["name"],
                            "dataset_obj": ds, "metric": metric, "similarity": sim, "sem": sem, "per_rdm": per_rdm,
-                           "model_rdms": rdms})
+                           "model_rdms": rdms, "dataset_time": timed.get(ds_name)})
         del net
     provenance = {"model": ",".join(names), "weights": ",".join(dict.fromkeys(labels)), "metric": metric,
                   "method": method, "datasets": ",".join(dict.fromkeys(p["dataset"] for p in pieces)),
@@ -401,12 +425,16 @@ def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | 
     plan = select_datasets(areas_wanted, dataset)
     label = model_name or Path(str(model_rdms.attrs.get("source_file", "model_rdms"))).stem
     pieces = []
+    from rsa_bridge.stats.time_course import time_averaged, timed_areas
+
     for ds_name, area_names in plan:
-        ds = load_dataset(ds_name)
+        ds_time = load_dataset(ds_name)
+        ds = time_averaged(ds_time)
         sim, sem, per_rdm = compare_layers(model_rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
         pieces.append({"model": label, "weights": "precomputed", "dataset": ds.attrs["name"], "dataset_obj": ds,
                        "metric": str(model_rdms.attrs.get("metric", "unknown")), "similarity": sim, "sem": sem,
-                       "per_rdm": per_rdm, "model_rdms": model_rdms})
+                       "per_rdm": per_rdm, "model_rdms": model_rdms,
+                       "dataset_time": ds_time if timed_areas(ds_time) else None})
     provenance = {"model": label, "weights": "precomputed", "method": method,
                   "datasets": ",".join(p["dataset"] for p in pieces),
                   "model_rdm_file": model_rdms.attrs.get("source_file")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -12,6 +13,7 @@ from rsa_bridge.io import staged_outputs, staged_paths
 from rsa_bridge.pipeline import CompareResult
 
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
+TIME_FILES = ("time_course.pdf", "time_course.png")  # written when an area is time-resolved
 
 
 def header(result: CompareResult) -> str:
@@ -99,6 +101,29 @@ def _unit_line(t: pd.DataFrame) -> str | None:
     return "unit of resampling (ceiling, SEM, bootstrap over RDMs): " + "; ".join(parts)
 
 
+def _time_lines(result: CompareResult) -> list[str]:
+    """Per time-resolved area: each layer's peak latency (ms) with its bootstrap CI."""
+    res = result.results
+    if "peak_latency" not in res:
+        return []
+    lines = []
+    for area in res["area"].values:
+        lat = res["peak_latency"].sel(area=area)
+        if not np.isfinite(lat.values).any():
+            continue
+        parts = []
+        for label in res["model_layer"].values:
+            value = float(lat.sel(model_layer=label))
+            text = f"{str(label).split(':', 1)[-1] if res['model'].to_series().nunique() == 1 else label} {value:g}"
+            if "peak_latency_ci_low" in res:
+                text += (f" [{float(res['peak_latency_ci_low'].sel(area=area, model_layer=label)):g}, "
+                         f"{float(res['peak_latency_ci_high'].sel(area=area, model_layer=label)):g}]")
+            parts.append(text)
+        lines.append(f"{area} is time-resolved ({res.sizes['time_bin']} bins; table: its time-averaged RDM); "
+                     f"peak latency ms [CI]: " + "; ".join(parts))
+    return lines
+
+
 def _best_lines(result: CompareResult) -> list[str]:
     lines = []
     if result.best is not None:
@@ -132,7 +157,8 @@ def format_table(result: CompareResult) -> str:
         blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has no ceiling")
         blocks.append(_wide(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
                                 for _, row in t.iterrows()]))
-    extra = [line for line in [_ceiling_line(t), _unit_line(t), *_best_lines(result), *_legend(result)] if line]
+    extra = [line for line in [_ceiling_line(t), _unit_line(t), *_time_lines(result), *_best_lines(result),
+                               *_legend(result)] if line]
     return "\n".join(blocks + extra)
 
 
@@ -153,10 +179,16 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike) -> list[Pat
     Everything is rendered into a temporary folder first; only when all files exist are they moved
     into place (each with an atomic rename), so a failure leaves no partial output.
     """
-    with staged_outputs(out_dir, OUTPUT_FILES) as staging:
+    names = OUTPUT_FILES + (TIME_FILES if "similarity_time" in result.results else ())
+    with staged_outputs(out_dir, names) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
         result.results.to_netcdf(staging / "results.nc", engine="h5netcdf")
         _model_rdms_dataset(result).to_netcdf(staging / "model_rdms.nc", engine="h5netcdf")
         fig, _, _ = layer_profile(result.table, title=short_title(result))
         save_figure(fig, staging / "profile")   # closes the figure, fonts embedded as TrueType
-    return staged_paths(out_dir, OUTPUT_FILES)
+        if "similarity_time" in result.results:
+            from rsa_bridge.figures_time import time_course_figure
+
+            fig, _, _ = time_course_figure(result.results, title=short_title(result))
+            save_figure(fig, staging / "time_course")
+    return staged_paths(out_dir, names)

@@ -64,6 +64,10 @@ def register(subparsers) -> None:
                      help="keep neuroids with split-half reliability >= R (recorded in the attrs)")
     rdm.add_argument("--seed", type=int, default=0)
     rdm.add_argument("--stimuli", type=Path, help="stimulus folder (manifest.csv) to record for compare")
+    rdm.add_argument("--time-resolved", action="store_true",
+                     help="one RDM per time bin (rates with a time_bin dim); compare then scores every bin")
+    rdm.add_argument("--window", type=float, metavar="MS", help="with --time-resolved: sliding window width (ms)")
+    rdm.add_argument("--step", type=float, metavar="MS", help="with --window: step between windows (ms; default the width)")
     rdm.add_argument("--out", type=Path, required=True)
     rdm.set_defaults(func=run_rdm)
 
@@ -220,7 +224,17 @@ def run_rdm(args) -> int:
     from rsa_bridge.neural.rdms import rates_to_rdm_dataset
 
     rates = _rates(_read(args), "neural rdm")
-    ds = rates_to_rdm_dataset(rates, args.metric, by=args.by, reliability_threshold=args.reliable, seed=args.seed)
+    if getattr(args, "time_resolved", False):
+        from rsa_bridge.neural.time_resolved import time_resolved_dataset
+
+        if args.by is not None:
+            raise RSABridgeError("--time-resolved makes one RDM per time bin of each region; drop --by")
+        ds = time_resolved_dataset(rates, args.metric, width=args.window, step=args.step,
+                                   reliability_threshold=args.reliable, seed=args.seed)
+    elif args.window is not None or args.step is not None:
+        raise RSABridgeError("--window/--step need --time-resolved")
+    else:
+        ds = rates_to_rdm_dataset(rates, args.metric, by=args.by, reliability_threshold=args.reliable, seed=args.seed)
     if args.stimuli is not None:
         if not (args.stimuli / "manifest.csv").is_file():
             raise RSABridgeError(f"--stimuli {str(args.stimuli)!r} has no manifest.csv")
