@@ -7,7 +7,7 @@ from pathlib import Path
 
 def _source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", help="file, folder or shipped name (e.g. cowley2023_v4_210325_rates)")
-    p.add_argument("--format", help="numpy, mat, csv, brainscore, netcdf, rsatoolbox, rsatoolbox-rdms, rdm-netcdf, "
+    p.add_argument("--format", help="numpy, mat, csv, brainscore, netcdf, nwb, rsatoolbox, rsatoolbox-rdms, rdm-netcdf, "
                                     "algonauts2019, net2brain, henaff2021-v1, henaff2021-v1-rdms (default: from the suffix)")
     p.add_argument("--region", help="region of the neuroids (label where the source has none, else the one to keep)")
     p.add_argument("--stimulus-ids", help="file with one id per line, or a pattern such as 'image{n:04d}'")
@@ -19,6 +19,13 @@ def _source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--units", help="unit of the values, e.g. 'spikes/s' or 'spike count (100 ms)'")
     p.add_argument("--allow-missing", action="store_true",
                    help="keep NaN of single neuroids as missing observations (a unit lost for some trials)")
+    nwb = p.add_argument_group("NWB files (units table + trials/epochs)")
+    nwb.add_argument("--window-start", type=float, metavar="MS", help="count spikes from MS after onset (default 0)")
+    nwb.add_argument("--window-stop", type=float, metavar="MS", help="count spikes until MS after onset (required)")
+    nwb.add_argument("--bin-width", type=float, metavar="MS", help="time bins of MS (default: one bin)")
+    nwb.add_argument("--stimulus-column", help="column of the trials/epochs table naming the stimulus")
+    nwb.add_argument("--onset-column", help="column of stimulus onset times in s (default: start_time)")
+    nwb.add_argument("--intervals", help="trials (default), epochs, or the name of another intervals table")
 
 
 def register(subparsers) -> None:
@@ -85,7 +92,9 @@ def _read(args):
     return read_neural(args.src, args.format, region=args.region, stimulus_ids=args.stimulus_ids,
                        neuroid_ids=args.neuroid_ids, layout=args.layout, variable=args.variable, animal=args.animal,
                        session=args.session, units=args.units, allow_missing=args.allow_missing or None,
-                       metric=getattr(args, "metric", None) if args.format == "henaff2021-v1-rdms" else None)
+                       metric=getattr(args, "metric", None) if args.format == "henaff2021-v1-rdms" else None,
+                       start=args.window_start, stop=args.window_stop, bin_width=args.bin_width,
+                       stimulus_column=args.stimulus_column, onset_column=args.onset_column, intervals=args.intervals)
 
 
 def _rates(imported, what: str):
