@@ -20,12 +20,12 @@ from rsa_bridge.rdm import compute_rdm
 
 def planted_latency_rates(peaks: dict[str, float] | None = None, *, n_stimuli: int = 40, n_neuroids: int = 30,
                           n_repetitions: int = 4, n_features: int = 6, bin_ms: float = 10.0, t_max: float = 300.0,
-                          width: float = 25.0, gain: float = 1.0, noise: float = 1.0,
+                          width: float = 20.0, gain: float = 0.4, noise: float = 1.0,
                           seed: int = 0) -> tuple[xr.DataArray, xr.DataArray]:
     """Rates (presentation, neuroid, time_bin) of areas with planted peak latencies, and the model RDM.
 
     Args:
-        peaks: area -> peak latency in ms (default V4 80 ms, IT 140 ms).
+        peaks: area -> peak latency in ms (default V4 75 ms, IT 135 ms: centres of 10 ms bins).
         n_stimuli, n_neuroids (per area), n_repetitions, n_features: sizes.
         bin_ms, t_max: bins [0, bin_ms), ... up to t_max ms after onset.
         width: the temporal s.d. of the stimulus signal (ms); gain, noise: signal and noise s.d.
@@ -34,7 +34,7 @@ def planted_latency_rates(peaks: dict[str, float] | None = None, *, n_stimuli: i
     Returns:
         (rates in arbitrary units (spikes/s-like), model RDM (stimulus_row, stimulus_col) of the features).
     """
-    peaks = peaks or {"V4": 80.0, "IT": 140.0}
+    peaks = peaks or {"V4": 75.0, "IT": 135.0}
     rng = np.random.default_rng(seed)
     ids = [f"stim{k:03d}" for k in range(n_stimuli)]
     z = rng.normal(0, 1, (n_stimuli, n_features))
