@@ -140,6 +140,10 @@ def layer_profile(table: pd.DataFrame, title: str | None = None):
                 colour = area_colour[str(area)]
                 x = np.arange(len(rows)) + dodge[str(area)]
                 label = str(area) if rows[y_col].notna().any() else f"{area} (no ceiling: 1 RDM)"
+                if "ceiling_definition" in rows:  # which ceiling each area's band (or normaliser) is
+                    definition = str(rows["ceiling_definition"].iloc[0])
+                    label = (f"{area} (ceiling: {definition})" if definition != "n/a"
+                             else f"{area} (no ceiling: {rows['ceiling_note'].iloc[0]})")
                 (line,) = ax.plot(x, rows[y_col], marker="o", color=colour, label=label)
                 note = _errorbars(ax, x, rows, y_col, suffix, colour, normalized)
                 if note:

@@ -46,7 +46,8 @@ def select_datasets(areas_wanted: Sequence[str] | None,
 
 
 def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Sequence[str],
-                   method: str = "spearman") -> tuple[xr.DataArray, xr.DataArray, dict[str, xr.DataArray]]:
+                   method: str = "spearman", group_by: str | None = "auto",
+                   ) -> tuple[xr.DataArray, xr.DataArray, dict[str, xr.DataArray]]:
     """Compare every layer RDM with every RDM of each area, matched by ``stimulus_id``.
 
     Args:
@@ -54,12 +55,17 @@ def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Se
         dataset: a validated RDM dataset (see :mod:`rsa_bridge.datasets`).
         area_names: areas of ``dataset`` to compare with.
         method: comparison method (see :mod:`rsa_bridge.compare`).
+        group_by: unit of resampling (``auto``, ``none``, or a replicate coordinate such as ``subject``;
+            see :mod:`rsa_bridge.stats.grouping`).
 
     Returns:
-        similarity (layer, area): mean over the area's RDMs (subjects/sessions) of the per-RDM similarity;
-        sem (layer, area): standard error of that mean (NaN for a single RDM);
-        per-RDM similarities per area, each (layer, replicate).
+        similarity (layer, area): mean over units (subjects, or RDMs) of each unit's mean per-RDM similarity;
+        sem (layer, area): standard error of that mean over units (NaN for a single unit);
+        per-RDM similarities per area, each (layer, replicate) with a ``unit`` coordinate and the
+        unit's description in ``attrs['resampling_unit']``.
     """
+    from rsa_bridge.stats.grouping import group_mean_sem, resampling_unit
+
     ids = [str(s) for s in model_rdms[ROW].values]
     name = dataset.attrs.get("name", "the dataset")
     check_same_ids(ids, dataset[ROW].values, "the model RDMs' stimuli", f"dataset {name!r}")
@@ -68,11 +74,15 @@ def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Se
     for area in area_names:
         neural = reorder_rdm(area_rdms(dataset, area), ids)
         sims = compare_vectors(model_vectors, upper_triangle(neural), method)
+        unit = resampling_unit(dataset[area], group_by)
         per_rdm[area] = xr.DataArray(sims, dims=(LAYER, "replicate"),
-                                     coords={LAYER: model_rdms[LAYER].values, "replicate": neural["replicate"].values})
-        mean.append(sims.mean(axis=1))
-        n = sims.shape[1]
-        sem.append(sims.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.full(sims.shape[0], np.nan))
+                                     coords={LAYER: model_rdms[LAYER].values, "replicate": neural["replicate"].values,
+                                             "unit": ("replicate", unit.labels)},
+                                     attrs={"resampling_unit": unit.name, "n_units": unit.n_units,
+                                            "resampling_unit_description": unit.describe()})
+        m, e = group_mean_sem(sims, unit.labels)
+        mean.append(m)
+        sem.append(e)
     coords = {LAYER: model_rdms[LAYER].values, AREA: list(area_names)}
     return (xr.DataArray(np.stack(mean, axis=1), dims=(LAYER, AREA), coords=coords),
             xr.DataArray(np.stack(sem, axis=1), dims=(LAYER, AREA), coords=coords), per_rdm)

@@ -58,12 +58,28 @@ def cowley_rdm_dataset(rates: np.ndarray, session: str) -> xr.Dataset:
     )
 
 
+def add_repeat_rates(path: Path, area: str = "V4", rates_name: str = "rates_210325.nc") -> None:
+    """Name the repeat-level rates next to the RDM file and store the split-half ceiling (spearman, 100 splits,
+    seed 0) that ``compare`` shows for this single-RDM area (see rsa_bridge/neural/ceiling.py)."""
+    from rsa_bridge.neural.ceiling import with_repeat_rates
+
+    if not (path.parent / rates_name).is_file():
+        return
+    with xr.open_dataset(path, engine="h5netcdf") as handle:
+        ds = handle.load()
+    ds.attrs["path"] = str(path)  # where relative names are resolved; not written
+    ds = with_repeat_rates(ds, area, rates_name)
+    del ds.attrs["path"]
+    save_dataset(ds, path)
+
+
 def build_cowley(shared: Path) -> None:
     src = shared / "cowley2023_v4"
     out = DATA_DIR / "cowley2023_v4"
     for session in COWLEY_SESSIONS:
         rates = np.load(src / "responses_repeat_averaged" / f"responses_{session}.npy")
         save_dataset(cowley_rdm_dataset(rates, session), out / f"rdm_{session}.nc")
+        add_repeat_rates(out / f"rdm_{session}.nc", rates_name=f"rates_{session}.nc")
         stim_dir = out / f"stimuli_{session}"
         stim_dir.mkdir(parents=True, exist_ok=True)
         rows = []

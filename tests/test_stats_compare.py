@@ -56,7 +56,7 @@ def test_statistics_columns_equal_the_stats_functions_with_the_same_generator(la
         np.testing.assert_array_equal(rows["p_fdr"], perm.corrected("fdr_bh")[:, k])
         np.testing.assert_allclose(rows["similarity"], boot.observed[:, k], rtol=0, atol=1e-12)
         assert rows["p_best"].sum() == pytest.approx(1.0) and rows["is_best"].sum() == 1
-    ceiling = noise_ceiling(neural["hIT"])
+    ceiling = noise_ceiling(ds["hIT"], groups="subject")  # subjects are the unit of resampling (issue 15)
     hit = t[t["area"] == "hIT"]
     assert (hit["ceiling_lower"] == ceiling.lower).all() and (hit["ceiling_upper"] == ceiling.upper).all()
     assert t[t["area"] == "IT"]["ceiling_lower"].isna().all()  # one RDM: no ceiling
@@ -150,7 +150,7 @@ def test_cli_statistics_and_outputs(layer_rdms, tmp_path, capsys):
                  "--permutations", "50", "--seed", "4", "--normalize-by-ceiling", "--out", str(tmp_path / "out")])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "noise ceiling (Nili et al. 2014" in out and "best layer for hIT" in out and "NORMALIZED" in out
+    assert "noise ceiling (lower, upper)" in out and "Nili et al. 2014" in out and "best layer for hIT" in out and "NORMALIZED" in out
     assert "95% percentile bootstrap CI, 50 samples over stimuli (seed 4)" in out
     table = pd.read_csv(tmp_path / "out" / "results.csv")
     assert STAT_COLUMNS | {"similarity_normalized"} <= set(table.columns)

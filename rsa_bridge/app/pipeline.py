@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.align import check_same_ids, reorder_rdm
+from rsa_bridge.control_rdms import CONTROL_WEIGHTS
 from rsa_bridge.datasets import load_dataset
 from rsa_bridge.definitions import COMPARISONS, METRICS
 from rsa_bridge.errors import RSABridgeError
@@ -30,6 +31,7 @@ __all__ = ["AREA", "CompareResult", "StatsOptions", "compare_layers", "compare_m
            "compare_precomputed", "network_rdms", "select_datasets"]
 #: fields of :func:`extractors.provenance.module_provenance` stored in attrs (None ones are dropped)
 _RECORD_ATTRS = ("state_sha256", "module_training", "weights_origin", "transform", "source", "token_pooling")
+
 
 
 @dataclass
@@ -72,6 +74,9 @@ class StatsOptions:
         ceiling: Nili noise ceiling of areas with >= 2 RDMs.
         normalize_by_ceiling: ``upper``/``lower`` adds ``similarity_normalized`` = similarity / that bound.
         progress: a bar over bootstrap samples on stderr (None: only on a terminal; not stored in attrs).
+        group_by: the unit of resampling for ceilings, SEM and the bootstrap over RDMs: ``auto`` (the
+            subject/animal coordinate when the RDMs carry one), ``none`` (each RDM), or a replicate
+            coordinate name (see :mod:`rsa_bridge.stats.grouping`).
     """
 
     bootstrap: int = 0
@@ -82,12 +87,16 @@ class StatsOptions:
     ceiling: bool = True
     normalize_by_ceiling: str | None = None
     progress: bool | None = None
+    group_by: str | None = "auto"
 
     def attrs(self) -> dict:
         out = {f"stats_{k}": v for k, v in asdict(self).items() if k != "progress"}
         out["stats_seed"] = "none (fresh entropy)" if self.seed is None else self.seed
         out["stats_p_correction_family"] = "the model layers tested against one area"
-        out["stats_ceiling_definition"] = "nili (lower: leave one RDM out; upper: all RDMs)"
+        out["stats_ceiling_definition"] = ("per area in the ceiling_definition/ceiling_note variables: nili (several "
+                                           "RDMs; lower: leave one unit out, upper: all units) or split-half (one RDM "
+                                           "with repeat-level rates; lower: Spearman-Brown split-half reliability R, "
+                                           "upper: sqrt R) or n/a")
         return clean_attrs(out)
 
 
@@ -146,9 +155,29 @@ def _add_statistics(pieces: list[dict], method: str, options: StatsOptions) -> N
                                    n_bootstrap=options.bootstrap, n_permutations=options.permutations,
                                    over=options.bootstrap_over, rng=rng, level=options.ci_level,
                                    ceiling=options.ceiling, normalize=options.normalize_by_ceiling,
-                                   progress=options.progress)
+                                   progress=options.progress, group_by=options.group_by,
+                                   controls=[p["model"] for p in group if p["weights"] == CONTROL_WEIGHTS])
         for piece in group:
             piece["stats"] = stats
+            piece["stacked"] = stacked
+
+
+def _add_time_course(results: xr.Dataset, pieces: list[dict], method: str, options: StatsOptions) -> xr.Dataset:
+    """Time-resolved areas: similarity per time bin, bootstrap CIs and peak latencies (:mod:`rsa_bridge.stats.time_course`)."""
+    from rsa_bridge.stats.time_course import time_course
+
+    done: dict[int, xr.Dataset] = {}
+    for p in pieces:
+        if p.get("dataset_time") is None or id(p["stats"]) in done:
+            continue
+        done[id(p["stats"])] = time_course(p["stacked"], p["dataset_time"], list(p["similarity"][AREA].values), method,
+                                           n_bootstrap=options.bootstrap, seed=options.seed, level=options.ci_level,
+                                           group_by=options.group_by, progress=options.progress)
+    for tc in done.values():
+        attrs = dict(results.attrs)
+        results = results.merge(tc.reindex(model_layer=results["model_layer"].values, area=results[AREA].values))
+        results.attrs = {**attrs, **clean_attrs(tc.attrs)}
+    return results
 
 
 def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None = None) -> CompareResult:
@@ -171,6 +200,8 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
                     "similarity": similarity,
                     "sem": float(sem.sel({LAYER: layer, AREA: area})),
                     "n_rdms": int(piece["per_rdm"][str(area)].sizes["replicate"]),
+                    "resampling_unit": str(piece["per_rdm"][str(area)].attrs.get("resampling_unit", "rdm")),
+                    "n_units": int(piece["per_rdm"][str(area)].attrs.get("n_units", 1)),
                     "n_stimuli": int(rdms.sizes[ROW]),
                     **row_columns(piece.get("stats"), f"{piece['model']}:{layer}", str(area), similarity,
                                   options.normalize_by_ceiling),
@@ -188,7 +219,7 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
     table = pd.DataFrame(rows)
     keys = list(dict.fromkeys(zip(table["model"], table["layer"])))
     area_names = list(dict.fromkeys(table["area"]))
-    grid_columns = [c for c in table.columns if c not in ("n_rdms", "n_stimuli", "is_best")
+    grid_columns = [c for c in table.columns if c not in ("n_rdms", "n_stimuli", "is_best", "n_units")
                     and pd.api.types.is_float_dtype(table[c])]
     grid = {name: np.full((len(keys), len(area_names)), np.nan) for name in grid_columns}
     for row in rows:
@@ -209,8 +240,17 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
         attrs=clean_attrs({**provenance, **options.attrs(), "rsa_bridge_version": package_version()}),
     )
     results["similarity"].attrs = {"long_name": f"{provenance['method']} correlation of model and brain RDMs",
-                                   "units": "1", "aggregation": "mean over the area's RDMs (subjects/sessions)"}
-    results["similarity_sem"].attrs = {"long_name": "standard error of the mean over the area's RDMs",
+                                   "units": "1", "aggregation": "mean over units (subjects, or RDMs) of the unit "
+                                                                "means over their RDMs"}
+    if unique_stats and unique_stats[0][1].families:
+        results.attrs["stats_p_correction_family"] = (unique_stats[0][1].family_description() if len(unique_stats) == 1
+                                                      else " | ".join(f"{name}: {st.family_description()}"
+                                                                      for name, st in unique_stats))
+    for piece in pieces:
+        for area, values in piece["per_rdm"].items():
+            results.attrs[f"resampling_unit_{area}"] = str(values.attrs.get("resampling_unit_description", "unknown"))
+    results["similarity_sem"].attrs = {"long_name": "standard error of the mean over the area's units "
+                                                    "(subjects, or RDMs; see resampling_unit_<area>)",
                                        "units": "1"}
     if "similarity_normalized" in results:
         results["similarity_normalized"].attrs = {
@@ -219,6 +259,7 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
     from rsa_bridge.measures.agreement import agreement_table
     from rsa_bridge.measures.results import add_measures
     table, results = add_measures(table, results, pieces)
+    results = _add_time_course(results, pieces, provenance["method"], options)
     best, differences = collect_tables(unique_stats)
     if differences is not None and len(differences):
         diff = xr.Dataset.from_dataframe(differences.rename_axis("model_comparison"))
@@ -283,7 +324,11 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     extra = [m for m in check_measures(measures) if m != "rsa"]
     measure_options = measure_options or MeasureOptions()
     plan = select_datasets(areas_wanted, dataset)
-    loaded = [load_dataset(ds_name) for ds_name, _ in plan]
+    from rsa_bridge.stats.time_course import time_averaged, timed_areas
+
+    loaded_time = [load_dataset(ds_name) for ds_name, _ in plan]
+    timed = [ds if timed_areas(ds) else None for ds in loaded_time]  # time-resolved: the table uses their mean RDM
+    loaded = [time_averaged(ds) for ds in loaded_time]
     stim_sets = [_stimuli_for(ds, stimuli) for ds in loaded]
     for ds, stim in zip(loaded, stim_sets):
         check_same_ids(stim.stimulus_ids, ds[ROW].values, f"stimulus set {stim.name!r}", f"dataset {ds.attrs['name']!r}")
@@ -300,7 +345,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         infos.append(info)
         columns = {k: record[k] for k in ("state_sha256", "module_training", "transform")
                    if record and (weights_label == USER_MODULE or k == "transform") and record.get(k) is not None}
-        for (_, area_names), ds, stim in zip(plan, loaded, stim_sets):
+        for (_, area_names), ds, stim, ds_time in zip(plan, loaded, stim_sets, timed):
             from rsa_bridge.app.cache import cached_network_rdms
             kernels = {} if extra and not control else None
             rdms = control_model_rdms(model_name, stim, metric) if control else cached_network_rdms(
@@ -313,11 +358,11 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                                            "preprocessing": getattr(info, "preprocessing", None), "metric": metric,
                                            **{k: record.get(k) for k in _RECORD_ATTRS},
                                            "stimulus_set": stim.name, "rsa_bridge_version": package_version()}))
-            sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method)
+            sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
             pieces.append({"model": model_name, "weights": weights_label, "dataset": ds.attrs["name"],
                            "dataset_obj": ds, "metric": metric, "similarity": sim, "sem": sem, "per_rdm": per_rdm,
                            "model_rdms": rdms, "columns": columns, "kernels": kernels, "areas": area_names,
-                           "stimuli": stim})
+                           "stimuli": stim, "dataset_time": ds_time})
         del net
     if extra:
         score_pieces(pieces, extra, measure_options, stats or StatsOptions())
@@ -366,12 +411,16 @@ def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | 
                              "no Gram matrices: use --model")
     label = model_name or Path(str(model_rdms.attrs.get("source_file", "model_rdms"))).stem
     pieces = []
+    from rsa_bridge.stats.time_course import time_averaged, timed_areas
+
     for ds_name, area_names in plan:
-        ds = load_dataset(ds_name)
-        sim, sem, per_rdm = compare_layers(model_rdms, ds, area_names, method)
+        ds_time = load_dataset(ds_name)
+        ds = time_averaged(ds_time)
+        sim, sem, per_rdm = compare_layers(model_rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
         pieces.append({"model": label, "weights": "precomputed", "dataset": ds.attrs["name"], "dataset_obj": ds,
                        "metric": str(model_rdms.attrs.get("metric", "unknown")), "similarity": sim, "sem": sem,
-                       "per_rdm": per_rdm, "model_rdms": model_rdms})
+                       "per_rdm": per_rdm, "model_rdms": model_rdms,
+                       "dataset_time": ds_time if timed_areas(ds_time) else None})
     provenance = {"model": label, "weights": "precomputed", "method": method,
                   "datasets": ",".join(p["dataset"] for p in pieces),
                   "model_rdm_file": model_rdms.attrs.get("source_file")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -14,6 +15,7 @@ from rsa_bridge.app.pipeline import CompareResult
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
 #: written too when several measures ran (--measure)
 AGREEMENT_FILES = ("agreement.csv", "agreement.pdf", "agreement.png")
+TIME_FILES = ("time_course.pdf", "time_course.png")  # written when an area is time-resolved
 
 
 def header(result: CompareResult) -> str:
@@ -75,18 +77,70 @@ def _legend(result: CompareResult) -> list[str]:
                      f"{attrs.get('stats_bootstrap')} samples over {attrs.get('stats_bootstrap_over')} "
                      f"(seed {attrs.get('stats_seed')}); ± SEM over the area's RDMs otherwise")
     if "p_holm" in t:
-        lines.append(f"* permutation p < 0.05 after Holm correction across the layers tested per area "
-                     f"({attrs.get('stats_permutations')} permutations; p_value, p_holm, p_fdr in results.csv)")
+        family = str(attrs.get("stats_p_correction_family", "the layers tested per area"))
+        lines.append(f"* permutation p < 0.05 after Holm correction within its family: {family} "
+                     f"({attrs.get('stats_permutations')} permutations; p_value, p_holm, p_fdr, p_family in "
+                     "results.csv)")
     return lines
 
 
 def _ceiling_line(t: pd.DataFrame) -> str | None:
+    """Per area its ceiling band and definition, or ``n/a`` and why."""
     per_area = t.drop_duplicates("area").set_index("area")
-    if "ceiling_lower" not in per_area or per_area["ceiling_lower"].isna().all():
+    if "ceiling_lower" not in per_area:
         return None
-    parts = [f"{a} [{r['ceiling_lower']:.4f}, {r['ceiling_upper']:.4f}]" if pd.notna(r["ceiling_lower"])
-             else f"{a} n/a (1 RDM)" for a, r in per_area.iterrows()]
-    return "noise ceiling (Nili et al. 2014, lower-upper): " + "; ".join(parts)
+    if "ceiling_definition" not in per_area:  # a table from before definitions were recorded
+        if per_area["ceiling_lower"].isna().all():
+            return None
+        per_area = per_area.assign(ceiling_definition="nili", ceiling_note="Nili et al. 2014")
+    parts = []
+    for a, r in per_area.iterrows():
+        if pd.notna(r["ceiling_lower"]):
+            parts.append(f"{a} [{r['ceiling_lower']:.4f}, {r['ceiling_upper']:.4f}] {r['ceiling_definition']}: "
+                         f"{r['ceiling_note']}")
+        else:
+            parts.append(f"{a} n/a ({r['ceiling_note'] or '1 RDM'})")
+    return "noise ceiling (lower, upper): " + "; ".join(parts)
+
+
+def _unit_line(t: pd.DataFrame) -> str | None:
+    """``unit of resampling: hIT subject (4); IT single RDM`` (ceilings, SEM, bootstrap over RDMs)."""
+    if "resampling_unit" not in t:
+        return None
+    per_area = t.drop_duplicates("area").set_index("area")
+    parts = []
+    for area, r in per_area.iterrows():
+        if r["n_rdms"] == 1:
+            parts.append(f"{area} single RDM")
+        elif r["resampling_unit"] == "rdm":
+            parts.append(f"{area} RDM (n = {r['n_rdms']})")
+        else:
+            parts.append(f"{area} {r['resampling_unit']} (n = {r['n_units']} {r['resampling_unit']}s, "
+                         f"{r['n_rdms']} RDMs)")
+    return "unit of resampling (ceiling, SEM, bootstrap over RDMs): " + "; ".join(parts)
+
+
+def _time_lines(result: CompareResult) -> list[str]:
+    """Per time-resolved area: each layer's peak latency (ms) with its bootstrap CI."""
+    res = result.results
+    if "peak_latency" not in res:
+        return []
+    lines = []
+    for area in res["area"].values:
+        lat = res["peak_latency"].sel(area=area)
+        if not np.isfinite(lat.values).any():
+            continue
+        parts = []
+        for label in res["model_layer"].values:
+            value = float(lat.sel(model_layer=label))
+            text = f"{str(label).split(':', 1)[-1] if res['model'].to_series().nunique() == 1 else label} {value:g}"
+            if "peak_latency_ci_low" in res:
+                text += (f" [{float(res['peak_latency_ci_low'].sel(area=area, model_layer=label)):g}, "
+                         f"{float(res['peak_latency_ci_high'].sel(area=area, model_layer=label)):g}]")
+            parts.append(text)
+        lines.append(f"{area} is time-resolved ({res.sizes['time_bin']} bins; table: its time-averaged RDM); "
+                     f"peak latency ms [CI]: " + "; ".join(parts))
+    return lines
 
 
 def _label(model: str, layer: str) -> str:
@@ -148,11 +202,11 @@ def format_table(result: CompareResult) -> str:
     blocks = [header(result), _wide(t, [_cell(row) for _, row in t.iterrows()])]
     if "similarity_normalized" in t:
         bound = t["normalized_by"].iloc[0]
-        blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has a single RDM")
+        blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has no ceiling")
         blocks.append(_wide(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
                                 for _, row in t.iterrows()]))
-    extra = [line for line in [_ceiling_line(t), *_best_lines(result), *_legend(result), _disagreement_note(t)]
-             if line]
+    extra = [line for line in [_ceiling_line(t), _unit_line(t), *_time_lines(result), *_best_lines(result),
+                               *_legend(result), _disagreement_note(t)] if line]
     others = measure_blocks(result.table) + ["\n".join(agreement_lines(getattr(result, "agreement", None)))]
     return "\n".join(blocks + extra + [b for b in others if b])
 
@@ -178,7 +232,8 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
     """
     from rsa_bridge.measures.results import rsa_rows
     agreement = getattr(result, "agreement", None)
-    files = OUTPUT_FILES + (AGREEMENT_FILES if agreement is not None else ())
+    files = (OUTPUT_FILES + (AGREEMENT_FILES if agreement is not None else ())
+             + (TIME_FILES if "similarity_time" in result.results else ()))
     with staged_outputs(out_dir, files, overwrite=overwrite) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
         write_netcdf(result.results, staging / "results.nc")
@@ -192,4 +247,9 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
             agreement.to_csv(staging / "agreement.csv", index=False)
             save_figure(agreement_figure(result.table, title=short_title(result)), staging / "agreement")
         save_figure(fig, staging / "profile")   # closes the figure, fonts embedded as TrueType
+        if "similarity_time" in result.results:
+            from rsa_bridge.figures_time import time_course_figure
+
+            fig, _, _ = time_course_figure(result.results, title=short_title(result))
+            save_figure(fig, staging / "time_course")
     return staged_paths(out_dir, files)

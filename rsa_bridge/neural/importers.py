@@ -350,7 +350,7 @@ RATE_READERS: dict[str, Callable[..., xr.DataArray]] = {
     "netcdf": read_netcdf,
 }
 
-_SUFFIX_FORMAT = {".npy": "numpy", ".npz": "numpy", ".mat": "mat", ".csv": "csv"}
+_SUFFIX_FORMAT = {".npy": "numpy", ".npz": "numpy", ".mat": "mat", ".csv": "csv", ".nwb": "nwb"}
 
 
 def guess_format(path: str | os.PathLike) -> str:

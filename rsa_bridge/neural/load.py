@@ -18,6 +18,7 @@ from rsa_bridge.datasets import DATA_DIR, SHIPPED, areas, load_dataset
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.importers import RATE_READERS, guess_format
+from rsa_bridge.neural.nwb import read_nwb
 from rsa_bridge.neural.published import PUBLISHED_READERS, Imported
 from rsa_bridge.neural.rsatoolbox_io import rdms_from_rsatoolbox, read_rsatoolbox, rsatoolbox_file_type
 from rsa_bridge.registry import resolve_name
@@ -66,6 +67,7 @@ FORMATS: dict[str, Callable[..., Imported]] = {
     "rsatoolbox": _wrap(read_rsatoolbox),
     "rsatoolbox-rdms": _rsatoolbox_rdms,
     "rdm-netcdf": _rdm_netcdf,
+    "nwb": _wrap(read_nwb),
     **PUBLISHED_READERS,
 }
 
@@ -74,7 +76,7 @@ FORMATS: dict[str, Callable[..., Imported]] = {
 _PICKLING = ("rsatoolbox", "rsatoolbox-rdms")
 
 #: formats whose readers label neuroids with ``region`` when the source has none
-_LABELLING = ("numpy", "mat", "csv", "brainscore", "rsatoolbox", "rsatoolbox-rdms")
+_LABELLING = ("numpy", "mat", "csv", "brainscore", "rsatoolbox", "rsatoolbox-rdms", "nwb")
 
 
 def _keep_region(imported: Imported, region: str | None) -> Imported:

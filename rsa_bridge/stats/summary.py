@@ -14,11 +14,13 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.datasets import area_rdms
+from rsa_bridge.rdm import ROW
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
 from rsa_bridge.stats.ceiling import NoiseCeiling, noise_ceiling
+from rsa_bridge.stats.grouping import ResamplingUnit, group_bootstrap_indices, resampling_unit
 from rsa_bridge.stats.layers import LayerDifference, best_layer, paired_difference
-from rsa_bridge.stats.permutation import PermutationResult, permutation_test
+from rsa_bridge.stats.permutation import CORRECTIONS, PermutationResult, permutation_test
 
 NORMALIZE = ("upper", "lower")
 
@@ -29,11 +31,13 @@ class CompareStatistics:
 
     Attributes:
         ci_low, ci_high: (rows, areas) percentile bootstrap interval, or None.
-        p_value, p_holm, p_fdr: (rows, areas) permutation p (raw, Holm, Benjamini–Hochberg across the
-            rows tested against each area), or None.
+        p_value, p_holm, p_fdr: (rows, areas) permutation p (raw, Holm, Benjamini–Hochberg within each
+            family: per area, one model's layers; the image-statistics controls together), or None.
+        families: (rows,) the multiple-comparison family of each row (a model name or ``controls``).
         ceilings: per area its Nili noise ceiling, None for an area with a single RDM.
         best: the best-layer table (see :func:`rsa_bridge.stats.best_layer`), per model, or None.
         model_differences: best layer of one model minus best layer of another, per area, or None.
+        units: per area its unit of resampling (:mod:`rsa_bridge.stats.grouping`).
     """
 
     labels: list[str]
@@ -49,6 +53,13 @@ class CompareStatistics:
     p_fdr: np.ndarray | None = None
     best: pd.DataFrame | None = None
     model_differences: pd.DataFrame | None = None
+    units: dict[str, ResamplingUnit] = field(default_factory=dict)
+    ceiling_notes: dict[str, str] = field(default_factory=dict)
+    families: list[str] = field(default_factory=list)
+
+    def family_description(self) -> str:
+        """The families in words: ``per area, each model's layers (alexnet: 8 layers); controls (pixels) together``."""
+        return describe_families(self.labels, self.families)
 
     def _label(self, layer: str) -> str:
         if layer in self.labels:
@@ -79,6 +90,43 @@ def _model_of(label: str) -> str:
     return label.split(":", 1)[0]
 
 
+CONTROLS_FAMILY = "controls"
+
+
+def p_families(labels: list[str], controls=()) -> list[str]:
+    """The multiple-comparison family of each row ``model:layer``: its model, or ``controls`` for the
+    image-statistics control models named in ``controls`` (they are tested together, apart from networks)."""
+    controls = set(controls)
+    return [CONTROLS_FAMILY if _model_of(label) in controls else _model_of(label) for label in labels]
+
+
+def family_corrected(p: np.ndarray, families: list[str], correction: str) -> np.ndarray:
+    """Adjusted p (rows, areas): ``correction`` (``holm``/``fdr_bh``) within each family, per area (column)."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full_like(p, np.nan)
+    fam = np.asarray(families)
+    for name in dict.fromkeys(families):
+        rows = np.flatnonzero(fam == name)
+        for j in range(p.shape[1]):
+            out[rows, j] = CORRECTIONS[correction](p[rows, j])
+    return out
+
+
+def describe_families(labels: list[str], families: list[str]) -> str:
+    """``per area, each model's layers (alexnet: 8 layers); controls (pixels, gabor: 2 models) together``."""
+    parts, controls = [], []
+    for name in dict.fromkeys(families):
+        members = [label for label, f in zip(labels, families) if f == name]
+        if name == CONTROLS_FAMILY:
+            controls = list(dict.fromkeys(_model_of(m) for m in members))
+        else:
+            parts.append(f"{name}: {len(members)} layer{'s' if len(members) != 1 else ''}")
+    text = "per area, each model's layers form one family" + (f" ({'; '.join(parts)})" if parts else "")
+    if controls:
+        text += f"; the controls form their own family ({', '.join(controls)}: {len(controls)} tests)"
+    return text
+
+
 def model_differences(boot: BootstrapResult, level: float = 0.95) -> pd.DataFrame:
     """For every pair of models and every area: best layer (on the full data) of A minus that of B.
 
@@ -105,7 +153,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
                        n_bootstrap: int = 0, n_permutations: int = 0, over: str = "stimuli",
                        rng: np.random.Generator | None = None, level: float = 0.95,
                        ceiling: bool = True, normalize: str | None = None,
-                       progress: bool | None = None) -> CompareStatistics:
+                       progress: bool | None = None, group_by: str | None = "auto",
+                       controls=()) -> CompareStatistics:
     """Bootstrap CIs, permutation p-values, noise ceilings, best layers and model differences.
 
     Args:
@@ -118,25 +167,35 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         normalize: ``upper``/``lower`` when the similarities will be divided by the ceiling: areas
             with a single RDM (no ceiling) get a warning, their normalised values are NaN.
         progress: a bar over bootstrap samples on stderr (None: only on a terminal).
+        group_by: the unit of resampling (``auto``, ``none`` or a replicate coordinate such as
+            ``subject``; see :mod:`rsa_bridge.stats.grouping`): ceilings leave out whole units and
+            the bootstrap over RDMs draws whole units.
+        controls: names of image-statistics control models among the rows (their own p-value family).
     """
     if n_bootstrap < 0 or n_permutations < 0:
         raise RSABridgeError("--bootstrap and --permutations must be >= 0 (0 turns them off)")
     rng = rng if rng is not None else np.random.default_rng(0)
     neural = {a: area_rdms(dataset, a) for a in areas}
-    ceilings = {a: (noise_ceiling(r, method) if ceiling and r.sizes["replicate"] >= 2 else None)
+    units = {a: resampling_unit(dataset[a], group_by) for a in areas}
+    ceilings = {a: (noise_ceiling(r, method, groups=units[a].labels if units[a].grouped else None)
+                    if ceiling and units[a].n_units >= 2 else None)
                 for a, r in neural.items()}
+    notes = _ceiling_notes(dataset, ceilings, units, method, ceiling)
     if normalize is not None:
         if normalize not in NORMALIZE:
             raise RSABridgeError(f"--normalize-by-ceiling takes {' or '.join(NORMALIZE)}; got {normalize!r}")
         missing = [a for a, c in ceilings.items() if c is None]
         if missing:
-            warnings.warn(f"no noise ceiling for area(s) {', '.join(missing)} (a ceiling needs RDMs from at least 2 "
-                          "subjects/sessions): their normalized similarities are NaN", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"no noise ceiling for area(s) {', '.join(f'{a} ({notes[a]})' for a in missing)} (a ceiling "
+                          "needs RDMs from at least 2 subjects/sessions, or repeat-level rates of the single RDM): "
+                          "their normalized similarities are NaN", RuntimeWarning, stacklevel=2)
     labels = [str(v) for v in model_rdms[model_rdms.dims[0]].values]
-    out = CompareStatistics(labels, list(areas), ceilings, level=level)
+    out = CompareStatistics(labels, list(areas), ceilings, level=level, units=units, ceiling_notes=notes,
+                            families=p_families(labels, controls))
     if n_bootstrap:
+        stim_idx, rdm_idx = _index_sets(model_rdms, neural, units, n_bootstrap, over, rng)
         out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng,
-                                        progress=progress)
+                                        progress=progress, stimulus_indices=stim_idx, rdm_indices=rdm_idx)
         out.ci_low, out.ci_high = out.boot.ci(level)
         per_model = []
         for model in dict.fromkeys(_model_of(label) for label in labels):
@@ -149,8 +208,46 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         out.perm = permutation_test(model_rdms, neural, method=method, n_permutations=n_permutations, seed=rng,
                                     keep_null=False)
         out.p_value = out.perm.p_value
-        out.p_holm, out.p_fdr = out.perm.corrected("holm"), out.perm.corrected("fdr_bh")
+        out.p_holm = family_corrected(out.p_value, out.families, "holm")
+        out.p_fdr = family_corrected(out.p_value, out.families, "fdr_bh")
     return out
+
+
+def _ceiling_notes(dataset, ceilings, units, method, enabled) -> dict[str, str]:
+    """Per area the ceiling's definition in words, or why it is n/a; fills single-RDM ceilings in place.
+
+    An area with a single RDM gets the split-half reliability of that RDM when the dataset names its
+    repeat-level rates (:mod:`rsa_bridge.neural.ceiling`).
+    """
+    notes = {}
+    for area, unit in units.items():
+        if not enabled:
+            notes[area] = "not computed"
+        elif ceilings[area] is not None:
+            who = "RDM" if unit.name == "rdm" else unit.name
+            notes[area] = f"Nili et al. 2014, leave one {who} out ({unit.n_units} {who}s)"
+        elif unit.n_rdms == 1:
+            from rsa_bridge.neural.ceiling import single_rdm_ceiling
+
+            ceilings[area], notes[area] = single_rdm_ceiling(dataset, area, method)
+        else:
+            notes[area] = f"all RDMs belong to one {unit.name}"
+    return notes
+
+
+def _index_sets(model_rdms, neural, units, n_samples, over, rng):
+    """Stimulus index sets first, then per area its RDM index sets (whole units), from the one Generator.
+
+    The order of draws is that of :func:`bootstrap_similarity` drawing them itself, so with one RDM
+    per unit the samples are bit-identical to an ungrouped bootstrap.
+    """
+    from rsa_bridge.stats.resample import bootstrap_stimuli
+
+    stim_idx = bootstrap_stimuli(model_rdms.sizes[ROW], n_samples, rng) if over in ("stimuli", "both") else None
+    rdm_idx = None
+    if over in ("rdms", "both"):
+        rdm_idx = {a: group_bootstrap_indices(units[a].labels, n_samples, rng) for a in neural}
+    return stim_idx, rdm_idx
 
 
 def row_columns(stats: CompareStatistics | None, label: str, area: str, similarity: float,
@@ -161,12 +258,14 @@ def row_columns(stats: CompareStatistics | None, label: str, area: str, similari
     i, j = stats.labels.index(label), stats.areas.index(area)
     ceiling = stats.ceilings.get(area)
     cols = {"ceiling_lower": ceiling.lower if ceiling else np.nan,
-            "ceiling_upper": ceiling.upper if ceiling else np.nan}
+            "ceiling_upper": ceiling.upper if ceiling else np.nan,
+            "ceiling_definition": ceiling.definition if ceiling else "n/a",
+            "ceiling_note": stats.ceiling_notes.get(area, "")}
     if stats.ci_low is not None:
         cols.update(ci_low=float(stats.ci_low[i, j]), ci_high=float(stats.ci_high[i, j]))
     if stats.p_value is not None:
         cols.update(p_value=float(stats.p_value[i, j]), p_holm=float(stats.p_holm[i, j]),
-                    p_fdr=float(stats.p_fdr[i, j]))
+                    p_fdr=float(stats.p_fdr[i, j]), p_family=stats.families[i])
     if stats.best is not None:
         hit = stats.best[(stats.best["area"] == area) & (stats.best["layer"] == label)].iloc[0]
         cols.update(p_best=float(hit["p_best"]), is_best=bool(hit["is_best"]))
@@ -189,8 +288,21 @@ def ceiling_variables(stats: list[CompareStatistics], areas: list[str]) -> dict:
             if ceiling is not None:
                 out["ceiling_lower"][areas.index(area)] = ceiling.lower
                 out["ceiling_upper"][areas.index(area)] = ceiling.upper
-    return {name: ("area", values, {"long_name": f"Nili et al. 2014 noise ceiling, {name.split('_')[1]} bound",
-                                    "units": "1"}) for name, values in out.items()}
+    definition = np.array(["n/a"] * len(areas), dtype=object)
+    note = np.array([""] * len(areas), dtype=object)
+    for st in stats:
+        for area, ceiling in st.ceilings.items():
+            definition[areas.index(area)] = ceiling.definition if ceiling is not None else "n/a"
+            note[areas.index(area)] = st.ceiling_notes.get(area, "")
+    variables = {name: ("area", values, {"long_name": f"noise ceiling, {name.split('_')[1]} bound (definition in "
+                                                      "ceiling_definition)", "units": "1"})
+                 for name, values in out.items()}
+    variables["ceiling_definition"] = ("area", definition.astype(str),
+                                       {"long_name": "nili (several subjects/RDMs), split-half (one RDM with "
+                                                     "repeat-level rates: lower R, upper sqrt R) or n/a"})
+    variables["ceiling_note"] = ("area", note.astype(str), {"long_name": "the ceiling's definition in words, or why "
+                                                                         "there is none"})
+    return variables
 
 
 def bootstrap_variable(stats: list[CompareStatistics], labels: list[str], areas: list[str]) -> dict:

@@ -40,6 +40,10 @@ def register(subparsers) -> None:
                             "the Python API's StatsOptions defaults to 0)")
     stats.add_argument("--bootstrap-over", choices=("stimuli", "rdms", "both"), default="stimuli",
                        help="resample stimuli (default), the area's RDMs (subjects/sessions), or both")
+    stats.add_argument("--group-by", default="auto", metavar="NAME|none|auto",
+                       help="unit of resampling for noise ceilings, SEM and --bootstrap-over rdms/both: 'auto' "
+                            "(default: the subject/animal coordinate when an area's RDMs carry one), 'none' (each "
+                            "RDM), or a replicate coordinate such as subject or session")
     stats.add_argument("--ci-level", type=float, default=0.95, help="confidence level of the interval (default 0.95)")
     stats.add_argument("--permutations", type=int, default=0, metavar="N",
                        help="stimulus-label permutations for p_value, p_holm, p_fdr (default 0 = off; try 1000)")
@@ -156,7 +160,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_statistics_memory(args)
     stats = StatsOptions(bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
                          bootstrap_over=args.bootstrap_over, ci_level=args.ci_level,
-                         normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None)
+                         normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None,
+                         group_by=getattr(args, "group_by", "auto"))
     if args.model_rdms is not None:
         ids = _stimulus_ids(args.stimulus_ids, args.dataset, args.area)
         rdms = read_model_rdms(args.model_rdms, stimulus_ids=ids)

@@ -10,7 +10,7 @@ from rsa_bridge.definitions import COMPARISONS
 
 def _source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", help="file, folder or shipped name (e.g. cowley2023_v4_210325_rates)")
-    p.add_argument("--format", help="numpy, mat, csv, brainscore, netcdf, rsatoolbox, rsatoolbox-rdms, rdm-netcdf, "
+    p.add_argument("--format", help="numpy, mat, csv, brainscore, netcdf, nwb, rsatoolbox, rsatoolbox-rdms, rdm-netcdf, "
                                     "algonauts2019, net2brain, henaff2021-v1, henaff2021-v1-rdms (default: from the suffix)")
     p.add_argument("--region", help="region of the neuroids (label where the source has none, else the one to keep)")
     p.add_argument("--stimulus-ids", help="file with one id per line, or a pattern such as 'image{n:04d}'")
@@ -25,6 +25,13 @@ def _source_options(p: argparse.ArgumentParser) -> None:
                         "so only for a file you trust completely (default: pickles are refused; convert to HDF5)")
     p.add_argument("--allow-missing", action="store_true",
                    help="keep NaN of single neuroids as missing observations (a unit lost for some trials)")
+    nwb = p.add_argument_group("NWB files (units table + trials/epochs)")
+    nwb.add_argument("--window-start", type=float, metavar="MS", help="count spikes from MS after onset (default 0)")
+    nwb.add_argument("--window-stop", type=float, metavar="MS", help="count spikes until MS after onset (required)")
+    nwb.add_argument("--bin-width", type=float, metavar="MS", help="time bins of MS (default: one bin)")
+    nwb.add_argument("--stimulus-column", help="column of the trials/epochs table naming the stimulus")
+    nwb.add_argument("--onset-column", help="column of stimulus onset times in s (default: start_time)")
+    nwb.add_argument("--intervals", help="trials (default), epochs, or the name of another intervals table")
 
 
 def register(subparsers) -> None:
@@ -72,6 +79,10 @@ def register(subparsers) -> None:
                      help="keep neuroids with split-half reliability >= R (recorded in the attrs)")
     rdm.add_argument("--seed", type=int, default=0)
     rdm.add_argument("--stimuli", type=Path, help="stimulus folder (manifest.csv) to record for compare")
+    rdm.add_argument("--time-resolved", action="store_true",
+                     help="one RDM per time bin (rates with a time_bin dim); compare then scores every bin")
+    rdm.add_argument("--window", type=float, metavar="MS", help="with --time-resolved: sliding window width (ms)")
+    rdm.add_argument("--step", type=float, metavar="MS", help="with --window: step between windows (ms; default the width)")
     rdm.add_argument("--out", type=out_path, required=True)
     rdm.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     rdm.set_defaults(func=run_rdm)
@@ -102,7 +113,9 @@ def _read(args):
                        neuroid_ids=args.neuroid_ids, layout=args.layout, variable=args.variable, animal=args.animal,
                        session=args.session, units=args.units, allow_missing=args.allow_missing or None,
                        allow_pickle=args.allow_pickle,
-                       metric=getattr(args, "metric", None) if args.format == "henaff2021-v1-rdms" else None)
+                       metric=getattr(args, "metric", None) if args.format == "henaff2021-v1-rdms" else None,
+                       start=args.window_start, stop=args.window_stop, bin_width=args.bin_width,
+                       stimulus_column=args.stimulus_column, onset_column=args.onset_column, intervals=args.intervals)
 
 
 def _rates(imported, what: str):
@@ -242,8 +255,18 @@ def run_rdm(args) -> int:
     from rsa_bridge.neural.rdms import rates_to_rdm_dataset
 
     rates = _rates(_read(args), "neural rdm")
-    ds = rates_to_rdm_dataset(rates, args.metric, by=args.by, reliability_threshold=args.reliable, seed=args.seed,
-                              name=rates.attrs.get("name") or args.out.stem)  # the file's name when the rates have none
+    if getattr(args, "time_resolved", False):
+        from rsa_bridge.neural.time_resolved import time_resolved_dataset
+
+        if args.by is not None:
+            raise RSABridgeError("--time-resolved makes one RDM per time bin of each region; drop --by")
+        ds = time_resolved_dataset(rates, args.metric, width=args.window, step=args.step,
+                                   reliability_threshold=args.reliable, seed=args.seed)
+    elif args.window is not None or args.step is not None:
+        raise RSABridgeError("--window/--step need --time-resolved")
+    else:
+        ds = rates_to_rdm_dataset(rates, args.metric, by=args.by, reliability_threshold=args.reliable, seed=args.seed,
+                                  name=rates.attrs.get("name") or args.out.stem)  # the file's name when the rates have none
     if args.stimuli is not None:
         if not (args.stimuli / "manifest.csv").is_file():
             raise RSABridgeError(f"--stimuli {str(args.stimuli)!r} has no manifest.csv")
