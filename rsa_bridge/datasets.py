@@ -128,6 +128,9 @@ def load_dataset(name_or_path: str | os.PathLike) -> xr.Dataset:
     The dataset's attrs gain ``name`` (if absent) and ``path``; a shipped dataset's stimulus folder
     is in ``attrs['stimuli_path']``.
     """
+    if name_or_path is None or not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise RSABridgeError(f"say which dataset: a shipped name ({', '.join(SHIPPED)}) or a NetCDF path; "
+                             f"got {name_or_path!r}")
     key = str(name_or_path)
     if key in SHIPPED:
         entry = SHIPPED[key]
