@@ -246,7 +246,15 @@ def probe(
     call = forward or _default_forward
     recorder = record(model, layers, stop_early=False)
     with torch.inference_mode(), recorder:
-        call(model, inputs)
+        try:
+            call(model, inputs)
+        except RuntimeError as err:  # the first pass on the caller's input: a shape the model cannot take
+            shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RSABridgeError(
+                f"{model_label or type(model).__name__} cannot run on an input of shape {shape} ({first}); "
+                "pass images (N, C, H, W) with the channels and size the model expects (e.g. 3 x 224 x 224)"
+            ) from None
     recorder.check_fired_once(model_label or type(model).__name__)
     position = {path: i for i, path in enumerate(recorder.order)}
     order = sorted(layers, key=lambda name: position[layers[name]])

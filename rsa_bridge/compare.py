@@ -38,7 +38,7 @@ from scipy import stats
 from rsa_bridge.align import align_rdms
 from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.rdm import upper_triangle
+from rsa_bridge.rdm import ROW, upper_triangle
 from rsa_bridge.registry import Registry
 
 
@@ -250,8 +250,22 @@ def compare_rdms(model_rdm, neural_rdm, method: str = "spearman") -> float:
         -0.9429
     """
     if isinstance(model_rdm, xr.DataArray) and isinstance(neural_rdm, xr.DataArray):
+        for what, rdm in (("model", model_rdm), ("neural", neural_rdm)):
+            ids = [str(s) for s in rdm[ROW].values] if ROW in rdm.coords else []
+            if len(set(ids)) != len(ids):
+                dup = sorted({s for s in ids if ids.count(s) > 1})
+                raise RSABridgeError(f"the {what} RDM has duplicate stimulus ids: {', '.join(map(repr, dup[:5]))}")
         model_rdm, neural_rdm = align_rdms(model_rdm, neural_rdm)
     a, b = np.asarray(model_rdm), np.asarray(neural_rdm)
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != b.shape:
         raise RSABridgeError(f"RDMs must be square and of equal size; got {a.shape} and {b.shape}")
+    if a.shape[0] < 3:
+        raise RSABridgeError(f"RDMs need at least 3 stimuli to be compared; got {a.shape[0]}")
+    for what, m in (("model", a), ("neural", b)):
+        if m.dtype.kind not in "biuf":
+            raise RSABridgeError(f"the {what} RDM holds {m.dtype} values, not numbers")
+        if not np.allclose(m, m.T, rtol=1e-7, atol=1e-12, equal_nan=True):
+            i, j = np.argwhere(~np.isclose(m, m.T, rtol=1e-7, atol=1e-12, equal_nan=True))[0]
+            raise RSABridgeError(f"the {what} RDM is not symmetric (entry [{i}, {j}] = {m[i, j]:.6g} but "
+                                 f"[{j}, {i}] = {m[j, i]:.6g}); an RDM holds one dissimilarity per pair")
     return float(compare_vectors(upper_triangle(a), upper_triangle(b), method)[0, 0])

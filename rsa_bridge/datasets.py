@@ -132,6 +132,9 @@ def load_dataset(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
         dataset.attrs.setdefault("name", "in-memory dataset")
         dataset.attrs.setdefault("path", "in memory")
         return validate_rdm_dataset(dataset, where=f"dataset {dataset.attrs['name']!r}")
+    if name_or_path is None or not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise RSABridgeError(f"say which dataset: a shipped name ({', '.join(SHIPPED)}) or a NetCDF path; "
+                             f"got {name_or_path!r}")
     key = str(name_or_path)
     if key in SHIPPED:
         entry = SHIPPED[key]

@@ -62,12 +62,14 @@ def _as_matrix(activations, stimulus_ids: Sequence[str] | None) -> tuple[np.ndar
                 stimulus_ids = [str(s) for s in activations["stimulus_id"].values]
             elif stim_dim in activations.coords:
                 stimulus_ids = [str(s) for s in activations[stim_dim].values]
-        data = activations.values.reshape(activations.shape[0], -1)
+        data = np.asarray(activations.values)
     else:
         data = np.asarray(activations)
-        if data.ndim < 2:
-            raise RSABridgeError(f"activations must be (n_stimuli, n_units); got shape {data.shape}")
-        data = data.reshape(data.shape[0], -1)
+    if data.ndim < 2:
+        raise RSABridgeError(f"activations must be (n_stimuli, n_units); got shape {data.shape}")
+    if data.shape[0] < 3:  # before the reshape, which cannot infer units for 0 stimuli
+        raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {data.shape[0]}")
+    data = data.reshape(data.shape[0], -1)
     n = data.shape[0]
     if stimulus_ids is None:
         stimulus_ids = [str(i) for i in range(n)]

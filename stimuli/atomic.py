@@ -109,6 +109,8 @@ def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind
     if target is None or not str(target).strip():
         raise error(f"{option} is empty; give a {kind} path")
     path = Path(target)
+    if Path(os.path.abspath(path)).parent == Path(os.path.abspath(path)):
+        raise error(f"{option} {str(path)!r} is the root folder; choose another {kind}")
     if path.exists() or path.is_symlink():
         if not (path.is_dir() or path.is_file()):
             raise error(f"{option} {str(path)!r} is not a regular {kind} (a device or a broken link?)")
@@ -128,8 +130,6 @@ def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind
             if not overwrite:
                 raise error(f"{option} {str(path)!r} already exists; pass --overwrite to replace it, "
                                      "or choose another file")
-    if Path(os.path.abspath(path)).parent == Path(os.path.abspath(path)):
-        raise error(f"{option} {str(path)!r} is the root folder; choose another {kind}")
     _writable_parent(Path(os.path.abspath(path)), option, error)
     return path
 

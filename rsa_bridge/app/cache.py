@@ -22,7 +22,10 @@ numbers:
 Batch size and progress bars are not in the key (they do not change the numbers by design).
 Location: ``$RSA_BRIDGE_CACHE``, else ``$XDG_CACHE_HOME/rsa-bridge``, else ``~/.cache/rsa-bridge``.
 Writes are atomic (:func:`rsa_bridge.io.write_netcdf`); an unreadable entry is discarded with a
-warning and recomputed. Image digests are memoised per (path, size, mtime, ctime, inode); a file
+warning and recomputed. Every entry carries the SHA-256 of its content (:func:`content_sha256`: RDM
+values, coordinates and attrs) in ``rsa_bridge_cache_content_sha256``, verified on every read: an entry
+edited into another valid NetCDF (or one without a checksum) is a warning, is removed and recomputed.
+The checksum guards against corruption and edits, not against a forger who recomputes it. Image digests are memoised per (path, size, mtime, ctime, inode); a file
 changed since is rehashed, and files modified in the last seconds are never memoised.
 
 This module joins the core with :mod:`extractors` (imported lazily), like :mod:`rsa_bridge.app.pipeline`.
@@ -109,7 +112,8 @@ class RDMCache:
         return self.folder / f"{key}.nc"
 
     def get(self, key: str) -> xr.DataArray | None:
-        """The stored RDMs for ``key`` (attrs as they were computed), or None; a bad entry is removed."""
+        """The stored RDMs for ``key`` (attrs as they were computed), or None; a bad entry is removed
+        (unreadable, another key's, or content that does not match its stored checksum)."""
         path = self.path_for(key)
         if not path.is_file():
             return None
@@ -119,6 +123,10 @@ class RDMCache:
                 raise ValueError("the entry does not hold the RDMs of its key")
             rdms = ds["rdms"]
             rdms.name = None if ds.attrs.get(f"{META}name", "") == "" else ds.attrs[f"{META}name"]
+            stored = ds.attrs.get(f"{META}content_sha256")
+            if stored is None or str(stored) != content_sha256(rdms):
+                raise ValueError("its content does not match its checksum (edited or corrupted)"
+                                 if stored is not None else "it carries no content checksum")
         except Exception as err:  # any unreadable file: discard and recompute
             warnings.warn(f"cache entry {path} is unreadable ({type(err).__name__}: {err}); "
                           "it was removed and will be recomputed", RuntimeWarning, stacklevel=2)
@@ -135,7 +143,8 @@ class RDMCache:
                 f"{META}model": str(description["model"]["name"]), f"{META}weights": str(description["model"].get("label", description["model"]["weights"])),
                 f"{META}layers": ",".join(n for n, _ in description["layers"]),
                 f"{META}stimulus_set": str(description["stimuli"]["name"]),
-                f"{META}n_stimuli": int(description["stimuli"]["n"])}
+                f"{META}n_stimuli": int(description["stimuli"]["n"]),
+                f"{META}content_sha256": content_sha256(rdms.rename(None))}
         try:
             return write_netcdf(xr.Dataset({"rdms": rdms.rename(None)}, attrs=meta), self.path_for(key))
         except OSError as err:
@@ -201,6 +210,37 @@ class MemoryCache:
 
     def put(self, key: str, rdms: xr.DataArray, description: dict) -> None:
         self.store[key] = rdms
+
+
+def _normal(value: Any) -> Any:
+    """A value as NetCDF gives it back (bools as ints, arrays as lists), for :func:`content_sha256`."""
+    import numpy as np
+
+    array = np.asarray(value)
+    if array.dtype == bool:
+        array = array.astype(np.int64)
+    if array.dtype.kind in "SUO":
+        array = array.astype(str)
+    return array.tolist()
+
+
+def content_sha256(rdms: xr.DataArray) -> str:
+    """SHA-256 of an RDM DataArray's content: dims, shape, float64 values (C order), every coordinate
+    (name, dims, values as text) and attrs (JSON, sorted keys). Stable under a NetCDF round trip.
+
+    Example: ``content_sha256(rdms) == content_sha256(rdms.copy())``; any changed value, id or attr changes it.
+    """
+    import numpy as np
+
+    h = hashlib.sha256()
+    h.update(json.dumps({"dims": list(map(str, rdms.dims)), "shape": list(rdms.shape)}).encode())
+    h.update(np.ascontiguousarray(rdms.values, dtype=np.float64).tobytes())
+    for name in sorted(map(str, rdms.coords)):
+        coord = rdms.coords[name]
+        h.update(json.dumps([name, list(map(str, coord.dims)), np.asarray(coord.values).astype(str).tolist()]).encode())
+    attrs = {str(k): _normal(v) for k, v in rdms.attrs.items()}
+    h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+    return h.hexdigest()
 
 
 def resolve_cache(cache: Any) -> RDMCache | MemoryCache | None:
