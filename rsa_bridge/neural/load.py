@@ -16,6 +16,7 @@ import xarray as xr
 
 from rsa_bridge.datasets import DATA_DIR, SHIPPED, areas, load_dataset
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.importers import RATE_READERS, guess_format
 from rsa_bridge.neural.published import PUBLISHED_READERS, Imported
@@ -37,13 +38,8 @@ def _rsatoolbox_rdms(path, *, region: str | None = None, **unused) -> Imported:
     """RDMs saved by rsatoolbox (``RDMs.save``: ``.hdf5`` or ``.pkl``) as one area ``region`` (required)."""
     from rsatoolbox.rdm import load_rdm
 
-    path = Path(path)
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
-    try:
+    with reading(path, "rsatoolbox RDMs") as path:
         rdms = load_rdm(str(path), file_type="pkl" if path.suffix == ".pkl" else "hdf5")
-    except Exception as err:
-        raise RSABridgeError(f"cannot read {str(path)!r} as rsatoolbox RDMs ({type(err).__name__}: {err})") from None
     if region is None:
         raise RSABridgeError("say which area the RDMs are of: region= (--region)")
     stacked = rdms_from_rsatoolbox(rdms)
