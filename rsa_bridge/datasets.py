@@ -203,7 +203,8 @@ def locate_area(area: str) -> tuple[str, str]:
     for entry in SHIPPED.values():
         for name in areas(load_dataset(entry.name)):
             found.setdefault(name, entry.name)
-    canonical = resolve_name("area", area, found, hint="or pass --dataset PATH.nc; see `rsa-bridge datasets`")
+    canonical = resolve_name("area", area, found,
+                             hint="no shipped dataset has it: pass --dataset PATH.nc; see `rsa-bridge datasets`")
     return found[canonical], canonical
 
 

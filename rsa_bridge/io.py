@@ -66,6 +66,30 @@ def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, enc
     return Path(path)
 
 
+@contextmanager
+def reading(path: str | os.PathLike, what: str) -> Iterator[Path]:
+    """The one error policy of every file reader: yields ``path`` as a Path.
+
+    A missing file raises ``RSABridgeError("no such file: ...")``; any exception but an RSABridgeError
+    raised inside the block (the many types that h5py, scipy.io, netCDF and pandas raise for a corrupt or
+    truncated file) becomes ``RSABridgeError("cannot read PATH as WHAT (Type: message); the file is
+    corrupt, truncated or not WHAT")``. Example::
+
+        with reading(path, "a MATLAB v7.3 file") as p, h5py.File(p, "r") as handle:
+            ...
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RSABridgeError(f"no such file: {str(path)!r}")
+    try:
+        yield path
+    except RSABridgeError:
+        raise
+    except Exception as err:  # readers raise many types for a corrupt or truncated file
+        raise RSABridgeError(f"cannot read {str(path)!r} as {what} ({type(err).__name__}: {err}); "
+                             f"the file is corrupt, truncated or not {what}") from None
+
+
 def read_netcdf(path: str | os.PathLike, what: str = "NetCDF", *, attrs_only: bool = False) -> xr.Dataset:
     """A NetCDF file as a loaded ``xarray.Dataset`` (the file is closed again).
 
@@ -79,15 +103,9 @@ def read_netcdf(path: str | os.PathLike, what: str = "NetCDF", *, attrs_only: bo
     """
     import xarray as xr
 
-    path = Path(path)
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
-    try:
+    with reading(path, what) as path:
         with xr.open_dataset(path) as handle:  # engine by content: NetCDF-4 (h5netcdf) or NetCDF-3 (scipy)
             return xr.Dataset(attrs=dict(handle.attrs)) if attrs_only else handle.load()
-    except Exception as err:  # h5py / netCDF backends raise many types for a corrupt or truncated file
-        raise RSABridgeError(f"cannot read {str(path)!r} as {what} ({type(err).__name__}: {err}); "
-                             "the file is corrupt, truncated or not NetCDF") from None
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

@@ -12,8 +12,9 @@ and otherwise raises :class:`~rsa_bridge.errors.RSABridgeError` with one message
 :func:`unknown_name`: ``unknown comparison method 'pearsn'; choose one of cosine, pearson, ...;
 did you mean 'pearson'?`` (close names found with :func:`difflib.get_close_matches`).
 
-The command line uses the same object: :meth:`Registry.choices` for argparse ``choices`` and
-:meth:`Registry.argparse_type` to accept aliases there. This module imports only the standard library,
+The command line uses the same object: :meth:`Registry.argparse_choices` for argparse ``choices`` (shown in
+``--help``) and :meth:`Registry.argparse_type` to turn aliases into canonical names there; an unknown name
+reaches the library, whose :class:`RSABridgeError` is one line and exit code 2. This module imports only the standard library,
 so building a parser from a registry stays fast.
 
 Example::
@@ -135,13 +136,26 @@ class Registry(Mapping[str, T], Generic[T]):
         return self._entries[self.resolve(name)]
 
     def argparse_type(self, value: str) -> str:
-        """``type=`` for argparse: the canonical name, or ``ArgumentTypeError`` with the unknown-name message."""
-        import argparse
-
+        """``type=`` for argparse: the canonical name of a known name or alias; an unknown name is passed
+        on unchanged, so the library refuses it with the one-line RSABridgeError (exit code 2 and a
+        "did you mean") instead of argparse's usage block."""
         try:
             return self.resolve(value)
-        except RSABridgeError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
+        except RSABridgeError:
+            return str(value)
+
+    def argparse_choices(self) -> "ShownChoices":
+        """``choices=`` for argparse: shows the canonical names in usage and help, refuses nothing (the
+        library does, see :meth:`argparse_type`)."""
+        return ShownChoices(self._entries)
+
+
+class ShownChoices(list):
+    """A list of names that argparse shows as ``{a,b,c}`` but that contains every value (the check is
+    left to :meth:`Registry.resolve`, which says "did you mean")."""
+
+    def __contains__(self, value: object) -> bool:
+        return True
 
 
 def resolve_name(what: str, name: object, choices: Iterable[str], hint: str = "") -> str:

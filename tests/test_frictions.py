@@ -31,11 +31,14 @@ def test_compare_cli_accepts_aliases_and_case_and_lists_the_choices(capsys):
     args = parser.parse_args(["compare", "--model", "alexnet", "--method", "corr", "--metric", "Euclidean"])
     assert (args.method, args.metric) == ("pearson", "euclidean")
     assert parser.parse_args(["compare", "--method", "TAU-A"]).method == "kendall_tau_a"
-    with pytest.raises(SystemExit) as exit_:
-        parser.parse_args(["compare", "--method", "spearmann"])
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert "unknown comparison method 'spearmann'" in err and "did you mean 'spearman'?" in err
+    from rsa_bridge.cli import main
+
+    assert main(["compare", "--model", "pixels", "--area", "IT", "--method", "spearmann", "--quiet"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()  # one line, from the library, with a did-you-mean
+    assert "unknown comparison method 'spearmann'" in line and "did you mean 'spearman'?" in line
+    assert main(["compare", "--model", "pixels", "--area", "it", "--metric", "corelation", "--quiet"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "unknown RDM metric 'corelation'" in line and "did you mean 'correlation'?" in line
     with pytest.raises(SystemExit):
         parser.parse_args(["compare", "--help"])
     help_text = re.sub(r"\s+", " ", capsys.readouterr().out)

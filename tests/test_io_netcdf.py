@@ -32,7 +32,23 @@ def test_netcdf3_is_read_too(tmp_path):
 def test_one_error_policy_for_every_reader(reader, tmp_path):
     bad = tmp_path / "bad.nc"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"garbage" * 20)
-    with pytest.raises(RSABridgeError, match=r"cannot read '.*bad\.nc' as .*corrupt, truncated or not NetCDF"):
+    with pytest.raises(RSABridgeError, match=r"cannot read '.*bad\.nc' as .*corrupt, truncated or not .*NetCDF"):
         reader(bad)
     with pytest.raises(RSABridgeError, match="no such file|does not exist|no dataset"):
         reader(tmp_path / "missing.nc")
+
+
+def test_reading_is_the_one_policy_for_other_readers_too(tmp_path):
+    from rsa_bridge.io import reading
+
+    with pytest.raises(RSABridgeError, match="no such file"):
+        with reading(tmp_path / "none.mat", "a MATLAB file"):
+            pass
+    (tmp_path / "x.mat").write_bytes(b"junk")
+    with pytest.raises(RSABridgeError, match=r"cannot read .*x\.mat' as a MATLAB file \(ValueError: bad\); the file is "
+                                             "corrupt, truncated or not a MATLAB file"):
+        with reading(tmp_path / "x.mat", "a MATLAB file"):
+            raise ValueError("bad")
+    with pytest.raises(RSABridgeError, match="^own message$"):  # a reader's own user error passes unchanged
+        with reading(tmp_path / "x.mat", "a MATLAB file"):
+            raise RSABridgeError("own message")

@@ -84,7 +84,7 @@ def test_mismatched_stimuli_name_ids(toy, alexnet, tmp_path):
 
 
 def test_area_and_dataset_errors():
-    with pytest.raises(RSABridgeError, match="unknown area 'V2'.*did you mean 'V4'"):
+    with pytest.raises(RSABridgeError, match="unknown area 'V2'.*no shipped dataset has it"):
         compare_model("alexnet", ["V2"], weights="none")
     with pytest.raises(RSABridgeError, match="--area"):
         compare_model("alexnet", None, weights="none")

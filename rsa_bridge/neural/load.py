@@ -16,6 +16,7 @@ import xarray as xr
 
 from rsa_bridge.datasets import DATA_DIR, SHIPPED, areas, load_dataset
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.importers import RATE_READERS, guess_format
 from rsa_bridge.neural.nwb import read_nwb
@@ -38,12 +39,9 @@ def _rsatoolbox_rdms(path, *, region: str | None = None, allow_pickle: bool = Fa
     """RDMs saved by rsatoolbox (``RDMs.save``: ``.hdf5``; ``.pkl`` only with ``allow_pickle``) as one area ``region`` (required)."""
     from rsatoolbox.rdm import load_rdm
 
-    path = Path(path)
-    kind = rsatoolbox_file_type(path, allow_pickle=allow_pickle)  # refuses a pickle unless allowed
-    try:
+    kind = rsatoolbox_file_type(Path(path), allow_pickle=allow_pickle)  # refuses a pickle unless allowed
+    with reading(path, "rsatoolbox RDMs") as path:
         rdms = load_rdm(str(path), file_type=kind)
-    except Exception as err:
-        raise RSABridgeError(f"cannot read {str(path)!r} as rsatoolbox RDMs ({type(err).__name__}: {err})") from None
     if region is None:
         raise RSABridgeError("say which area the RDMs are of: region= (--region)")
     stacked = rdms_from_rsatoolbox(rdms)

@@ -30,9 +30,9 @@ def register(subparsers) -> None:
                         f"(untrained), a torchvision weights enum member of the model ({', '.join(WEIGHTS_MEMBERS)}; "
                         "which ones a model has: torchvision's docs), or a state-dict file (default: default)")
     p.add_argument("--layers", help="comma-separated layer aliases or module paths (default: the model's list)")
-    p.add_argument("--metric", default="correlation", type=METRICS.argparse_type, choices=METRICS.choices(),
+    p.add_argument("--metric", default="correlation", type=METRICS.argparse_type, choices=METRICS.argparse_choices(),
                    help=metric_help())
-    p.add_argument("--method", default="spearman", type=COMPARISONS.argparse_type, choices=COMPARISONS.choices(),
+    p.add_argument("--method", default="spearman", type=COMPARISONS.argparse_type, choices=COMPARISONS.argparse_choices(),
                    help=method_help() + "; table: docs/reference/registries.md")
     stats = p.add_argument_group("statistics")
     stats.add_argument("--bootstrap", type=int, default=1000, metavar="N",

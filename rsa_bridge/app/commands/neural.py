@@ -58,7 +58,7 @@ def register(subparsers) -> None:
     ceil.add_argument("--method", default="nili", choices=["nili", "algonauts", "split-half"],
                       help="nili: Nili et al. 2014 bounds; algonauts: squared, raw-mean pool (Net2Brain's LNC/UNC); "
                            "split-half: Spearman-Brown corrected RDM reliability from repetitions")
-    ceil.add_argument("--compare", default="spearman", type=COMPARISONS.argparse_type, choices=COMPARISONS.choices(),
+    ceil.add_argument("--compare", default="spearman", type=COMPARISONS.argparse_type, choices=COMPARISONS.argparse_choices(),
                       help="RDM comparison method (default spearman; rsatoolbox's names are accepted)")
     ceil.add_argument("--by", choices=["animal", "session"],
                       help="for firing rates: one RDM per animal or session (default: whichever varies)")
