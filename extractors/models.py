@@ -179,12 +179,20 @@ def _build(name: str, weights: tvm.WeightsEnum | None, seed: int) -> nn.Module:
             return tvm.get_model(name, **kwargs)
 
 
+def cached_members(weights: tvm.WeightsEnum) -> list[str]:
+    """Names of the members of ``weights``' enum whose files are in the torch hub cache now."""
+    return [m.name for m in type(weights) if cache_path(m).is_file()]
+
+
 def _missing_weights_message(name: str, weights: tvm.WeightsEnum, path: Path, reason: str) -> str:
     file = path.name
+    here = [m for m in cached_members(weights) if m != weights.name]
+    also = (f"; the cache does hold {', '.join(here)} for {name}: pass --weights {here[0]}" if here else "")
+    default = " (the DEFAULT)" if type(weights).DEFAULT == weights else ""
     return (
-        f"pretrained weights {type(weights).__name__}.{weights.name} for {name} are not in the torch hub cache at "
-        f"{path} and could not be downloaded ({reason}); to supply them offline, copy {file} (from {weights.url}) "
-        f"to that path (or set TORCH_HOME to a folder whose hub/checkpoints/ holds it), "
+        f"pretrained weights {type(weights).__name__}.{weights.name}{default} for {name} are not in the torch hub "
+        f"cache at {path} and could not be downloaded ({reason}){also}; to supply them offline, copy {file} "
+        f"(from {weights.url}) to that path (or set TORCH_HOME to a folder whose hub/checkpoints/ holds it), "
         f"or pass --weights PATH to a state-dict file, or --weights none for an untrained network"
     )
 
