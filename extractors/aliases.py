@@ -22,11 +22,15 @@ class AliasTable:
 
     Attributes:
         aliases: alias -> module path, in network order (``{"conv1": "features.0", ...}``).
-        defaults: the aliases used when no layers are requested.
+        defaults: the aliases (or, for a model without aliases, the module paths) used when no
+            layers are requested.
+        presets: named groups of aliases usable in ``--layers`` (``blocks``; ``all`` and
+            ``default`` are added by :func:`extractors.layers.resolve_layers`).
     """
 
     aliases: dict[str, str] = field(default_factory=dict)
     defaults: list[str] = field(default_factory=list)
+    presets: dict[str, list[str]] = field(default_factory=dict)
 
 
 #: alias prefix -> module types an alias with that prefix may name (checked against the model)
@@ -54,7 +58,7 @@ def _alexnet(model: nn.Module) -> AliasTable:
         "fc8": "classifier.6",
     }  # fmt: skip
     defaults = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
-    return AliasTable(aliases, defaults)
+    return AliasTable(aliases, defaults, {"blocks": defaults})
 
 
 def _vgg(model: nn.Module) -> AliasTable:
@@ -87,7 +91,7 @@ def _vgg(model: nn.Module) -> AliasTable:
         elif isinstance(module, nn.ReLU):
             aliases[f"relu{fc - 1}"] = path
     defaults = [f"pool{b}" for b in range(1, block)] + [f"fc{i}" for i in range(6, fc)]
-    return AliasTable(aliases, defaults)
+    return AliasTable(aliases, defaults, {"blocks": defaults})
 
 
 def _resnet(model: nn.Module) -> AliasTable:
@@ -98,7 +102,7 @@ def _resnet(model: nn.Module) -> AliasTable:
         "avgpool": "avgpool", "fc": "fc",
     }  # fmt: skip
     defaults = ["pool1", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
-    return AliasTable(aliases, defaults)
+    return AliasTable(aliases, defaults, {"blocks": ["layer1", "layer2", "layer3", "layer4"]})
 
 
 #: family name -> (torchvision model class, alias builder); looked up with isinstance
@@ -123,9 +127,22 @@ def _fits(model: nn.Module, table: AliasTable) -> bool:
 
 
 def alias_table(model: nn.Module) -> AliasTable:
-    """The alias table of ``model``'s family, checked against its modules; empty when none fits."""
+    """The alias table of ``model``'s family, checked against its modules.
+
+    Families here (AlexNet, VGG, ResNet) and in :mod:`extractors.families` (every other torchvision
+    classifier) get aliases; any other module gets no aliases and its top-level children as defaults.
+    """
+    from extractors.families import family_table
+
     for cls, build in FAMILIES.values():
         if isinstance(model, cls):
             table = build(model)
-            return table if _fits(model, table) else AliasTable()
-    return AliasTable()
+            return table if _fits(model, table) else _children_table(model)
+    table = family_table(model)
+    return table if table.aliases else _children_table(model)
+
+
+def _children_table(model: nn.Module) -> AliasTable:
+    """No aliases; defaults = the model's top-level children (module paths), a sensible first look."""
+    children = [name for name, _ in model.named_children()]
+    return AliasTable({}, children, {"blocks": children})

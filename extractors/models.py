@@ -14,6 +14,7 @@ import pickle
 import threading
 import warnings
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -48,11 +49,12 @@ class ModelInfo:
             None when torchvision defines no weights for the model.
         preprocessing: one-line description of ``transform``.
         aliases: readable layer name -> module path, in network order.
-        default_layers: aliases used when no layers are requested (may be empty).
+        default_layers: aliases (or module paths) used when no layers are requested.
         seed: seed of the random initialisation for untrained models, else None.
         state_sha256: SHA-256 of the state dict as loaded (:func:`extractors.provenance.state_dict_sha256`);
             a later mismatch relabels the module ``user-module``. "" when not recorded.
         source: the model source (``torchvision``, ``timm``, ``openclip``, ``hf``, a plugin's name).
+        presets: named groups of layers for ``--layers`` (``blocks``; see :mod:`extractors.families`).
         extra: further provenance fields (e.g. ``token_pooling``), copied into the record as they are.
     """
 
@@ -66,6 +68,7 @@ class ModelInfo:
     seed: int | None = None
     state_sha256: str = ""
     source: str = "torchvision"
+    presets: dict[str, list[str]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def provenance(self) -> dict[str, Any]:
@@ -98,6 +101,7 @@ def model_info(model: nn.Module) -> ModelInfo:
         source="user",
         aliases=dict(table.aliases),
         default_layers=list(table.defaults),
+        presets=dict(table.presets),
     )
 
 
@@ -175,12 +179,20 @@ def _build(name: str, weights: tvm.WeightsEnum | None, seed: int) -> nn.Module:
             return tvm.get_model(name, **kwargs)
 
 
+def cached_members(weights: tvm.WeightsEnum) -> list[str]:
+    """Names of the members of ``weights``' enum whose files are in the torch hub cache now."""
+    return [m.name for m in type(weights) if cache_path(m).is_file()]
+
+
 def _missing_weights_message(name: str, weights: tvm.WeightsEnum, path: Path, reason: str) -> str:
     file = path.name
+    here = [m for m in cached_members(weights) if m != weights.name]
+    also = (f"; the cache does hold {', '.join(here)} for {name}: pass --weights {here[0]}" if here else "")
+    default = " (the DEFAULT)" if type(weights).DEFAULT == weights else ""
     return (
-        f"pretrained weights {type(weights).__name__}.{weights.name} for {name} are not in the torch hub cache at "
-        f"{path} and could not be downloaded ({reason}); to supply them offline, copy {file} (from {weights.url}) "
-        f"to that path (or set TORCH_HOME to a folder whose hub/checkpoints/ holds it), "
+        f"pretrained weights {type(weights).__name__}.{weights.name}{default} for {name} are not in the torch hub "
+        f"cache at {path} and could not be downloaded ({reason}){also}; to supply them offline, copy {file} "
+        f"(from {weights.url}) to that path (or set TORCH_HOME to a folder whose hub/checkpoints/ holds it), "
         f"or pass --weights PATH to a state-dict file, or --weights none for an untrained network"
     )
 
@@ -338,10 +350,32 @@ def load_model(
         preprocessing=describe_transform(transform),
         aliases=dict(table.aliases),
         default_layers=list(table.defaults),
+        presets=dict(table.presets),
         seed=recorded_seed,
         state_sha256=state_dict_sha256(model),
     )
     return model
+
+
+@contextmanager
+def _parameters_on_meta():
+    """Build on the CPU but move each parameter and buffer to the meta device as it is registered
+    (for builders such as RegNet's that compute widths with real tensors): no weights are kept."""
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter(self, name, param):
+        if param is not None and param.device.type != "meta":
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, name, param)
+
+    def buffer(self, name, tensor, persistent=True):
+        register_buffer(self, name, None if tensor is None else tensor.to("meta"), persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
 
 
 def build_skeleton(name: str) -> nn.Module:
@@ -350,8 +384,9 @@ def build_skeleton(name: str) -> nn.Module:
     try:
         with torch.device("meta"):
             model = _build(name, None, DEFAULT_SEED)
-    except (RuntimeError, NotImplementedError, TypeError, ValueError):  # an initialiser that needs real data
-        model = _build(name, None, DEFAULT_SEED)
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):  # a builder that computes on tensors
+        with _parameters_on_meta():
+            model = _build(name, None, DEFAULT_SEED)
     enum = _weights_enum(name)
     transform = enum.DEFAULT.transforms() if enum is not None else None
     table = alias_table(model)
@@ -362,6 +397,7 @@ def build_skeleton(name: str) -> nn.Module:
         preprocessing=describe_transform(transform),
         aliases=dict(table.aliases),
         default_layers=list(table.defaults),
+        presets=dict(table.presets),
         seed=DEFAULT_SEED,
     )
     return model.eval()

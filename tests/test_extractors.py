@@ -296,7 +296,7 @@ def test_plain_module_needs_a_transform(tmp_path):
     with torch.no_grad():
         expected = plain.features[0](torch.stack([transform(Image.open(p).convert("RGB")) for p in paths]))
     torch.testing.assert_close(_grid(acts, "conv1", 2), expected, rtol=0, atol=1e-6)
-    assert acts["conv1"].attrs["model"] == "alexnet" and acts["conv1"].attrs["weights"] == "unknown"
+    assert acts["conv1"].attrs["model"] == "alexnet" and acts["conv1"].attrs["weights"] == "user-module"
 
 
 def test_progress_bar_and_bad_arguments(alexnet, x, capsys):

@@ -56,12 +56,13 @@ def test_alexnet_aliases_and_defaults():
     assert ("classifier.3", "classifier.3") in everything[len(ALEXNET):]
 
 
-def test_model_without_aliases_lists_module_paths_and_asks_for_layers():
-    rows = list_layers("squeezenet1_1")
-    assert rows[0] == ("features", "features") and ("classifier.1", "classifier.1") in rows
-    skeleton = torchvision.models.squeezenet1_1()
-    with pytest.raises(RSABridgeError, match="no default layer list.*--layers"):
-        resolve_layers(skeleton, None)
+def test_model_without_aliases_lists_module_paths_and_defaults_to_its_children():
+    custom = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten())
+    rows = list_layers(custom)
+    assert rows[0] == ("0", "0") and ("2", "2") in rows
+    assert resolve_layers(custom, None) == [("0", "0"), ("1", "1"), ("2", "2")]  # its top-level children
+    skeleton = torchvision.models.squeezenet1_1()  # a family of extractors.families: aliases now
+    assert resolve_layers(skeleton, ["stem", "logits"]) == [("stem", "features.2"), ("logits", "classifier.3")]
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     acts = extract(skeleton.eval(), x, ["features.0"], progress=False)
     with torch.no_grad():
@@ -137,9 +138,11 @@ def test_layers_command_prints_aliases_and_defaults(capsys, tmp_path, monkeypatc
     assert _run_cli(["layers", "--model", "alexnet"]) == 0
     out = capsys.readouterr().out.splitlines()
     rows = {line[2:].split()[0]: (line[0], line[2:].split()[1:]) for line in out if not line.startswith("#")}
-    assert rows["conv1"] == ("*", ["features.0", "Conv2d"]) and rows["relu1"] == (" ", ["features.1", "ReLU"])
-    assert rows["fc8"] == ("*", ["classifier.6", "Linear"]) and rows["pool5"][0] == " "
-    assert sum(mark == "*" for mark, _ in rows.values()) == 8
+    rows = {k: (mark, cols[:2], cols[2:]) for k, (mark, cols) in rows.items()}
+    assert rows["conv1"][:2] == ("*", ["features.0", "Conv2d"]) and rows["relu1"][:2] == (" ", ["features.1", "ReLU"])
+    assert rows["conv1"][2] == ["64x55x55", "193,600"]  # AlexNet's conv1: 64 maps of 55x55 for 224 px
+    assert rows["fc8"][:2] == ("*", ["classifier.6", "Linear"]) and rows["pool5"][0] == " "
+    assert sum(mark == "*" for mark, _, _ in rows.values()) == 8
     assert _run_cli(["layers", "--model", "resnet50", "--all"]) == 0
     text = capsys.readouterr().out
     assert "* layer4" in text and "layer1.0.conv1" in text
