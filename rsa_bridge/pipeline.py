@@ -7,7 +7,7 @@ from :mod:`rsa_bridge.stats` through :class:`StatsOptions`.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -61,7 +61,8 @@ class StatsOptions:
         seed: seed of the one Generator behind every random step (stored in the result's attrs).
         ceiling: Nili noise ceiling of areas with >= 2 RDMs.
         normalize_by_ceiling: ``upper``/``lower`` adds ``similarity_normalized`` = similarity / that bound.
-        progress: a bar over bootstrap samples on stderr (None: only on a terminal; not stored in attrs).
+        progress: bars over bootstrap samples and permutations (None: the ``progress`` of
+            :func:`compare_models`, then :mod:`rsa_bridge.progress`; not stored in attrs).
     """
 
     bootstrap: int = 0
@@ -348,7 +349,10 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                   "weights_sha256": ",".join(str(getattr(i, "weights_sha256", None)) for i in infos)
                   if any(getattr(i, "weights_sha256", None) for i in infos) else None,
                   "preprocessing": getattr(infos[0], "preprocessing", None) if len(infos) == 1 else None}
-    return _assemble(pieces, provenance, stats or StatsOptions())
+    stats = stats or StatsOptions()
+    if stats.progress is None and progress is not None:  # one switch: progress= covers the statistics' bars too
+        stats = replace(stats, progress=progress)
+    return _assemble(pieces, provenance, stats)
 
 
 def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *, weights: str = "default",

@@ -117,7 +117,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         ceiling: compute the Nili ceiling of areas with >= 2 RDMs.
         normalize: ``upper``/``lower`` when the similarities will be divided by the ceiling: areas
             with a single RDM (no ceiling) get a warning, their normalised values are NaN.
-        progress: a bar over bootstrap samples on stderr (None: only on a terminal).
+        progress: bars over bootstrap samples and permutations (None: see :mod:`rsa_bridge.progress`).
     """
     if n_bootstrap < 0 or n_permutations < 0:
         raise RSABridgeError("--bootstrap and --permutations must be >= 0 (0 turns them off)")
@@ -147,7 +147,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
             out.model_differences = model_differences(out.boot, level)
     if n_permutations:
         out.perm = permutation_test(model_rdms, neural, method=method, n_permutations=n_permutations, seed=rng,
-                                    keep_null=False)
+                                    keep_null=False, progress=progress)
         out.p_value = out.perm.p_value
         out.p_holm, out.p_fdr = out.perm.corrected("holm"), out.perm.corrected("fdr_bh")
     return out
