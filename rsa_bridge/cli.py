@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "cache": "rsa_bridge.commands.cache",
     "units": "analyses.unit_attributes.cli",
     "pretrain": "analyses.pretrain.cli",
+    "figure": "rsa_bridge.commands.figure",
 }
 
 
