@@ -45,6 +45,8 @@ class CachedResults:
 
 #: how a script names itself in its usage line (``rsa-bridge figure`` sets ``rsa-bridge figure {name}``)
 PROG_TEMPLATE = "python -m analyses.figures.{name}"
+#: run the compare job when the results folder is empty (the scripts do; ``rsa-bridge figure`` does not)
+COMPUTE_MISSING = True
 
 
 class _FigureParser(argparse.ArgumentParser):
@@ -114,7 +116,7 @@ def read_results(folder: str | Path) -> CachedResults:
 def load_or_compute(args: argparse.Namespace) -> CachedResults:
     """The cached results in ``args.results`` (default ``args.out/results``), computing them first if absent."""
     folder = Path(args.results) if args.results is not None else Path(args.out) / "results"
-    if not (folder / "results.csv").is_file():
+    if not (folder / "results.csv").is_file() and COMPUTE_MISSING:
         from rsa_bridge.pipeline import StatsOptions, compare_model
         from rsa_bridge.report import write_outputs
 

@@ -30,7 +30,8 @@ def register(subparsers) -> None:
         description="Draw a figure (vector PDF + PNG at journal width) from a `rsa-bridge compare --out` folder "
                     "(or the analysis's own results). Figure kinds:\n" + listing +
                     "\n\nThe kind's own options follow it; see `rsa-bridge figure KIND --help`. --out defaults to "
-                    "the --results folder.",
+                    "the --results folder. Nothing is computed: an empty --results folder is an error (the "
+                    "`python -m analyses.figures.KIND` scripts run a default compare job instead).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="rsa-bridge figure KIND --results DIR [--out DIR] [options of KIND]",
     )
@@ -44,12 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from rsa_bridge.progress import progress_switch
 
     module = importlib.import_module(KINDS[args.kind][0])
-    before = common.PROG_TEMPLATE
-    common.PROG_TEMPLATE = "rsa-bridge figure {name}"
+    before = common.PROG_TEMPLATE, common.COMPUTE_MISSING
+    common.PROG_TEMPLATE, common.COMPUTE_MISSING = "rsa-bridge figure {name}", False  # read results, never run a job
     try:
         quiet = "--quiet" in args.options
         options = [o for o in args.options if o != "--quiet"]
         with progress_switch(False if quiet else None):
             return int(module.main(options) or 0)
     finally:
-        common.PROG_TEMPLATE = before
+        common.PROG_TEMPLATE, common.COMPUTE_MISSING = before
