@@ -144,7 +144,12 @@ def model_comparison(results, area: str, *, rows: list[str] | None = None, corre
             low, up = float(sel["ceiling_lower"]), float(sel["ceiling_upper"])
             handles["ceiling"] = ax.axhspan(low, up, facecolor="0.6", alpha=0.3, lw=0, zorder=0,
                                             label=f"{area} noise ceiling")
-        labels = [r.replace(":", "\n", 1) if ":" in r else r for r in rows]
+        controls = [k for k, r in enumerate(rows) if ":" in r and r.split(":", 1)[0] == r.split(":", 1)[1]]
+        for k in controls:  # image-statistics controls (model = its only "layer"): grey, hatched
+            handles["bars"][k].set_facecolor("0.75")
+            handles["bars"][k].set_hatch("////")
+            handles["bars"][k].set_edgecolor("0.45")
+        labels = [r.split(":", 1)[0] if k in controls else r.replace(":", "\n", 1) for k, r in enumerate(rows)]
         ax.set_xticks(x, ["\n".join(short_label(part, label_width) for part in lab.split("\n")) for lab in labels],
                       rotation=0, fontsize=plt.rcParams["xtick.labelsize"] - 0.5)
         ax.axhline(0.0, color="0.5", lw=0.5, zorder=1)
