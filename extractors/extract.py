@@ -8,7 +8,6 @@ requested module fired.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +16,13 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
 from extractors.hooks import probe, run_recorded
 from extractors.inputs import Inputs, Transform, as_inputs
 from extractors.layers import resolve_layers
 from extractors.models import ModelInfo, check_device, describe_transform, model_info
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.progress import progress_bar, progress_enabled
 from rsa_bridge.provenance import clean_attrs, package_version
 
 
@@ -91,7 +90,7 @@ def _prepare(
     shapes = {
         name: tuple(_check_output(name, path, found.outputs[name], 1).shape[1:]) for name, path in resolved
     }
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    show = progress_enabled(progress)
     return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, show)
 
 
@@ -100,7 +99,7 @@ def _run(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, dict[
     on the CPU, or with ``on_device`` on the extraction device (for :mod:`extractors.streaming`)."""
     n = len(plan.inputs)
     layer_map = dict(plan.layers)
-    bar = tqdm(total=n, unit="img", desc=f"{plan.info.name} activations", disable=not plan.progress, file=sys.stderr)
+    bar = progress_bar(total=n, unit="img", desc=f"{plan.info.name} activations", progress=plan.progress)
     try:
         for start in range(0, n, plan.batch_size):
             stop = min(start + plan.batch_size, n)
@@ -174,7 +173,8 @@ def extract(
         batch_size: stimuli per forward pass.
         device: ``"cpu"`` or ``"cuda"`` (``"cuda:N"``).
         transform: PIL.Image -> tensor (3, H, W); default: the model's weights' own transforms.
-        progress: show a tqdm bar on stderr; None: only when stderr is a terminal.
+        progress: show a tqdm bar; None: the session switch, else on in Jupyter and on a terminal
+            (see :mod:`rsa_bridge.progress`).
         stimulus_ids: ids for a list/tensor (default: file stems / "0".."N-1"); for a stimulus set,
             the ids to extract, in this order.
 

@@ -42,13 +42,13 @@ import numpy as np
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
 from extractors.extract import _prepare, _run
 from rsa_bridge.gram import DEFAULT_CHUNK_BYTES, GramAccumulator, block_width, check_finite_rows, check_metric, \
     check_precision
 from extractors.inputs import Transform
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.progress import progress_bar
 from rsa_bridge.model_rdms import LAYER
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
@@ -199,7 +199,7 @@ def stream_rdms(
 
     Args:
         model, images, layers, batch_size, device, transform, progress, stimulus_ids: as in
-            :func:`extractors.extract` (progress: tqdm bars on stderr; None = only on a terminal).
+            :func:`extractors.extract` (progress: tqdm bars; None = see :mod:`rsa_bridge.progress`).
         metric: one of :data:`rsa_bridge.rdm.METRICS`.
         precision: ``"float64"`` (default; equals :func:`rsa_bridge.rdm.compute_rdm`) or ``"float32"``
             block products summed in float64 (faster, ~1e-6 absolute error).
@@ -262,8 +262,8 @@ def stream_rdms(
                             sums[name][start:stop] = values.to(torch.float64).sum(dim=1)
                         stores[name].write(start, stop, values)
                         del values
-                bar = tqdm(total=sum(width.values()), unit="unit", unit_scale=True, desc="layer RDMs",
-                           disable=not plan.progress)
+                bar = progress_bar(total=sum(width.values()), unit="unit", unit_scale=True, desc="layer RDMs",
+                                   progress=plan.progress)
                 try:
                     for index, name in enumerate(names):
                         means = sums[name] / units[name] if name in sums else None

@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "RSABridgeError": "rsa_bridge.errors",
     "compare_layers": "rsa_bridge.layer_scores", "select_datasets": "rsa_bridge.layer_scores",
     "read_model_rdms": "rsa_bridge.model_rdms",
+    "set_progress": "rsa_bridge.progress",
     "package_version": "rsa_bridge.provenance",
     "METRICS": "rsa_bridge.rdm", "compute_rdm": "rsa_bridge.rdm", "upper_triangle": "rsa_bridge.rdm",
     # the application layer's entry points (imported only when asked for)
@@ -74,4 +75,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from rsa_bridge.errors import RSABridgeError  # noqa: F401
     from rsa_bridge.layer_scores import compare_layers, select_datasets  # noqa: F401
     from rsa_bridge.model_rdms import read_model_rdms  # noqa: F401
+    from rsa_bridge.progress import set_progress  # noqa: F401
     from rsa_bridge.rdm import METRICS, compute_rdm, upper_triangle  # noqa: F401

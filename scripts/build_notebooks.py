@@ -1,6 +1,6 @@
-"""Write notebooks 01-03 from the cell sources below (outputs stripped, execution counts null).
+"""Write notebooks 01-03 and 06 from the cell sources below (outputs stripped, execution counts null).
 
-    python scripts/build_notebooks.py            # rewrites notebooks/01_quickstart.ipynb ... 03_neural_data.ipynb
+    python scripts/build_notebooks.py   # rewrites notebooks/01_quickstart.ipynb ... 03, 06_your_data_to_figure.ipynb
 
 Edit the cells here, not in the .ipynb files, so that the notebooks stay reviewable as code. The
 notebooks are executed in CI by tests/test_notebooks.py.
@@ -24,13 +24,10 @@ Kriegeskorte et al. 2008, shipped with rsa-bridge): **IT** (one RDM from 674 mac
 (human IT fMRI, 4 subjects x 2 sessions). The network is *untrained* (`weights="none"`: these machines cannot
 download weights) - a control that shows what the architecture alone gives. With the ImageNet weights in your
 torch cache, use `weights="default"`. Runs in well under a minute on a laptop CPU."""),
-    ("code", """import matplotlib.pyplot as plt
-import numpy as np
-
-import extractors
+    ("code", """import extractors
 import rsa_bridge
 from rsa_bridge.datasets import area_rdms
-from rsa_bridge.figures import PALETTE, layer_profile
+from rsa_bridge.figures import layer_profile
 from rsa_bridge.app.pipeline import StatsOptions, compare_model
 from rsa_bridge.app.report import format_table, short_title
 from stimuli import load_stimulus_set"""),
@@ -75,19 +72,11 @@ fig, axes, handles = rdm_panels(panels, categories)"""),
     ("md", """## MDS of the IT RDM
 
 Classical (Torgerson) multidimensional scaling places the 92 images in 2-D so that their distances follow the
-IT dissimilarities: double-centre the squared dissimilarities and keep the two leading eigenvectors."""),
-    ("code", """it = brain["IT"].transpose("stimulus_row", "stimulus_col")
-d2 = it.values ** 2
-centring = np.eye(len(d2)) - 1 / len(d2)
-eigval, eigvec = np.linalg.eigh(-0.5 * centring @ d2 @ centring)
-xy = eigvec[:, -2:][:, ::-1] * np.sqrt(eigval[-2:][::-1])      # (92, 2): the two largest components
+IT dissimilarities: double-centre the squared dissimilarities and keep the two leading eigenvectors
+(`method="metric"` runs scikit-learn's SMACOF instead). Pass `images` to draw each image in place of its dot."""),
+    ("code", """from rsa_bridge.figures import mds_plot
 
-fig, ax = plt.subplots(figsize=(4.5, 3.6))
-labels = categories.loc[[str(s) for s in it["stimulus_row"].values]].to_numpy()
-for colour, name in zip(PALETTE, dict.fromkeys(labels)):
-    ax.scatter(*xy[labels == name].T, s=12, color=colour, label=name)
-ax.set(xlabel="MDS 1", ylabel="MDS 2", title="macaque IT, 92 images (classical MDS)", xticks=[], yticks=[])
-ax.legend(fontsize=7, frameon=False, bbox_to_anchor=(1, 1), loc="upper left");"""),
+fig, ax, handles = mds_plot(brain["IT"], categories, title="macaque IT, 92 images (classical MDS)")"""),
 ]
 
 YOUR_OWN_MODEL = [
@@ -259,6 +248,131 @@ assembly.sel(stimulus_id=stimulus_ids[0]).shape"""),
 ]
 
 
+YOUR_DATA_TO_FIGURE = [
+    ("md", """# From your images and recordings to a publication figure
+A lab has a folder of images and a table of firing rates. This notebook takes both to journal-ready figures:
+a stimulus set with a manifest, a CSV of rates read into rsa-bridge's schema, one RDM per animal (so the noise
+ceiling can be estimated), layer-by-layer scores of a network and two image-statistics controls with bootstrap
+CIs, and four figures saved as vector PDF + PNG at journal width. The images and rates here are synthetic (so the
+notebook runs anywhere, in well under a minute); with your own, only the first two steps change."""),
+    ("code", """import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+import rsa_bridge
+from rsa_bridge.figures import layer_profile, mds_plot, model_comparison, rdm_with_icons, save_figure
+from rsa_bridge.neural import rates_to_rdm_dataset, rdm_reliability, read_neural
+from rsa_bridge.pipeline import StatsOptions, compare_models
+from rsa_bridge.report import format_table, write_outputs
+from stimuli import load_stimulus_set
+
+work = Path(tempfile.mkdtemp())
+rng = np.random.default_rng(0)"""),
+    ("md", """## 1. Your images
+A stimulus set is a folder of images and a `manifest.csv` with one row per image: `stimulus_id`, `filename`,
+and any label columns (here `category`). Your own folder needs only the manifest. The 24 images drawn here
+come in three categories: coloured blobs, gratings and checkerboards."""),
+    ("code", """size = 96
+yy, xx = np.mgrid[0:size, 0:size] / size
+
+def blob(r):
+    cx, cy, s = r.uniform(0.3, 0.7), r.uniform(0.3, 0.7), r.uniform(0.08, 0.2)
+    return np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s ** 2))[..., None] * r.uniform(0.3, 1.0, 3)
+
+def stripes(r):
+    theta, freq = r.uniform(0, np.pi), r.uniform(4, 10)
+    grating = 0.5 + 0.5 * np.sin(2 * np.pi * freq * (xx * np.cos(theta) + yy * np.sin(theta)))
+    return np.repeat(grating[..., None], 3, axis=2)
+
+def checks(r):
+    n = int(r.integers(3, 9))
+    return ((np.floor(xx * n) + np.floor(yy * n)) % 2)[..., None] * r.uniform(0.4, 1.0, 3)
+
+folder = work / "images"
+folder.mkdir()
+manifest = []
+for category, draw in {"blob": blob, "stripes": stripes, "checks": checks}.items():
+    for k in range(8):
+        sid = f"{category}_{k}"
+        Image.fromarray((255 * np.clip(draw(rng), 0, 1)).astype(np.uint8)).save(folder / f"{sid}.png")
+        manifest.append({"stimulus_id": sid, "filename": f"{sid}.png", "category": category})
+pd.DataFrame(manifest).to_csv(folder / "manifest.csv", index=False)
+
+images = load_stimulus_set(folder)          # checks every file exists and is an image
+categories = images.labels("category")      # stimulus_id -> category
+print(len(images), "images;", categories.value_counts(sort=False).to_dict())"""),
+    ("md", """## 2. Your neural data as CSV
+The long table every acquisition system can write: one row per (`stimulus_id`, `neuroid_id`, `repetition`) with
+its `rate`; optional `region`, `animal`, `session`, `units`. Rows are matched to images by `stimulus_id`, never by
+position. Here two monkeys x 15 simulated IT neurons respond to the category and to the pixels, 4 repetitions
+each. (Other formats - numpy, MATLAB, Brain-Score NetCDF - are read the same way: see notebook 03.)"""),
+    ("code", """ids = images.stimulus_ids
+onehot = pd.get_dummies(categories.loc[ids]).to_numpy(float)                       # (24 images, 3)
+pixels = np.stack([np.asarray(Image.open(p).resize((8, 8))).ravel() / 255 for p in images.paths])
+features = np.hstack([3 * onehot, pixels @ rng.normal(size=(pixels.shape[1], 4)) / 8])
+rows = []
+for animal in ("monkey_A", "monkey_B"):
+    tuning = rng.normal(size=(features.shape[1], 15))
+    mean_rate = np.log1p(np.exp(features @ tuning))                                # (24, 15) spikes/s, > 0
+    for rep in range(4):
+        counts = rng.poisson(5 * mean_rate) / 5
+        for i, sid in enumerate(ids):
+            for j in range(15):
+                rows.append((sid, f"{animal}_n{j:02d}", rep, counts[i, j], "IT", animal))
+csv = work / "it_rates.csv"
+pd.DataFrame(rows, columns=["stimulus_id", "neuroid_id", "repetition", "rate", "region", "animal"]).to_csv(
+    csv, index=False)
+print(*open(csv).read().splitlines()[:3], sep="\\n")"""),
+    ("md", """## 3. Rates -> RDMs, one per animal
+`read_neural` validates the table (duplicates, non-numeric rates, mixed units are one-line errors).
+The split-half reliability of the RDM says how much signal there is to explain; one RDM per animal gives the
+Nili et al. (2014) noise ceiling (leave one animal out)."""),
+    ("code", """rates = read_neural(csv, units="spikes/s").data
+reliability = rdm_reliability(rates, "correlation", n_splits=20, seed=0)
+print(dict(rates.sizes), f"RDM split-half reliability {reliability.mean:.2f} (SD {reliability.sd:.2f})")
+brain = rates_to_rdm_dataset(rates, "correlation", by="animal", name="my_lab_it")
+dataset_file = rsa_bridge.save_dataset(brain, work / "my_lab_it.nc")
+brain"""),
+    ("md", """## 4. Score a network and two controls
+Every AlexNet layer (untrained here: `weights="none"`; use `"default"` with ImageNet weights in your torch
+cache), the raw pixels and a Gabor-filter bank, on the same 500 bootstrap samples of the images. A progress bar
+shows in Jupyter and on a terminal; `progress=False` (or `rsa_bridge.set_progress(False)`) turns every bar off."""),
+    ("code", """result = compare_models(["alexnet", "pixels", "gabor"], ["IT"], dataset=str(dataset_file), stimuli=folder,
+                        weights="none", stats=StatsOptions(bootstrap=500, seed=0), cache=False)
+print(format_table(result))"""),
+    ("md", """## 5. The figures
+**Layer profile**: similarity by layer, 95% bootstrap CIs, the IT noise ceiling as a band in IT's colour, the
+controls as labelled reference lines."""),
+    ("code", """fig_profile, ax, handles = layer_profile(result.table, title="untrained AlexNet vs IT of two monkeys")"""),
+    ("md", """**Model comparison**: each model's best layer, with brackets over the pairs that differ (two-sided paired
+bootstrap test, Holm-corrected over the pairs) - the figure rsatoolbox's `plot_model_comparison` draws."""),
+    ("code", """fig_models, ax, handles = model_comparison(result, "IT")
+pd.DataFrame(handles["pairs"])"""),
+    ("md", """**What the neurons see**: the IT RDM (mean over the two animals) as an MDS map with the images as icons,
+and as a matrix with the images along its axes."""),
+    ("code", """it_rdm = brain["IT"].mean("animal")
+fig_mds, ax, handles = mds_plot(it_rdm, categories, images, title="IT, mean of 2 monkeys")
+fig_rdm, ax, handles = rdm_with_icons(it_rdm, images, title="IT, mean of 2 monkeys")"""),
+    ("md", """## 6. Save for the journal
+`save_figure` writes a vector PDF (TrueType fonts embedded) and a 300 dpi PNG at the figure's print size: 85 mm
+(single column) or 180 mm (double). The same figures come from the command line:
+
+    rsa-bridge compare --model alexnet --model pixels --model gabor --dataset my_lab_it.nc --stimuli images --out results
+    rsa-bridge figure model_comparison --results results --area IT"""),
+    ("code", """written = []
+for name, fig in {"profile": fig_profile, "models": fig_models, "mds": fig_mds, "rdm": fig_rdm}.items():
+    written += save_figure(fig, work / f"figure_{name}")
+print([f"{p.name} ({p.stat().st_size // 1024} kB)" for p in written])
+
+write_outputs(result, work / "results")     # what `rsa-bridge compare --out results` writes
+from rsa_bridge.cli import main as rsa_bridge_cli
+rsa_bridge_cli(["figure", "model_comparison", "--results", str(work / "results"), "--area", "IT"])"""),
+]
+
+
 def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     """A v4 notebook with no outputs and null execution counts."""
     nb = new_notebook(metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
@@ -271,7 +385,7 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
 
 
 NOTEBOOK_CELLS = {"01_quickstart.ipynb": QUICKSTART, "02_your_own_model.ipynb": YOUR_OWN_MODEL,
-                  "03_neural_data.ipynb": NEURAL_DATA}
+                  "03_neural_data.ipynb": NEURAL_DATA, "06_your_data_to_figure.ipynb": YOUR_DATA_TO_FIGURE}
 
 
 def main() -> int:

@@ -43,10 +43,30 @@ class CachedResults:
     folder: Path
 
 
+#: how a script names itself in its usage line (``rsa-bridge figure`` sets ``rsa-bridge figure {name}``)
+PROG_TEMPLATE = "python -m analyses.figures.{name}"
+#: run the compare job when the results folder is empty (the scripts do; ``rsa-bridge figure`` does not)
+COMPUTE_MISSING = True
+
+
+class _FigureParser(argparse.ArgumentParser):
+    """``--out`` defaults to the ``--results`` folder; one of the two is needed."""
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102
+        parsed = super().parse_args(args, namespace)
+        if parsed.out is None:
+            if parsed.results is None:
+                self.error("say where to write the figure: --out DIR (or --results DIR to write beside the results)")
+            parsed.out = parsed.results
+        return parsed
+
+
 def parser(name: str, description: str, compare: bool = True) -> argparse.ArgumentParser:
-    """The common options: ``--out`` (required), ``--results`` and, for RSA figures, the compare defaults."""
-    p = argparse.ArgumentParser(prog=f"python -m analyses.figures.{name}", description=description)
-    p.add_argument("--out", required=True, type=Path, help=f"folder for {name}.pdf and {name}.png")
+    """The common options: ``--out`` (default: the ``--results`` folder), ``--results``, ``--dpi`` and, for RSA
+    figures, the compare job's defaults."""
+    p = _FigureParser(prog=PROG_TEMPLATE.format(name=name), description=description)
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"folder for {name}.pdf and {name}.png (default: the --results folder)")
     p.add_argument("--dpi", type=int, default=300, help="resolution of the PNG (default 300; the PDF is vector)")
     p.add_argument("--results", type=Path, default=None,
                    help="cached results folder (default OUT/results); computed and written there when empty")
@@ -96,14 +116,14 @@ def read_results(folder: str | Path) -> CachedResults:
 def load_or_compute(args: argparse.Namespace) -> CachedResults:
     """The cached results in ``args.results`` (default ``args.out/results``), computing them first if absent."""
     folder = Path(args.results) if args.results is not None else Path(args.out) / "results"
-    if not (folder / "results.csv").is_file():
+    if not (folder / "results.csv").is_file() and COMPUTE_MISSING:
         from rsa_bridge.app.pipeline import StatsOptions, compare_model
         from rsa_bridge.app.report import write_outputs
 
         dataset = args.dataset or DEFAULT_DATASET
         print(f"no cached results in {folder}: running compare ({args.model}, weights {args.weights}, "
               f"{dataset}, {args.bootstrap} bootstrap samples)", file=sys.stderr)
-        result = compare_model(args.model, dataset=dataset, weights=args.weights, progress=False,
+        result = compare_model(args.model, dataset=dataset, weights=args.weights, progress=None,
                                stats=StatsOptions(bootstrap=args.bootstrap, seed=args.seed))
         write_outputs(result, folder)
     return read_results(folder)

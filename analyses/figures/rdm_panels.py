@@ -11,6 +11,7 @@ category boundaries. Areas with several RDMs (subjects/sessions) show their mean
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -22,7 +23,7 @@ from scipy.stats import rankdata
 from analyses.figures import common
 from rsa_bridge.datasets import area_rdms, areas as dataset_areas, load_dataset
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.figures import figsize, use_style, width_mm
+from rsa_bridge.figures import figsize, short_label, use_style, width_mm
 from rsa_bridge.rdm import COL, ROW
 
 NAME = "rdm_panels"
@@ -84,7 +85,7 @@ def rdm_panels(rdms: dict[str, xr.DataArray], categories: pd.Series | None = Non
     panel_mm = (total_mm - 22) / columns
     handles: dict = {"order": order, "blocks": blocks}
     with use_style():
-        fig, axes = plt.subplots(n_rows, columns, figsize=figsize(total_mm, panel_mm * n_rows + 16), squeeze=False)
+        fig, axes = plt.subplots(n_rows, columns, figsize=figsize(total_mm, panel_mm * n_rows + 20), squeeze=False)
         axes = list(axes.ravel())
         for ax, (title, rdm) in zip(axes, rdms.items()):
             ids = [str(s) for s in rdm[ROW].values]
@@ -93,7 +94,7 @@ def rdm_panels(rdms: dict[str, xr.DataArray], categories: pd.Series | None = Non
             values = rdm.transpose(ROW, COL).sel({ROW: order, COL: order}).values
             image = ax.imshow(percentile_rdm(values), cmap=cmap, vmin=0, vmax=100, interpolation="nearest")
             handles[title] = image
-            ax.set_title(title)
+            ax.set_title(panel_title(title, panel_mm), fontsize=6)
             for _, start, stop in blocks[1:]:
                 for line in (ax.axhline, ax.axvline):
                     line(start - 0.5, color="white", lw=0.5)
@@ -112,6 +113,20 @@ def rdm_panels(rdms: dict[str, xr.DataArray], categories: pd.Series | None = Non
         colorbar.set_label("dissimilarity (percentile)")
         handles["colorbar"] = colorbar
     return fig, axes[: len(rdms)], handles
+
+
+def panel_title(title: str, panel_mm: float, font_pt: float = 6.0) -> str:
+    """``title`` wrapped to the panel's width (at most 2 lines), long words shortened in the middle.
+
+    E.g. ``mobilenet_v2 encoder.layers.encoder_layer_11`` in a 30 mm panel -> ``mobilenet_v2`` /
+    ``…encoder_layer_11``. Characters are taken as 0.6 of the font size wide (DejaVu/Arial average).
+    """
+    chars = max(6, int(panel_mm / 25.4 * 72 / (0.6 * font_pt)))
+    words = [short_label(w, chars) for w in str(title).split()]
+    lines = textwrap.wrap(" ".join(words), chars, break_long_words=False, break_on_hyphens=False) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], short_label(" ".join(lines[1:]), chars)]
+    return "\n".join(lines)
 
 
 def default_layers(layers: Sequence[str]) -> list[str]:

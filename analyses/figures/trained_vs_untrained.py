@@ -34,7 +34,7 @@ TRAINED = "IMAGENET1K_V1"
 
 def compute(bootstrap: int, seed: int, areas: Sequence[str] = AREAS) -> pd.DataFrame:
     """The two compare jobs, as one table with a ``network`` column (trained / untrained / control name)."""
-    from rsa_bridge.pipeline import StatsOptions, compare_models
+    from rsa_bridge.app.pipeline import StatsOptions, compare_models
 
     stats = StatsOptions(bootstrap=bootstrap, seed=seed)
     trained = compare_models(["mobilenet_v2", *CONTROLS], list(areas), weights=TRAINED, progress=False,

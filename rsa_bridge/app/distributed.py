@@ -18,7 +18,6 @@ in-process workers), ``"local:N"`` (N workers), a scheduler address (``tcp://hos
 """
 from __future__ import annotations
 
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -133,15 +132,19 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
         futures = [client.submit(model_rdms_task, name, weights, stim, layers, metric, batch_size,
                                  device, root, rdm_options, pure=False)
                    for name in names for stim in stim_sets]
-        show = sys.stderr.isatty() if progress is None else bool(progress)
-        if show:
-            from dask.distributed import as_completed
-            from tqdm.auto import tqdm
+        from rsa_bridge.progress import progress_bar, progress_enabled
 
-            for _ in tqdm(as_completed(futures), total=len(futures), desc="model RDMs (dask tasks)", file=sys.stderr):
+        if progress_enabled(progress):
+            from dask.distributed import as_completed
+
+            for _ in progress_bar(as_completed(futures), total=len(futures), desc="model RDMs (dask tasks)",
+                                  unit="task", progress=True):
                 pass
         results = client.gather(futures)
     memory = MemoryCache(dict(results), strict=True, label="the dask workers' results")
+    if stats is not None and stats.progress is None and progress is not None:  # progress= covers the statistics
+        from dataclasses import replace
+        stats = replace(stats, progress=progress)
     return compare_models(names, areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli, layers=layers,
                           metric=metric, method=method, batch_size=batch_size, device=device, progress=False,
                           stats=stats, cache=memory, rdm_options=rdm_options)

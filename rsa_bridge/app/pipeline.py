@@ -8,7 +8,7 @@ from :mod:`rsa_bridge.stats` through :class:`StatsOptions`.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
@@ -73,7 +73,8 @@ class StatsOptions:
         seed: seed of the one Generator behind every random step (stored in the result's attrs).
         ceiling: Nili noise ceiling of areas with >= 2 RDMs.
         normalize_by_ceiling: ``upper``/``lower`` adds ``similarity_normalized`` = similarity / that bound.
-        progress: a bar over bootstrap samples on stderr (None: only on a terminal; not stored in attrs).
+        progress: bars over bootstrap samples and permutations (None: the ``progress`` of
+            :func:`compare_models`, then :mod:`rsa_bridge.progress`; not stored in attrs).
         group_by: the unit of resampling for ceilings, SEM and the bootstrap over RDMs: ``auto`` (the
             subject/animal coordinate when the RDMs carry one), ``none`` (each RDM), or a replicate
             coordinate name (see :mod:`rsa_bridge.stats.grouping`).
@@ -376,7 +377,10 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                      for k in _RECORD_ATTRS if any(getattr(i, k, None) is not None for i in infos)}}
     if extra:
         provenance.update({"measures": ",".join(["rsa", *extra]), **measure_options.attrs()})
-    return _assemble(pieces, provenance, stats or StatsOptions())
+    stats = stats or StatsOptions()
+    if stats.progress is None and progress is not None:  # one switch: progress= covers the statistics' bars too
+        stats = replace(stats, progress=progress)
+    return _assemble(pieces, provenance, stats)
 
 
 def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *, weights: str = "default",

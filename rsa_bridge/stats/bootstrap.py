@@ -15,7 +15,6 @@ RDMs x samples of a batch are one ``matmul``.
 """
 from __future__ import annotations
 
-import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -139,11 +138,10 @@ def _ceiling_weighted(method: str, x: np.ndarray, w: np.ndarray, cnt: np.ndarray
 
 
 def _progress_bar(n_samples: int, progress: bool | None):
-    """A tqdm bar over bootstrap samples on stderr: shown on a terminal (None), forced (True) or off (False)."""
-    from tqdm.auto import tqdm
+    """A bar over bootstrap samples (see :mod:`rsa_bridge.progress`: None = the session switch / automatic)."""
+    from rsa_bridge.progress import progress_bar
 
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    return tqdm(total=n_samples, desc="bootstrap samples", unit="sample", disable=not show, file=sys.stderr)
+    return progress_bar(total=n_samples, desc="bootstrap samples", unit="sample", progress=progress)
 
 
 def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress=None):
@@ -243,7 +241,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         ceiling: also bootstrap each area's Nili noise ceiling (areas with >= 2 RDMs).
         stimulus_indices: (B, k) index sets to use instead of drawing them (e.g. to share them).
         rdm_indices: per area (B, R) RDM index sets to use instead of drawing them.
-        progress: a tqdm bar over samples on stderr: None = only on a terminal, True/False = on/off.
+        progress: a bar over samples: True/False = on/off, None = see :mod:`rsa_bridge.progress`.
 
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.

@@ -149,7 +149,7 @@ def _prepared(method: str, vectors: np.ndarray, n: int):
 
 def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_permutations: int = 1000,
                      seed: Seed = None, alternative: str = "greater", permutation_indices: np.ndarray | None = None,
-                     keep_null: bool = True) -> PermutationResult:
+                     keep_null: bool = True, progress: bool | None = None) -> PermutationResult:
     """Permutation p-value of every model RDM x area similarity.
 
     Args:
@@ -159,6 +159,7 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
             (|null| >= |observed|).
         permutation_indices: (N, n) permutations to use instead of drawing them.
         keep_null: keep the (N, L, A) null statistics in the result.
+        progress: a bar over permutations x areas (True/False; None = see :mod:`rsa_bridge.progress`).
 
     Returns:
         :class:`PermutationResult`; p in (0, 1], at least 1 / (N + 1).
@@ -188,11 +189,16 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         raise RSABridgeError(f"permutation_indices must be (N, {n}) permutations of 0..{n - 1}")
     stats_all = np.empty((perms.shape[0] + 1, model_vec.shape[0], len(neural_mat)))
     all_perms = np.concatenate([np.arange(n)[None], perms])
+    from rsa_bridge.progress import progress_bar
+
+    bar = progress_bar(total=all_perms.shape[0] * len(neural_mat), desc="permutations", unit="perm",
+                       progress=progress)
     if method == "kendall_tau_a":
         for j, mats in enumerate(neural_mat.values()):
             nv = mats[:, rows, cols]
             for s, p in enumerate(all_perms):
                 stats_all[s, :, j] = compare_vectors(model_mat[:, p[rows], p[cols]], nv, method).mean(axis=1)
+                bar.update(1)
     else:
         pairs, diag = _prepared(method, model_vec, n)
         full = _full(pairs, n)
@@ -206,6 +212,8 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
                 if diag is not None:
                     sims += np.einsum("lbn,rn->blr", diag[:, p], ndiag)
                 stats_all[start:start + step, :, j] = sims.mean(axis=2)
+                bar.update(p.shape[0])
+    bar.close()
     observed, null = stats_all[0], stats_all[1:]
     if alternative == "greater":
         hits = null >= observed - TIE_TOLERANCE

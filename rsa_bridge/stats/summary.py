@@ -166,7 +166,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         ceiling: compute the Nili ceiling of areas with >= 2 RDMs.
         normalize: ``upper``/``lower`` when the similarities will be divided by the ceiling: areas
             with a single RDM (no ceiling) get a warning, their normalised values are NaN.
-        progress: a bar over bootstrap samples on stderr (None: only on a terminal).
+        progress: bars over bootstrap samples and permutations (None: see :mod:`rsa_bridge.progress`).
         group_by: the unit of resampling (``auto``, ``none`` or a replicate coordinate such as
             ``subject``; see :mod:`rsa_bridge.stats.grouping`): ceilings leave out whole units and
             the bootstrap over RDMs draws whole units.
@@ -206,7 +206,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
             out.model_differences = model_differences(out.boot, level)
     if n_permutations:
         out.perm = permutation_test(model_rdms, neural, method=method, n_permutations=n_permutations, seed=rng,
-                                    keep_null=False)
+                                    keep_null=False, progress=progress)
         out.p_value = out.perm.p_value
         out.p_holm = family_corrected(out.p_value, out.families, "holm")
         out.p_fdr = family_corrected(out.p_value, out.families, "fdr_bh")

@@ -127,9 +127,11 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
+    from rsa_bridge.progress import progress_switch
+
+    with warnings.catch_warnings(record=True) as caught, progress_switch(False if args.quiet else None):
         warnings.simplefilter("always", RuntimeWarning)
-        code = _run(args)
+        code = _run(args)  # --quiet: every bar off, whichever step draws it (rsa_bridge.progress)
     for note in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)):
         print(f"rsa-bridge compare: note: {note}", file=sys.stderr)
     return code
