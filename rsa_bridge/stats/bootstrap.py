@@ -10,7 +10,11 @@ samples equal rsatoolbox's evaluations (tests check this to 1e-10).
 Speed: for ``spearman``, ``pearson``, ``rho_a`` and ``cosine`` a sample is the original pairs with
 integer weights (:mod:`rsa_bridge.stats.weighted`): every model RDM is sorted once, re-ranked per
 sample by one cumulative sum in its sorted order (samples spread over threads), and all layers x
-RDMs x samples of a batch are one ``matmul``.
+RDMs x samples of a batch are one ``matmul``. For ``spearman`` and ``rho_a`` the default backend is
+the compiled one-pass kernel of :mod:`rsa_bridge.stats.rank_kernel` (numba, all cores, 16 samples per
+pass; exact integer ranks), or :mod:`rsa_bridge.stats.rank_torch` when ``device`` names a torch
+device such as ``cuda``; without numba the numpy path above runs. Which one ran is the
+``bootstrap_backend`` attribute; all give the same numbers (tests: 1e-10).
 ``kendall_tau_a`` and the whitened methods resample explicitly, one sample at a time.
 """
 from __future__ import annotations
@@ -84,6 +88,7 @@ class BootstrapResult:
     stimulus_indices: np.ndarray | None = field(default=None, repr=False)
     rdm_indices: dict[str, np.ndarray] | None = field(default=None, repr=False)
     ceiling: np.ndarray | None = field(default=None, repr=False)
+    backend: str = "numpy"
 
     @property
     def n_samples(self) -> int:
@@ -98,6 +103,7 @@ class BootstrapResult:
         return clean_attrs({"bootstrap_method": self.method, "bootstrap_over": self.over,
                             "bootstrap_n_samples": self.n_samples, "bootstrap_seed": self.seed,
                             "bootstrap_pairs_of_a_stimulus_with_its_copy": "dropped",
+                            "bootstrap_backend": self.backend,
                             "rsa_bridge_version": package_version()})
 
     def to_dataarray(self) -> xr.DataArray:
@@ -185,6 +191,63 @@ def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ce
     return samples, ceil
 
 
+#: backend name -> when it runs; see :func:`rank_backend`
+BACKENDS = {"numba": "spearman/rho_a on the CPU when numba is installed (rsa_bridge.stats.rank_kernel)",
+            "torch": "spearman/rho_a when a torch device is given, e.g. cuda (rsa_bridge.stats.rank_torch)",
+            "numpy": "every other case (rsa_bridge.stats.weighted / masked)"}
+#: samples per call of a fast backend (the progress bar moves between calls)
+FAST_CHUNK = 256
+
+
+def rank_backend(method: str, device: str | None = None) -> str:
+    """The backend that computes a bootstrap of ``method``: ``numba``, ``torch`` or ``numpy``.
+
+    ``device``: a torch device string (``cuda``, ``cuda:1``, ``cpu``) asks for the torch backend;
+    None takes numba when it is installed.
+    """
+    if method not in ("spearman", "rho_a"):
+        return "numpy"
+    if device is not None:
+        return "torch"
+    from rsa_bridge.stats import rank_kernel
+
+    return "numba" if rank_kernel.available() else "numpy"
+
+
+def _fast_path(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, progress=None):
+    """Samples (B, L, A) of spearman / rho_a from the compiled or torch kernel."""
+    from rsa_bridge.stats import rank_kernel, rank_torch
+
+    if backend == "numba":
+        rank_kernel.set_threads(weighted.THREADS)
+        prep = lambda x: rank_kernel.sorted_pairs(x, n)  # noqa: E731
+        kernel = lambda mdl, area, c: rank_kernel.similarities(method, mdl, area, c)  # noqa: E731
+    else:
+        prep = lambda x: rank_torch.SortedTorch(x, n, device)  # noqa: E731
+        kernel = lambda mdl, area, c: rank_torch.similarities(method, mdl, area, c, device)  # noqa: E731
+    areas = list(neural_vec)
+    model = prep(model_vec)
+    prepared = {a: prep(v) for a, v in neural_vec.items()}
+    samples = np.full((n_samples, model_vec.shape[0], len(areas)), np.nan)
+    bar = _progress_bar(n_samples, progress)
+    for start in range(0, n_samples, FAST_CHUNK):
+        sl = slice(start, min(start + FAST_CHUNK, n_samples))
+        b = sl.stop - sl.start
+        if stim_idx is None:
+            stim_counts, ok = np.ones((b, n)), np.ones(b, dtype=bool)
+        else:
+            stim_counts = counts(stim_idx[sl], n)
+            ok = (stim_counts > 0).sum(axis=1) >= 3
+        for j, area in enumerate(areas):
+            sims = kernel(model, prepared[area], stim_counts)  # (b, L, R)
+            cnt = np.ones((b, sims.shape[2])) if rdm_cnt is None else rdm_cnt[area][sl]
+            stat = np.einsum("blr,br->bl", sims, cnt) / cnt.sum(axis=1)[:, None]
+            samples[sl, :, j] = np.where(ok[:, None], stat, np.nan)
+        bar.update(b)
+    bar.close()
+    return samples
+
+
 def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling, progress=None):
     """Samples one at a time, resampled explicitly (kendall_tau_a, whitened methods)."""
     areas = list(neural_mat)
@@ -228,7 +291,8 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                          over: str = "stimuli", seed: Seed = None, ceiling: bool = False,
                          stimulus_indices: np.ndarray | None = None,
                          rdm_indices: Mapping[str, np.ndarray] | None = None,
-                         progress: bool | None = None) -> BootstrapResult:
+                         progress: bool | None = None,
+                         device: str | None = None) -> BootstrapResult:
     """Bootstrap distribution of the similarity of every model RDM with every area.
 
     Args:
@@ -244,6 +308,8 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         stimulus_indices: (B, k) index sets to use instead of drawing them (e.g. to share them).
         rdm_indices: per area (B, R) RDM index sets to use instead of drawing them.
         progress: a tqdm bar over samples on stderr: None = only on a terminal, True/False = on/off.
+        device: a torch device (``cuda``) for the spearman / rho_a samples; None = the CPU kernel
+            (see :func:`rank_backend`; the result's ``backend`` says which ran).
 
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.
@@ -273,7 +339,22 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     if ceiling and single:
         warnings.warn(f"no noise ceiling for area(s) {', '.join(single)}: a ceiling needs RDMs from at least 2 "
                       "subjects/sessions; their ceiling samples are NaN", RuntimeWarning, stacklevel=2)
-    if method in weighted.DOT_METHODS:
+    backend = rank_backend(method, device)
+    if backend != "numpy":
+        rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
+        samples = _fast_path(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples,
+                             progress)
+        ceil = None
+        multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
+        if ceiling:  # the per-sample noise ceilings (areas of >= 2 RDMs) come from the numpy path
+            ceil = np.full((n_samples, len(neural_vec), 2), np.nan)
+            if multi:
+                _, part = _dot_path(method, model_vec[:1], multi, stim_idx,
+                                    None if rdm_cnt is None else {a: rdm_cnt[a] for a in multi}, n, n_samples,
+                                    True, False)
+                for k, a in enumerate(multi):
+                    ceil[:, list(neural_vec).index(a)] = part[:, k]
+    elif method in weighted.DOT_METHODS:
         rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
         samples, ceil = _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress)
     else:
@@ -289,4 +370,5 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                       "uncertainty, so their samples are NaN; resample stimuli instead (over='stimuli' or 'both')",
                       RuntimeWarning, stacklevel=2)
     return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
-                           int(seed) if isinstance(seed, (int, np.integer)) else None, stim_idx, rdm_idx, ceil)
+                           int(seed) if isinstance(seed, (int, np.integer)) else None, stim_idx, rdm_idx, ceil,
+                           backend)
