@@ -6,7 +6,7 @@ import pytest
 from scipy.spatial.distance import pdist, squareform
 
 from rsa_bridge.stats import bootstrap_similarity, bootstrap_stimuli, rank_kernel, weighted
-from rsa_bridge.stats.bootstrap import rank_backend
+from rsa_bridge.stats.backends import rank_backend
 from rsa_bridge.stats.resample import counts
 
 pytestmark = [pytest.mark.skipif(not rank_kernel.available(), reason="numba not installed"),

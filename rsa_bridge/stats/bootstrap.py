@@ -19,7 +19,6 @@ device such as ``cuda``; without numba the numpy path above runs. Which one ran 
 """
 from __future__ import annotations
 
-import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -31,6 +30,7 @@ from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
+from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, _fast_path, _progress_bar, rank_backend
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.ceiling import _nili
 from rsa_bridge.stats.masked import compare_masked, gather
@@ -144,14 +144,6 @@ def _ceiling_weighted(method: str, x: np.ndarray, w: np.ndarray, cnt: np.ndarray
     return np.stack([lower, upper], axis=1)
 
 
-def _progress_bar(n_samples: int, progress: bool | None):
-    """A tqdm bar over bootstrap samples on stderr: shown on a terminal (None), forced (True) or off (False)."""
-    from tqdm.auto import tqdm
-
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    return tqdm(total=n_samples, desc="bootstrap samples", unit="sample", disable=not show, file=sys.stderr)
-
-
 def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress=None):
     """Batched samples (B, L, A) and ceilings (B, A, 2) for the dot-product methods."""
     n_layers, m = model_vec.shape
@@ -189,63 +181,6 @@ def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ce
                 ceil[sl, j] = np.where(ok[:, None], c, np.nan)
     bar.close()
     return samples, ceil
-
-
-#: backend name -> when it runs; see :func:`rank_backend`
-BACKENDS = {"numba": "spearman/rho_a on the CPU when numba is installed (rsa_bridge.stats.rank_kernel)",
-            "torch": "spearman/rho_a when a torch device is given, e.g. cuda (rsa_bridge.stats.rank_torch)",
-            "numpy": "every other case (rsa_bridge.stats.weighted / masked)"}
-#: samples per call of a fast backend (the progress bar moves between calls)
-FAST_CHUNK = 256
-
-
-def rank_backend(method: str, device: str | None = None) -> str:
-    """The backend that computes a bootstrap of ``method``: ``numba``, ``torch`` or ``numpy``.
-
-    ``device``: a torch device string (``cuda``, ``cuda:1``, ``cpu``) asks for the torch backend;
-    None takes numba when it is installed.
-    """
-    if method not in ("spearman", "rho_a"):
-        return "numpy"
-    if device is not None:
-        return "torch"
-    from rsa_bridge.stats import rank_kernel
-
-    return "numba" if rank_kernel.available() else "numpy"
-
-
-def _fast_path(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, progress=None):
-    """Samples (B, L, A) of spearman / rho_a from the compiled or torch kernel."""
-    from rsa_bridge.stats import rank_kernel, rank_torch
-
-    if backend == "numba":
-        rank_kernel.set_threads(weighted.THREADS)
-        prep = lambda x: rank_kernel.sorted_pairs(x, n)  # noqa: E731
-        kernel = lambda mdl, area, c: rank_kernel.similarities(method, mdl, area, c)  # noqa: E731
-    else:
-        prep = lambda x: rank_torch.SortedTorch(x, n, device)  # noqa: E731
-        kernel = lambda mdl, area, c: rank_torch.similarities(method, mdl, area, c, device)  # noqa: E731
-    areas = list(neural_vec)
-    model = prep(model_vec)
-    prepared = {a: prep(v) for a, v in neural_vec.items()}
-    samples = np.full((n_samples, model_vec.shape[0], len(areas)), np.nan)
-    bar = _progress_bar(n_samples, progress)
-    for start in range(0, n_samples, FAST_CHUNK):
-        sl = slice(start, min(start + FAST_CHUNK, n_samples))
-        b = sl.stop - sl.start
-        if stim_idx is None:
-            stim_counts, ok = np.ones((b, n)), np.ones(b, dtype=bool)
-        else:
-            stim_counts = counts(stim_idx[sl], n)
-            ok = (stim_counts > 0).sum(axis=1) >= 3
-        for j, area in enumerate(areas):
-            sims = kernel(model, prepared[area], stim_counts)  # (b, L, R)
-            cnt = np.ones((b, sims.shape[2])) if rdm_cnt is None else rdm_cnt[area][sl]
-            stat = np.einsum("blr,br->bl", sims, cnt) / cnt.sum(axis=1)[:, None]
-            samples[sl, :, j] = np.where(ok[:, None], stat, np.nan)
-        bar.update(b)
-    bar.close()
-    return samples
 
 
 def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling, progress=None):
@@ -339,6 +274,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     if ceiling and single:
         warnings.warn(f"no noise ceiling for area(s) {', '.join(single)}: a ceiling needs RDMs from at least 2 "
                       "subjects/sessions; their ceiling samples are NaN", RuntimeWarning, stacklevel=2)
+    device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
     backend = rank_backend(method, device)
     if backend != "numpy":
         rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
