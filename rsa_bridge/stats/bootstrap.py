@@ -34,6 +34,7 @@ from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, _fast_path, _progres
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.ceiling import _nili
 from rsa_bridge.stats.masked import compare_masked, gather
+from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_bootstrap
 from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts
 
 #: what a bootstrap resamples
@@ -89,6 +90,7 @@ class BootstrapResult:
     rdm_indices: dict[str, np.ndarray] | None = field(default=None, repr=False)
     ceiling: np.ndarray | None = field(default=None, repr=False)
     backend: str = "numpy"
+    scheme: dict = field(default_factory=lambda: {"bootstrap_scheme": "exact"})
 
     @property
     def n_samples(self) -> int:
@@ -103,7 +105,7 @@ class BootstrapResult:
         return clean_attrs({"bootstrap_method": self.method, "bootstrap_over": self.over,
                             "bootstrap_n_samples": self.n_samples, "bootstrap_seed": self.seed,
                             "bootstrap_pairs_of_a_stimulus_with_its_copy": "dropped",
-                            "bootstrap_backend": self.backend,
+                            "bootstrap_backend": self.backend, **self.scheme,
                             "rsa_bridge_version": package_version()})
 
     def to_dataarray(self) -> xr.DataArray:
@@ -227,7 +229,8 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                          stimulus_indices: np.ndarray | None = None,
                          rdm_indices: Mapping[str, np.ndarray] | None = None,
                          progress: bool | None = None,
-                         device: str | None = None) -> BootstrapResult:
+                         device: str | None = None,
+                         scheme: str = "auto") -> BootstrapResult:
     """Bootstrap distribution of the similarity of every model RDM with every area.
 
     Args:
@@ -245,6 +248,9 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         progress: a tqdm bar over samples on stderr: None = only on a terminal, True/False = on/off.
         device: a torch device (``cuda``) for the spearman / rho_a samples; None = the CPU kernel
             (see :func:`rank_backend`; the result's ``backend`` says which ran).
+        scheme: ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, then
+            the subset m-out-of-n scheme of :mod:`rsa_bridge.stats.subset` when resampling stimuli
+            only), ``exact`` or ``subset``; the result's attrs record which ran.
 
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.
@@ -257,6 +263,18 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
 
     rng = as_generator(seed)
+    chosen = chosen_scheme(scheme, n, over == "stimuli", stimulus_indices is not None)
+    if chosen == "subset":
+        if ceiling:
+            warnings.warn("the subset bootstrap produces no noise-ceiling samples (NaN); the ceiling itself is "
+                          "unaffected", RuntimeWarning, stacklevel=2)
+        samples = subset_bootstrap(model_mat, neural_mat, observed, method=method, n_samples=n_samples, rng=rng,
+                                   device=device, progress=progress)
+        return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
+                               int(seed) if isinstance(seed, (int, np.integer)) else None,
+                               ceiling=np.full((n_samples, len(neural_vec), 2), np.nan) if ceiling else None,
+                               backend=rank_backend(method, device if device is not None else DEFAULT_DEVICE_STACK[-1]),
+                               scheme=subset_attrs("subset", n))
     stim_idx = None
     if over in ("stimuli", "both"):
         stim_idx = (bootstrap_stimuli(n, n_samples, rng) if stimulus_indices is None
@@ -307,4 +325,4 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                       RuntimeWarning, stacklevel=2)
     return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
                            int(seed) if isinstance(seed, (int, np.integer)) else None, stim_idx, rdm_idx, ceil,
-                           backend)
+                           backend, subset_attrs("exact", n))
