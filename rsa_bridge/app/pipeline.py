@@ -186,7 +186,10 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
     from rsa_bridge.stats.summary import bootstrap_variable, ceiling_variables, collect_tables, row_columns
 
     options = options or StatsOptions(ceiling=False)
-    _add_statistics(pieces, provenance["method"], options)
+    from rsa_bridge.stats.backends import default_device
+
+    with default_device(provenance.get("device")):  # --device cuda: the rank bootstrap runs in torch there
+        _add_statistics(pieces, provenance["method"], options)
     rows, variables, model_rdms = [], {}, {}
     for piece in pieces:
         sim, sem, rdms = piece["similarity"], piece["sem"], piece["model_rdms"]

@@ -10,7 +10,11 @@ samples equal rsatoolbox's evaluations (tests check this to 1e-10).
 Speed: for ``spearman``, ``pearson``, ``rho_a`` and ``cosine`` a sample is the original pairs with
 integer weights (:mod:`rsa_bridge.stats.weighted`): every model RDM is sorted once, re-ranked per
 sample by one cumulative sum in its sorted order (samples spread over threads), and all layers x
-RDMs x samples of a batch are one ``matmul``.
+RDMs x samples of a batch are one ``matmul``. For ``spearman`` and ``rho_a`` the default backend is
+the compiled one-pass kernel of :mod:`rsa_bridge.stats.rank_kernel` (numba, all cores, 16 samples per
+pass; exact integer ranks), or :mod:`rsa_bridge.stats.rank_torch` when ``device`` names a torch
+device such as ``cuda``; without numba the numpy path above runs. Which one ran is the
+``bootstrap_backend`` attribute; all give the same numbers (tests: 1e-10).
 ``kendall_tau_a`` and the whitened methods resample explicitly, one sample at a time.
 """
 from __future__ import annotations
@@ -26,9 +30,11 @@ from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
+from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, _fast_path, _progress_bar, rank_backend
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.ceiling import _nili
 from rsa_bridge.stats.masked import compare_masked, gather
+from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_bootstrap
 from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts
 
 #: what a bootstrap resamples
@@ -83,6 +89,8 @@ class BootstrapResult:
     stimulus_indices: np.ndarray | None = field(default=None, repr=False)
     rdm_indices: dict[str, np.ndarray] | None = field(default=None, repr=False)
     ceiling: np.ndarray | None = field(default=None, repr=False)
+    backend: str = "numpy"
+    scheme: dict = field(default_factory=lambda: {"bootstrap_scheme": "exact"})
 
     @property
     def n_samples(self) -> int:
@@ -97,6 +105,7 @@ class BootstrapResult:
         return clean_attrs({"bootstrap_method": self.method, "bootstrap_over": self.over,
                             "bootstrap_n_samples": self.n_samples, "bootstrap_seed": self.seed,
                             "bootstrap_pairs_of_a_stimulus_with_its_copy": "dropped",
+                            "bootstrap_backend": self.backend, **self.scheme,
                             "rsa_bridge_version": package_version()})
 
     def to_dataarray(self) -> xr.DataArray:
@@ -135,13 +144,6 @@ def _ceiling_weighted(method: str, x: np.ndarray, w: np.ndarray, cnt: np.ndarray
     upper = np.where(present, upper_r, 0.0).sum(axis=1) / n_present
     lower = np.where(n_present >= 2, np.where(present, lower_r, 0.0).sum(axis=1) / n_present, np.nan)
     return np.stack([lower, upper], axis=1)
-
-
-def _progress_bar(n_samples: int, progress: bool | None):
-    """A bar over bootstrap samples (see :mod:`rsa_bridge.progress`: None = the session switch / automatic)."""
-    from rsa_bridge.progress import progress_bar
-
-    return progress_bar(total=n_samples, desc="bootstrap samples", unit="sample", progress=progress)
 
 
 def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress=None):
@@ -226,7 +228,9 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                          over: str = "stimuli", seed: Seed = None, ceiling: bool = False,
                          stimulus_indices: np.ndarray | None = None,
                          rdm_indices: Mapping[str, np.ndarray] | None = None,
-                         progress: bool | None = None) -> BootstrapResult:
+                         progress: bool | None = None,
+                         device: str | None = None,
+                         scheme: str = "auto") -> BootstrapResult:
     """Bootstrap distribution of the similarity of every model RDM with every area.
 
     Args:
@@ -242,6 +246,11 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         stimulus_indices: (B, k) index sets to use instead of drawing them (e.g. to share them).
         rdm_indices: per area (B, R) RDM index sets to use instead of drawing them.
         progress: a bar over samples: True/False = on/off, None = see :mod:`rsa_bridge.progress`.
+        device: a torch device (``cuda``) for the spearman / rho_a samples; None = the CPU kernel
+            (see :func:`rank_backend`; the result's ``backend`` says which ran).
+        scheme: ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, then
+            the subset m-out-of-n scheme of :mod:`rsa_bridge.stats.subset` when resampling stimuli
+            only), ``exact`` or ``subset``; the result's attrs record which ran.
 
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.
@@ -270,6 +279,18 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
 
     rng = as_generator(seed)
+    chosen = chosen_scheme(scheme, n, over == "stimuli", stimulus_indices is not None)
+    if chosen == "subset":
+        if ceiling:
+            warnings.warn("the subset bootstrap produces no noise-ceiling samples (NaN); the ceiling itself is "
+                          "unaffected", RuntimeWarning, stacklevel=2)
+        samples = subset_bootstrap(model_mat, neural_mat, observed, method=method, n_samples=n_samples, rng=rng,
+                                   device=device, progress=progress)
+        return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
+                               int(seed) if isinstance(seed, (int, np.integer)) else None,
+                               ceiling=np.full((n_samples, len(neural_vec), 2), np.nan) if ceiling else None,
+                               backend=rank_backend(method, device if device is not None else DEFAULT_DEVICE_STACK[-1]),
+                               scheme=subset_attrs("subset", n))
     stim_idx = None
     if over in ("stimuli", "both"):
         stim_idx = (bootstrap_stimuli(n, n_samples, rng) if stimulus_indices is None
@@ -287,7 +308,23 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     if ceiling and single:
         warnings.warn(f"no noise ceiling for area(s) {', '.join(single)}: a ceiling needs RDMs from at least 2 "
                       "subjects/sessions; their ceiling samples are NaN", RuntimeWarning, stacklevel=2)
-    if method in weighted.DOT_METHODS:
+    device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
+    backend = rank_backend(method, device)
+    if backend != "numpy":
+        rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
+        samples = _fast_path(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples,
+                             progress)
+        ceil = None
+        multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
+        if ceiling:  # the per-sample noise ceilings (areas of >= 2 RDMs) come from the numpy path
+            ceil = np.full((n_samples, len(neural_vec), 2), np.nan)
+            if multi:
+                _, part = _dot_path(method, model_vec[:1], multi, stim_idx,
+                                    None if rdm_cnt is None else {a: rdm_cnt[a] for a in multi}, n, n_samples,
+                                    True, False)
+                for k, a in enumerate(multi):
+                    ceil[:, list(neural_vec).index(a)] = part[:, k]
+    elif method in weighted.DOT_METHODS:
         rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
         samples, ceil = _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress)
     else:
@@ -303,4 +340,5 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                       "uncertainty, so their samples are NaN; resample stimuli instead (over='stimuli' or 'both')",
                       RuntimeWarning, stacklevel=2)
     return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
-                           int(seed) if isinstance(seed, (int, np.integer)) else None, stim_idx, rdm_idx, ceil)
+                           int(seed) if isinstance(seed, (int, np.integer)) else None, stim_idx, rdm_idx, ceil,
+                           backend, subset_attrs("exact", n))

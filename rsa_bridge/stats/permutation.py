@@ -25,6 +25,7 @@ from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.resample import Seed, as_generator, permutations
+from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_size
 
 ALTERNATIVES = ("greater", "less", "two-sided")
 #: observed-vs-null ties closer than this count as ties (rounding of different summation orders)
@@ -110,6 +111,7 @@ class PermutationResult:
     seed: int | None
     alternative: str
     null: np.ndarray | None = field(default=None, repr=False)
+    scheme: dict = field(default_factory=lambda: {"permutation_scheme": "exact"})
 
     def corrected(self, correction: str = "holm", family: str = "area") -> np.ndarray:
         """Adjusted p-values (``holm`` or ``fdr_bh``) per family (see :func:`correct`)."""
@@ -119,6 +121,7 @@ class PermutationResult:
         return clean_attrs({"permutation_method": self.method, "permutation_n": self.n_permutations,
                             "permutation_seed": self.seed, "permutation_alternative": self.alternative,
                             "permutation_permuted": "stimulus labels of the model RDM (rows and columns)",
+                            **self.scheme,
                             "rsa_bridge_version": package_version()})
 
 
@@ -149,7 +152,7 @@ def _prepared(method: str, vectors: np.ndarray, n: int):
 
 def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_permutations: int = 1000,
                      seed: Seed = None, alternative: str = "greater", permutation_indices: np.ndarray | None = None,
-                     keep_null: bool = True, progress: bool | None = None) -> PermutationResult:
+                     keep_null: bool = True, progress: bool | None = None, scheme: str = "auto") -> PermutationResult:
     """Permutation p-value of every model RDM x area similarity.
 
     Args:
@@ -160,6 +163,9 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         permutation_indices: (N, n) permutations to use instead of drawing them.
         keep_null: keep the (N, L, A) null statistics in the result.
         progress: a bar over permutations x areas (True/False; None = see :mod:`rsa_bridge.progress`).
+        scheme: ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, above
+            it the labels of one seeded random subset of stimuli are permuted; see
+            :mod:`rsa_bridge.stats.subset`), ``exact`` or ``subset``. ``observed`` is then the subset's.
 
     Returns:
         :class:`PermutationResult`; p in (0, 1], at least 1 / (N + 1).
@@ -182,6 +188,15 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         raise RSABridgeError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
     labels, model_mat, neural_mat, model_vec, _ = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
+    if chosen_scheme(scheme, n, True, permutation_indices is not None) == "subset":
+        rng = as_generator(seed)
+        idx = np.sort(rng.choice(n, size=subset_size(n), replace=False))
+        sub = permutation_test(model_mat[:, idx][:, :, idx], {a: m[:, idx][:, :, idx] for a, m in neural_mat.items()},
+                               method=method, n_permutations=n_permutations, seed=rng, alternative=alternative,
+                               keep_null=keep_null, scheme="exact")
+        sub.labels, sub.areas, sub.scheme = labels, list(neural_mat), subset_attrs("subset", n, "permutation")
+        sub.seed = int(seed) if isinstance(seed, (int, np.integer)) else None
+        return sub
     rows, cols = np.triu_indices(n, k=1)
     perms = (permutations(n, n_permutations, as_generator(seed)) if permutation_indices is None
              else np.asarray(permutation_indices, dtype=np.int64))
@@ -224,4 +239,4 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     p_value = (1.0 + hits.sum(axis=0)) / (1.0 + null.shape[0])
     return PermutationResult(observed, p_value, labels, list(neural_mat), method, int(null.shape[0]),
                              int(seed) if isinstance(seed, (int, np.integer)) else None, alternative,
-                             null if keep_null else None)
+                             null if keep_null else None, subset_attrs("exact", n, "permutation"))

@@ -1,0 +1,108 @@
+"""Statistics above the exact size: bootstraps and permutation tests on random stimulus subsets.
+
+The exact stimulus bootstrap costs B x (layers + RDMs) x n(n-1)/2 per job — fine up to a few thousand
+stimuli, hours at 10,000 and more. Above :data:`EXACT_MAX_STIMULI` stimuli (``scheme='auto'``) the
+bootstrap switches to the **subset m-out-of-n** scheme:
+
+1. draw G = :data:`SUBSETS` random subsets V_g of k = :data:`SUBSET_STIMULI` stimuli without
+   replacement (seeded);
+2. on each subset run the *exact* bootstrap (same kernel, same definitions) with B / G samples, giving
+   theta*_b and the subset's own statistic theta_g;
+3. rescale each sample's deviation by the m-out-of-n rate (Bickel, Goetze & van Zwet 1997; Politis &
+   Romano 1994 for subsampling): the statistic is a U-statistic of stimulus pairs, whose sampling
+   SD shrinks as 1 / sqrt(n), so
+
+       sample_b = theta_N + sqrt(k / N) * (theta*_b - theta_g)
+
+   where theta_N is the statistic on all N stimuli. Percentiles of these samples estimate the
+   full-N percentile interval; best-layer and paired differences use them as they would exact
+   samples (the same subset and index set for every layer of a sample).
+
+The cost is that of an exact bootstrap at k stimuli, independent of N (plus the extraction of the
+G sub-RDMs). ``tests/test_stats_subset.py`` checks the endpoints against the exact bootstrap at
+N <= 1,200 within Monte-Carlo error. Noise-ceiling samples are not produced by this scheme (NaN).
+
+Permutation tests switch the same way: above the size the test permutes the labels of one random
+subset of k stimuli (seeded) and compares with that subset's observed statistic. The p-value is
+exact at its level (the subset is chosen independently of the data) but has the power of k
+stimuli, not N; the result's attributes say so.
+
+Peers: rsatoolbox has no large-N scheme (its bootstrap resamples the full RDM); Brain-Score
+subsamples stimuli for its split-half ceilings.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: up to this many stimuli the bootstrap and the permutation test are exact (``scheme='auto'``)
+EXACT_MAX_STIMULI = 2000
+#: stimuli per random subset of the large-N schemes (k)
+SUBSET_STIMULI = 1000
+#: random subsets (G) the bootstrap samples are spread over
+SUBSETS = 25
+#: the schemes a bootstrap / permutation test can run
+SCHEMES = ("auto", "exact", "subset")
+
+
+def chosen_scheme(scheme: str, n: int, resamples_stimuli: bool, given_indices: bool) -> str:
+    """``exact`` or ``subset`` for ``scheme`` (``auto``: subset above :data:`EXACT_MAX_STIMULI`).
+
+    Only a resampling of stimuli switches; given index sets always run exactly.
+    """
+    from rsa_bridge.errors import RSABridgeError
+
+    if scheme not in SCHEMES:
+        raise RSABridgeError(f"scheme must be one of {', '.join(SCHEMES)}; got {scheme!r}")
+    if scheme == "exact" or not resamples_stimuli or given_indices:
+        return "exact"
+    if scheme == "subset":
+        return "subset"
+    return "subset" if n > EXACT_MAX_STIMULI else "exact"
+
+
+def subset_size(n: int) -> int:
+    """k: :data:`SUBSET_STIMULI`, at most n."""
+    return min(SUBSET_STIMULI, n)
+
+
+def _sub(mats: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return mats[:, idx][:, :, idx]
+
+
+def subset_bootstrap(model_mat: np.ndarray, neural_mat: dict[str, np.ndarray], observed: np.ndarray, *,
+                     method: str, n_samples: int, rng: np.random.Generator, device=None,
+                     progress=None) -> np.ndarray:
+    """Rescaled samples (B, L, A) of the subset m-out-of-n scheme (see the module docstring)."""
+    from rsa_bridge.stats.backends import _progress_bar
+    from rsa_bridge.stats.bootstrap import bootstrap_similarity
+
+    n = model_mat.shape[1]
+    k = subset_size(n)
+    groups = max(1, min(SUBSETS, n_samples))
+    sizes = np.full(groups, n_samples // groups)
+    sizes[: n_samples % groups] += 1
+    scale = np.sqrt(k / n)
+    out = []
+    bar = _progress_bar(n_samples, progress)
+    for size in sizes:
+        idx = np.sort(rng.choice(n, size=k, replace=False))
+        res = bootstrap_similarity(_sub(model_mat, idx), {a: _sub(m, idx) for a, m in neural_mat.items()},
+                                   method=method, n_samples=int(size), seed=rng, progress=False, device=device,
+                                   scheme="exact")
+        out.append(observed[None] + scale * (res.samples - res.observed[None]))
+        bar.update(int(size))
+    bar.close()
+    return np.concatenate(out, axis=0)
+
+
+def subset_attrs(scheme: str, n: int, what: str = "bootstrap") -> dict:
+    """Provenance of the scheme that ran (``{what}_scheme`` and, for subsets, their size and count)."""
+    if scheme == "exact":
+        return {f"{what}_scheme": "exact", f"{what}_exact_max_stimuli": EXACT_MAX_STIMULI}
+    out = {f"{what}_scheme": f"subset m-out-of-n: random subsets of {subset_size(n)} of {n} stimuli"
+                             + (f", {SUBSETS} subsets, deviations scaled by sqrt(k/n)" if what == "bootstrap"
+                                else ", one subset, labels permuted within it"),
+           f"{what}_subset_stimuli": subset_size(n), f"{what}_exact_max_stimuli": EXACT_MAX_STIMULI}
+    if what == "bootstrap":
+        out["bootstrap_subsets"] = SUBSETS
+    return out
