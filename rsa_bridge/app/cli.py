@@ -24,7 +24,6 @@ COMMANDS: dict[str, str] = {
     "stimuli": "rsa_bridge.app.commands.stimuli_cmd",
     "neural": "rsa_bridge.app.commands.neural",
     "cache": "rsa_bridge.app.commands.cache",
-    "figure": "rsa_bridge.app.commands.figure",
 }
 #: entry-point group through which other packages add sub-commands (value: the command's module)
 ENTRY_POINT_GROUP = "rsa_bridge.commands"

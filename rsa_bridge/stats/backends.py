@@ -8,7 +8,7 @@ the result's ``bootstrap_backend`` attribute records which ran.
 """
 from __future__ import annotations
 
-import sys
+
 from contextlib import contextmanager
 
 import numpy as np
