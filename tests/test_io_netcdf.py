@@ -1,6 +1,8 @@
 """The one NetCDF reader/writer (rsa_bridge.io) and its error policy, as every reader of rsa-bridge sees it."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -52,3 +54,16 @@ def test_reading_is_the_one_policy_for_other_readers_too(tmp_path):
     with pytest.raises(RSABridgeError, match="^own message$"):  # a reader's own user error passes unchanged
         with reading(tmp_path / "x.mat", "a MATLAB file"):
             raise RSABridgeError("own message")
+
+
+@pytest.mark.parametrize("fmt,what", [("csv", "CSV"), ("algonauts2019", "a MATLAB v7.3 file"),
+                                      ("henaff2021-v1", "a Henaff et al. 2021 recording")])
+def test_other_readers_share_the_policy(fmt, what, tmp_path):
+    from rsa_bridge.neural.load import read_neural
+
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\x00\xff\xfe garbage \x00" * 10)
+    with pytest.raises(RSABridgeError, match=rf"cannot read '.*bad\.bin' as {re.escape(what)}.*corrupt, truncated"):
+        read_neural(bad, fmt, region="V1")
+    with pytest.raises(RSABridgeError, match="no such file"):
+        read_neural(tmp_path / "missing.bin", fmt)

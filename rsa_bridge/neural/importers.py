@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
 
 #: axis names a numpy/.mat array's layout may use
@@ -212,13 +213,8 @@ def read_csv(path: str | os.PathLike, *, region: str | None = None, animal: str 
     between rows, a row given twice, a non-numeric rate or more than one unit is an error.
     """
     _reject_unused(unused, "csv")
-    path = Path(path)
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
-    try:
+    with reading(path, "CSV") as path:  # ParserError, EmptyDataError, UnicodeDecodeError -> one clear error
         table = pd.read_csv(path, dtype={S.STIMULUS_ID: str, S.NEUROID_ID: str})
-    except Exception as err:  # ParserError, EmptyDataError, UnicodeDecodeError
-        raise RSABridgeError(f"cannot read {str(path)!r} as CSV ({type(err).__name__}: {err})") from None
     table = table.rename(columns={k: v for k, v in _ALIASES.items() if k in table.columns and v not in table.columns})
     missing = [c for c in CSV_REQUIRED if c not in table.columns]
     if missing:

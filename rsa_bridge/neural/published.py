@@ -27,7 +27,7 @@ import xarray as xr
 
 from rsa_bridge.datasets import DATA_DIR, save_dataset, validate_rdm_dataset
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.io import write_text
+from rsa_bridge.io import reading, write_text
 from rsa_bridge.neural import schema as S
 from rsa_bridge.rdm import COL, ROW
 
@@ -63,20 +63,11 @@ def read_algonauts2019(path: str | os.PathLike, **unused) -> Imported:
     """EVC and IT RDMs (15 subjects) from an Algonauts 2019 ``target_fmri*.mat`` (v7.3/HDF5)."""
     import h5py
 
-    path = Path(path)
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
-    try:
-        with h5py.File(path, "r") as handle:
-            missing = [k for k in ("EVC_RDMs", "IT_RDMs") if k not in handle]
-            if missing:
-                raise RSABridgeError(f"{str(path)!r} has no {', '.join(missing)}; is it an Algonauts 2019 target_fmri.mat?")
-            rdms = {area: np.transpose(handle[f"{area}_RDMs"][()]) for area in ("EVC", "IT")}
-    except RSABridgeError:
-        raise
-    except Exception as err:
-        raise RSABridgeError(f"cannot read {str(path)!r} as a MATLAB v7.3 file ({type(err).__name__}: {err}); "
-                             "it is corrupt or truncated") from None
+    with reading(path, "a MATLAB v7.3 file") as path, h5py.File(path, "r") as handle:
+        missing = [k for k in ("EVC_RDMs", "IT_RDMs") if k not in handle]
+        if missing:
+            raise RSABridgeError(f"{str(path)!r} has no {', '.join(missing)}; is it an Algonauts 2019 target_fmri.mat?")
+        rdms = {area: np.transpose(handle[f"{area}_RDMs"][()]) for area in ("EVC", "IT")}
     n = rdms["IT"].shape[-1]
     manifest = None
     if n == 92:
@@ -144,10 +135,8 @@ def read_henaff_v1(path: str | os.PathLike, **unused) -> Imported:
     """
     import h5py
 
-    path = Path(path)
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
-    try:
+    what = "a Henaff et al. 2021 recording (MATLAB v7.3 with naturalStruct/sortedResponses)"
+    with reading(path, what) as path:
         with h5py.File(path, "r") as handle:
             group = handle["naturalStruct"]
             counts = group["sortedResponses"][()]  # h5py order: (rep, unit, frame, movie, category, zoom)
@@ -156,9 +145,6 @@ def read_henaff_v1(path: str | os.PathLike, **unused) -> Imported:
             area = _chars(group, "cortical_area")
             monkey, penetration = _chars(group, "monkey_ID"), _chars(group, "penetration_ID")
             window = float(np.asarray(group["integrationPeriod"][()]).ravel()[0])
-    except Exception as err:
-        raise RSABridgeError(f"cannot read {str(path)!r} as a Henaff et al. 2021 recording ({type(err).__name__}: "
-                             f"{err}); expected a MATLAB v7.3 file with naturalStruct/sortedResponses") from None
     if counts.ndim != 6 or counts.shape[4] < 1:
         raise RSABridgeError(f"{str(path)!r}: unexpected sortedResponses shape {counts.shape}")
     natural = counts[:, :, :, :, 0, :]  # (rep, unit, frame, movie, zoom)
