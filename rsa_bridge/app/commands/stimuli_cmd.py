@@ -69,6 +69,7 @@ def register(subparsers) -> None:
 
 
 def run_fractals(args: argparse.Namespace) -> int:
+    from rsa_bridge.progress import progress_enabled
     from stimuli.fractals import make_fractal_set
 
     check_out(args.out, args.overwrite, recognise=("manifest.csv",))
@@ -78,7 +79,8 @@ def run_fractals(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     stimulus_set = make_fractal_set(
         args.out, categories=args.categories, instances=args.instances, seed=args.seed, size=args.size,
-        points=args.points, delta=args.delta, draw=args.draw, overwrite=args.overwrite, progress=not args.quiet,
+        points=args.points, delta=args.delta, draw=args.draw, overwrite=args.overwrite,
+        progress=progress_enabled(False if args.quiet else None),  # off in logs unless asked (rsa_bridge.progress)
     )
     info = json.loads((stimulus_set.root / "fractals.json").read_text())
     print(
