@@ -76,6 +76,14 @@ def test_user_dataset_with_repeat_rates_gets_a_split_half_ceiling(toy_dataset):
     assert 0 < rel.mean < 1
 
 
+def test_split_half_ceiling_follows_the_compare_seed(toy_dataset):
+    path, rates = toy_dataset
+    ids = [str(s) for s in load_dataset(path)[ROW].values]
+    t = compare_precomputed(_model(ids), dataset=str(path), stats=StatsOptions(seed=3)).table
+    assert t["ceiling_lower"].iloc[0] == pytest.approx(rdm_reliability(rates, n_splits=100, seed=3).mean, abs=1e-12)
+    assert "seed 3" in t["ceiling_note"].iloc[0]
+
+
 def test_area_without_repeat_rates_says_why_not(toy_dataset):
     path, _ = toy_dataset
     ds = load_dataset(path)

@@ -157,7 +157,8 @@ def _add_statistics(pieces: list[dict], method: str, options: StatsOptions) -> N
                                    over=options.bootstrap_over, rng=rng, level=options.ci_level,
                                    ceiling=options.ceiling, normalize=options.normalize_by_ceiling,
                                    progress=options.progress, group_by=options.group_by,
-                                   controls=[p["model"] for p in group if p["weights"] == CONTROL_WEIGHTS])
+                                   controls=[p["model"] for p in group if p["weights"] == CONTROL_WEIGHTS],
+                                   split_half_seed=options.seed)
         for piece in group:
             piece["stats"] = stats
             piece["stacked"] = stacked

@@ -75,7 +75,7 @@ def _legend(result: CompareResult) -> list[str]:
     if "ci_low" in t:
         lines.append(f"[..] {100 * attrs.get('stats_ci_level', 0.95):g}% percentile bootstrap CI, "
                      f"{attrs.get('stats_bootstrap')} samples over {attrs.get('stats_bootstrap_over')} "
-                     f"(seed {attrs.get('stats_seed')}); ± SEM over the area's RDMs otherwise")
+                     f"(seed {attrs.get('stats_seed')}); ± SEM over the area's units of resampling otherwise")
     if "p_holm" in t:
         family = str(attrs.get("stats_p_correction_family", "the layers tested per area"))
         lines.append(f"* permutation p < 0.05 after Holm correction within its family: {family} "

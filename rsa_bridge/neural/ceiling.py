@@ -102,7 +102,7 @@ def cache_attrs(ceiling: NoiseCeiling, metric: str, n_splits: int, seed: int) ->
 
 
 def single_rdm_ceiling(dataset: xr.Dataset, area: str, method: str, *, n_splits: int = N_SPLITS,
-                       seed: int = SEED) -> tuple[NoiseCeiling | None, str]:
+                       seed: int | None = SEED) -> tuple[NoiseCeiling | None, str]:
     """The split-half ceiling of a single-RDM area, or None with the reason why there is none.
 
     Returns:
@@ -112,8 +112,9 @@ def single_rdm_ceiling(dataset: xr.Dataset, area: str, method: str, *, n_splits:
     from rsa_bridge.neural.schema import load_rates, select_region
 
     metric = str(dataset[area].attrs.get("metric", dataset.attrs.get("metric", "correlation")))
-    note = f"split-half reliability of the RDM ({metric} RDMs, Spearman-Brown, {n_splits} splits, seed {seed})"
-    stored = cached(dataset, area, method, metric, n_splits, seed)
+    note = (f"split-half reliability of the RDM ({metric} RDMs, Spearman-Brown, {n_splits} splits, "
+            f"seed {'none (fresh entropy)' if seed is None else seed})")
+    stored = cached(dataset, area, method, metric, n_splits, seed) if seed is not None else None
     if stored is not None:
         return stored, note
     path = repeat_rates_path(dataset, area)

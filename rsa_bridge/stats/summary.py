@@ -154,7 +154,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
                        rng: np.random.Generator | None = None, level: float = 0.95,
                        ceiling: bool = True, normalize: str | None = None,
                        progress: bool | None = None, group_by: str | None = "auto",
-                       controls=()) -> CompareStatistics:
+                       controls=(), split_half_seed: int | None = 0) -> CompareStatistics:
     """Bootstrap CIs, permutation p-values, noise ceilings, best layers and model differences.
 
     Args:
@@ -171,6 +171,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
             ``subject``; see :mod:`rsa_bridge.stats.grouping`): ceilings leave out whole units and
             the bootstrap over RDMs draws whole units.
         controls: names of image-statistics control models among the rows (their own p-value family).
+        split_half_seed: seed of the random splits of a single-RDM area's split-half ceiling (``compare``
+            passes ``--seed``; the shipped V4 stores the result for seed 0).
     """
     if n_bootstrap < 0 or n_permutations < 0:
         raise RSABridgeError("--bootstrap and --permutations must be >= 0 (0 turns them off)")
@@ -180,7 +182,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
     ceilings = {a: (noise_ceiling(r, method, groups=units[a].labels if units[a].grouped else None)
                     if ceiling and units[a].n_units >= 2 else None)
                 for a, r in neural.items()}
-    notes = _ceiling_notes(dataset, ceilings, units, method, ceiling)
+    notes = _ceiling_notes(dataset, ceilings, units, method, ceiling, split_half_seed)
     if normalize is not None:
         if normalize not in NORMALIZE:
             raise RSABridgeError(f"--normalize-by-ceiling takes {' or '.join(NORMALIZE)}; got {normalize!r}")
@@ -213,7 +215,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
     return out
 
 
-def _ceiling_notes(dataset, ceilings, units, method, enabled) -> dict[str, str]:
+def _ceiling_notes(dataset, ceilings, units, method, enabled, seed=0) -> dict[str, str]:
     """Per area the ceiling's definition in words, or why it is n/a; fills single-RDM ceilings in place.
 
     An area with a single RDM gets the split-half reliability of that RDM when the dataset names its
@@ -229,7 +231,7 @@ def _ceiling_notes(dataset, ceilings, units, method, enabled) -> dict[str, str]:
         elif unit.n_rdms == 1:
             from rsa_bridge.neural.ceiling import single_rdm_ceiling
 
-            ceilings[area], notes[area] = single_rdm_ceiling(dataset, area, method)
+            ceilings[area], notes[area] = single_rdm_ceiling(dataset, area, method, seed=seed)
         else:
             notes[area] = f"all RDMs belong to one {unit.name}"
     return notes
