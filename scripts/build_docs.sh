@@ -4,7 +4,8 @@
 # Offline: no inventories, no web fonts, notebooks rendered as stored (not executed).
 # Needs the docs extra: pip install -e ".[docs]".
 # A page named in mkdocs.yml's nav but absent fails the build; DOCS_ALLOW_MISSING=1 builds with an
-# in-memory placeholder for each (see scripts/mkdocs_hooks.py).
+# in-memory placeholder for each (see scripts/mkdocs_hooks.py). Every public module (with a docstring) of
+# stimuli, rsa_bridge, extractors and analyses must have a `::: module` entry in docs/api/*.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 site_dir=site
@@ -31,6 +32,26 @@ for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", Path("README.md").read_
     bad.append(target)
 if bad:
     sys.exit("build_docs: README.md links to files that do not exist: " + ", ".join(bad))
+PY
+# every public module with a docstring has a `::: module` entry in docs/api/*.md
+python - <<'PY'
+import ast, re, sys
+from pathlib import Path
+listed = {m for f in Path("docs/api").glob("*.md")
+          for m in re.findall(r"^:::\s+([\w.]+)", f.read_text(encoding="utf-8"), flags=re.M)}
+missing = []
+for package in ("stimuli", "rsa_bridge", "extractors", "analyses"):
+    for path in sorted(Path(package).rglob("*.py")):
+        parts = path.with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if any(p.startswith("_") for p in parts) or "tests" in parts:
+            continue
+        if ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) is None:
+            continue  # an empty package __init__ has nothing to show
+        if ".".join(parts) not in listed:
+            missing.append(".".join(parts))
+if missing:
+    sys.exit("build_docs: public modules missing from docs/api/*.md (add a `::: module` line): " + ", ".join(missing))
 PY
 python -m mkdocs build --strict --clean --site-dir "$site_dir"
 echo "docs: built into $site_dir/ in $((SECONDS - start)) s"

@@ -6,14 +6,11 @@
 2. Pages named in the ``nav`` that do not exist fail the strict build (mkdocs' own warning). With
    ``DOCS_ALLOW_MISSING=1`` each missing page is replaced by an in-memory placeholder instead (nothing is
    written to ``docs/``), so a branch can build while other branches still write those pages.
-3. ``docs/api/app.md`` documents ``rsa_bridge.app.NAME``; in a checkout from before the application modules
-   moved there (``rsa_bridge/app/`` absent) the page falls back to the old path ``rsa_bridge.NAME``.
 """
 from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
@@ -55,16 +52,3 @@ def on_files(files: Files, config) -> Files:
                     ", ".join(missing))
     return files
 
-
-def _app_module(match: re.Match) -> str:
-    name = match.group(2)
-    if (ROOT / "rsa_bridge" / "app").is_dir() or not (ROOT / "rsa_bridge" / f"{name}.py").is_file():
-        return match.group(0)
-    log.info("rsa_bridge/app/ absent: documenting rsa_bridge.%s in its old place", name)
-    return f"{match.group(1)}rsa_bridge.{name}"
-
-
-def on_page_markdown(markdown: str, page, config, files) -> str:
-    if page.file.src_uri == "api/app.md":
-        markdown = re.sub(r"^(:::\s+)rsa_bridge\.app\.(\w+)", _app_module, markdown, flags=re.M)
-    return markdown

@@ -34,7 +34,7 @@ def time_windows(starts: Sequence[float], ends: Sequence[float], width: float | 
                  step: float | None = None) -> list[tuple[float, float, np.ndarray]]:
     """The windows over bins [starts[k], ends[k]) (ms): (start, end, indices of the bins inside).
 
-    Example:
+    Examples:
         >>> [(a, b, list(i)) for a, b, i in time_windows([0, 10, 20], [10, 20, 30], width=20, step=10)]
         [(0.0, 20.0, [0, 1]), (10.0, 30.0, [1, 2])]
     """
