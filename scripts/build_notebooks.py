@@ -265,8 +265,8 @@ from PIL import Image
 import rsa_bridge
 from rsa_bridge.figures import layer_profile, mds_plot, model_comparison, rdm_with_icons, save_figure
 from rsa_bridge.neural import rates_to_rdm_dataset, rdm_reliability, read_neural
-from rsa_bridge.pipeline import StatsOptions, compare_models
-from rsa_bridge.report import format_table, write_outputs
+from rsa_bridge.app.pipeline import StatsOptions, compare_models
+from rsa_bridge.app.report import format_table, write_outputs
 from stimuli import load_stimulus_set
 
 work = Path(tempfile.mkdtemp())
@@ -368,7 +368,7 @@ for name, fig in {"profile": fig_profile, "models": fig_models, "mds": fig_mds, 
 print([f"{p.name} ({p.stat().st_size // 1024} kB)" for p in written])
 
 write_outputs(result, work / "results")     # what `rsa-bridge compare --out results` writes
-from rsa_bridge.cli import main as rsa_bridge_cli
+from rsa_bridge.app.cli import main as rsa_bridge_cli
 rsa_bridge_cli(["figure", "model_comparison", "--results", str(work / "results"), "--area", "IT"])"""),
 ]
 
