@@ -24,7 +24,7 @@ import numpy as np
 
 
 def _run(dataset: str, n_boot: int) -> float:
-    from rsa_bridge.pipeline import StatsOptions, compare_models
+    from rsa_bridge.app.pipeline import StatsOptions, compare_models
 
     t0 = time.perf_counter()
     compare_models(["alexnet"], None, weights="none", dataset=dataset, cache=False, progress=False,

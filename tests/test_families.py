@@ -101,7 +101,7 @@ def test_custom_module_defaults_to_children_and_hint_does_not_name_a_bad_command
 
 
 def test_layers_command_prints_shapes_and_units(capsys):
-    from rsa_bridge.commands import layers as layers_cmd
+    from rsa_bridge.app.commands import layers as layers_cmd
 
     assert layers_cmd.run(argparse.Namespace(model="mobilenet_v2", all=False)) == 0
     out = capsys.readouterr().out

@@ -157,8 +157,8 @@ def test_rdm_with_icons_shows_the_rdm_and_the_stimuli(toy):
 @pytest.fixture(scope="module")
 def controls_results(toy):
     """A real compare run of the four image-statistics controls on the toy set (no network needed)."""
-    from rsa_bridge.pipeline import StatsOptions, compare_models
-    from rsa_bridge.report import write_outputs
+    from rsa_bridge.app.pipeline import StatsOptions, compare_models
+    from rsa_bridge.app.report import write_outputs
 
     root, _ = toy
     result = compare_models(["pixels", "luminance_contrast", "gabor"], dataset=str(root / "toy.nc"),
@@ -171,7 +171,7 @@ def controls_results(toy):
                                         ("mds", ["--icons"]), ("rdm_icons", ["--rdm", "IT"]),
                                         ("rdm_panels", ["--layers", "pixels"])])
 def test_rsa_bridge_figure_command_writes_each_kind(kind, extra, controls_results, tmp_path):
-    from rsa_bridge.cli import main
+    from rsa_bridge.app.cli import main
 
     root = controls_results
     code = main(["figure", kind, "--results", str(root / "results"), "--out", str(tmp_path),
@@ -182,7 +182,7 @@ def test_rsa_bridge_figure_command_writes_each_kind(kind, extra, controls_result
 
 
 def test_figure_command_errors_are_one_line(tmp_path, capsys):
-    from rsa_bridge.cli import main
+    from rsa_bridge.app.cli import main
 
     assert main(["figure", "model_comparison", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -193,7 +193,7 @@ def test_figure_command_errors_are_one_line(tmp_path, capsys):
 
 
 def test_figure_command_module_imports_nothing_heavy():
-    code = ("import sys, rsa_bridge; before = set(sys.modules); import rsa_bridge.commands.figure; "
+    code = ("import sys, rsa_bridge; before = set(sys.modules); import rsa_bridge.app.commands.figure; "
             "new = set(sys.modules) - before; "
             "print(sorted(m for m in new if m.split('.')[0] in ('torch', 'matplotlib', 'analyses', 'extractors')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

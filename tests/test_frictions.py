@@ -19,7 +19,7 @@ from tests.helpers import make_rdm_dataset, make_stimuli
 
 
 def _compare_parser():
-    from rsa_bridge.commands import compare
+    from rsa_bridge.app.commands import compare
 
     parser = argparse.ArgumentParser(prog="rsa-bridge")
     compare.register(parser.add_subparsers(dest="command"))
@@ -31,7 +31,7 @@ def test_compare_cli_accepts_aliases_and_case_and_lists_the_choices(capsys):
     args = parser.parse_args(["compare", "--model", "alexnet", "--method", "corr", "--metric", "Euclidean"])
     assert (args.method, args.metric) == ("pearson", "euclidean")
     assert parser.parse_args(["compare", "--method", "TAU-A"]).method == "kendall_tau_a"
-    from rsa_bridge.cli import main
+    from rsa_bridge.app.cli import main
 
     assert main(["compare", "--model", "pixels", "--area", "IT", "--method", "spearmann", "--quiet"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()  # one line, from the library, with a did-you-mean
@@ -50,7 +50,7 @@ def test_compare_cli_accepts_aliases_and_case_and_lists_the_choices(capsys):
 def test_weights_members_in_the_help_are_torchvisions():
     import torchvision.models as tvm
 
-    from rsa_bridge.commands.compare import WEIGHTS_MEMBERS
+    from rsa_bridge.app.commands.compare import WEIGHTS_MEMBERS
 
     members = {m for n in tvm.list_models(module=tvm) for m in tvm.get_model_weights(n).__members__}
     assert set(WEIGHTS_MEMBERS) <= members
@@ -59,7 +59,7 @@ def test_weights_members_in_the_help_are_torchvisions():
 
 
 def test_python_and_cli_defaults_agree_or_the_difference_is_stated():
-    from rsa_bridge.pipeline import StatsOptions, compare_models
+    from rsa_bridge.app.pipeline import StatsOptions, compare_models
 
     args = _compare_parser().parse_args(["compare"])
     api = inspect.signature(compare_models).parameters
@@ -73,7 +73,7 @@ def test_python_and_cli_defaults_agree_or_the_difference_is_stated():
 
 
 def test_model_difference_line_names_a_control_once():
-    from rsa_bridge.report import _best_lines
+    from rsa_bridge.app.report import _best_lines
 
     diffs = pd.DataFrame({"area": ["IT"], "model_a": ["pixels"], "layer_a": ["pixels"], "model_b": ["alexnet"],
                           "layer_b": ["conv5"], "difference": [-0.05], "ci_low": [-0.1], "ci_high": [0.02],
@@ -83,7 +83,7 @@ def test_model_difference_line_names_a_control_once():
 
 
 def test_a_star_with_a_ci_over_zero_is_explained():
-    from rsa_bridge.report import _disagreement_note
+    from rsa_bridge.app.report import _disagreement_note
 
     table = pd.DataFrame({"model": ["alexnet", "alexnet"], "layer": ["conv1", "conv5"], "area": ["IT", "IT"],
                           "p_holm": [0.01, 0.01], "ci_low": [-0.02, 0.1], "ci_high": [0.3, 0.4]})
@@ -98,7 +98,7 @@ def test_in_memory_dataset_and_rsatoolbox_rdms_as_model_rdms(tmp_path):
     from rsatoolbox.rdm import RDMs
 
     from rsa_bridge.neural.rsatoolbox_io import rdms_from_rsatoolbox
-    from rsa_bridge.pipeline import compare_precomputed, select_datasets
+    from rsa_bridge.app.pipeline import compare_precomputed, select_datasets
 
     ids = [f"s{k}" for k in range(9)]
     ds = make_rdm_dataset(tmp_path / "toy.nc", ids)
@@ -130,7 +130,7 @@ def test_as_model_rdms_errors():
 
 
 def test_compare_model_takes_the_options_of_compare_models():
-    from rsa_bridge.pipeline import compare_model, compare_models
+    from rsa_bridge.app.pipeline import compare_model, compare_models
 
     single = set(inspect.signature(compare_model).parameters)
     many = set(inspect.signature(compare_models).parameters)
@@ -141,7 +141,7 @@ def test_compare_model_with_in_memory_dataset_cache_and_rdm_options(tmp_path):
     import torch
     from torch import nn
 
-    from rsa_bridge.pipeline import compare_model
+    from rsa_bridge.app.pipeline import compare_model
 
     ids = make_stimuli(tmp_path / "stimuli", n=8, size=16)
     ds = make_rdm_dataset(tmp_path / "toy.nc", ids)
@@ -175,7 +175,7 @@ def test_in_memory_assembly_with_image_id_gets_the_rename_hint():
 
 
 def _run_neural(argv):
-    from rsa_bridge.commands import neural
+    from rsa_bridge.app.commands import neural
 
     parser = argparse.ArgumentParser(prog="rsa-bridge")
     neural.register(parser.add_subparsers(dest="command"))
@@ -200,7 +200,7 @@ def test_neural_rdm_names_the_dataset_and_info_prints_a_readable_iqr(tmp_path, c
     out = capsys.readouterr().out
     match = re.search(r"\[IQR (-?\d\.\d{3}) to (-?\d\.\d{3})\]", out)
     assert match and float(match.group(1)) <= float(match.group(2)), out
-    from rsa_bridge.commands.neural import _print_summary
+    from rsa_bridge.app.commands.neural import _print_summary
 
     _print_summary(load_dataset(tmp_path / "v4_rdms.nc").assign_attrs(name=""))
     assert "RDM dataset (unnamed): 10 stimuli" in capsys.readouterr().out

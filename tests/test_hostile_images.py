@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from stimuli import StimulusError, from_folder, load_stimulus_set, read_image
 from stimuli.builders import from_csv, write_manifest
 from stimuli.pixels import BACKGROUND, to_rgb

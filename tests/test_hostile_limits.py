@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.limits import MAX_SEED, check_seed, check_statistics_memory, statistics_bytes
 from stimuli import StimulusError, read_image

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.neural.load import read_neural
 from rsa_bridge.neural.rsatoolbox_io import read_rsatoolbox, rsatoolbox_file_type

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.io import MARKER, check_out, is_complete, staged_outputs
 from stimuli import atomic

@@ -15,7 +15,7 @@ from rsa_bridge.measures.predictivity import linear_predictivity
 from rsa_bridge.measures.scoring import MeasureOptions
 from rsa_bridge.measures.stats import cka_stats, weighted_cka
 from rsa_bridge.neural.schema import make_rates
-from rsa_bridge.pipeline import StatsOptions, compare_model
+from rsa_bridge.app.pipeline import StatsOptions, compare_model
 from rsa_bridge.stats.resample import bootstrap_stimuli, counts
 from tests.helpers import make_rdm_dataset, make_stimuli
 
@@ -99,7 +99,7 @@ def test_measures_from_one_pass_equal_direct_computation(toy):
 
 
 def test_rsa_only_output_unchanged(toy):
-    from rsa_bridge.report import format_table
+    from rsa_bridge.app.report import format_table
 
     base, _ = _run(toy, None)
     assert "MEASURE" not in format_table(base) and "AGREEMENT" not in format_table(base)
@@ -137,8 +137,8 @@ def test_cka_permutation_p_value():
 
 
 def test_measure_errors(toy, tmp_path, capsys):
-    from rsa_bridge.cli import main
-    from rsa_bridge.pipeline import compare_precomputed
+    from rsa_bridge.app.cli import main
+    from rsa_bridge.app.pipeline import compare_precomputed
 
     with pytest.raises(RSABridgeError, match="unknown measure"):
         _run(toy, ["svcca"])
@@ -146,7 +146,7 @@ def test_measure_errors(toy, tmp_path, capsys):
     with pytest.raises(RSABridgeError, match="pass --responses"):
         compare_model("toy", ["V1"], dataset=str(root / "toy.nc"), layers=["fc"], model=Counting(),
                       transform=_transform, progress=False, measures=["cka"])
-    from rsa_bridge.report import write_outputs
+    from rsa_bridge.app.report import write_outputs
 
     base = _run(toy, None)[0]
     with pytest.raises(RSABridgeError, match="precomputed model RDMs carry no Gram"):

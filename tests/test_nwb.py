@@ -8,7 +8,7 @@ import pytest
 
 pynwb = pytest.importorskip("pynwb")
 
-from rsa_bridge.cli import main  # noqa: E402
+from rsa_bridge.app.cli import main  # noqa: E402
 from rsa_bridge.errors import RSABridgeError  # noqa: E402
 from rsa_bridge.neural import load_rates, read_neural  # noqa: E402
 from rsa_bridge.neural.nwb import read_nwb, spike_counts  # noqa: E402

@@ -131,7 +131,7 @@ def test_switch_covers_bootstrap_and_permutation_bars(rng, monkeypatch, capsys):
 
 def test_compare_progress_argument_covers_the_statistics(monkeypatch, capsys):
     """progress= of compare_models reaches the bootstrap bar (a control model: no network to build)."""
-    from rsa_bridge.pipeline import StatsOptions, compare_models
+    from rsa_bridge.app.pipeline import StatsOptions, compare_models
 
     monkeypatch.setattr(sys, "stderr", _TTY())  # a terminal: bars would show by default
     compare_models(["pixels"], ["IT"], stats=StatsOptions(bootstrap=5), progress=False, cache=False)

@@ -12,9 +12,9 @@ from torchvision import transforms as T
 
 import extractors
 from extractors.provenance import USER_MODULE, module_provenance, state_dict_sha256
-from rsa_bridge.cache import RDMCache
-from rsa_bridge.pipeline import compare_models
-from rsa_bridge.report import format_table, write_outputs
+from rsa_bridge.app.cache import RDMCache
+from rsa_bridge.app.pipeline import compare_models
+from rsa_bridge.app.report import format_table, write_outputs
 from tests.helpers import make_rdm_dataset, make_stimuli
 
 ENUM_NAMES = set(tvm.MobileNet_V2_Weights.__members__) | {"default", "DEFAULT"}

@@ -9,12 +9,12 @@ from scipy import stats
 from scipy.spatial.distance import pdist
 
 from rsa_bridge import load_dataset
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.datasets import save_dataset
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.neural import load_rates, make_rates, rates_to_rdm_dataset, rdm_reliability, save_rates
 from rsa_bridge.neural.ceiling import single_rdm_ceiling, with_repeat_rates
-from rsa_bridge.pipeline import StatsOptions, compare_precomputed
+from rsa_bridge.app.pipeline import StatsOptions, compare_precomputed
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge.stats.resample import split_halves
 

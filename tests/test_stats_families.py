@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from rsa_bridge import load_dataset
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge.stats import fdr_bh, holm, permutation_test

@@ -8,11 +8,11 @@ import pytest
 import xarray as xr
 
 from rsa_bridge import load_dataset
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.compare import RSATOOLBOX_NAMES, compare_vectors
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.pipeline import StatsOptions, compare_precomputed
+from rsa_bridge.app.pipeline import StatsOptions, compare_precomputed
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge.stats import bootstrap_similarity, noise_ceiling
 from rsa_bridge.stats.grouping import (drawn_units, group_bootstrap_indices, group_mean_sem, resampling_unit)

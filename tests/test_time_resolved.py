@@ -8,13 +8,13 @@ import xarray as xr
 from scipy import stats
 from scipy.spatial.distance import pdist
 
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.datasets import area_rdms, save_dataset
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.neural import save_rates
 from rsa_bridge.neural.synthetic_time import planted_latency_rates
 from rsa_bridge.neural.time_resolved import time_resolved_dataset, time_resolved_rdms, time_windows
-from rsa_bridge.pipeline import StatsOptions, compare_precomputed
+from rsa_bridge.app.pipeline import StatsOptions, compare_precomputed
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge.stats import bootstrap_similarity
 from rsa_bridge.stats.time_course import peak_latency, time_averaged, time_course

@@ -16,7 +16,7 @@ from scipy.spatial.distance import pdist, squareform
 from torchvision import models as tvm
 
 import extractors
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.datasets import area_rdms, find_area, load_dataset
 from stimuli import load_stimulus_set
 

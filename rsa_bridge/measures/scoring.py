@@ -148,7 +148,7 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
 def score_pieces(pieces: list[dict], measures: list[str], options: MeasureOptions, stats) -> None:
     """Add ``measure_scores`` ({area: {measure: AreaScores}}) to each ``compare`` piece that carries layer Grams.
 
-    ``stats`` is the run's :class:`rsa_bridge.pipeline.StatsOptions` (bootstrap, permutations, seed, CI level).
+    ``stats`` is the run's :class:`rsa_bridge.app.pipeline.StatsOptions` (bootstrap, permutations, seed, CI level).
     The Grams are dropped from the piece once scored.
     """
     import warnings

@@ -194,7 +194,7 @@ def rdms_from_rsatoolbox(rdms, *, pattern_descriptor: str | None = None, replica
     Stimulus ids come from ``pattern_descriptor`` (default ``stimulus_id``, else one of
     :data:`STIMULUS_DESCRIPTORS`) or ``stimulus_ids``; rsatoolbox's bare ``index`` is never taken as an id.
     Replicate labels come from ``replicate_descriptor`` (default: rsatoolbox's ``index``). ``dim="layer"``
-    names the leading dim ``layer``: model RDMs for :func:`rsa_bridge.pipeline.compare_precomputed` (which
+    names the leading dim ``layer``: model RDMs for :func:`rsa_bridge.app.pipeline.compare_precomputed` (which
     also accepts the ``replicate`` form as it is).
 
     Example::

@@ -114,7 +114,7 @@ def _check_statistics_memory(args: argparse.Namespace) -> None:
     n_stimuli = 2  # the smallest possible comparison, when the dataset cannot be read yet
     try:
         from rsa_bridge.datasets import load_dataset
-        from rsa_bridge.pipeline import select_datasets
+        from rsa_bridge.app.pipeline import select_datasets
         from rsa_bridge.rdm import ROW
 
         n_stimuli = max(load_dataset(name).sizes[ROW] for name, _ in select_datasets(args.area, args.dataset))
@@ -156,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     if args.out is not None:  # before any computing (issue 17)
         from rsa_bridge.io import check_out
-        from rsa_bridge.report import OUTPUT_FILES
+        from rsa_bridge.app.report import OUTPUT_FILES
 
         check_out(args.out, args.overwrite, recognise=OUTPUT_FILES)
     _check_statistics_memory(args)
