@@ -100,6 +100,9 @@ class RDMCache:
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root).expanduser() if root is not None else default_dir()
+        if self.root.exists() and not self.root.is_dir():
+            raise RSABridgeError(f"the cache folder {str(self.root)!r} is a file; give a folder (--cache DIR or "
+                                 f"${ENV}), or --no-cache")
         self.folder = self.root / "rdms"
         self.memo_dir = self.root  # where image digests are memoised
 

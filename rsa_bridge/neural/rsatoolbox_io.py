@@ -51,7 +51,8 @@ def rsatoolbox_file_type(path: str | os.PathLike, *, allow_pickle: bool = False)
         what = "a Python pickle" if path.suffix.lower() in (".pkl", ".pickle") or head[:1] == b"\x80" \
             else "not HDF5 (so possibly a Python pickle)"
         raise RSABridgeError(f"refusing to load {str(path)!r}: it is {what}, and loading a pickle runs any code "
-                             f"inside it; " + CONVERT_HINT.format(path=path, stem=path.with_suffix("")))
+                             f"inside it; " + CONVERT_HINT.format(path=path, stem=path.with_suffix("").as_posix()
+                                                                   + ("_hdf5" if path.suffix.lower() == ".h5" else "")))
     return "pkl"
 
 
