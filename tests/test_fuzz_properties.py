@@ -21,7 +21,7 @@ from rsa_bridge.compare import METHODS, compare_rdms, compare_vectors
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.rdm import COL, METRICS, ROW, compute_rdm, upper_triangle
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 #: floats as data arrive: ordinary values, exact repeats (constant rows), zeros, NaN and inf
 values = st.one_of(st.floats(-1e3, 1e3, allow_nan=False, width=64), st.just(0.0), st.just(1.0),
@@ -159,7 +159,8 @@ def test_compare_vectors_shapes(n_a, n_b, m, method, pattern):
             warnings.simplefilter("ignore", RuntimeWarning)
             out = compare_vectors(a, b, method)
     except RSABridgeError:
-        assert pattern != "ok" or m < 3
+        triangular = m in {n * (n - 1) // 2 for n in range(2, 8)}
+        assert pattern != "ok" or m < 3 or (method.startswith("whitened") and not triangular)
         return
     assert pattern == "ok" and m >= 3 and out.shape == (n_a, n_b)
 
