@@ -223,7 +223,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise RSABridgeError(f"weights file {str(path)!r} does not exist; pass --weights PATH to a state-dict file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError) as err:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, IndexError,
+            KeyError, TypeError, UnicodeDecodeError) as err:  # the weights-only unpickler on arbitrary bytes
         raise RSABridgeError(
             f"cannot read weights file {str(path)!r} as a PyTorch state dict ({_first_line(err)}); "
             "save one with torch.save(model.state_dict(), PATH)"

@@ -48,3 +48,11 @@ def check_statistics_memory(n_stimuli: int, bootstrap: int = 0, permutations: in
             check_memory(statistics_bytes(n_stimuli, n_layers=n_layers, n_rdms=n_rdms, **kwargs),
                          f"{option} {count} ({n_stimuli} stimuli)",
                          f"use fewer samples, e.g. {option} 1000", error=RSABridgeError)
+
+
+def check_splits_memory(n_splits: int, n_stimuli: int, n_neuroids: int = 0) -> None:
+    """Refuse ``--splits`` whose split-half arrays cannot fit: per split, two RDM vectors of
+    n_stimuli (n_stimuli - 1) / 2 pairs and two reliabilities per neuroid, float64."""
+    pairs = n_stimuli * (n_stimuli - 1) / 2
+    check_memory(float(n_splits) * 16.0 * (pairs + n_neuroids), f"--splits {n_splits} ({n_stimuli} stimuli)",
+                 "use fewer splits, e.g. --splits 100", error=RSABridgeError)

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 
 class RSABridgeError(ValueError):
-    """A problem with the user's input, data, weights or options (not a bug in rsa-bridge)."""
+    """A problem with the user's input, data, weights or options (not a bug in rsa-bridge).
+
+    Its text is always one line (line breaks of wrapped library messages become spaces), because the
+    command line prints it as the one line on stderr.
+    """
+
+    def __str__(self) -> str:
+        return " ".join(super().__str__().split())
 
 
 RSABridgeError.__module__ = "rsa_bridge.errors"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from rsa_bridge.app.cache import META, RDMCache, content_sha256
+from rsa_bridge.app.cache import META, RDMCache
+from rsa_bridge.integrity import content_sha256
 from rsa_bridge.rdm import COL, ROW
 
 DESCRIPTION = {"model": {"name": "toy", "weights": "none"}, "layers": [["l1", "0"], ["l2", "1"]],

@@ -6,6 +6,7 @@ calls :mod:`analyses.depth_mask.sweep`, prints; no science here.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 import warnings
 
@@ -83,6 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--images", required=True, metavar="DIR", help="image folder (manifest.csv optional)")
     p.add_argument("--lam", default="1,3,5", metavar="L1,L2,...", help="sparsity weights λ (default 1,3,5)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder of an earlier run")
     p.add_argument("--fill", default="mean", choices=["mean", "black", "blur"],
                    help="what a masked pixel becomes (default mean: the paper's)")
     p.add_argument("--mean", default=None, metavar="R,G,B", help="input normalisation mean (default: the network's)")
@@ -110,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
             if v is not None}
     if args.steps < 1 or args.batch_size < 1:
         raise RSABridgeError("--steps and --batch-size must be >= 1")
+    from rsa_bridge.io import check_out, publish_folder
+    from rsa_bridge.limits import check_seed
+
+    check_seed(args.seed)
+    check_out(args.out, args.overwrite, recognise=("depth_masks.nc",))  # before any training (issue 17)
     images, ids = load_images(args.images, size)  # cheap checks first: a named model may train for seconds
     net = load_depth_net(args.depth_model)
     with warnings.catch_warnings(record=True) as caught:
@@ -118,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
             net, images, lams, stimulus_ids=ids, fill=args.fill, steps=args.steps, lr=args.lr,
             weight_decay=args.weight_decay, batch_size=args.batch_size, seed=args.seed, **norm,
         )
-    paths = write_results(ds, images, args.out, rows=args.rows)
+    with publish_folder(args.out, args.overwrite, recognise=("depth_masks.nc",)) as stage:  # one unit
+        staged = write_results(ds, images, stage, rows=args.rows)
+    paths = {name: Path(args.out) / Path(path).relative_to(stage) for name, path in staged.items()}
     print(f"{len(ids)} images {images.shape[2]}x{images.shape[3]}, depth at {ds.sizes['y_depth']}x{ds.sizes['x_depth']}, "
           f"fill={args.fill}, {args.steps} steps per lam")
     print(f"{'lam':>6} {'mask_mean':>10} {'frac>0.5':>9} {'fid_rmse':>9} {'fid_absrel':>10} {'fid_d1':>7}  collapse")

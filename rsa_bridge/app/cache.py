@@ -22,7 +22,7 @@ numbers:
 Batch size and progress bars are not in the key (they do not change the numbers by design).
 Location: ``$RSA_BRIDGE_CACHE``, else ``$XDG_CACHE_HOME/rsa-bridge``, else ``~/.cache/rsa-bridge``.
 Writes are atomic (:func:`rsa_bridge.io.write_netcdf`); an unreadable entry is discarded with a
-warning and recomputed. Every entry carries the SHA-256 of its content (:func:`content_sha256`: RDM
+warning and recomputed. Every entry carries the SHA-256 of its content (:func:`rsa_bridge.integrity.content_sha256`: RDM
 values, coordinates and attrs) in ``rsa_bridge_cache_content_sha256``, verified on every read: an entry
 edited into another valid NetCDF (or one without a checksum) is a warning, is removed and recomputed.
 The checksum guards against corruption and edits, not against a forger who recomputes it. Image digests are memoised per (path, size, mtime, ctime, inode); a file
@@ -48,6 +48,7 @@ from typing import Any, Callable, Sequence
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.integrity import content_sha256
 from rsa_bridge.io import read_netcdf, write_netcdf, write_text
 from rsa_bridge.provenance import file_sha256, package_version
 
@@ -102,6 +103,9 @@ class RDMCache:
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root).expanduser() if root is not None else default_dir()
+        if self.root.exists() and not self.root.is_dir():
+            raise RSABridgeError(f"the cache folder {str(self.root)!r} is a file; give a folder (--cache DIR or "
+                                 f"${ENV}), or --no-cache")
         self.folder = self.root / "rdms"
         self.memo_dir = self.root  # where image digests are memoised
 
@@ -210,37 +214,6 @@ class MemoryCache:
 
     def put(self, key: str, rdms: xr.DataArray, description: dict) -> None:
         self.store[key] = rdms
-
-
-def _normal(value: Any) -> Any:
-    """A value as NetCDF gives it back (bools as ints, arrays as lists), for :func:`content_sha256`."""
-    import numpy as np
-
-    array = np.asarray(value)
-    if array.dtype == bool:
-        array = array.astype(np.int64)
-    if array.dtype.kind in "SUO":
-        array = array.astype(str)
-    return array.tolist()
-
-
-def content_sha256(rdms: xr.DataArray) -> str:
-    """SHA-256 of an RDM DataArray's content: dims, shape, float64 values (C order), every coordinate
-    (name, dims, values as text) and attrs (JSON, sorted keys). Stable under a NetCDF round trip.
-
-    Example: ``content_sha256(rdms) == content_sha256(rdms.copy())``; any changed value, id or attr changes it.
-    """
-    import numpy as np
-
-    h = hashlib.sha256()
-    h.update(json.dumps({"dims": list(map(str, rdms.dims)), "shape": list(rdms.shape)}).encode())
-    h.update(np.ascontiguousarray(rdms.values, dtype=np.float64).tobytes())
-    for name in sorted(map(str, rdms.coords)):
-        coord = rdms.coords[name]
-        h.update(json.dumps([name, list(map(str, coord.dims)), np.asarray(coord.values).astype(str).tolist()]).encode())
-    attrs = {str(k): _normal(v) for k, v in rdms.attrs.items()}
-    h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
-    return h.hexdigest()
 
 
 def resolve_cache(cache: Any) -> RDMCache | MemoryCache | None:

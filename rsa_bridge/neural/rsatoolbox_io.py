@@ -48,10 +48,15 @@ def rsatoolbox_file_type(path: str | os.PathLike, *, allow_pickle: bool = False)
     if head == HDF5_SIGNATURE:
         return "hdf5"
     if not allow_pickle:
-        what = "a Python pickle" if path.suffix.lower() in (".pkl", ".pickle") or head[:1] == b"\x80" \
-            else "not HDF5 (so possibly a Python pickle)"
+        looks_pickled = path.suffix.lower() in (".pkl", ".pickle") or head[:1] == b"\x80"  # protocol >= 2
+        if not looks_pickled:
+            raise RSABridgeError(f"cannot read {str(path)!r} as an rsatoolbox HDF5 file: it does not start with the "
+                                 "HDF5 signature (corrupt, truncated or another format); rsa-bridge reads rsatoolbox "
+                                 "files as HDF5 only (a pickle needs --allow-pickle)")
+        what = "a Python pickle"
         raise RSABridgeError(f"refusing to load {str(path)!r}: it is {what}, and loading a pickle runs any code "
-                             f"inside it; " + CONVERT_HINT.format(path=path, stem=path.with_suffix("")))
+                             f"inside it; " + CONVERT_HINT.format(path=path, stem=path.with_suffix("").as_posix()
+                                                                   + ("_hdf5" if path.suffix.lower() == ".h5" else "")))
     return "pkl"
 
 

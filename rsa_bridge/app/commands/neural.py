@@ -118,6 +118,16 @@ def _read(args):
                        stimulus_column=args.stimulus_column, onset_column=args.onset_column, intervals=args.intervals)
 
 
+def _check_splits(args, data) -> None:
+    """Refuse --splits that cannot fit in memory, before the resampling starts (issue 17)."""
+    from rsa_bridge.limits import check_splits_memory
+    from rsa_bridge.neural.schema import NEUROID, STIMULUS_ID, flat_coords, is_rates
+
+    if is_rates(data):
+        n_stim = len(set(map(str, flat_coords(data)[STIMULUS_ID].values)))
+        check_splits_memory(args.splits, n_stim, int(data.sizes[NEUROID]))
+
+
 def _rates(imported, what: str):
     from rsa_bridge.errors import RSABridgeError
     from rsa_bridge.neural.schema import is_rates
@@ -169,6 +179,8 @@ def run_info(args) -> int:
     from rsa_bridge.neural.schema import REGION, flat_coords, is_rates
 
     imported = _read(args)
+    if not args.no_reliability:
+        _check_splits(args, imported.data)
     _print_summary(imported.data)
     if not is_rates(imported.data) or args.no_reliability:
         return 0
@@ -195,6 +207,8 @@ def run_ceiling(args) -> int:
 
     imported = _read(args)
     data = imported.data
+    if args.method == "split-half":
+        _check_splits(args, data)
     if is_rates(data):
         regions = list(dict.fromkeys(map(str, flat_coords(data)[REGION].values)))
         area = _one(args.area, regions, "region")

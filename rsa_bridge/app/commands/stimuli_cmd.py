@@ -7,7 +7,16 @@ import json
 import time
 from pathlib import Path
 
-from rsa_bridge.io import check_out, out_path
+from rsa_bridge.io import check_out as _check_out
+from rsa_bridge.io import out_path
+
+
+def check_out(target, overwrite=False, **options):
+    """:func:`rsa_bridge.io.check_out`, raising :class:`stimuli.StimulusError` (an RSABridgeError) like the
+    rest of the stimuli commands."""
+    from stimuli import StimulusError
+
+    return _check_out(target, overwrite, error=StimulusError, **options)
 
 
 def register(subparsers) -> None:
