@@ -321,6 +321,12 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         stim_sets[ds_name] = _stimuli_for(ds, stimuli)
         check_same_ids(stim_sets[ds_name].stimulus_ids, ds[ROW].values, f"stimulus set {stim_sets[ds_name].name!r}",
                        f"dataset {ds.attrs['name']!r}")
+    from rsa_bridge.budget import DEFAULT_LAYERS, check_rdm_memory
+
+    for ds_name, area_names in plan:  # RDMs that cannot fit: one line before any forward pass
+        check_rdm_memory(loaded[ds_name].sizes[ROW], len(names) * (len(layers) if layers else DEFAULT_LAYERS),
+                         sum(area_rdms(loaded[ds_name], a).size // loaded[ds_name].sizes[ROW] ** 2
+                             for a in (area_names or areas(loaded[ds_name]))))
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)

@@ -130,6 +130,14 @@ def _run(args: argparse.Namespace) -> int:
         if args.reduce_units is not None and args.reduce_units < 1:
             raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")
         rdm_options = {"precision": args.precision, "reduce_units": args.reduce_units, "reduce_seed": args.seed}
+        if args.out is not None:  # room for model_rdms.nc, checked before any computing
+            from rsa_bridge.budget import DEFAULT_LAYERS, check_disk
+            from rsa_bridge.datasets import load_dataset as _load
+            from rsa_bridge.pipeline import select_datasets as _select
+
+            for ds_name, _ in _select(args.area, args.dataset):
+                check_disk(args.out, _load(ds_name).sizes["stimulus_row"],
+                           len(args.model) * (len(layers) if layers else DEFAULT_LAYERS))
         result = runner(args.model, args.area, weights=args.weights, dataset=args.dataset,
                         cache=False if getattr(args, "no_cache", False) else getattr(args, "cache", None),
                         stimuli=args.stimuli, layers=layers, metric=args.metric, method=args.method,
