@@ -262,8 +262,10 @@ def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.
     padded = np.ones((n_g * lanes, n))  # padding samples (all stimuli once) are computed and dropped
     padded[:b] = counts
     counts_t = np.ascontiguousarray(padded.reshape(n_g, lanes, n).transpose(0, 2, 1))
-    # doubled centred ranks are integers of size <= W = (n^2 - sum c^2) / 2: exact in float32 below 2^24
-    storage = np.zeros(1, dtype=np.float32 if n * n / 2.0 < FLOAT32_EXACT else np.float64)
+    # doubled centred ranks are integers of size <= W = ((sum c)^2 - sum c^2) / 2: exact in float32 below 2^24
+    # |2r - (W+1)| <= W for every pair; W from the counts themselves (index sets may hold more than n draws)
+    w_max = float(((counts.sum(axis=1) ** 2 - (counts ** 2).sum(axis=1)) / 2.0).max())
+    storage = np.zeros(1, dtype=np.float32 if w_max < FLOAT32_EXACT else np.float64)
     with _LOCK:
         cross, norm_m, norm_a, total = _samples(counts_t, model.order, model.i, model.j, model.tied,
                                                 area.order, area.i, area.j, area.tied, storage,
