@@ -75,15 +75,29 @@ def run_rsatoolbox(models: np.ndarray, areas: dict[str, np.ndarray], stim: np.nd
     return np.stack(out, axis=-1), ceilings
 
 
-def large(n: int, n_samples: int) -> None:
-    """rsa-bridge alone on 8 layers x 1 area x n stimuli."""
+def large(n: int, n_samples: int, old: int = 0) -> None:
+    """rsa-bridge alone on 8 layers x 1 area x n stimuli; ``old`` > 0 also times that many samples of the
+    numpy backend of before (numba switched off) in the same process and prints the per-sample ratio."""
     from scipy.spatial.distance import pdist, squareform
+
+    from rsa_bridge.stats import rank_kernel
 
     rng = np.random.default_rng(0)
     mats = np.stack([squareform(pdist(rng.normal(size=(n, 50)), "correlation")) for _ in range(9)])
+    bootstrap_similarity(mats[:1, :30, :30], {"area": mats[8:, :30, :30]}, n_samples=20, seed=0)  # load the kernel
     t0, c0 = time.perf_counter(), time.process_time()
-    bootstrap_similarity(mats[:8], {"area": mats[8:]}, method="spearman", n_samples=n_samples, seed=0)
+    res = bootstrap_similarity(mats[:8], {"area": mats[8:]}, method="spearman", n_samples=n_samples, seed=0)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if old:
+        rank_kernel._HAVE_NUMBA = False
+        c1 = time.process_time()
+        ref = bootstrap_similarity(mats[:8], {"area": mats[8:]}, method="spearman", n_samples=old, seed=0)
+        cpu_old = time.process_time() - c1
+        rank_kernel._HAVE_NUMBA = True
+        print(f"backend {res.backend}: {cpu / n_samples:.4f} CPU s per sample; numpy (before): "
+              f"{cpu_old / old:.4f} CPU s per sample ({old} samples); ratio {cpu_old / old / (cpu / n_samples):.1f}x; "
+              f"largest |difference| on the common samples "
+              f"{np.nanmax(np.abs(res.samples[:old] - ref.samples)):.1e}")
     print(f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}, threads "
           f"{weighted.THREADS or 'all usable CPUs'}")
     print(f"rsa-bridge bootstrap_similarity, 8 layers x 1 area x {n} stimuli, {n_samples} Spearman samples over "
@@ -96,11 +110,13 @@ def main() -> None:
     parser.add_argument("--ceiling", action="store_true", help="bootstrap the noise ceiling too")
     parser.add_argument("--large", type=int, metavar="N", help="time rsa-bridge alone on N synthetic stimuli")
     parser.add_argument("--threads", type=int, help="threads of the per-sample ranking (default: all CPUs)")
+    parser.add_argument("--old", type=int, default=0, metavar="K",
+                        help="with --large: also time K samples of the numpy backend of before")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     weighted.THREADS = args.threads
     if args.large:
-        large(args.large, args.samples)
+        large(args.large, args.samples, args.old)
         return
     models, areas = inputs()
     n = models.shape[1]

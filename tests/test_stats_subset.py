@@ -97,3 +97,25 @@ def test_subset_permutation_p_values_are_valid_under_the_null(monkeypatch):
         area = squareform(pdist(rng.normal(size=(100, 5))))[None]
         ps.append(permutation_test(model, area, n_permutations=99, seed=rng, scheme="subset").p_value[0, 0])
     assert np.mean(np.array(ps) <= 0.05) <= 0.2
+
+
+def test_compare_table_and_results_say_which_scheme_ran(monkeypatch):
+    import xarray as xr
+
+    from rsa_bridge import load_dataset
+    from rsa_bridge.pipeline import StatsOptions, compare_precomputed
+    from rsa_bridge.report import format_table
+
+    monkeypatch.setattr(subset, "EXACT_MAX_STIMULI", 50)
+    monkeypatch.setattr(subset, "SUBSET_STIMULI", 40)
+    ds = load_dataset("kriegeskorte2008_92images")
+    ids = [str(s) for s in ds["stimulus_row"].values]
+    rng = np.random.default_rng(0)
+    mats = np.stack([squareform(pdist(rng.normal(size=(92, 5)))) for _ in range(2)])
+    rdms = xr.DataArray(mats, dims=("layer", "stimulus_row", "stimulus_col"),
+                        coords={"layer": ["l1", "l2"], "stimulus_row": ids, "stimulus_col": ids})
+    result = compare_precomputed(rdms, ["IT"], dataset="kriegeskorte2008_92images",
+                                 stats=StatsOptions(bootstrap=30, seed=0, progress=False))
+    attrs = result.results["similarity_bootstrap"].attrs
+    assert attrs["bootstrap_scheme"].startswith("subset m-out-of-n: random subsets of 40 of 92")
+    assert "bootstrap scheme: subset m-out-of-n" in format_table(result)

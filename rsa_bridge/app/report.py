@@ -76,6 +76,11 @@ def _legend(result: CompareResult) -> list[str]:
         lines.append(f"[..] {100 * attrs.get('stats_ci_level', 0.95):g}% percentile bootstrap CI, "
                      f"{attrs.get('stats_bootstrap')} samples over {attrs.get('stats_bootstrap_over')} "
                      f"(seed {attrs.get('stats_seed')}); ± SEM over the area's units of resampling otherwise")
+        scheme = result.results["similarity_bootstrap"].attrs.get("bootstrap_scheme", "exact") \
+            if "similarity_bootstrap" in result.results else "exact"
+        if scheme != "exact":  # large stimulus sets: say that the interval is not the exact bootstrap's
+            lines.append(f"[..] bootstrap scheme: {scheme} (exact up to "
+                         f"{result.results['similarity_bootstrap'].attrs.get('bootstrap_exact_max_stimuli')} stimuli)")
     if "p_holm" in t:
         family = str(attrs.get("stats_p_correction_family", "the layers tested per area"))
         lines.append(f"* permutation p < 0.05 after Holm correction within its family: {family} "

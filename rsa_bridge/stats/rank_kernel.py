@@ -29,6 +29,7 @@ Requires numba (``pip install numba``); :func:`available` says whether it is imp
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,9 @@ import numpy as np
 BLOCK = 4096
 #: samples per pass over the sorted pairs (16 float32 = one 64-byte cache line per pair and area RDM)
 LANES = 16
+#: numba's default (workqueue) threading layer must not be entered by two threads at once (dask workers
+#: that are threads of one process): kernel calls are serialised; each call uses all cores itself
+_LOCK = threading.Lock()
 #: integers up to this size are exact in float32 (the rank buffers use float32 when every rank fits)
 FLOAT32_EXACT = 2.0 ** 24
 
@@ -258,11 +262,14 @@ def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.
     padded = np.ones((n_g * lanes, n))  # padding samples (all stimuli once) are computed and dropped
     padded[:b] = counts
     counts_t = np.ascontiguousarray(padded.reshape(n_g, lanes, n).transpose(0, 2, 1))
-    # doubled centred ranks are integers of size <= W = (n^2 - sum c^2) / 2: exact in float32 below 2^24
-    storage = np.zeros(1, dtype=np.float32 if n * n / 2.0 < FLOAT32_EXACT else np.float64)
-    cross, norm_m, norm_a, total = _samples(counts_t, model.order, model.i, model.j, model.tied,
-                                            area.order, area.i, area.j, area.tied, storage,
-                                            numba.get_num_threads())
+    # doubled centred ranks are integers of size <= W = ((sum c)^2 - sum c^2) / 2: exact in float32 below 2^24
+    # |2r - (W+1)| <= W for every pair; W from the counts themselves (index sets may hold more than n draws)
+    w_max = float(((counts.sum(axis=1) ** 2 - (counts ** 2).sum(axis=1)) / 2.0).max())
+    storage = np.zeros(1, dtype=np.float32 if w_max < FLOAT32_EXACT else np.float64)
+    with _LOCK:
+        cross, norm_m, norm_a, total = _samples(counts_t, model.order, model.i, model.j, model.tied,
+                                                area.order, area.i, area.j, area.tied, storage,
+                                                numba.get_num_threads())
     # (G, ..., S) -> (B, ...)
     cross = np.moveaxis(cross, -1, 1).reshape((n_g * lanes,) + cross.shape[1:3])[:b]
     norm_m = np.moveaxis(norm_m, -1, 1).reshape(n_g * lanes, -1)[:b]

@@ -319,7 +319,10 @@ def bootstrap_variable(stats: list[CompareStatistics], labels: list[str], areas:
                 samples[:, labels.index(label), areas.index(area)] = boot.samples[:, i, j]
     return {"similarity_bootstrap": (("bootstrap_sample", "model_layer", "area"), samples,
                                      {"long_name": "bootstrap samples of the similarity", "units": "1",
-                                      "resampled": boots[0].over})}
+                                      "resampled": boots[0].over,
+                                      **{k: v for k, v in boots[0].attrs().items()
+                                         if k.startswith(("bootstrap_scheme", "bootstrap_subset", "bootstrap_backend",
+                                                          "bootstrap_exact_max"))}})}
 
 
 def collect_tables(stats: list[tuple[str, CompareStatistics]]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:

@@ -189,6 +189,14 @@ def _run(args: argparse.Namespace) -> int:
         if args.reduce_units is not None and args.reduce_units < 1:
             raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")
         rdm_options = {"precision": args.precision, "reduce_units": args.reduce_units, "reduce_seed": args.seed}
+        if args.out is not None:  # room for model_rdms.nc, checked before any computing
+            from rsa_bridge.budget import DEFAULT_LAYERS, check_disk
+            from rsa_bridge.datasets import load_dataset as _load
+            from rsa_bridge.app.pipeline import select_datasets as _select
+
+            for ds_name, _ in _select(args.area, args.dataset):
+                check_disk(args.out, _load(ds_name).sizes["stimulus_row"],
+                           len(args.model) * (len(layers) if layers else DEFAULT_LAYERS))
         measure_kw = {}
         if getattr(args, "measure", None) and set(args.measure) - {"rsa"}:
             from rsa_bridge.measures.scoring import MeasureOptions
