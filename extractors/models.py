@@ -322,6 +322,10 @@ def load_model(
         RSABridgeError: unknown model, weights that are neither cached nor downloadable (the message
             names the cache path and the offline options), a bad weights file, an unavailable device.
     """
+    if ":" in str(name):  # SOURCE:NAME (timm:, openclip:, hf:, plugins): extractors.sources
+        from extractors.sources import load_from_source
+
+        return load_from_source(str(name), weights, device=device, seed=seed)
     name = check_model_name(name)
     dev = check_device(device)
     enum = _weights_enum(name)
@@ -380,6 +384,10 @@ def _parameters_on_meta():
 
 def build_skeleton(name: str) -> nn.Module:
     """The untrained module tree of ``name`` without allocating weights (meta device), for listing layers."""
+    if ":" in str(name):
+        from extractors.sources import skeleton_from_source
+
+        return skeleton_from_source(str(name))
     name = check_model_name(name)
     try:
         with torch.device("meta"):

@@ -279,7 +279,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                    batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
                    models: Sequence | None = None, transform=None,
                    stats: StatsOptions | None = None, cache=None,
-                   rdm_options: dict | None = None) -> CompareResult:
+                   rdm_options: dict | None = None, tokens: str | None = None) -> CompareResult:
     """Score one or more networks' layers against brain areas: the ``rsa-bridge compare`` job.
 
     Several models are scored on the same stimuli and the same bootstrap samples, so their best layers
@@ -303,6 +303,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             ``~/.cache/rsa-bridge``, False = off, a folder, or a cache object.
         rdm_options: keyword options of :func:`network_rdms` (``precision``, ``reduce_units``,
             ``reduce_seed``); they enter the cache key.
+        tokens: units of transformer token layers, ``all`` (default), ``cls`` or ``mean`` (see
+            :mod:`extractors.tokens`); recorded as ``token_pooling``.
     """
     from extractors import load_model
     from extractors.provenance import USER_MODULE, module_provenance
@@ -327,6 +329,9 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
         net = None if control else (models[k] if models is not None else load_model(model_name, weights, device=device))
+        if tokens is not None and net is not None and hasattr(net, "rsa_bridge_info"):
+            from extractors.tokens import check_mode
+            net.rsa_bridge_info.extra["token_pooling"] = check_mode(tokens)
         # what the network is, read off the module itself (before extraction puts it in eval mode):
         # a user nn.Module is "user-module" + its state-dict SHA-256, never the `weights` argument
         record = {} if control else module_provenance(net, transform)
