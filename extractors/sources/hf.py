@@ -59,10 +59,11 @@ def _parts(repo: str):
 
 
 def _prefix_tokens(model: nn.Module) -> int:
+    """Tokens before the patch tokens: a class token (ViT, DeiT, BEiT, DINOv2) plus any register tokens."""
     embeddings = getattr(model, "embeddings", None)
-    return int(getattr(embeddings, "cls_token", None) is not None) + int(
-        getattr(getattr(embeddings, "register_tokens", None), "shape", [0, 0])[1] if
-        getattr(embeddings, "register_tokens", None) is not None else 0)
+    registers = getattr(embeddings, "register_tokens", None)
+    return int(getattr(embeddings, "cls_token", None) is not None) + (int(registers.shape[1]) if registers is not None
+                                                                       else 0)
 
 
 def load(name: str, weights, device, seed: int) -> nn.Module:

@@ -40,8 +40,8 @@ def load(name: str, weights, device, seed: int) -> nn.Module:
     sha, label, recorded_seed = "", "none", None
     if kind == "default":
         if tag is None:
-            raise RSABridgeError(f"openclip:{arch} names no pretrained tag; write openclip:{arch}/TAG (tags: "
-                                 f"{', '.join(t for a, t in open_clip.list_pretrained() if a == arch)[:200] or 'none'}) "
+            tags = ", ".join(t for a, t in open_clip.list_pretrained() if a == arch)[:200] or "none"
+            raise RSABridgeError(f"openclip:{arch} names no pretrained tag; write openclip:{arch}/TAG (tags: {tags}) "
                                  "or pass --weights none for an untrained tower")
         try:
             with hub_offline(offline()):
