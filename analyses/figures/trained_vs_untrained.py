@@ -73,8 +73,10 @@ def figure(table: pd.DataFrame):
             ax.set_title(area)
             ax.set_xticks(x[::2], layers[::2], rotation=90, fontsize=5)
         axes[0].set_ylabel(f"{table['method'].iloc[0]} correlation\n(model RDM vs brain RDM)")
-        axes[-1].legend(fontsize=5, loc="upper left", frameon=False)
-        fig.tight_layout()
+        handles, labels = axes[-1].get_legend_handles_labels()
+        if fig.get_layout_engine() is None:
+            fig.set_layout_engine("constrained")
+        fig.legend(handles, labels, fontsize=5, loc="outside lower center", ncol=5, frameon=False)
     return fig, axes
 
 
