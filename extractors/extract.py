@@ -58,6 +58,17 @@ def _check_output(name: str, path: str, output: Any, batch: int) -> torch.Tensor
     return output
 
 
+def _pooled(model: nn.Module, info: ModelInfo, name: str, path: str, output: torch.Tensor) -> torch.Tensor:
+    """The layer's units under the model's ``token_pooling`` (see :mod:`extractors.tokens`)."""
+    mode = info.extra.get("token_pooling", "all")
+    if mode == "all":
+        return output
+    from extractors.tokens import layout_for, pool
+
+    return pool(output, mode, layout_for(model, info, path, output), int(info.extra.get("num_prefix_tokens", 1)),
+                f"layer {name!r} (module {path!r}) of {info.name}")
+
+
 def _prepare(
     model: nn.Module,
     images: Any,
@@ -88,7 +99,8 @@ def _prepare(
     first = inputs.load(0, 1).to(dev)
     found = probe(model, first, dict(resolved), model_label=info.name)
     shapes = {
-        name: tuple(_check_output(name, path, found.outputs[name], 1).shape[1:]) for name, path in resolved
+        name: tuple(_pooled(model, info, name, path, _check_output(name, path, found.outputs[name], 1)).shape[1:])
+        for name, path in resolved
     }
     show = progress_enabled(progress)
     return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, show)
@@ -109,6 +121,7 @@ def _run(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, dict[
             with torch.inference_mode():
                 for name, path in plan.layers:
                     out = _check_output(name, path, outputs[name], stop - start)
+                    out = _pooled(plan.model, plan.info, name, path, out)
                     if tuple(out.shape[1:]) != plan.unit_shapes[name]:
                         raise RSABridgeError(
                             f"layer {name!r} outputs shape {tuple(out.shape[1:])} for stimuli "

@@ -14,7 +14,6 @@ import pickle
 import threading
 import warnings
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +25,7 @@ from torchvision import models as tvm
 
 from extractors.aliases import alias_table
 from extractors.provenance import USER_MODULE, describe_transform, state_dict_sha256
+from extractors.shapes import parameters_on_meta as _parameters_on_meta
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.provenance import file_sha256
 
@@ -323,6 +323,10 @@ def load_model(
         RSABridgeError: unknown model, weights that are neither cached nor downloadable (the message
             names the cache path and the offline options), a bad weights file, an unavailable device.
     """
+    if ":" in str(name):  # SOURCE:NAME (timm:, openclip:, hf:, plugins): extractors.sources
+        from extractors.sources import load_from_source
+
+        return load_from_source(str(name), weights, device=device, seed=seed)
     name = check_model_name(name)
     dev = check_device(device)
     enum = _weights_enum(name)
@@ -358,29 +362,12 @@ def load_model(
     return model
 
 
-@contextmanager
-def _parameters_on_meta():
-    """Build on the CPU but move each parameter and buffer to the meta device as it is registered
-    (for builders such as RegNet's that compute widths with real tensors): no weights are kept."""
-    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
-
-    def parameter(self, name, param):
-        if param is not None and param.device.type != "meta":
-            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-        register_parameter(self, name, param)
-
-    def buffer(self, name, tensor, persistent=True):
-        register_buffer(self, name, None if tensor is None else tensor.to("meta"), persistent)
-
-    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer
-    try:
-        yield
-    finally:
-        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
-
-
 def build_skeleton(name: str) -> nn.Module:
     """The untrained module tree of ``name`` without allocating weights (meta device), for listing layers."""
+    if ":" in str(name):
+        from extractors.sources import skeleton_from_source
+
+        return skeleton_from_source(str(name))
     name = check_model_name(name)
     try:
         with torch.device("meta"):

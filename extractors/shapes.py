@@ -13,6 +13,7 @@ weights, 299 for Inception v3), else 224.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -67,3 +68,24 @@ def output_shapes(model: nn.Module, size: int | None = None) -> dict[str, tuple[
 def unit_count(shape: tuple[int, ...] | str) -> int | None:
     """Number of units of a layer output shape (product), None for a non-tensor output."""
     return math.prod(shape) if isinstance(shape, tuple) else None
+
+
+@contextmanager
+def parameters_on_meta():
+    """Build on the CPU but move each parameter and buffer to the meta device as it is registered
+    (for builders such as RegNet's that compute widths with real tensors): no weights are kept."""
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter(self, name, param):
+        if param is not None and param.device.type != "meta":
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, name, param)
+
+    def buffer(self, name, tensor, persistent=True):
+        register_buffer(self, name, None if tensor is None else tensor.to("meta"), persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer

@@ -8,7 +8,7 @@ their CIs (hatched bands); the area's noise ceiling as a grey band (Nili et al. 
 so no ceiling). Two compare jobs, the same bootstrap seed:
 
     TORCH_HOME=../shared/data/torchvision_weights RSA_BRIDGE_OFFLINE=1 \\
-        python -m analyses.figures.trained_vs_untrained --out docs/figures [--bootstrap 200 --seed 0]
+        python -m analyses.figures.trained_vs_untrained --out docs/figures [--bootstrap 100 --seed 0]
 
 It prints one line per area (best layer of each network, controls, ceiling) and writes
 ``OUT/trained_vs_untrained.png|pdf`` and, with ``--table FILE``, every number as CSV.
@@ -73,8 +73,10 @@ def figure(table: pd.DataFrame):
             ax.set_title(area)
             ax.set_xticks(x[::2], layers[::2], rotation=90, fontsize=5)
         axes[0].set_ylabel(f"{table['method'].iloc[0]} correlation\n(model RDM vs brain RDM)")
-        axes[-1].legend(fontsize=5, loc="upper left", frameon=False)
-        fig.tight_layout()
+        handles, labels = axes[-1].get_legend_handles_labels()
+        if fig.get_layout_engine() is None:
+            fig.set_layout_engine("constrained")
+        fig.legend(handles, labels, fontsize=5, loc="outside lower center", ncol=5, frameon=False)
     return fig, axes
 
 
@@ -96,7 +98,7 @@ def summary(table: pd.DataFrame) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = common.parser(NAME, __doc__.splitlines()[0], compare=False)
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap samples (default 200)")
+    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap samples (default 100)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--table", type=Path, help="also write every number as CSV to this file")
     args = p.parse_args(argv)

@@ -283,7 +283,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                    models: Sequence | None = None, transform=None,
                    stats: StatsOptions | None = None, cache=None,
                    rdm_options: dict | None = None, measures: Sequence[str] | None = None,
-                   measure_options=None) -> CompareResult:
+                   measure_options=None, tokens: str | None = None) -> CompareResult:
     """Score one or more networks' layers against brain areas: the ``rsa-bridge compare`` job.
 
     Several models are scored on the same stimuli and the same bootstrap samples, so their best layers
@@ -311,6 +311,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         measures: ``rsa`` (always computed), ``cka``, ``linear`` (:data:`rsa_bridge.measures.MEASURES`); cka and
             linear use each layer's Gram from the same forward pass (the RDM cache is then not read) and the
             area's per-stimulus responses; measure_options: :class:`rsa_bridge.measures.scoring.MeasureOptions`.
+        tokens: units of transformer token layers, ``all`` (default), ``cls`` or ``mean`` (see
+            :mod:`extractors.tokens`); recorded as ``token_pooling``.
     """
     from extractors import load_model
     from extractors.provenance import USER_MODULE, module_provenance
@@ -347,6 +349,9 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
         net = None if control else (models[k] if models is not None else load_model(model_name, weights, device=device))
+        if tokens is not None and net is not None and hasattr(net, "rsa_bridge_info"):
+            from extractors.tokens import check_mode
+            net.rsa_bridge_info.extra["token_pooling"] = check_mode(tokens)
         # what the network is, read off the module itself (before extraction puts it in eval mode):
         # a user nn.Module is "user-module" + its state-dict SHA-256, never the `weights` argument
         record = {} if control else module_provenance(net, transform)

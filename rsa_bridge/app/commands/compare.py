@@ -18,7 +18,8 @@ def register(subparsers) -> None:
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", action="append", default=None,
-                     help="torchvision model name, e.g. alexnet, vgg16, resnet50, or an image-statistics control "
+                     help="torchvision model name, e.g. alexnet, vgg16, resnet50; SOURCE:NAME (timm:NAME, "
+                          "openclip:ARCH/PRETRAINED, hf:REPO_ID, plugins); or an image-statistics control "
                           "(pixels, luminance_contrast, spatial_frequency, gabor); repeat it to compare models "
                           "on the same bootstrap samples")
     src.add_argument("--model-rdms", type=Path, metavar="FILE", help="precomputed model RDMs (.nc or .mat)")
@@ -30,6 +31,9 @@ def register(subparsers) -> None:
                         f"(untrained), a torchvision weights enum member of the model ({', '.join(WEIGHTS_MEMBERS)}; "
                         "which ones a model has: torchvision's docs), or a state-dict file (default: default)")
     p.add_argument("--layers", help="comma-separated layer aliases or module paths (default: the model's list)")
+    p.add_argument("--tokens", choices=("all", "cls", "mean"), default="all",
+                   help="units of transformer token layers (B, tokens, dim): all tokens (default), the class "
+                        "token, or the mean over patch tokens; Swin/MaxViT maps: all or mean over positions")
     p.add_argument("--metric", default="correlation", type=METRICS.argparse_type, choices=METRICS.argparse_choices(),
                    help=metric_help())
     p.add_argument("--method", default="spearman", type=COMPARISONS.argparse_type, choices=COMPARISONS.argparse_choices(),
@@ -209,7 +213,8 @@ def _run(args: argparse.Namespace) -> int:
                         cache=False if getattr(args, "no_cache", False) else getattr(args, "cache", None),
                         stimuli=args.stimuli, layers=layers, metric=args.metric, method=args.method,
                         batch_size=args.batch_size, device=args.device,
-                        progress=False if args.quiet else None, stats=stats, rdm_options=rdm_options)
+                        progress=False if args.quiet else None, stats=stats, rdm_options=rdm_options,
+                        **({"tokens": args.tokens} if getattr(args, "tokens", "all") != "all" else {}))
     print(format_table(result))
     if args.out is not None:
         written = write_outputs(result, args.out, overwrite=args.overwrite)
