@@ -77,13 +77,13 @@ def _shipped(n: int):
 
     from extractors import load_model
     from rsa_bridge.datasets import area_rdms, load_dataset
-    from rsa_bridge.pipeline import _stimuli_for, network_rdms
+    from rsa_bridge.app.pipeline import network_rdms, stimuli_for
 
     name, area = SHIPPED[n]
     ds = load_dataset(name)
     torch.manual_seed(0)
     net = load_model("alexnet", "none")
-    return net, _stimuli_for(ds, None), area_rdms(ds, area), network_rdms
+    return net, stimuli_for(ds, None), area_rdms(ds, area), network_rdms
 
 
 def _synthetic_rdms(n: int, n_layers: int = 8, units: int = 256):

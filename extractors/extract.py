@@ -69,7 +69,7 @@ def _pooled(model: nn.Module, info: ModelInfo, name: str, path: str, output: tor
                 f"layer {name!r} (module {path!r}) of {info.name}")
 
 
-def _prepare(
+def prepare_plan(
     model: nn.Module,
     images: Any,
     layers: Sequence[str] | str | None,
@@ -106,7 +106,7 @@ def _prepare(
     return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, show)
 
 
-def _run(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
+def run_plan(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
     """(start, stop, {name: (B, n_units) float32 tensor}) per batch; tensors are inference tensors,
     on the CPU, or with ``on_device`` on the extraction device (for :mod:`extractors.streaming`)."""
     n = len(plan.inputs)
@@ -154,10 +154,10 @@ def extract_batches(
     Arguments as in :func:`extract`. Units are flattened in C order from the module's output shape
     (e.g. (64, 55, 55) -> 193600 units).
     """
-    plan = _prepare(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
+    plan = prepare_plan(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
 
     def generate() -> Iterator[tuple[list[str], dict[str, torch.Tensor]]]:
-        for start, stop, batch in _run(plan):
+        for start, stop, batch in run_plan(plan):
             yield plan.inputs.ids[start:stop], {name: t.clone() for name, t in batch.items()}
 
     return generate()
@@ -216,10 +216,10 @@ def extract(
         >>> bool(torch.allclose(torch.from_numpy(acts["3"].values), net(images), atol=1e-6))
         True
     """
-    plan = _prepare(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
+    plan = prepare_plan(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
     n = len(plan.inputs)
     arrays = {name: np.empty((n, math.prod(plan.unit_shapes[name])), dtype=np.float32) for name, _ in plan.layers}
-    for start, stop, batch in _run(plan):
+    for start, stop, batch in run_plan(plan):
         for name, tensor in batch.items():
             arrays[name][start:stop] = tensor.numpy()
     base = {**plan.info.provenance(), "preprocessing": plan.inputs.preprocessing}

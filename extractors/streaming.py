@@ -43,7 +43,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from extractors.extract import _prepare, _run
+from extractors.extract import prepare_plan, run_plan
 from rsa_bridge.gram import DEFAULT_CHUNK_BYTES, GramAccumulator, block_width, check_finite_rows, check_metric, \
     check_precision
 from extractors.inputs import Transform
@@ -223,7 +223,7 @@ def stream_rdms(
         RSABridgeError: as :func:`extractors.extract` and :func:`rsa_bridge.rdm.compute_rdm`, plus bad options.
     """
     _check_options(metric, precision, reduce_units, memory_budget)
-    plan = _prepare(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
+    plan = prepare_plan(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
     ids, n = list(plan.inputs.ids), len(plan.inputs)
     if n < 3:
         raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {n}")
@@ -249,7 +249,7 @@ def stream_rdms(
             sums = {name: torch.zeros(n, dtype=torch.float64, device=plan.device)
                     for name in names if gram_metric[name] == "correlation"}
             with torch.inference_mode():
-                for start, stop, batch in _run(plan, on_device=True):
+                for start, stop, batch in run_plan(plan, on_device=True):
                     for name in names:
                         values = batch.pop(name)
                         check_finite_rows(values, ids, start)

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 #: names that moved to :mod:`analyses.missed_detections.inputs` (kept importable from here)
-_INPUTS = ("FrameFolder", "read_boxes", "frame_table", "_safe", "_frame_positions", "_label_indices")
+_INPUTS = ("FrameFolder", "read_boxes", "frame_table", "safe_name", "_frame_positions", "_label_indices")
 
 
 def __getattr__(name: str):
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from analyses.missed_detections.detectors import category_names, load_detector
     from analyses.missed_detections.figures import plot_miss_view, plot_timeline, save_figure
     from analyses.missed_detections.frames import MissOptions, analyse_frames
-    from analyses.missed_detections.inputs import FrameFolder, _safe, frame_table, read_boxes
+    from analyses.missed_detections.inputs import FrameFolder, safe_name, frame_table, read_boxes
     from rsa_bridge.errors import RSABridgeError
     from rsa_bridge.io import check_out, publish_folder, write_netcdf, write_text
     from rsa_bridge.limits import check_seed
@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
                    stage / "attribution.json")
         if not args.no_figures:
             for obj in ds["object"].values:
-                save_figure(plot_timeline(ds, obj), stage / f"timeline_{_safe(obj)}.png")
+                save_figure(plot_timeline(ds, obj), stage / f"timeline_{safe_name(obj)}.png")
             table = miss_table(ds, flag="momentary_miss", tolerance=args.tolerance)
             for row in table.head(args.miss_views).itertuples():
                 view = miss_view(model, frames, ds, int(row.frame), row.object)
-                save_figure(plot_miss_view(view), stage / f"miss_{int(row.frame):05d}_{_safe(row.object)}.png")
+                save_figure(plot_miss_view(view), stage / f"miss_{int(row.frame):05d}_{safe_name(row.object)}.png")
     mm = summary["momentary_miss"]
     print(f"{ds.sizes['frame']} frames x {ds.sizes['object']} objects: {int(ds['missed'].sum())} misses, "
           f"{mm['n_misses']} momentary; {mm['n_near_switch']} of them at a best-anchor switch "

@@ -100,5 +100,5 @@ def frame_table(ds: xr.Dataset) -> pd.DataFrame:
     return table[table["present"].astype(bool)].reset_index(drop=True)
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))[:80] or "object"

@@ -119,13 +119,13 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
         The :class:`rsa_bridge.app.pipeline.CompareResult` that the serial ``compare_models`` gives.
     """
     from rsa_bridge.datasets import load_dataset
-    from rsa_bridge.app.pipeline import _stimuli_for, compare_models, select_datasets
+    from rsa_bridge.app.pipeline import stimuli_for, compare_models, select_datasets
 
     names = list(model_names)
     if not names or len(set(names)) != len(names):
         raise RSABridgeError("name each model once: --model NAME (repeat it for several models)")
     plan = select_datasets(areas_wanted, dataset)
-    stim_sets = [_stimuli_for(load_dataset(ds_name), stimuli) for ds_name, _ in plan]  # a list: a Dataset is no key
+    stim_sets = [stimuli_for(load_dataset(ds_name), stimuli) for ds_name, _ in plan]  # a list: a Dataset is no key
     disk = resolve_cache(cache)
     root = str(disk.root) if isinstance(disk, RDMCache) else None
     with connect(scheduler) as client:

@@ -123,7 +123,7 @@ def network_rdms(model, stimulus_set, layers: Sequence[str] | None, metric: str 
                        memory_budget=DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget)
 
 
-def _stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
+def stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
     from stimuli import load_stimulus_set
 
     if stimuli is not None:
@@ -336,7 +336,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     loaded_time = [load_dataset(ds_name) for ds_name, _ in plan]
     timed = [ds if timed_areas(ds) else None for ds in loaded_time]  # time-resolved: the table uses their mean RDM
     loaded = [time_averaged(ds) for ds in loaded_time]
-    stim_sets = [_stimuli_for(ds, stimuli) for ds in loaded]
+    stim_sets = [stimuli_for(ds, stimuli) for ds in loaded]
     for ds, stim in zip(loaded, stim_sets):
         check_same_ids(stim.stimulus_ids, ds[ROW].values, f"stimulus set {stim.name!r}", f"dataset {ds.attrs['name']!r}")
     from rsa_bridge.budget import DEFAULT_LAYERS, check_rdm_memory

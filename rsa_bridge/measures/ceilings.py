@@ -31,14 +31,14 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.measures.cka import cka
 from rsa_bridge.neural import schema as S
-from rsa_bridge.neural.rdms import _sums, grouped
+from rsa_bridge.neural.rdms import group_sums, grouped
 from rsa_bridge.stats.resample import as_generator, split_halves
 
 
 def mean_responses(rates: xr.DataArray) -> xr.DataArray:
     """Repeat-averaged responses (stimulus_id, neuroid) of ``presentation x neuroid`` rates (time bins averaged)."""
     values, codes, ids, _ = grouped(rates, time="mean")
-    sums, counts = _sums(values, codes, len(ids))
+    sums, counts = group_sums(values, codes, len(ids))
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     flat = S.flat_coords(rates)
@@ -57,7 +57,7 @@ def half_means(rates: xr.DataArray, n_splits: int = 10, seed: int | np.random.Ge
         out = []
         for side in (0, 1):
             mask = half == side
-            sums, counts = _sums(values[mask], codes[mask], len(ids))
+            sums, counts = group_sums(values[mask], codes[mask], len(ids))
             with np.errstate(invalid="ignore", divide="ignore"):
                 out.append(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)[order])
         yield out[0], out[1]

@@ -80,7 +80,7 @@ def rank_within(codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _sums(values: np.ndarray, codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def group_sums(values: np.ndarray, codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per stimulus: sum of observed values and number of observations, both (n_stimuli, n_features)."""
     from scipy import sparse
 
@@ -98,7 +98,7 @@ def repeat_average(rates: xr.DataArray, time: str = "flatten") -> tuple[np.ndarr
         RSABridgeError: a neuroid never observed for some stimulus (its mean is undefined).
     """
     values, codes, ids, _ = grouped(rates, time)
-    sums, counts = _sums(values, codes, len(ids))
+    sums, counts = group_sums(values, codes, len(ids))
     if (counts == 0).any():
         i, f = np.argwhere(counts == 0)[0]
         raise RSABridgeError(f"feature {int(f)} has no observation for stimulus {ids[i]!r}; "
@@ -108,7 +108,7 @@ def repeat_average(rates: xr.DataArray, time: str = "flatten") -> tuple[np.ndarr
 
 def _cv_terms(values, codes, rank, n, transform_train, transform_test):
     """Per fold k: (stimuli in fold, training means, test patterns, observed mask)."""
-    sums, counts = _sums(values, codes, n)
+    sums, counts = group_sums(values, codes, n)
     for k in range(int(rank.max()) + 1):
         sel = np.flatnonzero(rank == k)
         stim = codes[sel]
@@ -151,7 +151,7 @@ def _cv_distance_missing(values, codes, rank, n, transform_train, transform_test
     """
     n_feat = values.shape[1]
     n_folds = int(rank.max()) + 1
-    sums, counts = _sums(values, codes, n)
+    sums, counts = group_sums(values, codes, n)
     test = np.full((n, n_folds, n_feat), np.nan)
     test[codes, rank] = values
     observed = ~np.isnan(test)
@@ -226,7 +226,7 @@ def matrix_from_groups(values: np.ndarray, codes: np.ndarray, rank: np.ndarray, 
                                  f"({preview([ids[k] for k in np.flatnonzero(counts < 2)])})")
         matrix = CV_METRICS[metric](values, codes, rank, n, **options)
     elif metric in METRICS:
-        sums, counts = _sums(values, codes, n)
+        sums, counts = group_sums(values, codes, n)
         if (counts == 0).any():
             i, f = np.argwhere(counts == 0)[0]
             raise RSABridgeError(f"feature {int(f)} has no observation for stimulus {ids[i]!r}; "

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from rsa_bridge.neural import schema as S
-from rsa_bridge.neural.rdms import _sums, grouped, matrix_from_groups, rank_within
+from rsa_bridge.neural.rdms import group_sums, grouped, matrix_from_groups, rank_within
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats.resample import as_generator
 from rsa_bridge.stats.resample import split_halves as _split_halves
@@ -45,7 +45,7 @@ def split_halves(codes: np.ndarray, n_splits: int, seed: int | np.random.Generat
 
 
 def _half_means(values, codes, n, mask):
-    sums, counts = _sums(values[mask], codes[mask], n)
+    sums, counts = group_sums(values[mask], codes[mask], n)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 

@@ -20,7 +20,7 @@ from rsa_bridge.stats.resample import counts
 DEFAULT_DEVICE_STACK: list[str | None] = [None]
 
 
-def _progress_bar(n_samples: int, progress: bool | None):
+def sample_bar(n_samples: int, progress: bool | None):
     """A bar over bootstrap samples (see :mod:`rsa_bridge.progress`: None = the session switch / automatic)."""
     from rsa_bridge.progress import progress_bar
 
@@ -65,7 +65,7 @@ def rank_backend(method: str, device: str | None = None) -> str:
     return "numba" if rank_kernel.available() else "numpy"
 
 
-def _fast_path(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, progress=None):
+def fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, progress=None):
     """Samples (B, L, A) of spearman / rho_a from the compiled or torch kernel."""
     from rsa_bridge.stats import rank_kernel, rank_torch
 
@@ -80,7 +80,7 @@ def _fast_path(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt
     model = prep(model_vec)
     prepared = {a: prep(v) for a, v in neural_vec.items()}
     samples = np.full((n_samples, model_vec.shape[0], len(areas)), np.nan)
-    bar = _progress_bar(n_samples, progress)
+    bar = sample_bar(n_samples, progress)
     for start in range(0, n_samples, FAST_CHUNK):
         sl = slice(start, min(start + FAST_CHUNK, n_samples))
         b = sl.stop - sl.start

@@ -30,9 +30,9 @@ from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
-from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, _fast_path, _progress_bar, rank_backend
+from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, fast_path_samples, sample_bar, rank_backend
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
-from rsa_bridge.stats.ceiling import _nili
+from rsa_bridge.stats.ceiling import nili_bounds
 from rsa_bridge.stats.masked import compare_masked, gather
 from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_bootstrap
 from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts
@@ -157,7 +157,7 @@ def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ce
     neural_order = {a: weighted.sort_order(v) if rank else None for a, v in neural_vec.items()}
     widest = n_layers + 3 * max(v.shape[0] for v in neural_vec.values())
     rows, cols = np.triu_indices(n, k=1)
-    bar = _progress_bar(n_samples, progress)
+    bar = sample_bar(n_samples, progress)
     for sl in _batches(n_samples, widest * m):
         b = sl.stop - sl.start
         bar.update(b)
@@ -195,7 +195,7 @@ def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples,
         fixed = {a: gather(np.concatenate([model_mat, neural_mat[a]]), np.arange(n)) for a in areas}
         per_rdm = {a: compare_masked(fixed[a][0][:model_mat.shape[0]], fixed[a][0][model_mat.shape[0]:], method)
                    for a in areas}
-    bar = _progress_bar(n_samples, progress)
+    bar = sample_bar(n_samples, progress)
     for s in range(n_samples):
         bar.update(1)
         for j, area in enumerate(areas):
@@ -216,7 +216,7 @@ def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples,
             samples[s, :, j] = sims[:, r_idx].mean(axis=1)
             if ceiling and neural_mat[area].shape[0] >= 2 and np.unique(r_idx).size >= 2:
                 try:
-                    low, up = _nili(nv[r_idx][:, valid], method, r_idx, valid)
+                    low, up = nili_bounds(nv[r_idx][:, valid], method, r_idx, valid)
                 except RSABridgeError:
                     continue
                 ceil[s, j] = (np.nanmean(low), np.mean(up))
@@ -312,7 +312,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     backend = rank_backend(method, device)
     if backend != "numpy":
         rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
-        samples = _fast_path(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples,
+        samples = fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples,
                              progress)
         ceil = None
         multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}

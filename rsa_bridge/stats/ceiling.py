@@ -137,7 +137,7 @@ def _group_labels(groups, da: xr.DataArray | None, n_rdms: int) -> np.ndarray:
     return labels
 
 
-def _nili(vectors: np.ndarray, method: str, labels: np.ndarray, valid: np.ndarray | None = None,
+def nili_bounds(vectors: np.ndarray, method: str, labels: np.ndarray, valid: np.ndarray | None = None,
           pool: Callable[[np.ndarray], np.ndarray] | None = None, square: bool = False):
     """Per-group lower and upper bounds; vectors (R, m_valid) hold the valid pairs only."""
     pool = pool or POOLS[method]
@@ -221,6 +221,6 @@ def noise_ceiling(rdms, method: str = "spearman", definition: str = "nili",
             f"{n_groups} group(s). With one RDM per area, estimate reliability from repetitions instead "
             "(split_half_reliability)")
     pool, square, units = DEFINITIONS[definition]
-    lower, upper = _nili(vectors, method, labels, pool=pool, square=square)
+    lower, upper = nili_bounds(vectors, method, labels, pool=pool, square=square)
     return NoiseCeiling(float(np.mean(lower)), float(np.mean(upper)), definition, method, vectors.shape[0],
                         n_groups, units, lower, upper)

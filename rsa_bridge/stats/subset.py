@@ -73,7 +73,7 @@ def subset_bootstrap(model_mat: np.ndarray, neural_mat: dict[str, np.ndarray], o
                      method: str, n_samples: int, rng: np.random.Generator, device=None,
                      progress=None) -> np.ndarray:
     """Rescaled samples (B, L, A) of the subset m-out-of-n scheme (see the module docstring)."""
-    from rsa_bridge.stats.backends import _progress_bar
+    from rsa_bridge.stats.backends import sample_bar
     from rsa_bridge.stats.bootstrap import bootstrap_similarity
 
     n = model_mat.shape[1]
@@ -83,7 +83,7 @@ def subset_bootstrap(model_mat: np.ndarray, neural_mat: dict[str, np.ndarray], o
     sizes[: n_samples % groups] += 1
     scale = np.sqrt(k / n)
     out = []
-    bar = _progress_bar(n_samples, progress)
+    bar = sample_bar(n_samples, progress)
     for size in sizes:
         idx = np.sort(rng.choice(n, size=k, replace=False))
         res = bootstrap_similarity(_sub(model_mat, idx), {a: _sub(m, idx) for a, m in neural_mat.items()},
