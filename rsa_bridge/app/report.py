@@ -9,6 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.figures import layer_profile, save_figure
+from rsa_bridge.tables import wide_table
 from rsa_bridge.io import staged_outputs, staged_paths, write_netcdf
 from rsa_bridge.app.pipeline import CompareResult
 
@@ -188,13 +189,7 @@ def _best_lines(result: CompareResult) -> list[str]:
 
 
 def _wide(t: pd.DataFrame, cells: list[str]) -> str:
-    wide = t.assign(cell=cells).pivot_table(index=["model", "layer"], columns="area", values="cell",
-                                           aggfunc="first", sort=False)
-    wide = wide.reindex(list(dict.fromkeys(zip(t["model"], t["layer"]))))
-    if t["model"].nunique() == 1:
-        wide.index = wide.index.get_level_values("layer")
-    wide.columns.name = None
-    return wide.to_string()
+    return wide_table(t, cells)
 
 
 def format_table(result: CompareResult) -> str:

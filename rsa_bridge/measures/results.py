@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rsa_bridge.tables import wide_table
 from rsa_bridge.measures import MEASURES
 
 NAN = float("nan")
@@ -120,14 +121,8 @@ def measure_blocks(table: pd.DataFrame) -> list[str]:
             if pd.notna(getattr(row, "p_holm", NAN)) and row.p_holm < 0.05:
                 text += "*"
             cells.append(text)
-        wide = t.assign(cell=cells).pivot_table(index=["model", "layer"], columns="area", values="cell",
-                                               aggfunc="first", sort=False)
-        wide = wide.reindex(list(dict.fromkeys(zip(t["model"], t["layer"]))))
-        if t["model"].nunique() == 1:
-            wide.index = wide.index.get_level_values("layer")
-        wide.columns.name = None
         m = MEASURES[name]
-        lines = [f"MEASURE {name}: {m.long_name} ({', '.join(dict.fromkeys(t['method']))})", wide.to_string()]
+        lines = [f"MEASURE {name}: {m.long_name} ({', '.join(dict.fromkeys(t['method']))})", wide_table(t, cells)]
         for area, rows in t.groupby("area", sort=False):
             ceiling = rows["measure_ceiling"].iloc[0]
             lines.append(f"ceiling for {area}: {ceiling:.4f} ({'split-half CKA' if name == 'cka' else 'median split-half r, Spearman-Brown'})")
