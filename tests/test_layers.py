@@ -146,3 +146,12 @@ def test_datasets_command_imports_nothing_heavy(capsys):
     heavy, printed = _fresh(code)
     assert heavy == []
     assert "cowley2023_v4_210325" in printed and "hIT" in printed
+
+
+@pytest.mark.parametrize("argv", [["compare", "--bootstrap", "abc"], ["no-such-command"], ["neural", "import"]])
+def test_argparse_errors_are_one_line_and_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error:" in err and "--help" in err

@@ -45,11 +45,19 @@ def all_commands() -> dict[str, str]:
     return {**COMMANDS, **dict(sorted(plugin_commands().items()))}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (``PROG: error: ...; see PROG --help``)
+    and exit code 2, like every other user error of rsa-bridge, instead of the usage block plus the error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every registered sub-command."""
     from rsa_bridge.provenance import package_version
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="rsa-bridge",
         description="Compare deep-network layers with primate visual cortex by representational similarity.",
     )
