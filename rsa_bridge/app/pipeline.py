@@ -404,7 +404,7 @@ def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *,
                   batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
                   model=None, transform=None, stats: StatsOptions | None = None, cache=None,
                   rdm_options: dict | None = None, measures: Sequence[str] | None = None,
-                  measure_options=None) -> CompareResult:
+                  measure_options=None, tokens: str | None = None) -> CompareResult:
     """Score one network's layers against brain areas (see :func:`compare_models` for the arguments, the
     same here, ``cache`` and ``rdm_options`` included; ``model`` is one already built ``nn.Module``;
     ``measures=["rsa", "cka", "linear"]`` adds CKA and cross-validated linear predictivity from the same
@@ -413,7 +413,7 @@ def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *,
                           layers=layers, metric=metric, method=method, batch_size=batch_size, device=device,
                           progress=progress, models=None if model is None else [model], transform=transform,
                           stats=stats, cache=cache, rdm_options=rdm_options, measures=measures,
-                          measure_options=measure_options)
+                          measure_options=measure_options, tokens=tokens)
 
 
 def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | None = None, *,
