@@ -75,7 +75,7 @@ def test_measures_from_one_pass_equal_direct_computation(toy):
     np.testing.assert_array_equal(rsa["similarity"], base.table["similarity"])
     images = [Image.open(root / "stimuli" / f"{s}.png").convert("RGB") for s in ids]
     acts = extract(Counting(), torch.stack([_transform(im) for im in images]), ["conv", "relu", "fc"],
-                   stimulus_ids=ids)
+                   stimulus_ids=ids, batch_size=8)  # the pipeline's batches: the same float32 activations
     resp = mean_responses(rates).sel(stimulus_id=ids)
     neural = resp.values @ resp.values.T
     ceiling = neuroid_ceiling(rates, 10, 0).values

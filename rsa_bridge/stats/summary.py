@@ -245,7 +245,9 @@ def _index_sets(model_rdms, neural, units, n_samples, over, rng):
     """
     from rsa_bridge.stats.resample import bootstrap_stimuli
 
-    stim_idx = bootstrap_stimuli(model_rdms.sizes[ROW], n_samples, rng) if over in ("stimuli", "both") else None
+    if over == "stimuli":  # nothing to group: bootstrap_similarity draws them (and may use the large-N scheme)
+        return None, None
+    stim_idx = bootstrap_stimuli(model_rdms.sizes[ROW], n_samples, rng) if over == "both" else None
     rdm_idx = None
     if over in ("rdms", "both"):
         rdm_idx = {a: group_bootstrap_indices(units[a].labels, n_samples, rng) for a in neural}
