@@ -199,10 +199,11 @@ def locate_area(area: str) -> tuple[str, str]:
     An exact name wins; otherwise a name differing only in case (``it`` -> ``IT``); an unknown area
     lists the shipped areas with a close match (``did you mean 'IT'?``).
     """
+    from rsa_bridge.catalogue import read_index
+
     found: dict[str, str] = {}
-    for entry in SHIPPED.values():
-        for name in areas(load_dataset(entry.name)):
-            found.setdefault(name, entry.name)
+    for row in read_index():  # the shipped datasets' areas, in SHIPPED order, without opening any NetCDF file
+        found.setdefault(row["area"], row["dataset"])
     canonical = resolve_name("area", area, found,
                              hint="no shipped dataset has it: pass --dataset PATH.nc; see `rsa-bridge datasets`")
     return found[canonical], canonical

@@ -340,11 +340,11 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     for ds, stim in zip(loaded, stim_sets):
         check_same_ids(stim.stimulus_ids, ds[ROW].values, f"stimulus set {stim.name!r}", f"dataset {ds.attrs['name']!r}")
     from rsa_bridge.budget import DEFAULT_LAYERS, check_rdm_memory
-    from rsa_bridge.datasets import area_rdms, areas
+    from rsa_bridge.datasets import areas
 
     for ds, (_, area_names) in zip(loaded, plan):  # RDMs that cannot fit: one line before any forward pass
         check_rdm_memory(ds.sizes[ROW], len(names) * (len(layers) if layers else DEFAULT_LAYERS),
-                         sum(area_rdms(ds, a).size // ds.sizes[ROW] ** 2 for a in (area_names or areas(ds))))
+                         sum(ds[a].size // ds.sizes[ROW] ** 2 for a in (area_names or areas(ds))))
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
