@@ -132,7 +132,7 @@ def test_compare_recovers_the_planted_latencies(planted, tmp_path, capsys):
 
 
 def test_figure_draws_a_line_per_layer_and_the_peaks(planted):
-    from rsa_bridge.figures_time import time_course_figure
+    from rsa_bridge.figures.time_course import time_course_figure
 
     rates, model = planted
     tc = time_course(_models(model).rename(layer="model_layer"), time_resolved_dataset(rates), n_bootstrap=20)

@@ -188,10 +188,6 @@ def _best_lines(result: CompareResult) -> list[str]:
     return lines
 
 
-def _wide(t: pd.DataFrame, cells: list[str]) -> str:
-    return wide_table(t, cells)
-
-
 def format_table(result: CompareResult) -> str:
     """Layers down, areas across: the similarity with its CI (or ± SEM), significance, ceiling, best layers.
     Other measures (``--measure cka/linear``) follow in one block each, then their agreement."""
@@ -199,11 +195,11 @@ def format_table(result: CompareResult) -> str:
     from rsa_bridge.measures.results import measure_blocks, rsa_rows
 
     t = rsa_rows(result.table)
-    blocks = [header(result), _wide(t, [_cell(row) for _, row in t.iterrows()])]
+    blocks = [header(result), wide_table(t, [_cell(row) for _, row in t.iterrows()])]
     if "similarity_normalized" in t:
         bound = t["normalized_by"].iloc[0]
         blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has no ceiling")
-        blocks.append(_wide(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
+        blocks.append(wide_table(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
                                 for _, row in t.iterrows()]))
     extra = [line for line in [_ceiling_line(t), _unit_line(t), *_time_lines(result), *_best_lines(result),
                                *_legend(result), _disagreement_note(t)] if line]
@@ -248,7 +244,7 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
             save_figure(agreement_figure(result.table, title=short_title(result)), staging / "agreement")
         save_figure(fig, staging / "profile")   # closes the figure, fonts embedded as TrueType
         if "similarity_time" in result.results:
-            from rsa_bridge.figures_time import time_course_figure
+            from rsa_bridge.figures.time_course import time_course_figure
 
             fig, _, _ = time_course_figure(result.results, title=short_title(result))
             save_figure(fig, staging / "time_course")

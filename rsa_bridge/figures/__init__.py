@@ -9,6 +9,7 @@
 - :func:`mds_plot` — 2-D metric MDS of an RDM, points coloured by category or drawn as image icons;
   :func:`rdm_with_icons` — one RDM with image thumbnails along its axes.
 - :mod:`~rsa_bridge.figures.layout` — label shortening and the text-overlap check the tests use.
+- :mod:`~rsa_bridge.figures.time_course` — similarity over time per layer with peak latencies (time-resolved areas).
 
 Every figure function returns ``(figure, axes, handles)``: ``handles`` maps readable names to the
 artists that carry the data, so a user can restyle them (and tests can read the plotted values back).

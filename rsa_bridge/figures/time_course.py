@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from rsa_bridge.figures import DOUBLE_MM, PALETTE, SINGLE_MM, figsize, use_style
+from rsa_bridge.figures.style import DOUBLE_MM, PALETTE, SINGLE_MM, figsize, use_style
 
 
 def time_course_figure(results: xr.Dataset, title: str | None = None, layers=None):
