@@ -114,3 +114,20 @@ def test_batch_slices():
     assert batch_slices(10, 1, 3) == [slice(0, 4), slice(4, 8), slice(8, 10)]
     assert batch_slices(10, 4, 1, batch_size=5) == [slice(0, 8), slice(8, 10)]
     assert batch_slices(3, 256, 4) == [slice(0, 3)]
+
+
+@pytest.mark.slow
+def test_process_workers_equal_serial():
+    """Workers in other processes (what a remote cluster is): arguments pickled, the kernel run there."""
+    model, neural = _rdms(30, 3, 12), {"a": _rdms(30, 2, 13)}
+    serial_boot = bootstrap_similarity(model, neural, n_samples=300, over="both", seed=5, progress=False)
+    serial_perm = permutation_test(model, neural, n_permutations=30, seed=5, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        executor = DaskExecutor(c)
+        boot = bootstrap_similarity(model, neural, n_samples=300, over="both", seed=5, progress=False,
+                                    executor=executor)
+        perm = permutation_test(model, neural, n_permutations=30, seed=5, progress=False, executor=executor)
+    np.testing.assert_array_equal(boot.samples, serial_boot.samples)
+    np.testing.assert_array_equal(perm.null, serial_perm.null)
+    assert boot.executor == "dask (2 batches of <= 256 samples on a dask cluster of 2 workers)"
