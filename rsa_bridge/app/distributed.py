@@ -80,7 +80,10 @@ def _check_options(options: dict) -> None:
 
     from rsa_bridge.app.pipeline import compare_models
 
-    known = set(inspect.signature(compare_models).parameters) - set(_OWN)
+    params = inspect.signature(compare_models).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # compare_models takes further keywords (e.g. deprecated ones) and checks them itself
+    known = set(params) - set(_OWN)
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"compare_many() got an unexpected keyword argument {unknown[0]!r} (it takes those of "
