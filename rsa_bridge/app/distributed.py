@@ -169,7 +169,8 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
             computed on the client: they need no forward pass).
         scheduler: None/``"local"``/``"local:N"``/address/Client (see the module docstring).
         cache: the workers' on-disk cache (None = default folder, False = off, a folder); the folder must
-            be reachable from the workers (on a remote cluster it is the workers' own disk).
+            be reachable from the workers (on a remote cluster it is the workers' own disk), as must the
+            stimulus images (the datasets themselves are sent to the tasks).
         options: every other keyword of :func:`rsa_bridge.app.pipeline.compare_models` (``weights``,
             ``dataset``, ``layers``, ``tokens``, ``stats`` ...): one dict, given as it is to the workers' and
             to the client's ``compare_models``; an unknown keyword is a TypeError.
@@ -182,6 +183,7 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
 
     from rsa_bridge.app.pipeline import compare_models, select_datasets
     from rsa_bridge.control_rdms import is_control_model
+    from rsa_bridge.datasets import load_dataset
     from rsa_bridge.measures import check_measures
     from rsa_bridge.progress import progress_bar, progress_enabled
     from rsa_bridge.stats.dask_bootstrap import DaskExecutor
@@ -197,7 +199,8 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
     models = options.pop("models", None)
     if models is not None and len(models) != len(names):
         raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
-    plan = select_datasets(areas_wanted, options.get("dataset"))
+    # datasets loaded here and sent whole: a worker needs the images, not the dataset's file
+    plan = [(load_dataset(ds), area_names) for ds, area_names in select_datasets(areas_wanted, options.get("dataset"))]
     disk = resolve_cache(cache)
     root = str(disk.root) if isinstance(disk, RDMCache) else None
     stats = options.get("stats")
