@@ -193,23 +193,28 @@ class StatsOptions:
 _RDM_FIELDS = frozenset(f.name for f in fields(RDMOptions))
 
 
-def options_from_keywords(options: RDMOptions | None, legacy: Mapping[str, Any], where: str) -> RDMOptions:
+def options_from_keywords(options: RDMOptions | None, legacy: Mapping[str, Any], where: str,
+                          stacklevel: int = 3) -> RDMOptions:
     """``options`` (default ``RDMOptions()``) updated by old-style keywords, with one DeprecationWarning.
 
-    ``legacy`` holds only the keywords the caller actually passed (name -> value). The old keywords stay
-    accepted for one release; pass ``options=RDMOptions(...)`` instead.
+    ``legacy`` holds only the keywords the caller actually passed (name -> value; an ``rdm_options`` dict is
+    unpacked). The old keywords stay
+    accepted for one release; pass ``options=RDMOptions(...)`` instead. ``stacklevel``: as for
+    :func:`warnings.warn`, counted from this function (3 = the caller of the function that called this one).
     """
     options = RDMOptions() if options is None else options
+    if "rdm_options" in legacy:  # the dict that compare_models took before RDMOptions existed
+        legacy = {**(legacy["rdm_options"] or {}), **{k: v for k, v in legacy.items() if k != "rdm_options"}}
     if not isinstance(options, RDMOptions):
         raise RSABridgeError(f"{where}: options must be an RDMOptions (rsa_bridge.options); got "
                              f"{type(options).__name__}")
     if not legacy:
         return options
     unknown = sorted(set(legacy) - _RDM_FIELDS)
-    if unknown:
-        raise RSABridgeError(f"{where}: unknown RDM option(s) {', '.join(unknown)}; "
-                             f"choose from {', '.join(sorted(_RDM_FIELDS))}")
+    if unknown:  # what Python itself says of a misspelt keyword
+        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r} (RDM options: "
+                        f"{', '.join(sorted(_RDM_FIELDS))})")
     warnings.warn(f"{where}({', '.join(f'{k}=' for k in legacy)}) is deprecated and will be removed in the next "
                   f"release: pass one rsa_bridge.RDMOptions({', '.join(f'{k}=...' for k in legacy)}) instead",
-                  DeprecationWarning, stacklevel=3)
+                  DeprecationWarning, stacklevel=stacklevel)
     return replace(options, **legacy)
