@@ -11,18 +11,6 @@ Brain-Score a benchmark's ``parameters`` dict; here one object carries them from
 streaming engine (:func:`extractors.streaming.stream_rdms`), the cache and dask workers.
 
 This module is core: it imports no torch (``device`` is a string such as ``"cpu"`` or ``"cuda:0"``).
-
-Examples:
-    >>> from rsa_bridge.options import RDMOptions
-    >>> options = RDMOptions(metric="Correlation", precision="float32")
-    >>> options.metric, options.precision          # names resolve as the command line resolves them
-    ('correlation', 'float32')
-    >>> options.cache_fields() == RDMOptions(metric="correlation", precision="float32", batch_size=8).cache_fields()
-    True
-    >>> RDMOptions(reduce_units=0)
-    Traceback (most recent call last):
-    ...
-    rsa_bridge.errors.RSABridgeError: reduce_units must be a whole number of units >= 1 (or None); got 0
 """
 from __future__ import annotations
 
@@ -91,6 +79,19 @@ class RDMOptions:
         spill_dir: folder for the temporary spill files (None = the system temp folder).
         chunk_bytes: bytes of one working block of the Gram products (changes the order of the float
             sums, so a non-default value enters the cache key).
+
+    Examples:
+        >>> from rsa_bridge.options import RDMOptions
+        >>> options = RDMOptions(metric="Correlation", precision="float32")
+        >>> options.metric, options.precision          # names resolve as the command line resolves them
+        ('correlation', 'float32')
+        >>> smaller_batches = RDMOptions(metric="correlation", precision="float32", batch_size=8)
+        >>> options.cache_fields() == smaller_batches.cache_fields()   # batch size does not change the numbers
+        True
+        >>> RDMOptions(reduce_units=0)
+        Traceback (most recent call last):
+        ...
+        rsa_bridge.errors.RSABridgeError: reduce_units must be a whole number of units >= 1 (or None); got 0
     """
 
     metric: str = "correlation"

@@ -342,6 +342,7 @@ def rdm_key(model, stimulus_set, layers: Sequence[str] | None, options: RDMOptio
     from extractors.provenance import USER_MODULE, module_provenance
 
     fields = options.cache_fields()
+    metric, device = fields.pop("metric"), fields.pop("device")  # keyed at the top level, as before
     info = model_info(model)
     record = module_provenance(model, transform)  # a user nn.Module is "user-module", keyed on its state
     chosen = transform if transform is not None else info.transform
@@ -357,10 +358,10 @@ def rdm_key(model, stimulus_set, layers: Sequence[str] | None, options: RDMOptio
                   **{k: record[k] for k in ("token_pooling",) if k in record}},
         "preprocessing": transform_fingerprint(chosen),
         "layers": [list(pair) for pair in resolve_layers(model, layers)],
-        "metric": fields.pop("metric"),
+        "metric": metric,
         "options": _plain(fields),
         "stimuli": _stimuli_description(stimulus_set, memo_dir),
-        "device": fields.pop("device"),
+        "device": device,
         "versions": {"rsa_bridge": package_version(), "code_sha256": code_fingerprint(),
                      "torch": torch.__version__, "torchvision": torchvision.__version__},
     }

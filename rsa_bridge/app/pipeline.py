@@ -280,12 +280,16 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         >>> from torch import nn
         >>> from rsa_bridge import RDMOptions, StatsOptions, compare_models
         >>> _ = torch.manual_seed(0)
-        >>> net = nn.Sequential(nn.Conv2d(3, 4, 5, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
-        >>> result = compare_models(["tiny"], ["IT"], models=[net], layers=["1", "3"], cache=False,
-        ...                         progress=False, rdm=RDMOptions(precision="float32", batch_size=46),
-        ...                         stats=StatsOptions(ceiling=False))
-        >>> result.table[["layer", "area", "n_stimuli"]].to_string(index=False)
-        ' layer area  n_stimuli\n     1   IT         92\n     3   IT         92'
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 5, stride=4), nn.Tanh(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        >>> from torchvision import transforms as T
+        >>> to_tensor = T.Compose([T.Resize((32, 32)), T.ToTensor()])   # PIL image -> (3, 32, 32)
+        >>> result = compare_models(["tiny"], ["IT"], models=[net], transform=to_tensor, layers=["0", "3"],
+        ...                         rdm=RDMOptions(precision="float32", batch_size=46),
+        ...                         stats=StatsOptions(ceiling=False), cache=False, progress=False)
+        >>> print(result.table[["layer", "area", "n_stimuli"]].to_string(index=False))
+        layer area  n_stimuli
+            0   IT         92
+            3   IT         92
     """
     from extractors import load_model
     from extractors.provenance import USER_MODULE, module_provenance
