@@ -45,7 +45,8 @@ from torch import nn
 
 from extractors.extract import prepare_plan, run_plan
 from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows
-from rsa_bridge.options import DEFAULT_MEMORY_BUDGET, RDMOptions, options_from_keywords  # noqa: F401 (DEFAULT_MEMORY_BUDGET re-exported)
+# DEFAULT_MEMORY_BUDGET: re-exported from its old place
+from rsa_bridge.options import DEFAULT_MEMORY_BUDGET, RDMOptions, options_from_keywords  # noqa: F401
 from extractors.inputs import Transform
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.progress import progress_bar

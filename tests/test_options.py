@@ -66,7 +66,8 @@ def test_options_are_frozen_hashable_and_pickle():
     stats = StatsOptions(bootstrap=10)
     with pytest.raises(dataclasses.FrozenInstanceError):
         stats.bootstrap = 3
-    assert dataclasses.replace(stats, progress=False).progress is False and hash(stats) == hash(StatsOptions(bootstrap=10))
+    assert dataclasses.replace(stats, progress=False).progress is False
+    assert hash(stats) == hash(StatsOptions(bootstrap=10))
 
 
 def test_old_import_paths_name_the_same_classes():

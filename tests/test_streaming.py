@@ -54,7 +54,8 @@ def test_gram_metrics_are_the_core_metrics():
 @pytest.mark.parametrize("budget", [math.inf, 0, 2_000_000])
 def test_stream_equals_compute_rdm_scipy_and_rsatoolbox(alexnet, x, reference, metric, budget, tmp_path):
     # small blocks so that every layer is split into several unit blocks; budget 2 MB keeps some layers in memory
-    options = RDMOptions(metric=metric, batch_size=3, memory_budget=budget, spill_dir=tmp_path, chunk_bytes=7 * 8 * 5000)
+    options = RDMOptions(metric=metric, batch_size=3, memory_budget=budget, spill_dir=tmp_path,
+                         chunk_bytes=7 * 8 * 5000)
     rdms = stream_rdms(alexnet, x, ["conv1", "conv5", "fc6", "fc8"], options, progress=False)
     assert list(rdms["layer"].values) == ["conv1", "conv5", "fc6", "fc8"]
     assert list(rdms["module_path"].values) == ["features.0", "features.10", "classifier.1", "classifier.6"]

@@ -29,7 +29,8 @@ from rsa_bridge.app.piece import Piece
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
 
-__all__ = ["AREA", "CompareResult", "Piece", "RDMOptions", "StatsOptions", "compare_layers", "compare_model", "compare_models",
+__all__ = ["AREA", "CompareResult", "Piece", "RDMOptions", "StatsOptions", "compare_layers", "compare_model",
+           "compare_models",
            "compare_precomputed", "network_rdms", "select_datasets"]
 #: fields of :func:`extractors.provenance.module_provenance` stored in attrs (None ones are dropped)
 _RECORD_ATTRS = ("state_sha256", "module_training", "weights_origin", "transform", "source", "token_pooling")
