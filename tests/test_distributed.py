@@ -10,7 +10,7 @@ import xarray as xr
 from rsa_bridge.app.cache import RDMCache
 from rsa_bridge.app.distributed import compare_many
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.app.pipeline import StatsOptions, compare_models
+from rsa_bridge.app.pipeline import RDMOptions, StatsOptions, compare_models
 from tests.helpers import make_rdm_dataset, make_stimuli
 
 distributed = pytest.importorskip("dask.distributed")
@@ -43,7 +43,7 @@ def _without_executor(results: xr.Dataset) -> xr.Dataset:
 
 @pytest.mark.slow
 def test_distributed_equals_serial(toy, client, tmp_path, capsys):
-    kwargs = dict(dataset=str(toy / "toy.nc"), weights="none", layers=LAYERS, batch_size=4,
+    kwargs = dict(dataset=str(toy / "toy.nc"), weights="none", layers=LAYERS, rdm=RDMOptions(batch_size=4),
                   stats=StatsOptions(bootstrap=30, seed=7))
     serial = compare_models(MODELS, cache=False, progress=False, **kwargs)
     cache = RDMCache(tmp_path / "worker_cache")
@@ -52,7 +52,8 @@ def test_distributed_equals_serial(toy, client, tmp_path, capsys):
     pd.testing.assert_frame_equal(many.table, serial.table)
     # identical but for where the bootstrap ran: 30 samples as one batch on the client's cluster
     assert serial.results.attrs["bootstrap_executor"] == "serial"
-    assert many.results.attrs["bootstrap_executor"] == "dask (1 batch of <= 30 samples on a given dask client (2 workers))"
+    assert many.results.attrs["bootstrap_executor"] == ("dask (1 batch of <= 30 samples on a given dask client "
+                                                        "(2 workers))")
     assert many.results["similarity_bootstrap"].attrs["bootstrap_executor"] == many.results.attrs["bootstrap_executor"]
     xr.testing.assert_identical(_without_executor(many.results), _without_executor(serial.results))
     for name, rdms in serial.model_rdms.items():

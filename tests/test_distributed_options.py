@@ -11,8 +11,9 @@ import pytest
 import xarray as xr
 
 from rsa_bridge.app import pipeline
-from rsa_bridge.app.distributed import _OWN, _check_options, compare_many
+from rsa_bridge.app.distributed import _OWN, _normalise, compare_many
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.options import RDMOptions
 from tests.helpers import make_rdm_dataset, make_stimuli
 
 distributed = pytest.importorskip("dask.distributed")
@@ -32,7 +33,13 @@ def toy(tmp_path_factory):
 def test_every_compare_models_keyword_is_accepted():
     keywords = {name for name, p in inspect.signature(pipeline.compare_models).parameters.items()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    _check_options({k: None for k in keywords - set(_OWN)})  # none refused
+    given = {k: None for k in keywords - set(_OWN)}
+    _normalise(given)  # none refused, none changed
+    assert given == {k: None for k in keywords - set(_OWN)}
+    old = {"batch_size": 4, "tokens": "cls"}  # an old-style RDM keyword becomes the one RDMOptions, warned once
+    with pytest.warns(DeprecationWarning, match="batch_size"):
+        _normalise(old)
+    assert old == {"tokens": "cls", "rdm": RDMOptions(batch_size=4)}
     with pytest.raises(TypeError, match="unexpected keyword argument 'tokenz'"):
         compare_many(["alexnet"], ["IT"], tokenz="cls")
     with pytest.raises(RSABridgeError, match="drop --scheduler"):

@@ -74,25 +74,26 @@ class _Recording:
 _OWN = ("model_names", "areas_wanted", "progress", "cache")
 
 
-def _check_options(options: dict) -> None:
-    """Every keyword must be one of :func:`rsa_bridge.app.pipeline.compare_models` (what Python itself says)."""
+def _normalise(options: dict) -> None:
+    """Check the keywords against :func:`rsa_bridge.app.pipeline.compare_models`, in place: its named keywords
+    stay; old-style RDM keywords (``metric=``, ``batch_size=``, ``rdm_options=`` ...) become one ``rdm``
+    (:func:`rsa_bridge.options.options_from_keywords`: one DeprecationWarning here, not one per task);
+    anything else is a TypeError, as Python itself says it."""
     import inspect
 
     from rsa_bridge.app.pipeline import compare_models
+    from rsa_bridge.options import options_from_keywords
 
-    params = inspect.signature(compare_models).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return  # compare_models takes further keywords (e.g. deprecated ones) and checks them itself
-    known = set(params) - set(_OWN)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"compare_many() got an unexpected keyword argument {unknown[0]!r} (it takes those of "
-                        f"compare_models: {', '.join(sorted(known))})")
+    named = {k for k, p in inspect.signature(compare_models).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY} - set(_OWN)
+    legacy = {k: options.pop(k) for k in list(options) if k not in named}
+    if legacy:
+        options["rdm"] = options_from_keywords(options.get("rdm"), legacy, "compare_many", stacklevel=4)
 
 
 def _device(options: dict) -> str:
-    """The device the options name (an RDM options object's, or the ``device`` keyword)."""
-    return str(getattr(options.get("rdm"), "device", None) or options.get("device") or "cpu")
+    """The device of the options' :class:`rsa_bridge.options.RDMOptions` (default ``cpu``)."""
+    return str(getattr(options.get("rdm"), "device", None) or "cpu")
 
 
 def model_rdms_task(model_name: str, area_names: Sequence[str] | None, dataset: Any, module: Any,
@@ -189,7 +190,7 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
     from rsa_bridge.stats.dask_bootstrap import DaskExecutor
     from rsa_bridge.stats.executors import use_executor
 
-    _check_options(options)
+    _normalise(options)
     names = list(model_names)
     if not names or len(set(names)) != len(names):
         raise RSABridgeError("name each model once: --model NAME (repeat it for several models)")
