@@ -114,6 +114,11 @@ class BootstrapResult:
                             coords={"model_layer": self.labels, "area": self.areas}, attrs=self.attrs())
 
 
+def _degenerate(vectors: list[np.ndarray]) -> bool:
+    """Whether any RDM vector (rows of (K, m) arrays) is constant or not finite."""
+    return any(not np.isfinite(v).all() or bool((v.min(axis=1) == v.max(axis=1)).any()) for v in vectors)
+
+
 def _batches(n_samples: int, per_sample: int) -> list[slice]:
     step = max(1, BATCH_ELEMENTS // max(per_sample, 1))
     return [slice(s, min(s + step, n_samples)) for s in range(0, n_samples, step)]
@@ -276,10 +281,15 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
     labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
-    observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
-
     rng = as_generator(seed)
     chosen = chosen_scheme(scheme, n, over == "stimuli", stimulus_indices is not None)
+    device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
+    # the compiled kernel gives the observed statistic from the RDMs it sorts anyway (no second ranking);
+    # degenerate input (a constant or non-finite RDM) goes to compare_vectors first, for its error message
+    from_kernel = chosen == "exact" and rank_backend(method, device) == "numba" and not _degenerate(
+        [model_vec, *neural_vec.values()])
+    observed = None if from_kernel else np.stack(
+        [compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
     if chosen == "subset":
         if ceiling:
             warnings.warn("the subset bootstrap produces no noise-ceiling samples (NaN); the ceiling itself is "
@@ -308,12 +318,15 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     if ceiling and single:
         warnings.warn(f"no noise ceiling for area(s) {', '.join(single)}: a ceiling needs RDMs from at least 2 "
                       "subjects/sessions; their ceiling samples are NaN", RuntimeWarning, stacklevel=2)
-    device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
     backend = rank_backend(method, device)
     if backend != "numpy":
         rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
         samples = fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples,
-                             progress)
+                                    progress, observed=from_kernel)
+        if from_kernel:
+            samples, observed = samples
+            if method == "spearman":  # as compare_vectors: a correlation, rounding kept within [-1, 1]
+                observed = np.clip(observed, -1.0, 1.0)
         ceil = None
         multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
         if ceiling:  # the per-sample noise ceilings (areas of >= 2 RDMs) come from the numpy path

@@ -277,13 +277,33 @@ def set_threads(threads: int | None) -> None:
         numba.set_num_threads(threads if threads else numba.config.NUMBA_NUM_THREADS)
 
 
-def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.ndarray) -> np.ndarray:
+def plan_chunks(model: SortedPairs, area: SortedPairs) -> list[tuple[slice, np.ndarray, np.ndarray]]:
+    """The blocked permutations (:func:`_plans`) from ``area``'s sorted order to each model RDM's.
+
+    Returns [(model rows, dest (l, R, m) int32, local (l, R, m) uint16)], rows in chunks of at most
+    :data:`PLAN_BYTES`. Computed once per model/area pair and reused by every call of
+    :func:`similarities` (pass ``plans``).
+    """
+    n_l, m = model.order.shape
+    chunk = max(1, PLAN_BYTES // max(6 * area.order.shape[0] * m, 1))  # model RDMs per chunk of plans
+    out = []
+    with _LOCK:
+        for lo in range(0, n_l, chunk):
+            sl = slice(lo, min(n_l, lo + chunk))
+            out.append((sl, *_plans(model.order[sl], area.position, BLOCK_SHIFT)))
+    return out
+
+
+def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.ndarray,
+                 plans: list | None = None) -> np.ndarray:
     """Per-sample similarities (B, L, R) of model RDMs with area RDMs.
 
     Args:
         method: ``spearman`` or ``rho_a``.
         model, area: :func:`sorted_pairs` of the (L, m) model and (R, m) area vectors.
         counts: (B, n) how often each stimulus was drawn in each sample (all ones: no resampling).
+        plans: :func:`plan_chunks` of model and area (computed here when None; when they exceed
+            :data:`PLAN_BYTES` pass None and they are computed chunk by chunk).
 
     Returns:
         (B, L, R) float64; NaN where an RDM is constant within the sample.
@@ -305,16 +325,18 @@ def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.
     n_l, m = model.order.shape
     n_r = area.order.shape[0]
     shift = BLOCK_SHIFT
+    if plans is None:
+        chunk = max(1, PLAN_BYTES // max(6 * n_r * m, 1))
+        plans = [(slice(lo, min(n_l, lo + chunk)), None, None) for lo in range(0, n_l, chunk)]
     with _LOCK:
         n_t = min(numba.get_num_threads(), n_g)
         ranks = np.empty((n_t, m, lanes), dtype=dtype)
         staging = np.empty((n_t, m, lanes), dtype=dtype)
         blk = np.empty((n_t, 1 << shift, lanes), dtype=dtype)
-        chunk = max(1, PLAN_BYTES // max(6 * n_r * m, 1))  # model RDMs per chunk of plans
         parts = []
-        for lo in range(0, n_l, chunk):
-            sl = slice(lo, min(n_l, lo + chunk))
-            dest, local = _plans(model.order[sl], area.position, shift)
+        for sl, dest, local in plans:
+            if dest is None:
+                dest, local = _plans(model.order[sl], area.position, shift)
             parts.append(_samples(counts_t, model.i[sl], model.j[sl], model.tied[sl], area.i, area.j, area.tied,
                                   dest, local, shift, ranks, staging, blk))
     cross = np.concatenate([p[0] for p in parts], axis=1)
