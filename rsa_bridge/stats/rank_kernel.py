@@ -61,6 +61,18 @@ def available() -> bool:
     return _HAVE_NUMBA
 
 
+def _jit(**options):
+    """``numba.njit`` with the machine code cached on disk (``__pycache__`` next to this file, else numba's
+    user-wide cache folder, or ``NUMBA_CACHE_DIR``): the first run of an installation compiles (tens of
+    seconds), later runs load. Where no cache folder is writable, compiled once per process instead."""
+    def wrap(function):
+        try:
+            return njit(cache=True, **options)(function)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(**options)(function)
+    return wrap
+
+
 @dataclass(frozen=True)
 class SortedPairs:
     """Fixed RDM vectors (K, m) in sorted order: pair index, its two stimuli, tie flags.
@@ -95,7 +107,7 @@ def sorted_pairs(x: np.ndarray, n: int) -> SortedPairs:
 
 
 if _HAVE_NUMBA:
-    @njit(cache=True, parallel=True)
+    @_jit(parallel=True)
     def _plans(m_order, a_position, shift):  # pragma: no cover - compiled
         """Blocked permutation from each area RDM's sorted order to each model RDM's sorted order.
 
@@ -128,7 +140,7 @@ if _HAVE_NUMBA:
                 local[l, r, d] = t & mask
         return dest, local
 
-    @njit(cache=True, nogil=True)
+    @_jit(nogil=True)
     def _area_pass(ct, pi, pj, tied, total, ranks):  # pragma: no cover - compiled
         """Doubled centred ranks 2r - (W+1) of one area RDM in its sorted order into ranks (m, LANES).
 
@@ -169,7 +181,7 @@ if _HAVE_NUMBA:
             t = e + 1
         return st[2].copy()
 
-    @njit(cache=True, nogil=True)
+    @_jit(nogil=True)
     def _model_pass(ct, pi, pj, tied, total, ranks, dest, local, shift, staging, blk, cross, norm):  # pragma: no cover - compiled
         """cross (LANES,) += sum w a b of one model RDM against one area RDM's ranks; norm += sum w a^2.
 
@@ -232,7 +244,7 @@ if _HAVE_NUMBA:
                 for s in range(LANES):
                     norm[s] += st[3, s]
 
-    @njit(cache=True, parallel=True)
+    @_jit(parallel=True)
     def _samples(counts_t, m_i, m_j, m_tied, a_i, a_j, a_tied, dest, local, shift, ranks_buf, staging_buf,
                  blk_buf):  # pragma: no cover - compiled
         """counts_t (G, n, S): G groups of S samples. Returns cross (G, L, R, S), norms (G, L, S), (G, R, S), W (G, S).
@@ -277,10 +289,10 @@ def set_threads(threads: int | None) -> None:
         numba.set_num_threads(threads if threads else numba.config.NUMBA_NUM_THREADS)
 
 
-def plan_chunks(model: SortedPairs, area: SortedPairs) -> list[tuple[slice, np.ndarray, np.ndarray]]:
+def plan_chunks(model: SortedPairs, area: SortedPairs) -> list[tuple[slice, np.ndarray, np.ndarray, int]]:
     """The blocked permutations (:func:`_plans`) from ``area``'s sorted order to each model RDM's.
 
-    Returns [(model rows, dest (l, R, m) int32, local (l, R, m) uint16)], rows in chunks of at most
+    Returns [(model rows, dest (l, R, m) int32, local (l, R, m) uint16, block shift)], rows in chunks of at most
     :data:`PLAN_BYTES`. Computed once per model/area pair and reused by every call of
     :func:`similarities` (pass ``plans``).
     """
@@ -290,7 +302,7 @@ def plan_chunks(model: SortedPairs, area: SortedPairs) -> list[tuple[slice, np.n
     with _LOCK:
         for lo in range(0, n_l, chunk):
             sl = slice(lo, min(n_l, lo + chunk))
-            out.append((sl, *_plans(model.order[sl], area.position, BLOCK_SHIFT)))
+            out.append((sl, *_plans(model.order[sl], area.position, BLOCK_SHIFT), BLOCK_SHIFT))
     return out
 
 
@@ -324,17 +336,17 @@ def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.
     dtype = np.float32 if w_max < FLOAT32_EXACT else np.float64
     n_l, m = model.order.shape
     n_r = area.order.shape[0]
-    shift = BLOCK_SHIFT
     if plans is None:
         chunk = max(1, PLAN_BYTES // max(6 * n_r * m, 1))
-        plans = [(slice(lo, min(n_l, lo + chunk)), None, None) for lo in range(0, n_l, chunk)]
+        plans = [(slice(lo, min(n_l, lo + chunk)), None, None, BLOCK_SHIFT) for lo in range(0, n_l, chunk)]
+    shift = plans[0][3]
     with _LOCK:
         n_t = min(numba.get_num_threads(), n_g)
         ranks = np.empty((n_t, m, lanes), dtype=dtype)
         staging = np.empty((n_t, m, lanes), dtype=dtype)
         blk = np.empty((n_t, 1 << shift, lanes), dtype=dtype)
         parts = []
-        for sl, dest, local in plans:
+        for sl, dest, local, _ in plans:
             if dest is None:
                 dest, local = _plans(model.order[sl], area.position, shift)
             parts.append(_samples(counts_t, model.i[sl], model.j[sl], model.tied[sl], area.i, area.j, area.tied,
