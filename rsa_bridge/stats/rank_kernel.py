@@ -1,4 +1,4 @@
-"""Exact weighted-rank bootstrap of Spearman / rho_a in one pass per RDM and sample (compiled, all cores).
+"""Exact weighted-rank bootstrap of Spearman / rho_a in few cache-friendly passes per RDM (compiled, all cores).
 
 The science is that of :mod:`rsa_bridge.stats.weighted`: a stimulus bootstrap sample is the original
 pairs (i, j) with integer weights w = c_i c_j (c_i: how often stimulus i was drawn); the sample's
@@ -8,19 +8,25 @@ arithmetic allows:
 
 - every fixed RDM (model layers and area RDMs) is sorted **once**; per sorted position the stimulus
   pair (i, j) is stored as small integers, so a sample's weight is two look-ups in the tiny count
-  table c (n values, in L1 cache) instead of a gather from an m-long weight vector;
+  table c (n x 16 float32, in cache) instead of a gather from an m-long weight vector;
 - weighted ranks are a running sum of w in that sorted order. All rank quantities are kept as the
   integer ``2 * rank - (W + 1)`` (W = sum of weights = ((sum c)^2 - sum c^2) / 2, known before the
-  pass), exact in float64 (|value| <= W < 2^53), so the ranks are exact integers, not rounded floats;
-- one pass per area RDM writes its doubled centred ranks into pair order; one pass per model RDM
-  walks its sorted order and accumulates sum w a b against them for all the area's RDMs at once (no
-  model ranks are ever stored, no GEMM over m is needed) together with sum w a^2;
-- the cross sums are accumulated in blocks of :data:`BLOCK` pairs (pairwise-style summation), so
-  the rounding error of a similarity is ~1e-15, not m * eps;
-- samples run in parallel over all cores (numba ``prange``); the result does not depend on the
-  thread count (each sample is computed by one thread in a fixed order).
+  pass), exact in float64 (|value| <= W < 2^53), and stored in float32 while W < 2^24 (exact there);
+- :data:`LANES` = 16 samples share every pass: their values for one pair fill one 64-byte cache line,
+  and the lane loops have that compile-time length, so they become SIMD instructions;
+- one sequential pass per area RDM writes its ranks in the area's own sorted order; they reach each
+  model RDM's sorted order through a **blocked two-step permutation** planned once per model/area
+  pair (:func:`plan_chunks`): a pass sends every rank to its model block (2^:data:`BLOCK_SHIFT`
+  positions, 512 KiB: an L2 cache), then per block the ranks are placed and the block is walked in
+  order, accumulating sum w a b and sum w a^2 — no random access to main memory, no model ranks
+  stored, no GEMM over m;
+- the sums are partial per block (pairwise-style summation), so the rounding error of a similarity
+  is ~1e-15, not m * eps;
+- groups of samples run in parallel over all cores (numba ``prange``); the result does not depend on
+  the thread count (each sample is computed by one thread in a fixed order);
+- the compiled code is cached on disk (:func:`_jit`): the first run of an installation compiles.
 
-Pairs with weight 0 (a stimulus not drawn) add nothing; they are walked but not written.
+Pairs with weight 0 (a stimulus not drawn) add nothing (they are walked: 16 samples rarely all miss a pair).
 Equivalent in rsatoolbox: ``eval_bootstrap_pattern`` with ``method='spearman'`` / ``'rho_a'``
 (tests check equality to 1e-10 on the same index sets).
 
@@ -182,7 +188,8 @@ if _HAVE_NUMBA:
         return st[2].copy()
 
     @_jit(nogil=True)
-    def _model_pass(ct, pi, pj, tied, total, ranks, dest, local, shift, staging, blk, cross, norm):  # pragma: no cover - compiled
+    def _model_pass(ct, pi, pj, tied, total, ranks, dest, local, shift, staging, blk, cross,
+                    norm):  # pragma: no cover - compiled
         """cross (LANES,) += sum w a b of one model RDM against one area RDM's ranks; norm += sum w a^2.
 
         ranks (m, LANES): the area's doubled centred ranks in its sorted order. They reach the model's
