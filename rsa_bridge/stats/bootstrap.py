@@ -312,10 +312,11 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
     labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
-    observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
-
     rng = as_generator(seed)
     chosen = chosen_scheme(scheme, n, over == "stimuli", stimulus_indices is not None)
+    device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
+    # the observed statistic: compare_vectors (the executor's batches carry samples only)
+    observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
     if chosen == "subset":
         if ceiling:
             warnings.warn("the subset bootstrap produces no noise-ceiling samples (NaN); the ceiling itself is "
@@ -345,7 +346,6 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     if ceiling and single:
         warnings.warn(f"no noise ceiling for area(s) {', '.join(single)}: a ceiling needs RDMs from at least 2 "
                       "subjects/sessions; their ceiling samples are NaN", RuntimeWarning, stacklevel=2)
-    device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
     backend = rank_backend(method, device)
     masked = backend == "numpy" and method not in weighted.DOT_METHODS  # only what the path reads is shipped
     parts, ran = resolve_executor(executor).run(  # batches of these index sets (rsa_bridge.stats.executors)
