@@ -123,25 +123,34 @@ def chunked_method(method: str) -> str:
     return name
 
 
-def _as_store(area: str, value, like: RDMStore, stack: contextlib.ExitStack) -> RDMStore:
+def _left(like: RDMStore, made: list[RDMStore]) -> float | None:
+    """What is left of ``like``'s memory budget after it and the stores made here so far (None: no limit)."""
+    if np.isinf(like.memory_budget):
+        return None
+    return max(0.0, like.memory_budget - like.nbytes - sum(s.nbytes for s in made))
+
+
+def _as_store(area: str, value, like: RDMStore, stack: contextlib.ExitStack, made: list[RDMStore]) -> RDMStore:
     """A brain RDM set as a store over ``like``'s ids (aligned by stimulus id for DataArrays)."""
     if isinstance(value, RDMStore):
         if value.ids != like.ids:
             raise RSABridgeError(f"the {area} RDMs cover other stimuli (or another order) than the model RDMs; "
                                  "build their store with the model store's ids")
         return value
-    keep = None if np.isinf(like.memory_budget) else like.memory_budget
+    keep = _left(like, made)
     if hasattr(value, "dims"):  # a DataArray: reorder to the model's stimulus order by id
         rows = [str(s) for s in value["stimulus_row"].values]
         if sorted(rows) != sorted(like.ids):
             raise RSABridgeError(f"the {area} RDMs cover other stimuli than the model RDMs")
         value = value.sel(stimulus_row=like.ids, stimulus_col=like.ids)
         store = RDMStore.from_dataarray(value, memory_budget=keep, spill_dir=like.spill_dir)
+        made.append(store)
         return stack.enter_context(store)
     array = np.asarray(value, dtype=np.float64)
     condensed = array.ndim == 1 or (array.ndim == 2 and array.shape[1] == like.m and array.shape != (like.n, like.n))
     array = array[None] if array.ndim == (1 if condensed else 2) else array
     store = stack.enter_context(RDMStore(like.ids, memory_budget=keep, spill_dir=like.spill_dir))
+    made.append(store)
     for r, rdm in enumerate(array):
         store.put(f"{area}_{r}", rdm)
     return store
@@ -164,7 +173,8 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
     """Similarity of every RDM in ``store`` with every brain RDM of each area, chunk by chunk.
 
     Args:
-        store: L model RDMs (e.g. one per layer).
+        store: L model RDMs (e.g. one per layer). Its ``memory_budget`` also bounds the stores made here (brain
+            RDMs given as arrays, the ranks): each gets what is left of it, the rest is spilled to its ``spill_dir``.
         neural: area -> its R brain RDMs: an :class:`RDMStore` over the same ids, an (R, n, n) or (n, n) array
             (or (R, m) / (m,) condensed vectors) in ``store.ids`` order, or an RDM DataArray (aligned to ``store.ids`` by stimulus id).
         method: one whose record has a ``chunked`` entry (pearson, spearman, rho_a, cosine).
@@ -182,11 +192,17 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
     if not store.names:
         raise RSABridgeError("the model RDM store is empty")
     with contextlib.ExitStack() as stack:
-        brains = {area: _as_store(area, value, store, stack) for area, value in neural.items()}
+        made: list[RDMStore] = []  # stores made here share what is left of ``store``'s memory budget
+        given = store
+        brains = {area: _as_store(area, value, given, stack, made) for area, value in neural.items()}
         if COMPARISONS[name].rank:
-            store = stack.enter_context(rank_store(store, memory_budget=rank_budget, seed=seed))
-            brains = {area: stack.enter_context(rank_store(b, memory_budget=rank_budget, seed=seed))
-                      for area, b in brains.items()}
+            def ranked(src: RDMStore) -> RDMStore:
+                out = stack.enter_context(RDMStore(src.ids, memory_budget=_left(given, made), spill_dir=given.spill_dir))
+                made.append(rank_store(src, memory_budget=rank_budget, seed=seed, out=out))
+                return out
+
+            brains = {area: ranked(b) for area, b in brains.items()}
+            store = ranked(given)
         kx = _shifts(plan.shift, store, size)
         ky = {area: _shifts(plan.shift, b, size) for area, b in brains.items()}
         L = len(store.names)
