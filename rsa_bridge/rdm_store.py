@@ -344,13 +344,15 @@ class RDMStore:
         serves every set with one ``searchsorted``.
         """
         self._check_name(name)
-        plans = []
+        plans, triangles = [], {}
         for index in index_sets:
             idx = np.asarray(index, dtype=np.int64)
             if idx.ndim != 1 or (idx.size and (idx[0] < 0 or idx[-1] >= self.n)) or np.any(np.diff(idx) <= 0):
                 raise RSABridgeError("take: each index set must be strictly increasing stimulus positions in "
                                      f"0..{self.n - 1}")
-            rows, cols = np.triu_indices(idx.size, 1)
+            if idx.size not in triangles:  # shared by the sets of one size
+                triangles[idx.size] = np.triu_indices(idx.size, 1)
+            rows, cols = triangles[idx.size]
             i, j = idx[rows], idx[cols]
             plans.append((idx.size, rows, cols, row_offset(i, self.n) + (j - i - 1)))
         gathered = [np.empty(p[3].shape[0], dtype=np.float64) for p in plans]
