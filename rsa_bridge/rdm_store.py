@@ -138,8 +138,11 @@ class RDMStore:
         attrs: provenance of the whole set (metric, model ...), kept as the DataArray's attrs.
 
     Attributes:
-        names: RDM names in insertion order. ``ids``, ``n``, ``m`` (pairs), ``storage`` (name),
-        ``nbytes`` (bytes of vectors in memory), ``spilled`` (names on disk), ``coords`` (name -> dict).
+        names: RDM names in insertion order.
+        ids: the stimulus ids; ``n`` their number, ``m`` = n(n-1)/2 the pairs.
+        storage: ``"float64"`` or ``"float32"``.
+        nbytes: bytes of the vectors in memory; ``spilled``: the names on disk.
+        coords: name -> its per-RDM coordinates (``module_path``, ``n_units`` ...).
     """
 
     def __init__(self, ids: Sequence[str], *, storage: str = "float64", memory_budget: float | None = None,
