@@ -69,3 +69,33 @@ def test_capability_is_on_the_record_and_others_are_refused(rng):
         store.put("flat", np.full(10, 2.0))
         with pytest.raises(RSABridgeError, match="constant"):
             compare_store(store, {"IT": rng.random(10)}, "pearson")
+
+
+def test_stores_made_inside_share_the_model_store_budget(rng, monkeypatch):
+    import rsa_bridge.chunked_compare as cc
+
+    n = 60
+    model, brains = _data(rng, n)
+    made, peak = [], [0]
+
+    class Recording(RDMStore):
+        def allocate(self, name, **coords):
+            super().allocate(name, **coords)
+            peak[0] = max(peak[0], store.nbytes + sum(s.nbytes for s in made))
+
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(cc, "RDMStore", Recording)
+    monkeypatch.setattr("rsa_bridge.rdm_store.RDMStore.from_dataarray", classmethod(
+        lambda cls, *a, **k: pytest.fail("not used here")))
+    with RDMStore([str(i) for i in range(n)], memory_budget=2.5 * n_pairs(n) * 8) as store:
+        for k, v in enumerate(model):
+            store.put(f"layer{k}", v)
+        assert len(store.spilled) == 2
+        got = compare_store(store, {"IT": brains}, "spearman", chunk_size=500)["IT"]
+    np.testing.assert_allclose(got, compare_vectors(model, brains, "spearman"), atol=1e-12, rtol=0)
+    assert len(made) == 3  # the brain vectors, the model ranks, the brain ranks
+    assert peak[0] <= 2.5 * n_pairs(n) * 8  # all in memory together stays within the one budget
+    assert all(s.memory_budget <= 0.5 * n_pairs(n) * 8 for s in made)  # only what the model vectors left
