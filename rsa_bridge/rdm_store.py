@@ -16,7 +16,7 @@ so the chunk size only sets the unit of I/O (``benchmarks/bench_rdm_store.py`` m
 
 **float32 storage** (``storage="float32"``) halves memory and disk. Each entry is rounded to the nearest
 float32: the absolute error of an entry d is at most ``|d| * 2**-24`` <= ``max|d| * 2**-24`` (6e-8
-relative; tested). Rounding can make distinct distances equal, which changes average ranks and so
+relative; tested; for |d| >= 1.2e-38, float32's smallest normal number; values beyond 3.4e38 are refused). Rounding can make distinct distances equal, which changes average ranks and so
 Spearman by a measured amount (docs/guide/scaling.md, "RDMs that need not fit in memory").
 Reads always return float64.
 
@@ -243,11 +243,15 @@ class RDMStore:
 
     def write(self, name: str, start: int, values: np.ndarray) -> None:
         """Write condensed entries ``[start, start + len(values))`` of ``name`` (converted to the storage dtype)."""
-        values = np.asarray(values)
+        with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
+            values = np.asarray(values).astype(self.dtype, copy=False)
+        if self.dtype != np.float64 and not np.isfinite(values).all():
+            raise RSABridgeError(f"the {name} RDM has dissimilarities beyond the float32 range (3.4e38); "
+                                 "store it as float64")
         if name in self._memory:
             self._memory[name][start:start + values.shape[0]] = values
         else:
-            self._file[self._disk[name]][start:start + values.shape[0]] = values.astype(self.dtype, copy=False)
+            self._file[self._disk[name]][start:start + values.shape[0]] = values
 
     def put(self, name: str, rdm: Any, *, check: bool = True, **coords: Any) -> None:
         """Store one RDM.

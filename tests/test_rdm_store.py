@@ -119,6 +119,8 @@ def test_bad_input_is_one_clear_line(rng):
         with pytest.raises(RSABridgeError, match="strictly increasing"):
             store.take("a", [np.array([3, 1])])
         assert store.names == ["a"]  # failed puts leave nothing behind
+    with RDMStore(_ids(10), storage="float32") as store, pytest.raises(RSABridgeError, match="float32 range"):
+        store.put("huge", sq * 1e300)
     with pytest.raises(RSABridgeError, match="duplicate stimulus ids"):
         RDMStore(["a", "b", "a"])
     with pytest.raises(RSABridgeError, match="unknown RDM storage"):
