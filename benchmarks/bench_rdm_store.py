@@ -94,7 +94,7 @@ def run(n: int, rank_budget: float, dense: bool) -> None:
                 xr.Dataset({"rdm": da}).to_netcdf(Path(tmp) / "dense.nc", engine="h5netcdf",
                                                   encoding={"rdm": {"dtype": "float32"}})
     print(f"N = {n}: {8 * n * n * 8 / 2 ** 30:.2f} GiB of dense float64 layer RDMs")
-    print(f"| stage | wall s | CPU s | peak MiB above start |\n|---|---|---|---|")
+    print("| stage | wall s | CPU s | peak MiB above start |\n|---|---|---|---|")
     for name, r in t.items():
         print(f"| {name} | {r['wall']:.2f} | {r['cpu']:.2f} | {r['peak_mib']:.0f} |")
 

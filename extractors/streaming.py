@@ -220,7 +220,8 @@ def stream_rdms(
             below, so only one (n, n) Gram/RDM exists at a time instead of the (L, n, n) array.
 
     Returns:
-        ``out_store`` when given, else a float64 DataArray (layer, stimulus_row, stimulus_col), coords ``module_path`` and ``n_units``
+        ``out_store`` when given (its attrs updated as below); else
+        float64 DataArray (layer, stimulus_row, stimulus_col), coords ``module_path`` and ``n_units``
         (the layer's own unit count) on ``layer``; attrs: model provenance, metric, rdm_precision,
         reduce_units / reduce_method / reduce_seed / reduced_layers when reducing, rsa_bridge_version.
 

@@ -169,14 +169,17 @@ def _block(src: RDMStore, start: int, stop: int, shift: np.ndarray) -> np.ndarra
 
 
 def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "spearman", *,
-                  chunk_size: int | None = None, rank_budget: float | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+                  chunk_size: int | None = None, rank_budget: float | None = None,
+                  seed: int = 0) -> dict[str, np.ndarray]:
     """Similarity of every RDM in ``store`` with every brain RDM of each area, chunk by chunk.
 
     Args:
         store: L model RDMs (e.g. one per layer). Its ``memory_budget`` also bounds the stores made here (brain
-            RDMs given as arrays, the ranks): each gets what is left of it, the rest is spilled to its ``spill_dir``.
+            RDMs given as arrays, the ranks): each gets what is left of it, the rest is spilled to its
+            ``spill_dir``.
         neural: area -> its R brain RDMs: an :class:`RDMStore` over the same ids, an (R, n, n) or (n, n) array
-            (or (R, m) / (m,) condensed vectors) in ``store.ids`` order, or an RDM DataArray (aligned to ``store.ids`` by stimulus id).
+            (or (R, m) / (m,) condensed vectors) in ``store.ids`` order, or an RDM DataArray (aligned to
+            ``store.ids`` by stimulus id).
         method: one whose record has a ``chunked`` entry (pearson, spearman, rho_a, cosine).
         chunk_size: pairs per chunk (default :data:`DEFAULT_CHUNK`).
         rank_budget: working bytes of the global ranking (:func:`rsa_bridge.ranking.rank_store`; None: in memory).
@@ -197,7 +200,8 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
         brains = {area: _as_store(area, value, given, stack, made) for area, value in neural.items()}
         if COMPARISONS[name].rank:
             def ranked(src: RDMStore) -> RDMStore:
-                out = stack.enter_context(RDMStore(src.ids, memory_budget=_left(given, made), spill_dir=given.spill_dir))
+                out = stack.enter_context(RDMStore(src.ids, memory_budget=_left(given, made),
+                                                   spill_dir=given.spill_dir))
                 made.append(rank_store(src, memory_budget=rank_budget, seed=seed, out=out))
                 return out
 

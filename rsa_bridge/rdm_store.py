@@ -16,7 +16,8 @@ so the chunk size only sets the unit of I/O (``benchmarks/bench_rdm_store.py`` m
 
 **float32 storage** (``storage="float32"``) halves memory and disk. Each entry is rounded to the nearest
 float32: the absolute error of an entry d is at most ``|d| * 2**-24`` <= ``max|d| * 2**-24`` (6e-8
-relative; tested; for |d| >= 1.2e-38, float32's smallest normal number; values beyond 3.4e38 are refused). Rounding can make distinct distances equal, which changes average ranks and so
+relative; tested; for |d| >= 1.2e-38, float32's smallest normal number; values beyond 3.4e38 are refused).
+Rounding can make distinct distances equal, which changes average ranks and so
 Spearman by a measured amount (docs/guide/scaling.md, "RDMs that need not fit in memory").
 Reads always return float64.
 
@@ -99,7 +100,6 @@ def check_square(values: np.ndarray, name: str, atol: float = ATOL) -> None:
 
 def condense_rows(values: np.ndarray, start_row: int, stop_row: int) -> np.ndarray:
     """The condensed entries of rows [start_row, stop_row) of a square matrix (upper triangle, row by row)."""
-    n = values.shape[0]
     pieces = [values[i, i + 1:] for i in range(start_row, stop_row)]
     return np.concatenate(pieces) if pieces else np.empty(0, dtype=values.dtype)
 
