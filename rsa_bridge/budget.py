@@ -82,7 +82,7 @@ STORE_SHARE = 0.75
 MIN_STORE_BUDGET = 64 * 2 ** 20
 #: working bytes per value of an in-memory ranking (as rsa_bridge.ranking.IN_MEMORY_BYTES_PER_VALUE; this
 #: module imports nothing heavy)
-RANK_BYTES_PER_VALUE = 48
+RANK_BYTES_PER_VALUE = 72
 
 
 def _pairs(n_stimuli: int) -> int:

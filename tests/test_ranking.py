@@ -64,3 +64,22 @@ def test_float32_cannot_hold_large_ranks():
     # why ranks are float64: above 2^24 consecutive integers (and half-integers sooner) collide in float32
     assert np.float32(2 ** 24 + 1) == np.float32(2 ** 24)
     assert np.float64(2 ** 24 + 1) != np.float64(2 ** 24)
+
+
+def test_out_of_core_ranking_stays_near_its_budget():
+    import tracemalloc
+
+    n = 1501
+    v = np.random.default_rng(2).normal(size=n_pairs(n))   # 1.1 million values, 9 MB
+    budget = 2 * 2 ** 20                                     # far less than an in-memory ranking (80 MB)
+    with RDMStore([str(i) for i in range(n)], memory_budget=0) as store:
+        store.put("a", v)
+        store.chunk = 65536  # 0.5 MiB reads, so the budget, not the read buffers, dominates
+        with RDMStore(store.ids, memory_budget=0) as out:
+            out.chunk = 65536
+            tracemalloc.start()
+            rank_store(store, memory_budget=budget, out=out)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            assert np.array_equal(out.vector("a"), rankdata(v))
+    assert peak <= budget + 4 * 2 ** 20   # the budget plus a few read buffers of 0.5 MiB
