@@ -9,7 +9,8 @@ from rsa_bridge.chunked_compare import CHUNKED, compare_store
 from rsa_bridge.compare import compare_vectors
 from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.rdm_store import RDMStore, n_pairs
+from rsa_bridge.condensed import n_pairs
+from rsa_bridge.rdm_store import RDMStore
 
 
 def _data(rng, n):

@@ -7,7 +7,8 @@ from scipy.stats import rankdata
 
 from rsa_bridge import ranking
 from rsa_bridge.ranking import rank_store
-from rsa_bridge.rdm_store import RDMStore, n_pairs
+from rsa_bridge.condensed import n_pairs
+from rsa_bridge.rdm_store import RDMStore
 
 
 def _vectors(rng, m):

@@ -12,7 +12,8 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import rankdata, spearmanr
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.rdm_store import RDMStore, n_pairs, row_offset
+from rsa_bridge.condensed import n_pairs, row_offset
+from rsa_bridge.rdm_store import RDMStore
 
 
 def _squares(rng, n=41, k=3):
@@ -199,7 +200,7 @@ def test_to_netcdf_streams_the_report_format(rng, tmp_path, dtype):
         store.close()
 
 
-@pytest.mark.parametrize("module", ["rsa_bridge.rdm_store", "rsa_bridge.ranking", "rsa_bridge.chunked_compare",
+@pytest.mark.parametrize("module", ["rsa_bridge.rdm_store", "rsa_bridge.condensed", "rsa_bridge.ranking", "rsa_bridge.chunked_compare",
                                     "rsa_bridge.rdm_netcdf"])
 def test_module_examples_run(module):
     import doctest
