@@ -78,7 +78,7 @@ def run(n: int, rank_budget: float, dense: bool) -> None:
                 full = compare_vectors(vectors, brain, "spearman")
             print(f"largest |chunked - dense| = {np.abs(chunked - full).max():.2e}")
             del vectors
-        sets = [np.sort(np.random.default_rng(g).choice(n, 1000, replace=False)) for g in range(25)]
+        sets = [np.sort(np.random.default_rng(g).choice(n, min(n, 1000), replace=False)) for g in range(25)]
         with Stage("take 25 x 1000, spilled", t):
             subs = disk.take("layer0", sets)
         if dense:
