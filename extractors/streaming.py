@@ -53,6 +53,7 @@ from rsa_bridge.progress import progress_bar
 from rsa_bridge.model_rdms import LAYER
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
+from rsa_bridge.rdm_store import RDMStore
 
 SKETCH_METHOD = "count sketch (feature hashing, one random +-1 per unit; Weinberger et al. 2009)"
 
@@ -176,8 +177,9 @@ def stream_rdms(
     progress: bool | None = None,
     stimulus_ids: Sequence[str] | None = None,
     kernels_out: dict | None = None,
+    out_store: RDMStore | None = None,
     **old_keywords: Any,
-) -> xr.DataArray:
+) -> xr.DataArray | RDMStore:
     """RDMs of ``layers`` of ``model`` for ``images``, streaming activations (see the module docstring).
 
     Args:
@@ -193,11 +195,15 @@ def stream_rdms(
             unit-centred activations, ``H X X^T H`` (for CKA and linear predictivity, :mod:`rsa_bridge.measures`),
             recovered from the same accumulated Gram before its finish (no second pass); with
             ``reduce_units`` it is the Gram of the sketched (row-centred, for correlation) units.
+        out_store: an :class:`rsa_bridge.rdm_store.RDMStore` over the same stimulus ids: each finished layer RDM
+            is put there (with its ``module_path`` and ``n_units``) and the store is returned with the attrs
+            below, so only one (n, n) Gram/RDM exists at a time instead of the (L, n, n) array.
         old_keywords: the options as separate keywords (``metric=``, ``batch_size=``, ...): deprecated, still
             accepted for one release with a DeprecationWarning (``memory_budget=None`` there still means
             "no limit").
 
     Returns:
+        ``out_store`` when given (its attrs updated as below); else
         float64 DataArray (layer, stimulus_row, stimulus_col), coords ``module_path`` and ``n_units``
         (the layer's own unit count) on ``layer``; attrs: model provenance, metric, rdm_precision,
         reduce_units / reduce_method / reduce_seed / reduced_layers when reducing, rsa_bridge_version.
@@ -237,7 +243,9 @@ def stream_rdms(
     # a sketched correlation layer holds centred rows; its Gram is finished as a cosine
     gram_metric = {name: ("cosine" if name in sketches and metric == "correlation" else metric) for name in names}
     block = block_width(n, precision, options.chunk_bytes)
-    out = np.empty((len(names), n, n), dtype=np.float64)
+    if out_store is not None and out_store.ids != ids:
+        raise RSABridgeError("out_store covers other stimulus ids (or another order) than the images")
+    out = np.empty((len(names) if out_store is None else 1, n, n), dtype=np.float64)  # one square for a store
     with tempfile.TemporaryDirectory(prefix="rsa-bridge-spill-", dir=options.spill_dir) as folder:
         stores: dict[str, Any] = {}
         left = float(memory_budget)
@@ -269,7 +277,8 @@ def stream_rdms(
                 try:
                     for index, name in enumerate(names):
                         means = sums[name] / units[name] if name in sums else None
-                        target = torch.from_numpy(out[index]) if plan.device.type == "cpu" else None
+                        square = out[index if out_store is None else 0]
+                        target = torch.from_numpy(square) if plan.device.type == "cpu" else None
                         acc = GramAccumulator(n, gram_metric[name], row_means=means, precision=precision,
                                               device=plan.device, out=target)
                         for piece in stores[name].blocks(block):
@@ -280,8 +289,11 @@ def stream_rdms(
                             kernels_out[name] = _linear_kernel(acc.gram, gram_metric[name], means, units[name])
                         rdm = acc.finish(ids)
                         if target is None:
-                            out[index] = rdm.cpu().numpy()
+                            square[...] = rdm.cpu().numpy()
                         del rdm
+                        if out_store is not None:
+                            out_store.put(name, square, check=False, module_path=dict(plan.layers)[name],
+                                          n_units=int(units[name]))
                         del acc
                 finally:
                     bar.close()
@@ -300,6 +312,9 @@ def stream_rdms(
     if reduce_units is not None:
         attrs.update(reduce_units=int(reduce_units), reduce_method=SKETCH_METHOD,
                      reduce_seed=int(reduce_seed), reduced_layers=",".join(sketches) or "none")
+    if out_store is not None:
+        out_store.attrs.update(clean_attrs(attrs))
+        return out_store
     return xr.DataArray(
         out,
         dims=(LAYER, ROW, COL),

@@ -8,12 +8,19 @@ with the memory this process can have (``psutil`` available memory, or ``budget`
 :func:`check_disk` the ``model_rdms.nc`` the job writes with the free space of its output folder.
 Both raise :class:`rsa_bridge.errors.RSABridgeError` with how much is needed and what to change.
 
-Not done (issue 19 item 3): RDMs that never exist dense in memory (upper triangles in a chunked
-on-disk store, compared chunk by chunk); until then the check says where the limit is.
+**The store path** (:class:`rsa_bridge.rdm_store.RDMStore`, issue 19 item 3): RDMs are kept as upper
+triangles, in memory up to a byte budget and on disk beyond it, ranked out of core and compared chunk by
+chunk, so its peak is :data:`STORE_SQUARES` dense (n, n) float64 matrices (the Gram/RDM being finished and
+one more: a brain RDM being stored, or the layer being written to ``model_rdms.nc``) plus the budgets:
+:func:`store_needed_bytes`. :func:`plan_store` picks the budgets from the memory available and checks the
+spill folder's disk (:func:`spill_bytes`); only when even the two squares cannot fit, or the disk cannot
+take what is spilled, is the job refused, in one line. Not done: the squares themselves are dense (a Gram
+over n stimuli is n x n): on 16 GiB, 2 x 8 n^2 <= 75% of it stops at about 28,000 stimuli.
 """
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from rsa_bridge.errors import RSABridgeError
@@ -65,3 +72,97 @@ def check_disk(folder: str | Path, n_stimuli: int, n_model_rdms: int, itemsize: 
         raise RSABridgeError(f"{folder}: model_rdms.nc needs about {_gib(need)} ({n_model_rdms} RDMs of {n_stimuli} "
                              f"stimuli) but the disk has {_gib(free)} free; write to a larger disk (--out DIR) or "
                              "score fewer layers (--layers)")
+
+
+#: dense (n, n) float64 matrices in memory at once on the store path (see the module docstring)
+STORE_SQUARES = 2
+#: share of the available memory the store path plans to use (the rest: the model, Python, the page cache)
+STORE_SHARE = 0.75
+#: smallest useful budgets: vectors kept in memory, and the out-of-core ranking's working memory
+MIN_STORE_BUDGET = 64 * 2 ** 20
+#: working bytes per value of an in-memory ranking (as rsa_bridge.ranking.IN_MEMORY_BYTES_PER_VALUE; this
+#: module imports nothing heavy)
+RANK_BYTES_PER_VALUE = 72
+
+
+def _pairs(n_stimuli: int) -> int:
+    return int(n_stimuli) * (int(n_stimuli) - 1) // 2
+
+
+def store_vector_bytes(n_stimuli: int, n_rdms: int, storage: str = "float64", ranks: bool = True) -> int:
+    """Bytes of ``n_rdms`` condensed vectors in ``storage`` plus, with ``ranks``, their float64 ranks."""
+    item = {"float64": 8, "float32": 4}[storage]
+    return n_rdms * _pairs(n_stimuli) * (item + (8 if ranks else 0))
+
+
+def store_needed_bytes(n_stimuli: int, memory_budget: float, rank_budget: float) -> float:
+    """Peak bytes of the store path: :data:`STORE_SQUARES` (n, n) float64 squares + the vectors kept in memory
+    (``memory_budget``) + the ranking's working memory (``rank_budget``)."""
+    return STORE_SQUARES * rdm_bytes(n_stimuli) + memory_budget + rank_budget
+
+
+def spill_bytes(n_stimuli: int, n_rdms: int, storage: str = "float64", memory_budget: float = 0.0,
+                ranks: bool = True) -> float:
+    """Bytes written to the spill folder: the vectors (and ranks) beyond ``memory_budget``."""
+    return max(0.0, store_vector_bytes(n_stimuli, n_rdms, storage, ranks) - memory_budget)
+
+
+@dataclass(frozen=True)
+class StorePlan:
+    """Budgets of the store path for one job (bytes): pass ``memory_budget`` to the
+    :class:`~rsa_bridge.rdm_store.RDMStore` and ``rank_budget`` to the ranking / chunked comparison."""
+
+    memory_budget: float
+    rank_budget: float
+    needed: float
+    spill: float
+
+
+def plan_store(n_stimuli: int, n_model_rdms: int, n_brain_rdms: int, *, storage: str = "float64",
+               ranks: bool = True, available: float | None = None, spill_dir: str | Path | None = None) -> StorePlan:
+    """Budgets for the store path within :data:`STORE_SHARE` of ``available`` bytes (None: psutil's available
+    memory), or one line saying why the job cannot run.
+
+    Half of what is left after the two squares goes to the ranking (no more than an in-memory ranking needs),
+    the rest to vectors kept in memory; what does not fit is spilled to ``spill_dir`` (None: the system
+    temporary folder), whose disk is checked.
+
+    Raises:
+        RSABridgeError: the squares and the smallest budgets exceed the memory, or the spill exceeds the free disk.
+    """
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    squares = STORE_SQUARES * rdm_bytes(n_stimuli)
+    usable = STORE_SHARE * available
+    if squares + 2 * MIN_STORE_BUDGET > usable:
+        raise RSABridgeError(
+            f"{n_stimuli} stimuli: even with RDMs kept as upper triangles on disk, {STORE_SQUARES} dense matrices of "
+            f"{_gib(rdm_bytes(n_stimuli))} each (the Gram being finished and one RDM) need "
+            f"{_gib(squares + 2 * MIN_STORE_BUDGET)}, but {_gib(available)} is available ({STORE_SHARE:.0%} of it "
+            "is planned); use fewer stimuli or a machine with more memory")
+    left = usable - squares
+    n_rdms = n_model_rdms + n_brain_rdms
+    rank_budget = min(_pairs(n_stimuli) * RANK_BYTES_PER_VALUE, left / 2) if ranks else 0.0
+    memory_budget = min(store_vector_bytes(n_stimuli, n_rdms, storage, ranks), left - rank_budget)
+    spill = spill_bytes(n_stimuli, n_rdms, storage, memory_budget, ranks)
+    if spill > 0:
+        check_spill_disk(spill_dir, spill, n_stimuli)
+    return StorePlan(memory_budget, rank_budget, store_needed_bytes(n_stimuli, memory_budget, rank_budget), spill)
+
+
+def check_spill_disk(spill_dir: str | Path | None, need: float, n_stimuli: int) -> None:
+    """Raise when the disk of ``spill_dir`` (None: the system temporary folder) has less than ``need`` bytes free."""
+    import tempfile
+
+    folder = Path(spill_dir) if spill_dir is not None else Path(tempfile.gettempdir())
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        raise RSABridgeError(
+            f"{folder}: the RDMs of {n_stimuli} stimuli that do not fit in memory need about {_gib(need)} of spill "
+            f"space but the disk has {_gib(free)} free; point the spill folder at a larger disk (spill_dir), store "
+            "RDMs as float32, or score fewer layers (--layers)")

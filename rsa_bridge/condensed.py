@@ -1,0 +1,92 @@
+"""Condensed RDMs: the upper triangle of a square RDM as a vector, and back, without n x n temporaries.
+
+The condensed form of an (n, n) RDM is its m = n(n-1)/2 entries d(i, j), i < j, row by row: the order of
+``np.triu_indices(n, 1)`` and of scipy's ``squareform``. Row i starts at ``i n - i (i + 1) / 2``
+(:func:`row_offset`). The helpers here work in row panels of about a million entries, so converting a
+3.9 GB square (22,000 stimuli) adds no second square. Used by :mod:`rsa_bridge.rdm_store`.
+
+Example::
+
+    >>> import numpy as np
+    >>> from scipy.spatial.distance import squareform
+    >>> d = squareform(np.arange(1.0, 11.0))          # 5 x 5
+    >>> condense_rows(d, 0, 4).tolist() == list(np.arange(1.0, 11.0))
+    True
+    >>> bool(np.array_equal(fill_square(np.empty((5, 5)), iter([(0, 10, np.arange(1.0, 11.0))])), d))
+    True
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from rsa_bridge.errors import RSABridgeError
+
+#: tolerance of the symmetry and zero-diagonal checks, relative to max(max|d|, 1) (as rsa_bridge.datasets)
+ATOL = 1e-8
+
+
+def n_pairs(n: int) -> int:
+    """m = n(n-1)/2, the length of a condensed RDM over n stimuli."""
+    return int(n) * (int(n) - 1) // 2
+
+
+def row_offset(i: np.ndarray | int, n: int) -> np.ndarray | int:
+    """Where row i of the upper triangle starts in the condensed vector: ``i n - i (i + 1) / 2``."""
+    return i * n - i * (i + 1) // 2
+
+
+def panel_rows(n: int, elements: int = 1 << 20) -> int:
+    """Rows of an (n, n) matrix in a panel of about ``elements`` entries (at least 1, at most n)."""
+    return max(1, min(n, elements // max(n, 1)))
+
+
+def check_square(values: np.ndarray, name: str, atol: float = ATOL) -> None:
+    """RSABridgeError unless the (n, n) ``values`` are finite, symmetric and zero on the diagonal within
+    ``atol * max(max|d|, 1)`` (the rule of :func:`rsa_bridge.datasets.validate_rdm_dataset`), checked in row
+    panels so that no n x n temporary is made."""
+    n = values.shape[0]
+    scale, asym = 1.0, 0.0
+    step = panel_rows(n)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        panel = values[a:b]
+        if not np.isfinite(panel).all():
+            raise RSABridgeError(f"the {name} RDM contains NaN or inf")
+        scale = max(scale, float(np.abs(panel).max()))
+        asym = max(asym, float(np.abs(panel - values[:, a:b].T).max()))
+    if asym > atol * scale:
+        raise RSABridgeError(f"the {name} RDM is not symmetric (largest |d(i,j) - d(j,i)| = {asym:.3g}); "
+                             "an RDM holds one dissimilarity per pair")
+    if float(np.abs(np.diagonal(values)).max()) > atol * scale:
+        raise RSABridgeError(f"the {name} RDM has a non-zero diagonal")
+
+
+def condense_rows(values: np.ndarray, start_row: int, stop_row: int) -> np.ndarray:
+    """The condensed entries of rows [start_row, stop_row) of a square matrix (upper triangle, row by row)."""
+    pieces = [values[i, i + 1:] for i in range(start_row, stop_row)]
+    return np.concatenate(pieces) if pieces else np.empty(0, dtype=values.dtype)
+
+
+def fill_square(out: np.ndarray, chunks: Iterator[tuple[int, int, np.ndarray]]) -> np.ndarray:
+    """Fill the (n, n) ``out`` from condensed chunks ``(start, stop, values)``: upper rows, then the mirror
+    panel by panel (no n x n temporary); the diagonal is 0."""
+    n = out.shape[0]
+    offsets = row_offset(np.arange(n + 1, dtype=np.int64), n)
+    np.fill_diagonal(out, 0.0)
+    for start, stop, values in chunks:
+        row = int(np.searchsorted(offsets, start, side="right")) - 1
+        while row < n - 1 and offsets[row] < stop:
+            r0, r1 = max(int(offsets[row]), start), min(int(offsets[row + 1]), stop)
+            col0 = row + 1 + (r0 - int(offsets[row]))
+            out[row, col0:col0 + (r1 - r0)] = values[r0 - start:r1 - start]
+            row += 1
+    step = panel_rows(n, 1 << 18)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        out[b:, a:b] = out[a:b, b:].T
+        block = out[a:b, a:b]
+        upper = np.triu(block, 1)
+        out[a:b, a:b] = upper + upper.T
+    return out
