@@ -127,7 +127,8 @@ def _square(store, name: str) -> np.ndarray:
 
 
 def check_store_method(method: str) -> str:
-    """``method`` when a store can compute it; the whitened methods need the dense RDMs (one line)."""
+    """The canonical ``method`` when a store can compute it; the whitened methods need the dense RDMs (one line)."""
+    method = COMPARISONS.resolve(method)
     if method not in STORE_METHODS:
         raise RSABridgeError(f"comparison {method!r} is not available when the model RDMs live in a store "
                              f"(--rdm-store): use one of {', '.join(STORE_METHODS)}, or --rdm-store memory "
@@ -167,9 +168,9 @@ def store_inputs(store, neural_rdms, method: str):
 
     The neural RDMs are matched to the store's ``ids`` by ``stimulus_id`` (DataArrays), as in the dense path.
     """
-    from rsa_bridge.stats._inputs import check_method, neural_stacks
+    from rsa_bridge.stats._inputs import neural_stacks
 
-    method = check_store_method(check_method(method))
+    method = check_store_method(method)
     labels, ids, n = list(store.names), [str(s) for s in store.ids], store_size(store)
     if not labels:
         raise RSABridgeError("the model RDMs: no RDMs given (the store is empty)")
