@@ -41,9 +41,11 @@ from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.rdm import COL, ROW
 
-#: the methods whose full-N statistic a store computes (compare_vectors on one RDM vector at a time); the
-#: whitened methods need each (n, n) RDM double-centred, so they stay on the dense path
-STORE_METHODS = tuple(name for name in COMPARISONS if not name.startswith("whitened"))
+#: the methods a store computes: those the registry marks ``chunkable`` (sums over pairs, chunk by chunk:
+#: ``rsa_bridge.chunked_compare``); kendall_tau_a (pairs of pairs) and the whitened methods (each (n, n) RDM
+#: double-centred) need every pair at once and stay on the dense path
+STORE_METHODS = tuple(name for name, c in COMPARISONS.items()
+                      if getattr(c, "chunkable", not name.startswith("whitened")))
 #: bytes the exact scheme may build dense from a store (None: the memory available now, via psutil)
 DENSE_LIMIT_BYTES: float | None = None
 
@@ -70,6 +72,7 @@ class StoreStack:
 
     def __init__(self, stores: Mapping[str, object] | Sequence[tuple[str, object]]):
         pairs = list(stores.items()) if isinstance(stores, Mapping) else list(stores)
+        self._pairs = pairs
         if not pairs:
             raise RSABridgeError("a stack of RDM stores needs at least one store")
         self._ids = [str(s) for s in pairs[0][1].ids]
@@ -98,9 +101,18 @@ class StoreStack:
     def n(self) -> int:
         return len(self._ids)
 
+    def parts(self) -> list[tuple[object, list[str], list[str]]]:
+        """(store, its labels in this stack, their names in the store) per stacked store, in row order."""
+        return [(store, [f"{prefix}:{name}" for name in store.names], list(store.names))
+                for prefix, store in self._pairs]
+
     def vector(self, label: str) -> np.ndarray:
         store, name = self._where[label]
         return store.vector(name)
+
+    def chunks(self, label: str, size: int | None = None):
+        store, name = self._where[label]
+        return store.chunks(name, size)
 
     def take(self, label: str, index_sets) -> list[np.ndarray]:
         store, name = self._where[label]
@@ -181,16 +193,44 @@ def store_inputs(store, neural_rdms, method: str):
     return labels, n, neural_mat, {a: v[:, rows, cols] for a, v in neural_mat.items()}
 
 
+def _chunked(store, neural_vec: Mapping[str, np.ndarray], method: str) -> dict[str, np.ndarray] | None:
+    """``rsa_bridge.chunked_compare.compare_store`` on an ``RDMStore`` (exact global ranks, chunk by chunk), or
+    None where it does not apply (another store class, a method it does not chunk, the module absent)."""
+    try:
+        from rsa_bridge.chunked_compare import compare_store
+        from rsa_bridge.rdm_store import RDMStore
+    except ImportError:
+        return None
+    if not isinstance(store, RDMStore) or not getattr(COMPARISONS[method], "chunkable", False):
+        return None
+    return compare_store(store, dict(neural_vec), method)
+
+
 def store_similarities(store, neural_vec: Mapping[str, np.ndarray], method: str) -> dict[str, np.ndarray]:
-    """Per area the (L, R) similarities of every stored RDM with every area RDM, one RDM vector at a time."""
-    out = {a: np.empty((len(store.names), v.shape[0])) for a, v in neural_vec.items()}
-    for i, label in enumerate(store.names):
-        vec = np.asarray(store.vector(label), dtype=np.float64)[None]
-        if not np.isfinite(vec).all():
-            raise RSABridgeError(f"the model RDMs: RDM {label!r} contains NaN or inf")
-        for area, v in neural_vec.items():
-            out[area][i] = compare_vectors(vec, v, method)[0]
-        del vec
+    """Per area the (L, R) similarities of every stored RDM with every area RDM ((R, m) vectors).
+
+    An ``RDMStore`` is compared chunk by chunk (``rsa_bridge.chunked_compare``, equal to
+    :func:`rsa_bridge.compare.compare_vectors` to 1e-12); any other store one RDM vector at a time with
+    :func:`rsa_bridge.compare.compare_vectors`. A :class:`StoreStack` does this per store.
+    """
+    method = check_store_method(method)
+    labels = list(store.names)
+    out = {a: np.empty((len(labels), v.shape[0])) for a, v in neural_vec.items()}
+    parts = store.parts() if isinstance(store, StoreStack) else [(store, labels, labels)]
+    for part, part_labels, names in parts:
+        rows = [labels.index(label) for label in part_labels]
+        fast = _chunked(part, neural_vec, method)
+        if fast is not None:
+            for area in out:
+                out[area][rows] = fast[area]
+            continue
+        for i, label, name in zip(rows, part_labels, names):
+            vec = np.asarray(part.vector(name), dtype=np.float64)[None]
+            if not np.isfinite(vec).all():
+                raise RSABridgeError(f"the model RDMs: RDM {label!r} contains NaN or inf")
+            for area, v in neural_vec.items():
+                out[area][i] = compare_vectors(vec, v, method)[0]
+            del vec
     return out
 
 
