@@ -1,0 +1,168 @@
+"""How ``compare`` holds the model RDMs: dense ``(layer, n, n)`` arrays, or an RDM store (``--rdm-store``).
+
+A dense float64 RDM is 8 n^2 bytes (800 MB at 10,000 stimuli); ``compare`` used to hold every layer's
+dense, stack all models for the statistics and copy them once more as upper-triangle vectors
+(:mod:`rsa_bridge.budget`: about 2.5 copies at the peak). With a store
+(``rsa_bridge.rdm_store.RDMStore``) each layer is one condensed upper triangle (4 n^2 bytes in float64,
+2 n^2 in float32), in memory up to a budget and spilled to an HDF5 file beyond it, and every later step
+reads it without a dense copy: the similarities chunk by chunk (:func:`rsa_bridge.layer_scores.compare_layers`),
+the statistics through a :class:`rsa_bridge.stats.stores.StoreStack` of all models
+(:mod:`rsa_bridge.stats.stores`), ``model_rdms.nc`` one layer at a time.
+
+``--rdm-store`` (:data:`STORE_MODES`):
+
+- ``auto`` (default): dense while the estimate of :func:`rsa_bridge.budget.needed_bytes` fits the memory
+  available (nothing changes for the sizes of the shipped datasets), else a store that keeps what fits in
+  half the available memory and spills the rest; ``--rdm-storage float32`` always uses a store;
+- ``memory``: a store, every vector in memory; ``disk``: a store, every vector on disk.
+
+The results' attrs say what ran: ``rdm_store`` (``none (dense arrays)``, ``memory``, ``disk`` or
+``memory+disk`` when part spilled), ``rdm_storage`` and, for float32, ``rdm_storage_error`` (the bound on
+each stored entry).
+
+What a store does not do: ``--measure cka/linear`` (their Gram matrices are dense n x n per layer),
+time-resolved areas beyond the dense size, and the comparison methods that need every pair at once
+(:data:`rsa_bridge.stats.stores.STORE_METHODS`): each is one line of error before any forward pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rsa_bridge.errors import RSABridgeError
+
+#: ``--rdm-store`` choices -> what each does (the command line lists these)
+STORE_MODES = {
+    "auto": "dense arrays while they fit the memory available, else an RDM store (memory, then disk)",
+    "memory": "an RDM store of upper triangles, all in memory",
+    "disk": "an RDM store of upper triangles, all on disk (a temporary HDF5 file)",
+}
+#: ``--rdm-storage`` choices -> bytes per stored value
+STORAGES = {"float64": 8, "float32": 4}
+#: share of the available memory an ``auto`` store keeps in memory before it spills
+AUTO_SHARE = 0.5
+FLOAT32_ERROR = ("each stored entry rounded to float32: |error| <= |d| 2^-24 (relative 6e-8); ranks of distances "
+                 "closer than that may tie")
+
+
+@dataclass(frozen=True)
+class StorePlan:
+    """Where one compare job keeps its model RDMs.
+
+    Attributes:
+        store: False: dense arrays; True: an RDM store.
+        memory_budget: bytes of RDM vectors a store keeps in memory (None: all; 0: all on disk).
+        storage: ``float64`` or ``float32`` (stored values; reads are float64).
+        mode: the ``--rdm-store`` asked for.
+    """
+
+    store: bool
+    memory_budget: float | None
+    storage: str
+    mode: str
+
+    def attrs(self, stores=()) -> dict:
+        """Provenance: ``rdm_store`` (what ran, from the stores themselves), ``rdm_storage`` (+ its error)."""
+        if not self.store:
+            return {"rdm_store": "none (dense arrays)", "rdm_store_requested": self.mode, "rdm_storage": "float64"}
+        spilled = [bool(getattr(s, "spilled", [])) for s in stores]
+        in_memory = [len(getattr(s, "spilled", [])) < len(s.names) for s in stores]
+        where = "+".join(w for w, hit in (("memory", any(in_memory)), ("disk", any(spilled))) if hit) or "memory"
+        out = {"rdm_store": where, "rdm_store_requested": self.mode, "rdm_storage": self.storage}
+        if self.storage == "float32":
+            out["rdm_storage_error"] = FLOAT32_ERROR
+        return out
+
+
+def plan_rdm_store(mode: str, storage: str, n_stimuli: int, n_model_rdms: int, n_brain_rdms: int,
+                   available: float | None = None) -> StorePlan:
+    """The :class:`StorePlan` for ``--rdm-store mode --rdm-storage storage`` (see the module docstring)."""
+    from rsa_bridge.budget import needed_bytes
+
+    if mode not in STORE_MODES:
+        raise RSABridgeError(f"--rdm-store takes {', '.join(STORE_MODES)}; got {mode!r}")
+    if storage not in STORAGES:
+        raise RSABridgeError(f"--rdm-storage takes {', '.join(STORAGES)}; got {storage!r}")
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    if mode == "memory":
+        return StorePlan(True, None, storage, mode)
+    if mode == "disk":
+        return StorePlan(True, 0.0, storage, mode)
+    if storage == "float64" and needed_bytes(n_stimuli, n_model_rdms, n_brain_rdms) <= available:
+        return StorePlan(False, None, storage, mode)
+    return StorePlan(True, max(0.0, AUTO_SHARE * available - 12.0 * n_brain_rdms * n_stimuli ** 2), storage, mode)
+
+
+def check_store_job(plan: StorePlan, method: str, measures=(), timed: bool = False) -> None:
+    """One line before any forward pass when the job needs what a store does not give (module docstring)."""
+    if not plan.store:
+        return
+    from rsa_bridge.stats.stores import check_store_method
+
+    check_store_method(method)
+    extra = [m for m in measures or () if m != "rsa"]
+    if extra:
+        raise RSABridgeError(f"--measure {', '.join(extra)} needs each layer's dense n x n Gram matrix, which an RDM "
+                             "store does not keep: drop --measure or use --rdm-store auto with fewer stimuli")
+
+
+def new_store(plan: StorePlan, ids, spill_dir=None, attrs=None):
+    """An empty ``RDMStore`` over ``ids`` for ``plan``."""
+    from rsa_bridge.rdm_store import RDMStore
+
+    return RDMStore(ids, storage=plan.storage, memory_budget=plan.memory_budget, spill_dir=spill_dir, attrs=attrs)
+
+
+def into_store(rdms, plan: StorePlan, spill_dir=None):
+    """A dense ``(layer, n, n)`` DataArray moved into a store for ``plan`` (the caller drops the array)."""
+    from rsa_bridge.rdm_store import RDMStore
+
+    if not hasattr(rdms, "dims"):
+        return rdms
+    return RDMStore.from_dataarray(rdms, storage=plan.storage, memory_budget=plan.memory_budget, spill_dir=spill_dir)
+
+
+def statistics_stack(pieces, ids):
+    """All models' RDMs of one dataset as one :class:`rsa_bridge.stats.stores.StoreStack` (labels
+    ``model:layer``; dense pieces, e.g. image-statistics controls, are put in an in-memory store in the
+    order of ``ids``), or None when no piece holds a store (the caller stacks dense arrays as before)."""
+    from rsa_bridge.align import reorder_rdm
+    from rsa_bridge.rdm_store import RDMStore
+    from rsa_bridge.stats.stores import StoreStack, is_store
+
+    if not any(is_store(p.model_rdms) for p in pieces):
+        return None
+    parts = []
+    for p in pieces:
+        rdms = p.model_rdms
+        parts.append((p.model, rdms if is_store(rdms) else RDMStore.from_dataarray(reorder_rdm(rdms, ids))))
+    return StoreStack(parts)
+
+
+def layer_info(rdms) -> tuple[list[str], int]:
+    """(module path per layer, n stimuli) of a dense DataArray or a store."""
+    from rsa_bridge.model_rdms import LAYER
+    from rsa_bridge.rdm import ROW
+    from rsa_bridge.stats.stores import is_store
+
+    if is_store(rdms):
+        coords = getattr(rdms, "coords", {})
+        return [str(coords.get(name, {}).get("module_path", "")) for name in rdms.names], len(rdms.ids)
+    paths = rdms["module_path"].values if "module_path" in rdms.coords else [""] * rdms.sizes[LAYER]
+    return [str(p) for p in paths], int(rdms.sizes[ROW])
+
+
+def write_model_rdms(model_rdms: dict, path) -> bool:
+    """Write ``model_rdms.nc`` from stores one layer at a time (``rsa_bridge.rdm_netcdf``); False (nothing
+    written) when every entry is dense (the report writes those as before)."""
+    from rsa_bridge.rdm_store import RDMStore
+    from rsa_bridge.stats.stores import is_store
+
+    if not any(is_store(r) for r in model_rdms.values()):
+        return False
+    from rsa_bridge.rdm_netcdf import write_model_rdms as write
+
+    write(path, {key: r if is_store(r) else RDMStore.from_dataarray(r) for key, r in model_rdms.items()})
+    return True  # each model in its storage dtype: float64 as the dense write, float32 for --rdm-storage float32
