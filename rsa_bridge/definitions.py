@@ -64,6 +64,9 @@ class ComparisonMethod:
         rsatoolbox, brainscore, net2brain: what those tools call the same computation ("" = none).
         aliases: other names accepted for this method (peers' names).
         note: anything else a user of a peer tool must know.
+        chunked: name of its :class:`rsa_bridge.chunked_compare.ChunkedMethod` when the similarity is a function of
+            sums over pairs (computed chunk by chunk on RDMs that need not fit in memory); "" = it needs
+            every pair at once.
     """
 
     name: str
@@ -76,6 +79,12 @@ class ComparisonMethod:
     net2brain: str = ""
     aliases: tuple[str, ...] = ()
     note: str = ""
+    chunked: str = ""
+
+    @property
+    def chunkable(self) -> bool:
+        """Whether :func:`rsa_bridge.chunked_compare.compare_store` computes it chunk by chunk."""
+        return bool(self.chunked)
 
 
 _METRICS = (
@@ -95,16 +104,16 @@ METRICS: Registry[MetricDefinition] = Registry("RDM metric", {m.name: m for m in
 _COMPARISONS = (
     ComparisonMethod("spearman", "Pearson r of the ranks (average ranks for ties)", "_spearman_matrix", "dot", True,
                      "spearman", "metric rdm / rdm_cv (Spearman of upper triangles)",
-                     'RSA(distance_metric="spearman"), reported squared (R2)'),
+                     'RSA(distance_metric="spearman"), reported squared (R2)', chunked="PEARSON_OF_RANKS"),
     ComparisonMethod("pearson", "Pearson r", "_pearson_matrix", "dot", False, "corr", "",
-                     'distance_metric="pearson", squared', aliases=("corr", "correlation")),
+                     'distance_metric="pearson", squared', aliases=("corr", "correlation"), chunked="PEARSON"),
     ComparisonMethod("kendall_tau_a", "(concordant - discordant pairs) / (m (m - 1) / 2); ties count as neither",
                      "_kendall_matrix", "masked", True, "tau-a", aliases=("tau-a", "tau_a", "kendall")),
     ComparisonMethod("rho_a", "12 sum (R_a - mean)(R_b - mean) / (m^3 - m), average ranks R (Spearman without the "
                      "tie correction of the denominator)", "_rho_a_matrix", "dot", True, "rho-a",
-                     aliases=("rho-a",)),
+                     aliases=("rho-a",), chunked="RHO_A"),
     ComparisonMethod("cosine", "a.b / (|a| |b|), no centring", "_cosine_matrix", "dot", False,
-                     "cosine", note="rsatoolbox's default comparison"),
+                     "cosine", note="rsatoolbox's default comparison", chunked="COSINE"),
     ComparisonMethod("whitened_pearson", "whitened_cosine of the mean-centred vectors", "_whitened_pearson_matrix",
                      "masked", False, "corr_cov", aliases=("corr_cov",), note="rsatoolbox with sigma_k=None"),
     ComparisonMethod("whitened_cosine", "Frobenius cosine of G = -H D H / 2 (H centring matrix, D the RDM): the "

@@ -1,0 +1,211 @@
+"""RDM comparison chunk by chunk, for RDMs kept in an :class:`~rsa_bridge.rdm_store.RDMStore`.
+
+A method whose similarity is a function of **sums over stimulus pairs** needs only those sums, which add up
+over chunks of pairs. For L model vectors a_l and R brain vectors b_r (m pairs each, shifted by constants
+k_a, k_b: x = a - k_a, y = b - k_b) each chunk of c pairs adds
+
+    S_x = sum x,  S_y = sum y,  S_xx = sum x^2,  S_yy = sum y^2,  S_xy = X Y^T   (one (L x c) @ (c x R) GEMM)
+
+in float64, and the similarity follows from the totals:
+
+================ ============================================================ ==============================
+method           from the sums                                                shift k
+================ ============================================================ ==============================
+pearson          (S_xy - S_x S_y / m) / sqrt((S_xx - S_x^2/m)(S_yy - S_y^2/m)) the first chunk's mean (keeps
+                                                                              the sums small: no cancellation)
+spearman         the same on the global average-tie ranks                     (m + 1) / 2, the ranks' exact mean
+rho_a            12 S_xy / (m^3 - m) on the ranks                             (m + 1) / 2
+cosine           S_xy / sqrt(S_xx S_yy)                                        none
+================ ============================================================ ==============================
+
+The ranks of the rank methods are global (:func:`rsa_bridge.ranking.rank_store`: exact, out of core when
+needed), so the result equals :func:`rsa_bridge.compare.compare_vectors` on the dense vectors (tested to
+1e-12). ``kendall_tau_a`` (pairs of pairs) and the whitened methods (the RDM's row and column structure
+through the centring of the second-moment matrix) are not reduced to these sums here; which methods work is
+the ``chunked`` field of each record in :data:`rsa_bridge.definitions.COMPARISONS`.
+
+Example::
+
+    >>> import numpy as np
+    >>> from rsa_bridge.compare import compare_vectors
+    >>> from rsa_bridge.rdm_store import RDMStore
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.random((2, 45)), rng.random(45)  # 10 stimuli
+    >>> with RDMStore([str(i) for i in range(10)], memory_budget=0) as store:
+    ...     store.put("l1", a[0]); store.put("l2", a[1])
+    ...     r = compare_store(store, {"IT": b[None]}, "spearman", chunk_size=7)["IT"]
+    >>> bool(np.allclose(r, compare_vectors(a, b, "spearman"), atol=1e-12))
+    True
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from rsa_bridge.definitions import COMPARISONS
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.ranking import rank_store
+from rsa_bridge.rdm_store import RDMStore
+from rsa_bridge.registry import Registry
+
+#: pairs per chunk by default (a chunk of L + R vectors is (L + R) x 8 MiB)
+DEFAULT_CHUNK = 1 << 20
+
+
+@dataclass
+class Moments:
+    """Sums over pairs of shifted model vectors x (L) and brain vectors y (R); see the module docstring."""
+
+    m: int
+    sx: np.ndarray
+    sy: np.ndarray
+    sxx: np.ndarray
+    syy: np.ndarray
+    sxy: np.ndarray
+    constant_x: np.ndarray  # (L,) bool: all values equal
+    constant_y: np.ndarray  # (R,) bool
+
+
+@dataclass(frozen=True)
+class ChunkedMethod:
+    """How one method is computed from :class:`Moments`: the shift of its inputs and the finish."""
+
+    shift: str  # "first_chunk_mean", "rank_mean" or "none"
+    finish: Callable[[Moments], np.ndarray]
+
+
+def _check_constant(mo: Moments, what: str) -> None:
+    for who, constant in (("a model", mo.constant_x), ("a neural", mo.constant_y)):
+        if constant.any():
+            raise RSABridgeError(f"{who} RDM is constant (all dissimilarities equal), so {what} is undefined")
+
+
+def _pearson(mo: Moments) -> np.ndarray:
+    _check_constant(mo, "its correlation with another RDM")
+    cov = mo.sxy - np.outer(mo.sx, mo.sy) / mo.m
+    var_x = mo.sxx - mo.sx ** 2 / mo.m
+    var_y = mo.syy - mo.sy ** 2 / mo.m
+    return np.clip(cov / np.sqrt(np.outer(var_x, var_y)), -1.0, 1.0)
+
+
+def _rho_a(mo: Moments) -> np.ndarray:
+    _check_constant(mo, "rho-a")
+    return mo.sxy * (12.0 / (float(mo.m) ** 3 - mo.m))
+
+
+def _cosine(mo: Moments) -> np.ndarray:
+    for who, sq in (("a model", mo.sxx), ("a neural", mo.syy)):
+        if (sq == 0).any():
+            raise RSABridgeError(f"{who} RDM is all zeros, so its cosine with another RDM is undefined")
+    return np.clip(mo.sxy / np.sqrt(np.outer(mo.sxx, mo.syy)), -1.0, 1.0)
+
+
+PEARSON = ChunkedMethod("first_chunk_mean", _pearson)
+PEARSON_OF_RANKS = ChunkedMethod("rank_mean", _pearson)
+RHO_A = ChunkedMethod("rank_mean", _rho_a)
+COSINE = ChunkedMethod("none", _cosine)
+
+#: method name -> how it is computed chunk by chunk, for the records of :data:`rsa_bridge.definitions.COMPARISONS`
+#: with a ``chunked`` entry
+CHUNKED: Registry[ChunkedMethod] = Registry(
+    "chunked comparison method", {name: globals()[c.chunked] for name, c in COMPARISONS.items() if c.chunkable})
+
+
+def chunked_method(method: str) -> str:
+    """The canonical name of ``method``; RSABridgeError in one line when it cannot run chunk by chunk."""
+    name = COMPARISONS.resolve(method)
+    if not COMPARISONS[name].chunkable:
+        raise RSABridgeError(f"method {name!r} needs every stimulus pair in memory at once; for RDMs kept out of "
+                             f"memory use one of {', '.join(CHUNKED)}")
+    return name
+
+
+def _as_store(area: str, value, like: RDMStore, stack: contextlib.ExitStack) -> RDMStore:
+    """A brain RDM set as a store over ``like``'s ids (aligned by stimulus id for DataArrays)."""
+    if isinstance(value, RDMStore):
+        if value.ids != like.ids:
+            raise RSABridgeError(f"the {area} RDMs cover other stimuli (or another order) than the model RDMs; "
+                                 "build their store with the model store's ids")
+        return value
+    keep = None if np.isinf(like.memory_budget) else like.memory_budget
+    if hasattr(value, "dims"):  # a DataArray: reorder to the model's stimulus order by id
+        rows = [str(s) for s in value["stimulus_row"].values]
+        if sorted(rows) != sorted(like.ids):
+            raise RSABridgeError(f"the {area} RDMs cover other stimuli than the model RDMs")
+        value = value.sel(stimulus_row=like.ids, stimulus_col=like.ids)
+        store = RDMStore.from_dataarray(value, memory_budget=keep, spill_dir=like.spill_dir)
+        return stack.enter_context(store)
+    array = np.asarray(value, dtype=np.float64)
+    condensed = array.ndim == 1 or (array.ndim == 2 and array.shape[1] == like.m and array.shape != (like.n, like.n))
+    array = array[None] if array.ndim == (1 if condensed else 2) else array
+    store = stack.enter_context(RDMStore(like.ids, memory_budget=keep, spill_dir=like.spill_dir))
+    for r, rdm in enumerate(array):
+        store.put(f"{area}_{r}", rdm)
+    return store
+
+
+def _shifts(kind: str, src: RDMStore, size: int) -> np.ndarray:
+    if kind == "rank_mean":
+        return np.full(len(src.names), (src.m + 1) / 2.0)
+    if kind == "first_chunk_mean":
+        return np.array([src.read(name, 0, min(src.m, size)).mean() for name in src.names])
+    return np.zeros(len(src.names))
+
+
+def _block(src: RDMStore, start: int, stop: int, shift: np.ndarray) -> np.ndarray:
+    return np.stack([src.read(name, start, stop) for name in src.names]) - shift[:, None]
+
+
+def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "spearman", *,
+                  chunk_size: int | None = None, rank_budget: float | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Similarity of every RDM in ``store`` with every brain RDM of each area, chunk by chunk.
+
+    Args:
+        store: L model RDMs (e.g. one per layer).
+        neural: area -> its R brain RDMs: an :class:`RDMStore` over the same ids, an (R, n, n) or (n, n) array
+            (or (R, m) / (m,) condensed vectors) in ``store.ids`` order, or an RDM DataArray (aligned to ``store.ids`` by stimulus id).
+        method: one whose record has a ``chunked`` entry (pearson, spearman, rho_a, cosine).
+        chunk_size: pairs per chunk (default :data:`DEFAULT_CHUNK`).
+        rank_budget: working bytes of the global ranking (:func:`rsa_bridge.ranking.rank_store`; None: in memory).
+        seed: seed of the ranking's samples (the ranks do not depend on it).
+
+    Returns:
+        area -> (L, R) float64 similarities, rows in ``store.names`` order, equal to
+        :func:`rsa_bridge.compare.compare_vectors` on the dense vectors.
+    """
+    name = chunked_method(method)
+    plan = CHUNKED[name]
+    size = int(chunk_size or DEFAULT_CHUNK)
+    if not store.names:
+        raise RSABridgeError("the model RDM store is empty")
+    with contextlib.ExitStack() as stack:
+        brains = {area: _as_store(area, value, store, stack) for area, value in neural.items()}
+        if COMPARISONS[name].rank:
+            store = stack.enter_context(rank_store(store, memory_budget=rank_budget, seed=seed))
+            brains = {area: stack.enter_context(rank_store(b, memory_budget=rank_budget, seed=seed))
+                      for area, b in brains.items()}
+        kx = _shifts(plan.shift, store, size)
+        ky = {area: _shifts(plan.shift, b, size) for area, b in brains.items()}
+        L = len(store.names)
+        sx, sxx = np.zeros(L), np.zeros(L)
+        lo, hi = np.full(L, np.inf), np.full(L, -np.inf)
+        acc = {area: [np.zeros(len(b.names)), np.zeros(len(b.names)), np.zeros((L, len(b.names))),
+                      np.full(len(b.names), np.inf), np.full(len(b.names), -np.inf)] for area, b in brains.items()}
+        for start in range(0, store.m, size):
+            stop = min(store.m, start + size)
+            x = _block(store, start, stop, kx)
+            sx += x.sum(axis=1)
+            sxx += np.einsum("ij,ij->i", x, x)
+            lo, hi = np.minimum(lo, x.min(axis=1)), np.maximum(hi, x.max(axis=1))
+            for area, b in brains.items():
+                y = _block(b, start, stop, ky[area])
+                s = acc[area]
+                s[0] += y.sum(axis=1)
+                s[1] += np.einsum("ij,ij->i", y, y)
+                s[2] += x @ y.T
+                s[3], s[4] = np.minimum(s[3], y.min(axis=1)), np.maximum(s[4], y.max(axis=1))
+        return {area: plan.finish(Moments(store.m, sx, s[0], sxx, s[1], s[2], lo == hi, s[3] == s[4]))
+                for area, s in acc.items()}
