@@ -234,10 +234,38 @@ def store_similarities(store, neural_vec: Mapping[str, np.ndarray], method: str)
     return out
 
 
-def gather_subsets(store, index_sets: list[np.ndarray]) -> list[np.ndarray]:
-    """Per index set the (L, k, k) float64 sub-RDMs of every stored RDM: one ``take`` per RDM for all sets."""
-    per_label = [store.take(label, index_sets) for label in store.names]
-    return [np.stack([per_label[i][g] for i in range(len(per_label))]) for g in range(len(index_sets))]
+class SubsetRDMs:
+    """Every stored RDM's sub-RDMs over G index sets of k stimuli, gathered with **one** ``take`` per RDM and
+    kept as condensed upper triangles (G x L x k(k-1)/2 float64: 25 x 8 x 1,000 stimuli = 800 MB);
+    ``subs[g]`` is the (L, k, k) float64 stack of index set g, built when asked for."""
+
+    def __init__(self, store, index_sets: list[np.ndarray]):
+        sizes = {len(i) for i in index_sets}
+        if len(sizes) != 1:
+            raise RSABridgeError("the index sets of one gather must have one size")
+        self.k = sizes.pop()
+        self._rows, self._cols = np.triu_indices(self.k, k=1)
+        self._vectors = []  # per RDM, per index set: (k(k-1)/2,) float64
+        for label in store.names:
+            squares = store.take(label, index_sets)
+            self._vectors.append([sq[self._rows, self._cols] for sq in squares])
+            del squares
+
+    def __len__(self) -> int:
+        return len(self._vectors[0]) if self._vectors else 0
+
+    def __getitem__(self, g: int) -> np.ndarray:
+        out = np.zeros((len(self._vectors), self.k, self.k))
+        for i, vectors in enumerate(self._vectors):
+            out[i, self._rows, self._cols] = vectors[g]
+            out[i, self._cols, self._rows] = vectors[g]
+        return out
+
+
+def gather_subsets(store, index_sets: list[np.ndarray]) -> SubsetRDMs:
+    """Per index set the (L, k, k) float64 sub-RDMs of every stored RDM: one ``take`` per RDM for all sets
+    (:class:`SubsetRDMs`; index it by set)."""
+    return SubsetRDMs(store, index_sets)
 
 
 def _seed_attr(seed):
