@@ -178,3 +178,16 @@ def test_compare_layers_from_a_store_equals_the_dense_path(make):
         np.testing.assert_allclose(b[2]["IT"].values, a[2]["IT"].values, rtol=0, atol=1e-12)
     with pytest.raises(RSABridgeError, match="not available"):
         compare_layers(make(ids, model), ds, ["IT"], "whitened_cosine", "none")
+
+
+def test_bootstrap_over_rdms_from_a_store_is_exact_without_dense_rdms(monkeypatch):
+    ids, model, dense, neural = _data(80)
+    store = VectorStore(ids, model)
+    monkeypatch.setattr(stores, "DENSE_LIMIT_BYTES", 1000.0)  # nothing may be made dense
+    for method in ("spearman", "pearson"):
+        ref = bootstrap_similarity(dense, neural, method=method, n_samples=40, seed=6, over="rdms", ceiling=True)
+        got = bootstrap_similarity(store, neural, method=method, n_samples=40, seed=6, over="rdms", ceiling=True)
+        np.testing.assert_allclose(got.observed, ref.observed, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got.samples, ref.samples, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(got.ceiling, ref.ceiling, rtol=0, atol=1e-10)
+        np.testing.assert_array_equal(got.rdm_indices["IT"], ref.rdm_indices["IT"])

@@ -20,7 +20,10 @@ What each statistic reads from the store:
   then the dense code. Same seed, same samples as the dense path (``tests/test_large_n.py``: 1e-12);
 - the subset permutation test: the one subset's sub-RDMs by one ``take`` per RDM, then the dense test.
 
-The **exact** scheme (``scheme='exact'``, a resampling over RDMs or both, or given index sets) needs the
+- the bootstrap over RDMs (``over='rdms'``): the full-N per-RDM similarities re-weighted by each sample's
+  RDM counts (exact at any N, no dense RDM).
+
+The **exact** stimulus scheme (``scheme='exact'``, ``over='both'``, or given index sets) needs the
 model RDMs dense: :func:`dense_model_rdms` builds them when they fit the memory available
 (:func:`rsa_bridge.budget.needed_bytes`), otherwise it is one line of error naming the subset scheme.
 Memory of the subset bootstrap: G x L x k^2 x 8 bytes for the gathered sub-RDMs (25 subsets x 8 layers x
@@ -284,6 +287,9 @@ def store_bootstrap(store, neural_rdms, *, method: str, n_samples: int, over: st
 
     n = store_size(store)
     chosen = chosen_scheme(scheme, n, over == "stimuli", stimulus_indices is not None)
+    if over == "rdms":  # the stimuli stay whole: every sample re-weights the full-N per-RDM similarities
+        return _rdm_bootstrap(store, neural_rdms, method=method, n_samples=n_samples, seed=seed, ceiling=ceiling,
+                              rdm_indices=rdm_indices)
     if chosen == "exact":
         dense = dense_model_rdms(store, f"the exact bootstrap (over {over}) of {n} stimuli")
         return bootstrap_similarity(dense, neural_rdms, method=method, n_samples=n_samples, over=over, seed=seed,
@@ -303,6 +309,48 @@ def store_bootstrap(store, neural_rdms, *, method: str, n_samples: int, over: st
                            ceiling=np.full((n_samples, len(neural_vec), 2), np.nan) if ceiling else None,
                            backend=rank_backend(method, device if device is not None else DEFAULT_DEVICE_STACK[-1]),
                            scheme=subset_attrs("subset", n))
+
+
+def _rdm_bootstrap(store, neural_rdms, *, method, n_samples, seed, ceiling, rdm_indices):
+    """The exact bootstrap over RDMs (subjects/sessions) from a store, never dense: a sample's statistic is
+    the count-weighted mean of the full-N per-RDM similarities (what the dense path computes with all pair
+    weights 1). Index sets are drawn per area in area order from one Generator, as the dense path does."""
+    import warnings
+
+    from rsa_bridge.stats.bootstrap import BootstrapResult, _dot_path
+    from rsa_bridge.stats.resample import as_generator, bootstrap_rdms, counts
+    from rsa_bridge.stats.subset import subset_attrs
+
+    labels, n, _, neural_vec = store_inputs(store, neural_rdms, method)
+    sims = store_similarities(store, neural_vec, method)
+    observed = np.stack([sims[a].mean(axis=1) for a in neural_vec], axis=1)
+    rng = as_generator(seed)
+    rdm_idx, samples = {}, np.empty((n_samples, len(labels), len(neural_vec)))
+    for j, (area, v) in enumerate(neural_vec.items()):
+        given = None if rdm_indices is None else rdm_indices.get(area)
+        rdm_idx[area] = bootstrap_rdms(v.shape[0], n_samples, rng) if given is None else np.asarray(given)
+        if rdm_idx[area].shape[0] != n_samples:
+            raise RSABridgeError(f"area {area!r}: {rdm_idx[area].shape[0]} RDM index sets for {n_samples} samples")
+        cnt = counts(rdm_idx[area], v.shape[0])
+        samples[:, :, j] = np.einsum("lr,br->bl", sims[area], cnt) / cnt.sum(axis=1)[:, None]
+    single = [j for j, v in enumerate(neural_vec.values()) if v.shape[0] == 1]
+    if single:
+        samples[:, :, single] = np.nan
+        warnings.warn(f"area(s) {', '.join(list(neural_vec)[j] for j in single)} have a single RDM: bootstrapping "
+                      "over RDMs cannot estimate their uncertainty, so their samples are NaN; resample stimuli "
+                      "instead (over='stimuli' or 'both')", RuntimeWarning, stacklevel=3)
+    ceil = None
+    if ceiling:  # per-sample Nili bounds come from the brain RDMs only (the dense code, all pair weights 1)
+        ceil = np.full((n_samples, len(neural_vec), 2), np.nan)
+        multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
+        if multi:
+            first = next(iter(multi.values()))[:1]
+            _, part = _dot_path(method, first, multi, None,
+                                {a: counts(rdm_idx[a], multi[a].shape[0]) for a in multi}, n, n_samples, True, False)
+            for k, a in enumerate(multi):
+                ceil[:, list(neural_vec).index(a)] = part[:, k]
+    return BootstrapResult(samples, observed, labels, list(neural_vec), method, "rdms", _seed_attr(seed),
+                           None, rdm_idx, ceil, "numpy", subset_attrs("exact", n))
 
 
 def store_permutation(store, neural_rdms, *, method: str, n_permutations: int, seed, alternative: str,
