@@ -40,8 +40,10 @@ if args["mode"] == "baseline":
 model = load_model("alexnet", "none")
 from rsa_bridge.app.pipeline import network_rdms
 start = time.perf_counter()
-rdms = network_rdms(model, args["folder"], None, args["metric"], args["batch_size"], "cpu", args["progress"],
-                    precision=args["precision"], reduce_units=args["reduce_units"])
+from rsa_bridge.options import RDMOptions
+options = RDMOptions(metric=args["metric"], batch_size=args["batch_size"], precision=args["precision"],
+                     reduce_units=args["reduce_units"])
+rdms = network_rdms(model, args["folder"], None, options, progress=args["progress"])
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "baseline_rss": base, "n": int(rdms.sizes["stimulus_row"]),
                   "layers": [str(l) for l in rdms["layer"].values], "n_units": [int(u) for u in rdms["n_units"].values],

@@ -44,8 +44,9 @@ import xarray as xr
 from torch import nn
 
 from extractors.extract import prepare_plan, run_plan
-from rsa_bridge.gram import DEFAULT_CHUNK_BYTES, GramAccumulator, block_width, check_finite_rows, check_metric, \
-    check_precision
+from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows
+# DEFAULT_MEMORY_BUDGET: re-exported from its old place
+from rsa_bridge.options import DEFAULT_MEMORY_BUDGET, RDMOptions, options_from_keywords  # noqa: F401
 from extractors.inputs import Transform
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.progress import progress_bar
@@ -53,8 +54,6 @@ from rsa_bridge.model_rdms import LAYER
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
 
-#: bytes of float32 activations kept in memory (on the extraction device) before layers spill to disk
-DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
 SKETCH_METHOD = "count sketch (feature hashing, one random +-1 per unit; Weinberger et al. 2009)"
 
 
@@ -167,52 +166,36 @@ def _linear_kernel(gram: torch.Tensor, metric: str, means: torch.Tensor | None, 
     return (g + g.T) / 2
 
 
-def _check_options(metric: str, precision: str, reduce_units: int | None, memory_budget: float | None) -> None:
-    check_metric(metric)
-    check_precision(precision)
-    if reduce_units is not None and (not isinstance(reduce_units, (int, np.integer)) or reduce_units < 1):
-        raise RSABridgeError(f"reduce_units must be a whole number of units >= 1 (or None); got {reduce_units!r}")
-    if memory_budget is not None and not memory_budget >= 0:
-        raise RSABridgeError(f"memory_budget is a number of bytes >= 0 (or None = no limit); got {memory_budget!r}")
-
-
 def stream_rdms(
     model: nn.Module,
     images: Any,
     layers: Sequence[str] | str | None = None,
+    options: RDMOptions | None = None,
     *,
-    metric: str = "correlation",
-    batch_size: int = 32,
-    device: str | torch.device = "cpu",
     transform: Transform | None = None,
     progress: bool | None = None,
     stimulus_ids: Sequence[str] | None = None,
-    precision: str = "float64",
-    reduce_units: int | None = None,
-    reduce_seed: int = 0,
-    memory_budget: float | None = DEFAULT_MEMORY_BUDGET,
-    spill_dir: str | os.PathLike | None = None,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     kernels_out: dict | None = None,
+    **old_keywords: Any,
 ) -> xr.DataArray:
     """RDMs of ``layers`` of ``model`` for ``images``, streaming activations (see the module docstring).
 
     Args:
-        model, images, layers, batch_size, device, transform, progress, stimulus_ids: as in
-            :func:`extractors.extract` (progress: tqdm bars; None = see :mod:`rsa_bridge.progress`).
-        metric: one of :data:`rsa_bridge.rdm.METRICS`.
-        precision: ``"float64"`` (default; equals :func:`rsa_bridge.rdm.compute_rdm`) or ``"float32"``
-            block products summed in float64 (faster, ~1e-6 absolute error).
-        reduce_units: K: sketch every layer wider than K units down to K (None = exact RDMs).
-        reduce_seed: seed of the sketches.
-        memory_budget: bytes of float32 activations kept in memory (on ``device``) rather than on disk;
-            None = keep everything in memory (no disk); 0 = spill every layer.
-        spill_dir: folder for the temporary spill folder (default: the system temp folder).
-        chunk_bytes: size of one working block of the Gram products.
+        model, images, layers, transform, progress, stimulus_ids: as in :func:`extractors.extract`
+            (progress: tqdm bars; None = see :mod:`rsa_bridge.progress`).
+        options: :class:`rsa_bridge.options.RDMOptions` (default ``RDMOptions()``): metric, precision
+            (``"float64"`` equals :func:`rsa_bridge.rdm.compute_rdm`; ``"float32"`` sums float32 block products
+            in float64, ~1e-6 absolute error), ``reduce_units``/``reduce_seed`` (sketch layers wider than K
+            units), ``memory_budget`` (bytes of float32 activations kept in memory on ``device`` rather than
+            on disk; None = 64 MiB, ``math.inf`` = never spill, 0 = spill every layer), ``batch_size``,
+            ``device``, ``spill_dir``, ``chunk_bytes``.
         kernels_out: a dict that, when given, receives per layer name the (n, n) float64 linear Gram of the
             unit-centred activations, ``H X X^T H`` (for CKA and linear predictivity, :mod:`rsa_bridge.measures`),
             recovered from the same accumulated Gram before its finish (no second pass); with
             ``reduce_units`` it is the Gram of the sketched (row-centred, for correlation) units.
+        old_keywords: the options as separate keywords (``metric=``, ``batch_size=``, ...): deprecated, still
+            accepted for one release with a DeprecationWarning (``memory_budget=None`` there still means
+            "no limit").
 
     Returns:
         float64 DataArray (layer, stimulus_row, stimulus_col), coords ``module_path`` and ``n_units``
@@ -221,8 +204,27 @@ def stream_rdms(
 
     Raises:
         RSABridgeError: as :func:`extractors.extract` and :func:`rsa_bridge.rdm.compute_rdm`, plus bad options.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from rsa_bridge.options import RDMOptions
+        >>> from rsa_bridge.rdm import compute_rdm
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 5)).eval()
+        >>> x = torch.randn(6, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+        >>> rdms = stream_rdms(net, x, ["1"], RDMOptions(batch_size=4), progress=False)
+        >>> rdms.dims, rdms.shape
+        (('layer', 'stimulus_row', 'stimulus_col'), (1, 6, 6))
+        >>> import numpy as np                     # equals the in-memory RDM of the same activations
+        >>> bool(np.allclose(rdms[0].values, compute_rdm(net(x).detach().numpy()).values, atol=1e-12))
+        True
     """
-    _check_options(metric, precision, reduce_units, memory_budget)
+    if old_keywords.get("memory_budget", 0) is None:  # the old stream_rdms spelling of "no limit"
+        old_keywords["memory_budget"] = math.inf
+    options = options_from_keywords(options, old_keywords, "stream_rdms")
+    metric, precision, reduce_units, reduce_seed = options.metric, options.precision, options.reduce_units, \
+        options.reduce_seed
+    batch_size, device, memory_budget = options.batch_size, options.device, options.budget_bytes
     plan = prepare_plan(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
     ids, n = list(plan.inputs.ids), len(plan.inputs)
     if n < 3:
@@ -234,11 +236,11 @@ def stream_rdms(
     width = {name: sketches[name].k if name in sketches else units[name] for name in names}
     # a sketched correlation layer holds centred rows; its Gram is finished as a cosine
     gram_metric = {name: ("cosine" if name in sketches and metric == "correlation" else metric) for name in names}
-    block = block_width(n, precision, chunk_bytes)
+    block = block_width(n, precision, options.chunk_bytes)
     out = np.empty((len(names), n, n), dtype=np.float64)
-    with tempfile.TemporaryDirectory(prefix="rsa-bridge-spill-", dir=spill_dir) as folder:
+    with tempfile.TemporaryDirectory(prefix="rsa-bridge-spill-", dir=options.spill_dir) as folder:
         stores: dict[str, Any] = {}
-        left = math.inf if memory_budget is None else float(memory_budget)
+        left = float(memory_budget)
         for name in sorted(names, key=lambda m: width[m]):
             size = 4.0 * n * width[name]
             if size <= left:

@@ -45,7 +45,8 @@ _EXPORTS: dict[str, str] = {
     "METRICS": "rsa_bridge.rdm", "compute_rdm": "rsa_bridge.rdm", "upper_triangle": "rsa_bridge.rdm",
     # the application layer's entry points (imported only when asked for)
     "compare_model": "rsa_bridge.app.pipeline", "compare_models": "rsa_bridge.app.pipeline",
-    "compare_precomputed": "rsa_bridge.app.pipeline", "StatsOptions": "rsa_bridge.app.pipeline",
+    "compare_precomputed": "rsa_bridge.app.pipeline",
+    "RDMOptions": "rsa_bridge.options", "StatsOptions": "rsa_bridge.options",
     "CompareResult": "rsa_bridge.app.pipeline",
 }
 

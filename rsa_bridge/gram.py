@@ -33,13 +33,12 @@ import torch
 
 from rsa_bridge.definitions import METRICS, MetricDefinition
 from rsa_bridge.errors import RSABridgeError, preview
-from rsa_bridge.registry import Registry
+from rsa_bridge.options import DEFAULT_CHUNK_BYTES, PRECISIONS
 
-#: bytes of one working block (n stimuli x w units in the working precision); bounds extra memory
-DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
 #: row panels of the Gram (only panel pairs i <= j are multiplied): at most this many, of at least this many rows
 MAX_PANELS, MIN_PANEL_ROWS = 8, 512
-PRECISIONS: Registry[torch.dtype] = Registry("RDM precision", {"float64": torch.float64, "float32": torch.float32})
+#: torch dtype of each precision name of :data:`rsa_bridge.options.PRECISIONS` (the one list of names)
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def _normalized(gram: torch.Tensor, ids: Sequence[str], what: str, metric: str) -> torch.Tensor:
@@ -95,7 +94,7 @@ def check_metric(metric: str) -> GramPlan:
 
 def check_precision(precision: str) -> torch.dtype:
     """The torch dtype of ``precision`` ("float64" or "float32"); RSABridgeError otherwise."""
-    return PRECISIONS.get_record(precision)
+    return DTYPES[PRECISIONS.resolve(precision)]
 
 
 def block_width(n_stimuli: int, precision: str = "float64", chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:

@@ -19,6 +19,7 @@ from torchvision import transforms as T
 import rsa_bridge.app.cache as cache_mod
 from rsa_bridge.app.cache import RDMCache, cached_network_rdms, default_dir, file_digests
 from rsa_bridge.app.pipeline import network_rdms
+from rsa_bridge.options import RDMOptions
 from stimuli import load_stimulus_set
 from tests.helpers import make_stimuli
 
@@ -45,7 +46,7 @@ def stim(tmp_path):
 
 
 class Counting:
-    """network_rdms with a call counter (same signature, so the cache reads the same options)."""
+    """network_rdms with a call counter."""
 
     def __init__(self):
         self.calls = 0
@@ -59,8 +60,13 @@ class Counting:
 
 
 def run(counter, net, stim, store, layers=LAYERS, metric="correlation", transform=None, **options):
-    return cached_network_rdms(counter.compute, net, stim, layers, metric, 4, "cpu", False,
-                               transform or resize(), cache=store, **options)
+    return cached_network_rdms(counter.compute, net, stim, layers, RDMOptions(metric=metric, batch_size=4, **options),
+                               progress=False, transform=transform or resize(), cache=store)
+
+
+def fresh_rdms(net, stim, layers=LAYERS, metric="correlation", transform=None, **options):
+    return network_rdms(net, stim, layers, RDMOptions(metric=metric, batch_size=4, **options), progress=False,
+                        transform=transform or resize())
 
 
 def test_hit_is_identical_to_a_fresh_computation_and_says_so(stim, tmp_path, capsys):
@@ -71,7 +77,7 @@ def test_hit_is_identical_to_a_fresh_computation_and_says_so(stim, tmp_path, cap
     second = run(counter, net, stim, store)
     assert counter.calls == 1, "the second run must not compute"
     assert "read from" in capsys.readouterr().err
-    fresh = network_rdms(net, stim, LAYERS, "correlation", 4, "cpu", False, resize())
+    fresh = fresh_rdms(net, stim)
     xr.testing.assert_identical(second, fresh)
     xr.testing.assert_identical(first, fresh)
     np.testing.assert_array_equal(second.values, fresh.values)  # bit for bit, float64
@@ -101,8 +107,7 @@ def test_every_changed_input_is_a_miss(change, stim, tmp_path):
     options = {"precision": {"precision": "float32"}, "reduce": {"reduce_units": 20, "reduce_seed": 1}}.get(change, {})
     changed = run(counter, net, stim, store, **kwargs, **options)
     assert counter.calls == 2 and len(store.entries()) == 2
-    expected = network_rdms(net, stim, kwargs.get("layers", LAYERS), kwargs.get("metric", "correlation"), 4, "cpu",
-                            False, kwargs.get("transform", resize()), **options)
+    expected = fresh_rdms(net, stim, **kwargs, **options)
     xr.testing.assert_identical(changed, expected)
 
 
@@ -118,7 +123,7 @@ def test_a_changed_image_byte_is_a_miss_even_with_the_old_size_and_mtime(stim, t
     assert os.stat(victim).st_mtime_ns == before.st_mtime_ns
     again = run(counter, net, stim, store)
     assert counter.calls == 2
-    xr.testing.assert_identical(again, network_rdms(net, stim, LAYERS, "correlation", 4, "cpu", False, resize()))
+    xr.testing.assert_identical(again, fresh_rdms(net, stim))
 
 
 def test_digest_memo_skips_rehashing_but_never_serves_a_stale_digest(stim, tmp_path, monkeypatch):
@@ -198,7 +203,7 @@ def test_process_killed_mid_write_leaves_no_entry(stim, tmp_path):
     counter = Counting()
     rdms = run(counter, tiny_net(), stim, store)
     assert counter.calls == 1 and len(store.entries()) == 1
-    xr.testing.assert_identical(rdms, network_rdms(tiny_net(), stim, LAYERS, "correlation", 4, "cpu", False, resize()))
+    xr.testing.assert_identical(rdms, fresh_rdms(tiny_net(), stim))
 
 
 def test_a_lambda_transform_is_not_cached(stim, tmp_path, capsys):

@@ -10,7 +10,7 @@ import xarray as xr
 from rsa_bridge.app.cache import RDMCache
 from rsa_bridge.app.distributed import compare_many
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.app.pipeline import StatsOptions, compare_models
+from rsa_bridge.app.pipeline import RDMOptions, StatsOptions, compare_models
 from tests.helpers import make_rdm_dataset, make_stimuli
 
 distributed = pytest.importorskip("dask.distributed")
@@ -35,7 +35,7 @@ def client():
 
 @pytest.mark.slow
 def test_distributed_equals_serial(toy, client, tmp_path, capsys):
-    kwargs = dict(dataset=str(toy / "toy.nc"), weights="none", layers=LAYERS, batch_size=4,
+    kwargs = dict(dataset=str(toy / "toy.nc"), weights="none", layers=LAYERS, rdm=RDMOptions(batch_size=4),
                   stats=StatsOptions(bootstrap=30, seed=7))
     serial = compare_models(MODELS, cache=False, progress=False, **kwargs)
     cache = RDMCache(tmp_path / "worker_cache")

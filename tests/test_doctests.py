@@ -23,6 +23,9 @@ ENTRY_POINTS = {
     "rsa_bridge.stats.ceiling": ["noise_ceiling"],
     "rsa_bridge.stats.split_half": ["split_half_reliability"],
     "extractors.extract": ["extract"],
+    "extractors.streaming": ["stream_rdms"],
+    "rsa_bridge.options": ["RDMOptions"],
+    "rsa_bridge.app.pipeline": ["compare_models"],
 }
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -59,12 +59,13 @@ def test_weights_members_in_the_help_are_torchvisions():
 
 
 def test_python_and_cli_defaults_agree_or_the_difference_is_stated():
-    from rsa_bridge.app.pipeline import StatsOptions, compare_models
+    from rsa_bridge.app.pipeline import RDMOptions, StatsOptions, compare_models
 
     args = _compare_parser().parse_args(["compare"])
     api = inspect.signature(compare_models).parameters
-    assert (args.metric, args.method, args.batch_size, args.device) == (
-        api["metric"].default, api["method"].default, api["batch_size"].default, api["device"].default)
+    rdm = RDMOptions()
+    assert (args.metric, args.method, args.batch_size, args.device, args.precision) == (
+        rdm.metric, api["method"].default, rdm.batch_size, rdm.device, rdm.precision)
     options = StatsOptions()
     assert (args.permutations, args.seed, args.bootstrap_over, args.ci_level) == (
         options.permutations, options.seed, options.bootstrap_over, options.ci_level)
@@ -142,6 +143,7 @@ def test_compare_model_with_in_memory_dataset_cache_and_rdm_options(tmp_path):
     from torch import nn
 
     from rsa_bridge.app.pipeline import compare_model
+    from rsa_bridge.options import RDMOptions
 
     ids = make_stimuli(tmp_path / "stimuli", n=8, size=16)
     ds = make_rdm_dataset(tmp_path / "toy.nc", ids)
@@ -152,7 +154,7 @@ def test_compare_model_with_in_memory_dataset_cache_and_rdm_options(tmp_path):
 
     transform = T.Compose([T.Resize((16, 16)), T.ToTensor()])  # an object the cache can describe
     kw = dict(dataset=ds, stimuli=tmp_path / "stimuli", layers=["1"], model=net, transform=transform,
-              cache=tmp_path / "cache", rdm_options={"precision": "float32"})
+              cache=tmp_path / "cache", rdm=RDMOptions(precision="float32"))
     result = compare_model("tiny", ["V1"], **kw)
     rdms = result.model_rdms["tiny|toy"]
     assert rdms.attrs["rdm_precision"] == "float32"

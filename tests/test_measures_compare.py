@@ -15,7 +15,7 @@ from rsa_bridge.measures.predictivity import linear_predictivity
 from rsa_bridge.measures.scoring import MeasureOptions
 from rsa_bridge.measures.stats import cka_stats, weighted_cka
 from rsa_bridge.neural.schema import make_rates
-from rsa_bridge.app.pipeline import StatsOptions, compare_model
+from rsa_bridge.app.pipeline import RDMOptions, StatsOptions, compare_model
 from rsa_bridge.stats.resample import bootstrap_stimuli, counts
 from tests.helpers import make_rdm_dataset, make_stimuli
 
@@ -58,7 +58,7 @@ def _run(toy, measures, bootstrap=0, **kw):
     root, ids, rates = toy
     net = Counting()
     result = compare_model("toy", ["V1"], dataset=str(root / "toy.nc"), layers=["conv", "relu", "fc"], model=net,
-                           transform=_transform, progress=False, batch_size=8, measures=measures,
+                           transform=_transform, progress=False, rdm=RDMOptions(batch_size=8), measures=measures,
                            measure_options=MeasureOptions(responses=rates, n_splits=5, **kw),
                            stats=StatsOptions(bootstrap=bootstrap, seed=0))
     return result, net

@@ -12,7 +12,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 import extractors
 from rsa_bridge import RSABridgeError, load_dataset
 from rsa_bridge.datasets import area_rdms
-from rsa_bridge.app.pipeline import compare_model
+from rsa_bridge.app.pipeline import RDMOptions, compare_model
 from rsa_bridge.rdm import ROW
 from tests.helpers import make_rdm_dataset, make_stimuli
 
@@ -33,7 +33,7 @@ def alexnet():
 def test_compare_equals_torchvision_and_scipy(toy, alexnet):
     root, ids = toy
     result = compare_model("alexnet", dataset=str(root / "toy.nc"), layers=["conv1", "fc8"], model=alexnet,
-                           batch_size=4, progress=False)
+                           rdm=RDMOptions(batch_size=4), progress=False)
     # independent path: torchvision's own feature extraction, scipy's distances and correlations
     transform = alexnet.rsa_bridge_info.transform
     x = torch.stack([transform(Image.open(root / "stimuli" / f"{s}.png").convert("RGB")) for s in ids])

@@ -13,7 +13,7 @@ from torchvision import transforms as T
 import extractors
 from extractors.provenance import USER_MODULE, module_provenance, state_dict_sha256
 from rsa_bridge.app.cache import RDMCache
-from rsa_bridge.app.pipeline import compare_models
+from rsa_bridge.app.pipeline import RDMOptions, compare_models
 from rsa_bridge.app.report import format_table, write_outputs
 from tests.helpers import make_rdm_dataset, make_stimuli
 
@@ -59,8 +59,8 @@ def test_untrained_user_module_is_never_labelled_default_or_enum(toy, tmp_path, 
     net = tvm.mobilenet_v2(weights=None).train()  # untrained, handed over in training mode
     transform = T.Compose([T.Resize(32), T.ToTensor()])
     result = compare_models(["mobilenet_v2"], dataset=str(root / "toy.nc"), layers=["features.1", "classifier.1"],
-                            models=[net], transform=transform, weights=weights_arg, batch_size=3, progress=False,
-                           cache=tmp_path / "cache")
+                            models=[net], transform=transform, weights=weights_arg, rdm=RDMOptions(batch_size=3),
+                            progress=False, cache=tmp_path / "cache")
     table = result.table
     assert set(table["weights"]) == {USER_MODULE}
     assert not (set(table["weights"]) & ENUM_NAMES)

@@ -1,6 +1,8 @@
 """Streaming RDMs (extractors.streaming, rsa_bridge.gram) against compute_rdm, rsatoolbox and scipy."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,7 @@ from extractors.streaming import CountSketch, stream_rdms
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.model_rdms import stack_rdms
 from rsa_bridge.app.pipeline import network_rdms
+from rsa_bridge.options import RDMOptions
 from rsa_bridge.rdm import METRICS, compute_rdm
 
 SCIPY = {"correlation": "correlation", "cosine": "cosine", "euclidean": "euclidean", "sqeuclidean": "sqeuclidean"}
@@ -48,11 +51,12 @@ def test_gram_metrics_are_the_core_metrics():
 
 
 @pytest.mark.parametrize("metric", sorted(METRICS))
-@pytest.mark.parametrize("budget", [None, 0, 2_000_000])
+@pytest.mark.parametrize("budget", [math.inf, 0, 2_000_000])
 def test_stream_equals_compute_rdm_scipy_and_rsatoolbox(alexnet, x, reference, metric, budget, tmp_path):
     # small blocks so that every layer is split into several unit blocks; budget 2 MB keeps some layers in memory
-    rdms = stream_rdms(alexnet, x, ["conv1", "conv5", "fc6", "fc8"], metric=metric, batch_size=3, progress=False,
-                       memory_budget=budget, spill_dir=tmp_path, chunk_bytes=7 * 8 * 5000)
+    options = RDMOptions(metric=metric, batch_size=3, memory_budget=budget, spill_dir=tmp_path,
+                         chunk_bytes=7 * 8 * 5000)
+    rdms = stream_rdms(alexnet, x, ["conv1", "conv5", "fc6", "fc8"], options, progress=False)
     assert list(rdms["layer"].values) == ["conv1", "conv5", "fc6", "fc8"]
     assert list(rdms["module_path"].values) == ["features.0", "features.10", "classifier.1", "classifier.6"]
     for layer, acts in reference.items():
@@ -69,14 +73,14 @@ def test_stream_equals_compute_rdm_scipy_and_rsatoolbox(alexnet, x, reference, m
 
 
 def test_network_rdms_equals_the_old_path(alexnet, x, reference):
-    new = network_rdms(alexnet, x, ["conv1", "conv5", "fc6", "fc8"], "correlation", 3, "cpu", False)
+    new = network_rdms(alexnet, x, ["conv1", "conv5", "fc6", "fc8"], RDMOptions(batch_size=3), progress=False)
     old = stack_rdms({name: compute_rdm(acts, "correlation") for name, acts in reference.items()})
     xr.testing.assert_allclose(new.drop_attrs(), old.drop_attrs(), rtol=0, atol=1e-10)
     assert new.attrs["rdm_precision"] == "float64" and "reduce_units" not in new.attrs
 
 
 def test_float32_precision_is_close(alexnet, x, reference):
-    rdms = stream_rdms(alexnet, x, ["conv1", "fc8"], precision="float32", batch_size=3, progress=False)
+    rdms = stream_rdms(alexnet, x, ["conv1", "fc8"], RDMOptions(precision="float32", batch_size=3), progress=False)
     for layer in ("conv1", "fc8"):
         exact = compute_rdm(reference[layer], "correlation").values
         np.testing.assert_allclose(rdms.sel(layer=layer).values, exact, rtol=0, atol=1e-5)
@@ -109,8 +113,8 @@ def test_count_sketch_is_the_dense_map_and_seeded():
 @pytest.mark.parametrize("metric", ["correlation", "euclidean"])
 def test_reduced_layers_equal_the_dense_sketch_and_approximate_the_exact_rdm(alexnet, x, reference, metric):
     k = 2048
-    rdms = stream_rdms(alexnet, x, ["conv1", "conv5", "fc6", "fc8"], metric=metric, batch_size=3, progress=False,
-                       reduce_units=k, reduce_seed=5, memory_budget=0)
+    options = RDMOptions(metric=metric, batch_size=3, reduce_units=k, reduce_seed=5, memory_budget=0)
+    rdms = stream_rdms(alexnet, x, ["conv1", "conv5", "fc6", "fc8"], options, progress=False)
     assert rdms.attrs["reduce_units"] == k and rdms.attrs["reduce_seed"] == 5
     assert rdms.attrs["reduced_layers"] == "conv1,conv5,fc6"  # fc8 has 1000 units <= K: exact
     for layer, acts in reference.items():
@@ -133,7 +137,8 @@ def test_reduced_layers_equal_the_dense_sketch_and_approximate_the_exact_rdm(ale
 
 
 def test_network_rdms_records_the_reduction(alexnet, x):
-    rdms = network_rdms(alexnet, x, ["conv1"], "correlation", 4, "cpu", False, reduce_units=512, reduce_seed=1)
+    rdms = network_rdms(alexnet, x, ["conv1"], RDMOptions(batch_size=4, reduce_units=512, reduce_seed=1),
+                        progress=False)
     assert rdms.attrs["reduce_units"] == 512 and "count sketch" in rdms.attrs["reduce_method"]
     assert int(rdms["n_units"].item()) == 64 * 55 * 55
 
@@ -143,7 +148,7 @@ def test_nan_stimulus_is_named_and_spill_is_removed(tmp_path):
     inputs = torch.randn(6, 3, 2, 2, generator=torch.Generator().manual_seed(0))
     inputs[4, 0, 0, 0] = float("nan")
     with pytest.raises(RSABridgeError, match="NaN or inf for stimuli.*'4'"):
-        stream_rdms(net, inputs, ["1"], memory_budget=0, spill_dir=tmp_path, progress=False)
+        stream_rdms(net, inputs, ["1"], RDMOptions(memory_budget=0, spill_dir=tmp_path), progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -158,14 +163,14 @@ def test_constant_pattern_and_bad_options():
     for kwargs, message in [({"precision": "float16"}, "precision"), ({"reduce_units": 0}, "reduce_units"),
                             ({"metric": "manhattan"}, "unknown RDM metric"), ({"memory_budget": -1}, "memory_budget")]:
         with pytest.raises(RSABridgeError, match=message):
-            stream_rdms(net, inputs, ["1"], progress=False, **kwargs)
+            stream_rdms(net, inputs, ["1"], RDMOptions(**kwargs), progress=False)
 
 
 def test_progress_bars_only_when_asked(alexnet, x, capsys):
-    stream_rdms(alexnet, x[:3], ["fc8"], batch_size=2, progress=True)
+    stream_rdms(alexnet, x[:3], ["fc8"], RDMOptions(batch_size=2), progress=True)
     err = capsys.readouterr().err
     assert "activations" in err and "3/3" in err and "layer RDMs" in err
-    stream_rdms(alexnet, x[:3], ["fc8"], batch_size=2, progress=False)
+    stream_rdms(alexnet, x[:3], ["fc8"], RDMOptions(batch_size=2), progress=False)
     assert capsys.readouterr().err == ""
 
 
@@ -178,7 +183,7 @@ def test_early_exit_only_the_probe_reaches_later_modules(alexnet, x):
             handles.append(module.register_forward_pre_hook(
                 lambda m, args, path=path: calls.__setitem__(path, calls.get(path, 0) + 1)))
     try:
-        stream_rdms(alexnet, x, ["conv1"], batch_size=3, progress=False)
+        stream_rdms(alexnet, x, ["conv1"], RDMOptions(batch_size=3), progress=False)
     finally:
         for handle in handles:
             handle.remove()
@@ -192,16 +197,16 @@ def test_early_exit_only_the_probe_reaches_later_modules(alexnet, x):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("metric", sorted(METRICS))
 def test_cuda_streaming_matches_cpu(x, metric):
-    cpu = stream_rdms(load_model("alexnet", "none"), x, ["conv1", "fc8"], metric=metric, progress=False)
-    gpu = stream_rdms(load_model("alexnet", "none", device="cuda"), x, ["conv1", "fc8"], metric=metric,
-                      device="cuda", progress=False, memory_budget=1_000_000)
+    cpu = stream_rdms(load_model("alexnet", "none"), x, ["conv1", "fc8"], RDMOptions(metric=metric), progress=False)
+    gpu = stream_rdms(load_model("alexnet", "none", device="cuda"), x, ["conv1", "fc8"],
+                      RDMOptions(metric=metric, device="cuda", memory_budget=1_000_000), progress=False)
     np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_cuda_without_cuda_is_a_clear_error(alexnet, x):
     with pytest.raises(RSABridgeError, match="CUDA is not available"):
-        stream_rdms(alexnet, x, ["conv1"], device="cuda", progress=False)
+        stream_rdms(alexnet, x, ["conv1"], RDMOptions(device="cuda"), progress=False)
 
 
 def test_panelled_gram_equals_scipy_for_many_stimuli():

@@ -13,13 +13,15 @@ numbers:
   mode, the repr of a given ``transform``, its source and token pooling;
 - the preprocessing: every public setting of the transform (image size, crop, mean/std, interpolation,
   antialias, ...) -- a transform that cannot be described (a lambda, a plain function) is not cached;
-- the layers as resolved ``(name, module path)`` pairs, the metric, and every other option of the
-  RDM function (reduction, precision, ... with their defaults, read from its signature);
+- the layers as resolved ``(name, module path)`` pairs and the result-changing fields of the
+  :class:`rsa_bridge.options.RDMOptions` object (:meth:`~rsa_bridge.options.RDMOptions.cache_fields`: metric,
+  precision, reduction and its seed, a non-default Gram block size);
 - the stimuli: ids in order and the SHA-256 of each image file's bytes;
 - the device type (cpu/cuda), the rsa-bridge version, a hash of rsa-bridge's own source files, and
   the torch/torchvision versions.
 
-Batch size and progress bars are not in the key (they do not change the numbers by design).
+Batch size, memory budget, spill folder and progress bars are not in the key (they do not change the numbers
+by design).
 Location: ``$RSA_BRIDGE_CACHE``, else ``$XDG_CACHE_HOME/rsa-bridge``, else ``~/.cache/rsa-bridge``.
 Writes are atomic (:func:`rsa_bridge.io.write_netcdf`); an unreadable entry is discarded with a
 warning and recomputed. Every entry carries the SHA-256 of its content (:func:`rsa_bridge.integrity.content_sha256`: RDM
@@ -50,6 +52,7 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.integrity import content_sha256
 from rsa_bridge.io import read_netcdf, write_netcdf, write_text
+from rsa_bridge.options import RDMOptions
 from rsa_bridge.provenance import file_sha256, package_version
 
 ENV = "RSA_BRIDGE_CACHE"
@@ -57,10 +60,6 @@ ENV = "RSA_BRIDGE_CACHE"
 FORMAT = 1
 #: attrs of a stored entry that belong to the cache, not to the RDMs
 META = "rsa_bridge_cache_"
-#: parameters of the RDM function that are keyed separately (the first five) or not at all: performance
-#: knobs (batch size, memory budget, spill folder) and progress bars do not change the numbers by design
-NOT_IN_KEY = {"model", "stimulus_set", "layers", "metric", "transform", "batch_size", "device", "progress",
-              "memory_budget", "spill_dir"}
 #: a file modified less than this long ago is hashed but not memoised (its timestamp may not move yet)
 RACY_NS = 2_000_000_000
 MEMO_FILE = "file-digests.json"
@@ -326,11 +325,13 @@ def parameters_sha256(model) -> str:
     return digest.hexdigest()
 
 
-def rdm_key(model, stimulus_set, layers: Sequence[str] | None, metric: str, transform, device: str,
-            options: dict | None = None, memo_dir: Path | None = None) -> tuple[str, dict]:
+def rdm_key(model, stimulus_set, layers: Sequence[str] | None, options: RDMOptions, transform,
+            memo_dir: Path | None = None) -> tuple[str, dict]:
     """(hex key, JSON-able description) of a network's RDMs over a stimulus set.
 
-    The stimulus set's name is recorded in the description but not hashed (it is a label, not content).
+    ``options`` enter as their :meth:`~rsa_bridge.options.RDMOptions.cache_fields` (metric and device type
+    at the top level, the rest under ``options``). The stimulus set's name is recorded in the description but
+    not hashed (it is a label, not content).
 
     Raises TypeError when something cannot be described (a lambda transform, an option that is no plain value).
     """
@@ -340,6 +341,8 @@ def rdm_key(model, stimulus_set, layers: Sequence[str] | None, metric: str, tran
 
     from extractors.provenance import USER_MODULE, module_provenance
 
+    fields = options.cache_fields()
+    metric, device = fields.pop("metric"), fields.pop("device")  # keyed at the top level, as before
     info = model_info(model)
     record = module_provenance(model, transform)  # a user nn.Module is "user-module", keyed on its state
     chosen = transform if transform is not None else info.transform
@@ -356,9 +359,9 @@ def rdm_key(model, stimulus_set, layers: Sequence[str] | None, metric: str, tran
         "preprocessing": transform_fingerprint(chosen),
         "layers": [list(pair) for pair in resolve_layers(model, layers)],
         "metric": metric,
-        "options": _plain(dict(options or {})),
+        "options": _plain(fields),
         "stimuli": _stimuli_description(stimulus_set, memo_dir),
-        "device": torch.device(device).type,
+        "device": device,
         "versions": {"rsa_bridge": package_version(), "code_sha256": code_fingerprint(),
                      "torch": torch.__version__, "torchvision": torchvision.__version__},
     }
@@ -378,28 +381,25 @@ def _stimuli_description(stimulus_set, memo_dir: Path | None = None) -> dict:
 
 
 # ---------------------------------------------------------------- the wrapper
-def cached_network_rdms(compute: Callable[..., xr.DataArray], model, stimulus_set, layers, metric: str,
-                        batch_size: int, device: str, progress, transform, *, cache: Any = None,
-                        **options) -> xr.DataArray:
-    """``compute(model, stimulus_set, layers, metric, batch_size, device, progress, transform, **options)``
-    through the cache: a hit returns the stored RDMs (identical values, coords and attrs), a miss computes
-    and stores them. ``cache``: None (default folder), False (off), a folder, or a cache object.
-    Options of ``compute`` not passed here enter the key with their defaults.
+def cached_network_rdms(compute: Callable[..., xr.DataArray], model, stimulus_set, layers,
+                        options: RDMOptions | None = None, *, progress=None, transform=None,
+                        cache: Any = None) -> xr.DataArray:
+    """``compute(model, stimulus_set, layers, options, progress=progress, transform=transform)`` through the
+    cache: a hit returns the stored RDMs (identical values, coords and attrs), a miss computes and stores them.
+    ``options``: :class:`rsa_bridge.options.RDMOptions` (default ``RDMOptions()``); its
+    :meth:`~rsa_bridge.options.RDMOptions.cache_fields` enter the key. ``cache``: None (default folder), False
+    (off), a folder, or a cache object.
     """
+    options = RDMOptions() if options is None else options
     store = resolve_cache(cache)
 
     def fresh() -> xr.DataArray:
-        return compute(model, stimulus_set, layers, metric, batch_size, device, progress, transform, **options)
+        return compute(model, stimulus_set, layers, options, progress=progress, transform=transform)
 
     if store is None:
         return fresh()
-    bound = inspect.signature(compute).bind(model, stimulus_set, layers, metric, batch_size, device, progress,
-                                            transform, **options)
-    bound.apply_defaults()
-    extra = {k: v for k, v in bound.arguments.items() if k not in NOT_IN_KEY}
     try:
-        key, description = rdm_key(model, stimulus_set, layers, metric, transform, device, extra,
-                                   getattr(store, "memo_dir", None))
+        key, description = rdm_key(model, stimulus_set, layers, options, transform, getattr(store, "memo_dir", None))
         before = [_stat_key(p) for p in stimulus_set.paths]
     except TypeError as err:
         _say(f"not cached: {err}")

@@ -27,6 +27,7 @@ import xarray as xr
 
 from rsa_bridge.app.cache import MemoryCache, RDMCache, cached_network_rdms, resolve_cache
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.options import RDMOptions, options_from_keywords
 
 #: torchvision initialises untrained weights from torch's global RNG (extractors seeds it under fork_rng), so two
 #: worker threads of one process building models at once would interleave their draws: build one at a time
@@ -52,22 +53,20 @@ class _Recording:
             self.inner.put(key, rdms, description)
 
 
-def model_rdms_task(model_name: str, weights: Any, stimulus_set, layers: Sequence[str] | None, metric: str,
-                    batch_size: int, device: str, cache_root: str | None,
-                    rdm_options: dict | None = None) -> tuple[str, xr.DataArray]:
+def model_rdms_task(model_name: str, weights: Any, stimulus_set, layers: Sequence[str] | None,
+                    options: RDMOptions, cache_root: str | None) -> tuple[str, xr.DataArray]:
     """One dask task: load ``model_name`` and return (cache key, RDMs (layer, n, n)) over ``stimulus_set``.
 
-    ``cache_root``: the worker's on-disk cache folder, or None for none; ``rdm_options``: keyword options
-    of :func:`rsa_bridge.app.pipeline.network_rdms` (precision, reduce_units, reduce_seed).
+    ``options``: the run's :class:`rsa_bridge.options.RDMOptions` (pickled to the worker as it is);
+    ``cache_root``: the worker's on-disk cache folder, or None for none.
     """
     from extractors import load_model
     from rsa_bridge.app.pipeline import network_rdms
 
     with _BUILD_LOCK:
-        net = load_model(model_name, weights, device=device)
+        net = load_model(model_name, weights, device=options.device)
     recorder = _Recording(None if cache_root is None else RDMCache(cache_root))
-    rdms = cached_network_rdms(network_rdms, net, stimulus_set, layers, metric, batch_size, device, False, None,
-                               cache=recorder, **(rdm_options or {}))
+    rdms = cached_network_rdms(network_rdms, net, stimulus_set, layers, options, progress=False, cache=recorder)
     if recorder.key is None:
         raise RSABridgeError(f"the RDMs of {model_name} cannot be keyed, so they cannot be matched on the client")
     return recorder.key, rdms
@@ -103,9 +102,8 @@ def connect(scheduler: Any = None) -> Iterator[Any]:
 
 def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None = None, *, scheduler: Any = None,
                  weights: str = "default", dataset: str | None = None, stimuli: str | Path | None = None,
-                 layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
-                 batch_size: int = 32, device: str = "cpu", progress: bool | None = None, stats=None,
-                 cache: Any = None, rdm_options: dict | None = None):
+                 layers: Sequence[str] | None = None, method: str = "spearman", rdm: RDMOptions | None = None,
+                 stats=None, progress: bool | None = None, cache: Any = None, **old_keywords):
     """:func:`rsa_bridge.app.pipeline.compare_models` with the model RDMs computed as dask tasks.
 
     Args:
@@ -113,14 +111,17 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
         scheduler: None/``"local"``/``"local:N"``/address/Client (see the module docstring).
         cache: the workers' on-disk cache (None = default folder, False = off, a folder); the folder must
             be reachable from the workers (on a remote cluster it is the workers' own disk).
-        Other arguments: as for :func:`rsa_bridge.app.pipeline.compare_models`.
+        rdm: :class:`rsa_bridge.options.RDMOptions`, sent to every task as one object.
+        Other arguments: as for :func:`rsa_bridge.app.pipeline.compare_models` (the old ``metric=``,
+            ``batch_size=``, ``device=``, ``rdm_options=`` keywords too, with a DeprecationWarning).
 
     Returns:
         The :class:`rsa_bridge.app.pipeline.CompareResult` that the serial ``compare_models`` gives.
     """
     from rsa_bridge.datasets import load_dataset
-    from rsa_bridge.app.pipeline import stimuli_for, compare_models, select_datasets
+    from rsa_bridge.app.pipeline import compare_models, select_datasets, stimuli_for
 
+    rdm = options_from_keywords(rdm, old_keywords, "compare_many")
     names = list(model_names)
     if not names or len(set(names)) != len(names):
         raise RSABridgeError("name each model once: --model NAME (repeat it for several models)")
@@ -129,8 +130,7 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
     disk = resolve_cache(cache)
     root = str(disk.root) if isinstance(disk, RDMCache) else None
     with connect(scheduler) as client:
-        futures = [client.submit(model_rdms_task, name, weights, stim, layers, metric, batch_size,
-                                 device, root, rdm_options, pure=False)
+        futures = [client.submit(model_rdms_task, name, weights, stim, layers, rdm, root, pure=False)
                    for name in names for stim in stim_sets]
         from rsa_bridge.progress import progress_bar, progress_enabled
 
@@ -146,5 +146,4 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
         from dataclasses import replace
         stats = replace(stats, progress=progress)
     return compare_models(names, areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli, layers=layers,
-                          metric=metric, method=method, batch_size=batch_size, device=device, progress=False,
-                          stats=stats, cache=memory, rdm_options=rdm_options)
+                          method=method, rdm=rdm, progress=False, stats=stats, cache=memory)

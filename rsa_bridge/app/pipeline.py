@@ -8,7 +8,7 @@ from :mod:`rsa_bridge.stats` through :class:`StatsOptions`.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
@@ -20,14 +20,17 @@ import xarray as xr
 from rsa_bridge.align import check_same_ids, reorder_rdm
 from rsa_bridge.control_rdms import CONTROL_WEIGHTS
 from rsa_bridge.datasets import load_dataset
-from rsa_bridge.definitions import COMPARISONS, METRICS
+from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.layer_scores import AREA, compare_layers, select_datasets
 from rsa_bridge.model_rdms import LAYER, as_model_rdms
+from rsa_bridge.options import RDMOptions, StatsOptions, options_from_keywords
+from rsa_bridge.app.piece import Piece
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
 
-__all__ = ["AREA", "CompareResult", "StatsOptions", "compare_layers", "compare_model", "compare_models",
+__all__ = ["AREA", "CompareResult", "Piece", "RDMOptions", "StatsOptions", "compare_layers", "compare_model",
+           "compare_models",
            "compare_precomputed", "network_rdms", "select_datasets"]
 #: fields of :func:`extractors.provenance.module_provenance` stored in attrs (None ones are dropped)
 _RECORD_ATTRS = ("state_sha256", "module_training", "weights_origin", "transform", "source", "token_pooling")
@@ -59,68 +62,24 @@ class CompareResult:
     agreement: pd.DataFrame | None = None  # best layer per area under each measure (rsa_bridge.measures.agreement)
 
 
-@dataclass
-class StatsOptions:
-    """What statistics ``compare`` adds (all off but the noise ceiling by default in the Python API).
-
-    Attributes:
-        bootstrap: bootstrap samples for CIs and best layers (0 = none). Differs from the command line on
-            purpose: ``rsa-bridge compare`` defaults to ``--bootstrap 1000`` (what a reader of its table
-            needs), the Python API to 0 (a fast, deterministic call in loops and tests); pass
-            ``StatsOptions(bootstrap=1000)`` for the command line's numbers. bootstrap_over: ``stimuli``,
-            ``rdms`` (subjects/sessions) or ``both``; ci_level: CI level.
-        permutations: permutations for p-values (0 = none).
-        seed: seed of the one Generator behind every random step (stored in the result's attrs).
-        ceiling: Nili noise ceiling of areas with >= 2 RDMs.
-        normalize_by_ceiling: ``upper``/``lower`` adds ``similarity_normalized`` = similarity / that bound.
-        progress: bars over bootstrap samples and permutations (None: the ``progress`` of
-            :func:`compare_models`, then :mod:`rsa_bridge.progress`; not stored in attrs).
-        group_by: the unit of resampling for ceilings, SEM and the bootstrap over RDMs: ``auto`` (the
-            subject/animal coordinate when the RDMs carry one), ``none`` (each RDM), or a replicate
-            coordinate name (see :mod:`rsa_bridge.stats.grouping`).
-    """
-
-    bootstrap: int = 0
-    permutations: int = 0
-    seed: int | None = 0
-    bootstrap_over: str = "stimuli"
-    ci_level: float = 0.95
-    ceiling: bool = True
-    normalize_by_ceiling: str | None = None
-    progress: bool | None = None
-    group_by: str | None = "auto"
-
-    def attrs(self) -> dict:
-        out = {f"stats_{k}": v for k, v in asdict(self).items() if k != "progress"}
-        out["stats_seed"] = "none (fresh entropy)" if self.seed is None else self.seed
-        out["stats_p_correction_family"] = "the model layers tested against one area"
-        out["stats_ceiling_definition"] = ("per area in the ceiling_definition/ceiling_note variables: nili (several "
-                                           "RDMs; lower: leave one unit out, upper: all units) or split-half (one RDM "
-                                           "with repeat-level rates; lower: Spearman-Brown split-half reliability R, "
-                                           "upper: sqrt R) or n/a")
-        return clean_attrs(out)
-
-
-def network_rdms(model, stimulus_set, layers: Sequence[str] | None, metric: str = "correlation",
-                 batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
-                 transform=None, *, precision: str = "float64", reduce_units: int | None = None,
-                 reduce_seed: int = 0, memory_budget: float | None = None,
-                 spill_dir: str | Path | None = None, kernels_out: dict | None = None) -> xr.DataArray:
+def network_rdms(model, stimulus_set, layers: Sequence[str] | None = None, options: RDMOptions | None = None, *,
+                 progress: bool | None = None, transform=None, kernels_out: dict | None = None,
+                 **old_keywords) -> xr.DataArray:
     """Model RDMs (layer, n, n) of a network's layers over a stimulus set, streamed batch by batch.
 
     No layer's (stimulus x unit) matrix is held in memory: see :mod:`extractors.streaming` (two phases,
-    in-memory store up to ``memory_budget`` bytes, the rest spilled to a temporary folder in ``spill_dir``,
-    Gram products in torch on ``device``). ``precision`` ``"float64"`` equals :func:`rsa_bridge.rdm.compute_rdm`;
-    ``"float32"`` is faster (~1e-6). ``reduce_units=K`` sketches layers wider than K units to K (seeded
-    by ``reduce_seed``; recorded in attrs). ``memory_budget`` None: the streaming default (64 MiB).
-    ``kernels_out``: a dict filled with each layer's centred linear Gram from the same pass (for CKA/linear).
+    in-memory store up to ``options.memory_budget`` bytes (None: 64 MiB), the rest spilled to a temporary
+    folder in ``options.spill_dir``, Gram products in torch on ``options.device``). ``options``:
+    :class:`rsa_bridge.options.RDMOptions` (metric, precision, reduce_units/reduce_seed sketch, batch size,
+    device; recorded in attrs). ``kernels_out``: a dict filled with each layer's centred linear Gram from the
+    same pass (for CKA/linear). The old keywords (``metric=``, ``batch_size=``, ``precision=``, ...) still work
+    for one release, with a DeprecationWarning.
     """
-    from extractors.streaming import DEFAULT_MEMORY_BUDGET, stream_rdms
+    from extractors.streaming import stream_rdms
 
-    return stream_rdms(model, stimulus_set, layers, metric=metric, batch_size=batch_size, device=device,
-                       transform=transform, progress=progress, precision=precision, reduce_units=reduce_units,
-                       reduce_seed=reduce_seed, spill_dir=spill_dir, kernels_out=kernels_out,
-                       memory_budget=DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget)
+    options = options_from_keywords(options, old_keywords, "network_rdms")
+    return stream_rdms(model, stimulus_set, layers, options, transform=transform, progress=progress,
+                       kernels_out=kernels_out)
 
 
 def stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
@@ -136,43 +95,42 @@ def stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
     return load_stimulus_set(path, name=dataset.attrs.get("name"))
 
 
-def _add_statistics(pieces: list[dict], method: str, options: StatsOptions) -> None:
+def _add_statistics(pieces: list[Piece], method: str, options: StatsOptions) -> None:
     """Per dataset: stack every model's layer RDMs and attach one CompareStatistics to its pieces."""
     from rsa_bridge.stats.resample import as_generator
     from rsa_bridge.stats.summary import compare_statistics
 
     rng = as_generator(options.seed)
-    by_dataset: dict[str, list[dict]] = {}
+    by_dataset: dict[str, list[Piece]] = {}
     for piece in pieces:
-        by_dataset.setdefault(piece["dataset"], []).append(piece)
+        by_dataset.setdefault(piece.dataset, []).append(piece)
     for group in by_dataset.values():
-        ids = [str(s) for s in group[0]["model_rdms"][ROW].values]
+        ids = [str(s) for s in group[0].model_rdms[ROW].values]
         stacked = xr.concat(
-            [reorder_rdm(p["model_rdms"], ids).drop_vars([c for c in p["model_rdms"].coords if c not in (ROW, COL)])
-             .rename({LAYER: "model_layer"}).assign_coords(model_layer=[f"{p['model']}:{l}" for l in
-                                                                       p["model_rdms"][LAYER].values])
+            [reorder_rdm(p.model_rdms, ids).drop_vars([c for c in p.model_rdms.coords if c not in (ROW, COL)])
+             .rename({LAYER: "model_layer"}).assign_coords(model_layer=[f"{p.model}:{l}" for l in
+                                                                       p.model_rdms[LAYER].values])
              for p in group], dim="model_layer")
-        stats = compare_statistics(stacked, group[0]["dataset_obj"], list(group[0]["similarity"][AREA].values), method,
+        stats = compare_statistics(stacked, group[0].dataset_obj, list(group[0].similarity[AREA].values), method,
                                    n_bootstrap=options.bootstrap, n_permutations=options.permutations,
                                    over=options.bootstrap_over, rng=rng, level=options.ci_level,
                                    ceiling=options.ceiling, normalize=options.normalize_by_ceiling,
                                    progress=options.progress, group_by=options.group_by,
-                                   controls=[p["model"] for p in group if p["weights"] == CONTROL_WEIGHTS],
+                                   controls=[p.model for p in group if p.weights == CONTROL_WEIGHTS],
                                    split_half_seed=options.seed)
         for piece in group:
-            piece["stats"] = stats
-            piece["stacked"] = stacked
+            piece.stats, piece.stacked = stats, stacked
 
 
-def _add_time_course(results: xr.Dataset, pieces: list[dict], method: str, options: StatsOptions) -> xr.Dataset:
+def _add_time_course(results: xr.Dataset, pieces: list[Piece], method: str, options: StatsOptions) -> xr.Dataset:
     """Time-resolved areas: similarity per time bin, bootstrap CIs and peak latencies (:mod:`rsa_bridge.stats.time_course`)."""
     from rsa_bridge.stats.time_course import time_course
 
     done: dict[int, xr.Dataset] = {}
     for p in pieces:
-        if p.get("dataset_time") is None or id(p["stats"]) in done:
+        if p.dataset_time is None or id(p.stats) in done:
             continue
-        done[id(p["stats"])] = time_course(p["stacked"], p["dataset_time"], list(p["similarity"][AREA].values), method,
+        done[id(p.stats)] = time_course(p.stacked, p.dataset_time, list(p.similarity[AREA].values), method,
                                            n_bootstrap=options.bootstrap, seed=options.seed, level=options.ci_level,
                                            group_by=options.group_by, progress=options.progress)
     for tc in done.values():
@@ -182,7 +140,7 @@ def _add_time_course(results: xr.Dataset, pieces: list[dict], method: str, optio
     return results
 
 
-def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None = None) -> CompareResult:
+def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | None = None) -> CompareResult:
     """Join per-dataset pieces into the table, the results Dataset and the model RDMs."""
     from rsa_bridge.stats.summary import bootstrap_variable, ceiling_variables, collect_tables, row_columns
 
@@ -193,32 +151,32 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
         _add_statistics(pieces, provenance["method"], options)
     rows, variables, model_rdms = [], {}, {}
     for piece in pieces:
-        sim, sem, rdms = piece["similarity"], piece["sem"], piece["model_rdms"]
+        sim, sem, rdms = piece.similarity, piece.sem, piece.model_rdms
         paths = rdms["module_path"].values if "module_path" in rdms.coords else [""] * rdms.sizes[LAYER]
         for area in sim[AREA].values:
             for k, layer in enumerate(sim[LAYER].values):
                 similarity = float(sim.sel({LAYER: layer, AREA: area}))
                 rows.append({
-                    "model": piece["model"], "weights": piece["weights"], "layer": str(layer),
-                    "module_path": str(paths[k]), "area": str(area), "dataset": piece["dataset"],
-                    "metric": piece["metric"], "method": provenance["method"],
+                    "model": piece.model, "weights": piece.weights, "layer": str(layer),
+                    "module_path": str(paths[k]), "area": str(area), "dataset": piece.dataset,
+                    "metric": piece.metric, "method": provenance["method"],
                     "similarity": similarity,
                     "sem": float(sem.sel({LAYER: layer, AREA: area})),
-                    "n_rdms": int(piece["per_rdm"][str(area)].sizes["replicate"]),
-                    "resampling_unit": str(piece["per_rdm"][str(area)].attrs.get("resampling_unit", "rdm")),
-                    "n_units": int(piece["per_rdm"][str(area)].attrs.get("n_units", 1)),
+                    "n_rdms": int(piece.per_rdm[str(area)].sizes["replicate"]),
+                    "resampling_unit": str(piece.per_rdm[str(area)].attrs.get("resampling_unit", "rdm")),
+                    "n_units": int(piece.per_rdm[str(area)].attrs.get("n_units", 1)),
                     "n_stimuli": int(rdms.sizes[ROW]),
-                    **row_columns(piece.get("stats"), f"{piece['model']}:{layer}", str(area), similarity,
+                    **row_columns(piece.stats, f"{piece.model}:{layer}", str(area), similarity,
                                   options.normalize_by_ceiling),
-                    **piece.get("columns", {}),
+                    **piece.columns,
                 })
-        model_rdms[f"{piece['model']}|{piece['dataset']}"] = rdms
-        for area, values in piece["per_rdm"].items():
-            rep = f"replicate_{piece['dataset']}_{area}"
-            name = f"per_rdm_{piece['dataset']}_{area}"
+        model_rdms[f"{piece.model}|{piece.dataset}"] = rdms
+        for area, values in piece.per_rdm.items():
+            rep = f"replicate_{piece.dataset}_{area}"
+            name = f"per_rdm_{piece.dataset}_{area}"
             block = xr.DataArray(
                 values.values, dims=("model_layer", rep),
-                coords={"model_layer": [f"{piece['model']}:{l}" for l in values[LAYER].values],
+                coords={"model_layer": [f"{piece.model}:{l}" for l in values[LAYER].values],
                         rep: values["replicate"].values})
             variables[name] = block if name not in variables else xr.concat([variables[name], block], "model_layer")
     table = pd.DataFrame(rows)
@@ -237,7 +195,7 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
              "ci_high": "similarity_ci_high"}
     stat_vars = {names.get(c, c): (("model_layer", AREA), grid[c]) for c in grid_columns
                  if not c.startswith("ceiling_")}
-    unique_stats = list({id(p["stats"]): (p["dataset"], p["stats"]) for p in pieces if p.get("stats")}.values())
+    unique_stats = list({id(p.stats): (p.dataset, p.stats) for p in pieces if p.stats}.values())
     stat_vars.update(ceiling_variables([st for _, st in unique_stats], area_names))
     stat_vars.update(bootstrap_variable([st for _, st in unique_stats], coords["model_layer"], area_names))
     results = xr.Dataset(
@@ -252,7 +210,7 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
                                                       else " | ".join(f"{name}: {st.family_description()}"
                                                                       for name, st in unique_stats))
     for piece in pieces:
-        for area, values in piece["per_rdm"].items():
+        for area, values in piece.per_rdm.items():
             results.attrs[f"resampling_unit_{area}"] = str(values.attrs.get("resampling_unit_description", "unknown"))
     results["similarity_sem"].attrs = {"long_name": "standard error of the mean over the area's units "
                                                     "(subjects, or RDMs; see resampling_unit_<area>)",
@@ -271,19 +229,17 @@ def _assemble(pieces: list[dict], provenance: dict, options: StatsOptions | None
         results = results.merge(diff.rename({c: f"model_difference_{c}" if c != "difference" else "model_difference"
                                              for c in diff.data_vars}))
     return CompareResult(table=table, results=results, model_rdms=model_rdms,
-                         statistics={p["dataset"]: p.get("stats") for p in pieces}, best=best,
+                         statistics={p.dataset: p.stats for p in pieces}, best=best,
                          model_differences=differences, agreement=agreement_table(table))
 
 
 def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | None = None, *,
                    weights: str = "default", dataset: str | Path | xr.Dataset | None = None,
-                   stimuli: str | Path | None = None,
-                   layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
-                   batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
-                   models: Sequence | None = None, transform=None,
-                   stats: StatsOptions | None = None, cache=None,
-                   rdm_options: dict | None = None, measures: Sequence[str] | None = None,
-                   measure_options=None, tokens: str | None = None) -> CompareResult:
+                   stimuli: str | Path | None = None, layers: Sequence[str] | None = None,
+                   method: str = "spearman", rdm: RDMOptions | None = None, stats: StatsOptions | None = None,
+                   measures: Sequence[str] | None = None, measure_options=None, progress: bool | None = None,
+                   models: Sequence | None = None, transform=None, cache=None, tokens: str | None = None,
+                   **old_keywords) -> CompareResult:
     """Score one or more networks' layers against brain areas: the ``rsa-bridge compare`` job.
 
     Several models are scored on the same stimuli and the same bootstrap samples, so their best layers
@@ -299,27 +255,50 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             (default: the shipped one with the area).
         stimuli: the stimulus folder for a user dataset (default: the dataset's own).
         layers: layer aliases or module paths (default: each model's default list).
-        metric: RDM metric for the model layers (see :mod:`rsa_bridge.rdm`).
         method: RDM comparison method (see :mod:`rsa_bridge.compare`).
+        rdm: how the model RDMs are computed, :class:`rsa_bridge.options.RDMOptions` (metric, precision,
+            reduce_units/reduce_seed, memory_budget, batch_size, device, ...; default ``RDMOptions()``); its
+            result-changing fields enter the cache key.
         models: already built ``nn.Module`` s (e.g. from ``extractors.load_model``), one per name.
         transform: PIL image -> tensor (3, H, W) for ``models`` that carry no preprocessing of their own.
         stats: which statistics to add (default: the noise ceiling only).
         cache: model-RDM cache (:mod:`rsa_bridge.app.cache`): None = ``$RSA_BRIDGE_CACHE`` or
             ``~/.cache/rsa-bridge``, False = off, a folder, or a cache object.
-        rdm_options: keyword options of :func:`network_rdms` (``precision``, ``reduce_units``,
-            ``reduce_seed``); they enter the cache key.
         measures: ``rsa`` (always computed), ``cka``, ``linear`` (:data:`rsa_bridge.measures.MEASURES`); cka and
             linear use each layer's Gram from the same forward pass (the RDM cache is then not read) and the
             area's per-stimulus responses; measure_options: :class:`rsa_bridge.measures.scoring.MeasureOptions`.
         tokens: units of transformer token layers, ``all`` (default), ``cls`` or ``mean`` (see
             :mod:`extractors.tokens`); recorded as ``token_pooling``.
+        old_keywords: ``metric=``, ``batch_size=``, ``device=`` and ``rdm_options={...}`` of earlier releases:
+            still accepted for one release (folded into ``rdm``) with a DeprecationWarning.
+
+    Returns:
+        :class:`CompareResult`: ``table`` with one row per (model, layer, area), ``results`` (model_layer x
+        area), ``model_rdms`` per model and dataset (layer, n, n).
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from rsa_bridge import RDMOptions, StatsOptions, compare_models
+        >>> _ = torch.manual_seed(0)
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 5, stride=4), nn.Tanh(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        >>> from torchvision import transforms as T
+        >>> to_tensor = T.Compose([T.Resize((32, 32)), T.ToTensor()])   # PIL image -> (3, 32, 32)
+        >>> result = compare_models(["tiny"], ["IT"], models=[net], transform=to_tensor, layers=["0", "3"],
+        ...                         rdm=RDMOptions(precision="float32", batch_size=46),
+        ...                         stats=StatsOptions(ceiling=False), cache=False, progress=False)
+        >>> print(result.table[["layer", "area", "n_stimuli"]].to_string(index=False))
+        layer area  n_stimuli
+            0   IT         92
+            3   IT         92
     """
     from extractors import load_model
     from extractors.provenance import USER_MODULE, module_provenance
     from rsa_bridge.control_rdms import CONTROL_WEIGHTS, control_model_rdms, is_control_model
 
     names = list(model_names)
-    metric, method = METRICS.resolve(metric), COMPARISONS.resolve(method)  # aliases -> the recorded names
+    rdm = options_from_keywords(rdm, old_keywords, "compare_models")
+    metric, device, method = rdm.metric, rdm.device, COMPARISONS.resolve(method)  # aliases -> the recorded names
     if not names:
         raise RSABridgeError("say which model to score: --model NAME (repeat it to compare models)")
     if len(set(names)) != len(names):
@@ -365,25 +344,24 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             from rsa_bridge.app.cache import cached_network_rdms
             kernels = {} if extra and not control else None
             rdms = control_model_rdms(model_name, stim, metric) if control else cached_network_rdms(
-                network_rdms, net, stim, layers, metric, batch_size, device, progress, transform, cache=cache,
-                **(rdm_options or {})) if kernels is None else network_rdms(
-                net, stim, layers, metric, batch_size, device, progress, transform, kernels_out=kernels,
-                **(rdm_options or {}))
+                network_rdms, net, stim, layers, rdm, progress=progress, transform=transform, cache=cache
+            ) if kernels is None else network_rdms(net, stim, layers, rdm, progress=progress, transform=transform,
+                                                   kernels_out=kernels)
             rdms.attrs.update(clean_attrs({"model": model_name, "weights": weights_label,
                                            "weights_sha256": getattr(info, "weights_sha256", None),
                                            "preprocessing": getattr(info, "preprocessing", None), "metric": metric,
                                            **{k: record.get(k) for k in _RECORD_ATTRS},
                                            "stimulus_set": stim.name, "rsa_bridge_version": package_version()}))
             sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
-            pieces.append({"model": model_name, "weights": weights_label, "dataset": ds.attrs["name"],
-                           "dataset_obj": ds, "metric": metric, "similarity": sim, "sem": sem, "per_rdm": per_rdm,
-                           "model_rdms": rdms, "columns": columns, "kernels": kernels, "areas": area_names,
-                           "stimuli": stim, "dataset_time": ds_time})
+            pieces.append(Piece(model=model_name, weights=weights_label, dataset=ds.attrs["name"], dataset_obj=ds,
+                                metric=metric, similarity=sim, sem=sem, per_rdm=per_rdm, model_rdms=rdms,
+                                columns=columns, kernels=kernels, areas=area_names, stimuli=stim,
+                                dataset_time=ds_time))
         del net
     if extra:
         score_pieces(pieces, extra, measure_options, stats or StatsOptions())
     provenance = {"model": ",".join(names), "weights": ",".join(dict.fromkeys(labels)), "metric": metric,
-                  "method": method, "datasets": ",".join(dict.fromkeys(p["dataset"] for p in pieces)),
+                  "method": method, "datasets": ",".join(dict.fromkeys(p.dataset for p in pieces)),
                   "device": device,
                   "weights_sha256": ",".join(str(getattr(i, "weights_sha256", None)) for i in infos)
                   if any(getattr(i, "weights_sha256", None) for i in infos) else None,
@@ -400,20 +378,21 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
 
 def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *, weights: str = "default",
                   dataset: str | Path | xr.Dataset | None = None, stimuli: str | Path | None = None,
-                  layers: Sequence[str] | None = None, metric: str = "correlation", method: str = "spearman",
-                  batch_size: int = 32, device: str = "cpu", progress: bool | None = None,
-                  model=None, transform=None, stats: StatsOptions | None = None, cache=None,
-                  rdm_options: dict | None = None, measures: Sequence[str] | None = None,
-                  measure_options=None, tokens: str | None = None) -> CompareResult:
+                  layers: Sequence[str] | None = None, method: str = "spearman", rdm: RDMOptions | None = None,
+                  stats: StatsOptions | None = None, measures: Sequence[str] | None = None, measure_options=None,
+                  progress: bool | None = None, model=None, transform=None, cache=None, tokens: str | None = None,
+                  **old_keywords) -> CompareResult:
     """Score one network's layers against brain areas (see :func:`compare_models` for the arguments, the
-    same here, ``cache`` and ``rdm_options`` included; ``model`` is one already built ``nn.Module``;
+    same here: ``rdm`` (:class:`rsa_bridge.options.RDMOptions`), ``stats``, ``cache``, ``measures`` and
+    ``measure_options`` included; ``model`` is one already built ``nn.Module``;
     ``measures=["rsa", "cka", "linear"]`` adds CKA and cross-validated linear predictivity from the same
-    forward pass)."""
+    forward pass). The old ``metric=``/``batch_size=``/``device=``/``rdm_options=`` keywords still work for one
+    release, with a DeprecationWarning."""
+    rdm = options_from_keywords(rdm, old_keywords, "compare_model")
     return compare_models([model_name], areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli,
-                          layers=layers, metric=metric, method=method, batch_size=batch_size, device=device,
-                          progress=progress, models=None if model is None else [model], transform=transform,
-                          stats=stats, cache=cache, rdm_options=rdm_options, measures=measures,
-                          measure_options=measure_options, tokens=tokens)
+                          layers=layers, method=method, rdm=rdm, stats=stats, measures=measures,
+                          measure_options=measure_options, progress=progress,
+                          models=None if model is None else [model], transform=transform, cache=cache, tokens=tokens)
 
 
 def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | None = None, *,
@@ -436,11 +415,11 @@ def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | 
         ds_time = load_dataset(ds_name)
         ds = time_averaged(ds_time)
         sim, sem, per_rdm = compare_layers(model_rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
-        pieces.append({"model": label, "weights": "precomputed", "dataset": ds.attrs["name"], "dataset_obj": ds,
-                       "metric": str(model_rdms.attrs.get("metric", "unknown")), "similarity": sim, "sem": sem,
-                       "per_rdm": per_rdm, "model_rdms": model_rdms,
-                       "dataset_time": ds_time if timed_areas(ds_time) else None})
+        pieces.append(Piece(model=label, weights="precomputed", dataset=ds.attrs["name"], dataset_obj=ds,
+                            metric=str(model_rdms.attrs.get("metric", "unknown")), similarity=sim, sem=sem,
+                            per_rdm=per_rdm, model_rdms=model_rdms,
+                            dataset_time=ds_time if timed_areas(ds_time) else None))
     provenance = {"model": label, "weights": "precomputed", "method": method,
-                  "datasets": ",".join(p["dataset"] for p in pieces),
+                  "datasets": ",".join(p.dataset for p in pieces),
                   "model_rdm_file": model_rdms.attrs.get("source_file")}
     return _assemble(pieces, provenance, stats or StatsOptions())

@@ -19,17 +19,17 @@ from rsa_bridge.measures import MEASURES
 NAN = float("nan")
 
 
-def measure_rows(piece: dict, paths) -> list[dict]:
+def measure_rows(piece, paths) -> list[dict]:
     """results.csv rows of one piece's non-RSA scores."""
     rows = []
-    rdms = piece["model_rdms"]
-    for area, by_measure in piece.get("measure_scores", {}).items():
+    rdms = piece.model_rdms
+    for area, by_measure in piece.measure_scores.items():
         for name, sc in by_measure.items():
             st = sc.stats
             best = int(np.nanargmax(sc.score)) if np.isfinite(sc.score).any() else -1
             for k, layer in enumerate(sc.layers):
-                row = {"model": piece["model"], "weights": piece["weights"], "layer": layer,
-                       "module_path": str(paths[k]), "area": area, "dataset": piece["dataset"],
+                row = {"model": piece.model, "weights": piece.weights, "layer": layer,
+                       "module_path": str(paths[k]), "area": area, "dataset": piece.dataset,
                        "metric": "linear kernel", "method": sc.method, "similarity": float(sc.score[k]),
                        "sem": NAN, "n_rdms": 0, "n_stimuli": int(rdms.sizes["stimulus_row"]),
                        "measure_ceiling": sc.ceiling, "score_over_ceiling": float(sc.normalized[k])}
@@ -45,13 +45,15 @@ def measure_rows(piece: dict, paths) -> list[dict]:
     return rows
 
 
-def add_measures(table: pd.DataFrame, results: xr.Dataset, pieces: list[dict], attrs: dict | None = None
+def add_measures(table: pd.DataFrame, results: xr.Dataset, pieces: list, attrs: dict | None = None
                  ) -> tuple[pd.DataFrame, xr.Dataset]:
-    """Table and Dataset with the ``measure`` column and, when other measures ran, their rows and variables."""
+    """Table and Dataset with the ``measure`` column and, when other measures ran, their rows and variables.
+
+    ``pieces``: the pipeline's :class:`rsa_bridge.app.piece.Piece` records (read by attribute)."""
     table = table.assign(measure="rsa")
     extra = []
     for piece in pieces:
-        rdms = piece["model_rdms"]
+        rdms = piece.model_rdms
         paths = rdms["module_path"].values if "module_path" in rdms.coords else [""] * rdms.sizes["layer"]
         extra.extend(measure_rows(piece, paths))
     if not extra:
@@ -80,14 +82,14 @@ def add_measures(table: pd.DataFrame, results: xr.Dataset, pieces: list[dict], a
     results = results.assign_coords(measure=measures).assign(new)
     results["measure_definition"] = ("measure", [MEASURES[m].definition for m in measures])
     for piece in pieces:
-        for area, by_measure in piece.get("measure_scores", {}).items():
+        for area, by_measure in piece.measure_scores.items():
             sc = by_measure.get("linear")
             if sc is None:
                 continue
-            name = f"linear_per_neuroid_{piece['dataset']}_{area}"
-            dim = f"neuroid_{piece['dataset']}_{area}"
+            name = f"linear_per_neuroid_{piece.dataset}_{area}"
+            dim = f"neuroid_{piece.dataset}_{area}"
             block = xr.DataArray(sc.per_neuroid, dims=("model_layer", dim),
-                                 coords={"model_layer": [f"{piece['model']}:{l}" for l in sc.layers],
+                                 coords={"model_layer": [f"{piece.model}:{l}" for l in sc.layers],
                                          dim: sc.neuroid_ids},
                                  attrs={"long_name": "mean over folds of the held-out Pearson r", "units": "1",
                                         "excluded_neuroids": ",".join(sc.excluded) or "none"})

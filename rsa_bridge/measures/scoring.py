@@ -145,10 +145,12 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
     return out
 
 
-def score_pieces(pieces: list[dict], measures: list[str], options: MeasureOptions, stats) -> None:
+def score_pieces(pieces: list, measures: list[str], options: MeasureOptions, stats) -> None:
     """Add ``measure_scores`` ({area: {measure: AreaScores}}) to each ``compare`` piece that carries layer Grams.
 
-    ``stats`` is the run's :class:`rsa_bridge.app.pipeline.StatsOptions` (bootstrap, permutations, seed, CI level).
+    ``pieces``: the pipeline's :class:`rsa_bridge.app.piece.Piece` records, read and set by attribute (the core
+    does not import the application layer's type). ``stats`` is the run's :class:`rsa_bridge.options.StatsOptions`
+    (bootstrap, permutations, seed, CI level).
     The Grams are dropped from the piece once scored.
     """
     import warnings
@@ -159,27 +161,27 @@ def score_pieces(pieces: list[dict], measures: list[str], options: MeasureOption
     rng = as_generator(stats.seed)
     rates_by_area: dict = {}
     for piece in pieces:
-        grams = piece.get("kernels")
+        grams = piece.kernels
         if not grams:
-            warnings.warn(f"{piece['model']} has no layer Gram matrices (an image-statistics control); "
+            warnings.warn(f"{piece.model} has no layer Gram matrices (an image-statistics control); "
                           f"{', '.join(measures)} skipped for it", RuntimeWarning, stacklevel=2)
             continue
-        rdms = piece["model_rdms"]
+        rdms = piece.model_rdms
         layers = [str(l) for l in rdms["layer"].values]
         ids = [str(s) for s in rdms[ROW].values]
         kernels = xr.DataArray(np.stack([grams[l] for l in layers]), dims=("layer", ROW, COL),
                                coords={"layer": layers, ROW: ids, COL: ids})
         scores = {}
         if isinstance(options.labels, str):  # a manifest column: one label per stimulus, by stimulus_id
-            options = _with_manifest_labels(options, piece.get("stimuli"), ids)
-        for area in piece["areas"]:
-            key = (piece["dataset"], area)
+            options = _with_manifest_labels(options, piece.stimuli, ids)
+        for area in piece.areas:
+            key = (piece.dataset, area)
             if key not in rates_by_area:
-                rates_by_area[key] = area_rates(piece["dataset"], area, options.responses)
+                rates_by_area[key] = area_rates(piece.dataset, area, options.responses)
             scores[area] = score_area(kernels, rates_by_area[key], measures, options, n_bootstrap=stats.bootstrap,
                                       n_permutations=stats.permutations, rng=rng, level=stats.ci_level)
-        piece["measure_scores"] = scores
-        piece["kernels"] = None
+        piece.measure_scores = scores
+        piece.kernels = None
 
 
 def _with_manifest_labels(options: MeasureOptions, stimuli, ids: list[str]) -> MeasureOptions:

@@ -144,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rsa_bridge.errors import RSABridgeError
     from rsa_bridge.model_rdms import read_model_rdms
-    from rsa_bridge.app.pipeline import StatsOptions, compare_models, compare_precomputed
+    from rsa_bridge.app.pipeline import compare_models, compare_precomputed
+    from rsa_bridge.options import RDMOptions, StatsOptions
     from rsa_bridge.app.report import format_table, write_outputs
 
     layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers is not None else None
@@ -192,7 +193,8 @@ def _run(args: argparse.Namespace) -> int:
             runner = partial(compare_many, scheduler=args.scheduler)
         if args.reduce_units is not None and args.reduce_units < 1:
             raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")
-        rdm_options = {"precision": args.precision, "reduce_units": args.reduce_units, "reduce_seed": args.seed}
+        rdm = RDMOptions(metric=args.metric, precision=args.precision, reduce_units=args.reduce_units,
+                         reduce_seed=args.seed, batch_size=args.batch_size, device=args.device)
         if args.out is not None:  # room for model_rdms.nc, checked before any computing
             from rsa_bridge.budget import DEFAULT_LAYERS, check_disk
             from rsa_bridge.datasets import load_dataset as _load
@@ -211,9 +213,8 @@ def _run(args: argparse.Namespace) -> int:
                 per_neuroid_alpha=args.alpha_per_neuroid, responses=args.responses)}
         result = runner(args.model, args.area, weights=args.weights, dataset=args.dataset, **measure_kw,
                         cache=False if getattr(args, "no_cache", False) else getattr(args, "cache", None),
-                        stimuli=args.stimuli, layers=layers, metric=args.metric, method=args.method,
-                        batch_size=args.batch_size, device=args.device,
-                        progress=False if args.quiet else None, stats=stats, rdm_options=rdm_options,
+                        stimuli=args.stimuli, layers=layers, method=args.method, rdm=rdm,
+                        progress=False if args.quiet else None, stats=stats,
                         **({"tokens": args.tokens} if getattr(args, "tokens", "all") != "all" else {}))
     print(format_table(result))
     if args.out is not None:

@@ -1,0 +1,53 @@
+"""One (model, dataset) unit of a ``compare`` run: the record the pipeline joins into its table and results.
+
+:func:`rsa_bridge.app.pipeline.compare_models` builds one :class:`Piece` per model and dataset; statistics
+(:func:`rsa_bridge.app.pipeline._add_statistics`), the extra measures (:func:`rsa_bridge.measures.scoring.score_pieces`,
+which reads pieces by attribute and so needs no import of this application-layer type) and the time course
+fill in the fields after ``None``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import xarray as xr
+
+
+@dataclass
+class Piece:
+    """A model's layer RDMs over one dataset's stimuli and their scores against its areas.
+
+    Attributes:
+        model: the model's label; weights: its weights label (``user-module``, ``precomputed``, ...).
+        dataset: the dataset's name; dataset_obj: the (time-averaged) RDM Dataset; dataset_time: the
+            time-resolved one, or None.
+        metric: the model RDMs' metric.
+        similarity, sem: (layer, area) mean similarity and its standard error over the area's units.
+        per_rdm: area -> (layer, replicate) similarity per brain RDM.
+        model_rdms: (layer, stimulus_row, stimulus_col) RDMs.
+        columns: extra table columns (e.g. a user module's ``state_sha256``).
+        kernels: layer -> (n, n) centred linear Gram (for CKA/linear), or None.
+        areas: the areas asked for (None = all of the dataset's).
+        stimuli: the stimulus set, or None for precomputed RDMs.
+        stats: the dataset's :class:`rsa_bridge.stats.summary.CompareStatistics` (set by the pipeline);
+            stacked: every model's layer RDMs of the dataset (model_layer, n, n), set with it.
+        measure_scores: area -> measure -> scores (set by :func:`rsa_bridge.measures.scoring.score_pieces`).
+    """
+
+    model: str
+    weights: str
+    dataset: str
+    dataset_obj: xr.Dataset
+    metric: str
+    similarity: xr.DataArray
+    sem: xr.DataArray
+    per_rdm: dict
+    model_rdms: xr.DataArray
+    columns: dict = field(default_factory=dict)
+    kernels: dict | None = None
+    areas: Any = None
+    stimuli: Any = None
+    dataset_time: xr.Dataset | None = None
+    stats: Any = None
+    stacked: xr.DataArray | None = None
+    measure_scores: dict = field(default_factory=dict)

@@ -1,0 +1,221 @@
+"""Typed option objects: how model RDMs are computed (:class:`RDMOptions`) and which statistics ``compare``
+adds (:class:`StatsOptions`).
+
+Each is a frozen dataclass: hashable, picklable (a dask task receives it as it is), validated once when it is
+built (a bad value is one :class:`rsa_bridge.errors.RSABridgeError` line saying what to pass instead), and
+changed only through :func:`dataclasses.replace`. :meth:`RDMOptions.cache_fields` names what decides the
+numbers (the model-RDM cache hashes exactly those, :mod:`rsa_bridge.app.cache`); performance knobs (batch
+size, memory budget, spill folder) are left out because they do not change a single value by design.
+Peers: scikit-learn passes estimator parameters as one object, rsatoolbox's ``calc_rdm`` keyword lists,
+Brain-Score a benchmark's ``parameters`` dict; here one object carries them from the command line to the
+streaming engine (:func:`extractors.streaming.stream_rdms`), the cache and dask workers.
+
+This module is core: it imports no torch (``device`` is a string such as ``"cpu"`` or ``"cuda:0"``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass, fields, replace
+from numbers import Integral, Real
+from typing import Any, Mapping
+
+from rsa_bridge.definitions import METRICS
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.provenance import clean_attrs
+from rsa_bridge.registry import Registry
+
+__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_MEMORY_BUDGET", "PRECISIONS", "RDMOptions", "StatsOptions",
+           "check_memory_budget", "check_reduce_units", "options_from_keywords"]
+
+#: bytes of one working block of the Gram products (n stimuli x w units in the working precision)
+DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
+#: bytes of float32 activations kept in memory (on the extraction device) before layers spill to disk
+DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
+#: RDM working precisions -> bytes per value (:mod:`rsa_bridge.gram` maps them to torch dtypes)
+PRECISIONS: Registry[int] = Registry("RDM precision", {"float64": 8, "float32": 4})
+
+
+def check_reduce_units(reduce_units: Any) -> int | None:
+    """``reduce_units`` as an int >= 1 or None; RSABridgeError otherwise."""
+    if reduce_units is None:
+        return None
+    if isinstance(reduce_units, bool) or not isinstance(reduce_units, Integral) or reduce_units < 1:
+        raise RSABridgeError(f"reduce_units must be a whole number of units >= 1 (or None); got {reduce_units!r}")
+    return int(reduce_units)
+
+
+def check_memory_budget(memory_budget: Any, none: str = "the streaming default, 64 MiB") -> float | None:
+    """``memory_budget`` as bytes >= 0 (``math.inf``: no limit) or None; RSABridgeError otherwise."""
+    if memory_budget is None:
+        return None
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, Real) or not memory_budget >= 0:
+        raise RSABridgeError(f"memory_budget is a number of bytes >= 0 (or None = {none}); got {memory_budget!r}")
+    return memory_budget
+
+
+def _whole(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise RSABridgeError(f"{name} must be a whole number >= {low}; got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class RDMOptions:
+    """How a network's layer RDMs are computed (:func:`extractors.streaming.stream_rdms`).
+
+    Attributes:
+        metric: RDM metric, a name or alias of :data:`rsa_bridge.definitions.METRICS` (stored resolved).
+        precision: ``"float64"`` (equals :func:`rsa_bridge.rdm.compute_rdm` to ~1e-12) or ``"float32"``
+            (faster; ~1e-6 absolute on correlation distances).
+        reduce_units: K: sketch every layer wider than K units to K (None = exact RDMs); reduce_seed: the
+            sketches' seed (see :mod:`extractors.streaming`).
+        memory_budget: bytes of float32 activations kept in memory rather than spilled to disk; None = the
+            streaming default (:data:`DEFAULT_MEMORY_BUDGET`, 64 MiB); ``math.inf`` = never spill.
+        batch_size: images per forward pass.
+        device: torch device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``); its type enters the cache key.
+        spill_dir: folder for the temporary spill files (None = the system temp folder).
+        chunk_bytes: bytes of one working block of the Gram products (changes the order of the float
+            sums, so a non-default value enters the cache key).
+
+    Examples:
+        >>> from rsa_bridge.options import RDMOptions
+        >>> options = RDMOptions(metric="Correlation", precision="float32")
+        >>> options.metric, options.precision          # names resolve as the command line resolves them
+        ('correlation', 'float32')
+        >>> smaller_batches = RDMOptions(metric="correlation", precision="float32", batch_size=8)
+        >>> options.cache_fields() == smaller_batches.cache_fields()   # batch size does not change the numbers
+        True
+        >>> RDMOptions(reduce_units=0)
+        Traceback (most recent call last):
+        ...
+        rsa_bridge.errors.RSABridgeError: reduce_units must be a whole number of units >= 1 (or None); got 0
+    """
+
+    metric: str = "correlation"
+    precision: str = "float64"
+    reduce_units: int | None = None
+    reduce_seed: int = 0
+    memory_budget: float | None = None
+    batch_size: int = 32
+    device: str = "cpu"
+    spill_dir: str | os.PathLike | None = None
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device, str):  # e.g. a torch.device: kept as its name, so the core needs no torch
+            object.__setattr__(self, "device", str(self.device))
+        if self.spill_dir is not None and not isinstance(self.spill_dir, (str, os.PathLike)):
+            raise RSABridgeError(f"spill_dir is a folder path (or None); got {self.spill_dir!r}")
+        object.__setattr__(self, "metric", METRICS.resolve(self.metric))
+        object.__setattr__(self, "precision", PRECISIONS.resolve(self.precision))
+        object.__setattr__(self, "reduce_units", check_reduce_units(self.reduce_units))
+        object.__setattr__(self, "reduce_seed", _whole("reduce_seed", self.reduce_seed, 0))
+        object.__setattr__(self, "memory_budget", check_memory_budget(self.memory_budget))
+        object.__setattr__(self, "batch_size", _whole("batch_size", self.batch_size, 1))
+        object.__setattr__(self, "chunk_bytes", _whole("chunk_bytes", self.chunk_bytes, 1))
+
+    @property
+    def device_type(self) -> str:
+        """``"cpu"``, ``"cuda"``, ... (the device name without its index)."""
+        return self.device.split(":", 1)[0].strip().lower()
+
+    @property
+    def budget_bytes(self) -> float:
+        """The memory budget in bytes with None resolved to :data:`DEFAULT_MEMORY_BUDGET`."""
+        return DEFAULT_MEMORY_BUDGET if self.memory_budget is None else self.memory_budget
+
+    def cache_fields(self) -> dict:
+        """The fields that change the RDMs' values: metric, device type, precision, reduce_units and
+        reduce_seed (and chunk_bytes when it is not the default). Batch size, memory budget and spill folder
+        are left out: they change speed and memory, not a single number."""
+        out = {"metric": self.metric, "device": self.device_type, "precision": self.precision,
+               "reduce_units": self.reduce_units, "reduce_seed": self.reduce_seed}
+        if self.chunk_bytes != DEFAULT_CHUNK_BYTES:
+            out["chunk_bytes"] = self.chunk_bytes
+        return out
+
+    def key(self) -> str:
+        """SHA-256 (hex) of :meth:`cache_fields`: equal for options that give equal RDMs."""
+        return hashlib.sha256(json.dumps(self.cache_fields(), sort_keys=True).encode()).hexdigest()
+
+    def attrs(self) -> dict:
+        """Provenance attrs (``rdm_*``) of every field, performance knobs included (what ran; None spelled out)."""
+        out = {f"rdm_{k}": v for k, v in asdict(self).items()}
+        out.update(rdm_memory_budget=self.budget_bytes, rdm_spill_dir=str(self.spill_dir or "system temp folder"),
+                   rdm_reduce_units="none (exact RDMs)" if self.reduce_units is None else self.reduce_units)
+        return clean_attrs(out)
+
+
+@dataclass(frozen=True)
+class StatsOptions:
+    """What statistics ``compare`` adds (all off but the noise ceiling by default in the Python API).
+
+    Attributes:
+        bootstrap: bootstrap samples for CIs and best layers (0 = none). Differs from the command line on
+            purpose: ``rsa-bridge compare`` defaults to ``--bootstrap 1000`` (what a reader of its table
+            needs), the Python API to 0 (a fast, deterministic call in loops and tests); pass
+            ``StatsOptions(bootstrap=1000)`` for the command line's numbers. bootstrap_over: ``stimuli``,
+            ``rdms`` (subjects/sessions) or ``both``; ci_level: CI level.
+        permutations: permutations for p-values (0 = none).
+        seed: seed of the one Generator behind every random step (stored in the result's attrs).
+        ceiling: Nili noise ceiling of areas with >= 2 RDMs.
+        normalize_by_ceiling: ``upper``/``lower`` adds ``similarity_normalized`` = similarity / that bound.
+        progress: bars over bootstrap samples and permutations (None: the ``progress`` of
+            :func:`rsa_bridge.app.pipeline.compare_models`, then :mod:`rsa_bridge.progress`; not stored in attrs).
+        group_by: the unit of resampling for ceilings, SEM and the bootstrap over RDMs: ``auto`` (the
+            subject/animal coordinate when the RDMs carry one), ``none`` (each RDM), or a replicate
+            coordinate name (see :mod:`rsa_bridge.stats.grouping`).
+    """
+
+    bootstrap: int = 0
+    permutations: int = 0
+    seed: int | None = 0
+    bootstrap_over: str = "stimuli"
+    ci_level: float = 0.95
+    ceiling: bool = True
+    normalize_by_ceiling: str | None = None
+    progress: bool | None = None
+    group_by: str | None = "auto"
+
+    def attrs(self) -> dict:
+        out = {f"stats_{k}": v for k, v in asdict(self).items() if k != "progress"}
+        out["stats_seed"] = "none (fresh entropy)" if self.seed is None else self.seed
+        out["stats_p_correction_family"] = "the model layers tested against one area"
+        out["stats_ceiling_definition"] = ("per area in the ceiling_definition/ceiling_note variables: nili (several "
+                                           "RDMs; lower: leave one unit out, upper: all units) or split-half (one RDM "
+                                           "with repeat-level rates; lower: Spearman-Brown split-half reliability R, "
+                                           "upper: sqrt R) or n/a")
+        return clean_attrs(out)
+
+
+_RDM_FIELDS = frozenset(f.name for f in fields(RDMOptions))
+
+
+def options_from_keywords(options: RDMOptions | None, legacy: Mapping[str, Any], where: str,
+                          stacklevel: int = 3) -> RDMOptions:
+    """``options`` (default ``RDMOptions()``) updated by old-style keywords, with one DeprecationWarning.
+
+    ``legacy`` holds only the keywords the caller actually passed (name -> value; an ``rdm_options`` dict is
+    unpacked). The old keywords stay
+    accepted for one release; pass ``options=RDMOptions(...)`` instead. ``stacklevel``: as for
+    :func:`warnings.warn`, counted from this function (3 = the caller of the function that called this one).
+    """
+    options = RDMOptions() if options is None else options
+    if "rdm_options" in legacy:  # the dict that compare_models took before RDMOptions existed
+        legacy = {**(legacy["rdm_options"] or {}), **{k: v for k, v in legacy.items() if k != "rdm_options"}}
+    if not isinstance(options, RDMOptions):
+        raise RSABridgeError(f"{where}: options must be an RDMOptions (rsa_bridge.options); got "
+                             f"{type(options).__name__}")
+    if not legacy:
+        return options
+    unknown = sorted(set(legacy) - _RDM_FIELDS)
+    if unknown:  # what Python itself says of a misspelt keyword
+        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r} (RDM options: "
+                        f"{', '.join(sorted(_RDM_FIELDS))})")
+    warnings.warn(f"{where}({', '.join(f'{k}=' for k in legacy)}) is deprecated and will be removed in the next "
+                  f"release: pass one rsa_bridge.RDMOptions({', '.join(f'{k}=...' for k in legacy)}) instead",
+                  DeprecationWarning, stacklevel=stacklevel)
+    return replace(options, **legacy)
