@@ -97,4 +97,4 @@ def test_cli_rdm_store_disk_and_its_errors(toy, tmp_path, capsys):
     code, out = _cli(base + ["--rdm-store", "disk", "--method", "whitened_cosine"], capsys)
     assert code == 2 and "not available" in out.err and len(out.err.strip().splitlines()) == 1
     code, out = _cli(base + ["--rdm-store", "floppy"], capsys)
-    assert code == 2 and "--rdm-store" in out.err
+    assert code == 2 and "unknown RDM store 'floppy'" in out.err and len(out.err.strip().splitlines()) == 1

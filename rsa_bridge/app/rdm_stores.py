@@ -9,7 +9,7 @@ reads it without a dense copy: the similarities chunk by chunk (:func:`rsa_bridg
 the statistics through a :class:`rsa_bridge.stats.stores.StoreStack` of all models
 (:mod:`rsa_bridge.stats.stores`), ``model_rdms.nc`` one layer at a time.
 
-``--rdm-store`` (:data:`STORE_MODES`):
+``--rdm-store`` (:data:`rsa_bridge.options.RDM_STORES`; ``--rdm-storage``: :data:`rsa_bridge.options.RDM_STORAGES`):
 
 - ``auto`` (default): dense while the estimate of :func:`rsa_bridge.budget.needed_bytes` fits the memory
   available (nothing changes for the sizes of the shipped datasets), else a store that keeps what fits in
@@ -30,14 +30,7 @@ from dataclasses import dataclass
 
 from rsa_bridge.errors import RSABridgeError
 
-#: ``--rdm-store`` choices -> what each does (the command line lists these)
-STORE_MODES = {
-    "auto": "dense arrays while they fit the memory available, else an RDM store (memory, then disk)",
-    "memory": "an RDM store of upper triangles, all in memory",
-    "disk": "an RDM store of upper triangles, all on disk (a temporary HDF5 file)",
-}
-#: ``--rdm-storage`` choices -> bytes per stored value
-STORAGES = {"float64": 8, "float32": 4}
+from rsa_bridge.options import RDM_STORAGES as STORAGES, RDM_STORES as STORE_MODES
 #: share of the available memory an ``auto`` store keeps in memory before it spills
 AUTO_SHARE = 0.5
 FLOAT32_ERROR = ("each stored entry rounded to float32: |error| <= |d| 2^-24 (relative 6e-8); ranks of distances "
@@ -78,10 +71,7 @@ def plan_rdm_store(mode: str, storage: str, n_stimuli: int, n_model_rdms: int, n
     """The :class:`StorePlan` for ``--rdm-store mode --rdm-storage storage`` (see the module docstring)."""
     from rsa_bridge.budget import needed_bytes
 
-    if mode not in STORE_MODES:
-        raise RSABridgeError(f"--rdm-store takes {', '.join(STORE_MODES)}; got {mode!r}")
-    if storage not in STORAGES:
-        raise RSABridgeError(f"--rdm-storage takes {', '.join(STORAGES)}; got {storage!r}")
+    mode, storage = STORE_MODES.resolve(mode), STORAGES.resolve(storage)
     if available is None:
         import psutil
 
@@ -95,7 +85,7 @@ def plan_rdm_store(mode: str, storage: str, n_stimuli: int, n_model_rdms: int, n
     return StorePlan(True, max(0.0, AUTO_SHARE * available - 12.0 * n_brain_rdms * n_stimuli ** 2), storage, mode)
 
 
-def check_store_job(plan: StorePlan, method: str, measures=(), timed: bool = False) -> None:
+def check_store_job(plan: StorePlan, method: str, measures=()) -> None:
     """One line before any forward pass when the job needs what a store does not give (module docstring)."""
     if not plan.store:
         return
@@ -166,3 +156,60 @@ def write_model_rdms(model_rdms: dict, path) -> bool:
 
     write(path, {key: r if is_store(r) else RDMStore.from_dataarray(r) for key, r in model_rdms.items()})
     return True  # each model in its storage dtype: float64 as the dense write, float32 for --rdm-storage float32
+
+
+def job_store_plans(rdm, method: str, measures, loaded, plan, n_model_rdms: int) -> list[StorePlan]:
+    """One :class:`StorePlan` per dataset of a compare job (``rdm``: its RDMOptions), checked before any
+    forward pass: dense plans by :func:`rsa_bridge.budget.check_rdm_memory` as before, store plans by
+    :func:`check_store_job`. ``loaded``/``plan``: the job's datasets and their (name, areas)."""
+    from rsa_bridge.budget import check_rdm_memory
+    from rsa_bridge.datasets import areas
+    from rsa_bridge.rdm import ROW
+
+    out = []
+    for ds, (_, area_names) in zip(loaded, plan):
+        n, n_brain = ds.sizes[ROW], sum(ds[a].size // ds.sizes[ROW] ** 2 for a in (area_names or areas(ds)))
+        store_plan = plan_rdm_store(rdm.store, rdm.storage, n, n_model_rdms, n_brain)
+        if store_plan.store:
+            check_store_job(store_plan, method, measures)
+        else:
+            check_rdm_memory(n, n_model_rdms, n_brain)
+        out.append(store_plan)
+    return out
+
+
+def placed(rdms, store_plan: StorePlan, rdm):
+    """The layer RDMs where ``store_plan`` keeps them (a store, or the dense array as it is), with the
+    ``rdm_store``/``rdm_storage`` attrs of what ran."""
+    if store_plan.store:
+        rdms = into_store(rdms, store_plan, rdm.spill_dir)
+    rdms.attrs.update(store_plan.attrs([rdms] if store_plan.store else ()))
+    return rdms
+
+
+def store_provenance(store_plans: list[StorePlan], pieces) -> dict:
+    """The results' ``rdm_store`` / ``rdm_storage`` (/ ``rdm_storage_error``) attrs over all datasets."""
+    from rsa_bridge.stats.stores import is_store
+
+    stores = [p.model_rdms for p in pieces if is_store(p.model_rdms)]
+    merged: dict[str, list[str]] = {}
+    for store_plan in store_plans:
+        for key, value in store_plan.attrs(stores).items():
+            merged.setdefault(key, []).append(str(value))
+    return {key: ",".join(dict.fromkeys(values)) for key, values in merged.items()}
+
+
+def stimulus_ids(rdms) -> list[str]:
+    """The ``stimulus_id`` s of a dense DataArray or a store, in their order."""
+    from rsa_bridge.rdm import ROW
+    from rsa_bridge.stats.stores import is_store
+
+    return [str(s) for s in (rdms.ids if is_store(rdms) else rdms[ROW].values)]
+
+
+def dense_stack(stacked, what: str):
+    """``stacked`` as a dense (model_layer, n, n) DataArray: itself, or a store's RDMs when they fit
+    (:func:`rsa_bridge.stats.stores.dense_model_rdms`; one line of error otherwise)."""
+    from rsa_bridge.stats.stores import dense_model_rdms, is_store
+
+    return dense_model_rdms(stacked, what) if is_store(stacked) else stacked
