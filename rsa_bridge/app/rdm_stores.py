@@ -68,7 +68,18 @@ class StorePlan:
 
 def plan_rdm_store(mode: str, storage: str, n_stimuli: int, n_model_rdms: int, n_brain_rdms: int,
                    available: float | None = None) -> StorePlan:
-    """The :class:`StorePlan` for ``--rdm-store mode --rdm-storage storage`` (see the module docstring)."""
+    """The :class:`StorePlan` for ``--rdm-store mode --rdm-storage storage`` (see the module docstring).
+
+    ``available``: bytes of memory (None: what psutil reports now). Example: 8 layers and one area RDM
+    need about 18 GiB dense at 10,000 stimuli (2.5 copies), so ``auto`` on 16 GiB takes a store:
+
+    >>> plan_rdm_store("auto", "float64", 10_000, 8, 1, available=16 * 2**30).store
+    True
+    >>> plan_rdm_store("auto", "float64", 1_200, 8, 1, available=16 * 2**30).store
+    False
+    >>> plan_rdm_store("disk", "float32", 1_200, 8, 1).memory_budget
+    0.0
+    """
     from rsa_bridge.budget import needed_bytes
 
     mode, storage = STORE_MODES.resolve(mode), STORAGES.resolve(storage)

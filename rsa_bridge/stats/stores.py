@@ -1,11 +1,11 @@
-"""Statistics of model RDMs that live in a store (``rsa_bridge.rdm_store``), never stacked dense.
+"""Statistics of model RDMs that live in a store (:mod:`rsa_bridge.rdm_store`), never stacked dense.
 
 At 10,000 stimuli one dense float64 RDM is 800 MB; ``compare`` with 8 layers used to hold them
 stacked, as float64 copies and as upper-triangle vectors at once. Here the model side is an
 **RDM store**: anything with ``names`` (one label per RDM, e.g. ``alexnet:conv5``), ``ids`` (the
 ``stimulus_id`` s, in the RDMs' order), ``vector(name)`` (the (n(n-1)/2,) float64 upper triangle,
 scipy ``squareform`` order) and ``take(name, index_sets)`` (the (k, k) float64 sub-RDM of each index
-set, from one read of the stored RDM) — ``rsa_bridge.rdm_store.RDMStore``, or several of them
+set, from one read of the stored RDM) — :class:`rsa_bridge.rdm_store.RDMStore`, or several of them
 seen as one by :class:`StoreStack` (no copy). The brain side stays dense: the area RDMs come from
 the dataset, (R, n, n) float64 per area.
 
@@ -68,9 +68,15 @@ class StoreStack:
             :class:`rsa_bridge.errors.RSABridgeError`.
 
     Example:
-        >>> stack = StoreStack([("alexnet", store_a), ("vgg16", store_b)])   # doctest: +SKIP
-        >>> stack.names[:2]                                                   # doctest: +SKIP
-        ['alexnet:conv1', 'alexnet:conv2']
+        >>> import numpy as np
+        >>> from rsa_bridge.rdm_store import RDMStore
+        >>> a, b = RDMStore(["s1", "s2", "s3", "s4"]), RDMStore(["s1", "s2", "s3", "s4"])
+        >>> a.put("conv1", np.arange(1.0, 7.0)); b.put("fc", np.ones(6))   # condensed (6 pairs of 4 stimuli)
+        >>> stack = StoreStack([("alexnet", a), ("vgg16", b)])
+        >>> stack.names, stack.n
+        (['alexnet:conv1', 'vgg16:fc'], 4)
+        >>> stack.vector("alexnet:conv1")
+        array([1., 2., 3., 4., 5., 6.])
     """
 
     def __init__(self, stores: Mapping[str, object] | Sequence[tuple[str, object]]):
