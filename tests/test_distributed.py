@@ -33,6 +33,14 @@ def client():
         yield c
 
 
+def _without_executor(results: xr.Dataset) -> xr.Dataset:
+    out = results.copy()
+    for attrs in [out.attrs] + [out[v].attrs for v in out.data_vars]:
+        for key in ("bootstrap_executor", "permutation_executor"):
+            attrs.pop(key, None)
+    return out
+
+
 @pytest.mark.slow
 def test_distributed_equals_serial(toy, client, tmp_path, capsys):
     kwargs = dict(dataset=str(toy / "toy.nc"), weights="none", layers=LAYERS, rdm=RDMOptions(batch_size=4),
@@ -42,7 +50,12 @@ def test_distributed_equals_serial(toy, client, tmp_path, capsys):
     many = compare_many(MODELS, scheduler=client, cache=cache, progress=False, **kwargs)
     assert "the dask workers' results" in capsys.readouterr().err
     pd.testing.assert_frame_equal(many.table, serial.table)
-    xr.testing.assert_identical(many.results, serial.results)
+    # identical but for where the bootstrap ran: 30 samples as one batch on the client's cluster
+    assert serial.results.attrs["bootstrap_executor"] == "serial"
+    assert many.results.attrs["bootstrap_executor"] == ("dask (1 batch of <= 30 samples on a given dask client "
+                                                        "(2 workers))")
+    assert many.results["similarity_bootstrap"].attrs["bootstrap_executor"] == many.results.attrs["bootstrap_executor"]
+    xr.testing.assert_identical(_without_executor(many.results), _without_executor(serial.results))
     for name, rdms in serial.model_rdms.items():
         xr.testing.assert_identical(many.model_rdms[name], rdms)
     pd.testing.assert_frame_equal(many.model_differences, serial.model_differences)

@@ -1,16 +1,27 @@
-"""Many models x datasets on a dask cluster: each model's RDMs over each stimulus set is one dask task.
+"""Many models x datasets on a dask cluster: each model's RDMs over each stimulus set is one dask task, and the
+statistics' bootstrap samples and permutations run as batches of tasks on the same cluster.
 
     from rsa_bridge.app.distributed import compare_many
     result = compare_many(["alexnet", "vgg16", "resnet50"], ["V4", "IT"], scheduler="tcp://host:8786")
     result.table        # the same table as compare_models(...) gives, row for row
 
 The expensive part (loading a network, extracting activations, computing its layer RDMs) runs on the
-workers through :func:`rsa_bridge.app.cache.cached_network_rdms` (so a worker reuses and fills the on-disk
-cache). The client then runs :func:`rsa_bridge.app.pipeline.compare_models` with those RDMs handed over in
-memory: comparisons, noise ceilings and bootstrap/permutation statistics (one generator over all models,
-so model differences stay paired) are exactly those of a serial run. The client re-loads each network
-(no forward pass) to recompute the cache keys; a worker result whose key does not match is an error, never
-a silent substitute.
+workers: each task runs :func:`rsa_bridge.app.pipeline.compare_models` itself on its one model and one
+dataset, with **the same keyword options** the client's call receives (one dict, so an option such as
+``tokens`` cannot reach one and miss the other), and hands back the RDMs it computed (through
+:func:`rsa_bridge.app.cache.cached_network_rdms`, so a worker reuses and fills the on-disk cache). The
+client then runs ``compare_models`` with those RDMs handed over in memory: it re-loads each network (no
+forward pass) to recompute the cache keys, and a worker result whose key does not match is an error,
+never a silent substitute. Comparisons and noise ceilings are those of a serial run; the bootstrap
+and permutation samples (one generator over all models, so model differences stay paired) are drawn
+on the client and evaluated in batches on the cluster (:mod:`rsa_bridge.stats.dask_bootstrap`), equal
+to the serial run bit for bit. ``bootstrap_executor`` / ``permutation_executor`` in the results' attrs
+say where they ran (the cluster's kind and size, never its address).
+
+The unit of an RDM task is the model, not a group of its layers: every layer's Gram matrix comes from
+one streamed forward pass over all stimuli (:mod:`extractors.streaming`), so a task per layer group
+would decode the images and run the network once per group; ``benchmarks/bench_dask.py`` measures it
+(docs/guide/scaling.md, "On a dask cluster").
 
 ``scheduler``: None or ``"local"`` (a :class:`dask.distributed.LocalCluster` with 2 single-threaded
 in-process workers), ``"local:N"`` (N workers), a scheduler address (``tcp://host:8786``), or a
@@ -20,14 +31,12 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import xarray as xr
 
-from rsa_bridge.app.cache import MemoryCache, RDMCache, cached_network_rdms, resolve_cache
+from rsa_bridge.app.cache import MemoryCache, RDMCache, resolve_cache
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.options import RDMOptions, options_from_keywords
 
 #: torchvision initialises untrained weights from torch's global RNG (extractors seeds it under fork_rng), so two
 #: worker threads of one process building models at once would interleave their draws: build one at a time
@@ -35,41 +44,93 @@ _BUILD_LOCK = threading.Lock()
 
 
 class _Recording:
-    """A cache that remembers the key it was asked for, backed by an optional on-disk cache."""
+    """A cache that remembers the key it was asked for and the RDMs it saw, backed by an optional on-disk cache."""
 
     def __init__(self, inner: RDMCache | None):
         self.inner = inner
         self.key: str | None = None
+        self.rdms: xr.DataArray | None = None
         self.root = inner.root if inner is not None else "memory"
         self.memo_dir = inner.root if inner is not None else None
 
+    def _seen(self, rdms: xr.DataArray | None) -> xr.DataArray | None:
+        if rdms is not None:  # a copy: the caller adds its attrs to the object it gets
+            self.rdms = rdms.copy(deep=False)
+            self.rdms.attrs = dict(rdms.attrs)
+        return rdms
+
     def get(self, key: str) -> xr.DataArray | None:
         self.key = key
-        return self.inner.get(key) if self.inner is not None else None
+        return self._seen(self.inner.get(key) if self.inner is not None else None)
 
     def put(self, key: str, rdms: xr.DataArray, description: dict) -> None:
         self.key = key
+        self._seen(rdms)
         if self.inner is not None:
             self.inner.put(key, rdms, description)
 
 
-def model_rdms_task(model_name: str, weights: Any, stimulus_set, layers: Sequence[str] | None,
-                    options: RDMOptions, cache_root: str | None) -> tuple[str, xr.DataArray]:
-    """One dask task: load ``model_name`` and return (cache key, RDMs (layer, n, n)) over ``stimulus_set``.
+#: keywords of compare_models that compare_many sets itself (per task or on the client), not forwarded as given
+_OWN = ("model_names", "areas_wanted", "progress", "cache")
 
-    ``options``: the run's :class:`rsa_bridge.options.RDMOptions` (pickled to the worker as it is);
-    ``cache_root``: the worker's on-disk cache folder, or None for none.
+
+def _normalise(options: dict) -> None:
+    """Check the keywords against :func:`rsa_bridge.app.pipeline.compare_models`, in place: its named keywords
+    stay; old-style RDM keywords (``metric=``, ``batch_size=``, ``rdm_options=`` ...) become one ``rdm``
+    (:func:`rsa_bridge.options.options_from_keywords`: one DeprecationWarning here, not one per task);
+    anything else is a TypeError, as Python itself says it."""
+    import inspect
+
+    from rsa_bridge.app.pipeline import compare_models
+    from rsa_bridge.options import options_from_keywords
+
+    named = {k for k, p in inspect.signature(compare_models).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY} - set(_OWN)
+    legacy = {k: options.pop(k) for k in list(options) if k not in named}
+    if legacy:
+        options["rdm"] = options_from_keywords(options.get("rdm"), legacy, "compare_many", stacklevel=4)
+
+
+def _device(options: dict) -> str:
+    """The device of the options' :class:`rsa_bridge.options.RDMOptions` (default ``cpu``)."""
+    return str(getattr(options.get("rdm"), "device", None) or "cpu")
+
+
+def model_rdms_task(model_name: str, area_names: Sequence[str] | None, dataset: Any, module: Any,
+                    options: dict, cache_root: str | None) -> tuple[str, xr.DataArray]:
+    """One dask task: (cache key, RDMs (layer, n, n)) of ``model_name`` over ``dataset``'s stimuli.
+
+    Runs :func:`rsa_bridge.app.pipeline.compare_models` on this one model and dataset with the caller's
+    keyword ``options`` (the same dict the client's call receives; no statistics here), ``module`` (an
+    already built network) or the model loaded here. ``cache_root``: the worker's on-disk cache folder,
+    or None for none.
     """
-    from extractors import load_model
-    from rsa_bridge.app.pipeline import network_rdms
+    from dataclasses import replace
 
-    with _BUILD_LOCK:
-        net = load_model(model_name, weights, device=options.device)
+    from extractors import load_model
+    from rsa_bridge.app.pipeline import StatsOptions, compare_models
+
+    if module is None:
+        with _BUILD_LOCK:
+            module = load_model(model_name, options.get("weights", "default"), device=_device(options))
     recorder = _Recording(None if cache_root is None else RDMCache(cache_root))
-    rdms = cached_network_rdms(network_rdms, net, stimulus_set, layers, options, progress=False, cache=recorder)
-    if recorder.key is None:
+    stats = replace(options.get("stats") or StatsOptions(), bootstrap=0, permutations=0, ceiling=False)
+    compare_models([model_name], area_names, **{**options, "dataset": dataset, "models": [module], "stats": stats},
+                   progress=False, cache=recorder)
+    if recorder.key is None or recorder.rdms is None:
         raise RSABridgeError(f"the RDMs of {model_name} cannot be keyed, so they cannot be matched on the client")
-    return recorder.key, rdms
+    return recorder.key, recorder.rdms
+
+
+def scheduler_label(scheduler: Any, client: Any) -> str:
+    """The cluster in provenance words: ``local:2 (in-process workers)``, ``a remote dask scheduler (4 workers)``;
+    never the address (it may carry credentials)."""
+    workers = len(client.scheduler_info().get("workers", {}))
+    text = "" if scheduler is None else str(scheduler).strip() if isinstance(scheduler, str) else None
+    if text is not None and (text in ("", "local") or text.startswith("local:")):
+        return f"local:{text.partition(':')[2] or 2} (in-process workers)"
+    who = "a given dask client" if text is None else "a remote dask scheduler"
+    return f"{who} ({workers} worker{'s' if workers != 1 else ''})"
 
 
 @contextmanager
@@ -101,49 +162,62 @@ def connect(scheduler: Any = None) -> Iterator[Any]:
 
 
 def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None = None, *, scheduler: Any = None,
-                 weights: str = "default", dataset: str | None = None, stimuli: str | Path | None = None,
-                 layers: Sequence[str] | None = None, method: str = "spearman", rdm: RDMOptions | None = None,
-                 stats=None, progress: bool | None = None, cache: Any = None, **old_keywords):
-    """:func:`rsa_bridge.app.pipeline.compare_models` with the model RDMs computed as dask tasks.
+                 progress: bool | None = None, cache: Any = None, **options):
+    """:func:`rsa_bridge.app.pipeline.compare_models` with the model RDMs and the statistics' samples as dask tasks.
 
     Args:
-        model_names: torchvision model names; each (model, dataset) pair is one task.
+        model_names: model names; each (model, dataset) pair is one task (image-statistics controls are
+            computed on the client: they need no forward pass).
         scheduler: None/``"local"``/``"local:N"``/address/Client (see the module docstring).
         cache: the workers' on-disk cache (None = default folder, False = off, a folder); the folder must
-            be reachable from the workers (on a remote cluster it is the workers' own disk).
-        rdm: :class:`rsa_bridge.options.RDMOptions`, sent to every task as one object.
-        Other arguments: as for :func:`rsa_bridge.app.pipeline.compare_models` (the old ``metric=``,
-            ``batch_size=``, ``device=``, ``rdm_options=`` keywords too, with a DeprecationWarning).
+            be reachable from the workers (on a remote cluster it is the workers' own disk), as must the
+            stimulus images (the datasets themselves are sent to the tasks).
+        options: every other keyword of :func:`rsa_bridge.app.pipeline.compare_models` (``weights``,
+            ``dataset``, ``layers``, ``tokens``, ``stats`` ...): one dict, given as it is to the workers' and
+            to the client's ``compare_models``; an unknown keyword is a TypeError.
 
     Returns:
-        The :class:`rsa_bridge.app.pipeline.CompareResult` that the serial ``compare_models`` gives.
+        The :class:`rsa_bridge.app.pipeline.CompareResult` that the serial ``compare_models`` gives, with
+        ``bootstrap_executor`` / ``permutation_executor`` in its attrs.
     """
-    from rsa_bridge.datasets import load_dataset
-    from rsa_bridge.app.pipeline import compare_models, select_datasets, stimuli_for
+    from dataclasses import replace
 
-    rdm = options_from_keywords(rdm, old_keywords, "compare_many")
+    from rsa_bridge.app.pipeline import compare_models, select_datasets
+    from rsa_bridge.control_rdms import is_control_model
+    from rsa_bridge.datasets import load_dataset
+    from rsa_bridge.measures import check_measures
+    from rsa_bridge.progress import progress_bar, progress_enabled
+    from rsa_bridge.stats.dask_bootstrap import DaskExecutor
+    from rsa_bridge.stats.executors import use_executor
+
+    _normalise(options)
     names = list(model_names)
     if not names or len(set(names)) != len(names):
         raise RSABridgeError("name each model once: --model NAME (repeat it for several models)")
-    plan = select_datasets(areas_wanted, dataset)
-    stim_sets = [stimuli_for(load_dataset(ds_name), stimuli) for ds_name, _ in plan]  # a list: a Dataset is no key
+    if [m for m in check_measures(options.get("measures")) if m != "rsa"]:
+        raise RSABridgeError("--measure cka/linear need the Gram matrices of a local forward pass; drop --scheduler "
+                             "for them")
+    models = options.pop("models", None)
+    if models is not None and len(models) != len(names):
+        raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
+    # datasets loaded here and sent whole: a worker needs the images, not the dataset's file
+    plan = [(load_dataset(ds), area_names) for ds, area_names in select_datasets(areas_wanted, options.get("dataset"))]
     disk = resolve_cache(cache)
     root = str(disk.root) if isinstance(disk, RDMCache) else None
+    stats = options.get("stats")
+    if stats is not None and stats.progress is None and progress is not None:  # progress= covers the statistics
+        options["stats"] = replace(stats, progress=progress)
     with connect(scheduler) as client:
-        futures = [client.submit(model_rdms_task, name, weights, stim, layers, rdm, root, pure=False)
-                   for name in names for stim in stim_sets]
-        from rsa_bridge.progress import progress_bar, progress_enabled
-
+        futures = [client.submit(model_rdms_task, name, area_names, ds, None if models is None else models[k],
+                                 options, root, pure=False)
+                   for k, name in enumerate(names) if models is not None or not is_control_model(name)
+                   for ds, area_names in plan]
         if progress_enabled(progress):
             from dask.distributed import as_completed
 
             for _ in progress_bar(as_completed(futures), total=len(futures), desc="model RDMs (dask tasks)",
                                   unit="task", progress=True):
                 pass
-        results = client.gather(futures)
-    memory = MemoryCache(dict(results), strict=True, label="the dask workers' results")
-    if stats is not None and stats.progress is None and progress is not None:  # progress= covers the statistics
-        from dataclasses import replace
-        stats = replace(stats, progress=progress)
-    return compare_models(names, areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli, layers=layers,
-                          method=method, rdm=rdm, progress=False, stats=stats, cache=memory)
+        memory = MemoryCache(dict(client.gather(futures)), strict=True, label="the dask workers' results")
+        with use_executor(DaskExecutor(client, scheduler_label(scheduler, client))):
+            return compare_models(names, areas_wanted, **options, models=models, progress=False, cache=memory)

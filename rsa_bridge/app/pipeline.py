@@ -208,6 +208,8 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
     results["similarity"].attrs = {"long_name": f"{provenance['method']} correlation of model and brain RDMs",
                                    "units": "1", "aggregation": "mean over units (subjects, or RDMs) of the unit "
                                                                 "means over their RDMs"}
+    from rsa_bridge.stats.executors import executor_attrs
+    results.attrs.update(executor_attrs([st for _, st in unique_stats]))  # where the samples ran (dask or here)
     if unique_stats and unique_stats[0][1].families:
         results.attrs["stats_p_correction_family"] = (unique_stats[0][1].family_description() if len(unique_stats) == 1
                                                       else " | ".join(f"{name}: {st.family_description()}"

@@ -65,20 +65,28 @@ def rank_backend(method: str, device: str | None = None) -> str:
     return "numba" if rank_kernel.available() else "numpy"
 
 
-def fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, progress=None):
-    """Samples (B, L, A) of spearman / rho_a from the compiled or torch kernel."""
+def fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, progress=None,
+                      observed=False):
+    """Samples (B, L, A) of spearman / rho_a from the compiled or torch kernel.
+
+    ``observed=True``: also the statistic on the original data (L, A), from the same kernel with every
+    stimulus and RDM once (returns ``(samples, observed)``; the RDMs are sorted only once).
+    """
     from rsa_bridge.stats import rank_kernel, rank_torch
 
     if backend == "numba":
         rank_kernel.set_threads(weighted.THREADS)
         prep = lambda x: rank_kernel.sorted_pairs(x, n)  # noqa: E731
-        kernel = lambda mdl, area, c: rank_kernel.similarities(method, mdl, area, c)  # noqa: E731
+        plan = rank_kernel.plan_chunks
+        kernel = lambda mdl, area, c, p: rank_kernel.similarities(method, mdl, area, c, p)  # noqa: E731
     else:
         prep = lambda x: rank_torch.SortedTorch(x, n, device)  # noqa: E731
-        kernel = lambda mdl, area, c: rank_torch.similarities(method, mdl, area, c, device)  # noqa: E731
+        plan = lambda mdl, area: None  # noqa: E731
+        kernel = lambda mdl, area, c, p: rank_torch.similarities(method, mdl, area, c, device)  # noqa: E731
     areas = list(neural_vec)
     model = prep(model_vec)
     prepared = {a: prep(v) for a, v in neural_vec.items()}
+    plans = {a: plan(model, prepared[a]) for a in areas}
     samples = np.full((n_samples, model_vec.shape[0], len(areas)), np.nan)
     bar = sample_bar(n_samples, progress)
     for start in range(0, n_samples, FAST_CHUNK):
@@ -90,10 +98,13 @@ def fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, 
             stim_counts = counts(stim_idx[sl], n)
             ok = (stim_counts > 0).sum(axis=1) >= 3
         for j, area in enumerate(areas):
-            sims = kernel(model, prepared[area], stim_counts)  # (b, L, R)
+            sims = kernel(model, prepared[area], stim_counts, plans[area])  # (b, L, R)
             cnt = np.ones((b, sims.shape[2])) if rdm_cnt is None else rdm_cnt[area][sl]
             stat = np.einsum("blr,br->bl", sims, cnt) / cnt.sum(axis=1)[:, None]
             samples[sl, :, j] = np.where(ok[:, None], stat, np.nan)
         bar.update(b)
     bar.close()
-    return samples
+    if not observed:
+        return samples
+    obs = np.stack([kernel(model, prepared[a], np.ones((1, n)), plans[a])[0].mean(axis=1) for a in areas], axis=1)
+    return samples, obs

@@ -30,9 +30,10 @@ from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
-from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, fast_path_samples, sample_bar, rank_backend
+from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, FAST_CHUNK, fast_path_samples, sample_bar, rank_backend
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.ceiling import nili_bounds
+from rsa_bridge.stats.executors import SERIAL, concatenate, resolve_executor, use_executor
 from rsa_bridge.stats.masked import compare_masked, gather
 from rsa_bridge.stats.stores import is_store, store_bootstrap
 from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_bootstrap
@@ -92,6 +93,7 @@ class BootstrapResult:
     ceiling: np.ndarray | None = field(default=None, repr=False)
     backend: str = "numpy"
     scheme: dict = field(default_factory=lambda: {"bootstrap_scheme": "exact"})
+    executor: str = "serial"
 
     @property
     def n_samples(self) -> int:
@@ -106,7 +108,7 @@ class BootstrapResult:
         return clean_attrs({"bootstrap_method": self.method, "bootstrap_over": self.over,
                             "bootstrap_n_samples": self.n_samples, "bootstrap_seed": self.seed,
                             "bootstrap_pairs_of_a_stimulus_with_its_copy": "dropped",
-                            "bootstrap_backend": self.backend, **self.scheme,
+                            "bootstrap_backend": self.backend, **self.scheme, "bootstrap_executor": self.executor,
                             "rsa_bridge_version": package_version()})
 
     def to_dataarray(self) -> xr.DataArray:
@@ -225,13 +227,44 @@ def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples,
     return samples, ceil
 
 
+def _exact_samples(method, backend, device, model_mat, neural_mat, model_vec, neural_vec, n, ceiling, stim_idx,
+                   rdm_idx, progress=None):
+    """Samples (b, L, A) and ceilings (b, A, 2) or None of the exact scheme on given index sets.
+
+    ``stim_idx``: (b, n) sorted stimulus index sets or None; ``rdm_idx``: per area (b, R) or None. The
+    mats are read by the masked path only, the vectors by the others (an executor ships only those).
+    """
+    n_samples = stim_idx.shape[0] if stim_idx is not None else next(iter(rdm_idx.values())).shape[0]
+    if backend != "numpy":
+        rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
+        samples = fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples,
+                             progress)
+        ceil = None
+        multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
+        if ceiling:  # the per-sample noise ceilings (areas of >= 2 RDMs) come from the numpy path
+            ceil = np.full((n_samples, len(neural_vec), 2), np.nan)
+            if multi:
+                _, part = _dot_path(method, model_vec[:1], multi, stim_idx,
+                                    None if rdm_cnt is None else {a: rdm_cnt[a] for a in multi}, n, n_samples,
+                                    True, False)
+                for k, a in enumerate(multi):
+                    ceil[:, list(neural_vec).index(a)] = part[:, k]
+    elif method in weighted.DOT_METHODS:
+        rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
+        samples, ceil = _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress)
+    else:
+        samples, ceil = _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling,
+                                     progress)
+    return samples, ceil
+
+
 def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n_samples: int = 1000,
                          over: str = "stimuli", seed: Seed = None, ceiling: bool = False,
                          stimulus_indices: np.ndarray | None = None,
                          rdm_indices: Mapping[str, np.ndarray] | None = None,
                          progress: bool | None = None,
                          device: str | None = None,
-                         scheme: str = "auto") -> BootstrapResult:
+                         scheme: str = "auto", executor=None) -> BootstrapResult:
     """Bootstrap distribution of the similarity of every model RDM with every area.
 
     Args:
@@ -254,6 +287,9 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         scheme: ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, then
             the subset m-out-of-n scheme of :mod:`rsa_bridge.stats.subset` when resampling stimuli
             only), ``exact`` or ``subset``; the result's attrs record which ran.
+        executor: where the exact scheme's samples are computed, e.g. batches on a dask cluster
+            (:mod:`rsa_bridge.stats.executors`; None: the innermost ``use_executor`` block, else here);
+            the samples equal the serial ones bit for bit; ``bootstrap_executor`` records what ran.
 
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.
@@ -283,21 +319,23 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                                progress=progress, device=device, scheme=scheme)
     labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
-    observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
-
     rng = as_generator(seed)
     chosen = chosen_scheme(scheme, n, over == "stimuli", stimulus_indices is not None)
+    device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
+    # the observed statistic: compare_vectors (the executor's batches carry samples only)
+    observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
     if chosen == "subset":
         if ceiling:
             warnings.warn("the subset bootstrap produces no noise-ceiling samples (NaN); the ceiling itself is "
                           "unaffected", RuntimeWarning, stacklevel=2)
-        samples = subset_bootstrap(model_mat, neural_mat, observed, method=method, n_samples=n_samples, rng=rng,
-                                   device=device, progress=progress)
+        with use_executor(SERIAL):  # small exact bootstraps in sequence: cheapest here
+            samples = subset_bootstrap(model_mat, neural_mat, observed, method=method, n_samples=n_samples, rng=rng,
+                                       device=device, progress=progress)
         return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
                                int(seed) if isinstance(seed, (int, np.integer)) else None,
                                ceiling=np.full((n_samples, len(neural_vec), 2), np.nan) if ceiling else None,
                                backend=rank_backend(method, device if device is not None else DEFAULT_DEVICE_STACK[-1]),
-                               scheme=subset_attrs("subset", n))
+                               scheme=subset_attrs("subset", n), executor="serial (the subset scheme runs here)")
     stim_idx = None
     if over in ("stimuli", "both"):
         stim_idx = (bootstrap_stimuli(n, n_samples, rng) if stimulus_indices is None
@@ -315,28 +353,14 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     if ceiling and single:
         warnings.warn(f"no noise ceiling for area(s) {', '.join(single)}: a ceiling needs RDMs from at least 2 "
                       "subjects/sessions; their ceiling samples are NaN", RuntimeWarning, stacklevel=2)
-    device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
     backend = rank_backend(method, device)
-    if backend != "numpy":
-        rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
-        samples = fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples,
-                             progress)
-        ceil = None
-        multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
-        if ceiling:  # the per-sample noise ceilings (areas of >= 2 RDMs) come from the numpy path
-            ceil = np.full((n_samples, len(neural_vec), 2), np.nan)
-            if multi:
-                _, part = _dot_path(method, model_vec[:1], multi, stim_idx,
-                                    None if rdm_cnt is None else {a: rdm_cnt[a] for a in multi}, n, n_samples,
-                                    True, False)
-                for k, a in enumerate(multi):
-                    ceil[:, list(neural_vec).index(a)] = part[:, k]
-    elif method in weighted.DOT_METHODS:
-        rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
-        samples, ceil = _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress)
-    else:
-        samples, ceil = _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling,
-                                     progress)
+    masked = backend == "numpy" and method not in weighted.DOT_METHODS  # only what the path reads is shipped
+    parts, ran = resolve_executor(executor).run(  # batches of these index sets (rsa_bridge.stats.executors)
+        _exact_samples, (method, backend, device, model_mat if masked else None, neural_mat if masked else None,
+                         None if masked else model_vec, None if masked else neural_vec, n, ceiling),
+        (stim_idx, rdm_idx), n_samples, quantum=1 if backend == "numpy" else FAST_CHUNK, progress=progress,
+        desc="bootstrap samples")
+    samples, ceil = concatenate([p[0] for p in parts]), concatenate([p[1] for p in parts])
     n_nan = int(np.isnan(samples).any(axis=1).sum())
     _warn_nan(n_nan, samples.shape[0] * samples.shape[2],
               "fewer than 3 distinct stimuli or an RDM constant within the sample")
@@ -348,4 +372,4 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                       RuntimeWarning, stacklevel=2)
     return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
                            int(seed) if isinstance(seed, (int, np.integer)) else None, stim_idx, rdm_idx, ceil,
-                           backend, subset_attrs("exact", n))
+                           backend, subset_attrs("exact", n), ran)

@@ -1,72 +1,97 @@
-"""The stimulus/RDM bootstrap as dask tasks: batches of samples on a cluster, equal to the serial run.
+"""Bootstrap and permutation batches as dask tasks: samples computed on a cluster, equal to the serial run.
 
-Every random draw happens on the client, in the order :func:`rsa_bridge.stats.bootstrap_similarity`
-makes them (the stimulus index sets first, then each area's RDM index sets in area order); the
-workers only evaluate batches of given index sets. A sample's statistic does not depend on which
-batch or worker computed it, so the samples equal the serial run's for the same seed (a test checks
-it to 1e-14: numpy's reductions may round differently for a different batch shape). The RDMs are scattered to the workers once.
+Every random draw happens on the client, in the order the serial code makes them (the stimulus index
+sets, then each area's RDM index sets in area order, then the permutations); the workers only evaluate
+batches of given index sets with the same functions the serial call runs (see
+:mod:`rsa_bridge.stats.executors`). Batch boundaries fall on multiples of the statistic's chunk
+(:data:`rsa_bridge.stats.backends.FAST_CHUNK` samples for the compiled rank kernel), so every sample
+is computed exactly as in the serial run: the samples, intervals and p-values are equal **bit for bit**
+(``tests/test_dask_statistics.py``). The arrays a batch reads are scattered to the workers once per call.
 
-    from rsa_bridge.distributed import connect
+    from rsa_bridge.app.distributed import connect
+    from rsa_bridge.stats import bootstrap_similarity
+    from rsa_bridge.stats.dask_bootstrap import DaskExecutor
+
     with connect("local:2") as client:
-        boot = bootstrap_on_dask(model_rdms, {"V4": v4}, client=client, n_samples=1000, seed=0)
+        boot = bootstrap_similarity(model_rdms, {"V4": v4}, n_samples=1000, seed=0,
+                                    executor=DaskExecutor(client, "local:2"))
+    boot.attrs()["bootstrap_executor"]   # 'dask (4 batches of <= 256 samples on local:2)'
 
-Only the exact scheme is distributed (above :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` the
-subset scheme is cheap enough to run on the client).
+``rsa-bridge compare --scheduler`` runs its statistics this way on the scheduler of its model RDMs.
+Only the exact schemes are distributed: above :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli
+the subset bootstrap runs on the client (it is cheap); the subset permutation test distributes its
+permutations of the subset. This module is core: it never imports dask, it calls the client it is given
+(``submit``, ``scatter``, ``scheduler_info``). Peers: rsatoolbox and Brain-Score have no distributed
+bootstrap; dask-ml's ``ParallelPostFit`` spreads predictions the same way (work split, data scattered).
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import Any, Callable, Sequence
 
-from rsa_bridge.stats._inputs import comparison_inputs
 from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
-from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli
+from rsa_bridge.stats.executors import batch_slices, take
+from rsa_bridge.stats.resample import Seed
+
+#: batches per worker when no batch size is given (a little slack for uneven workers)
+TASKS_PER_WORKER = 2
 
 
-def _batch(model, neural, method, over, ceiling, stim, rdm):
-    return bootstrap_similarity(model, neural, method=method, over=over, ceiling=ceiling, stimulus_indices=stim,
-                                rdm_indices=rdm, n_samples=1 if stim is None else stim.shape[0], progress=False,
-                                scheme="exact")
+class DaskExecutor:
+    """Batches of samples as dask tasks on ``client`` (a ``dask.distributed.Client``).
+
+    Args:
+        client: the client of the cluster.
+        label: how the cluster is named in provenance (e.g. ``local:2``); never an address (it may carry
+            credentials). Default: ``a dask cluster of N workers``.
+        batch_size: samples per task (rounded up to the statistic's chunk); None: about
+            :data:`TASKS_PER_WORKER` tasks per worker.
+    """
+
+    def __init__(self, client: Any, label: str | None = None, *, batch_size: int | None = None):
+        self.client = client
+        self.label = label
+        self.batch_size = batch_size
+
+    def workers(self) -> int:
+        """Workers the scheduler knows now (at least 1)."""
+        return max(1, len(self.client.scheduler_info().get("workers", {})))
+
+    def run(self, fn: Callable, shared: Sequence, split: Sequence, n: int, quantum: int = 1,
+            progress: bool | None = None, desc: str = "samples") -> tuple[list, str]:
+        """``fn(*shared, *split_batch, False)`` per batch as dask tasks; the parts in order, and what ran."""
+        from rsa_bridge.progress import progress_bar
+
+        workers = self.workers()
+        slices = batch_slices(n, quantum, workers * TASKS_PER_WORKER, self.batch_size)
+        shipped = self.client.scatter(list(shared), broadcast=True)  # one future per argument, sent once
+        futures = [self.client.submit(fn, *shipped, *(take(item, sl) for item in split), False, pure=False)
+                   for sl in slices]
+        bar = progress_bar(total=n, desc=f"{desc} (dask tasks)", unit="sample", progress=progress)
+        parts = []
+        for sl, future in zip(slices, futures):
+            parts.append(future.result())
+            bar.update(sl.stop - sl.start)
+        bar.close()
+        size = max(sl.stop - sl.start for sl in slices)
+        where = self.label or f"a dask cluster of {workers} worker{'s' if workers != 1 else ''}"
+        return parts, f"dask ({len(slices)} batch{'es' if len(slices) != 1 else ''} of <= {size} samples on {where})"
 
 
 def bootstrap_on_dask(model_rdms, neural_rdms, *, client, method: str = "spearman", n_samples: int = 1000,
                       over: str = "stimuli", seed: Seed = None, ceiling: bool = False,
-                      batch_size: int = 100) -> BootstrapResult:
-    """:func:`rsa_bridge.stats.bootstrap_similarity` with batches of ``batch_size`` samples as dask tasks.
+                      batch_size: int | None = None, label: str | None = None) -> BootstrapResult:
+    """:func:`rsa_bridge.stats.bootstrap_similarity` (exact scheme) with batches of samples as dask tasks.
 
     Args:
-        client: a ``dask.distributed.Client`` (see :func:`rsa_bridge.distributed.connect`).
-        batch_size: samples per task.
-        the rest: as :func:`rsa_bridge.stats.bootstrap_similarity` (exact scheme).
+        client: a ``dask.distributed.Client`` (see :func:`rsa_bridge.app.distributed.connect`).
+        batch_size: samples per task (rounded up to the statistic's chunk); None: about two tasks per worker.
+        label: the cluster's name in provenance (see :class:`DaskExecutor`).
+        the rest: as :func:`rsa_bridge.stats.bootstrap_similarity`.
 
     Returns:
-        the :class:`BootstrapResult` the serial call with the same seed returns.
+        the :class:`BootstrapResult` the serial call with the same seed returns, with
+        ``executor`` saying where it ran.
     """
-    labels, model_mat, neural_mat, _, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)
-    n = model_mat.shape[1]
-    rng = as_generator(seed)
-    stim = bootstrap_stimuli(n, n_samples, rng) if over in ("stimuli", "both") else None
-    rdm = ({a: bootstrap_rdms(v.shape[0], n_samples, rng) for a, v in neural_vec.items()}
-           if over in ("rdms", "both") else None)
-    model_f, neural_f = client.scatter([model_mat, neural_mat], broadcast=True)
-    futures = []
-    for start in range(0, n_samples, batch_size):
-        sl = slice(start, min(start + batch_size, n_samples))
-        s = None if stim is None else stim[sl]
-        r = None if rdm is None else {a: i[sl] for a, i in rdm.items()}
-        if s is None:  # over='rdms': the batch size comes from the RDM index sets
-            futures.append(client.submit(_rdm_batch, model_f, neural_f, method, ceiling, r, pure=False))
-        else:
-            futures.append(client.submit(_batch, model_f, neural_f, method, over, ceiling, s, r, pure=False))
-    parts = client.gather(futures)
-    samples = np.concatenate([p.samples for p in parts])
-    ceil = np.concatenate([p.ceiling for p in parts]) if ceiling else None
-    first = parts[0]
-    return BootstrapResult(samples, first.observed, labels, first.areas, method, over,
-                           int(seed) if isinstance(seed, (int, np.integer)) else None, stim, rdm, ceil,
-                           first.backend, first.scheme)
-
-
-def _rdm_batch(model, neural, method, ceiling, rdm):
-    size = next(iter(rdm.values())).shape[0]
-    return bootstrap_similarity(model, neural, method=method, over="rdms", ceiling=ceiling, rdm_indices=rdm,
-                                n_samples=size, progress=False, scheme="exact")
+    return bootstrap_similarity(model_rdms, neural_rdms, method=method, n_samples=n_samples, over=over, seed=seed,
+                                ceiling=ceiling, progress=False, scheme="exact",
+                                executor=DaskExecutor(client, label, batch_size=batch_size))

@@ -24,6 +24,7 @@ from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
+from rsa_bridge.stats.executors import resolve_executor
 from rsa_bridge.stats.resample import Seed, as_generator, permutations
 from rsa_bridge.stats.stores import is_store, store_permutation
 from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_size
@@ -113,6 +114,7 @@ class PermutationResult:
     alternative: str
     null: np.ndarray | None = field(default=None, repr=False)
     scheme: dict = field(default_factory=lambda: {"permutation_scheme": "exact"})
+    executor: str = "serial"
 
     def corrected(self, correction: str = "holm", family: str = "area") -> np.ndarray:
         """Adjusted p-values (``holm`` or ``fdr_bh``) per family (see :func:`correct`)."""
@@ -122,7 +124,7 @@ class PermutationResult:
         return clean_attrs({"permutation_method": self.method, "permutation_n": self.n_permutations,
                             "permutation_seed": self.seed, "permutation_alternative": self.alternative,
                             "permutation_permuted": "stimulus labels of the model RDM (rows and columns)",
-                            **self.scheme,
+                            **self.scheme, "permutation_executor": self.executor,
                             "rsa_bridge_version": package_version()})
 
 
@@ -151,9 +153,47 @@ def _prepared(method: str, vectors: np.ndarray, n: int):
     return t[:, :m], t[:, m:]
 
 
+def _statistics(method, model_mat, model_vec, neural_mat, all_perms, progress=None) -> np.ndarray:
+    """The statistic (K, L, A) under each of the K labellings ``all_perms`` (K, n) of the model RDMs.
+
+    ``model_mat`` (L, n, n) is read for ``kendall_tau_a`` only, ``model_vec`` (L, m) by the others.
+    """
+    n = all_perms.shape[1]
+    rows, cols = np.triu_indices(n, k=1)
+    n_rows = (model_mat if model_vec is None else model_vec).shape[0]
+    stats_all = np.empty((all_perms.shape[0], n_rows, len(neural_mat)))
+    from rsa_bridge.progress import progress_bar
+
+    bar = progress_bar(total=all_perms.shape[0] * len(neural_mat), desc="permutations", unit="perm",
+                       progress=progress)
+    if method == "kendall_tau_a":
+        for j, mats in enumerate(neural_mat.values()):
+            nv = mats[:, rows, cols]
+            for s, p in enumerate(all_perms):
+                stats_all[s, :, j] = compare_vectors(model_mat[:, p[rows], p[cols]], nv, method).mean(axis=1)
+                bar.update(1)
+    else:
+        pairs, diag = _prepared(method, model_vec, n)
+        full = _full(pairs, n)
+        for j, mats in enumerate(neural_mat.values()):
+            npairs, ndiag = _prepared(method, mats[:, rows, cols], n)
+            step = max(1, BATCH_ELEMENTS // (model_vec.shape[0] * len(rows)))
+            for start in range(0, all_perms.shape[0], step):
+                p = all_perms[start:start + step]
+                gathered = full[:, p[:, rows], p[:, cols]]  # (L, b, m)
+                sims = np.einsum("lbm,rm->blr", gathered, npairs)
+                if diag is not None:
+                    sims += np.einsum("lbn,rn->blr", diag[:, p], ndiag)
+                stats_all[start:start + step, :, j] = sims.mean(axis=2)
+                bar.update(p.shape[0])
+    bar.close()
+    return stats_all
+
+
 def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_permutations: int = 1000,
                      seed: Seed = None, alternative: str = "greater", permutation_indices: np.ndarray | None = None,
-                     keep_null: bool = True, progress: bool | None = None, scheme: str = "auto") -> PermutationResult:
+                     keep_null: bool = True, progress: bool | None = None, scheme: str = "auto",
+                     executor=None) -> PermutationResult:
     """Permutation p-value of every model RDM x area similarity.
 
     Args:
@@ -167,6 +207,9 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         scheme: ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, above
             it the labels of one seeded random subset of stimuli are permuted; see
             :mod:`rsa_bridge.stats.subset`), ``exact`` or ``subset``. ``observed`` is then the subset's.
+        executor: where the permuted statistics are computed, e.g. batches on a dask cluster
+            (:mod:`rsa_bridge.stats.executors`; None: the innermost ``use_executor`` block, else here);
+            equal to the serial ones bit for bit; ``permutation_executor`` records what ran.
 
     Returns:
         :class:`PermutationResult`; p in (0, 1], at least 1 / (N + 1).
@@ -198,42 +241,20 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         idx = np.sort(rng.choice(n, size=subset_size(n), replace=False))
         sub = permutation_test(model_mat[:, idx][:, :, idx], {a: m[:, idx][:, :, idx] for a, m in neural_mat.items()},
                                method=method, n_permutations=n_permutations, seed=rng, alternative=alternative,
-                               keep_null=keep_null, scheme="exact")
+                               keep_null=keep_null, scheme="exact", executor=executor)
         sub.labels, sub.areas, sub.scheme = labels, list(neural_mat), subset_attrs("subset", n, "permutation")
         sub.seed = int(seed) if isinstance(seed, (int, np.integer)) else None
         return sub
-    rows, cols = np.triu_indices(n, k=1)
     perms = (permutations(n, n_permutations, as_generator(seed)) if permutation_indices is None
              else np.asarray(permutation_indices, dtype=np.int64))
     if perms.ndim != 2 or perms.shape[1] != n or not (np.sort(perms, axis=1) == np.arange(n)).all():
         raise RSABridgeError(f"permutation_indices must be (N, {n}) permutations of 0..{n - 1}")
-    stats_all = np.empty((perms.shape[0] + 1, model_vec.shape[0], len(neural_mat)))
-    all_perms = np.concatenate([np.arange(n)[None], perms])
-    from rsa_bridge.progress import progress_bar
-
-    bar = progress_bar(total=all_perms.shape[0] * len(neural_mat), desc="permutations", unit="perm",
-                       progress=progress)
-    if method == "kendall_tau_a":
-        for j, mats in enumerate(neural_mat.values()):
-            nv = mats[:, rows, cols]
-            for s, p in enumerate(all_perms):
-                stats_all[s, :, j] = compare_vectors(model_mat[:, p[rows], p[cols]], nv, method).mean(axis=1)
-                bar.update(1)
-    else:
-        pairs, diag = _prepared(method, model_vec, n)
-        full = _full(pairs, n)
-        for j, mats in enumerate(neural_mat.values()):
-            npairs, ndiag = _prepared(method, mats[:, rows, cols], n)
-            step = max(1, BATCH_ELEMENTS // (model_vec.shape[0] * len(rows)))
-            for start in range(0, all_perms.shape[0], step):
-                p = all_perms[start:start + step]
-                gathered = full[:, p[:, rows], p[:, cols]]  # (L, b, m)
-                sims = np.einsum("lbm,rm->blr", gathered, npairs)
-                if diag is not None:
-                    sims += np.einsum("lbn,rn->blr", diag[:, p], ndiag)
-                stats_all[start:start + step, :, j] = sims.mean(axis=2)
-                bar.update(p.shape[0])
-    bar.close()
+    all_perms = np.concatenate([np.arange(n)[None], perms])  # row 0: the observed labelling
+    kendall = method == "kendall_tau_a"  # only what the path reads is shipped
+    parts, ran = resolve_executor(executor).run(  # batches of permutations (rsa_bridge.stats.executors)
+        _statistics, (method, model_mat if kendall else None, None if kendall else model_vec, neural_mat),
+        (all_perms,), all_perms.shape[0], progress=progress, desc="permutations")
+    stats_all = np.concatenate(parts)
     observed, null = stats_all[0], stats_all[1:]
     if alternative == "greater":
         hits = null >= observed - TIE_TOLERANCE
@@ -244,4 +265,4 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     p_value = (1.0 + hits.sum(axis=0)) / (1.0 + null.shape[0])
     return PermutationResult(observed, p_value, labels, list(neural_mat), method, int(null.shape[0]),
                              int(seed) if isinstance(seed, (int, np.integer)) else None, alternative,
-                             null if keep_null else None, subset_attrs("exact", n, "permutation"))
+                             null if keep_null else None, subset_attrs("exact", n, "permutation"), ran)

@@ -330,6 +330,7 @@ def bootstrap_variable(stats: list[CompareStatistics], labels: list[str], areas:
                                       "resampled": boots[0].over,
                                       **{k: v for k, v in boots[0].attrs().items()
                                          if k.startswith(("bootstrap_scheme", "bootstrap_subset", "bootstrap_backend",
+                                                          "bootstrap_executor",
                                                           "bootstrap_exact_max"))}})}
 
 

@@ -136,4 +136,6 @@ def time_course(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names=None, 
                  "time_course_seed": seed if isinstance(seed, (int, np.integer)) else "generator",
                  "time_course_bootstrap_over": "stimuli (the same samples for every bin)",
                  "time_units": "ms after stimulus onset"}
+    if n_bootstrap:
+        out.attrs["time_course_bootstrap_executor"] = boot.executor  # serial, or dask batches (stats.executors)
     return out

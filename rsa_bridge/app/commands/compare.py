@@ -89,7 +89,8 @@ def register(subparsers) -> None:
                        help="model-RDM cache folder (default: $RSA_BRIDGE_CACHE or ~/.cache/rsa-bridge)")
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the model-RDM cache")
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="compute model RDMs as dask tasks: a scheduler address (tcp://host:8786), or local / local:N")
+                   help="compute model RDMs, bootstrap samples and permutations as dask tasks (numbers equal to the "
+                        "serial run): a scheduler address (tcp://host:8786), or local / local:N")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", type=out_path, help="folder for results.csv, results.nc, model_rdms.nc, profile.pdf/png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder of an earlier run")
