@@ -316,7 +316,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     if is_store(model_rdms):  # model RDMs in an RDM store: never stacked dense (rsa_bridge.stats.stores)
         return store_bootstrap(model_rdms, neural_rdms, method=method, n_samples=n_samples, over=over, seed=seed,
                                ceiling=ceiling, stimulus_indices=stimulus_indices, rdm_indices=rdm_indices,
-                               progress=progress, device=device, scheme=scheme)
+                               progress=progress, device=device, scheme=scheme, executor=executor)
     labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
     rng = as_generator(seed)

@@ -233,7 +233,7 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     if is_store(model_rdms):  # model RDMs in an RDM store (rsa_bridge.stats.stores)
         return store_permutation(model_rdms, neural_rdms, method=method, n_permutations=n_permutations, seed=seed,
                                  alternative=alternative, permutation_indices=permutation_indices,
-                                 keep_null=keep_null, progress=progress, scheme=scheme)
+                                 keep_null=keep_null, progress=progress, scheme=scheme, executor=executor)
     labels, model_mat, neural_mat, model_vec, _ = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
     if chosen_scheme(scheme, n, True, permutation_indices is not None) == "subset":

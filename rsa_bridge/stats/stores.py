@@ -282,12 +282,13 @@ def _seed_attr(seed):
 
 
 def store_bootstrap(store, neural_rdms, *, method: str, n_samples: int, over: str, seed, ceiling: bool,
-                    stimulus_indices, rdm_indices, progress, device, scheme: str):
+                    stimulus_indices, rdm_indices, progress, device, scheme: str, executor=None):
     """:func:`rsa_bridge.stats.bootstrap_similarity` for model RDMs in a store (see the module docstring)."""
     import warnings
 
     from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, rank_backend
     from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
+    from rsa_bridge.stats.executors import SERIAL, use_executor
     from rsa_bridge.stats.resample import as_generator
     from rsa_bridge.stats.subset import chosen_scheme, draw_subsets, run_subsets, subset_attrs
 
@@ -300,7 +301,7 @@ def store_bootstrap(store, neural_rdms, *, method: str, n_samples: int, over: st
         dense = dense_model_rdms(store, f"the exact bootstrap (over {over}) of {n} stimuli")
         return bootstrap_similarity(dense, neural_rdms, method=method, n_samples=n_samples, over=over, seed=seed,
                                     ceiling=ceiling, stimulus_indices=stimulus_indices, rdm_indices=rdm_indices,
-                                    progress=progress, device=device, scheme="exact")
+                                    progress=progress, device=device, scheme="exact", executor=executor)
     labels, n, neural_mat, neural_vec = store_inputs(store, neural_rdms, method)
     sims = store_similarities(store, neural_vec, method)
     observed = np.stack([sims[a].mean(axis=1) for a in neural_vec], axis=1)
@@ -309,12 +310,13 @@ def store_bootstrap(store, neural_rdms, *, method: str, n_samples: int, over: st
                       "unaffected", RuntimeWarning, stacklevel=3)
     draws = draw_subsets(n, n_samples, as_generator(seed))
     subs = gather_subsets(store, [idx for idx, _ in draws])
-    samples = run_subsets(lambda g: subs[g], neural_mat, observed, draws, n, method=method, device=device,
-                          progress=progress)
+    with use_executor(SERIAL):  # small exact bootstraps in sequence, as the dense subset scheme runs them
+        samples = run_subsets(lambda g: subs[g], neural_mat, observed, draws, n, method=method, device=device,
+                              progress=progress)
     return BootstrapResult(samples, observed, labels, list(neural_vec), method, over, _seed_attr(seed),
                            ceiling=np.full((n_samples, len(neural_vec), 2), np.nan) if ceiling else None,
                            backend=rank_backend(method, device if device is not None else DEFAULT_DEVICE_STACK[-1]),
-                           scheme=subset_attrs("subset", n))
+                           scheme=subset_attrs("subset", n), executor="serial (the subset scheme runs here)")
 
 
 def _rdm_bootstrap(store, neural_rdms, *, method, n_samples, seed, ceiling, rdm_indices):
@@ -360,7 +362,7 @@ def _rdm_bootstrap(store, neural_rdms, *, method, n_samples, seed, ceiling, rdm_
 
 
 def store_permutation(store, neural_rdms, *, method: str, n_permutations: int, seed, alternative: str,
-                      permutation_indices, keep_null: bool, progress, scheme: str):
+                      permutation_indices, keep_null: bool, progress, scheme: str, executor=None):
     """:func:`rsa_bridge.stats.permutation_test` for model RDMs in a store: the subset scheme's one subset
     by one ``take`` per RDM (same draws as the dense path), or the exact test on the dense RDMs if they fit."""
     from rsa_bridge.stats.permutation import permutation_test
@@ -372,13 +374,13 @@ def store_permutation(store, neural_rdms, *, method: str, n_permutations: int, s
         dense = dense_model_rdms(store, f"the exact permutation test of {n} stimuli")
         return permutation_test(dense, neural_rdms, method=method, n_permutations=n_permutations, seed=seed,
                                 alternative=alternative, permutation_indices=permutation_indices,
-                                keep_null=keep_null, progress=progress, scheme="exact")
+                                keep_null=keep_null, progress=progress, scheme="exact", executor=executor)
     labels, n, neural_mat, _ = store_inputs(store, neural_rdms, method)
     rng = as_generator(seed)
     idx = np.sort(rng.choice(n, size=subset_size(n), replace=False))
     sub = permutation_test(gather_subsets(store, [idx])[0], {a: m[:, idx][:, :, idx] for a, m in neural_mat.items()},
                            method=method, n_permutations=n_permutations, seed=rng, alternative=alternative,
-                           keep_null=keep_null, progress=progress, scheme="exact")
+                           keep_null=keep_null, progress=progress, scheme="exact", executor=executor)
     sub.labels, sub.areas, sub.scheme = labels, list(neural_mat), subset_attrs("subset", n, "permutation")
     sub.seed = _seed_attr(seed)
     return sub
