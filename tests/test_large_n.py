@@ -98,3 +98,21 @@ def test_cli_rdm_store_disk_and_its_errors(toy, tmp_path, capsys):
     assert code == 2 and "not available" in out.err and len(out.err.strip().splitlines()) == 1
     code, out = _cli(base + ["--rdm-store", "floppy"], capsys)
     assert code == 2 and "unknown RDM store 'floppy'" in out.err and len(out.err.strip().splitlines()) == 1
+
+
+def test_store_that_cannot_fit_is_one_line_before_any_forward_pass(monkeypatch):
+    import types
+
+    import psutil
+
+    from rsa_bridge.app.pipeline import compare_models
+    from rsa_bridge.errors import RSABridgeError
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: types.SimpleNamespace(available=2 ** 20))
+    monkeypatch.setattr(extractors, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    with pytest.raises(RSABridgeError, match=r"640 stimuli: even with --rdm-store disk the job needs about") as err:
+        compare_models(["alexnet"], ["V4"], weights="none", cache=False, rdm=RDMOptions(store="disk"))
+    assert "\n" not in str(err.value)
+    with pytest.raises(RSABridgeError, match="not available when the model RDMs live in a store"):
+        compare_models(["alexnet"], ["V4"], weights="none", cache=False, method="kendall_tau_a",
+                       rdm=RDMOptions(store="memory"))

@@ -329,7 +329,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
 
     # dense RDMs that cannot fit, or what an RDM store cannot do (--rdm-store): one line before any forward pass
     store_plans = job_store_plans(rdm, method, extra, loaded, plan,
-                                  len(names) * (len(layers) if layers else DEFAULT_LAYERS))
+                                  len(names) * (len(layers) if layers else DEFAULT_LAYERS),
+                                  len(layers) if layers else DEFAULT_LAYERS)
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
