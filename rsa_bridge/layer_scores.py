@@ -51,7 +51,8 @@ def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Se
     """Compare every layer RDM with every RDM of each area, matched by ``stimulus_id``.
 
     Args:
-        model_rdms: (layer, n, n) model RDMs.
+        model_rdms: (layer, n, n) model RDMs, or an RDM store whose names are the layers (each layer's
+            upper-triangle vector is read once; see :mod:`rsa_bridge.stats.stores`).
         dataset: a validated RDM dataset (see :mod:`rsa_bridge.datasets`).
         area_names: areas of ``dataset`` to compare with.
         method: comparison method (see :mod:`rsa_bridge.compare`).
@@ -65,24 +66,28 @@ def compare_layers(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names: Se
         unit's description in ``attrs['resampling_unit']``.
     """
     from rsa_bridge.stats.grouping import group_mean_sem, resampling_unit
+    from rsa_bridge.stats.stores import check_store_method, is_store, store_similarities
 
-    ids = [str(s) for s in model_rdms[ROW].values]
+    stored = is_store(model_rdms)  # an RDM store: one layer's vector at a time (rsa_bridge.stats.stores)
+    ids = [str(s) for s in (model_rdms.ids if stored else model_rdms[ROW].values)]
+    layer_names = list(model_rdms.names) if stored else model_rdms[LAYER].values
     name = dataset.attrs.get("name", "the dataset")
     check_same_ids(ids, dataset[ROW].values, "the model RDMs' stimuli", f"dataset {name!r}")
-    model_vectors = upper_triangle(model_rdms.transpose(LAYER, ...))
+    model_vectors = None if stored else upper_triangle(model_rdms.transpose(LAYER, ...))
     mean, sem, per_rdm = [], [], {}
     for area in area_names:
         neural = reorder_rdm(area_rdms(dataset, area), ids)
-        sims = compare_vectors(model_vectors, upper_triangle(neural), method)
+        sims = (store_similarities(model_rdms, {area: upper_triangle(neural)}, check_store_method(method))[area]
+                if stored else compare_vectors(model_vectors, upper_triangle(neural), method))
         unit = resampling_unit(dataset[area], group_by)
         per_rdm[area] = xr.DataArray(sims, dims=(LAYER, "replicate"),
-                                     coords={LAYER: model_rdms[LAYER].values, "replicate": neural["replicate"].values,
+                                     coords={LAYER: layer_names, "replicate": neural["replicate"].values,
                                              "unit": ("replicate", unit.labels)},
                                      attrs={"resampling_unit": unit.name, "n_units": unit.n_units,
                                             "resampling_unit_description": unit.describe()})
         m, e = group_mean_sem(sims, unit.labels)
         mean.append(m)
         sem.append(e)
-    coords = {LAYER: model_rdms[LAYER].values, AREA: list(area_names)}
+    coords = {LAYER: layer_names, AREA: list(area_names)}
     return (xr.DataArray(np.stack(mean, axis=1), dims=(LAYER, AREA), coords=coords),
             xr.DataArray(np.stack(sem, axis=1), dims=(LAYER, AREA), coords=coords), per_rdm)

@@ -27,7 +27,8 @@ from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.provenance import clean_attrs
 from rsa_bridge.registry import Registry
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_MEMORY_BUDGET", "PRECISIONS", "RDMOptions", "StatsOptions",
+__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_MEMORY_BUDGET", "PRECISIONS", "RDM_STORAGES", "RDM_STORES", "RDMOptions",
+           "StatsOptions",
            "check_memory_budget", "check_reduce_units", "options_from_keywords"]
 
 #: bytes of one working block of the Gram products (n stimuli x w units in the working precision)
@@ -36,6 +37,13 @@ DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
 #: RDM working precisions -> bytes per value (:mod:`rsa_bridge.gram` maps them to torch dtypes)
 PRECISIONS: Registry[int] = Registry("RDM precision", {"float64": 8, "float32": 4})
+#: where ``compare`` keeps the model RDMs (``--rdm-store``; :mod:`rsa_bridge.app.rdm_stores`) -> what it does
+RDM_STORES: Registry[str] = Registry("RDM store", {
+    "auto": "dense arrays while they fit the memory available, else an RDM store (memory, then disk)",
+    "memory": "an RDM store of upper triangles, all in memory",
+    "disk": "an RDM store of upper triangles, all on disk (a temporary HDF5 file)"})
+#: stored values of an RDM store (``--rdm-storage``) -> bytes per value
+RDM_STORAGES: Registry[int] = Registry("RDM storage", {"float64": 8, "float32": 4})
 
 
 def check_reduce_units(reduce_units: Any) -> int | None:
@@ -77,6 +85,10 @@ class RDMOptions:
         batch_size: images per forward pass.
         device: torch device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``); its type enters the cache key.
         spill_dir: folder for the temporary spill files (None = the system temp folder).
+        store: where ``compare`` keeps the layer RDMs, :data:`RDM_STORES` (``auto``: dense while they fit,
+            ``memory``/``disk``: an RDM store; :mod:`rsa_bridge.app.rdm_stores`); storage: the store's values,
+            :data:`RDM_STORAGES` (``float32``: each entry within |d| 2^-24). Neither changes the dense RDMs, so
+            neither enters the cache key; the results record what ran (``rdm_store``, ``rdm_storage``).
         chunk_bytes: bytes of one working block of the Gram products (changes the order of the float
             sums, so a non-default value enters the cache key).
 
@@ -103,6 +115,8 @@ class RDMOptions:
     device: str = "cpu"
     spill_dir: str | os.PathLike | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    store: str = "auto"
+    storage: str = "float64"
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str):  # e.g. a torch.device: kept as its name, so the core needs no torch
@@ -116,11 +130,18 @@ class RDMOptions:
         object.__setattr__(self, "memory_budget", check_memory_budget(self.memory_budget))
         object.__setattr__(self, "batch_size", _whole("batch_size", self.batch_size, 1))
         object.__setattr__(self, "chunk_bytes", _whole("chunk_bytes", self.chunk_bytes, 1))
+        object.__setattr__(self, "store", RDM_STORES.resolve(self.store))
+        object.__setattr__(self, "storage", RDM_STORAGES.resolve(self.storage))
 
     @property
     def device_type(self) -> str:
         """``"cpu"``, ``"cuda"``, ... (the device name without its index)."""
         return self.device.split(":", 1)[0].strip().lower()
+
+    @property
+    def storage_itemsize(self) -> int:
+        """Bytes per value of ``model_rdms.nc``: 8, or 4 when an RDM store keeps float32 (``storage``)."""
+        return RDM_STORAGES[self.storage]
 
     @property
     def budget_bytes(self) -> float:
@@ -143,7 +164,8 @@ class RDMOptions:
 
     def attrs(self) -> dict:
         """Provenance attrs (``rdm_*``) of every field, performance knobs included (what ran; None spelled out)."""
-        out = {f"rdm_{k}": v for k, v in asdict(self).items()}
+        out = {f"rdm_{k}": v for k, v in asdict(self).items() if k not in ("store", "storage")}
+        out["rdm_store_requested"] = self.store  # what ran (rdm_store, rdm_storage) is recorded by compare
         out.update(rdm_memory_budget=self.budget_bytes, rdm_spill_dir=str(self.spill_dir or "system temp folder"),
                    rdm_reduce_units="none (exact RDMs)" if self.reduce_units is None else self.reduce_units)
         return clean_attrs(out)

@@ -97,6 +97,7 @@ def stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
 
 def _add_statistics(pieces: list[Piece], method: str, options: StatsOptions) -> None:
     """Per dataset: stack every model's layer RDMs and attach one CompareStatistics to its pieces."""
+    from rsa_bridge.app.rdm_stores import statistics_stack, stimulus_ids
     from rsa_bridge.stats.resample import as_generator
     from rsa_bridge.stats.summary import compare_statistics
 
@@ -105,8 +106,8 @@ def _add_statistics(pieces: list[Piece], method: str, options: StatsOptions) -> 
     for piece in pieces:
         by_dataset.setdefault(piece.dataset, []).append(piece)
     for group in by_dataset.values():
-        ids = [str(s) for s in group[0].model_rdms[ROW].values]
-        stacked = xr.concat(
+        ids = stimulus_ids(group[0].model_rdms)
+        stacked = statistics_stack(group, ids) or xr.concat(  # RDM stores: a StoreStack, no copy
             [reorder_rdm(p.model_rdms, ids).drop_vars([c for c in p.model_rdms.coords if c not in (ROW, COL)])
              .rename({LAYER: "model_layer"}).assign_coords(model_layer=[f"{p.model}:{l}" for l in
                                                                        p.model_rdms[LAYER].values])
@@ -124,13 +125,14 @@ def _add_statistics(pieces: list[Piece], method: str, options: StatsOptions) -> 
 
 def _add_time_course(results: xr.Dataset, pieces: list[Piece], method: str, options: StatsOptions) -> xr.Dataset:
     """Time-resolved areas: similarity per time bin, bootstrap CIs and peak latencies (:mod:`rsa_bridge.stats.time_course`)."""
+    from rsa_bridge.app.rdm_stores import dense_stack
     from rsa_bridge.stats.time_course import time_course
 
     done: dict[int, xr.Dataset] = {}
     for p in pieces:
         if p.dataset_time is None or id(p.stats) in done:
             continue
-        done[id(p.stats)] = time_course(p.stacked, p.dataset_time, list(p.similarity[AREA].values), method,
+        done[id(p.stats)] = time_course(dense_stack(p.stacked, "time-resolved areas"), p.dataset_time, list(p.similarity[AREA].values), method,
                                            n_bootstrap=options.bootstrap, seed=options.seed, level=options.ci_level,
                                            group_by=options.group_by, progress=options.progress)
     for tc in done.values():
@@ -143,6 +145,7 @@ def _add_time_course(results: xr.Dataset, pieces: list[Piece], method: str, opti
 def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | None = None) -> CompareResult:
     """Join per-dataset pieces into the table, the results Dataset and the model RDMs."""
     from rsa_bridge.stats.summary import bootstrap_variable, ceiling_variables, collect_tables, row_columns
+    from rsa_bridge.app.rdm_stores import layer_info
 
     options = options or StatsOptions(ceiling=False)
     from rsa_bridge.stats.backends import default_device
@@ -152,7 +155,7 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
     rows, variables, model_rdms = [], {}, {}
     for piece in pieces:
         sim, sem, rdms = piece.similarity, piece.sem, piece.model_rdms
-        paths = rdms["module_path"].values if "module_path" in rdms.coords else [""] * rdms.sizes[LAYER]
+        paths, n_stimuli = layer_info(rdms)  # a dense DataArray or an RDM store (rsa_bridge.app.rdm_stores)
         for area in sim[AREA].values:
             for k, layer in enumerate(sim[LAYER].values):
                 similarity = float(sim.sel({LAYER: layer, AREA: area}))
@@ -165,7 +168,7 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
                     "n_rdms": int(piece.per_rdm[str(area)].sizes["replicate"]),
                     "resampling_unit": str(piece.per_rdm[str(area)].attrs.get("resampling_unit", "rdm")),
                     "n_units": int(piece.per_rdm[str(area)].attrs.get("n_units", 1)),
-                    "n_stimuli": int(rdms.sizes[ROW]),
+                    "n_stimuli": n_stimuli,
                     **row_columns(piece.stats, f"{piece.model}:{layer}", str(area), similarity,
                                   options.normalize_by_ceiling),
                     **piece.columns,
@@ -320,12 +323,14 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     stim_sets = [stimuli_for(ds, stimuli) for ds in loaded]
     for ds, stim in zip(loaded, stim_sets):
         check_same_ids(stim.stimulus_ids, ds[ROW].values, f"stimulus set {stim.name!r}", f"dataset {ds.attrs['name']!r}")
-    from rsa_bridge.budget import DEFAULT_LAYERS, check_rdm_memory
-    from rsa_bridge.datasets import areas
+    from rsa_bridge.budget import DEFAULT_LAYERS
 
-    for ds, (_, area_names) in zip(loaded, plan):  # RDMs that cannot fit: one line before any forward pass
-        check_rdm_memory(ds.sizes[ROW], len(names) * (len(layers) if layers else DEFAULT_LAYERS),
-                         sum(ds[a].size // ds.sizes[ROW] ** 2 for a in (area_names or areas(ds))))
+    from rsa_bridge.app.rdm_stores import job_store_plans, placed, store_provenance
+
+    # dense RDMs that cannot fit, or what an RDM store cannot do (--rdm-store): one line before any forward pass
+    store_plans = job_store_plans(rdm, method, extra, loaded, plan,
+                                  len(names) * (len(layers) if layers else DEFAULT_LAYERS),
+                                  len(layers) if layers else DEFAULT_LAYERS)
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
@@ -342,13 +347,14 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         infos.append(info)
         columns = {k: record[k] for k in ("state_sha256", "module_training", "transform")
                    if record and (weights_label == USER_MODULE or k == "transform") and record.get(k) is not None}
-        for (_, area_names), ds, stim, ds_time in zip(plan, loaded, stim_sets, timed):
+        for (_, area_names), ds, stim, ds_time, store_plan in zip(plan, loaded, stim_sets, timed, store_plans):
             from rsa_bridge.app.cache import cached_network_rdms
             kernels = {} if extra and not control else None
             rdms = control_model_rdms(model_name, stim, metric) if control else cached_network_rdms(
                 network_rdms, net, stim, layers, rdm, progress=progress, transform=transform, cache=cache
             ) if kernels is None else network_rdms(net, stim, layers, rdm, progress=progress, transform=transform,
                                                    kernels_out=kernels)
+            rdms = placed(rdms, store_plan, rdm)  # dense, or an RDM store (--rdm-store)
             rdms.attrs.update(clean_attrs({"model": model_name, "weights": weights_label,
                                            "weights_sha256": getattr(info, "weights_sha256", None),
                                            "preprocessing": getattr(info, "preprocessing", None), "metric": metric,
@@ -369,7 +375,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                   if any(getattr(i, "weights_sha256", None) for i in infos) else None,
                   "preprocessing": getattr(infos[0], "preprocessing", None) if len(infos) == 1 else None,
                   **{k: ",".join("n/a" if getattr(i, k, None) is None else str(getattr(i, k)) for i in infos)
-                     for k in _RECORD_ATTRS if any(getattr(i, k, None) is not None for i in infos)}}
+                     for k in _RECORD_ATTRS if any(getattr(i, k, None) is not None for i in infos)},
+                  **store_provenance(store_plans, pieces)}
     if extra:
         provenance.update({"measures": ",".join(["rsa", *extra]), **measure_options.attrs()})
     stats = stats or StatsOptions()

@@ -12,6 +12,7 @@ from rsa_bridge.figures import layer_profile, save_figure
 from rsa_bridge.tables import wide_table
 from rsa_bridge.io import staged_outputs, staged_paths, write_netcdf
 from rsa_bridge.app.pipeline import CompareResult
+from rsa_bridge.app.rdm_stores import write_model_rdms as write_store_rdms
 
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
 #: written too when several measures ran (--measure)
@@ -233,7 +234,8 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
     with staged_outputs(out_dir, files, overwrite=overwrite) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
         write_netcdf(result.results, staging / "results.nc")
-        write_netcdf(_model_rdms_dataset(result), staging / "model_rdms.nc")
+        if not write_store_rdms(result.model_rdms, staging / "model_rdms.nc"):  # RDM stores: one layer at a time
+            write_netcdf(_model_rdms_dataset(result), staging / "model_rdms.nc")
         if agreement is None:
             fig, _, _ = layer_profile(rsa_rows(result.table), title=short_title(result))
         else:  # one panel per measure, and the agreement table and figure

@@ -53,6 +53,8 @@ def add_measures(table: pd.DataFrame, results: xr.Dataset, pieces: list, attrs: 
     table = table.assign(measure="rsa")
     extra = []
     for piece in pieces:
+        if not getattr(piece, "measure_scores", None):  # RSA only (e.g. model RDMs in an RDM store)
+            continue
         rdms = piece.model_rdms
         paths = rdms["module_path"].values if "module_path" in rdms.coords else [""] * rdms.sizes["layer"]
         extra.extend(measure_rows(piece, paths))

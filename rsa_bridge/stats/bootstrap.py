@@ -35,6 +35,7 @@ from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.ceiling import nili_bounds
 from rsa_bridge.stats.executors import SERIAL, concatenate, resolve_executor, use_executor
 from rsa_bridge.stats.masked import compare_masked, gather
+from rsa_bridge.stats.stores import is_store, store_bootstrap
 from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_bootstrap
 from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts
 
@@ -267,7 +268,9 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     """Bootstrap distribution of the similarity of every model RDM with every area.
 
     Args:
-        model_rdms: (L, n, n) model RDMs (a ``(layer, stimulus_row, stimulus_col)`` DataArray or array).
+        model_rdms: (L, n, n) model RDMs (a ``(layer, stimulus_row, stimulus_col)`` DataArray or array), or an
+            RDM store / :class:`rsa_bridge.stats.stores.StoreStack` (labels = its names; the exact scheme
+            then needs them to fit dense, see :mod:`rsa_bridge.stats.stores`).
         neural_rdms: per area its RDMs — a Mapping area -> (R, n, n) / DataArray with replicate dims,
             an RDM Dataset, or one area's RDMs. DataArrays are matched to the model by ``stimulus_id``.
         method: comparison method (see :mod:`rsa_bridge.compare`).
@@ -310,6 +313,10 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     method = check_method(method)
     if over not in OVER:
         raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
+    if is_store(model_rdms):  # model RDMs in an RDM store: never stacked dense (rsa_bridge.stats.stores)
+        return store_bootstrap(model_rdms, neural_rdms, method=method, n_samples=n_samples, over=over, seed=seed,
+                               ceiling=ceiling, stimulus_indices=stimulus_indices, rdm_indices=rdm_indices,
+                               progress=progress, device=device, scheme=scheme, executor=executor)
     labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
     rng = as_generator(seed)

@@ -26,6 +26,7 @@ from rsa_bridge.stats import weighted
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.executors import resolve_executor
 from rsa_bridge.stats.resample import Seed, as_generator, permutations
+from rsa_bridge.stats.stores import is_store, store_permutation
 from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_size
 
 ALTERNATIVES = ("greater", "less", "two-sided")
@@ -196,7 +197,7 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     """Permutation p-value of every model RDM x area similarity.
 
     Args:
-        model_rdms, neural_rdms: as for :func:`rsa_bridge.stats.bootstrap_similarity`.
+        model_rdms, neural_rdms: as for :func:`rsa_bridge.stats.bootstrap_similarity` (an RDM store too).
         method: comparison method; n_permutations: N; seed: int or Generator.
         alternative: ``greater`` (similarity above chance; default), ``less`` or ``two-sided``
             (|null| >= |observed|).
@@ -229,6 +230,10 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     method = check_method(method)
     if alternative not in ALTERNATIVES:
         raise RSABridgeError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
+    if is_store(model_rdms):  # model RDMs in an RDM store (rsa_bridge.stats.stores)
+        return store_permutation(model_rdms, neural_rdms, method=method, n_permutations=n_permutations, seed=seed,
+                                 alternative=alternative, permutation_indices=permutation_indices,
+                                 keep_null=keep_null, progress=progress, scheme=scheme, executor=executor)
     labels, model_mat, neural_mat, model_vec, _ = comparison_inputs(model_rdms, neural_rdms, method)
     n = model_mat.shape[1]
     if chosen_scheme(scheme, n, True, permutation_indices is not None) == "subset":

@@ -32,6 +32,8 @@ subsamples stimuli for its split-half ceilings.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 #: up to this many stimuli the bootstrap and the permutation test are exact (``scheme='auto'``)
@@ -69,30 +71,54 @@ def _sub(mats: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return mats[:, idx][:, :, idx]
 
 
-def subset_bootstrap(model_mat: np.ndarray, neural_mat: dict[str, np.ndarray], observed: np.ndarray, *,
-                     method: str, n_samples: int, rng: np.random.Generator, device=None,
-                     progress=None) -> np.ndarray:
-    """Rescaled samples (B, L, A) of the subset m-out-of-n scheme (see the module docstring)."""
-    from rsa_bridge.stats.backends import sample_bar
-    from rsa_bridge.stats.bootstrap import bootstrap_similarity
+def draw_subsets(n: int, n_samples: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every index set of the subset bootstrap, drawn up front: per subset (sorted (k,) stimulus indices,
+    (B_g, k) bootstrap index sets within the subset).
 
-    n = model_mat.shape[1]
+    The draws come from ``rng`` in the order the scheme has always used (subset 1, its bootstrap sets,
+    subset 2, ...), so drawing them first changes no sample; a store gathers every subset's sub-RDMs
+    with one read (:mod:`rsa_bridge.stats.stores`).
+    """
+    from rsa_bridge.stats.resample import bootstrap_stimuli
+
     k = subset_size(n)
     groups = max(1, min(SUBSETS, n_samples))
     sizes = np.full(groups, n_samples // groups)
     sizes[: n_samples % groups] += 1
-    scale = np.sqrt(k / n)
     out = []
-    bar = sample_bar(n_samples, progress)
     for size in sizes:
         idx = np.sort(rng.choice(n, size=k, replace=False))
-        res = bootstrap_similarity(_sub(model_mat, idx), {a: _sub(m, idx) for a, m in neural_mat.items()},
-                                   method=method, n_samples=int(size), seed=rng, progress=False, device=device,
+        out.append((idx, bootstrap_stimuli(k, int(size), rng)))
+    return out
+
+
+def run_subsets(model_sub: Callable[[int], np.ndarray], neural_mat: dict[str, np.ndarray], observed: np.ndarray,
+                draws: list[tuple[np.ndarray, np.ndarray]], n: int, *, method: str, device=None,
+                progress=None) -> np.ndarray:
+    """Rescaled samples (B, L, A) from drawn subsets; ``model_sub(g)``: the (L, k, k) model RDMs of subset g."""
+    from rsa_bridge.stats.backends import sample_bar
+    from rsa_bridge.stats.bootstrap import bootstrap_similarity
+
+    scale = np.sqrt(draws[0][0].size / n)
+    out = []
+    bar = sample_bar(sum(stim.shape[0] for _, stim in draws), progress)
+    for g, (idx, stim) in enumerate(draws):
+        res = bootstrap_similarity(model_sub(g), {a: _sub(m, idx) for a, m in neural_mat.items()},
+                                   method=method, seed=0, stimulus_indices=stim, progress=False, device=device,
                                    scheme="exact")
         out.append(observed[None] + scale * (res.samples - res.observed[None]))
-        bar.update(int(size))
+        bar.update(int(stim.shape[0]))
     bar.close()
     return np.concatenate(out, axis=0)
+
+
+def subset_bootstrap(model_mat: np.ndarray, neural_mat: dict[str, np.ndarray], observed: np.ndarray, *,
+                     method: str, n_samples: int, rng: np.random.Generator, device=None,
+                     progress=None) -> np.ndarray:
+    """Rescaled samples (B, L, A) of the subset m-out-of-n scheme (see the module docstring)."""
+    draws = draw_subsets(model_mat.shape[1], n_samples, rng)
+    return run_subsets(lambda g: _sub(model_mat, draws[g][0]), neural_mat, observed, draws, model_mat.shape[1],
+                       method=method, device=device, progress=progress)
 
 
 def subset_attrs(scheme: str, n: int, what: str = "bootstrap") -> dict:

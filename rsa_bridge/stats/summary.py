@@ -21,6 +21,7 @@ from rsa_bridge.stats.ceiling import NoiseCeiling, noise_ceiling
 from rsa_bridge.stats.grouping import ResamplingUnit, group_bootstrap_indices, resampling_unit
 from rsa_bridge.stats.layers import LayerDifference, best_layer, paired_difference
 from rsa_bridge.stats.permutation import CORRECTIONS, PermutationResult, permutation_test
+from rsa_bridge.stats.stores import is_store, store_size
 
 NORMALIZE = ("upper", "lower")
 
@@ -158,7 +159,10 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
     """Bootstrap CIs, permutation p-values, noise ceilings, best layers and model differences.
 
     Args:
-        model_rdms: (rows, stimulus_row, stimulus_col) with row labels ``model:layer`` (or plain layers).
+        model_rdms: (rows, stimulus_row, stimulus_col) with row labels ``model:layer`` (or plain layers), or
+            an RDM store / :class:`rsa_bridge.stats.stores.StoreStack` whose names are those labels
+            (:mod:`rsa_bridge.stats.stores`: the full-N similarity from one RDM vector at a time, the
+            large-N schemes from sub-RDMs gathered with one read per RDM).
         dataset: a validated RDM dataset; areas: the areas to score.
         method: comparison method; n_bootstrap / n_permutations: 0 = skip.
         over: what the bootstrap resamples (``stimuli``, ``rdms``, ``both``).
@@ -191,7 +195,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
             warnings.warn(f"no noise ceiling for area(s) {', '.join(f'{a} ({notes[a]})' for a in missing)} (a ceiling "
                           "needs RDMs from at least 2 subjects/sessions, or repeat-level rates of the single RDM): "
                           "their normalized similarities are NaN", RuntimeWarning, stacklevel=2)
-    labels = [str(v) for v in model_rdms[model_rdms.dims[0]].values]
+    labels = (list(model_rdms.names) if is_store(model_rdms)
+              else [str(v) for v in model_rdms[model_rdms.dims[0]].values])
     out = CompareStatistics(labels, list(areas), ceilings, level=level, units=units, ceiling_notes=notes,
                             families=p_families(labels, controls))
     if n_bootstrap:
@@ -247,7 +252,8 @@ def _index_sets(model_rdms, neural, units, n_samples, over, rng):
 
     if over == "stimuli":  # nothing to group: bootstrap_similarity draws them (and may use the large-N scheme)
         return None, None
-    stim_idx = bootstrap_stimuli(model_rdms.sizes[ROW], n_samples, rng) if over == "both" else None
+    n = store_size(model_rdms) if is_store(model_rdms) else model_rdms.sizes[ROW]
+    stim_idx = bootstrap_stimuli(n, n_samples, rng) if over == "both" else None
     rdm_idx = None
     if over in ("rdms", "both"):
         rdm_idx = {a: group_bootstrap_indices(units[a].labels, n_samples, rng) for a in neural}

@@ -76,6 +76,14 @@ def register(subparsers) -> None:
     p.add_argument("--reduce-units", type=int, metavar="K", default=None,
                    help="sketch layers wider than K units down to K (seeded count sketch, seed --seed; "
                         "recorded in model_rdms.nc)")
+    from rsa_bridge.options import RDM_STORAGES, RDM_STORES
+    p.add_argument("--rdm-store", default="auto", type=RDM_STORES.argparse_type, choices=RDM_STORES.argparse_choices(),
+                   help="where the layer RDMs are kept: auto (dense while they fit the memory, else an RDM store), "
+                        "memory or disk (an RDM store of upper triangles; docs/guide/scaling.md)")
+    p.add_argument("--rdm-storage", default="float64", type=RDM_STORAGES.argparse_type,
+                   choices=RDM_STORAGES.argparse_choices(),
+                   help="values of an RDM store: float64 (default) or float32 (half the memory; each entry within "
+                        "|d| 2^-24, recorded in results.nc)")
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache", type=Path, metavar="DIR",
                        help="model-RDM cache folder (default: $RSA_BRIDGE_CACHE or ~/.cache/rsa-bridge)")
@@ -195,7 +203,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.reduce_units is not None and args.reduce_units < 1:
             raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")
         rdm = RDMOptions(metric=args.metric, precision=args.precision, reduce_units=args.reduce_units,
-                         reduce_seed=args.seed, batch_size=args.batch_size, device=args.device)
+                         reduce_seed=args.seed, batch_size=args.batch_size, device=args.device,
+                         store=args.rdm_store, storage=args.rdm_storage)
         if args.out is not None:  # room for model_rdms.nc, checked before any computing
             from rsa_bridge.budget import DEFAULT_LAYERS, check_disk
             from rsa_bridge.datasets import load_dataset as _load
@@ -203,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
 
             for ds_name, _ in _select(args.area, args.dataset):
                 check_disk(args.out, _load(ds_name).sizes["stimulus_row"],
-                           len(args.model) * (len(layers) if layers else DEFAULT_LAYERS))
+                           len(args.model) * (len(layers) if layers else DEFAULT_LAYERS), rdm.storage_itemsize)
         measure_kw = {}
         if getattr(args, "measure", None) and set(args.measure) - {"rsa"}:
             from rsa_bridge.measures.scoring import MeasureOptions
