@@ -80,6 +80,8 @@ STORE_SQUARES = 2
 STORE_SHARE = 0.75
 #: smallest useful budgets: vectors kept in memory, and the out-of-core ranking's working memory
 MIN_STORE_BUDGET = 64 * 2 ** 20
+#: share of the available memory a ranking takes when no rank budget is given (:func:`auto_rank_budget`)
+RANK_SHARE = 0.25
 #: working bytes per value of an in-memory ranking (as rsa_bridge.ranking.IN_MEMORY_BYTES_PER_VALUE; this
 #: module imports nothing heavy)
 RANK_BYTES_PER_VALUE = 72
@@ -150,6 +152,17 @@ def plan_store(n_stimuli: int, n_model_rdms: int, n_brain_rdms: int, *, storage:
     if spill > 0:
         check_spill_disk(spill_dir, spill, n_stimuli)
     return StorePlan(memory_budget, rank_budget, store_needed_bytes(n_stimuli, memory_budget, rank_budget), spill)
+
+
+def auto_rank_budget(n_stimuli: int, available: float | None = None) -> float:
+    """Working bytes of one global ranking when none is given: what ranking one RDM in memory needs, at most
+    :data:`RANK_SHARE` of ``available`` (None: psutil's available memory now), so that a ranking never takes
+    the memory the RDMs themselves need (beyond it :func:`rsa_bridge.ranking.rank_store` ranks out of core)."""
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    return float(min(_pairs(n_stimuli) * RANK_BYTES_PER_VALUE, max(MIN_STORE_BUDGET, RANK_SHARE * available)))
 
 
 def check_spill_disk(spill_dir: str | Path | None, need: float, n_stimuli: int) -> None:

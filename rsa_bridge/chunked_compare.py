@@ -182,7 +182,9 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
             ``store.ids`` by stimulus id).
         method: one whose record has a ``chunked`` entry (pearson, spearman, rho_a, cosine).
         chunk_size: pairs per chunk (default :data:`DEFAULT_CHUNK`).
-        rank_budget: working bytes of the global ranking (:func:`rsa_bridge.ranking.rank_store`; None: in memory).
+        rank_budget: working bytes of the global ranking (:func:`rsa_bridge.ranking.rank_store`; None:
+            :func:`rsa_bridge.budget.auto_rank_budget`, in memory when one ranking fits a quarter of the
+            available memory, out of core beyond).
         seed: seed of the ranking's samples (the ranks do not depend on it).
 
     Returns:
@@ -191,6 +193,10 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
     """
     name = chunked_method(method)
     plan = CHUNKED[name]
+    if rank_budget is None:
+        from rsa_bridge.budget import auto_rank_budget
+
+        rank_budget = auto_rank_budget(store.n)
     size = int(chunk_size or DEFAULT_CHUNK)
     if not store.names:
         raise RSABridgeError("the model RDM store is empty")

@@ -116,3 +116,26 @@ def test_store_that_cannot_fit_is_one_line_before_any_forward_pass(monkeypatch):
     with pytest.raises(RSABridgeError, match="not available when the model RDMs live in a store"):
         compare_models(["alexnet"], ["V4"], weights="none", cache=False, method="kendall_tau_a",
                        rdm=RDMOptions(store="memory"))
+
+
+def test_store_path_never_holds_the_dense_layer_stack(toy, alexnet, tmp_path, monkeypatch):
+    """The extraction puts each finished layer into the store (stream_rdms(out_store=)): no (layer, n, n) array
+    is made and then converted, and the model-RDM cache (dense entries) is not used on the store path."""
+    import extractors.streaming as streaming
+    from rsa_bridge.rdm_store import RDMStore
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the store path converted a dense (layer, n, n) array")
+
+    monkeypatch.setattr(RDMStore, "from_dataarray", classmethod(refuse))
+    seen = []
+    real = streaming.stream_rdms
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("out_store"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(streaming, "stream_rdms", spy)
+    result = _run(toy, alexnet, tmp_path, "disk")
+    assert seen and all(isinstance(s, RDMStore) for s in seen)
+    assert result.results.attrs["rdm_store"] == "disk"

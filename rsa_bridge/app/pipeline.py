@@ -64,7 +64,7 @@ class CompareResult:
 
 def network_rdms(model, stimulus_set, layers: Sequence[str] | None = None, options: RDMOptions | None = None, *,
                  progress: bool | None = None, transform=None, kernels_out: dict | None = None,
-                 **old_keywords) -> xr.DataArray:
+                 out_store=None, **old_keywords) -> xr.DataArray:
     """Model RDMs (layer, n, n) of a network's layers over a stimulus set, streamed batch by batch.
 
     No layer's (stimulus x unit) matrix is held in memory: see :mod:`extractors.streaming` (two phases,
@@ -72,14 +72,15 @@ def network_rdms(model, stimulus_set, layers: Sequence[str] | None = None, optio
     folder in ``options.spill_dir``, Gram products in torch on ``options.device``). ``options``:
     :class:`rsa_bridge.options.RDMOptions` (metric, precision, reduce_units/reduce_seed sketch, batch size,
     device; recorded in attrs). ``kernels_out``: a dict filled with each layer's centred linear Gram from the
-    same pass (for CKA/linear). The old keywords (``metric=``, ``batch_size=``, ``precision=``, ...) still work
+    same pass (for CKA/linear). ``out_store``: an :class:`rsa_bridge.rdm_store.RDMStore` over the stimulus ids
+    that receives each finished layer (then returned; one n x n square at a time). The old keywords (``metric=``, ``batch_size=``, ``precision=``, ...) still work
     for one release, with a DeprecationWarning.
     """
     from extractors.streaming import stream_rdms
 
     options = options_from_keywords(options, old_keywords, "network_rdms")
     return stream_rdms(model, stimulus_set, layers, options, transform=transform, progress=progress,
-                       kernels_out=kernels_out)
+                       kernels_out=kernels_out, out_store=out_store)
 
 
 def stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
@@ -325,12 +326,11 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         check_same_ids(stim.stimulus_ids, ds[ROW].values, f"stimulus set {stim.name!r}", f"dataset {ds.attrs['name']!r}")
     from rsa_bridge.budget import DEFAULT_LAYERS
 
-    from rsa_bridge.app.rdm_stores import job_store_plans, placed, store_provenance
+    from rsa_bridge.app.rdm_stores import job_store_plans, new_store, placed, store_provenance
 
     # dense RDMs that cannot fit, or what an RDM store cannot do (--rdm-store): one line before any forward pass
     store_plans = job_store_plans(rdm, method, extra, loaded, plan,
-                                  len(names) * (len(layers) if layers else DEFAULT_LAYERS),
-                                  len(layers) if layers else DEFAULT_LAYERS)
+                                  len(names) * (len(layers) if layers else DEFAULT_LAYERS))
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
@@ -350,10 +350,17 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         for (_, area_names), ds, stim, ds_time, store_plan in zip(plan, loaded, stim_sets, timed, store_plans):
             from rsa_bridge.app.cache import cached_network_rdms
             kernels = {} if extra and not control else None
-            rdms = control_model_rdms(model_name, stim, metric) if control else cached_network_rdms(
-                network_rdms, net, stim, layers, rdm, progress=progress, transform=transform, cache=cache
-            ) if kernels is None else network_rdms(net, stim, layers, rdm, progress=progress, transform=transform,
-                                                   kernels_out=kernels)
+            if control:
+                rdms = control_model_rdms(model_name, stim, metric)
+            elif store_plan.store:  # each finished layer straight into the store: one n x n square at a time
+                rdms = network_rdms(net, stim, layers, rdm, progress=progress, transform=transform,
+                                    out_store=new_store(store_plan, stim.stimulus_ids, rdm.spill_dir))
+            elif kernels is None:
+                rdms = cached_network_rdms(network_rdms, net, stim, layers, rdm, progress=progress,
+                                           transform=transform, cache=cache)
+            else:
+                rdms = network_rdms(net, stim, layers, rdm, progress=progress, transform=transform,
+                                    kernels_out=kernels)
             rdms = placed(rdms, store_plan, rdm)  # dense, or an RDM store (--rdm-store)
             rdms.attrs.update(clean_attrs({"model": model_name, "weights": weights_label,
                                            "weights_sha256": getattr(info, "weights_sha256", None),

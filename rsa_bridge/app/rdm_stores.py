@@ -169,19 +169,20 @@ def write_model_rdms(model_rdms: dict, path) -> bool:
     return True  # each model in its storage dtype: float64 as the dense write, float32 for --rdm-storage float32
 
 
-def store_needed_bytes(store_plan: StorePlan, n_stimuli: int, layers_per_model: int, n_model_rdms: int,
-                       n_brain_rdms: int) -> float:
-    """Estimated peak bytes of the store path: one model's dense (layers, n, n) float64 array as the
-    extraction returns it, the brain RDMs (dense float64, their vectors and a copy: 12 n^2 bytes each) and
-    the vectors a ``memory`` store keeps (n^2 / 2 values each)."""
+def store_path_bytes(store_plan: StorePlan, n_stimuli: int, n_model_rdms: int, n_brain_rdms: int) -> float:
+    """Estimated peak bytes of the store path: the extraction's two n x n float64 squares (the Gram being
+    finished and one RDM, :data:`rsa_bridge.budget.STORE_SQUARES`), the brain RDMs (dense float64, their
+    vectors and a copy: 12 n^2 bytes each), the vectors a store keeps in memory (n^2 / 2 values each, at
+    most its budget) and one global ranking (:func:`rsa_bridge.budget.auto_rank_budget`)."""
+    from rsa_bridge.budget import STORE_SQUARES, auto_rank_budget
+
     kept = 0.0 if store_plan.memory_budget == 0.0 else n_model_rdms * STORAGES[store_plan.storage] * n_stimuli ** 2 / 2
     if store_plan.memory_budget:
         kept = min(kept, store_plan.memory_budget)
-    return (8.0 * layers_per_model + 12.0 * n_brain_rdms) * n_stimuli ** 2 + kept
+    return (8.0 * STORE_SQUARES + 12.0 * n_brain_rdms) * n_stimuli ** 2 + kept + auto_rank_budget(n_stimuli)
 
 
-def job_store_plans(rdm, method: str, measures, loaded, plan, n_model_rdms: int,
-                    layers_per_model: int | None = None) -> list[StorePlan]:
+def job_store_plans(rdm, method: str, measures, loaded, plan, n_model_rdms: int) -> list[StorePlan]:
     """One :class:`StorePlan` per dataset of a compare job (``rdm``: its RDMOptions), checked before any
     forward pass: dense plans by :func:`rsa_bridge.budget.check_rdm_memory` as before, store plans by
     :func:`check_store_job`. ``loaded``/``plan``: the job's datasets and their (name, areas)."""
@@ -200,15 +201,20 @@ def job_store_plans(rdm, method: str, measures, loaded, plan, n_model_rdms: int,
             check_rdm_memory(n, n_model_rdms, n_brain, available)
         else:
             check_store_job(store_plan, method, measures)
-            need = store_needed_bytes(store_plan, n, layers_per_model or n_model_rdms, n_model_rdms, n_brain)
+            need = store_path_bytes(store_plan, n, n_model_rdms, n_brain)
             if need > available:
                 if store_plan.mode == "auto":  # neither fits: say what the dense path needs, as before stores
                     check_rdm_memory(n, n_model_rdms, n_brain, available)
                 raise RSABridgeError(
                     f"{n} stimuli: even with --rdm-store {store_plan.mode} the job needs about {need / 2 ** 30:.1f} GiB "
-                    f"(one model's layer RDMs dense while they are extracted, and the brain RDMs) but "
+                    f"(two n x n squares while each layer is finished, the brain RDMs and one ranking) but "
                     f"{available / 2 ** 30:.1f} GiB is available; use --rdm-store disk, fewer layers (--layers) or "
                     "fewer stimuli")
+            from rsa_bridge.budget import check_spill_disk, spill_bytes
+
+            spill = spill_bytes(n, n_model_rdms, store_plan.storage, store_plan.memory_budget or 0.0)
+            if store_plan.memory_budget is not None and spill > 0:  # the spill's disk, before any forward pass
+                check_spill_disk(rdm.spill_dir, spill, n)
         out.append(store_plan)
     return out
 
