@@ -131,3 +131,19 @@ def test_timing_of_a_tiny_compare_run(tmp_path):
     assert data["process"]["finished"] is True
     assert data["stages"]["statistics"]["wall_s"] >= data["stages"]["bootstrap"]["wall_s"]
     assert pd.read_csv(tmp_path / "out" / "results.csv")["n_stimuli"].eq(12).all()
+
+
+def test_estimate_uses_the_measured_growth_of_each_stage():
+    spec = importlib.util.spec_from_file_location("bench_large_compare", ROOT / "benchmarks" / "bench_large_compare.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    base = {"job": "compare", "precision": "float64", "variant": "dense", "extra": "", "rc": 0}
+    rows = [{**base, "n": n, "stages": {"gram_rdm": {"cpu_s": 3.0 * n ** 2}, "decode_forward": {"cpu_s": 0.5 * n}}}
+            for n in (1000, 2000)]
+    rows.append({**base, "n": 4000, "rc": 1, "stages": {"gram_rdm": {"cpu_s": 1.0}}})  # failed runs are ignored
+    (est,) = bench.estimate(rows, [8000])
+    assert est["estimated"] and est["exponents"] == {"gram_rdm": 2.0, "decode_forward": 1.0}
+    assert est["stages"]["gram_rdm"]["cpu_s"] == pytest.approx(3.0 * 8000 ** 2)
+    assert est["cpu_s"] == pytest.approx(3.0 * 8000 ** 2 + 0.5 * 8000)
+    (one,) = bench.estimate(rows[:1], [4000])                 # one size: the stated growth model
+    assert one["exponents"]["gram_rdm"] == 2.0 and one["exponents"]["decode_forward"] == 1.0
