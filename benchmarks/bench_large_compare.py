@@ -156,6 +156,26 @@ def print_row(r: dict) -> None:
         print(f"    {stage:<15} CPU {v['cpu_s']:9.1f} s{more}")
 
 
+def markdown(rows: list[dict]) -> str:
+    """One table row per (run, stage): what the docs page shows (measured and estimated alike labelled)."""
+    lines = ["| N | precision | run | stage | wall s | CPU s | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        label = "**estimated**" if r.get("estimated") else f"measured ({r['date'][:16]})"
+        run = f"{r['job']} {r['variant']} {r['extra']}".strip()
+        for stage in (*STAGES, "statistics"):
+            v = r["stages"].get(stage)
+            if v:
+                wall = f"{v['wall_s']:.0f}" if "wall_s" in v else "—"
+                peak = f"{v['peak_rss_mib']:.0f}" if "peak_rss_mib" in v else "—"
+                lines.append(f"| {r['n']:,} | {r['precision']} | {run}, {label} | {stage} | {wall} | {v['cpu_s']:.0f} | {peak} |")
+        if not r.get("estimated"):
+            lines.append(f"| {r['n']:,} | {r['precision']} | {run}, {label} | **whole process** (wait4) | "
+                         f"{r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['peak_rss_mib']:.0f} |")
+        else:
+            lines.append(f"| {r['n']:,} | {r['precision']} | {run}, {label} | **sum of stages** | — | {r['cpu_s']:.0f} | — |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5000", help="comma-separated N (default 5000)")
@@ -172,6 +192,7 @@ def main() -> None:
     parser.add_argument("--plot", type=lambda s: Path(s) if s else None,
                         default=ROOT / "docs" / "figures" / "scaling_large.png", help="figure ('' = none)")
     parser.add_argument("--plot-only", action="store_true", help="no runs: estimate and plot from --results")
+    parser.add_argument("--markdown", action="store_true", help="print the runs and estimates as a table")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()] \
         if args.results.is_file() else []
@@ -202,6 +223,8 @@ def main() -> None:
     estimates = estimate(rows, [int(s) for s in args.estimate.split(",") if s])
     for e in estimates:
         print_row(e)
+    if args.markdown:
+        print(markdown([r for r in rows if r.get("rc") == 0] + estimates))
     if args.plot and rows:
         plot(rows + estimates, args.plot)
 
