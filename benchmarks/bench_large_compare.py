@@ -50,7 +50,7 @@ VARIANTS = {"dense": [], "store": ["--rdm-store", "disk", "--rdm-storage", "floa
 STAGES = ("decode_forward", "gram_rdm", "comparison", "bootstrap", "permutations", "write")
 #: growth model of each stage's cost in N (what the estimate assumes when only one size is measured)
 GROWTH = {"decode_forward": 1.0, "gram_rdm": 2.0, "comparison": 2.0, "bootstrap": 0.0, "permutations": 0.0,
-          "write": 2.0, "statistics": 2.0, "process": None}
+          "write": 2.0}
 MODEL_JOB = ("import sys; from stimuli import load_stimulus_set; from extractors import load_model; "
              "from rsa_bridge.app.pipeline import network_rdms; import torch; torch.manual_seed(0); "
              "r = network_rdms(load_model('alexnet', 'none'), load_stimulus_set(sys.argv[1]), None, "
@@ -101,7 +101,7 @@ def estimate(rows: list[dict], targets: list[int]) -> list[dict]:
                 continue
             est = {"job": key[0], "precision": key[1], "variant": key[2], "extra": key[3], "n": target,
                    "estimated": True, "stages": {}, "exponents": {}}
-            for stage in set().union(*(by_n[n]["stages"] for n in sizes)):
+            for stage in [s for s in STAGES if any(s in by_n[n]["stages"] for n in sizes)]:
                 pts = [(n, by_n[n]["stages"][stage]["cpu_s"]) for n in sizes if stage in by_n[n]["stages"]]
                 if len(pts) >= 2 and min(p[1] for p in pts[-2:]) > 0:
                     (n1, t1), (n2, t2) = pts[-2:]
@@ -124,11 +124,15 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = dict(zip(STAGES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for stage in STAGES:
+        measured: list = []
         for estimated in (False, True):
             pts = sorted((r["n"], r["stages"][stage]["cpu_s"]) for r in rows
                          if r["job"] == "compare" and r["precision"] == "float64" and r["variant"] == "dense"
                          and bool(r.get("estimated")) == estimated and stage in r["stages"]
                          and r["stages"][stage]["cpu_s"] > 0)
+            if estimated and pts and measured:
+                pts = [measured[-1], *pts]              # the dashed line starts at the largest measured N
+            measured = measured or pts
             if pts:
                 ax.plot(*zip(*pts), marker="o", linestyle="--" if estimated else "-", color=colours[stage],
                         markerfacecolor="none" if estimated else colours[stage],
