@@ -54,6 +54,7 @@ from rsa_bridge.model_rdms import LAYER
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge.rdm_store import RDMStore
+from rsa_bridge import timing
 
 SKETCH_METHOD = "count sketch (feature hashing, one random +-1 per unit; Weinberger et al. 2009)"
 
@@ -259,6 +260,7 @@ def stream_rdms(
             sums = {name: torch.zeros(n, dtype=torch.float64, device=plan.device)
                     for name in names if gram_metric[name] == "correlation"}
             with torch.inference_mode():
+                timing.begin("decode_forward")
                 for start, stop, batch in run_plan(plan, on_device=True):
                     for name in names:
                         values = batch.pop(name)
@@ -272,6 +274,8 @@ def stream_rdms(
                             sums[name][start:stop] = values.to(torch.float64).sum(dim=1)
                         stores[name].write(start, stop, values)
                         del values
+                timing.end("decode_forward")
+                timing.begin("gram_rdm")
                 bar = progress_bar(total=sum(width.values()), unit="unit", unit_scale=True, desc="layer RDMs",
                                    progress=plan.progress)
                 try:
@@ -297,6 +301,7 @@ def stream_rdms(
                         del acc
                 finally:
                     bar.close()
+                    timing.end("gram_rdm")
         finally:
             for store in stores.values():
                 store.close()

@@ -28,6 +28,7 @@ from rsa_bridge.options import RDMOptions, StatsOptions, options_from_keywords
 from rsa_bridge.app.piece import Piece
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
+from rsa_bridge import timing
 
 __all__ = ["AREA", "CompareResult", "Piece", "RDMOptions", "StatsOptions", "compare_layers", "compare_model",
            "compare_models",
@@ -152,7 +153,9 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
     from rsa_bridge.stats.backends import default_device
 
     with default_device(provenance.get("device")):  # --device cuda: the rank bootstrap runs in torch there
+        timing.begin("statistics")  # stacking, ceilings, bootstrap, permutations
         _add_statistics(pieces, provenance["method"], options)
+        timing.end("statistics")
     rows, variables, model_rdms = [], {}, {}
     for piece in pieces:
         sim, sem, rdms = piece.similarity, piece.sem, piece.model_rdms
@@ -367,7 +370,9 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                                            "preprocessing": getattr(info, "preprocessing", None), "metric": metric,
                                            **{k: record.get(k) for k in _RECORD_ATTRS},
                                            "stimulus_set": stim.name, "rsa_bridge_version": package_version()}))
+            timing.begin("comparison")
             sim, sem, per_rdm = compare_layers(rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
+            timing.end("comparison")
             pieces.append(Piece(model=model_name, weights=weights_label, dataset=ds.attrs["name"], dataset_obj=ds,
                                 metric=metric, similarity=sim, sem=sem, per_rdm=per_rdm, model_rdms=rdms,
                                 columns=columns, kernels=kernels, areas=area_names, stimuli=stim,

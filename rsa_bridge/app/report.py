@@ -10,6 +10,7 @@ import xarray as xr
 
 from rsa_bridge.figures import layer_profile, save_figure
 from rsa_bridge.tables import wide_table
+from rsa_bridge import timing
 from rsa_bridge.io import staged_outputs, staged_paths, write_netcdf
 from rsa_bridge.app.pipeline import CompareResult
 from rsa_bridge.app.rdm_stores import write_model_rdms as write_store_rdms
@@ -231,6 +232,7 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
     agreement = getattr(result, "agreement", None)
     files = (OUTPUT_FILES + (AGREEMENT_FILES if agreement is not None else ())
              + (TIME_FILES if "similarity_time" in result.results else ()))
+    timing.begin("write")
     with staged_outputs(out_dir, files, overwrite=overwrite) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
         write_netcdf(result.results, staging / "results.nc")
@@ -250,4 +252,5 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
 
             fig, _, _ = time_course_figure(result.results, title=short_title(result))
             save_figure(fig, staging / "time_course")
+    timing.end("write")
     return staged_paths(out_dir, files)

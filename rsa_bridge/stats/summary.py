@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rsa_bridge import timing
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.rdm import ROW
 from rsa_bridge.errors import RSABridgeError
@@ -200,9 +201,11 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
     out = CompareStatistics(labels, list(areas), ceilings, level=level, units=units, ceiling_notes=notes,
                             families=p_families(labels, controls))
     if n_bootstrap:
+        timing.begin("bootstrap")
         stim_idx, rdm_idx = _index_sets(model_rdms, neural, units, n_bootstrap, over, rng)
         out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng,
                                         progress=progress, stimulus_indices=stim_idx, rdm_indices=rdm_idx)
+        timing.end("bootstrap")
         out.ci_low, out.ci_high = out.boot.ci(level)
         per_model = []
         for model in dict.fromkeys(_model_of(label) for label in labels):
@@ -212,8 +215,10 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         if len(per_model) > 1:
             out.model_differences = model_differences(out.boot, level)
     if n_permutations:
+        timing.begin("permutations")
         out.perm = permutation_test(model_rdms, neural, method=method, n_permutations=n_permutations, seed=rng,
                                     keep_null=False, progress=progress)
+        timing.end("permutations")
         out.p_value = out.perm.p_value
         out.p_holm = family_corrected(out.p_value, out.families, "holm")
         out.p_fdr = family_corrected(out.p_value, out.families, "fdr_bh")
