@@ -110,7 +110,7 @@ def spill_bytes(n_stimuli: int, n_rdms: int, storage: str = "float64", memory_bu
 
 
 @dataclass(frozen=True)
-class StorePlan:
+class StoreBudget:
     """Budgets of the store path for one job (bytes): pass ``memory_budget`` to the
     :class:`~rsa_bridge.rdm_store.RDMStore` and ``rank_budget`` to the ranking / chunked comparison."""
 
@@ -121,7 +121,7 @@ class StorePlan:
 
 
 def plan_store(n_stimuli: int, n_model_rdms: int, n_brain_rdms: int, *, storage: str = "float64",
-               ranks: bool = True, available: float | None = None, spill_dir: str | Path | None = None) -> StorePlan:
+               ranks: bool = True, available: float | None = None, spill_dir: str | Path | None = None) -> StoreBudget:
     """Budgets for the store path within :data:`STORE_SHARE` of ``available`` bytes (None: psutil's available
     memory), or one line saying why the job cannot run.
 
@@ -151,7 +151,7 @@ def plan_store(n_stimuli: int, n_model_rdms: int, n_brain_rdms: int, *, storage:
     spill = spill_bytes(n_stimuli, n_rdms, storage, memory_budget, ranks)
     if spill > 0:
         check_spill_disk(spill_dir, spill, n_stimuli)
-    return StorePlan(memory_budget, rank_budget, store_needed_bytes(n_stimuli, memory_budget, rank_budget), spill)
+    return StoreBudget(memory_budget, rank_budget, store_needed_bytes(n_stimuli, memory_budget, rank_budget), spill)
 
 
 def auto_rank_budget(n_stimuli: int, available: float | None = None) -> float:

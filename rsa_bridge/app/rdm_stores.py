@@ -12,8 +12,8 @@ the statistics through a :class:`rsa_bridge.stats.stores.StoreStack` of all mode
 ``--rdm-store`` (:data:`rsa_bridge.options.RDM_STORES`; ``--rdm-storage``: :data:`rsa_bridge.options.RDM_STORAGES`):
 
 - ``auto`` (default): dense while the estimate of :func:`rsa_bridge.budget.needed_bytes` fits the memory
-  available (nothing changes for the sizes of the shipped datasets), else a store that keeps what fits in
-  half the available memory and spills the rest; ``--rdm-storage float32`` always uses a store;
+  available (nothing changes for the sizes of the shipped datasets), else a store that keeps in memory what
+  :func:`rsa_bridge.budget.plan_store` allows and spills the rest; ``--rdm-storage float32`` always uses a store;
 - ``memory``: a store, every vector in memory; ``disk``: a store, every vector on disk.
 
 The results' attrs say what ran: ``rdm_store`` (``none (dense arrays)``, ``memory``, ``disk`` or
@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from rsa_bridge.errors import RSABridgeError
 
 from rsa_bridge.options import RDM_STORAGES as STORAGES, RDM_STORES as STORE_MODES
-#: share of the available memory an ``auto`` store keeps in memory before it spills
-AUTO_SHARE = 0.5
 FLOAT32_ERROR = ("each stored entry rounded to float32: |error| <= |d| 2^-24 (relative 6e-8); ranks of distances "
                  "closer than that may tie")
 
@@ -80,7 +78,7 @@ def plan_rdm_store(mode: str, storage: str, n_stimuli: int, n_model_rdms: int, n
     >>> plan_rdm_store("disk", "float32", 1_200, 8, 1).memory_budget
     0.0
     """
-    from rsa_bridge.budget import needed_bytes
+    from rsa_bridge.budget import needed_bytes, plan_store
 
     mode, storage = STORE_MODES.resolve(mode), STORAGES.resolve(storage)
     if available is None:
@@ -93,7 +91,17 @@ def plan_rdm_store(mode: str, storage: str, n_stimuli: int, n_model_rdms: int, n
         return StorePlan(True, 0.0, storage, mode)
     if storage == "float64" and needed_bytes(n_stimuli, n_model_rdms, n_brain_rdms) <= available:
         return StorePlan(False, None, storage, mode)
-    return StorePlan(True, max(0.0, AUTO_SHARE * available - 12.0 * n_brain_rdms * n_stimuli ** 2), storage, mode)
+    # what a store keeps in memory: rsa_bridge.budget.plan_store's budget of the memory left once the brain RDMs
+    # are held dense (12 n^2 bytes each); it refuses in one line when even the squares cannot fit
+    left = max(0.0, available - 12.0 * n_brain_rdms * n_stimuli ** 2)
+    try:
+        budget = plan_store(n_stimuli, n_model_rdms, n_brain_rdms, storage=storage, available=left)
+    except RSABridgeError:  # neither fits: say what the dense path needs, as before stores
+        from rsa_bridge.budget import check_rdm_memory
+
+        check_rdm_memory(n_stimuli, n_model_rdms, n_brain_rdms, available)
+        raise
+    return StorePlan(True, budget.memory_budget, storage, mode)
 
 
 def check_store_job(plan: StorePlan, method: str, measures=()) -> None:
@@ -170,16 +178,16 @@ def write_model_rdms(model_rdms: dict, path) -> bool:
 
 
 def store_path_bytes(store_plan: StorePlan, n_stimuli: int, n_model_rdms: int, n_brain_rdms: int) -> float:
-    """Estimated peak bytes of the store path: the extraction's two n x n float64 squares (the Gram being
-    finished and one RDM, :data:`rsa_bridge.budget.STORE_SQUARES`), the brain RDMs (dense float64, their
-    vectors and a copy: 12 n^2 bytes each), the vectors a store keeps in memory (n^2 / 2 values each, at
-    most its budget) and one global ranking (:func:`rsa_bridge.budget.auto_rank_budget`)."""
-    from rsa_bridge.budget import STORE_SQUARES, auto_rank_budget
+    """Estimated peak bytes of the store path: :func:`rsa_bridge.budget.store_needed_bytes` (the extraction's
+    two n x n squares, the vectors a store keeps in memory, n^2 / 2 values each at most its budget, and one
+    global ranking, :func:`rsa_bridge.budget.auto_rank_budget`) plus the brain RDMs (dense float64, their
+    vectors and a copy: 12 n^2 bytes each)."""
+    from rsa_bridge.budget import auto_rank_budget, store_needed_bytes
 
     kept = 0.0 if store_plan.memory_budget == 0.0 else n_model_rdms * STORAGES[store_plan.storage] * n_stimuli ** 2 / 2
     if store_plan.memory_budget:
         kept = min(kept, store_plan.memory_budget)
-    return (8.0 * STORE_SQUARES + 12.0 * n_brain_rdms) * n_stimuli ** 2 + kept + auto_rank_budget(n_stimuli)
+    return store_needed_bytes(n_stimuli, kept, auto_rank_budget(n_stimuli)) + 12.0 * n_brain_rdms * n_stimuli ** 2
 
 
 def job_store_plans(rdm, method: str, measures, loaded, plan, n_model_rdms: int) -> list[StorePlan]:
