@@ -2,7 +2,7 @@
 
 A dense float64 RDM is 8 n^2 bytes (800 MB at 10,000 stimuli); ``compare`` used to hold every layer's
 dense, stack all models for the statistics and copy them once more as upper-triangle vectors
-(:mod:`rsa_bridge.budget`: about 2.5 copies at the peak). With a store
+(:mod:`rsa_bridge.budget`: about 5 copies at the peak, measured). With a store
 (``rsa_bridge.rdm_store.RDMStore``) each layer is one condensed upper triangle (4 n^2 bytes in float64,
 2 n^2 in float32), in memory up to a budget and spilled to an HDF5 file beyond it, and every later step
 reads it without a dense copy: the similarities chunk by chunk (:func:`rsa_bridge.layer_scores.compare_layers`),
@@ -69,7 +69,7 @@ def plan_rdm_store(mode: str, storage: str, n_stimuli: int, n_model_rdms: int, n
     """The :class:`StorePlan` for ``--rdm-store mode --rdm-storage storage`` (see the module docstring).
 
     ``available``: bytes of memory (None: what psutil reports now). Example: 8 layers and one area RDM
-    need about 18 GiB dense at 10,000 stimuli (2.5 copies), so ``auto`` on 16 GiB takes a store:
+    need about 34 GiB dense at 10,000 stimuli (5 copies), so ``auto`` on 16 GiB takes a store:
 
     >>> plan_rdm_store("auto", "float64", 10_000, 8, 1, available=16 * 2**30).store
     True
