@@ -63,7 +63,9 @@ class DaskExecutor:
 
         workers = self.workers()
         slices = batch_slices(n, quantum, workers * TASKS_PER_WORKER, self.batch_size)
-        shipped = self.client.scatter(list(shared), broadcast=True)  # one future per argument, sent once
+        # one future per argument, sent once; hash=False: equal data scattered by an earlier call (e.g. the same
+        # method name or RDMs) must not share its key, which that call's release would take away ("lost dependencies")
+        shipped = self.client.scatter(list(shared), broadcast=True, hash=False)
         futures = [self.client.submit(fn, *shipped, *(take(item, sl) for item in split), False, pure=False)
                    for sl in slices]
         bar = progress_bar(total=n, desc=f"{desc} (dask tasks)", unit="sample", progress=progress)
