@@ -20,7 +20,8 @@ cosine           S_xy / sqrt(S_xx S_yy)                                        n
 
 The ranks of the rank methods are global (:func:`rsa_bridge.ranking.rank_store`: exact, out of core when
 needed), so the result equals :func:`rsa_bridge.compare.compare_vectors` on the dense vectors (tested to
-1e-12). ``kendall_tau_a`` (pairs of pairs) and the whitened methods (the RDM's row and column structure
+1e-12). The model store's ranks are kept with the store until it changes (:meth:`RDMStore.derived`), so the
+comparison and the statistics' observed values rank it once. ``kendall_tau_a`` (pairs of pairs) and the whitened methods (the RDM's row and column structure
 through the centring of the second-moment matrix) are not reduced to these sums here; which methods work is
 the ``chunked`` field of each record in :data:`rsa_bridge.definitions.COMPARISONS`.
 
@@ -206,13 +207,16 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
         brains = {area: _as_store(area, value, given, stack, made) for area, value in neural.items()}
         if COMPARISONS[name].rank:
             def ranked(src: RDMStore) -> RDMStore:
-                out = stack.enter_context(RDMStore(src.ids, memory_budget=_left(given, made),
-                                                   spill_dir=given.spill_dir))
-                made.append(rank_store(src, memory_budget=rank_budget, seed=seed, out=out))
-                return out
+                out = RDMStore(src.ids, memory_budget=_left(given, made), spill_dir=given.spill_dir)
+                return rank_store(src, memory_budget=rank_budget, seed=seed, out=out)
 
-            brains = {area: ranked(b) for area, b in brains.items()}
-            store = ranked(given)
+            for area, b in brains.items():
+                brains[area] = stack.enter_context(ranked(b))
+                made.append(brains[area])
+            # the model store's ranks are kept with it (RDMStore.derived): the comparison, the bootstrap's and
+            # the permutation test's observed values rank it once, not once per call
+            store, _ = given.derived("average-tie ranks", lambda: ranked(given))
+            made.append(store)
         kx = _shifts(plan.shift, store, size)
         ky = {area: _shifts(plan.shift, b, size) for area, b in brains.items()}
         L = len(store.names)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,8 @@ class RDMStore:
         self._folder: tempfile.TemporaryDirectory | None = None
         self._file = None
         self.chunk = max(1, min(self.m, CHUNK_BYTES // self.dtype.itemsize))
+        self._writes = 0  # counts every change of the vectors: a derived store older than it is stale
+        self._derived: dict[str, tuple[int, RDMStore]] = {}
 
     # ---- lifetime -------------------------------------------------------------------------------------
     def __enter__(self) -> RDMStore:
@@ -113,7 +115,10 @@ class RDMStore:
         self.close()
 
     def close(self) -> None:
-        """Drop every vector and delete the spill file and its folder."""
+        """Drop every vector and delete the spill file and its folder (and those of its derived stores)."""
+        for _, derived in self._derived.values():
+            derived.close()
+        self._derived.clear()
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -183,6 +188,7 @@ class RDMStore:
         if self.dtype != np.float64 and not np.isfinite(values).all():
             raise RSABridgeError(f"the {name} RDM has dissimilarities beyond the float32 range (3.4e38); "
                                  "store it as float64")
+        self._writes += 1
         if name in self._memory:
             self._memory[name][start:start + values.shape[0]] = values
         else:
@@ -230,6 +236,7 @@ class RDMStore:
 
     def drop(self, name: str) -> None:
         """Remove one RDM (its disk space is not returned until :meth:`close`)."""
+        self._writes += 1
         self._memory.pop(name, None)
         key = self._disk.pop(name, None)
         if key is not None and self._file is not None:
@@ -237,6 +244,22 @@ class RDMStore:
         self.coords.pop(name, None)
         if name in self.names:
             self.names.remove(name)
+
+    def derived(self, key: str, build: Callable[[], RDMStore]) -> tuple[RDMStore, bool]:
+        """A store computed from this one (e.g. its ranks), built once and kept until this store changes.
+
+        ``build()`` makes it the first time, or again after a ``put``/``write``/``drop`` (the old one is closed);
+        it lives, and is closed, with this store. Returns the store and whether it was built by this call.
+        """
+        held = self._derived.get(key)
+        if held is not None and held[0] == self._writes:
+            return held[1], False
+        if held is not None:
+            held[1].close()
+            del self._derived[key]
+        out = build()
+        self._derived[key] = (self._writes, out)
+        return out, True
 
     # ---- reading --------------------------------------------------------------------------------------
     def _check_name(self, name: str) -> None:

@@ -100,3 +100,30 @@ def test_stores_made_inside_share_the_model_store_budget(rng, monkeypatch):
     assert len(made) == 3  # the brain vectors, the model ranks, the brain ranks
     assert peak[0] <= 2.5 * n_pairs(n) * 8  # all in memory together stays within the one budget
     assert all(s.memory_budget <= 0.5 * n_pairs(n) * 8 for s in made)  # only what the model vectors left
+
+
+def test_model_ranks_are_computed_once_per_store_until_it_changes(rng, monkeypatch):
+    """compare_layers and the statistics' observed values call compare_store on the same store: the model
+    store is ranked once (RDMStore.derived), and again after a put changes it; results stay exact."""
+    import rsa_bridge.chunked_compare as cc
+
+    n = 40
+    model, brains = _data(rng, n)
+    ranked = []
+    real = cc.rank_store
+    monkeypatch.setattr(cc, "rank_store", lambda src, **kw: ranked.append(list(src.names)) or real(src, **kw))
+    ids = [f"s{i}" for i in range(n)]
+    with RDMStore(ids, memory_budget=0) as store:
+        for k, v in enumerate(model[:3]):
+            store.put(f"layer{k}", v)
+        first = compare_store(store, {"IT": brains}, "spearman", chunk_size=97)["IT"]
+        second = compare_store(store, {"IT": brains}, "spearman", chunk_size=97)["IT"]
+        assert ranked == [["IT_0", "IT_1"], ["layer0", "layer1", "layer2"], ["IT_0", "IT_1"]]
+        np.testing.assert_array_equal(first, second)
+        store.put("layer3", model[3])
+        third = compare_store(store, {"IT": brains}, "spearman", chunk_size=97)["IT"]
+        assert ranked[-1] == ["layer0", "layer1", "layer2", "layer3"]
+        np.testing.assert_allclose(third, compare_vectors(model, brains, "spearman"), atol=1e-12, rtol=0)
+        (_, held), = store._derived.values()
+        spill = held.spill_path
+    assert spill is None or not spill.exists()  # closed with the store
