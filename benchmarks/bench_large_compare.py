@@ -123,26 +123,28 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = dict(zip(STAGES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for stage in STAGES:
-        measured: list = []
-        for estimated in (False, True):
-            pts = sorted((r["n"], r["stages"][stage]["cpu_s"]) for r in rows
-                         if r["job"] == "compare" and r["precision"] == "float64" and r["variant"] == "dense"
-                         and bool(r.get("estimated")) == estimated and stage in r["stages"]
-                         and r["stages"][stage]["cpu_s"] > 0)
-            if estimated and pts and measured:
-                pts = [measured[-1], *pts]              # the dashed line starts at the largest measured N
-            measured = measured or pts
-            if pts:
-                ax.plot(*zip(*pts), marker="o", linestyle="--" if estimated else "-", color=colours[stage],
-                        markerfacecolor="none" if estimated else colours[stage],
-                        label=None if estimated else stage)
+    # circles: the dense path in float64; squares: the RDM store on disk in float32 (--variant store)
+    for precision, variant, marker in (("float64", "dense", "o"), ("float32", "store", "s")):
+        for stage in STAGES:
+            measured: list = []
+            for estimated in (False, True):
+                pts = sorted((r["n"], r["stages"][stage]["cpu_s"]) for r in rows
+                             if r["job"] == "compare" and r["precision"] == precision and r["variant"] == variant
+                             and not r.get("extra") and bool(r.get("estimated")) == estimated
+                             and stage in r["stages"] and r["stages"][stage]["cpu_s"] > 0)
+                if estimated and pts and measured:
+                    pts = [measured[-1], *pts]              # the dashed line starts at the largest measured N
+                measured = measured or pts
+                if pts:
+                    ax.plot(*zip(*pts), marker=marker, linestyle="--" if estimated else "-", color=colours[stage],
+                            markerfacecolor="none" if estimated else colours[stage],
+                            label=None if estimated or marker != "o" else stage)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("stimuli N")
     ax.set_ylabel("CPU seconds")
-    ax.set_title("compare end to end, AlexNet untrained, 8 layers, 1 RDM\n(filled: measured; hollow, dashed: "
-                 "estimated)", fontsize=9)
+    ax.set_title("compare end to end, AlexNet untrained, 8 layers, 1 RDM; circles: dense float64,\n"
+                 "squares: RDM store on disk, float32 (filled: measured; hollow, dashed: estimated)", fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

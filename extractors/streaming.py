@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -54,6 +53,8 @@ from rsa_bridge.model_rdms import LAYER
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge.rdm_store import RDMStore
+from rsa_bridge.spill import spill_folder
+from rsa_bridge.budget import check_activation_disk
 from rsa_bridge import timing
 
 SKETCH_METHOD = "count sketch (feature hashing, one random +-1 per unit; Weinberger et al. 2009)"
@@ -246,16 +247,22 @@ def stream_rdms(
     block = block_width(n, precision, options.chunk_bytes)
     if out_store is not None and out_store.ids != ids:
         raise RSABridgeError("out_store covers other stimulus ids (or another order) than the images")
+    in_memory, left = set(), float(memory_budget)  # the narrowest layers' activations stay in memory
+    for name in sorted(names, key=lambda m: width[m]):
+        if 4.0 * n * width[name] <= left:
+            in_memory.add(name)
+            left -= 4.0 * n * width[name]
+    spill = sum(4.0 * n * width[name] for name in names if name not in in_memory)
+    same_disk = out_store is not None and out_store.spill_dir == options.spill_dir
+    if spill and same_disk and out_store.memory_budget < len(names) * out_store.vector_bytes:
+        spill += len(names) * out_store.vector_bytes  # the store's layers are written while activations wait
+    if spill:  # one line before the forward pass, not an OSError an hour into it
+        check_activation_disk(options.spill_dir, spill, n, len(names) - len(in_memory))
     out = np.empty((len(names) if out_store is None else 1, n, n), dtype=np.float64)  # one square for a store
-    with tempfile.TemporaryDirectory(prefix="rsa-bridge-spill-", dir=options.spill_dir) as folder:
-        stores: dict[str, Any] = {}
-        left = float(memory_budget)
-        for name in sorted(names, key=lambda m: width[m]):
-            size = 4.0 * n * width[name]
-            if size <= left:
-                stores[name], left = _MemoryStore(n, width[name], plan.device), left - size
-            else:
-                stores[name] = _DiskStore(Path(folder), names.index(name), n, width[name], block)
+    with spill_folder("rsa-bridge-spill-", options.spill_dir) as folder:  # sweeps killed runs' folders
+        stores: dict[str, Any] = {
+            name: _MemoryStore(n, width[name], plan.device) if name in in_memory
+            else _DiskStore(Path(folder), names.index(name), n, width[name], block) for name in names}
         try:
             sums = {name: torch.zeros(n, dtype=torch.float64, device=plan.device)
                     for name in names if gram_metric[name] == "correlation"}

@@ -167,15 +167,33 @@ def auto_rank_budget(n_stimuli: int, available: float | None = None) -> float:
     return float(min(_pairs(n_stimuli) * RANK_BYTES_PER_VALUE, max(MIN_STORE_BUDGET, RANK_SHARE * available)))
 
 
-def check_spill_disk(spill_dir: str | Path | None, need: float, n_stimuli: int) -> None:
-    """Raise when the disk of ``spill_dir`` (None: the system temporary folder) has less than ``need`` bytes free."""
+def _spill_free(spill_dir: str | Path | None) -> tuple[Path, int]:
+    """(the spill folder, free bytes on its disk); None: the system temporary folder (``$TMPDIR``)."""
     import tempfile
 
     folder = Path(spill_dir) if spill_dir is not None else Path(tempfile.gettempdir())
     probe = folder
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    return folder, shutil.disk_usage(probe).free
+
+
+def check_activation_disk(spill_dir: str | Path | None, need: float, n_stimuli: int, n_layers: int) -> None:
+    """Raise (one line) when the layer activations that :func:`extractors.streaming.stream_rdms` spills (float32,
+    n x units per layer beyond its memory budget, plus the RDM store's spilled layers written meanwhile) would
+    not fit the disk of ``spill_dir``. At 22,000 stimuli AlexNet's 8 default layers spill 43.5 GB."""
+    folder, free = _spill_free(spill_dir)
+    if need > free:
+        raise RSABridgeError(
+            f"{folder}: the activations of {n_layers} layer(s) for {n_stimuli} stimuli need about {_gib(need)} of "
+            f"spill space while their RDMs are computed, but the disk has {_gib(free)} free; set TMPDIR (or "
+            "RDMOptions(spill_dir=...)) to a folder on a larger disk, sketch wide layers (--reduce-units 4096), "
+            "or score fewer layers (--layers)")
+
+
+def check_spill_disk(spill_dir: str | Path | None, need: float, n_stimuli: int) -> None:
+    """Raise when the disk of ``spill_dir`` (None: the system temporary folder) has less than ``need`` bytes free."""
+    folder, free = _spill_free(spill_dir)
     if need > free:
         raise RSABridgeError(
             f"{folder}: the RDMs of {n_stimuli} stimuli that do not fit in memory need about {_gib(need)} of spill "

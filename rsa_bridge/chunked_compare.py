@@ -202,8 +202,9 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
     if not store.names:
         raise RSABridgeError("the model RDM store is empty")
     with contextlib.ExitStack() as stack:
-        made: list[RDMStore] = []  # stores made here share what is left of ``store``'s memory budget
         given = store
+        # stores made here share what is left of ``store``'s memory budget, with its ranks kept from an earlier call
+        made: list[RDMStore] = list(given.derived_stores())
         brains = {area: _as_store(area, value, given, stack, made) for area, value in neural.items()}
         if COMPARISONS[name].rank:
             def ranked(src: RDMStore) -> RDMStore:
@@ -215,8 +216,9 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
                 made.append(brains[area])
             # the model store's ranks are kept with it (RDMStore.derived): the comparison, the bootstrap's and
             # the permutation test's observed values rank it once, not once per call
-            store, _ = given.derived("average-tie ranks", lambda: ranked(given))
-            made.append(store)
+            store, built = given.derived("average-tie ranks", lambda: ranked(given))
+            if built:
+                made.append(store)
         kx = _shifts(plan.shift, store, size)
         ky = {area: _shifts(plan.shift, b, size) for area, b in brains.items()}
         L = len(store.names)

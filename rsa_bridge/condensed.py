@@ -51,15 +51,15 @@ def check_square(values: np.ndarray, name: str, atol: float = ATOL) -> None:
     step = panel_rows(n)
     for a in range(0, n, step):
         b = min(n, a + step)
-        panel = values[a:b]
+        panel = np.asarray(values[a:b], dtype=np.float64)  # panel-sized float64: exact for any stored dtype
         if not np.isfinite(panel).all():
             raise RSABridgeError(f"the {name} RDM contains NaN or inf")
         scale = max(scale, float(np.abs(panel).max()))
-        asym = max(asym, float(np.abs(panel - values[:, a:b].T).max()))
+        asym = max(asym, float(np.abs(panel - np.asarray(values[:, a:b], dtype=np.float64).T).max()))
     if asym > atol * scale:
         raise RSABridgeError(f"the {name} RDM is not symmetric (largest |d(i,j) - d(j,i)| = {asym:.3g}); "
                              "an RDM holds one dissimilarity per pair")
-    if float(np.abs(np.diagonal(values)).max()) > atol * scale:
+    if float(np.abs(np.diagonal(values).astype(np.float64)).max()) > atol * scale:
         raise RSABridgeError(f"the {name} RDM has a non-zero diagonal")
 
 

@@ -16,7 +16,7 @@ import xarray as xr
 
 from rsa_bridge.align import check_same_ids, reorder_rdm
 from rsa_bridge.compare import compare_vectors
-from rsa_bridge.datasets import area_rdms, areas, load_dataset, locate_area, resolve_area
+from rsa_bridge.datasets import area_rdms, areas, dataset_header, load_dataset, locate_area, resolve_area  # noqa: F401
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.model_rdms import LAYER
 from rsa_bridge.rdm import ROW, upper_triangle
@@ -33,7 +33,7 @@ def select_datasets(areas_wanted: Sequence[str] | None,
     (``it`` -> ``IT``); an unknown one is an error with a "did you mean".
     """
     if dataset is not None:
-        ds = load_dataset(dataset)
+        ds = dataset_header(dataset)  # names and sizes only: the caller loads (and validates) what it compares
         wanted = [resolve_area(ds, a) for a in areas_wanted] if areas_wanted else areas(ds)
         return [(dataset if isinstance(dataset, xr.Dataset) else str(dataset), wanted)]
     if not areas_wanted:

@@ -1,4 +1,4 @@
-"""``model_rdms.nc`` written one layer at a time from :class:`rsa_bridge.rdm_store.RDMStore` objects.
+"""``model_rdms.nc`` written from, and read into, :class:`rsa_bridge.rdm_store.RDMStore` objects one layer at a time.
 
 The file is the one the report writes with xarray (``rsa_bridge.app.report``: one variable ``rdm`` with dims
 ``(layer, stimulus_row, stimulus_col)`` and coordinates ``module_path``/``n_units`` along ``layer``; with
@@ -100,3 +100,70 @@ def write_model_rdms(path: str | Path, stores: RDMStore | Mapping[str, RDMStore]
                 suffix = "" if len(items) == 1 else f"_{k}"
                 _write_one(handle, store, suffix, key, np.dtype(dtype or store.storage))
     return Path(path)
+
+
+def read_model_rdm_store(path: str | Path, layers: list[str] | None = None, *, storage: str = "float64",
+                         memory_budget: float | None = None, spill_dir: str | Path | None = None) -> RDMStore:
+    """Precomputed model RDMs from a NetCDF file into an :class:`~rsa_bridge.rdm_store.RDMStore`, one layer
+    at a time (what :func:`rsa_bridge.model_rdms.read_model_rdms` reads whole).
+
+    Args:
+        path: a ``model_rdms.nc`` (variable ``rdm`` over ``layer``, as written here or by the report), or an RDM
+            dataset whose variables are one ``(stimulus_row, stimulus_col)`` RDM each (a layer per variable).
+        layers: which layers, in this order (default: all, in file order); a name the file lacks is an error.
+        storage, memory_budget, spill_dir: the store's (see :class:`~rsa_bridge.rdm_store.RDMStore`).
+
+    Returns:
+        The store (the caller closes it): the layers asked for (in file order by default), the file's ids, per-layer
+        coordinates along ``layer`` (``module_path``, ``n_units`` ...) and the file's attrs plus
+        ``source_file``. Each layer is checked as it is read (finite, symmetric, zero diagonal, as
+        :func:`rsa_bridge.datasets.validate_rdm_dataset`). Memory: one (n, n) layer in the file's dtype and
+        the store's budget (at 22,000 stimuli a float32 layer is 1.9 GB, where the whole file is read at
+        8 x 3.9 GB by the dense reader).
+
+    Raises:
+        RSABridgeError: no such file, not NetCDF, no RDM variable, ids that differ between rows and columns or
+            repeat, or a layer that is not a valid RDM (the message names it).
+    """
+    import xarray as xr
+
+    from rsa_bridge.io import reading
+    from rsa_bridge.rdm import COL, ROW
+    from rsa_bridge.rdm_store import RDMStore
+
+    with reading(path, "NetCDF model RDMs") as p, xr.open_dataset(p) as ds:
+        if "rdm" in ds.data_vars and DIMS[0] in ds["rdm"].dims:
+            var = ds["rdm"].transpose(DIMS[0], ROW, COL)
+            found = {str(name): var.isel({DIMS[0]: k}) for k, name in enumerate(var[DIMS[0]].values)}
+            extra = [c for c in var.coords if c not in DIMS and var[c].dims == (DIMS[0],)]
+            attrs = {**ds.attrs, **var.attrs}
+        else:
+            found = {str(v): ds[v] for v in ds.data_vars if {ROW, COL} <= set(ds[v].dims)}
+            for name, rdm in found.items():
+                if rdm.ndim != 2:
+                    raise RSABridgeError(f"{str(p)!r}: variable {name!r} has dims {rdm.dims}; a layer per "
+                                         "variable is one (stimulus_row, stimulus_col) RDM")
+            extra, attrs = [], dict(ds.attrs)
+        if not found:
+            raise RSABridgeError(f"{str(p)!r} holds no model RDMs (a variable 'rdm' over 'layer', or RDM variables "
+                                 "with dims (stimulus_row, stimulus_col))")
+        missing = [name for name in layers or () if name not in found]
+        if missing:
+            raise RSABridgeError(f"{str(p)!r} has no layer {missing[0]!r}; it has {', '.join(list(found)[:10])}")
+        rows, cols = [str(s) for s in ds[ROW].values], [str(s) for s in ds[COL].values]
+        if rows != cols:
+            raise RSABridgeError(f"{str(p)!r}: stimulus_row and stimulus_col ids differ or are in another order")
+        store = RDMStore(rows, storage=storage, memory_budget=memory_budget, spill_dir=spill_dir,
+                         attrs={**attrs, "source_file": str(p)})
+        try:
+            for name in layers or list(found):
+                rdm = found[name]
+                coords = {c: rdm[c].item() for c in extra}
+                store.put(name, np.asarray(rdm.transpose(ROW, COL).values), **coords)  # put checks the square
+        except RSABridgeError as err:
+            store.close()
+            raise RSABridgeError(f"{str(p)!r}: {err}") from None
+        except BaseException:
+            store.close()
+            raise
+    return store

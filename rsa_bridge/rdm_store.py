@@ -46,6 +46,7 @@ import numpy as np
 
 from rsa_bridge.condensed import check_square, condense_rows, fill_square, n_pairs, panel_rows, row_offset
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.spill import spill_folder
 
 #: bytes of one on-disk chunk (and of one read) of a condensed vector
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -116,9 +117,7 @@ class RDMStore:
 
     def close(self) -> None:
         """Drop every vector and delete the spill file and its folder (and those of its derived stores)."""
-        for _, derived in self._derived.values():
-            derived.close()
-        self._derived.clear()
+        self.drop_derived()
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -163,7 +162,7 @@ class RDMStore:
         if self._file is None:
             import h5py
 
-            self._folder = tempfile.TemporaryDirectory(prefix="rsa-bridge-rdms-", dir=self.spill_dir)
+            self._folder = spill_folder("rsa-bridge-rdms-", self.spill_dir)  # sweeps killed runs' folders
             self._file = h5py.File(self.spill_path, "w")
         return self._file
 
@@ -260,6 +259,16 @@ class RDMStore:
         out = build()
         self._derived[key] = (self._writes, out)
         return out, True
+
+    def derived_stores(self) -> list[RDMStore]:
+        """The derived stores held now (their memory counts against budgets shared with this store)."""
+        return [store for _, store in self._derived.values()]
+
+    def drop_derived(self) -> None:
+        """Close the derived stores (e.g. once a job's comparisons and statistics are done)."""
+        for _, derived in self._derived.values():
+            derived.close()
+        self._derived.clear()
 
     # ---- reading --------------------------------------------------------------------------------------
     def _check_name(self, name: str) -> None:

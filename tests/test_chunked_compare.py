@@ -102,6 +102,39 @@ def test_stores_made_inside_share_the_model_store_budget(rng, monkeypatch):
     assert all(s.memory_budget <= 0.5 * n_pairs(n) * 8 for s in made)  # only what the model vectors left
 
 
+def test_ranks_kept_from_an_earlier_call_count_against_the_budget(rng, monkeypatch):
+    """The cached model ranks stay in memory between calls; a later call's brain stores get only what is
+    left after them (one layer, a 5-vector budget: 6 vectors in memory without this accounting)."""
+    n = 40
+    model, brains = _data(rng, n)
+    vec = n_pairs(n) * 8
+    with RDMStore([str(i) for i in range(n)], memory_budget=5 * vec) as store:
+        store.put("layer0", model[0])
+        compare_store(store, {"IT": brains[:1]}, "spearman")
+        (ranks,) = store.derived_stores()
+        assert ranks.nbytes == vec  # kept in memory for the next call
+        seen, peak = [], [0]
+        real_init, real_allocate = RDMStore.__init__, RDMStore.allocate
+
+        def init(self, *a, **k):
+            real_init(self, *a, **k)
+            seen.append(self)
+
+        def allocate(self, name, **coords):
+            real_allocate(self, name, **coords)
+            peak[0] = max(peak[0], store.nbytes + ranks.nbytes + sum(s.nbytes for s in seen))
+
+        monkeypatch.setattr(RDMStore, "__init__", init)
+        monkeypatch.setattr(RDMStore, "allocate", allocate)
+        four = np.concatenate([brains, brains[::-1] + 1.0])
+        got = compare_store(store, {"IT": four}, "spearman")["IT"]
+        monkeypatch.undo()
+        assert seen and peak[0] <= 5 * vec, peak[0] / vec
+        np.testing.assert_allclose(got, compare_vectors(model[:1], four, "spearman"), atol=1e-12, rtol=0)
+        store.drop_derived()
+        assert store.derived_stores() == [] and ranks.nbytes == 0
+
+
 def test_model_ranks_are_computed_once_per_store_until_it_changes(rng, monkeypatch):
     """compare_layers and the statistics' observed values call compare_store on the same store: the model
     store is ranked once (RDMStore.derived), and again after a put changes it; results stay exact."""

@@ -156,6 +156,9 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
         timing.begin("statistics")  # stacking, ceilings, bootstrap, permutations
         _add_statistics(pieces, provenance["method"], options)
         timing.end("statistics")
+    for piece in pieces:  # the comparisons and statistics are done: a store's cached ranks are not needed
+        if hasattr(piece.model_rdms, "drop_derived"):
+            piece.model_rdms.drop_derived()
     rows, variables, model_rdms = [], {}, {}
     for piece in pieces:
         sim, sem, rdms = piece.similarity, piece.sem, piece.model_rdms
@@ -420,9 +423,19 @@ def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | 
                         dataset: str | Path | xr.Dataset | None = None, method: str = "spearman",
                         model_name: str | None = None, stats: StatsOptions | None = None,
                         measures: Sequence[str] | None = None) -> CompareResult:
-    """Compare precomputed model RDMs (layer, n, n) with brain areas (see :mod:`rsa_bridge.model_rdms`)."""
+    """Compare precomputed model RDMs (layer, n, n) with brain areas (see :mod:`rsa_bridge.model_rdms`).
+
+    ``model_rdms`` may also be an :class:`rsa_bridge.rdm_store.RDMStore` (its names are the layers), e.g. from
+    :func:`rsa_bridge.rdm_netcdf.read_model_rdm_store` for RDMs that do not fit in memory; its ``rdm_store``
+    attrs (:func:`rsa_bridge.app.rdm_stores.read_precomputed`) go into the results' provenance."""
+    from rsa_bridge.stats.stores import is_store
+
     method = COMPARISONS.resolve(method)
-    model_rdms = as_model_rdms(model_rdms)  # e.g. rdms_from_rsatoolbox's (replicate, n, n) as it is
+    if is_store(model_rdms):
+        from rsa_bridge.stats.stores import check_store_method
+        check_store_method(method)
+    else:
+        model_rdms = as_model_rdms(model_rdms)  # e.g. rdms_from_rsatoolbox's (replicate, n, n) as it is
     plan = select_datasets(areas_wanted, dataset)
     from rsa_bridge.measures import check_measures
     if [m for m in check_measures(measures) if m != "rsa"]:
@@ -442,5 +455,7 @@ def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | 
                             dataset_time=ds_time if timed_areas(ds_time) else None))
     provenance = {"model": label, "weights": "precomputed", "method": method,
                   "datasets": ",".join(p.dataset for p in pieces),
-                  "model_rdm_file": model_rdms.attrs.get("source_file")}
+                  "model_rdm_file": model_rdms.attrs.get("source_file"),
+                  **{k: model_rdms.attrs[k] for k in ("rdm_store", "rdm_store_requested", "rdm_storage",
+                                                      "rdm_storage_error") if k in model_rdms.attrs}}
     return _assemble(pieces, provenance, stats or StatsOptions())

@@ -193,38 +193,45 @@ def store_path_bytes(store_plan: StorePlan, n_stimuli: int, n_model_rdms: int, n
 def job_store_plans(rdm, method: str, measures, loaded, plan, n_model_rdms: int) -> list[StorePlan]:
     """One :class:`StorePlan` per dataset of a compare job (``rdm``: its RDMOptions), checked before any
     forward pass: dense plans by :func:`rsa_bridge.budget.check_rdm_memory` as before, store plans by
-    :func:`check_store_job`. ``loaded``/``plan``: the job's datasets and their (name, areas)."""
-    from rsa_bridge.budget import check_rdm_memory
+    :func:`check_plan`. ``loaded``/``plan``: the job's datasets and their (name, areas)."""
+    import psutil
+
     from rsa_bridge.datasets import areas
     from rsa_bridge.rdm import ROW
 
     out = []
     for ds, (_, area_names) in zip(loaded, plan):
-        n, n_brain = ds.sizes[ROW], sum(ds[a].size // ds.sizes[ROW] ** 2 for a in (area_names or areas(ds)))
-        import psutil
-
+        n, n_brain = ds.sizes[ROW], sum(_n_rdms(ds[a]) for a in (area_names or areas(ds)))
         available = psutil.virtual_memory().available
         store_plan = plan_rdm_store(rdm.store, rdm.storage, n, n_model_rdms, n_brain, available=available)
-        if not store_plan.store:
-            check_rdm_memory(n, n_model_rdms, n_brain, available)
-        else:
-            check_store_job(store_plan, method, measures)
-            need = store_path_bytes(store_plan, n, n_model_rdms, n_brain)
-            if need > available:
-                if store_plan.mode == "auto":  # neither fits: say what the dense path needs, as before stores
-                    check_rdm_memory(n, n_model_rdms, n_brain, available)
-                raise RSABridgeError(
-                    f"{n} stimuli: even with --rdm-store {store_plan.mode} the job needs about {need / 2 ** 30:.1f} GiB "
-                    f"(two n x n squares while each layer is finished, the brain RDMs and one ranking) but "
-                    f"{available / 2 ** 30:.1f} GiB is available; use --rdm-store disk, fewer layers (--layers) or "
-                    "fewer stimuli")
-            from rsa_bridge.budget import check_spill_disk, spill_bytes
-
-            spill = spill_bytes(n, n_model_rdms, store_plan.storage, store_plan.memory_budget or 0.0)
-            if store_plan.memory_budget is not None and spill > 0:  # the spill's disk, before any forward pass
-                check_spill_disk(rdm.spill_dir, spill, n)
+        check_plan(store_plan, n, n_model_rdms, n_brain, available, rdm.spill_dir, method, measures)
         out.append(store_plan)
     return out
+
+
+def check_plan(store_plan: StorePlan, n: int, n_model_rdms: int, n_brain: int, available: float, spill_dir=None,
+               method: str = "spearman", measures=()) -> None:
+    """One line, before any computing, when ``store_plan`` cannot run: dense RDMs beyond the memory
+    (:func:`rsa_bridge.budget.check_rdm_memory`), what a store cannot do (:func:`check_store_job`), the store
+    path's memory (:func:`store_path_bytes`) or its spill beyond the disk (:func:`rsa_bridge.budget.check_spill_disk`)."""
+    from rsa_bridge.budget import check_rdm_memory, check_spill_disk, spill_bytes
+
+    if not store_plan.store:
+        check_rdm_memory(n, n_model_rdms, n_brain, available)
+        return
+    check_store_job(store_plan, method, measures)
+    need = store_path_bytes(store_plan, n, n_model_rdms, n_brain)
+    if need > available:
+        if store_plan.mode == "auto":  # neither fits: say what the dense path needs, as before stores
+            check_rdm_memory(n, n_model_rdms, n_brain, available)
+        raise RSABridgeError(
+            f"{n} stimuli: even with --rdm-store {store_plan.mode} the job needs about {need / 2 ** 30:.1f} GiB "
+            f"(two n x n squares while each layer is finished, the brain RDMs and one ranking) but "
+            f"{available / 2 ** 30:.1f} GiB is available; use --rdm-store disk, fewer layers (--layers) or "
+            "fewer stimuli")
+    spill = spill_bytes(n, n_model_rdms, store_plan.storage, store_plan.memory_budget or 0.0)
+    if store_plan.memory_budget is not None and spill > 0:  # the spill's disk, before any forward pass
+        check_spill_disk(spill_dir, spill, n)
 
 
 def placed(rdms, store_plan: StorePlan, rdm):
@@ -262,3 +269,69 @@ def dense_stack(stacked, what: str):
     from rsa_bridge.stats.stores import dense_model_rdms, is_store
 
     return dense_model_rdms(stacked, what) if is_store(stacked) else stacked
+
+
+def read_precomputed(path, layers, mode: str, storage: str, datasets_plan, *, method: str = "spearman",
+                     stimulus_ids=None, spill_dir=None):
+    """``compare --model-rdms FILE`` held as ``--rdm-store``/``--rdm-storage`` say: ``(rdms, StorePlan)``.
+
+    A NetCDF file is sized without reading it (layers, stimuli) and planned by :func:`plan_rdm_store` with the
+    brain RDMs of ``datasets_plan`` (``[(dataset, areas)]``); a store is filled one layer at a time by
+    :func:`rsa_bridge.rdm_netcdf.read_model_rdm_store` (memory: one layer in the file's dtype), dense RDMs are
+    read by :func:`rsa_bridge.model_rdms.read_model_rdms` as before. A ``.mat`` file (small by nature) is read
+    dense and moved into a store when the plan takes one. The RDMs' attrs gain the plan's ``rdm_store``
+    provenance.
+    """
+    from pathlib import Path
+
+    import xarray as xr
+
+    from rsa_bridge.datasets import areas, dataset_header
+    from rsa_bridge.io import reading
+    from rsa_bridge.model_rdms import read_model_rdms
+    from rsa_bridge.rdm import COL, ROW
+
+    path = Path(path)
+    n_brain, n_dataset = 0, 0
+    for ds_name, area_names in datasets_plan:
+        header = dataset_header(ds_name)
+        n_dataset = max(n_dataset, header.sizes[ROW])
+        n_brain += sum(_n_rdms(header[a]) for a in (area_names or areas(header)))
+    netcdf = path.suffix.lower() != ".mat" and path.is_file()
+    if netcdf:
+        with reading(path, "NetCDF model RDMs") as p, xr.open_dataset(p) as ds:
+            n = ds.sizes.get(ROW, n_dataset)
+            n_layers = (len(layers) if layers else ds.sizes["layer"] if "rdm" in ds.data_vars and "layer" in ds["rdm"].dims
+                        else sum(1 for v in ds.data_vars if {ROW, COL} <= set(ds[v].dims)))
+    else:
+        n, n_layers = n_dataset, len(layers) if layers else 8
+    if netcdf and stimulus_ids is not None:
+        raise RSABridgeError("--stimulus-ids is only for .mat files; NetCDF model RDMs carry their own ids")
+    import psutil
+
+    available = psutil.virtual_memory().available
+    store_plan = plan_rdm_store(mode, storage, n, max(1, n_layers), n_brain, available=available)
+    check_plan(store_plan, n, max(1, n_layers), n_brain, available, spill_dir, method)
+    if store_plan.store and netcdf:
+        from rsa_bridge.rdm_netcdf import read_model_rdm_store
+
+        rdms = read_model_rdm_store(path, layers, storage=store_plan.storage, memory_budget=store_plan.memory_budget,
+                                    spill_dir=spill_dir)
+    else:
+        rdms = read_model_rdms(path, stimulus_ids=stimulus_ids)
+        if layers:
+            missing = [name for name in layers if name not in rdms["layer"].values]
+            if missing:
+                raise RSABridgeError(f"{str(path)!r} has no layer {missing[0]!r}; "
+                                     f"it has {', '.join(map(str, rdms['layer'].values[:10]))} ...")
+            rdms = rdms.sel(layer=layers)
+        rdms = into_store(rdms, store_plan, spill_dir) if store_plan.store else rdms
+    rdms.attrs.update(store_plan.attrs([rdms] if store_plan.store else ()))
+    return rdms, store_plan
+
+
+def _n_rdms(var) -> int:
+    """How many RDMs an area variable holds (its size over the two stimulus dims)."""
+    from rsa_bridge.rdm import COL, ROW
+
+    return int(var.size // (var.sizes[ROW] * var.sizes[COL]))

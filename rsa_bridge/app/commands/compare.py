@@ -101,7 +101,7 @@ def register(subparsers) -> None:
 def _stimulus_ids(value: str | None, dataset: str | None, area_list):
     if value is None:
         return None
-    from rsa_bridge.datasets import load_dataset
+    from rsa_bridge.datasets import dataset_header
     from rsa_bridge.errors import RSABridgeError
     from rsa_bridge.app.pipeline import select_datasets
     from rsa_bridge.rdm import ROW
@@ -110,7 +110,7 @@ def _stimulus_ids(value: str | None, dataset: str | None, area_list):
         plan = select_datasets(area_list, dataset)
         if len(plan) != 1:
             raise RSABridgeError("--stimulus-ids dataset needs areas from a single dataset")
-        return [str(s) for s in load_dataset(plan[0][0])[ROW].values]
+        return [str(s) for s in dataset_header(plan[0][0])[ROW].values]
     path = Path(value)
     if not path.is_file():
         raise RSABridgeError(f"--stimulus-ids file {value!r} does not exist")
@@ -126,11 +126,11 @@ def _check_statistics_memory(args: argparse.Namespace) -> None:
         return
     n_stimuli = 2  # the smallest possible comparison, when the dataset cannot be read yet
     try:
-        from rsa_bridge.datasets import load_dataset
+        from rsa_bridge.datasets import dataset_header
         from rsa_bridge.app.pipeline import select_datasets
         from rsa_bridge.rdm import ROW
 
-        n_stimuli = max(load_dataset(name).sizes[ROW] for name, _ in select_datasets(args.area, args.dataset))
+        n_stimuli = max(dataset_header(name).sizes[ROW] for name, _ in select_datasets(args.area, args.dataset))
     except (RSABridgeError, OSError, KeyError, ValueError):
         pass  # the comparison itself reports what is wrong with the dataset
     check_statistics_memory(n_stimuli, args.bootstrap, args.permutations)
@@ -152,7 +152,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from rsa_bridge.errors import RSABridgeError
-    from rsa_bridge.model_rdms import read_model_rdms
     from rsa_bridge.app.pipeline import compare_models, compare_precomputed
     from rsa_bridge.options import RDMOptions, StatsOptions
     from rsa_bridge.app.report import format_table, write_outputs
@@ -179,16 +178,24 @@ def _run(args: argparse.Namespace) -> int:
                          normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None,
                          group_by=getattr(args, "group_by", "auto"))
     if args.model_rdms is not None:
+        from rsa_bridge.app.pipeline import select_datasets
+        from rsa_bridge.app.rdm_stores import read_precomputed
+
         ids = _stimulus_ids(args.stimulus_ids, args.dataset, args.area)
-        rdms = read_model_rdms(args.model_rdms, stimulus_ids=ids)
-        if layers:
-            missing = [l for l in layers if l not in rdms["layer"].values]
-            if missing:
-                raise RSABridgeError(f"{str(args.model_rdms)!r} has no layer {missing[0]!r}; "
-                                     f"it has {', '.join(map(str, rdms['layer'].values[:10]))} ...")
-            rdms = rdms.sel(layer=layers)
-        result = compare_precomputed(rdms, args.area, dataset=args.dataset, method=args.method, stats=stats,
-                                     measures=getattr(args, "measure", None))
+        # dense, or one layer at a time into an RDM store (--rdm-store / --rdm-storage, as for --model)
+        rdms, _ = read_precomputed(args.model_rdms, layers, args.rdm_store, args.rdm_storage,
+                                   select_datasets(args.area, args.dataset), method=args.method, stimulus_ids=ids)
+        try:
+            result = compare_precomputed(rdms, args.area, dataset=args.dataset, method=args.method, stats=stats,
+                                         measures=getattr(args, "measure", None))
+            print(format_table(result))
+            if args.out is not None:
+                written = write_outputs(result, args.out, overwrite=args.overwrite)
+                print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
+        finally:
+            if hasattr(rdms, "close"):
+                rdms.close()  # a store's spill file
+        return 0
     else:
         if args.model is None:
             raise RSABridgeError("say which model to score: --model NAME or --model-rdms FILE")
@@ -207,11 +214,11 @@ def _run(args: argparse.Namespace) -> int:
                          store=args.rdm_store, storage=args.rdm_storage)
         if args.out is not None:  # room for model_rdms.nc, checked before any computing
             from rsa_bridge.budget import DEFAULT_LAYERS, check_disk
-            from rsa_bridge.datasets import load_dataset as _load
+            from rsa_bridge.datasets import dataset_header
             from rsa_bridge.app.pipeline import select_datasets as _select
 
             for ds_name, _ in _select(args.area, args.dataset):
-                check_disk(args.out, _load(ds_name).sizes["stimulus_row"],
+                check_disk(args.out, dataset_header(ds_name).sizes["stimulus_row"],
                            len(args.model) * (len(layers) if layers else DEFAULT_LAYERS), rdm.storage_itemsize)
         measure_kw = {}
         if getattr(args, "measure", None) and set(args.measure) - {"rsa"}:
