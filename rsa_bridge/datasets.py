@@ -138,29 +138,30 @@ def load_dataset(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
         dataset.attrs.setdefault("name", "in-memory dataset")
         dataset.attrs.setdefault("path", "in memory")
         return validate_rdm_dataset(dataset, where=f"dataset {dataset.attrs['name']!r}")
+    key, path, name = _locate(name_or_path)
+    dataset = read_netcdf(path, "a NetCDF RDM dataset")
+    dataset.attrs.setdefault("name", name)
+    if key in SHIPPED:
+        if SHIPPED[key].stimuli is not None:
+            dataset.attrs["stimuli_path"] = str(SHIPPED[key].stimuli)
+    elif dataset.attrs.get("stimulus_set"):
+        dataset.attrs["stimuli_path"] = str((path.parent / dataset.attrs["stimulus_set"]).resolve())
+    dataset.attrs["path"] = str(path)
+    return validate_rdm_dataset(dataset, where=f"dataset {key!r}")
+
+
+def _locate(name_or_path: str | os.PathLike) -> tuple[str, Path, str]:
+    """``(key, file, default name)`` of a shipped dataset name or a NetCDF path; one line when it names neither."""
     if name_or_path is None or not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         raise RSABridgeError(f"say which dataset: a shipped name ({', '.join(SHIPPED)}) or a NetCDF path; "
                              f"got {name_or_path!r}")
     key = str(name_or_path)
     if key in SHIPPED:
-        entry = SHIPPED[key]
-        dataset = read_netcdf(entry.path, "a NetCDF RDM dataset")
-        dataset.attrs.setdefault("name", entry.name)
-        if entry.stimuli is not None:
-            dataset.attrs["stimuli_path"] = str(entry.stimuli)
-    else:
-        path = Path(name_or_path)
-        if not path.exists():
-            raise RSABridgeError(
-                f"no dataset {key!r}: not a shipped dataset ({', '.join(SHIPPED)}) and no such file"
-            )
-        dataset = read_netcdf(path, "a NetCDF RDM dataset")
-        dataset.attrs.setdefault("name", path.stem)
-        stim = dataset.attrs.get("stimulus_set")
-        if stim:
-            dataset.attrs["stimuli_path"] = str((path.parent / stim).resolve())
-    dataset.attrs["path"] = str(SHIPPED[key].path if key in SHIPPED else Path(name_or_path))
-    return validate_rdm_dataset(dataset, where=f"dataset {key!r}")
+        return key, SHIPPED[key].path, SHIPPED[key].name
+    path = Path(name_or_path)
+    if not path.exists():
+        raise RSABridgeError(f"no dataset {key!r}: not a shipped dataset ({', '.join(SHIPPED)}) and no such file")
+    return key, path, path.stem
 
 
 def dataset_header(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
@@ -178,13 +179,10 @@ def dataset_header(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
     """
     if isinstance(name_or_path, xr.Dataset):
         return name_or_path
-    key = str(name_or_path)
-    path = SHIPPED[key].path if key in SHIPPED else Path(name_or_path)
-    if key not in SHIPPED and not path.exists():
-        raise RSABridgeError(f"no dataset {key!r}: not a shipped dataset ({', '.join(SHIPPED)}) and no such file")
+    key, path, name = _locate(name_or_path)
     with reading(path, "a NetCDF RDM dataset") as p, xr.open_dataset(p) as handle:
         header = handle
-    header.attrs.setdefault("name", SHIPPED[key].name if key in SHIPPED else path.stem)
+    header.attrs.setdefault("name", name)
     check_schema(header, where=f"dataset {key!r}")
     return header
 

@@ -304,7 +304,9 @@ def read_precomputed(path, layers, mode: str, storage: str, datasets_plan, *, me
             n_layers = (len(layers) if layers else ds.sizes["layer"] if "rdm" in ds.data_vars and "layer" in ds["rdm"].dims
                         else sum(1 for v in ds.data_vars if {ROW, COL} <= set(ds[v].dims)))
     else:
-        n, n_layers = n_dataset, len(layers) if layers else 8
+        from rsa_bridge.budget import DEFAULT_LAYERS
+
+        n, n_layers = n_dataset, len(layers) if layers else DEFAULT_LAYERS
     if netcdf and stimulus_ids is not None:
         raise RSABridgeError("--stimulus-ids is only for .mat files; NetCDF model RDMs carry their own ids")
     import psutil
