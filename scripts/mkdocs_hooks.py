@@ -1,8 +1,12 @@
 """MkDocs hooks of the documentation site (``mkdocs.yml`` -> ``hooks``).
 
 1. The notebooks in ``notebooks/`` are published as tutorials under ``notebooks/NAME/`` without copying
-   them into ``docs/``: each is added to the site's files from its own place, before mkdocs-jupyter
-   converts it (it is rendered as stored, without outputs; ``tests/test_notebooks.py`` executes them).
+   them into ``docs/``: each is added to the site's files before mkdocs-jupyter converts it. The tutorial
+   shows its outputs (tables, figures): ``tests/test_notebooks.py`` executes every notebook and saves the
+   executed copy to ``build/notebooks/``, and that copy is published when it is at least as new as the
+   notebook. Without one (the tests not run yet, or the notebook edited since), the stored notebook is
+   published without outputs and the build says which; ``DOCS_REQUIRE_OUTPUTS=1`` makes that an error
+   (CI sets it, after the tests).
 2. Pages named in the ``nav`` that do not exist fail the strict build (mkdocs' own warning). With
    ``DOCS_ALLOW_MISSING=1`` each missing page is replaced by an in-memory placeholder instead (nothing is
    written to ``docs/``), so a branch can build while other branches still write those pages.
@@ -19,6 +23,7 @@ from mkdocs.structure.files import File, Files
 log = logging.getLogger("mkdocs.hooks.rsa_bridge")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+EXECUTED = ROOT / "build"  # build/notebooks/NAME.ipynb: executed copies written by tests/test_notebooks.py
 
 
 def _nav_paths(nav) -> list[str]:
@@ -34,11 +39,23 @@ def _nav_paths(nav) -> list[str]:
 
 @event_priority(100)  # before mkdocs-jupyter's on_files, which turns .ipynb files into pages
 def on_files(files: Files, config) -> Files:
+    stale = []
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         uri = f"notebooks/{path.name}"
         if files.get_file_from_path(uri) is None:
-            files.append(File(uri, src_dir=str(ROOT), dest_dir=config["site_dir"],
+            executed = EXECUTED / uri
+            fresh = executed.is_file() and executed.stat().st_mtime >= path.stat().st_mtime
+            if not fresh:
+                stale.append(path.name)
+            files.append(File(uri, src_dir=str(EXECUTED if fresh else ROOT), dest_dir=config["site_dir"],
                               use_directory_urls=config["use_directory_urls"]))
+    if stale:
+        message = ("tutorials published without outputs (no executed copy in build/notebooks/ newer than the "
+                   "notebook; `python -m pytest tests/test_notebooks.py` makes them): " + ", ".join(stale))
+        if os.environ.get("DOCS_REQUIRE_OUTPUTS") == "1":
+            log.warning(message)  # a warning fails the strict build
+        else:
+            log.info(message)
     missing = [p for p in _nav_paths(config["nav"] or []) if files.get_file_from_path(p) is None]
     if missing and os.environ.get("DOCS_ALLOW_MISSING") == "1":
         for uri in missing:

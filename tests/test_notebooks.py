@@ -3,6 +3,9 @@
 The kernel is this interpreter (``sys.executable``): a kernel spec written into a temporary Jupyter data
 folder, so the test needs nothing but ``pip install -e ".[test]"`` (nbclient, nbformat, ipykernel) - no
 ``jupyter kernelspec install`` on the CI machine. Notebooks run in their own folder, as a user would run them.
+
+Each executed notebook, outputs included, is saved to ``build/notebooks/`` (git ignores ``build/``): the docs
+build publishes those copies as the tutorials, with their tables and figures (``scripts/mkdocs_hooks.py``).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+EXECUTED_DIR = ROOT / "build" / "notebooks"  # read by the docs build (scripts/mkdocs_hooks.py)
 KERNEL_NAME = "rsa-bridge-test"
 CELL_TIMEOUT_S = 300
 
@@ -49,7 +53,12 @@ def _execute(path: Path, kernel_dir: Path, monkeypatch) -> float:
                                      resources={"metadata": {"path": str(path.parent)}}, allow_errors=False)
     start = time.perf_counter()
     client.execute()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = EXECUTED_DIR / f".{path.name}.tmp"
+    nbformat.write(nb, str(tmp))
+    os.replace(tmp, EXECUTED_DIR / path.name)  # the docs build never sees half a notebook
+    return seconds
 
 
 @pytest.mark.slow
