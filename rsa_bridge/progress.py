@@ -10,6 +10,13 @@ One rule decides whether a bar is drawn, in this order:
 4. otherwise automatic: on in a Jupyter kernel (where ``sys.stderr.isatty()`` is False) and when
    stderr is a terminal; off when stderr goes to a log file or a pipe.
 
+**Stage lines in logs.** A bar that the automatic rule turns off because stderr is a log file or a pipe is
+not silent on the command line (the CLI calls :func:`set_stage_lines`): a stage that has run
+:data:`STAGE_AFTER_S` seconds prints one line (``rsa-bridge: bootstrap samples: running, 120/1000 samples,
+5 s``), one more every :data:`STAGE_EVERY_S` seconds, and one when it ends (``done, 1000/1000 samples in
+41 s``) -- so a 10-minute job sent to a log says what it is doing, and quick steps add nothing. An explicit
+off (``progress=False``, ``--quiet``, ``RSA_BRIDGE_PROGRESS=0``) silences these lines too.
+
 In a Jupyter kernel the bar is tqdm's widget when ``ipywidgets`` is installed, else tqdm's text bar on the
 cell's stderr (Jupyter renders its carriage returns in place). Peers: tqdm's own ``tqdm.auto`` (which picks the
 widget bar but has no "off in logs" rule), scikit-learn's ``verbose=`` (text lines), rsatoolbox (tqdm, always on).
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
@@ -31,6 +39,10 @@ from typing import Any, Iterable, Iterator
 _SWITCH: bool | None = None
 
 ENV = "RSA_BRIDGE_PROGRESS"
+#: stage lines (see the module docstring): after this many seconds of a stage, then every STAGE_EVERY_S
+STAGE_AFTER_S = 5.0
+STAGE_EVERY_S = 60.0
+_STAGE_LINES = False
 _ON = {"1", "on", "true", "yes"}
 _OFF = {"0", "off", "false", "no"}
 
@@ -93,6 +105,66 @@ def progress_enabled(progress: bool | None = None) -> bool:
     return in_notebook() or _stderr_is_terminal()
 
 
+def set_stage_lines(enabled: bool) -> None:
+    """Print stage lines in place of bars that the automatic rule turns off (the command line's choice)."""
+    global _STAGE_LINES
+    _STAGE_LINES = bool(enabled)
+
+
+def _automatic(progress: bool | None) -> bool:
+    """True when nothing explicit (argument, switch, environment) decided whether bars are drawn."""
+    return (progress is None and _SWITCH is None
+            and os.environ.get(ENV, "").strip().lower() not in _ON | _OFF)
+
+
+class StageLines:
+    """What a log gets instead of a bar: a line once a stage has run a while, one a minute, one at its end.
+
+    Has the part of tqdm's interface that rsa-bridge uses (iteration, ``update``, ``close``, context manager).
+    """
+
+    def __init__(self, iterable: Iterable | None, total: int | None, desc: str, unit: str):
+        self.iterable, self.desc, self.unit = iterable, desc or "working", unit
+        if total is None and iterable is not None and hasattr(iterable, "__len__"):
+            total = len(iterable)  # type: ignore[arg-type]
+        self.total, self.n = total, 0
+        self.start = time.monotonic()
+        self.last: float | None = None  # when the last line was printed
+        self.closed = False
+
+    def __iter__(self):
+        try:
+            for item in self.iterable or ():
+                yield item
+                self.update(1)
+        finally:
+            self.close()
+
+    def __enter__(self) -> "StageLines":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        now = time.monotonic()
+        due = STAGE_AFTER_S if self.last is None else STAGE_EVERY_S
+        if now - (self.start if self.last is None else self.last) >= due:
+            self._line("running", now)
+
+    def close(self) -> None:
+        if not self.closed and self.last is not None:
+            self._line("done", time.monotonic())
+        self.closed = True
+
+    def _line(self, state: str, now: float) -> None:
+        count = f"{self.n}/{self.total}" if self.total is not None else f"{self.n}"
+        when = f" in {now - self.start:.0f} s" if state == "done" else f", {now - self.start:.0f} s"
+        print(f"rsa-bridge: {self.desc}: {state}, {count} {self.unit}s{when}", file=sys.stderr, flush=True)
+        self.last = now
+
+
 def _bar_class(show: bool):
     if show and in_notebook():
         try:
@@ -119,6 +191,8 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, 
         a tqdm object; disabled bars cost nothing and print nothing.
     """
     show = progress_enabled(progress)
+    if not show and _STAGE_LINES and _automatic(progress):
+        return StageLines(iterable, total, desc, unit)
     cls = _bar_class(show)
     if cls.__module__.startswith("tqdm.std"):
         options.setdefault("file", sys.stderr)

@@ -159,3 +159,32 @@ def test_real_jupyter_kernel_detects_itself(tmp_path, monkeypatch):
         "print(sys.stderr.isatty(), in_notebook(), progress_enabled())")])
     nbclient.NotebookClient(nb, kernel_name="rsa-bridge-progress", timeout=120).execute()
     assert nb.cells[0].outputs[0]["text"].split() == ["False", "True", "True"]
+
+
+def test_stage_lines_in_logs(monkeypatch, capsys):
+    """With stderr a log, the command line's bars become a line after STAGE_AFTER_S, one a minute, one at the end."""
+    clock = iter([0.0, 1.0, 6.0, 30.0, 70.0, 71.0, 72.0])  # start, then one reading per update / close
+    monkeypatch.setattr(prog.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(prog, "_stderr_is_terminal", lambda: False)
+    monkeypatch.delenv(prog.ENV, raising=False)
+    prog.set_progress(None)
+    prog.set_stage_lines(True)
+    try:
+        bar = prog.progress_bar(total=5, desc="bootstrap samples", unit="sample")
+        assert isinstance(bar, prog.StageLines)
+        for _ in range(5):
+            bar.update(1)
+        bar.close()
+        bar.close()  # a second close prints nothing
+        lines = capsys.readouterr().err.splitlines()
+        assert lines == ["rsa-bridge: bootstrap samples: running, 2/5 samples, 6 s",   # 6 s >= STAGE_AFTER_S
+                         "rsa-bridge: bootstrap samples: running, 4/5 samples, 70 s",  # 64 s after the last line
+                         "rsa-bridge: bootstrap samples: done, 5/5 samples in 72 s"]
+        monkeypatch.setattr(prog.time, "monotonic", lambda: 0.0)
+        quick = prog.progress_bar(range(3), desc="folds", unit="fold")  # under STAGE_AFTER_S: silent
+        assert list(quick) == [0, 1, 2] and capsys.readouterr().err == ""
+        assert not isinstance(prog.progress_bar(total=3, progress=False), prog.StageLines)  # explicit off
+        monkeypatch.setenv(prog.ENV, "0")
+        assert not isinstance(prog.progress_bar(total=3), prog.StageLines)
+    finally:
+        prog.set_stage_lines(False)

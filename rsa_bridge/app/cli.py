@@ -81,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from rsa_bridge.errors import USER_ERRORS
+    from rsa_bridge.progress import set_stage_lines
 
+    set_stage_lines(True)  # a job whose stderr is a log prints stage lines instead of bars (rsa_bridge.progress)
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as err:
