@@ -29,16 +29,19 @@ def register(subparsers) -> None:
                    help=f"output units (default {d.num_classes}, the shape compare --weights expects)")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
     p.add_argument("--lr", type=float, default=d.lr, help=f"initial learning rate (default {d.lr})")
-    p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--momentum", type=float, default=d.momentum, help=f"SGD momentum (default {d.momentum})")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                   help=f"SGD L2 weight decay (default {d.weight_decay})")
     p.add_argument("--milestones", default=",".join(map(str, d.milestones)),
                    help="epochs after which lr is multiplied by --gamma (default 30,60)")
-    p.add_argument("--gamma", type=float, default=d.gamma)
+    p.add_argument("--gamma", type=float, default=d.gamma,
+                   help=f"learning rate multiplied by this at each milestone (default {d.gamma})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"default {d.batch_size}")
     p.add_argument("--crop", type=int, default=d.crop, help=f"random square crop in pixels (default {d.crop})")
     p.add_argument("--mean", type=float, default=d.mean, help=f"normalisation mean (default {d.mean})")
     p.add_argument("--std", type=float, default=d.std, help=f"normalisation std (default {d.std})")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help=f"seed of the initialisation, data order, crops and dropout (default {d.seed})")
     p.add_argument("--steps-per-epoch", type=int, help="stop each epoch after N batches (smoke tests)")
     p.add_argument("--workers", type=int, default=d.workers, help="data-loading processes (default 0)")
     p.add_argument("--device", default=d.device, help="cpu or cuda")

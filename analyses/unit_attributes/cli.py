@@ -49,7 +49,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the folds, the classifier and the label shuffles (default 0)")
     p.add_argument("--no-histograms", action="store_true", help="leave the per-unit histograms out of units.nc")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", type=out_path, help="folder for units.nc, layers.csv, units.csv, profile.png/pdf")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder of an earlier run")

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("datasets", help="list shipped neural datasets and their areas")
+    p = subparsers.add_parser(
+        "datasets", help="list shipped neural datasets and their areas",
+        description="List the neural RDM datasets shipped with rsa-bridge: name, areas, stimulus count, source. "
+                    "Use a name with `rsa-bridge compare --dataset NAME`, or give a NetCDF path there instead.")
     p.set_defaults(func=run)
 
 
