@@ -61,7 +61,9 @@ def _env_number(name: str, default: int, size: bool = False) -> int:
     try:
         value = int(float(text))
     except ValueError:
-        raise StimulusError(f"{name}={text!r} is not a number") from None
+        raise StimulusError(f"{name}={text!r} is not a number; write a whole number such as 100000") from None
+    except OverflowError:  # inf
+        raise StimulusError(f"{name}={text!r} must be a finite whole number >= 1") from None
     if value < 1:
         raise StimulusError(f"{name}={text!r} must be >= 1")
     return value
