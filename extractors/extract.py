@@ -22,7 +22,7 @@ from extractors.inputs import Inputs, Transform, as_inputs
 from extractors.layers import resolve_layers
 from extractors.models import ModelInfo, check_device, describe_transform, model_info
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.progress import progress_bar, progress_enabled
+from rsa_bridge.progress import progress_bar
 from rsa_bridge.provenance import clean_attrs, package_version
 
 
@@ -35,7 +35,7 @@ class _Plan:
     unit_shapes: dict[str, tuple[int, ...]]
     device: torch.device
     batch_size: int
-    progress: bool
+    progress: bool | None  # None: each bar follows rsa_bridge.progress (bars, stage lines in logs)
 
 
 def _model_device(model: nn.Module) -> torch.device | None:
@@ -102,8 +102,7 @@ def prepare_plan(
         name: tuple(_pooled(model, info, name, path, _check_output(name, path, found.outputs[name], 1)).shape[1:])
         for name, path in resolved
     }
-    show = progress_enabled(progress)
-    return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, show)
+    return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, progress)  # decided by each bar
 
 
 def run_plan(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
