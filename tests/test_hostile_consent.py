@@ -167,3 +167,19 @@ def test_weights_file_never_runs_model_code(tmp_path):
     with pytest.raises(RSABridgeError, match="holds model code"):
         read_state_dict(pickled)
     assert not marker.exists() and private.read_bytes() == SECRET
+
+
+def test_pretrain_resume_never_runs_a_checkpoints_code(tmp_path):
+    from analyses.pretrain.config import PretrainConfig
+    from analyses.pretrain.train import CHECKPOINT, _resume_state
+
+    model, private = _hostile(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / CHECKPOINT).write_bytes(model.read_bytes())  # a TorchScript file planted as checkpoint.pt
+    with pytest.raises(RSABridgeError, match="holds model code") as err:
+        _resume_state(out, PretrainConfig(model="alexnet"))
+    assert "\n" not in str(err.value) and private.read_bytes() == SECRET
+    (out / CHECKPOINT).write_bytes(b"not a checkpoint")
+    with pytest.raises(RSABridgeError, match="cannot be read"):
+        _resume_state(out, PretrainConfig(model="alexnet"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from torch import nn
 
 from analyses.pretrain.config import PretrainConfig
 from analyses.pretrain.data import CroppedImages, class_labels
+from extractors.model_code import holds_code
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.io import atomic_path, write_text
 
@@ -85,7 +87,17 @@ def _resume_state(out_dir: Path, config: PretrainConfig) -> dict | None:
     path = out_dir / CHECKPOINT
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: never runs the file's code
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, IndexError,
+            KeyError, TypeError, UnicodeDecodeError) as err:
+        what = ("holds model code (TorchScript or a pickled Python object), which a checkpoint never needs"
+                if holds_code(path) else f"cannot be read ({(str(err).strip().splitlines() or [type(err).__name__])[0]})")
+        raise RSABridgeError(f"checkpoint {str(path)!r} {what}; delete it to start afresh, or use another --out "
+                             "folder") from None
+    if not isinstance(state, dict):
+        raise RSABridgeError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a pretrain checkpoint; "
+                             "delete it to start afresh, or use another --out folder")
     saved = state.get("config", {})
     now = asdict(config)
     changed = [k for k in now if k not in RESUMABLE and _norm(saved.get(k)) != _norm(now[k])]
