@@ -31,6 +31,7 @@ from analyses.pretrain.data import CroppedImages, class_labels
 from extractors.model_code import holds_code
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.io import atomic_path, write_text
+from stimuli.csv_cells import frame_to_csv
 
 CHECKPOINT, WEIGHTS, LOG, CONFIG = "checkpoint.pt", "weights.pt", "log.csv", "pretrain.json"
 #: config fields that may change when a run is resumed (the rest must match the checkpoint)
@@ -191,7 +192,7 @@ def pretrain(stimulus_set, out_dir: str | os.PathLike, config: PretrainConfig = 
                             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "config": asdict(config),
                             "classes": labels.classes, "log": rows}, out_dir / CHECKPOINT)
         _atomic_torch_save(cpu_state, out_dir / WEIGHTS)
-        write_text(pd.DataFrame(rows).to_csv(index=False), out_dir / LOG)
+        write_text(frame_to_csv(pd.DataFrame(rows), index=False), out_dir / LOG)  # numbers: unchanged
         ran.append(epoch + 1)
         if progress is not None:
             progress(f"epoch {epoch + 1}/{config.epochs}: lr {lr:g}, loss {loss:.4f}, accuracy {accuracy:.3f} "
