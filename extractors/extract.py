@@ -221,7 +221,7 @@ def extract(
     for start, stop, batch in run_plan(plan):
         for name, tensor in batch.items():
             arrays[name][start:stop] = tensor.numpy()
-    base = {**plan.info.provenance(), "preprocessing": plan.inputs.preprocessing}
+    base = {**plan.info.provenance(), "preprocessing": plan.inputs.preprocessing, **plan.inputs.attrs}
     result: dict[str, xr.DataArray] = {}
     for name, path in plan.layers:
         attrs = {

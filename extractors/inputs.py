@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +19,7 @@ from PIL import Image
 
 from rsa_bridge.errors import RSABridgeError, preview
 from stimuli import StimulusError, StimulusSet, from_folder, load_stimulus_set, read_image
-from stimuli.pixels import to_rgb
+from stimuli.pixels import IMAGE_READING_ATTRS, to_rgb
 from stimuli.stimulus_set import MANIFEST
 
 Transform = Callable[[Image.Image], torch.Tensor]
@@ -34,12 +34,15 @@ class Inputs:
         load: ``load(start, stop)`` -> float tensor (stop - start, C, H, W) of those stimuli.
         preprocessing: how pixels became the tensor (for provenance).
         source: name of the stimulus set, or None.
+        attrs: provenance of how images were read (:data:`stimuli.pixels.IMAGE_READING_ATTRS`, e.g.
+            ``exif_orientation: applied``); empty for a tensor given by the caller.
     """
 
     ids: list[str]
     load: Callable[[int, int], torch.Tensor]
     preprocessing: str
     source: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -92,7 +95,8 @@ def _image_loader(
 def _from_set(stim: StimulusSet, transform: Transform | None, ids: Sequence[str] | None, label: str, pre: str):
     if ids is not None:
         stim = stim.subset([str(i) for i in ids])
-    return Inputs(stim.stimulus_ids, _image_loader(stim.paths, stim.stimulus_ids, transform, label), pre, stim.name)
+    return Inputs(stim.stimulus_ids, _image_loader(stim.paths, stim.stimulus_ids, transform, label), pre, stim.name,
+                  dict(IMAGE_READING_ATTRS))
 
 
 def _from_tensor(tensor: torch.Tensor, ids: Sequence[str] | None) -> Inputs:
@@ -146,7 +150,8 @@ def as_inputs(
             raise RSABridgeError("no images were given")
         if all(isinstance(i, Image.Image) for i in items):
             ids = _check_ids(stimulus_ids if stimulus_ids is not None else range(len(items)), len(items), "images")
-            return Inputs(ids, _image_loader(items, ids, transform, model_label), preprocessing)
+            return Inputs(ids, _image_loader(items, ids, transform, model_label), preprocessing,
+                          attrs=dict(IMAGE_READING_ATTRS))
         if all(isinstance(i, (str, os.PathLike)) for i in items):
             paths = [Path(i) for i in items]
             missing = [str(p) for p in paths if not p.is_file()]
@@ -161,7 +166,8 @@ def as_inputs(
                         "rename them or pass stimulus_ids= / a stimulus set with a manifest"
                     )
             ids = _check_ids(stimulus_ids if stimulus_ids is not None else [p.stem for p in paths], len(paths), "images")
-            return Inputs(ids, _image_loader(paths, ids, transform, model_label), preprocessing)
+            return Inputs(ids, _image_loader(paths, ids, transform, model_label), preprocessing,
+                          attrs=dict(IMAGE_READING_ATTRS))
     raise RSABridgeError(
         f"images must be a StimulusSet, a folder, a list of image paths or PIL images, or a tensor (N, 3, H, W), "
         f"not {type(images).__name__}"

@@ -24,6 +24,7 @@ from torch import nn
 from torchvision import models as tvm
 
 from extractors.aliases import alias_table
+from extractors.model_code import holds_code
 from extractors.provenance import USER_MODULE, describe_transform, state_dict_sha256
 from extractors.shapes import parameters_on_meta as _parameters_on_meta
 from rsa_bridge.errors import RSABridgeError, preview
@@ -225,6 +226,12 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, IndexError,
             KeyError, TypeError, UnicodeDecodeError) as err:  # the weights-only unpickler on arbitrary bytes
+        if holds_code(path):  # TorchScript or a pickled module: never loaded here, with or without consent
+            raise RSABridgeError(
+                f"weights file {str(path)!r} holds model code (TorchScript or a pickled Python object), not a state "
+                "dict of tensors; --weights reads tensors only and never runs a file's code: save the weights with "
+                "torch.save(model.state_dict(), PATH)"
+            ) from None
         raise RSABridgeError(
             f"cannot read weights file {str(path)!r} as a PyTorch state dict ({_first_line(err)}); "
             "save one with torch.save(model.state_dict(), PATH)"

@@ -315,6 +315,7 @@ def stream_rdms(
     attrs = {
         **plan.info.provenance(),
         "preprocessing": plan.inputs.preprocessing,
+        **plan.inputs.attrs,
         "stimulus_set": plan.inputs.source,
         "metric": metric,
         "rdm_engine": "extractors.streaming (Gram matrix over unit blocks, torch)",

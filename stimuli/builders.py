@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from stimuli.atomic import atomic_write, building_folder
+from stimuli.csv_cells import frame_to_csv
 from stimuli.errors import StimulusError
 from stimuli.limits import ArchiveLimits, format_size
 from stimuli.stimulus_set import (
@@ -63,7 +64,7 @@ def write_manifest(stimulus_set: StimulusSet, path: str | Path | None = None, ov
     frame = stimulus_set.manifest.copy()
     base = path.parent.resolve()
     frame["filename"] = [Path(os.path.relpath(p.resolve(), base)).as_posix() for p in stimulus_set.paths]
-    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    return atomic_write(path, lambda tmp: frame_to_csv(frame, tmp, index=False))  # formula cells quoted
 
 
 def from_folder_tree(path: str | Path, name: str | None = None) -> StimulusSet:

@@ -29,6 +29,7 @@ from PIL import Image
 
 from stimuli import ifs
 from stimuli.atomic import building_folder, check_target_folder
+from stimuli.csv_cells import frame_to_csv
 from stimuli.errors import StimulusError
 from stimuli.limits import check_image_pixels, check_memory
 from stimuli.stimulus_set import MANIFEST, StimulusSet, load_stimulus_set
@@ -263,8 +264,8 @@ def make_fractal_set(
                         _save_png(ifs.FLIPS[flip](image), tmp / filename)
                         rows.append((stimulus_id, filename, category.index, weight_index, flip, instance))
                     bar.update(len(flips))
-        pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).to_csv(tmp / MANIFEST, index=False)
-        _category_table(result.categories).to_csv(tmp / "categories.csv", index=False)
+        frame_to_csv(pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), tmp / MANIFEST, index=False)
+        frame_to_csv(_category_table(result.categories), tmp / "categories.csv", index=False)
         settings = {
             "generator": "stimuli.fractals.make_fractal_set",
             "seed": seed, "categories": categories, "instances": instances, "size": size, "points": points,

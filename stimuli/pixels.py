@@ -19,13 +19,18 @@ with alpha (``RGBA``, ``LA``  composited onto the background :data:`BACKGROUND` 
                              opaque everywhere changes nothing. ``alpha="refuse"`` raises instead.
 ==========================  ===============================================================================
 
+Before any conversion the EXIF orientation tag (JPEG, TIFF, WebP, PNG ``eXIf``) is applied
+(:func:`apply_exif_orientation`, Pillow's ``ImageOps.exif_transpose``): the network sees the image as a viewer
+displays it, not the sensor's row order. Results record this as the attribute ``exif_orientation = "applied"``
+(:data:`IMAGE_READING_ATTRS`).
+
 Peers: torchvision's ``read_image(mode=RGB)`` drops alpha and keeps 16-bit as uint16; timm and Brain-Score
 call Pillow's ``convert("RGB")``, which saturates 16-bit values at 255 and maps floats to 0.
 """
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from stimuli.errors import StimulusError
 
@@ -34,6 +39,11 @@ BACKGROUND = (128, 128, 128)
 
 #: what to do with a transparent image: composite onto ``background`` or refuse it
 ALPHA_POLICIES = ("composite", "refuse")
+
+#: provenance attributes of images read by :func:`to_rgb` (copied into results' attrs)
+IMAGE_READING_ATTRS = {"exif_orientation": "applied"}
+#: the EXIF tag number of Orientation (1 = as stored; 2..8 = mirrored and/or rotated)
+EXIF_ORIENTATION_TAG = 0x0112
 
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
@@ -64,9 +74,24 @@ def _high_depth(img: Image.Image, where: str) -> Image.Image:
     return _grey_to_rgb(values * 255.0)
 
 
+def apply_exif_orientation(img: Image.Image) -> Image.Image:
+    """``img`` turned the way its EXIF Orientation tag says it is displayed (the tag then removed).
+
+    An image without the tag, or with Orientation 1, is returned as it is. Example: a 40 x 20 JPEG with
+    Orientation 6 ("rotate 90 degrees clockwise to display") becomes 20 x 40.
+    """
+    try:
+        orientation = img.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except (OSError, ValueError, SyntaxError):  # a damaged EXIF block: the pixels as stored
+        return img
+    if orientation not in (2, 3, 4, 5, 6, 7, 8):
+        return img
+    return ImageOps.exif_transpose(img)
+
+
 def to_rgb(img: Image.Image, where: str = "image", alpha: str = "composite",
            background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
-    """An 8-bit RGB copy of a loaded Pillow image, by the rules in the module docstring.
+    """An 8-bit RGB copy of a loaded Pillow image, turned by its EXIF orientation, by the rules in the module docstring.
 
     Args:
         img: a loaded image of any mode.
@@ -78,6 +103,7 @@ def to_rgb(img: Image.Image, where: str = "image", alpha: str = "composite",
     """
     if alpha not in ALPHA_POLICIES:
         raise StimulusError(f"alpha must be one of {', '.join(ALPHA_POLICIES)}; got {alpha!r}")
+    img = apply_exif_orientation(img)
     mode = img.mode
     if mode in _SIXTEEN_BIT or mode in ("I", "F"):
         return _high_depth(img, where)

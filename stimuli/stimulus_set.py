@@ -13,6 +13,7 @@ from typing import Iterator, Sequence
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from stimuli.csv_cells import read_own_csv
 from stimuli.errors import StimulusError
 from stimuli.limits import check_image_pixels, max_image_pixels
 from stimuli.pixels import to_rgb
@@ -125,7 +126,7 @@ def load_stimulus_set(path: str | Path, name: str | None = None, check_images: b
             "or use stimuli.from_folder() to take ids from the file names"
         )
     try:
-        frame = pd.read_csv(manifest_path, dtype={"stimulus_id": str, "filename": str})
+        frame = read_own_csv(manifest_path, dtype={"stimulus_id": str, "filename": str})  # '=x -> =x
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise StimulusError(f"cannot read manifest {str(manifest_path)!r}: {err}") from None
     frame = _check_manifest(frame, f"manifest {str(manifest_path)!r}")

@@ -326,7 +326,9 @@ def test_save_load_checkpoint_and_torchscript(tmp_path):
     assert loaded.rsa_bridge_info.weights == str(path)
     scripted = torch.jit.trace(BNDepth().eval(), x)
     torch.jit.save(scripted, str(tmp_path / "script.pt"))
-    s = load_depth_net(tmp_path / "script.pt")
+    with pytest.raises(RSABridgeError, match="--allow-model-code"):  # TorchScript runs code: consent first
+        load_depth_net(tmp_path / "script.pt")
+    s = load_depth_net(tmp_path / "script.pt", allow_model_code=True)
     assert s(x).shape == (2, 1, 16, 16)
 
 

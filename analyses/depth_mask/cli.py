@@ -15,12 +15,13 @@ from rsa_bridge.errors import RSABridgeError
 EPILOG = """\
 examples:
   rsa-bridge depth-mask --depth-model tiny-synthetic --images scenes/ --lam 4,5,6 --out out/
-  rsa-bridge depth-mask --depth-model fastdepth_scripted.pt --images nyu/ --size 224x224 --lam 1,3,5 \\
-      --steps 5000 --out out/
+  rsa-bridge depth-mask --depth-model fastdepth_scripted.pt --allow-model-code --images nyu/ --size 224x224 \\
+      --lam 1,3,5 --steps 5000 --out out/
 
 --depth-model takes a name (tiny-synthetic: a small network trained on synthetic scenes, seed 0), a
 TorchScript archive of any depth network (normalised (B,3,H,W) -> (B,1,h,w) depth), or a checkpoint
-from analyses.depth_mask.depthnet.save_depth_net. Writes OUT/masks/lam_<λ>/<id>.png,
+from analyses.depth_mask.depthnet.save_depth_net. A TorchScript archive (or a pickled module) runs code:
+it loads only with --allow-model-code, which the output records (attribute model_code). Writes OUT/masks/lam_<λ>/<id>.png,
 OUT/depth_masks.nc and OUT/depth_masks.png. A collapsed mask (all ones / all zeros / constant) is
 reported on stderr with advice and flagged in the files, not presented as a result.
 
@@ -81,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--depth-model", required=True, metavar="PATH_OR_NAME", help="tiny-synthetic, or a file")
+    p.add_argument("--allow-model-code", action="store_true",
+                   help="let a --depth-model file that runs code (TorchScript, a pickled module) load; "
+                        "only for a file you trust completely (a save_depth_net checkpoint needs no consent)")
     p.add_argument("--images", required=True, metavar="DIR", help="image folder (manifest.csv optional)")
     p.add_argument("--lam", default="1,3,5", metavar="L1,L2,...", help="sparsity weights λ (default 1,3,5)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -118,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     check_out(args.out, args.overwrite, recognise=("depth_masks.nc",))  # before any training (issue 17)
     images, ids = load_images(args.images, size)  # cheap checks first: a named model may train for seconds
-    net = load_depth_net(args.depth_model)
+    net = load_depth_net(args.depth_model, allow_model_code=args.allow_model_code)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DepthMaskCollapseWarning)
         ds = lam_sweep(

@@ -8,12 +8,13 @@ normalised with its own per-channel statistics, kept as buffers ``image_mean`` /
 
 Loading (:func:`load_depth_net`): a name from :data:`DEPTH_MODELS`, a checkpoint written by
 :func:`save_depth_net`, or a TorchScript archive (``torch.jit.save``) of any depth network - the
-way to bring a real network (FastDepth, the authors' NYU models) without its Python class.
+way to bring a real network (FastDepth, the authors' NYU models) without its Python class. A TorchScript
+archive or a pickled module runs code, so it loads only with ``allow_model_code=True``
+(``--allow-model-code``; :mod:`extractors.model_code`).
 """
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,7 @@ from torch import nn
 
 from analyses.depth_mask.masknet import conv_block, seeded, unet_features
 from analyses.depth_mask.scenes import make_scenes
+from extractors.model_code import MODEL_CODE_ALLOWED, MODEL_CODE_ATTR, holds_code, is_torchscript, load_model_code
 from extractors.models import ModelInfo
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.io import atomic_path
@@ -170,17 +172,23 @@ DEPTH_MODELS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def load_depth_net(spec: str | Path) -> nn.Module:
+def load_depth_net(spec: str | Path, *, allow_model_code: bool = False) -> nn.Module:
     """A depth network in eval mode from a name in :data:`DEPTH_MODELS` or a file.
 
     Args:
         spec: ``"tiny-synthetic"`` (trains :class:`TinyDepthNet` on 256 synthetic 32 x 48 scenes,
             seed 0, 400 steps: about 10-20 s on one CPU core), the path of a :func:`save_depth_net` checkpoint, or the
-            path of a TorchScript archive taking normalised (B, 3, H, W) images and returning
-            (B, 1, h, w) or (B, h, w) depth.
+            path of a TorchScript archive (or a whole pickled ``nn.Module``) taking normalised (B, 3, H, W) images
+            and returning (B, 1, h, w) or (B, h, w) depth.
+        allow_model_code: consent to load a file that runs code (TorchScript, a pickled module):
+            ``--allow-model-code`` on the command line; see :mod:`extractors.model_code`. A
+            :func:`save_depth_net` checkpoint (tensors only) needs none.
+
+    The network's ``rsa_bridge_info`` records the file, its SHA-256 and, for model code, the consent
+    (``model_code`` attribute), so the results' provenance carries them.
 
     Raises:
-        RSABridgeError: an unknown name or an unreadable / unsuitable file.
+        RSABridgeError: an unknown name, an unreadable / unsuitable file, or model code without consent.
     """
     text = str(spec)
     if text in DEPTH_MODELS:
@@ -191,20 +199,23 @@ def load_depth_net(spec: str | Path) -> nn.Module:
             f"depth model {text!r} is neither a known name ({', '.join(sorted(DEPTH_MODELS))}) nor an existing file; "
             "pass a name, a TorchScript archive or a checkpoint from save_depth_net"
         )
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                is_script = any(n.endswith("constants.pkl") or "/code/" in n for n in archive.namelist())
-            if is_script:
-                net = torch.jit.load(str(path), map_location="cpu")
-            else:
-                net = _load_checkpoint(path)
-        else:
+    code = is_torchscript(path)
+    if not code:
+        try:
             net = _load_checkpoint(path)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
-        raise RSABridgeError(f"cannot load depth model {str(path)!r}: {str(err).splitlines()[0] if str(err) else err}") from None
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
+            if not holds_code(path):
+                raise RSABridgeError(f"cannot load depth model {str(path)!r}: "
+                                     f"{str(err).splitlines()[0] if str(err) else err}") from None
+            code = True  # a pickled module: model code
+    if code:
+        net = load_model_code(path, allow_model_code=allow_model_code, what="depth model")
     net.eval()
     info = getattr(net, "rsa_bridge_info", None)
-    if isinstance(info, ModelInfo):
-        info.weights, info.weights_sha256 = str(path), file_sha256(path)
+    if not isinstance(info, ModelInfo):
+        info = ModelInfo(name=f"file:{path.name}", weights=str(path), source="file")
+        net.rsa_bridge_info = info
+    info.weights, info.weights_sha256 = str(path), file_sha256(path)
+    if code:
+        info.extra[MODEL_CODE_ATTR] = MODEL_CODE_ALLOWED
     return net

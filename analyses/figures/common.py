@@ -20,6 +20,7 @@ import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.figures import save_figure
+from stimuli.csv_cells import read_own_csv
 
 #: defaults of the compare job that runs when no cached results exist
 DEFAULT_MODEL, DEFAULT_WEIGHTS, DEFAULT_DATASET, DEFAULT_BOOTSTRAP = "alexnet", "none", "kriegeskorte2008_92images", 200
@@ -110,7 +111,7 @@ def read_results(folder: str | Path) -> CachedResults:
     if (folder / "results.nc").is_file():
         with xr.open_dataset(folder / "results.nc", engine="h5netcdf") as handle:
             results = handle.load()
-    return CachedResults(pd.read_csv(csv), results, _read_model_rdms(folder / "model_rdms.nc"), folder)
+    return CachedResults(read_own_csv(csv), results, _read_model_rdms(folder / "model_rdms.nc"), folder)
 
 
 def load_or_compute(args: argparse.Namespace) -> CachedResults:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from analyses.figures import common
 from rsa_bridge.figures import PALETTE, figsize, use_style
+from stimuli.csv_cells import frame_to_csv, read_own_csv
 
 NAME = "trained_vs_untrained"
 AREAS = ("V4", "IT", "hIT")
@@ -104,14 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     cached = Path(args.results) / f"{NAME}.csv" if args.results else None
     if cached is not None and cached.is_file():
-        table = pd.read_csv(cached)
+        table = read_own_csv(cached)
     else:
         table = compute(args.bootstrap, args.seed)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            table.to_csv(cached, index=False)
+            frame_to_csv(table, cached, index=False)
     if args.table:
-        table.to_csv(args.table, index=False)
+        frame_to_csv(table, args.table, index=False)
     for line in summary(table):
         print(line)
     fig, _ = figure(table)

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from rsa_bridge.errors import RSABridgeError
     from rsa_bridge.io import check_out, publish_folder, write_netcdf, write_text
     from rsa_bridge.limits import check_seed
+    from stimuli.csv_cells import frame_to_csv
 
     check_seed(args.seed)
     for option, value, low in (("--shuffles", args.shuffles, 0), ("--window", args.window, 1),
@@ -59,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with publish_folder(out, args.overwrite, recognise=("missed_detections.nc",)) as stage:  # one unit
         write_netcdf(ds, stage / "missed_detections.nc")
-        write_text(frame_table(ds).to_csv(index=False), stage / "missed_detections.csv")
-        write_text(miss_table(ds, flag="missed", tolerance=args.tolerance).to_csv(index=False), stage / "misses.csv")
+        write_text(frame_to_csv(frame_table(ds), index=False), stage / "missed_detections.csv")
+        write_text(frame_to_csv(miss_table(ds, flag="missed", tolerance=args.tolerance), index=False),
+                   stage / "misses.csv")
         summary = {flag: switch_attribution(ds, flag=flag, tolerance=args.tolerance, n_shuffles=args.shuffles,
                                             seed=args.seed).summary() for flag in ("momentary_miss", "missed")}
         write_text(json.dumps({"attribution": summary, "attrs": ds.attrs}, indent=2, default=str) + "\n",

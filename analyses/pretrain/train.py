@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,8 +28,10 @@ from torch import nn
 
 from analyses.pretrain.config import PretrainConfig
 from analyses.pretrain.data import CroppedImages, class_labels
+from extractors.model_code import holds_code
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.io import atomic_path, write_text
+from stimuli.csv_cells import frame_to_csv
 
 CHECKPOINT, WEIGHTS, LOG, CONFIG = "checkpoint.pt", "weights.pt", "log.csv", "pretrain.json"
 #: config fields that may change when a run is resumed (the rest must match the checkpoint)
@@ -85,7 +88,17 @@ def _resume_state(out_dir: Path, config: PretrainConfig) -> dict | None:
     path = out_dir / CHECKPOINT
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: never runs the file's code
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, IndexError,
+            KeyError, TypeError, UnicodeDecodeError) as err:
+        what = ("holds model code (TorchScript or a pickled Python object), which a checkpoint never needs"
+                if holds_code(path) else f"cannot be read ({(str(err).strip().splitlines() or [type(err).__name__])[0]})")
+        raise RSABridgeError(f"checkpoint {str(path)!r} {what}; delete it to start afresh, or use another --out "
+                             "folder") from None
+    if not isinstance(state, dict):
+        raise RSABridgeError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a pretrain checkpoint; "
+                             "delete it to start afresh, or use another --out folder")
     saved = state.get("config", {})
     now = asdict(config)
     changed = [k for k in now if k not in RESUMABLE and _norm(saved.get(k)) != _norm(now[k])]
@@ -179,7 +192,7 @@ def pretrain(stimulus_set, out_dir: str | os.PathLike, config: PretrainConfig = 
                             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "config": asdict(config),
                             "classes": labels.classes, "log": rows}, out_dir / CHECKPOINT)
         _atomic_torch_save(cpu_state, out_dir / WEIGHTS)
-        write_text(pd.DataFrame(rows).to_csv(index=False), out_dir / LOG)
+        write_text(frame_to_csv(pd.DataFrame(rows), index=False), out_dir / LOG)  # numbers: unchanged
         ran.append(epoch + 1)
         if progress is not None:
             progress(f"epoch {epoch + 1}/{config.epochs}: lr {lr:g}, loss {loss:.4f}, accuracy {accuracy:.3f} "

@@ -10,6 +10,7 @@ import xarray as xr
 
 from rsa_bridge.figures import save_figure
 from rsa_bridge.io import staged_outputs, staged_paths
+from stimuli.csv_cells import frame_to_csv
 
 #: files written by :func:`write_outputs`, in this order
 OUTPUT_FILES = ("units.nc", "layers.csv", "units.csv", "profile.png", "profile.pdf")
@@ -114,7 +115,7 @@ def write_outputs(ds: xr.Dataset, out_dir: str | os.PathLike, overwrite: bool = 
     then each is moved into place with an atomic rename (a failure leaves no partial output)."""
     with staged_outputs(out_dir, OUTPUT_FILES, overwrite=overwrite) as staging:
         ds.to_netcdf(staging / "units.nc", engine="h5netcdf")
-        layer_table(ds).to_csv(staging / "layers.csv", index=False)
-        unit_table(ds).to_csv(staging / "units.csv", index=False)
+        frame_to_csv(layer_table(ds), staging / "layers.csv", index=False)  # formula cells quoted
+        frame_to_csv(unit_table(ds), staging / "units.csv", index=False)
         save_figure(profile_figure(ds), staging / "profile", dpi=200)
     return staged_paths(out_dir, OUTPUT_FILES)

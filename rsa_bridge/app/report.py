@@ -14,6 +14,7 @@ from rsa_bridge import timing
 from rsa_bridge.io import staged_outputs, staged_paths, write_netcdf
 from rsa_bridge.app.pipeline import CompareResult
 from rsa_bridge.app.rdm_stores import write_model_rdms as write_store_rdms
+from stimuli.csv_cells import frame_to_csv
 
 OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "profile.png")
 #: written too when several measures ran (--measure)
@@ -234,7 +235,7 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
              + (TIME_FILES if "similarity_time" in result.results else ()))
     timing.begin("write")
     with staged_outputs(out_dir, files, overwrite=overwrite) as staging:
-        result.table.to_csv(staging / "results.csv", index=False)
+        frame_to_csv(result.table, staging / "results.csv", index=False)  # formula cells quoted
         write_netcdf(result.results, staging / "results.nc")
         if not write_store_rdms(result.model_rdms, staging / "model_rdms.nc"):  # RDM stores: one layer at a time
             write_netcdf(_model_rdms_dataset(result), staging / "model_rdms.nc")
@@ -244,7 +245,7 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
             from rsa_bridge.measures.agreement import agreement_figure
             from rsa_bridge.measures.plots import measure_profile
             fig, _ = measure_profile(result.table, title=short_title(result))
-            agreement.to_csv(staging / "agreement.csv", index=False)
+            frame_to_csv(agreement, staging / "agreement.csv", index=False)
             save_figure(agreement_figure(result.table, title=short_title(result)), staging / "agreement")
         save_figure(fig, staging / "profile")   # closes the figure, fonts embedded as TrueType
         if "similarity_time" in result.results:

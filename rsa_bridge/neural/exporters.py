@@ -16,6 +16,7 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.io import atomic_path, write_netcdf
 from rsa_bridge.neural import schema as S
+from stimuli.csv_cells import frame_to_csv
 
 
 def to_array(rates: xr.DataArray) -> tuple[np.ndarray, list[str], list[str]]:
@@ -112,7 +113,7 @@ def write_csv(rates: xr.DataArray, path: str | os.PathLike) -> Path:
                              "select or average time bins first")
     frame = to_long_table(rates)
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.17g")
+        frame_to_csv(frame, tmp, index=False, float_format="%.17g")  # formula cells quoted, numbers as they are
     return Path(path)
 
 

@@ -20,6 +20,7 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
+from stimuli.csv_cells import unescape_frame
 
 #: axis names a numpy/.mat array's layout may use
 AXES = ("neuroid", "stimulus", "repetition", "time_bin")
@@ -215,6 +216,7 @@ def read_csv(path: str | os.PathLike, *, region: str | None = None, animal: str 
     _reject_unused(unused, "csv")
     with reading(path, "CSV") as path:  # ParserError, EmptyDataError, UnicodeDecodeError -> one clear error
         table = pd.read_csv(path, dtype={S.STIMULUS_ID: str, S.NEUROID_ID: str})
+    table = unescape_frame(table, [c for c in table.columns if c not in ("rate", S.REPETITION)])  # '=x -> =x
     table = table.rename(columns={k: v for k, v in _ALIASES.items() if k in table.columns and v not in table.columns})
     missing = [c for c in CSV_REQUIRED if c not in table.columns]
     if missing:

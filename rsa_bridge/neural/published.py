@@ -30,6 +30,7 @@ from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.io import reading, write_text
 from rsa_bridge.neural import schema as S
 from rsa_bridge.rdm import COL, ROW
+from stimuli.csv_cells import frame_to_csv
 
 CICHY_CITATION = ("Cichy RM, Pantazis D, Oliva A (2014) Nat Neurosci 17:455-462; Cichy RM, Khosla A, Pantazis D, "
                   "Torralba A, Oliva A (2016) Sci Rep 6:27755; Cichy RM et al. (2019) The Algonauts Project")
@@ -221,7 +222,7 @@ def write_imported(imported: Imported, out: str | os.PathLike) -> list[Path]:
     data = imported.data
     if imported.manifest is not None:
         manifest_path = out.with_name(out.stem + "_stimuli.csv")
-        write_text(imported.manifest.to_csv(index=False), manifest_path)
+        write_text(frame_to_csv(imported.manifest, index=False), manifest_path)
         written.append(manifest_path)
         data = data.copy()
         data.attrs["stimulus_set"] = manifest_path.name
