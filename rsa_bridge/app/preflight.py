@@ -177,9 +177,13 @@ def prepare(request: Request, stimuli_for) -> Prepared:
             rates[(ds.attrs["name"], area)] = _checked_rates(ds, area, ids, options, needs)
         if _responses(options) is not None:
             loaded[k] = rsa_rates(ds, areas, {a: rates[(ds.attrs["name"], a)] for a in areas}, request.method,
-                                  request.seed if request.ceiling else None)
+                                  request.seed if request.ceiling else None, _source_name(options.responses))
     store_plans = job_store_plans(request.rdm, request.method, extra, loaded, plan, request.n_model_rdms)
     return Prepared(plan, loaded_time, loaded, timed, stim_sets, extra, rates, store_plans)
+
+
+def _source_name(responses) -> str:
+    return "rates in memory" if isinstance(responses, xr.DataArray) else Path(str(responses)).name
 
 
 def _responses(options):
@@ -208,7 +212,8 @@ def _checked_rates(ds: xr.Dataset, area: str, ids: list[str], options, needs: li
     return rates
 
 
-def rsa_rates(ds: xr.Dataset, areas: Sequence[str], rates: dict, method: str, seed) -> xr.Dataset:
+def rsa_rates(ds: xr.Dataset, areas: Sequence[str], rates: dict, method: str, seed,
+              source: str = "rates in memory") -> xr.Dataset:
     """``ds`` whose single-RDM areas take their split-half RSA ceiling from the user's rates (``responses``).
 
     One ceiling story: CKA and linear predictivity take split-half ceilings from ``--responses``; the RSA
@@ -218,7 +223,7 @@ def rsa_rates(ds: xr.Dataset, areas: Sequence[str], rates: dict, method: str, se
     :data:`~rsa_bridge.neural.ceiling.N_SPLITS` splits, the compare seed). It is stored as the area's
     split-half result, which :func:`rsa_bridge.neural.ceiling.single_rdm_ceiling` then reads (any ``repeat_rates``
     or stored result of other rates is dropped). Areas with several RDMs keep their Nili et al. ceiling;
-    ``seed=None`` (fresh entropy) leaves the areas as they are.
+    ``seed=None`` (fresh entropy) leaves the areas as they are. ``source`` names the rates in the ceiling's note.
     """
     from rsa_bridge.neural import ceiling as C
 
@@ -233,6 +238,6 @@ def rsa_rates(ds: xr.Dataset, areas: Sequence[str], rates: dict, method: str, se
         metric = str(attrs.get("metric", ds.attrs.get("metric", "correlation")))
         ceiling = C.split_half_ceiling(rates[area], metric, method, seed=seed)
         attrs.update(C.cache_attrs(ceiling, metric, C.N_SPLITS, seed))
-        attrs["split_half_source"] = "compare --responses"
+        attrs["split_half_source"] = f"--responses {source}"
         out[area].attrs = attrs
     return out
