@@ -203,3 +203,13 @@ def test_neural_rdm_records_its_source_and_compare_uses_it(toy, capsys):
     ref = split_half_ceiling(select_region(load_rates(root / "rates.nc"), "V1"), "correlation", "spearman", seed=0)
     assert table["ceiling_lower"].iloc[0] == pytest.approx(ref.lower, abs=1e-12)
     assert "noise ceiling (lower, upper): V1 [" in printed and "n/a" not in printed.split("noise ceiling")[1]
+
+
+def test_precomputed_rdms_refuse_measures_and_responses_before_reading_them(toy, capsys):
+    root, _, _ = toy
+    missing = root / "never_read.nc"  # the file does not exist: the refusal comes before it is opened
+    base = ["compare", "--model-rdms", str(missing), "--dataset", str(root / "toy.nc"), "--quiet"]
+    assert main([*base, "--measure", "cka"]) == 2
+    assert "precomputed model RDMs carry no Gram matrices" in capsys.readouterr().err
+    assert main([*base, "--responses", str(root / "rates.nc")]) == 2
+    assert "--responses is read with --model only" in capsys.readouterr().err

@@ -61,7 +61,8 @@ class JobChecks:
 
     areas / dataset: ``--area`` (raw) / ``--dataset``; measures: ``--measure`` (raw); out / overwrite: ``--out``
     / ``--overwrite``; n_model_rdms: models x layers written to ``model_rdms.nc`` (0: not known, e.g.
-    ``--model-rdms``); itemsize: bytes per stored RDM value; bootstrap / permutations: samples.
+    ``--model-rdms``); itemsize: bytes per stored RDM value; bootstrap / permutations: samples; precomputed:
+    the model RDMs come from a file (``--model-rdms``: no Grams, no rates); responses: ``--responses``.
     """
 
     areas: Sequence[str] | None = None
@@ -73,6 +74,8 @@ class JobChecks:
     itemsize: int = 8
     bootstrap: int = 0
     permutations: int = 0
+    precomputed: bool = False
+    responses: Any = None
 
 
 def check_job(job: JobChecks) -> None:
@@ -83,7 +86,13 @@ def check_job(job: JobChecks) -> None:
 
     check_names(job.areas, "--area")
     check_names(job.measures, "--measure")
-    check_measures(job.measures)
+    extra = [m for m in check_measures(job.measures) if m != "rsa"]
+    if job.precomputed and extra:
+        raise RSABridgeError(f"--measure {'/'.join(extra)} needs the network's activations; precomputed model RDMs "
+                             "carry no Gram matrices: use --model")
+    if job.precomputed and job.responses is not None:
+        raise RSABridgeError("--responses is read with --model only; for precomputed RDMs name the rates in the "
+                             "dataset (rsa_bridge.neural.ceiling.with_repeat_rates)")
     if job.out is not None:
         from rsa_bridge.app.report import OUTPUT_FILES
         from rsa_bridge.io import check_out

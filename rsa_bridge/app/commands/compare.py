@@ -164,7 +164,8 @@ def _run(args: argparse.Namespace) -> int:
     check_job(JobChecks(areas=args.area, dataset=args.dataset, measures=getattr(args, "measure", None), out=args.out,
                         overwrite=args.overwrite, bootstrap=args.bootstrap, permutations=args.permutations,
                         n_model_rdms=len(args.model) * n_layers if args.model else 0,
-                        itemsize=RDM_STORAGES[args.rdm_storage]))
+                        itemsize=RDM_STORAGES[args.rdm_storage], precomputed=args.model_rdms is not None,
+                        responses=getattr(args, "responses", None)))
     stats = StatsOptions(bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
                          bootstrap_over=args.bootstrap_over, ci_level=args.ci_level,
                          normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None,
