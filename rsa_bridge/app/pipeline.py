@@ -288,6 +288,12 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         :class:`CompareResult`: ``table`` with one row per (model, layer, area), ``results`` (model_layer x
         area), ``model_rdms`` per model and dataset (layer, n, n).
 
+    Raises:
+        RSABridgeError: in one line, before any model is built or image decoded, for whatever
+            :func:`rsa_bridge.app.preflight.prepare` can check (datasets, stimuli, each area x measure's data,
+            fold sizes, memory and disk); ``measure_options.responses`` also gives single-RDM areas their
+            split-half RSA ceiling.
+
     Examples:
         >>> import torch
         >>> from torch import nn
