@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from rsa_bridge.align import check_same_ids, reorder_rdm
+from rsa_bridge.align import reorder_rdm
 from rsa_bridge.control_rdms import CONTROL_WEIGHTS
 from rsa_bridge.datasets import load_dataset
 from rsa_bridge.definitions import COMPARISONS
@@ -288,6 +288,12 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         :class:`CompareResult`: ``table`` with one row per (model, layer, area), ``results`` (model_layer x
         area), ``model_rdms`` per model and dataset (layer, n, n).
 
+    Raises:
+        RSABridgeError: in one line, before any model is built or image decoded, for whatever
+            :func:`rsa_bridge.app.preflight.prepare` can check (datasets, stimuli, each area x measure's data,
+            fold sizes, memory and disk); ``measure_options.responses`` also gives single-RDM areas their
+            split-half RSA ceiling.
+
     Examples:
         >>> import torch
         >>> from torch import nn
@@ -317,26 +323,19 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         raise RSABridgeError(f"a model is named twice: {', '.join(names)}")
     if models is not None and len(models) != len(names):
         raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
-    from rsa_bridge.measures import check_measures
-    from rsa_bridge.measures.scoring import MeasureOptions, score_pieces
-    extra = [m for m in check_measures(measures) if m != "rsa"]
-    measure_options = measure_options or MeasureOptions()
-    plan = select_datasets(areas_wanted, dataset)
-    from rsa_bridge.stats.time_course import time_averaged, timed_areas
-
-    loaded_time = [load_dataset(ds_name) for ds_name, _ in plan]
-    timed = [ds if timed_areas(ds) else None for ds in loaded_time]  # time-resolved: the table uses their mean RDM
-    loaded = [time_averaged(ds) for ds in loaded_time]
-    stim_sets = [stimuli_for(ds, stimuli) for ds in loaded]
-    for ds, stim in zip(loaded, stim_sets):
-        check_same_ids(stim.stimulus_ids, ds[ROW].values, f"stimulus set {stim.name!r}", f"dataset {ds.attrs['name']!r}")
+    from rsa_bridge.app.preflight import Request, prepare
     from rsa_bridge.budget import DEFAULT_LAYERS
+    from rsa_bridge.measures.scoring import MeasureOptions, score_pieces
+    from rsa_bridge.app.rdm_stores import new_store, placed, store_provenance
 
-    from rsa_bridge.app.rdm_stores import job_store_plans, new_store, placed, store_provenance
-
-    # dense RDMs that cannot fit, or what an RDM store cannot do (--rdm-store): one line before any forward pass
-    store_plans = job_store_plans(rdm, method, extra, loaded, plan,
-                                  len(names) * (len(layers) if layers else DEFAULT_LAYERS))
+    measure_options = measure_options or MeasureOptions()
+    # everything that can fail before the forward pass fails here, in one line (rsa_bridge.app.preflight): the
+    # datasets and stimuli, each area x measure's data (rates read now), fold sizes, memory and disk budgets
+    ready = prepare(Request(areas_wanted, dataset, stimuli, measures, measure_options, rdm, method,
+                            len(names) * (len(layers) if layers else DEFAULT_LAYERS),
+                            (stats or StatsOptions()).seed, (stats or StatsOptions()).ceiling), stimuli_for)
+    plan, loaded, stim_sets, timed, store_plans, extra = (ready.plan, ready.loaded, ready.stim_sets, ready.timed,
+                                                          ready.store_plans, ready.extra)
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
@@ -382,7 +381,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                                 dataset_time=ds_time))
         del net
     if extra:
-        score_pieces(pieces, extra, measure_options, stats or StatsOptions())
+        score_pieces(pieces, extra, measure_options, stats or StatsOptions(), rates=ready.rates)
     provenance = {"model": ",".join(names), "weights": ",".join(dict.fromkeys(labels)), "metric": metric,
                   "method": method, "datasets": ",".join(dict.fromkeys(p.dataset for p in pieces)),
                   "device": device,

@@ -93,8 +93,9 @@ def _legend(result: CompareResult) -> list[str]:
     return lines
 
 
-def _ceiling_line(t: pd.DataFrame) -> str | None:
-    """Per area its ceiling band and definition, or ``n/a`` and why."""
+def _ceiling_line(t: pd.DataFrame, label: str = "noise ceiling") -> str | None:
+    """Per area its ceiling band and definition, or ``n/a`` and why (``label``: ``rsa noise ceiling`` when other
+    measures, each with its own ceiling, follow)."""
     per_area = t.drop_duplicates("area").set_index("area")
     if "ceiling_lower" not in per_area:
         return None
@@ -109,7 +110,7 @@ def _ceiling_line(t: pd.DataFrame) -> str | None:
                          f"{r['ceiling_note']}")
         else:
             parts.append(f"{a} n/a ({r['ceiling_note'] or '1 RDM'})")
-    return "noise ceiling (lower, upper): " + "; ".join(parts)
+    return f"{label} (lower, upper): " + "; ".join(parts)
 
 
 def _unit_line(t: pd.DataFrame) -> str | None:
@@ -204,7 +205,9 @@ def format_table(result: CompareResult) -> str:
         blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has no ceiling")
         blocks.append(wide_table(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
                                 for _, row in t.iterrows()]))
-    extra = [line for line in [_ceiling_line(t), _unit_line(t), *_time_lines(result), *_best_lines(result),
+    several = "measure" in result.table and set(result.table["measure"]) - {"rsa"}  # each measure its own ceiling
+    ceiling = _ceiling_line(t, "rsa noise ceiling" if several else "noise ceiling")
+    extra = [line for line in [ceiling, _unit_line(t), *_time_lines(result), *_best_lines(result),
                                *_legend(result), _disagreement_note(t)] if line]
     others = measure_blocks(result.table) + ["\n".join(agreement_lines(getattr(result, "agreement", None)))]
     return "\n".join(blocks + extra + [b for b in others if b])

@@ -16,18 +16,33 @@ Modules: :mod:`.cka` (linear, debiased, RBF CKA), :mod:`.ridge` (dual ridge, Rid
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Measure:
-    """One measure: its name, definition and what peers call it."""
+    """One measure: its name, definition and what peers call it.
+
+    ``needs_responses``: it needs the area's per-stimulus responses (repeat-level rates), not only its RDMs.
+    ``check``: ``check(n_stimuli, options, labels)`` raising RSABridgeError when the design cannot give a
+    meaningful score (e.g. too few held-out stimuli per fold); ``compare`` runs it before the forward pass
+    (:mod:`rsa_bridge.app.preflight`). ``options`` is a :class:`rsa_bridge.measures.scoring.MeasureOptions`.
+    """
 
     name: str
     long_name: str
     definition: str
     needs_responses: bool
     peers: str
+    check: Callable[[int, Any, Any], None] | None = None
+
+
+def _check_linear(n_stimuli: int, options, labels=None) -> None:
+    from rsa_bridge.measures.scoring import check_linear_design
+
+    check_linear_design(n_stimuli, options, labels)
 
 
 MEASURES: dict[str, Measure] = {
@@ -39,7 +54,8 @@ MEASURES: dict[str, Measure] = {
                    "Brain-Score cka; Net2Brain CKA; thingsvision CKA(kernel='linear'); rsatoolbox cosine_cov"),
     "linear": Measure("linear", "cross-validated linear predictivity",
                       "median_neuroids mean_folds pearson(ridge prediction, held-out response)", True,
-                      "Brain-Score neural predictivity (pls); Net2Brain encoding (ridge); not in thingsvision/rsatoolbox"),
+                      "Brain-Score neural predictivity (pls); Net2Brain encoding (ridge); not in thingsvision/rsatoolbox",
+                      _check_linear),
 }
 
 

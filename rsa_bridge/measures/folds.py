@@ -13,7 +13,15 @@ gives ``n_splits`` folds whose test sets partition the stimuli:
   matched to another tool's splits exactly.
 
 Every fold is checked: indices in range, no stimulus in both train and test (a leak), train and test
-non-empty. Example::
+non-empty.
+
+**Smallest test set** (:data:`MIN_TEST_STIMULI`, :func:`check_test_sizes`): a fold's Pearson r over its
+held-out stimuli is meaningless on very few of them: with 2 it is always +1 or -1 (or NaN), and under no
+relation at all the density of r over m points is proportional to ``(1 - r^2)^((m - 4) / 2)``: U-shaped
+(peaks at +-1) for m = 3, flat for m = 4, and peaked at 0 only from m = 5 on. So per-fold scoring needs at
+least 5 held-out stimuli in every fold; with fewer, use fewer folds or pooled scoring (one r per neuroid
+over all held-out predictions, :mod:`rsa_bridge.measures.predictivity`), which needs only that every
+stimulus is held out exactly once. Example::
 
     >>> folds = make_folds(20, n_splits=5, seed=0)
     >>> [len(test) for _, test in folds]
@@ -29,6 +37,10 @@ import numpy as np
 from rsa_bridge.errors import RSABridgeError, preview
 
 Fold = tuple[np.ndarray, np.ndarray]
+
+#: fewest held-out stimuli per fold for a per-fold Pearson r (see the module docstring: from 5 points on the
+#: null distribution of r peaks at 0 instead of at +-1)
+MIN_TEST_STIMULI = 5
 
 
 def _dealt(order: np.ndarray, n_splits: int, start: int = 0) -> list[list[int]]:
@@ -113,3 +125,43 @@ def make_folds(n: int, n_splits: int = 10, seed: int = 0, *, labels: Sequence | 
             start = (start + len(members)) % n_splits
     everything = np.arange(n)
     return check_folds([(np.setdiff1d(everything, t), np.sort(np.asarray(t, dtype=np.int64))) for t in tests], n, ids)
+
+
+def largest_folds(n: int, minimum: int = MIN_TEST_STIMULI) -> int:
+    """The most folds over n stimuli that leave every test set ``minimum`` stimuli (at least 2 folds, or 0 if
+    even 2 cannot)."""
+    k = n // minimum
+    return k if k >= 2 else 0
+
+
+def check_test_sizes(folds: Sequence[Fold], n: int, pooled: bool = False) -> None:
+    """Raise (one line, with the fix) when the folds cannot give a meaningful held-out Pearson r.
+
+    Per-fold scoring (``pooled=False``): every test set needs :data:`MIN_TEST_STIMULI` stimuli. Pooled
+    scoring: every stimulus must be held out exactly once (the pooled predictions cover each stimulus once),
+    and n must reach :data:`MIN_TEST_STIMULI`.
+
+    Example::
+
+        >>> check_test_sizes(make_folds(20, 10), 20)
+        Traceback (most recent call last):
+        ...
+        rsa_bridge.errors.RSABridgeError: 10 folds over 20 stimuli leave 2 held-out stimuli in a fold; a fold's Pearson r needs at least 5 (with 2 it is +1 or -1): use --folds 4 or fewer, or --cv-score pooled
+        >>> check_test_sizes(make_folds(20, 10), 20, pooled=True)
+    """
+    sizes = [len(test) for _, test in folds]
+    if pooled:
+        tested = np.sort(np.concatenate([np.asarray(test) for _, test in folds]))
+        if tested.size != n or (tested != np.arange(n)).any():
+            raise RSABridgeError("--cv-score pooled needs folds that hold out every stimulus exactly once "
+                                 "(a K-fold partition); these folds do not: use --cv-score per-fold")
+        if n < MIN_TEST_STIMULI:
+            raise RSABridgeError(f"{n} stimuli are too few for a pooled Pearson r (at least {MIN_TEST_STIMULI})")
+        return
+    small = min(sizes)
+    if small < MIN_TEST_STIMULI:
+        k = largest_folds(n)
+        fix = (f"use --folds {k} or fewer, or --cv-score pooled" if k else
+               f"use --cv-score pooled (fewer than {2 * MIN_TEST_STIMULI} stimuli cannot fill 2 folds)")
+        raise RSABridgeError(f"{len(sizes)} folds over {n} stimuli leave {small} held-out stimuli in a fold; a fold's "
+                             f"Pearson r needs at least {MIN_TEST_STIMULI} (with 2 it is +1 or -1): {fix}")

@@ -6,6 +6,14 @@ score is the **mean over folds** of r; the layer's score is the **median over ne
 reported too). With a ceiling (:mod:`rsa_bridge.measures.ceilings`), ``normalized = median / ceiling``
 (Brain-Score's ``score / ceiling``), both medians over the neuroids whose ceiling is positive.
 
+**Scoring the held-out predictions** (:data:`CV_SCORES`, ``cv_score=``): ``per-fold`` (default) is the above,
+mean over folds of each fold's r, and needs :data:`rsa_bridge.measures.folds.MIN_TEST_STIMULI` held-out stimuli
+in every fold (else one-line refusal with the fix); ``pooled`` collects every fold's held-out predictions into
+one (n, t) matrix (each stimulus predicted once, by the fold that held it out) and takes one Pearson r per
+neuroid over all n stimuli (scikit-learn ``cross_val_predict`` + Pearson r), for small sets where a fold holds
+too few stimuli. Pooled r also carries the folds' differences in offset and scale, so it is not the same
+number as the per-fold mean; results record which one was used (``measure_linear_cv_score``).
+
 (Brain-Score takes the median over neuroids per split and then the mean over splits; we follow the
 issue's order, mean over folds then median. Net2Brain's "encoding" reports mean r over voxels.)
 
@@ -30,7 +38,7 @@ import numpy as np
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
-from rsa_bridge.measures.folds import make_folds
+from rsa_bridge.measures.folds import check_test_sizes, make_folds
 from rsa_bridge.measures.pls import BRAIN_SCORE_COMPONENTS, pls_fold
 from rsa_bridge.measures.ridge import DEFAULT_ALPHAS, ridge_cv_fold
 
@@ -59,6 +67,29 @@ ESTIMATORS: dict[str, Estimator] = {
 }
 
 
+@dataclass(frozen=True)
+class CVScore:
+    """How held-out predictions become one r per neuroid: ``score(per_fold_r, predictions, y) -> (folds', t)``."""
+
+    name: str
+    description: str
+    pooled: bool
+
+
+#: cv_score name -> record (``--cv-score``)
+CV_SCORES: dict[str, CVScore] = {
+    "per-fold": CVScore("per-fold", "Pearson r per fold over its held-out stimuli, mean over folds", False),
+    "pooled": CVScore("pooled", "one Pearson r over the held-out predictions of all folds pooled", True),
+}
+
+
+def check_cv_score(name: str) -> CVScore:
+    """The :data:`CV_SCORES` record of ``name``; RSABridgeError for an unknown one."""
+    if name not in CV_SCORES:
+        raise RSABridgeError(f"unknown cv_score {name!r}; choose one of {', '.join(CV_SCORES)}")
+    return CV_SCORES[name]
+
+
 def column_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(t,) Pearson r of each column of a with the same column of b; NaN where either is constant."""
     a = a - a.mean(axis=0)
@@ -75,8 +106,8 @@ class Predictivity:
     """Linear predictivity of one layer.
 
     Attributes:
-        per_fold: (fold, neuroid) Pearson r on held-out stimuli.
-        per_neuroid: (neuroid,) mean over folds (NaN if undefined in a fold).
+        per_fold: (fold, neuroid) Pearson r on held-out stimuli; with ``cv_score="pooled"`` one row, the pooled r.
+        per_neuroid: (neuroid,) mean over folds (NaN if undefined in a fold), or the pooled r.
         median, mean: over the usable neuroids (finite score and, with a ceiling, positive ceiling).
         ceiling: median per-neuroid ceiling over the usable neuroids (NaN without one); normalized = median / ceiling.
         neuroid_ids, excluded: neuroid names, and those left out of the summaries.
@@ -93,6 +124,7 @@ class Predictivity:
     excluded: list[str] = field(default_factory=list)
     fold_info: list = field(default_factory=list)
     estimator: str = "ridge"
+    cv_score: str = "per-fold"
 
 
 def _align(gram, responses) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
@@ -132,7 +164,7 @@ def _align(gram, responses) -> tuple[np.ndarray, np.ndarray, list[str], list[str
 def linear_predictivity(gram, responses, *, estimator: str = "ridge", n_splits: int = 10, seed: int = 0,
                         labels: Sequence | None = None, folds: Any = None, ceiling: np.ndarray | None = None,
                         alphas: Sequence[float] = DEFAULT_ALPHAS, per_neuroid_alpha: bool = False,
-                        n_components: int = BRAIN_SCORE_COMPONENTS) -> Predictivity:
+                        n_components: int = BRAIN_SCORE_COMPONENTS, cv_score: str = "per-fold") -> Predictivity:
     """Cross-validated linear predictivity of every neuroid (see the module docstring).
 
     Args:
@@ -143,19 +175,29 @@ def linear_predictivity(gram, responses, *, estimator: str = "ridge", n_splits: 
         ceiling: (t,) per-neuroid ceiling (e.g. :func:`rsa_bridge.measures.ceilings.neuroid_ceiling`).
         alphas, per_neuroid_alpha: ridge grid and whether each neuroid picks its own alpha.
         n_components: PLS components.
+        cv_score: ``per-fold`` or ``pooled`` (:data:`CV_SCORES`; see the module docstring).
+
+    Raises:
+        RSABridgeError: per-fold scoring with a fold of fewer than ``MIN_TEST_STIMULI`` held-out stimuli
+            (the message names the fix), pooled scoring with folds that do not hold out each stimulus once.
     """
     if estimator not in ESTIMATORS:
         raise RSABridgeError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     g, y, ids, neuroids = _align(gram, responses)
+    scoring = check_cv_score(cv_score)
     split = make_folds(len(ids), n_splits, seed, labels=labels, folds=folds, ids=ids)
+    check_test_sizes(split, len(ids), pooled=scoring.pooled)
     fit = ESTIMATORS[estimator].fit_predict
     per_fold, info = [], []
+    pooled = np.full(y.shape, np.nan)
     for train, test in split:
         pred, chosen = fit(g, y, train, test, alphas=alphas, per_neuroid_alpha=per_neuroid_alpha,
                            n_components=n_components)
-        per_fold.append(column_pearson(pred, y[test]))
+        pooled[test] = pred
+        if not scoring.pooled:
+            per_fold.append(column_pearson(pred, y[test]))
         info.append(chosen)
-    per_fold = np.stack(per_fold)
+    per_fold = column_pearson(pooled, y)[None, :] if scoring.pooled else np.stack(per_fold)
     per_neuroid = per_fold.mean(axis=0)
     usable = np.isfinite(per_neuroid)
     if not usable.all():
@@ -179,4 +221,4 @@ def linear_predictivity(gram, responses, *, estimator: str = "ridge", n_splits: 
                         neuroid_ids=neuroids, ceiling=ceil_value,
                         normalized=median / ceil_value if np.isfinite(ceil_value) else float("nan"),
                         excluded=[neuroids[i] for i in np.flatnonzero(~usable)], fold_info=info,
-                        estimator=estimator)
+                        estimator=estimator, cv_score=scoring.name)

@@ -31,7 +31,14 @@ class MeasureOptions:
 
     estimator: ``ridge`` or ``pls``; n_splits / fold_seed / labels / folds: cross-validation
     (:func:`rsa_bridge.measures.folds.make_folds`); alphas / per_neuroid_alpha: ridge;
-    ceiling_splits: split halves for the ceilings; responses: rates (shipped name, path or DataArray).
+    ceiling_splits: split halves for the ceilings; responses: rates (shipped name, path or DataArray);
+    cv_score: ``per-fold`` (mean over folds of each fold's r, needs 5 held-out stimuli per fold) or ``pooled``
+    (one r per neuroid over every fold's held-out predictions) (:data:`rsa_bridge.measures.predictivity.CV_SCORES`).
+
+    Example::
+
+        >>> MeasureOptions(n_splits=4, cv_score="pooled").attrs()["measure_linear_cv_score"]
+        'pooled'
     """
 
     estimator: str = "ridge"
@@ -43,14 +50,21 @@ class MeasureOptions:
     per_neuroid_alpha: bool = False
     ceiling_splits: int = 10
     responses: Any = None
+    cv_score: str = "per-fold"
 
     def attrs(self) -> dict:
+        from rsa_bridge.measures.predictivity import check_cv_score
+
+        scoring = check_cv_score(self.cv_score)
         return {"measure_cka": "linear CKA (Kornblith et al. 2019) of layer and neural Grams",
                 "measure_cka_ceiling": "mean over split halves of CKA(half-A, half-B neural Gram)",
                 "measure_linear": f"{self.estimator}, {self.n_splits}-fold CV (seed {self.fold_seed}"
                                   f"{', user folds' if self.folds is not None else ''}"
-                                  f"{', stratified' if self.labels is not None else ''}); Pearson r per neuroid, "
-                                  "mean over folds, median over neuroids",
+                                  f"{', stratified' if self.labels is not None else ''}); "
+                                  + ("Pearson r per neuroid over all held-out predictions pooled"
+                                     if scoring.pooled else "Pearson r per neuroid, mean over folds")
+                                  + ", median over neuroids",
+                "measure_linear_cv_score": scoring.name,
                 "measure_linear_alphas": ",".join(f"{a:g}" for a in self.alphas),
                 "measure_linear_alpha_per_neuroid": int(self.per_neuroid_alpha),
                 "measure_linear_ceiling": "median over neuroids of split-half Pearson r, Spearman-Brown corrected",
@@ -78,8 +92,10 @@ class AreaScores:
             np.full_like(self.score, np.nan)
 
 
-def area_rates(dataset_name: str, area: str, responses: Any = None) -> xr.DataArray:
-    """Repeat-level rates (presentation x neuroid) of ``area`` for ``dataset_name`` (or ``responses``)."""
+def area_rates(dataset_name: str, area: str, responses: Any = None, needed_by: str = "cka/linear") -> xr.DataArray:
+    """Repeat-level rates (presentation x neuroid) of ``area`` for ``dataset_name`` (or ``responses``).
+
+    ``needed_by``: the measures that need them, for the message when there are none."""
     from rsa_bridge.neural import schema as S
     from rsa_bridge.neural.load import read_neural
 
@@ -88,11 +104,13 @@ def area_rates(dataset_name: str, area: str, responses: Any = None) -> xr.DataAr
     else:
         source = responses if responses is not None else RESPONSES_FOR_DATASET.get(str(dataset_name))
         if source is None:
-            raise RSABridgeError(f"--measure cka/linear need per-stimulus responses of area {area!r}; dataset "
-                                 f"{dataset_name!r} holds only RDMs: pass --responses FILE (repeat-level rates)")
+            raise RSABridgeError(f"--measure {needed_by} needs per-stimulus responses of area {area!r}; dataset "
+                                 f"{dataset_name!r} holds only RDMs: pass --responses FILE (repeat-level rates) "
+                                 f"or drop --measure {needed_by}")
         rates = read_neural(source).data
         if not isinstance(rates, xr.DataArray):
-            raise RSABridgeError(f"{source!r} holds RDMs, not firing rates; cka/linear need rates")
+            raise RSABridgeError(f"{source!r} holds RDMs, not firing rates; --measure {needed_by} and --responses "
+                                 "need repeat-level rates")
     regions = [str(r) for r in S.flat_coords(rates)[S.REGION].values] if S.REGION in S.flat_coords(rates).coords else []
     return S.select_region(rates, area) if area in regions else rates
 
@@ -131,7 +149,8 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
                 results.append(linear_predictivity(g, resp, estimator=options.estimator, n_splits=options.n_splits,
                                                    seed=options.fold_seed, labels=options.labels,
                                                    folds=options.folds, ceiling=ceil, alphas=options.alphas,
-                                                   per_neuroid_alpha=options.per_neuroid_alpha))
+                                                   per_neuroid_alpha=options.per_neuroid_alpha,
+                                                   cv_score=options.cv_score))
         for note in dict.fromkeys(str(w.message) for w in caught):
             warnings.warn(note, RuntimeWarning, stacklevel=2)
         per = np.stack([r.per_neuroid for r in results])
@@ -141,16 +160,43 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
                                    ceiling=results[0].ceiling, mean=np.array([r.mean for r in results]),
                                    per_neuroid=per, neuroid_ids=results[0].neuroid_ids,
                                    excluded=sorted(set().union(*[r.excluded for r in results])),
-                                   method=options.estimator)
+                                   method=linear_label(options))
     return out
 
 
-def score_pieces(pieces: list, measures: list[str], options: MeasureOptions, stats) -> None:
+def linear_label(options: MeasureOptions) -> str:
+    """The ``method`` of linear rows: the estimator, plus ``pooled r`` when the held-out predictions are pooled."""
+    from rsa_bridge.measures.predictivity import check_cv_score
+
+    return f"{options.estimator}, pooled r" if check_cv_score(options.cv_score).pooled else options.estimator
+
+
+def check_linear_design(n_stimuli: int, options: MeasureOptions, labels=None) -> None:
+    """Refuse (one line, with the fix) folds that cannot give a meaningful held-out r, before any compute.
+
+    The folds are made as :func:`rsa_bridge.measures.predictivity.linear_predictivity` will make them (same
+    n, seed, labels, user folds) and checked by :func:`rsa_bridge.measures.folds.check_test_sizes`.
+    ``labels``: one label per stimulus when stratified (None: ``options.labels`` if it is not a column name).
+    """
+    from rsa_bridge.measures.folds import check_test_sizes, make_folds
+    from rsa_bridge.measures.predictivity import ESTIMATORS, check_cv_score
+
+    scoring = check_cv_score(options.cv_score)
+    if options.estimator not in ESTIMATORS:
+        raise RSABridgeError(f"unknown estimator {options.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    if labels is None and not isinstance(options.labels, str):
+        labels = options.labels
+    folds = make_folds(n_stimuli, options.n_splits, options.fold_seed, labels=labels, folds=options.folds)
+    check_test_sizes(folds, n_stimuli, pooled=scoring.pooled)
+
+
+def score_pieces(pieces: list, measures: list[str], options: MeasureOptions, stats, rates: dict | None = None) -> None:
     """Add ``measure_scores`` ({area: {measure: AreaScores}}) to each ``compare`` piece that carries layer Grams.
 
     ``pieces``: the pipeline's :class:`rsa_bridge.app.piece.Piece` records, read and set by attribute (the core
     does not import the application layer's type). ``stats`` is the run's :class:`rsa_bridge.options.StatsOptions`
-    (bootstrap, permutations, seed, CI level).
+    (bootstrap, permutations, seed, CI level). ``rates``: the areas' rates already read (and checked) by the
+    preflight, ``{(dataset name, area): DataArray}``; others are read here (:func:`area_rates`).
     The Grams are dropped from the piece once scored.
     """
     import warnings
@@ -159,7 +205,7 @@ def score_pieces(pieces: list, measures: list[str], options: MeasureOptions, sta
     from rsa_bridge.stats.resample import as_generator
 
     rng = as_generator(stats.seed)
-    rates_by_area: dict = {}
+    rates_by_area: dict = dict(rates or {})
     for piece in pieces:
         grams = piece.kernels
         if not grams:

@@ -116,7 +116,8 @@ def single_rdm_ceiling(dataset: xr.Dataset, area: str, method: str, *, n_splits:
             f"seed {'none (fresh entropy)' if seed is None else seed})")
     stored = cached(dataset, area, method, metric, n_splits, seed) if seed is not None else None
     if stored is not None:
-        return stored, note
+        source = dataset[area].attrs.get("split_half_source")  # e.g. compare --responses FILE
+        return stored, f"{note[:-1]}; rates: {source})" if source else note
     path = repeat_rates_path(dataset, area)
     if path is None:
         return None, "1 RDM, no repeat-level rates"

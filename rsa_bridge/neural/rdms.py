@@ -26,6 +26,10 @@ poisson_kl_cv    (a'_i - a'_j) . (log b'_i - log b'_j) / p, with              ``
 With missing observations (NaN, e.g. a unit lost for a block of trials) each feature is averaged
 over the folds where it was observed for both stimuli, then the features are summed.
 Features are neuroids, or neuroid x time bin (flattened) for time-binned rates.
+
+Where an RDM dataset came from (:func:`record_source`, used by ``rsa-bridge neural rdm``): the rates file's
+name and SHA-256 and the metric are kept in the dataset's attrs (``source_rates``, ``source_rates_sha256``,
+``metric``), so ``compare --responses FILE`` can be matched to the rates behind an RDM.
 """
 from __future__ import annotations
 
@@ -361,3 +365,29 @@ def rates_to_rdm_dataset(
     for region in regions:
         ds[region].attrs.setdefault("region", region)
     return ds.transpose(..., ROW, COL)
+
+
+def record_source(ds: xr.Dataset, source, metric: str) -> xr.Dataset:
+    """``ds`` with the rates it was made from recorded in its attrs and in each area's attrs.
+
+    ``source``: the rates file (name and SHA-256 of its bytes are kept; a folder or a shipped name is
+    kept by name only, with ``source_rates_sha256 = "n/a (not a file)"``); ``metric``: the RDM metric.
+
+    Example::
+
+        >>> ds = record_source(xr.Dataset(attrs={"name": "toy"}), "no_such_rates.nc", "correlation")
+        >>> ds.attrs["source_rates"], ds.attrs["source_rates_sha256"], ds.attrs["metric"]
+        ('no_such_rates.nc', 'n/a (not a file)', 'correlation')
+    """
+    from pathlib import Path
+
+    from rsa_bridge.provenance import file_sha256
+
+    path = Path(str(source))
+    record = {"source_rates": path.name, "metric": str(metric),
+              "source_rates_sha256": file_sha256(path) if path.is_file() else "n/a (not a file)"}
+    out = ds.copy()
+    out.attrs.update(record)
+    for name in out.data_vars:
+        out[name].attrs.update(record)
+    return out

@@ -62,11 +62,18 @@ def register(subparsers) -> None:
     meas.add_argument("--linear-estimator", choices=("ridge", "pls"), default="ridge",
                       help="linear predictivity: ridge (alpha by leave-one-out, default) or pls (Brain-Score, 25 "
                            "components)")
-    meas.add_argument("--folds", type=int, default=10, metavar="K", help="cross-validation folds (default 10; seed --seed)")
+    meas.add_argument("--folds", type=int, default=10, metavar="K",
+                      help="cross-validation folds (default 10; seed --seed); per-fold scoring needs at least 5 "
+                           "held-out stimuli in every fold")
+    from rsa_bridge.measures.predictivity import CV_SCORES
+    meas.add_argument("--cv-score", choices=tuple(CV_SCORES), default="per-fold",
+                      help="linear: " + "; ".join(f"{k}: {v.description}" for k, v in CV_SCORES.items())
+                           + " (default per-fold; pooled for small sets)")
     meas.add_argument("--stratify-by", metavar="COLUMN", help="stratify the folds by this stimulus-manifest column")
     meas.add_argument("--alpha-per-neuroid", action="store_true", help="ridge: each neuroid picks its own alpha")
     meas.add_argument("--responses", metavar="FILE|NAME",
-                      help="repeat-level firing rates for cka/linear (default: the shipped rates of the dataset)")
+                      help="repeat-level firing rates for cka/linear (default: the shipped rates of the dataset); "
+                           "also the split-half RSA noise ceiling of single-RDM areas")
     p.add_argument("--stimulus-ids", metavar="FILE|dataset",
                    help="for .mat model RDMs: a file with one id per line, or 'dataset' if rows follow the dataset's order")
     p.add_argument("--batch-size", type=int, default=32)
@@ -117,25 +124,6 @@ def _stimulus_ids(value: str | None, dataset: str | None, area_list):
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def _check_statistics_memory(args: argparse.Namespace) -> None:
-    """Refuse --bootstrap/--permutations that cannot fit in memory, before any model runs (issue 17)."""
-    from rsa_bridge.errors import RSABridgeError
-    from rsa_bridge.limits import check_statistics_memory
-
-    if not (args.bootstrap or args.permutations):
-        return
-    n_stimuli = 2  # the smallest possible comparison, when the dataset cannot be read yet
-    try:
-        from rsa_bridge.datasets import dataset_header
-        from rsa_bridge.app.pipeline import select_datasets
-        from rsa_bridge.rdm import ROW
-
-        n_stimuli = max(dataset_header(name).sizes[ROW] for name, _ in select_datasets(args.area, args.dataset))
-    except (RSABridgeError, OSError, KeyError, ValueError):
-        pass  # the comparison itself reports what is wrong with the dataset
-    check_statistics_memory(n_stimuli, args.bootstrap, args.permutations)
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
@@ -167,12 +155,17 @@ def _run(args: argparse.Namespace) -> int:
     from rsa_bridge.limits import check_seed
 
     check_seed(args.seed)
-    if args.out is not None:  # before any computing (issue 17)
-        from rsa_bridge.io import check_out
-        from rsa_bridge.app.report import OUTPUT_FILES
+    from rsa_bridge.app.preflight import JobChecks, check_job
+    from rsa_bridge.budget import DEFAULT_LAYERS
+    from rsa_bridge.options import RDM_STORAGES
 
-        check_out(args.out, args.overwrite, recognise=OUTPUT_FILES)
-    _check_statistics_memory(args)
+    # before any computing (rsa_bridge.app.preflight): names, datasets, --out, its disk, the statistics' memory
+    n_layers = len(layers) if layers else DEFAULT_LAYERS
+    check_job(JobChecks(areas=args.area, dataset=args.dataset, measures=getattr(args, "measure", None), out=args.out,
+                        overwrite=args.overwrite, bootstrap=args.bootstrap, permutations=args.permutations,
+                        n_model_rdms=len(args.model) * n_layers if args.model else 0,
+                        itemsize=RDM_STORAGES[args.rdm_storage], precomputed=args.model_rdms is not None,
+                        responses=getattr(args, "responses", None)))
     stats = StatsOptions(bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
                          bootstrap_over=args.bootstrap_over, ci_level=args.ci_level,
                          normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None,
@@ -212,22 +205,16 @@ def _run(args: argparse.Namespace) -> int:
         rdm = RDMOptions(metric=args.metric, precision=args.precision, reduce_units=args.reduce_units,
                          reduce_seed=args.seed, batch_size=args.batch_size, device=args.device,
                          store=args.rdm_store, storage=args.rdm_storage)
-        if args.out is not None:  # room for model_rdms.nc, checked before any computing
-            from rsa_bridge.budget import DEFAULT_LAYERS, check_disk
-            from rsa_bridge.datasets import dataset_header
-            from rsa_bridge.app.pipeline import select_datasets as _select
-
-            for ds_name, _ in _select(args.area, args.dataset):
-                check_disk(args.out, dataset_header(ds_name).sizes["stimulus_row"],
-                           len(args.model) * (len(layers) if layers else DEFAULT_LAYERS), rdm.storage_itemsize)
         measure_kw = {}
-        if getattr(args, "measure", None) and set(args.measure) - {"rsa"}:
+        if (getattr(args, "measure", None) and set(args.measure) - {"rsa"}) or getattr(args, "responses", None):
             from rsa_bridge.measures.scoring import MeasureOptions
             if getattr(args, "scheduler", None):
-                raise RSABridgeError("--measure cka/linear run in the local forward pass; drop --scheduler for them")
+                raise RSABridgeError("--measure cka/linear and --responses run in the local forward pass; drop "
+                                     "--scheduler for them")
             measure_kw = {"measures": args.measure, "measure_options": MeasureOptions(
                 estimator=args.linear_estimator, n_splits=args.folds, fold_seed=args.seed, labels=args.stratify_by,
-                per_neuroid_alpha=args.alpha_per_neuroid, responses=args.responses)}
+                per_neuroid_alpha=args.alpha_per_neuroid, responses=args.responses,
+                cv_score=getattr(args, "cv_score", "per-fold"))}
         result = runner(args.model, args.area, weights=args.weights, dataset=args.dataset, **measure_kw,
                         cache=False if getattr(args, "no_cache", False) else getattr(args, "cache", None),
                         stimuli=args.stimuli, layers=layers, method=args.method, rdm=rdm,

@@ -285,6 +285,9 @@ def run_rdm(args) -> int:
         if not (args.stimuli / "manifest.csv").is_file():
             raise RSABridgeError(f"--stimuli {str(args.stimuli)!r} has no manifest.csv")
         ds.attrs["stimulus_set"] = os.path.relpath(args.stimuli.resolve(), args.out.resolve().parent)
+    from rsa_bridge.neural.rdms import record_source
+
+    ds = record_source(ds, args.src, args.metric)  # which rates (name + SHA-256) and metric made these RDMs
     save_dataset(ds, args.out)
     _print_summary(ds)
     print(f"wrote {args.out}")
