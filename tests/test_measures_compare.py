@@ -85,9 +85,11 @@ def test_measures_from_one_pass_equal_direct_computation(toy):
         assert row["similarity"] == pytest.approx(linear_cka(x @ x.T, neural), abs=1e-8)
         ref = linear_predictivity(x @ x.T, resp, n_splits=5, seed=0, ceiling=ceiling)
         row = t[(t["measure"] == "linear") & (t["layer"] == layer)].iloc[0]
-        assert row["similarity"] == pytest.approx(ref.median, abs=1e-8)
-        assert row["score_over_ceiling"] == pytest.approx(ref.normalized, abs=1e-8)
-        assert row["mean_over_neuroids"] == pytest.approx(ref.mean, abs=1e-8)
+        # the pipeline's Gram sums in another order than x @ x.T; ridge's solve amplifies those last bits by the
+        # Gram's condition number (to ~1e-8 with one BLAS thread), so the check is relative, at 1e-6
+        assert row["similarity"] == pytest.approx(ref.median, rel=1e-6, abs=1e-9)
+        assert row["score_over_ceiling"] == pytest.approx(ref.normalized, rel=1e-6, abs=1e-9)
+        assert row["mean_over_neuroids"] == pytest.approx(ref.mean, rel=1e-6, abs=1e-9)
     res = result.results
     assert res["score"].dims == ("measure", "model_layer", "area")
     assert list(res["measure"].values) == ["rsa", "cka", "linear"]
