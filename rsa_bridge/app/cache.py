@@ -23,6 +23,13 @@ numbers:
 Batch size, memory budget, spill folder and progress bars are not in the key (they do not change the numbers
 by design).
 Location: ``$RSA_BRIDGE_CACHE``, else ``$XDG_CACHE_HOME/rsa-bridge``, else ``~/.cache/rsa-bridge``.
+**The cache touches only its own files.** A cache folder is marked by a ``CACHEDIR.TAG`` (the standard
+cache-directory tag, which backup tools skip) written when the cache is first used; its own files are that
+tag, ``file-digests.json``, the entries ``rdms/<key>.nc`` (a 64-hex-digit name, or a file whose stored key is
+its name) and temporary files of its writes. ``cache clear`` removes only entries and temporary files, and
+says how many other files it left in place. A folder that is not empty, has no tag and holds anything
+else (a project folder given as ``--cache``) is refused for writing before any model runs; a cache
+written before the tag existed (only cache files in it) is adopted and tagged.
 Writes are atomic (:func:`rsa_bridge.io.write_netcdf`); an unreadable entry is discarded with a
 warning and recomputed. Every entry carries the SHA-256 of its content (:func:`rsa_bridge.integrity.content_sha256`: RDM
 values, coordinates and attrs) in ``rsa_bridge_cache_content_sha256``, verified on every read: an entry
@@ -39,6 +46,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -64,6 +72,15 @@ META = "rsa_bridge_cache_"
 RACY_NS = 2_000_000_000
 MEMO_FILE = "file-digests.json"
 MEMO_MAX = 200_000
+#: the cache-directory tag (https://bford.info/cachedir/) that marks a folder as an rsa-bridge cache
+TAG = "CACHEDIR.TAG"
+TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+            "# This file is a cache directory tag created by rsa-bridge (model-RDM cache).\n")
+_ENTRY = re.compile(r"[0-9a-f]{64}\.nc")
+#: temporary files of the cache's writes: stimuli.tempfiles names, and the mkstemp names of older versions
+_TEMP = re.compile(r"\.(?:[0-9a-f]{64}\.nc|[^/]+\.nc|file-digests\.json)\.rsa-bridge-tmp-[0-9a-f]{8}-\d+-[^/]*\.tmp"
+                   r"|\.(?:[0-9a-f]{64}\.nc|file-digests\.json)\.[A-Za-z0-9_]{8}\.tmp")
+_FOREIGN_SCAN = 10_000  # files looked at when counting foreign files
 
 _DIGESTS: dict[tuple, str] = {}  # this process's memo: (path, size, mtime_ns, ctime_ns, ino, dev) -> digest
 
@@ -155,29 +172,99 @@ class RDMCache:
                           "pass --no-cache or --cache DIR", RuntimeWarning, stacklevel=2)
             return None
 
+    def _entry_attrs(self, path: Path) -> dict | None:
+        """The cache attrs of ``rdms/NAME.nc`` when it is one of the cache's entries (a 64-hex-digit name, or
+        a stored key equal to its name); None for a file the cache did not write."""
+        try:
+            attrs = dict(read_netcdf(path, attrs_only=True).attrs)
+        except RSABridgeError:
+            attrs = {}
+        if _ENTRY.fullmatch(path.name) or str(attrs.get(f"{META}key", "")) == path.stem:
+            return attrs
+        return None
+
     def entries(self) -> list[Entry]:
-        """Stored entries, oldest use first (unreadable files are listed with model '?')."""
+        """The cache's own entries, oldest use first (an unreadable entry is listed with model '?'); other
+        ``.nc`` files in ``rdms/`` are not entries (see :meth:`foreign`)."""
         found = []
         for path in sorted(self.folder.glob("*.nc")) if self.folder.is_dir() else []:
+            if path.is_symlink() or not path.is_file():
+                continue
+            attrs = self._entry_attrs(path)
+            if attrs is None:
+                continue
             stat = path.stat()
-            try:
-                attrs = dict(read_netcdf(path, attrs_only=True).attrs)
-            except RSABridgeError:
-                attrs = {}
             found.append(Entry(path.stem, path, stat.st_size, str(attrs.get(f"{META}model", "?")),
                                str(attrs.get(f"{META}weights", "?")), str(attrs.get(f"{META}layers", "?")),
                                str(attrs.get(f"{META}stimulus_set", "?")), int(attrs.get(f"{META}n_stimuli", 0)),
                                str(attrs.get(f"{META}created", "?")), stat.st_mtime))
         return sorted(found, key=lambda e: e.last_used)
 
+    def _temps(self) -> list[Path]:
+        """Temporary files of the cache's own writes (in the root and ``rdms/``, by name)."""
+        return [p for d in (self.root, self.folder) if d.is_dir() for p in sorted(d.iterdir())
+                if _TEMP.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
+
     def leftovers(self, min_age_s: float = 3600.0) -> list[Path]:
-        """Temporary files of writes that were killed (older than ``min_age_s``, so no live write is hit)."""
+        """Temporary files of the cache's writes that were killed: older than ``min_age_s``, or of a process of
+        this host that is gone (never a live write, never a file the cache did not write)."""
+        from stimuli.tempfiles import dead_temp
+
         now = time.time()
-        return [p for p in self.root.rglob(".*.tmp") if now - p.stat().st_mtime > min_age_s] \
-            if self.root.is_dir() else []
+        return [p for p in self._temps() if now - p.stat().st_mtime > min_age_s or dead_temp(p)]
+
+    def foreign(self) -> tuple[int, list[str]]:
+        """(count, first few names) of the files under the root that the cache did not write (counting
+        stops after 10,000 files); ``cache clear`` leaves them where they are."""
+        own = {self.root / TAG, self.root / MEMO_FILE, *self._temps(), *(e.path for e in self.entries())}
+        names: list[str] = []
+        count = seen = 0
+        for root, dirs, files in os.walk(self.root) if self.root.is_dir() else []:
+            dirs.sort()
+            for name in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+                seen += 1
+                path = Path(root) / name
+                if path not in own:
+                    count += 1
+                    if len(names) < 3:
+                        names.append(path.relative_to(self.root).as_posix())
+            if seen > _FOREIGN_SCAN:
+                break
+        return count, names
+
+    def is_tagged(self) -> bool:
+        """True when the root holds rsa-bridge's ``CACHEDIR.TAG``."""
+        tag = self.root / TAG
+        try:
+            return not tag.is_symlink() and tag.is_file() and tag.stat().st_size < 4096 and \
+                tag.read_text(errors="replace") == TAG_TEXT
+        except OSError:
+            return False
+
+    def claim(self) -> None:
+        """Make sure the cache writes only into its own folder: a missing or empty folder (or one holding only
+        cache files, from before the tag) gets the tag; any other folder is refused.
+
+        Raises:
+            RSABridgeError: the folder is not empty, has no rsa-bridge ``CACHEDIR.TAG`` and holds other files.
+        """
+        if self.is_tagged():
+            return
+        count, names = self.foreign()
+        if count:
+            shown = ", ".join(names) + (", ..." if count > len(names) else "")
+            raise RSABridgeError(f"the cache folder {str(self.root)!r} is not an rsa-bridge cache (no {TAG}) and holds "
+                                 f"{count} other file(s) ({shown}); give an empty or new folder (--cache DIR or "
+                                 f"${ENV}), or --no-cache")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_text(TAG_TEXT, self.root / TAG)
+        except OSError as err:
+            warnings.warn(f"could not mark the cache folder {self.root} ({err})", RuntimeWarning, stacklevel=2)
 
     def clear(self, older_than_days: float | None = None) -> tuple[int, int]:
-        """Remove entries (all, or those unused for ``older_than_days``) and stale temp files.
+        """Remove the cache's own entries (all, or those unused for ``older_than_days``) and the temporary files
+        of its killed writes; nothing else (see :meth:`foreign`).
 
         Returns (entries removed, bytes freed).
         """
@@ -398,6 +485,8 @@ def cached_network_rdms(compute: Callable[..., xr.DataArray], model, stimulus_se
 
     if store is None:
         return fresh()
+    if hasattr(store, "claim"):
+        store.claim()  # never write into a folder of other files (before any model runs)
     try:
         key, description = rdm_key(model, stimulus_set, layers, options, transform, getattr(store, "memo_dir", None))
         before = [_stat_key(p) for p in stimulus_set.paths]
