@@ -253,8 +253,9 @@ HOOK = """
 """
 
 
-@pytest.mark.parametrize("how", ["staged", "fractals-cli"])
-def test_sigterm_while_publishing_leaves_nothing(tmp_path, how):
+@pytest.mark.parametrize("how,sig", [("staged", signal.SIGTERM), ("staged", signal.SIGINT),
+                                     ("fractals-cli", signal.SIGTERM)])
+def test_sigterm_while_publishing_leaves_nothing(tmp_path, how, sig):
     target, ready = tmp_path / "out", tmp_path / "ready"
     _publish(target, "old", overwrite=False)
     run = (f"""
@@ -271,7 +272,7 @@ def test_sigterm_while_publishing_leaves_nothing(tmp_path, how):
     _wait_for(ready, proc)
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out"))
     assert any("staging" in n for n in leftovers) and any(n.endswith(".lock") for n in leftovers)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode in (130, -signal.SIGINT, 1), err  # the CLI returns 130; a bare script dies of the interrupt
     if how == "fractals-cli":
@@ -310,3 +311,33 @@ def test_temp_files_of_live_processes_are_never_swept(tmp_path):
     other = mine.with_name(mine.name.replace(f"-{os.getpid()}-", f"-{parent_pid}-"))
     mine.rename(other)
     assert sweep_temp(target) == [] and other.exists()
+
+
+def test_sigkilled_neural_import_is_swept_by_the_next_import(tmp_path, net2brain_src):
+    out, ready = tmp_path / "X.nc", tmp_path / "ready"
+    argv = ["neural", "import", str(net2brain_src), "--format", "net2brain", "--out", str(out)]
+    proc = _child(HOOK.format(step="file-before-rename", ready=str(ready)), f"""
+        from rsa_bridge.app.cli import main
+        main({argv!r})
+    """)
+    _wait_for(ready, proc, timeout=300)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+    assert any(f"-{proc.pid}-" in n for n in left) and not out.exists()  # what a SIGKILL leaves
+    assert main(argv) == 0  # the next import on the same --out (nothing was published: no --overwrite needed)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X.nc", "X_stimuli.csv", "ready"]
+
+
+def test_atomic_writes_sweep_temp_files_of_dead_processes(tmp_path):
+    from rsa_bridge.io import write_text
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    target = tmp_path / "r.csv"
+    mine = temp_path(target, keep_suffix=False)
+    stale = mine.with_name(mine.name.replace(f"-{os.getpid()}-", f"-{pid}-"))
+    mine.rename(stale)
+    assert dead_temp(stale)
+    write_text("x", target)  # any later write of the same file sweeps it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]
