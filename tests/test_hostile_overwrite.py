@@ -187,13 +187,12 @@ def _entry(cache: RDMCache, key: str) -> Path:
 
 def test_cache_clear_leaves_foreign_files(tmp_path, capsys):
     proj = tmp_path / "PROJ"
-    (proj / "rdms").mkdir(parents=True)
-    user = xr.Dataset({"rdms": xr.DataArray([[0.0]])})
+    cache = RDMCache(proj)
+    entry = _entry(cache, "a" * 64)  # a cache used here before ...
+    user = xr.Dataset({"rdms": xr.DataArray([[0.0]])})  # ... and the user's own files beside its entries
     user.to_netcdf(proj / "rdms" / "my_rdms.nc", engine="h5netcdf")
     (proj / "rdms" / ".draft.nc.tmp").write_text("my temp")  # looks like a temp file, but not the cache's
     (proj / "notes.txt").write_text("notes")
-    cache = RDMCache(proj)
-    entry = _entry(cache, "a" * 64)  # as if the cache had been used here before (put does not check)
     assert [e.path for e in cache.entries()] == [entry]
     before = {p: p.read_bytes() for p in proj.rglob("*") if p.is_file() and p != entry}
     code = main(["cache", "--cache", str(proj), "clear"])
@@ -201,6 +200,16 @@ def test_cache_clear_leaves_foreign_files(tmp_path, capsys):
     assert code == 0 and out[0].startswith("removed 1 entry ") and not entry.exists()
     assert out[1].startswith(f"3 file(s) in {proj} were not written by the rsa-bridge cache and were left in place")
     assert {p: p.read_bytes() for p in proj.rglob("*") if p.is_file()} == before
+    untagged = tmp_path / "PROJ2"  # a project folder that never was a cache: clear removes nothing at all
+    (untagged / "rdms").mkdir(parents=True)
+    user.to_netcdf(untagged / "rdms" / "a.nc", engine="h5netcdf")
+    (untagged / "rdms" / ".b.nc.abcdefgh.tmp").write_text("x")
+    os.utime(untagged / "rdms" / ".b.nc.abcdefgh.tmp", (0, 0))  # old, like an interrupted write of long ago
+    assert main(["cache", "--cache", str(untagged), "clear"]) == 0
+    assert "removed 0 entries" in capsys.readouterr().out and len(list(untagged.rglob("*.*"))) == 2
+    with pytest.warns(RuntimeWarning, match="not stored: the cache folder .* is not an rsa-bridge cache"):
+        assert _entry(RDMCache(untagged), "c" * 64) is None  # and nothing is ever stored there
+    assert sorted(p.name for p in untagged.rglob("*")) == [".b.nc.abcdefgh.tmp", "a.nc", "rdms"]
 
 
 def test_a_foreign_cache_folder_is_refused_for_writing_before_any_model_runs(tmp_path, capsys):
@@ -341,3 +350,16 @@ def test_atomic_writes_sweep_temp_files_of_dead_processes(tmp_path):
     assert dead_temp(stale)
     write_text("x", target)  # any later write of the same file sweeps it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]
+
+
+def test_digest_memo_is_never_written_among_other_files(tmp_path, myset, monkeypatch):
+    import rsa_bridge.app.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "RACY_NS", 0)
+    monkeypatch.setattr(cache_mod, "_DIGESTS", {})
+    paths = sorted(myset.glob("*.png"))
+    cache_mod.file_digests(paths, myset)  # a folder of the user's files: no memo written there
+    assert not (myset / cache_mod.MEMO_FILE).exists()
+    monkeypatch.setattr(cache_mod, "_DIGESTS", {})
+    cache_mod.file_digests(paths, tmp_path / "new")  # a new folder is fine
+    assert (tmp_path / "new" / cache_mod.MEMO_FILE).is_file()

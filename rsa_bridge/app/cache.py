@@ -80,11 +80,20 @@ def _stat_key(path: Path) -> tuple:
     return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
+def _memo_allowed(folder: Path) -> bool:
+    """The memo is written only into a tagged cache folder or a new/empty one, never among other files."""
+    try:
+        return (folder / TAG).is_file() or not folder.exists() or \
+            all(entry.name == MEMO_FILE for entry in os.scandir(folder))
+    except OSError:
+        return False
+
+
 def file_digests(paths: Sequence[str | os.PathLike], memo_dir: Path | None = None) -> list[str]:
     """SHA-256 of each file's bytes, each file read once per process.
 
     Digests are memoised under the file's (path, size, mtime_ns, ctime_ns, inode, device), in memory and
-    (with ``memo_dir``) in ``memo_dir/file-digests.json``; any change of those rehashes. A file modified
+    (with ``memo_dir``: a tagged cache folder, or a new or empty one) in ``memo_dir/file-digests.json``; any change of those rehashes. A file modified
     within the last 2 s is not memoised (a second write could leave its timestamps unchanged).
     """
     memo_path = None if memo_dir is None else Path(memo_dir) / MEMO_FILE
@@ -107,7 +116,7 @@ def file_digests(paths: Sequence[str | os.PathLike], memo_dir: Path | None = Non
         else:
             _DIGESTS[key] = digest
         out.append(digest)
-    if changed and memo_path is not None:
+    if changed and memo_path is not None and _memo_allowed(memo_path.parent):
         kept = dict(sorted(disk.items(), key=lambda kv: kv[1][1])[-MEMO_MAX:])
         try:
             write_text(json.dumps(kept), memo_path)

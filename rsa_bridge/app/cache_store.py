@@ -109,7 +109,13 @@ class RDMCache:
         return rdms
 
     def put(self, key: str, rdms: xr.DataArray, description: dict) -> Path | None:
-        """Store ``rdms`` under ``key`` atomically; a failed write only warns (the job goes on)."""
+        """Store ``rdms`` under ``key`` atomically; a failed write only warns (the job goes on), and so does a
+        folder that :meth:`claim` refuses (nothing is written there)."""
+        try:
+            self.claim()
+        except RSABridgeError as err:
+            warnings.warn(f"model RDMs not stored: {err}", RuntimeWarning, stacklevel=2)
+            return None
         meta = {f"{META}key": key, f"{META}description": json.dumps(description, sort_keys=True),
                 f"{META}created": _dt.datetime.now().isoformat(timespec="seconds"),
                 f"{META}name": "" if rdms.name is None else str(rdms.name),
