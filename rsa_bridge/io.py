@@ -15,7 +15,6 @@ the rule: --out checked first, lock, staging folder beside the target, completio
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -24,7 +23,8 @@ if TYPE_CHECKING:  # only in annotations: importing this module stays cheap (the
     import xarray as xr
 
 # the publishing rule lives in the lowest layer (stimuli.atomic); re-exported here for the application layer
-from stimuli.atomic import MARKER, check_out, is_complete, publish_file, publish_folder  # noqa: F401
+from stimuli.atomic import MARKER, check_out, is_complete, publish_file, publish_files, publish_folder  # noqa: F401
+from stimuli.tempfiles import signals_raise, sweep_temp, temp_path
 
 from rsa_bridge.errors import RSABridgeError
 
@@ -33,21 +33,24 @@ ENGINE = "h5netcdf"
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; on success it replaces ``path`` atomically."""
+    """Yield a temporary path in the target's folder; on success it replaces ``path`` atomically.
+
+    The temporary file is named ``.NAME.rsa-bridge-tmp-HOST-PID-RANDOM.tmp`` (:func:`stimuli.tempfiles.temp_path`):
+    it is removed on any error and on SIGTERM/SIGINT, and a later write of ``path`` sweeps those of
+    processes that died (SIGKILL)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    sweep_temp(path)
+    with signals_raise():
+        tmp_path = temp_path(path, keep_suffix=False)
+        try:
+            yield tmp_path
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
+            os.replace(tmp_path, path)
+        finally:
+            tmp_path.unlink(missing_ok=True)
 
 
 def out_path(text: str) -> Path | str:
@@ -123,10 +126,11 @@ def staged_outputs(out_dir: str | os.PathLike, names: tuple[str, ...] | list[str
     Yields a staging folder beside ``out_dir``; when the block ends without error and every file in
     ``names`` exists there, the whole folder is published with one atomic rename (see
     :func:`stimuli.atomic.publish_folder`: lock, stale clean-up, completion marker). An existing
-    non-empty ``out_dir`` needs ``overwrite`` and is replaced only if it holds an earlier output (one of
-    ``names`` or the marker). On any error ``out_dir`` is left exactly as it was.
+    non-empty ``out_dir`` needs ``overwrite`` and is replaced only if it holds nothing but an earlier
+    rsa-bridge output (the completion marker and the files it lists). On any error ``out_dir`` is left
+    exactly as it was.
     """
-    with publish_folder(out_dir, overwrite, recognise=tuple(names)) as staging:
+    with publish_folder(out_dir, overwrite) as staging:
         yield staging
         missing = [name for name in names if not (staging / name).exists()]
         if missing:

@@ -1,19 +1,35 @@
 """Publishing outputs as one unit: a file or a whole folder appears complete or not at all, never mixed.
 
-The rule, for every command that writes ``--out``:
+The rule, for every command that writes ``--out`` (one rule, in :func:`check_out`):
 
-1. ``--out`` is checked before any computing (:func:`check_out`): not empty, not a device, a folder
-   where a folder is written (a file where a file is), inside a writable folder; an existing non-empty
-   target needs ``--overwrite``, and a folder is only ever replaced when it holds an earlier rsa-bridge
-   output (its completion marker, or files the command itself writes) — never a folder of other things.
-2. A lock file beside the target (``.NAME.rsa-bridge.lock``, ``flock``; released by the kernel when a run
+1. ``--out`` is checked before any computing: not empty, not a device, a folder where a folder is written
+   (a file where a file is), inside a writable folder. An existing non-empty target needs ``--overwrite``.
+2. **``--overwrite`` replaces only what rsa-bridge wrote.** A folder is replaced only when it holds the
+   completion marker :data:`MARKER` (JSON: the files and sizes of the publication) and nothing beyond the
+   files (and folders) the marker lists. A folder without the marker is never replaced, whatever it holds
+   (a ``manifest.csv`` or ``results.csv`` does not make a folder an rsa-bridge output; outputs written
+   before the marker existed are refused too: move them away once). A refusal names up to a few of the
+   files rsa-bridge did not write and says what to do (choose another ``--out``, or move them). A single
+   file output replaces a regular file with ``--overwrite``; files written *beside* it (sidecars, such
+   as ``X_stimuli.csv`` of ``neural import --out X.nc``) are checked the same way before any work and are
+   published together with it (:func:`publish_files`).
+3. A lock file beside the target (``.NAME.rsa-bridge.lock``, ``flock``; released by the kernel when a run
    dies) lets one run at a time publish to it; a second run stops with one line.
-3. Everything is written into a staging folder beside the target (``.NAME.rsa-bridge-staging-*``), then a
-   completion marker (:data:`MARKER`, JSON: files and sizes) is written last, and the folder is published
-   with one atomic rename — onto an existing target with Linux ``renameat2(RENAME_EXCHANGE)``, which swaps
-   both in one step. Where that call is missing, the old folder is moved aside first and moved back by
-   the next run if a crash came between the two renames.
-4. Stale staging folders of killed runs are removed by the next run on the same target (under the lock).
+4. Everything is written into a staging folder beside the target (``.NAME.rsa-bridge-staging-*``) or a
+   temporary file (``.NAME.rsa-bridge-tmp-HOST-PID-*``), then the marker is written last, and the result is
+   published with one atomic rename -- onto an existing folder with Linux ``renameat2(RENAME_EXCHANGE)``,
+   which swaps both in one step. Where that call is missing, the old folder is moved aside first and moved
+   back by the next run if a crash came between the two renames.
+5. SIGTERM (sent by ``timeout`` and batch schedulers) and SIGINT while publishing raise
+   :class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread, so the staging folder, the lock and
+   temporary files are removed before the process ends; the previous handlers are restored afterwards.
+   What a SIGKILL leaves (staging folders, lock files, temporary files whose process is dead) is swept
+   by the next run on the same target.
+
+Example::
+
+    with publish_folder("runs/a", overwrite=True) as stage:
+        (stage / "results.csv").write_text("...")     # runs/a appears (or is replaced) whole
 
 Peers: ``tempfile`` + ``os.replace`` is the usual file recipe (e.g. ``atomicwrites``); whole-folder
 publishing with an exchange rename follows what ``git`` and package managers do for their stores.
@@ -27,16 +43,19 @@ import os
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from stimuli.errors import RSABridgeError, StimulusError
+from stimuli.tempfiles import Interrupted, signals_raise, sweep_temp, temp_path
 
 #: the completion marker written last into every published folder
 MARKER = ".rsa-bridge-complete"
 _STAGING = ".rsa-bridge-staging-"
 _OLD = ".rsa-bridge-old-"
+_MARKER_MAX = 64 << 20  # a marker larger than this is not ours
+_SHOWN = 3  # foreign files named in a refusal
 
 #: test hook: called with the name of each publishing step (fault injection kills the run there)
 FAULT_HOOK: Callable[[str], None] | None = None
@@ -56,24 +75,25 @@ def _umask() -> int:
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file next to ``path`` (same suffix), then move it onto ``path``.
 
-    The temporary file is removed when ``write`` fails; an existing ``path`` is replaced only on success.
+    The temporary file is removed when ``write`` fails or SIGTERM/SIGINT arrive; an existing ``path`` is
+    replaced only on success. Temporary files of dead earlier runs on ``path`` are swept first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        _step("file-before-rename")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    sweep_temp(path)
+    with signals_raise():
+        tmp = temp_path(path)
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())
+            _step("file-before-rename")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 
+# ---------------------------------------------------------------- the check
 def _writable_parent(target: Path, option: str, error: type[RSABridgeError] = RSABridgeError) -> None:
     parent = target.parent
     while not parent.exists() and parent != parent.parent:
@@ -85,26 +105,79 @@ def _writable_parent(target: Path, option: str, error: type[RSABridgeError] = RS
                              "choose a folder you can write to")
 
 
-def _is_earlier_output(target: Path, recognise: Sequence[str]) -> bool:
-    return (target / MARKER).is_file() or any((target / name).exists() for name in recognise)
+def _listed(folder: Path) -> tuple[set[str], set[str]] | None:
+    """(files, folders) the marker of ``folder`` lists, or None without a readable marker."""
+    marker = folder / MARKER
+    try:
+        if marker.is_symlink() or not marker.is_file() or marker.stat().st_size > _MARKER_MAX:
+            return None
+        body = json.loads(marker.read_text())
+        files = {str(name) for name in body["files"]}
+        folders = {str(name) for name in body.get("folders", [])}
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    for name in files:  # every parent of a listed file is a listed folder
+        parts = name.split("/")[:-1]
+        folders.update("/".join(parts[:k]) for k in range(1, len(parts) + 1))
+    return files, folders
+
+
+def foreign_files(folder: str | os.PathLike, limit: int = _SHOWN) -> list[str]:
+    """Up to ``limit`` entries of ``folder`` (relative posix paths) that its completion marker does not list
+    -- everything, when there is no marker. Empty: the folder holds only an earlier rsa-bridge output."""
+    folder = Path(folder)
+    listed = _listed(folder)
+    files, folders = listed if listed is not None else (set(), set())
+    found: list[str] = []
+    for root, dirs, names in os.walk(folder):
+        rel = Path(root).relative_to(folder).as_posix()
+        prefix = "" if rel == "." else f"{rel}/"
+        for name in sorted(names):
+            path = prefix + name
+            if path not in files and path != MARKER:
+                found.append(path)
+        for name in sorted(dirs):
+            path = prefix + name
+            if path not in folders or os.path.islink(os.path.join(root, name)):
+                found.append(path + ("" if os.path.islink(os.path.join(root, name)) else "/"))
+        dirs[:] = [d for d in sorted(dirs) if prefix + d in folders and not os.path.islink(os.path.join(root, d))]
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def _refuse_foreign(path: Path, option: str, error: type[RSABridgeError]) -> None:
+    foreign = foreign_files(path, _SHOWN + 1)
+    if not foreign:
+        return
+    names = ", ".join(foreign[:_SHOWN]) + (", ..." if len(foreign) > _SHOWN else "")
+    what = ("holds no earlier rsa-bridge output (no completion marker)" if _listed(path) is None
+            else "holds files beside its earlier rsa-bridge output that rsa-bridge did not write")
+    raise error(f"{option} {str(path)!r} {what} ({names}); refusing to replace it even with --overwrite; "
+                f"choose another {option}, or move those files away")
 
 
 def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind: str = "folder",
               recognise: Sequence[str] = (), option: str = "--out",
               error: type[RSABridgeError] = RSABridgeError) -> Path:
-    """Validate an output path before any work; return it as a :class:`~pathlib.Path`.
+    """Validate an output path before any work (the rule of the module docstring); return it as a Path.
 
     Args:
         target: the folder (``kind="folder"``) or file (``kind="file"``) to publish.
-        overwrite: an existing non-empty target may be replaced.
-        recognise: names whose presence marks a folder as an earlier output of this command (besides
-            :data:`MARKER`); a non-empty folder with neither is never replaced.
+        overwrite: an existing target may be replaced -- a folder only when it holds nothing but an
+            earlier rsa-bridge output (its :data:`MARKER` and the files it lists), a file when it is a
+            regular file.
+        recognise: ignored (kept for old callers): names no longer decide what may be replaced.
         option: the option's name for the messages.
 
     Raises:
         RSABridgeError: empty path, a device or other special file, a file where a folder is needed (or
-            the other way round), a folder that cannot be written, or an existing target without
-            ``overwrite``.
+            the other way round), a folder that cannot be written, an existing target without
+            ``overwrite``, or a folder with files rsa-bridge did not write.
+
+    Example::
+
+        check_out("runs/a", overwrite=True)   # fine when runs/a is missing, empty or an earlier output
     """
     if target is None or not str(target).strip():
         raise error(f"{option} is empty; give a {kind} path")
@@ -121,9 +194,7 @@ def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind
                 if not overwrite:
                     raise error(f"{option} {str(path)!r} already exists and is not empty; pass --overwrite "
                                          "to replace it, or choose another folder")
-                if not _is_earlier_output(path, recognise):
-                    raise error(f"{option} {str(path)!r} is not empty and holds no earlier rsa-bridge output; "
-                                         "refusing to replace it even with --overwrite; choose another folder")
+                _refuse_foreign(path, option, error)
         else:
             if path.is_dir():
                 raise error(f"{option} {str(path)!r} is a folder; give a file path")
@@ -136,10 +207,10 @@ def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind
 
 def check_target_folder(target: Path, overwrite: bool) -> None:
     """Refuse a target that is a file, or a non-empty folder unless ``overwrite`` (see :func:`check_out`)."""
-    check_out(target, overwrite, kind="folder", recognise=("manifest.csv",), option="stimulus folder",
-              error=StimulusError)
+    check_out(target, overwrite, kind="folder", option="stimulus folder", error=StimulusError)
 
 
+# ---------------------------------------------------------------- lock, stale clean-up, marker
 class _Lock:
     """An exclusive ``flock`` on ``.NAME.rsa-bridge.lock`` beside the target (no-op where fcntl is missing)."""
 
@@ -178,7 +249,8 @@ class _Lock:
 
 
 def _clean_stale(target: Path) -> None:
-    """Under the lock: restore an old folder stranded by a crash between two renames, delete stale staging."""
+    """Under the lock: restore an old folder stranded by a crash between two renames, delete stale staging
+    folders and the temporary files of dead runs."""
     prefix = f".{target.name}"
     for entry in sorted(target.parent.glob(f"{prefix}{_OLD}*")):
         previous = entry / "previous"
@@ -187,6 +259,7 @@ def _clean_stale(target: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
     for entry in target.parent.glob(f"{prefix}{_STAGING}*"):
         shutil.rmtree(entry, ignore_errors=True)
+    sweep_temp(target)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -207,9 +280,17 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _write_marker(folder: Path, info: dict) -> None:
-    files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
-    body = {"complete": True, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pid": os.getpid(), "files": files,
-            **info}
+    files, folders = {}, []
+    for root, dirs, names in os.walk(folder):  # links are listed, never followed
+        rel = Path(root).relative_to(folder).as_posix()
+        prefix = "" if rel == "." else f"{rel}/"
+        for name in dirs:
+            (files.__setitem__(prefix + name, os.lstat(os.path.join(root, name)).st_size)
+             if os.path.islink(os.path.join(root, name)) else folders.append(prefix + name))
+        files.update({prefix + name: os.lstat(os.path.join(root, name)).st_size for name in names})
+    files.pop(MARKER, None)
+    body = {"complete": True, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pid": os.getpid(),
+            "files": dict(sorted(files.items())), "folders": sorted(folders), **info}
     (folder / MARKER).write_text(json.dumps(body, indent=1, default=str) + "\n")
 
 
@@ -223,20 +304,22 @@ def is_complete(folder: str | os.PathLike) -> bool:
     return all((folder / name).is_file() and (folder / name).stat().st_size == size for name, size in files.items())
 
 
+# ---------------------------------------------------------------- publishing
 @contextmanager
 def publish_folder(target: str | os.PathLike, overwrite: bool = False, *, recognise: Sequence[str] = (),
                    option: str = "--out", info: dict | None = None,
                    error: type[RSABridgeError] = RSABridgeError) -> Iterator[Path]:
     """Yield a staging folder beside ``target``; when the block ends without error, publish it as ``target``.
 
-    The module docstring gives the rule (check, lock, stale clean-up, marker, one atomic rename). On an
-    exception the staging folder is removed and ``target`` is left exactly as it was.
+    The module docstring gives the rule (check, lock, stale clean-up, marker, one atomic rename, signals).
+    On an exception (SIGTERM and SIGINT included) the staging folder is removed and ``target`` is left
+    exactly as it was. ``recognise`` is ignored (see :func:`check_out`).
     """
-    target = Path(os.path.abspath(check_out(target, overwrite, kind="folder", recognise=recognise, option=option, error=error)))
+    target = Path(os.path.abspath(check_out(target, overwrite, kind="folder", option=option, error=error)))
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _Lock(target):
+    with signals_raise(), _Lock(target):
         _clean_stale(target)
-        check_out(target, overwrite, kind="folder", recognise=recognise, option=option, error=error)  # again, under the lock
+        check_out(target, overwrite, kind="folder", option=option, error=error)  # again, under the lock
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}", dir=target.parent))
         try:
             yield staging
@@ -266,32 +349,61 @@ def building_folder(target: str | Path, overwrite: bool = False) -> Iterator[Pat
     """Yield a fresh staging folder next to ``target``; on success it is published as ``target``.
 
     On an exception the staging folder is deleted and ``target`` is left as it was. With ``overwrite``
-    an existing stimulus folder (one with a manifest, or an earlier rsa-bridge output) is replaced.
+    only an earlier rsa-bridge output is replaced (see :func:`check_out`), never a folder of the user's
+    images, even one with a ``manifest.csv``.
     """
-    with publish_folder(target, overwrite, recognise=("manifest.csv",), option="stimulus folder",
-                        error=StimulusError) as tmp:
+    with publish_folder(target, overwrite, option="stimulus folder", error=StimulusError) as tmp:
         yield tmp
+
+
+@contextmanager
+def publish_files(targets: Sequence[str | os.PathLike], overwrite: bool = False, *,
+                  option: str = "--out") -> Iterator[list[Path]]:
+    """Yield one temporary path beside each of ``targets`` (same suffixes); when the block ends without
+    error, each written temporary file replaces its target (in the given order: put the main output last,
+    its sidecars first). A temporary path that the block deletes is skipped (its target is left alone).
+
+    Every target is checked by :func:`check_out` (``kind="file"``) before and again under the locks (one
+    per target); on an exception (SIGTERM and SIGINT included) all temporary files are removed and no
+    target is touched. Example::
+
+        with publish_files(["x_stimuli.csv", "x.nc"], overwrite=False) as (csv, nc):
+            csv.write_text("stimulus_id,filename\\n")
+            nc.write_bytes(b"...")
+    """
+    paths = [Path(os.path.abspath(check_out(t, overwrite, kind="file", option=option))) for t in targets]
+    if len(set(paths)) != len(paths):
+        raise RSABridgeError(f"internal: one file named twice among {[str(p) for p in paths]}")
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with signals_raise(), ExitStack() as stack:
+        for path in sorted(paths):  # one order for every run: no deadlock between two runs
+            stack.enter_context(_Lock(path))
+        temps: list[Path] = []
+        try:
+            for path in paths:
+                sweep_temp(path)
+                check_out(path, overwrite, kind="file", option=option)  # again, under the lock
+                temps.append(temp_path(path))
+            yield list(temps)
+            for tmp, path in zip(temps, paths):
+                if tmp.exists():
+                    os.chmod(tmp, 0o666 & ~_umask())
+                    _step("file-before-rename")
+                    os.replace(tmp, path)
+        finally:
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
 
 
 @contextmanager
 def publish_file(target: str | os.PathLike, overwrite: bool = False, *, option: str = "--out") -> Iterator[Path]:
     """Yield a temporary path beside ``target`` (same suffix); on success it replaces ``target`` atomically,
     under the same lock as :func:`publish_folder`, after :func:`check_out` (``kind="file"``)."""
-    target = Path(os.path.abspath(check_out(target, overwrite, kind="file", option=option)))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _Lock(target):
-        check_out(target, overwrite, kind="file", option=option)
-        handle, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-        os.close(handle)
-        tmp = Path(name)
-        try:
-            yield tmp
-            os.chmod(tmp, 0o666 & ~_umask())
-            _step("file-before-rename")
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+    with publish_files([target], overwrite, option=option) as (tmp,):
+        yield tmp
 
 
-__all__ = ["MARKER", "StimulusError", "atomic_write", "building_folder", "check_out", "check_target_folder",
-           "is_complete", "publish_file", "publish_folder"]
+__all__ = ["MARKER", "Interrupted", "StimulusError", "atomic_write", "building_folder", "check_out",
+           "check_target_folder", "foreign_files", "is_complete", "publish_file", "publish_files",
+           "publish_folder", "signals_raise", "sweep_temp", "temp_path"]

@@ -68,11 +68,12 @@ def test_clear_older_than_and_all(tmp_path, capsys):
     store = RDMCache(tmp_path / "c")
     store.folder.mkdir(parents=True)
     old, new = store.folder / "a.nc", store.folder / "b.nc"
-    xr.Dataset({"rdms": xr.DataArray([[0.0]])}, attrs={"rsa_bridge_cache_model": "m"}).to_netcdf(old, engine="h5netcdf")
-    new.write_bytes(old.read_bytes())
+    for path in (old, new):  # entries as the cache writes them: their stored key is their name
+        xr.Dataset({"rdms": xr.DataArray([[0.0]])}, attrs={"rsa_bridge_cache_model": "m", "rsa_bridge_cache_key":
+                                                            path.stem}).to_netcdf(path, engine="h5netcdf")
     ten_days = time.time() - 10 * 86400
     os.utime(old, (ten_days, ten_days))
-    stale_tmp = tmp_path / "c" / "rdms" / ".x.nc.abc.tmp"
+    stale_tmp = tmp_path / "c" / "rdms" / f".{'0' * 64}.nc.abc12345.tmp"  # an interrupted write's temp file
     stale_tmp.write_bytes(b"half")
     os.utime(stale_tmp, (ten_days, ten_days))
     code, out, err = cli(capsys, "cache", "--cache", str(tmp_path / "c"), "info")

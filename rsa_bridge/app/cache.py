@@ -23,6 +23,13 @@ numbers:
 Batch size, memory budget, spill folder and progress bars are not in the key (they do not change the numbers
 by design).
 Location: ``$RSA_BRIDGE_CACHE``, else ``$XDG_CACHE_HOME/rsa-bridge``, else ``~/.cache/rsa-bridge``.
+**The cache touches only its own files.** A cache folder is marked by a ``CACHEDIR.TAG`` (the standard
+cache-directory tag, which backup tools skip) written when the cache is first used; its own files are that
+tag, ``file-digests.json``, the entries ``rdms/<key>.nc`` (a 64-hex-digit name, or a file whose stored key is
+its name) and temporary files of its writes. ``cache clear`` removes only entries and temporary files, and
+says how many other files it left in place. A folder that is not empty, has no tag and holds anything
+else (a project folder given as ``--cache``) is refused for writing before any model runs; a cache
+written before the tag existed (only cache files in it) is adopted and tagged.
 Writes are atomic (:func:`rsa_bridge.io.write_netcdf`); an unreadable entry is discarded with a
 warning and recomputed. Every entry carries the SHA-256 of its content (:func:`rsa_bridge.integrity.content_sha256`: RDM
 values, coordinates and attrs) in ``rsa_bridge_cache_content_sha256``, verified on every read: an entry
@@ -30,200 +37,41 @@ edited into another valid NetCDF (or one without a checksum) is a warning, is re
 The checksum guards against corruption and edits, not against a forger who recomputes it. Image digests are memoised per (path, size, mtime, ctime, inode); a file
 changed since is rehashed, and files modified in the last seconds are never memoised.
 
-This module joins the core with :mod:`extractors` (imported lazily), like :mod:`rsa_bridge.app.pipeline`.
+This module joins the core with :mod:`extractors` (imported lazily), like :mod:`rsa_bridge.app.pipeline`; the
+storage half (:class:`RDMCache`, :class:`MemoryCache`, :func:`resolve_cache`) is :mod:`rsa_bridge.app.cache_store`.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import inspect
 import json
 import os
 import sys
 import time
-import warnings
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import xarray as xr
 
-from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.integrity import content_sha256
-from rsa_bridge.io import read_netcdf, write_netcdf, write_text
+from rsa_bridge.app.cache_store import (  # noqa: F401  (the storage half, re-exported)
+    ENV, MEMO_FILE, META, TAG, TAG_TEXT, Entry, MemoryCache, RDMCache, default_dir, resolve_cache)
+from rsa_bridge.errors import RSABridgeError  # noqa: F401
+from rsa_bridge.io import write_text
 from rsa_bridge.options import RDMOptions
 from rsa_bridge.provenance import file_sha256, package_version
 
-ENV = "RSA_BRIDGE_CACHE"
 #: bump when the key description or the entry layout changes
 FORMAT = 1
-#: attrs of a stored entry that belong to the cache, not to the RDMs
-META = "rsa_bridge_cache_"
 #: a file modified less than this long ago is hashed but not memoised (its timestamp may not move yet)
 RACY_NS = 2_000_000_000
-MEMO_FILE = "file-digests.json"
 MEMO_MAX = 200_000
 
 _DIGESTS: dict[tuple, str] = {}  # this process's memo: (path, size, mtime_ns, ctime_ns, ino, dev) -> digest
 
 
-def default_dir() -> Path:
-    """``$RSA_BRIDGE_CACHE``, else ``$XDG_CACHE_HOME/rsa-bridge``, else ``~/.cache/rsa-bridge``."""
-    if os.environ.get(ENV):
-        return Path(os.environ[ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "rsa-bridge"
-
-
 def _say(message: str) -> None:
     print(f"rsa-bridge cache: {message}", file=sys.stderr)
-
-
-# ---------------------------------------------------------------- storage
-@dataclass(frozen=True)
-class Entry:
-    """One stored entry, as ``cache info`` lists it (sizes in bytes, times in local ISO format)."""
-
-    key: str
-    path: Path
-    size: int
-    model: str
-    weights: str
-    layers: str
-    stimulus_set: str
-    n_stimuli: int
-    created: str
-    last_used: float
-
-
-class RDMCache:
-    """Model RDMs on disk under ``root`` (see the module docstring)."""
-
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root).expanduser() if root is not None else default_dir()
-        if self.root.exists() and not self.root.is_dir():
-            raise RSABridgeError(f"the cache folder {str(self.root)!r} is a file; give a folder (--cache DIR or "
-                                 f"${ENV}), or --no-cache")
-        self.folder = self.root / "rdms"
-        self.memo_dir = self.root  # where image digests are memoised
-
-    def __repr__(self) -> str:
-        return f"RDMCache({str(self.root)!r})"
-
-    def path_for(self, key: str) -> Path:
-        return self.folder / f"{key}.nc"
-
-    def get(self, key: str) -> xr.DataArray | None:
-        """The stored RDMs for ``key`` (attrs as they were computed), or None; a bad entry is removed
-        (unreadable, another key's, or content that does not match its stored checksum)."""
-        path = self.path_for(key)
-        if not path.is_file():
-            return None
-        try:
-            ds = read_netcdf(path, "a model-RDM cache entry")
-            if ds.attrs.get(f"{META}key") != key or "rdms" not in ds:
-                raise ValueError("the entry does not hold the RDMs of its key")
-            rdms = ds["rdms"]
-            rdms.name = None if ds.attrs.get(f"{META}name", "") == "" else ds.attrs[f"{META}name"]
-            stored = ds.attrs.get(f"{META}content_sha256")
-            if stored is None or str(stored) != content_sha256(rdms):
-                raise ValueError("its content does not match its checksum (edited or corrupted)"
-                                 if stored is not None else "it carries no content checksum")
-        except Exception as err:  # any unreadable file: discard and recompute
-            warnings.warn(f"cache entry {path} is unreadable ({type(err).__name__}: {err}); "
-                          "it was removed and will be recomputed", RuntimeWarning, stacklevel=2)
-            path.unlink(missing_ok=True)
-            return None
-        os.utime(path)  # last use, for `cache clear --older-than`
-        return rdms
-
-    def put(self, key: str, rdms: xr.DataArray, description: dict) -> Path | None:
-        """Store ``rdms`` under ``key`` atomically; a failed write only warns (the job goes on)."""
-        meta = {f"{META}key": key, f"{META}description": json.dumps(description, sort_keys=True),
-                f"{META}created": _dt.datetime.now().isoformat(timespec="seconds"),
-                f"{META}name": "" if rdms.name is None else str(rdms.name),
-                f"{META}model": str(description["model"]["name"]), f"{META}weights": str(description["model"].get("label", description["model"]["weights"])),
-                f"{META}layers": ",".join(n for n, _ in description["layers"]),
-                f"{META}stimulus_set": str(description["stimuli"]["name"]),
-                f"{META}n_stimuli": int(description["stimuli"]["n"]),
-                f"{META}content_sha256": content_sha256(rdms.rename(None))}
-        try:
-            return write_netcdf(xr.Dataset({"rdms": rdms.rename(None)}, attrs=meta), self.path_for(key))
-        except OSError as err:
-            warnings.warn(f"could not store model RDMs in the cache at {self.root} ({err}); "
-                          "pass --no-cache or --cache DIR", RuntimeWarning, stacklevel=2)
-            return None
-
-    def entries(self) -> list[Entry]:
-        """Stored entries, oldest use first (unreadable files are listed with model '?')."""
-        found = []
-        for path in sorted(self.folder.glob("*.nc")) if self.folder.is_dir() else []:
-            stat = path.stat()
-            try:
-                attrs = dict(read_netcdf(path, attrs_only=True).attrs)
-            except RSABridgeError:
-                attrs = {}
-            found.append(Entry(path.stem, path, stat.st_size, str(attrs.get(f"{META}model", "?")),
-                               str(attrs.get(f"{META}weights", "?")), str(attrs.get(f"{META}layers", "?")),
-                               str(attrs.get(f"{META}stimulus_set", "?")), int(attrs.get(f"{META}n_stimuli", 0)),
-                               str(attrs.get(f"{META}created", "?")), stat.st_mtime))
-        return sorted(found, key=lambda e: e.last_used)
-
-    def leftovers(self, min_age_s: float = 3600.0) -> list[Path]:
-        """Temporary files of writes that were killed (older than ``min_age_s``, so no live write is hit)."""
-        now = time.time()
-        return [p for p in self.root.rglob(".*.tmp") if now - p.stat().st_mtime > min_age_s] \
-            if self.root.is_dir() else []
-
-    def clear(self, older_than_days: float | None = None) -> tuple[int, int]:
-        """Remove entries (all, or those unused for ``older_than_days``) and stale temp files.
-
-        Returns (entries removed, bytes freed).
-        """
-        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
-        removed = freed = 0
-        for entry in self.entries():
-            if cutoff is None or entry.last_used < cutoff:
-                entry.path.unlink(missing_ok=True)
-                removed, freed = removed + 1, freed + entry.size
-        for path in self.leftovers():
-            freed += path.stat().st_size
-            path.unlink(missing_ok=True)
-        if older_than_days is None:
-            (self.root / MEMO_FILE).unlink(missing_ok=True)
-        return removed, freed
-
-
-class MemoryCache:
-    """RDMs held in memory by key (the distributed path fills one); ``strict``: a miss is an error."""
-
-    def __init__(self, entries: dict[str, xr.DataArray] | None = None, strict: bool = False, label: str = "memory"):
-        self.store = dict(entries or {})
-        self.strict = strict
-        self.root = label
-        self.memo_dir = None
-
-    def get(self, key: str) -> xr.DataArray | None:
-        if key not in self.store and self.strict:
-            raise RSABridgeError("the workers' model RDMs do not match this machine's inputs (another torch, "
-                                 "torchvision or rsa-bridge version, or other files); run without --scheduler")
-        found = self.store.get(key)
-        return None if found is None else found.copy(deep=False)
-
-    def put(self, key: str, rdms: xr.DataArray, description: dict) -> None:
-        self.store[key] = rdms
-
-
-def resolve_cache(cache: Any) -> RDMCache | MemoryCache | None:
-    """None/True: the default folder; False: no cache; a path: that folder; a cache object: itself."""
-    if cache is False:
-        return None
-    if cache is None or cache is True:
-        return RDMCache()
-    if hasattr(cache, "get") and hasattr(cache, "put"):  # a cache object (RDMCache, MemoryCache, ...)
-        return cache
-    return RDMCache(cache)
 
 
 # ---------------------------------------------------------------- file digests
@@ -232,11 +80,20 @@ def _stat_key(path: Path) -> tuple:
     return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
+def _memo_allowed(folder: Path) -> bool:
+    """The memo is written only into a tagged cache folder or a new/empty one, never among other files."""
+    try:
+        return (folder / TAG).is_file() or not folder.exists() or \
+            all(entry.name == MEMO_FILE for entry in os.scandir(folder))
+    except OSError:
+        return False
+
+
 def file_digests(paths: Sequence[str | os.PathLike], memo_dir: Path | None = None) -> list[str]:
     """SHA-256 of each file's bytes, each file read once per process.
 
     Digests are memoised under the file's (path, size, mtime_ns, ctime_ns, inode, device), in memory and
-    (with ``memo_dir``) in ``memo_dir/file-digests.json``; any change of those rehashes. A file modified
+    (with ``memo_dir``: a tagged cache folder, or a new or empty one) in ``memo_dir/file-digests.json``; any change of those rehashes. A file modified
     within the last 2 s is not memoised (a second write could leave its timestamps unchanged).
     """
     memo_path = None if memo_dir is None else Path(memo_dir) / MEMO_FILE
@@ -259,7 +116,7 @@ def file_digests(paths: Sequence[str | os.PathLike], memo_dir: Path | None = Non
         else:
             _DIGESTS[key] = digest
         out.append(digest)
-    if changed and memo_path is not None:
+    if changed and memo_path is not None and _memo_allowed(memo_path.parent):
         kept = dict(sorted(disk.items(), key=lambda kv: kv[1][1])[-MEMO_MAX:])
         try:
             write_text(json.dumps(kept), memo_path)
@@ -398,6 +255,8 @@ def cached_network_rdms(compute: Callable[..., xr.DataArray], model, stimulus_se
 
     if store is None:
         return fresh()
+    if hasattr(store, "claim"):
+        store.claim()  # never write into a folder of other files (before any model runs)
     try:
         key, description = rdm_key(model, stimulus_set, layers, options, transform, getattr(store, "memo_dir", None))
         before = [_stat_key(p) for p in stimulus_set.paths]

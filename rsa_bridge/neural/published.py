@@ -27,7 +27,7 @@ import xarray as xr
 
 from rsa_bridge.datasets import DATA_DIR, save_dataset, validate_rdm_dataset
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.io import reading, write_text
+from rsa_bridge.io import publish_files, reading
 from rsa_bridge.neural import schema as S
 from rsa_bridge.rdm import COL, ROW
 from stimuli.csv_cells import frame_to_csv
@@ -213,26 +213,27 @@ PUBLISHED_READERS = {
 }
 
 
-def write_imported(imported: Imported, out: str | os.PathLike) -> list[Path]:
-    """Save an import: the manifest first (``<out stem>_stimuli.csv``, absolute image paths), then the
-    NetCDF (an RDM dataset via :func:`rsa_bridge.datasets.save_dataset`, rates via ``save_rates``), both
-    atomically. Returns the paths written."""
+def manifest_path(out: str | os.PathLike) -> Path:
+    """The stimulus manifest written beside an import's ``out`` (``X.nc`` -> ``X_stimuli.csv``)."""
     out = Path(out)
-    written = []
+    return out.with_name(out.stem + "_stimuli.csv")
+
+
+def write_imported(imported: Imported, out: str | os.PathLike, overwrite: bool = False) -> list[Path]:
+    """Save an import: the manifest (:func:`manifest_path`, absolute image paths) and the NetCDF (an RDM
+    dataset via :func:`rsa_bridge.datasets.save_dataset`, rates via ``save_rates``), published together by
+    :func:`rsa_bridge.io.publish_files`: both are checked first (an existing one needs ``overwrite``), and
+    on any error neither is touched. Returns the paths written, the manifest first."""
+    out = Path(out)
     data = imported.data
-    if imported.manifest is not None:
-        manifest_path = out.with_name(out.stem + "_stimuli.csv")
-        write_text(frame_to_csv(imported.manifest, index=False), manifest_path)
-        written.append(manifest_path)
-        data = data.copy()
-        data.attrs["stimulus_set"] = manifest_path.name
-    try:
+    targets = [out] if imported.manifest is None else [manifest_path(out), out]
+    with publish_files(targets, overwrite) as temps:
+        if imported.manifest is not None:
+            temps[0].write_text(frame_to_csv(imported.manifest, index=False))
+            data = data.copy()
+            data.attrs["stimulus_set"] = targets[0].name
         if isinstance(data, xr.Dataset):
-            save_dataset(data, out)
+            save_dataset(data, temps[-1])
         else:
-            S.save_rates(data, out)
-    except BaseException:
-        for path in written:  # leave nothing half-written
-            path.unlink(missing_ok=True)
-        raise
-    return [*written, out]
+            S.save_rates(data, temps[-1])
+    return targets

@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     actions = p.add_subparsers(dest="cache_action", metavar="ACTION")
     info = actions.add_parser("info", help="location, number of entries, size, and one line per entry")
     info.set_defaults(func=run_info)
-    clear = actions.add_parser("clear", help="remove entries (all, or those unused for DAYS days)")
+    clear = actions.add_parser("clear", help="remove entries (all, or those unused for DAYS days); files the "
+                                             "cache did not write are left in place")
     clear.add_argument("--older-than", type=float, metavar="DAYS",
                        help="remove only entries not used for this many days")
     clear.set_defaults(func=run_clear)
@@ -59,6 +60,7 @@ def run_info(args: argparse.Namespace) -> int:
     if left:
         print(f"{len(left)} temporary file(s) of interrupted writes ({_size(sum(p.stat().st_size for p in left))}); "
               "`rsa-bridge cache clear` removes them")
+    _say_foreign(store, "not counted")
     return 0
 
 
@@ -71,4 +73,13 @@ def run_clear(args: argparse.Namespace) -> int:
     removed, freed = store.clear(args.older_than)
     which = "" if args.older_than is None else f" unused for {args.older_than:g} days"
     print(f"removed {removed} entr{'y' if removed == 1 else 'ies'}{which} ({_size(freed)}) from {store.root}")
+    _say_foreign(store, "left in place")
     return 0
+
+
+def _say_foreign(store, what: str) -> None:
+    """One line about files in the cache folder that the cache did not write (never touched by it)."""
+    count, names = store.foreign()
+    if count:
+        print(f"{count} file(s) in {store.root} were not written by the rsa-bridge cache and were {what} "
+              f"({', '.join(names)}{', ...' if count > len(names) else ''})")

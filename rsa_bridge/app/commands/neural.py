@@ -138,10 +138,14 @@ def _rates(imported, what: str):
 
 
 def run_import(args) -> int:
-    from rsa_bridge.neural.published import write_imported
+    from rsa_bridge.io import check_out
+    from rsa_bridge.neural.published import manifest_path, write_imported
 
+    check_out(args.out, args.overwrite, kind="file")
+    # the stimulus manifest that sources with images write beside --out obeys --overwrite too, before any work
+    check_out(manifest_path(args.out), args.overwrite, kind="file", option="the stimulus manifest beside --out")
     imported = _read(args)
-    written = write_imported(imported, args.out)
+    written = write_imported(imported, args.out, overwrite=args.overwrite)
     _print_summary(imported.data)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0

@@ -81,7 +81,7 @@ def run_fractals(args: argparse.Namespace) -> int:
     from rsa_bridge.progress import progress_enabled
     from stimuli.fractals import make_fractal_set
 
-    check_out(args.out, args.overwrite, recognise=("manifest.csv",))
+    check_out(args.out, args.overwrite)
     from rsa_bridge.limits import check_seed
 
     check_seed(args.seed)
@@ -126,7 +126,7 @@ def run_from_csv(args: argparse.Namespace) -> int:
 def run_from_archive(args: argparse.Namespace) -> int:
     from stimuli.builders import from_archive
 
-    check_out(args.out, args.overwrite, recognise=("manifest.csv",))
+    check_out(args.out, args.overwrite)
     stimulus_set = from_archive(args.archive, args.out, overwrite=args.overwrite)
     print(f"extracted {len(stimulus_set)} stimuli to {stimulus_set.root}")
     return 0
