@@ -32,7 +32,6 @@ import xarray as xr
 from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.methods import get, view
-from rsa_bridge.methods._numeric import pool_mean as _pool_mean
 from rsa_bridge.stats.masked import compare_masked
 
 ROW, COL = "stimulus_row", "stimulus_col"
@@ -161,6 +160,11 @@ def nili_bounds(vectors: np.ndarray, method: str, labels: np.ndarray, valid: np.
 def _sim(a, b, method, valid, square):
     s = compare_masked(a, b, method, valid)
     return s * s if square else s
+
+
+def _pool_mean(x: np.ndarray) -> np.ndarray:
+    """Raw mean of the RDMs (Algonauts 2019 / Net2Brain)."""
+    return np.mean(x, axis=0)
 
 
 #: definition -> (pool override or None for the method's own, square the similarities, units)
