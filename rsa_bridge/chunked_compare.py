@@ -125,12 +125,17 @@ def _as_store(area: str, value, like: RDMStore, stack: contextlib.ExitStack, mad
     return store
 
 
+#: shift kind (:data:`rsa_bridge.methods.SHIFTS`) -> (store, chunk size) -> (K,) the constant subtracted per RDM
+SHIFT_VALUES = {
+    "rank_mean": lambda src, size: np.full(len(src.names), (src.m + 1) / 2.0),
+    "first_chunk_mean": lambda src, size: np.array([src.read(name, 0, min(src.m, size)).mean()
+                                                    for name in src.names]),
+    "none": lambda src, size: np.zeros(len(src.names)),
+}
+
+
 def _shifts(kind: str, src: RDMStore, size: int) -> np.ndarray:
-    if kind == "rank_mean":
-        return np.full(len(src.names), (src.m + 1) / 2.0)
-    if kind == "first_chunk_mean":
-        return np.array([src.read(name, 0, min(src.m, size)).mean() for name in src.names])
-    return np.zeros(len(src.names))
+    return SHIFT_VALUES[kind](src, size)
 
 
 def _block(src: RDMStore, start: int, stop: int, shift: np.ndarray) -> np.ndarray:

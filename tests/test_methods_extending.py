@@ -287,3 +287,33 @@ def test_dask_executor_equals_serial(guide, data):
                                       executor=DaskExecutor(client, "local:2", batch_size=2), **kw)
             np.testing.assert_array_equal(p_dask.null, p_serial.null)
             assert p_serial.observed[0, 0] == pytest.approx(_stat(name, model[0], neural["IT"]), abs=1e-12)
+
+
+def test_entry_point_plugins_are_registered_and_a_broken_one_warns(monkeypatch):
+    import importlib.metadata
+
+    plugin = methods.Method("plugin_cosine", "cosine again, from a plugin", methods.get("cosine").similarity,
+                            pool=methods.get("cosine").pool)
+
+    class EntryPoint:
+        def __init__(self, name, value, load):
+            self.name, self.value, self.load = name, value, load
+
+    def broken():
+        raise ImportError("no module named 'gone'")
+
+    eps = [EntryPoint("plugin_cosine", "lab:PLUGIN", lambda: plugin), EntryPoint("gone", "gone:M", broken)]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: eps if group == "rsa_bridge.methods" else [])
+    try:
+        with pytest.warns(RuntimeWarning, match="'gone'.*not loaded"):
+            methods._load_plugins()
+        assert methods.get("PLUGIN_COSINE") is plugin
+        a, b = np.random.default_rng(0).random((2, 3, 10))
+        np.testing.assert_array_equal(compare_vectors(a, b, "plugin_cosine"), compare_vectors(a, b, "cosine"))
+        with pytest.warns(RuntimeWarning, match="'gone'"):
+            methods._load_plugins()  # loading the same object again is harmless; the broken one warns again
+        assert methods.get("plugin_cosine") is plugin
+    finally:
+        if "plugin_cosine" in methods.METHODS:
+            methods.unregister("plugin_cosine")
+    assert "plugin_cosine" not in methods.METHODS
