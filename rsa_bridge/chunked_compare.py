@@ -8,6 +8,9 @@ k_a, k_b: x = a - k_a, y = b - k_b) each chunk of c pairs adds
 
 in float64, and the similarity follows from the totals:
 
+A method says how in its record (:class:`rsa_bridge.methods.Chunked`: the shift and the finishing step); the
+built-in ones:
+
 ================ ============================================================ ==============================
 method           from the sums                                                shift k
 ================ ============================================================ ==============================
@@ -21,9 +24,11 @@ cosine           S_xy / sqrt(S_xx S_yy)                                        n
 The ranks of the rank methods are global (:func:`rsa_bridge.ranking.rank_store`: exact, out of core when
 needed), so the result equals :func:`rsa_bridge.compare.compare_vectors` on the dense vectors (tested to
 1e-12). The model store's ranks are kept with the store until it changes (:meth:`RDMStore.derived`), so the
-comparison and the statistics' observed values rank it once. ``kendall_tau_a`` (pairs of pairs) and the whitened methods (the RDM's row and column structure
-through the centring of the second-moment matrix) are not reduced to these sums here; which methods work is
-the ``chunked`` field of each record in :data:`rsa_bridge.definitions.COMPARISONS`.
+comparison and the statistics' observed values rank it once (for every method with ``transform="ranks"``).
+``kendall_tau_a`` (pairs of pairs) and the whitened methods (the RDM's row and column structure through the
+centring of the second-moment matrix) are not reduced to these sums here; which methods work is the
+``chunked`` field of each record in :data:`rsa_bridge.definitions.COMPARISONS`, and any other is refused in
+one line before any compute.
 
 Example::
 
@@ -41,13 +46,14 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.methods import Chunked, view
 from rsa_bridge.ranking import rank_store
 from rsa_bridge.rdm_store import RDMStore
 from rsa_bridge.registry import Registry
@@ -70,57 +76,19 @@ class Moments:
     constant_y: np.ndarray  # (R,) bool
 
 
-@dataclass(frozen=True)
-class ChunkedMethod:
-    """How one method is computed from :class:`Moments`: the shift of its inputs and the finish."""
+#: how one method is computed from :class:`Moments` (its record's ``chunked``; kept under its old name)
+ChunkedMethod = Chunked
 
-    shift: str  # "first_chunk_mean", "rank_mean" or "none"
-    finish: Callable[[Moments], np.ndarray]
-
-
-def _check_constant(mo: Moments, what: str) -> None:
-    for who, constant in (("a model", mo.constant_x), ("a neural", mo.constant_y)):
-        if constant.any():
-            raise RSABridgeError(f"{who} RDM is constant (all dissimilarities equal), so {what} is undefined")
-
-
-def _pearson(mo: Moments) -> np.ndarray:
-    _check_constant(mo, "its correlation with another RDM")
-    cov = mo.sxy - np.outer(mo.sx, mo.sy) / mo.m
-    var_x = mo.sxx - mo.sx ** 2 / mo.m
-    var_y = mo.syy - mo.sy ** 2 / mo.m
-    return np.clip(cov / np.sqrt(np.outer(var_x, var_y)), -1.0, 1.0)
-
-
-def _rho_a(mo: Moments) -> np.ndarray:
-    _check_constant(mo, "rho-a")
-    return mo.sxy * (12.0 / (float(mo.m) ** 3 - mo.m))
-
-
-def _cosine(mo: Moments) -> np.ndarray:
-    for who, sq in (("a model", mo.sxx), ("a neural", mo.syy)):
-        if (sq == 0).any():
-            raise RSABridgeError(f"{who} RDM is all zeros, so its cosine with another RDM is undefined")
-    return np.clip(mo.sxy / np.sqrt(np.outer(mo.sxx, mo.syy)), -1.0, 1.0)
-
-
-PEARSON = ChunkedMethod("first_chunk_mean", _pearson)
-PEARSON_OF_RANKS = ChunkedMethod("rank_mean", _pearson)
-RHO_A = ChunkedMethod("rank_mean", _rho_a)
-COSINE = ChunkedMethod("none", _cosine)
-
-#: method name -> how it is computed chunk by chunk, for the records of :data:`rsa_bridge.definitions.COMPARISONS`
-#: with a ``chunked`` entry
-CHUNKED: Registry[ChunkedMethod] = Registry(
-    "chunked comparison method", {name: globals()[c.chunked] for name, c in COMPARISONS.items() if c.chunkable})
+#: method name -> how it is computed chunk by chunk: a live view of the records of
+#: :data:`rsa_bridge.definitions.COMPARISONS` with a ``chunked`` entry
+CHUNKED: Registry[Chunked] = view("chunked comparison method", lambda m: m.chunked, lambda m: m.chunked is not None)
 
 
 def chunked_method(method: str) -> str:
     """The canonical name of ``method``; RSABridgeError in one line when it cannot run chunk by chunk."""
     name = COMPARISONS.resolve(method)
-    if not COMPARISONS[name].chunkable:
-        raise RSABridgeError(f"method {name!r} needs every stimulus pair in memory at once; for RDMs kept out of "
-                             f"memory use one of {', '.join(CHUNKED)}")
+    COMPARISONS[name].require("chunked", "comparing RDMs kept in a store (out of memory)",
+                              f"use one of {', '.join(CHUNKED)}, or --rdm-store memory")
     return name
 
 
@@ -157,12 +125,17 @@ def _as_store(area: str, value, like: RDMStore, stack: contextlib.ExitStack, mad
     return store
 
 
+#: shift kind (:data:`rsa_bridge.methods.SHIFTS`) -> (store, chunk size) -> (K,) the constant subtracted per RDM
+SHIFT_VALUES = {
+    "rank_mean": lambda src, size: np.full(len(src.names), (src.m + 1) / 2.0),
+    "first_chunk_mean": lambda src, size: np.array([src.read(name, 0, min(src.m, size)).mean()
+                                                    for name in src.names]),
+    "none": lambda src, size: np.zeros(len(src.names)),
+}
+
+
 def _shifts(kind: str, src: RDMStore, size: int) -> np.ndarray:
-    if kind == "rank_mean":
-        return np.full(len(src.names), (src.m + 1) / 2.0)
-    if kind == "first_chunk_mean":
-        return np.array([src.read(name, 0, min(src.m, size)).mean() for name in src.names])
-    return np.zeros(len(src.names))
+    return SHIFT_VALUES[kind](src, size)
 
 
 def _block(src: RDMStore, start: int, stop: int, shift: np.ndarray) -> np.ndarray:

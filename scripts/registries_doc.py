@@ -65,14 +65,18 @@ def render() -> str:
     out += ["Firing rates additionally take the cross-validated metrics "
             + ", ".join(f"`{n}`" for n in CV_METRICS) + " (`rsa_bridge.neural.rdms`).", ""]
     out += ["## Comparison methods (`--method`, `method=`)", "",
-            "Source: `rsa_bridge.definitions.COMPARISONS`. *bootstrap*: `dot` = all bootstrap samples as one batched "
-            "weighted matrix product (`rsa_bridge.stats.weighted`); `masked` = resampled one sample at a time "
-            "(`rsa_bridge.stats.masked`).", ""]
+            "Source: `rsa_bridge.definitions.COMPARISONS` (one `rsa_bridge.methods.Method` per method). *bootstrap*: "
+            "`dot` = all bootstrap samples as one batched weighted matrix product (`rsa_bridge.stats.weighted`); "
+            "`masked` = resampled one sample at a time (`rsa_bridge.stats.masked`). *capabilities*: what the record "
+            "gives besides its similarity (`pool` noise ceiling, `chunked` RDM stores, `kernel` compiled rank "
+            "bootstrap, `permutation` permutable prepared values); a missing one is refused in one line.", ""]
     out += _table(["name", "definition on a, b", "aliases", "rsatoolbox", "Brain-Score", "Net2Brain", "bootstrap",
-                   "function"],
+                   "capabilities", "module"],
                   [[f"`{c.name}`", c.definition + (f" ({c.note})" if c.note else ""),
-                    ", ".join(f"`{a}`" for a in c.aliases), f"`{c.rsatoolbox}`", c.brainscore, c.net2brain,
-                    c.bootstrap + (", ranks" if c.rank else ""), f"`rsa_bridge.compare.{c.function}`"]
+                    ", ".join(f"`{a}`" for a in c.aliases), f"`{c.rsatoolbox}`" if c.rsatoolbox else "",
+                    c.brainscore, c.net2brain, c.bootstrap + (", ranks" if c.rank else ""),
+                    ", ".join(k for k in ("pool", "chunked", "kernel", "permutation") if c.has(k)),
+                    f"`{c.source}`"]
                    for c in COMPARISONS.values()])
     out += ["## Neural-data formats (`rsa-bridge neural ... --format`, `read_neural(format=)`)", "",
             "Source: `rsa_bridge.neural.load.FORMATS`.", ""]

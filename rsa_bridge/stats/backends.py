@@ -1,9 +1,9 @@
 """Which code computes the per-sample similarities of a bootstrap: the CPU kernel, torch, or numpy.
 
-``spearman`` and ``rho_a`` samples come from the compiled one-pass kernel
-(:mod:`rsa_bridge.stats.rank_kernel`, numba, all cores) or, when a torch device such as ``cuda`` is
-named, from :mod:`rsa_bridge.stats.rank_torch`; every other case (and a machine without numba) uses
-the numpy path of :mod:`rsa_bridge.stats.bootstrap`. All give the same numbers to ~1e-15 (tests: 1e-10);
+Samples of a method whose record has a rank ``kernel`` (``spearman``, ``rho_a``; see
+:mod:`rsa_bridge.methods`) come from the compiled one-pass kernel (:mod:`rsa_bridge.stats.rank_kernel`, numba,
+all cores) or, when a torch device such as ``cuda`` is named, from :mod:`rsa_bridge.stats.rank_torch`; every
+other case (and a machine without numba) uses the numpy path of :mod:`rsa_bridge.stats.bootstrap`. All give the same numbers to ~1e-15 (tests: 1e-10);
 the result's ``bootstrap_backend`` attribute records which ran.
 """
 from __future__ import annotations
@@ -28,8 +28,9 @@ def sample_bar(n_samples: int, progress: bool | None):
 
 
 #: backend name -> when it runs; see :func:`rank_backend`
-BACKENDS = {"numba": "spearman/rho_a on the CPU when numba is installed (rsa_bridge.stats.rank_kernel)",
-            "torch": "spearman/rho_a when a torch device is given, e.g. cuda (rsa_bridge.stats.rank_torch)",
+BACKENDS = {"numba": "methods with a rank kernel (spearman, rho_a) on the CPU when numba is installed "
+                     "(rsa_bridge.stats.rank_kernel)",
+            "torch": "methods with a rank kernel when a torch device is given, e.g. cuda (rsa_bridge.stats.rank_torch)",
             "numpy": "every other case (rsa_bridge.stats.weighted / masked)"}
 #: samples per call of a fast backend (the progress bar moves between calls)
 FAST_CHUNK = 256
@@ -55,7 +56,9 @@ def rank_backend(method: str, device: str | None = None) -> str:
     ``device``: a torch device string (``cuda``, ``cuda:1``, ``cpu``) asks for the torch backend;
     None takes numba when it is installed.
     """
-    if method not in ("spearman", "rho_a"):
+    from rsa_bridge.methods import get
+
+    if get(method).kernel is None:  # only a method whose record has a rank kernel runs on the fast backends
         return "numpy"
     device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
     if device is not None:
@@ -67,7 +70,7 @@ def rank_backend(method: str, device: str | None = None) -> str:
 
 def fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, progress=None,
                       observed=False):
-    """Samples (B, L, A) of spearman / rho_a from the compiled or torch kernel.
+    """Samples (B, L, A) of a method with a rank ``kernel`` from the compiled or torch kernel.
 
     ``observed=True``: also the statistic on the original data (L, A), from the same kernel with every
     stimulus and RDM once (returns ``(samples, observed)``; the RDMs are sorted only once).

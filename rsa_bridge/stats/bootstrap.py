@@ -7,15 +7,16 @@ Resampled stimuli follow rsatoolbox (``eval_bootstrap_pattern`` / ``eval_bootstr
 are dropped, a sample with fewer than 3 distinct stimuli is NaN; given the same index sets the
 samples equal rsatoolbox's evaluations (tests check this to 1e-10).
 
-Speed: for ``spearman``, ``pearson``, ``rho_a`` and ``cosine`` a sample is the original pairs with
-integer weights (:mod:`rsa_bridge.stats.weighted`): every model RDM is sorted once, re-ranked per
-sample by one cumulative sum in its sorted order (samples spread over threads), and all layers x
-RDMs x samples of a batch are one ``matmul``. For ``spearman`` and ``rho_a`` the default backend is
-the compiled one-pass kernel of :mod:`rsa_bridge.stats.rank_kernel` (numba, all cores, 16 samples per
-pass; exact integer ranks), or :mod:`rsa_bridge.stats.rank_torch` when ``device`` names a torch
-device such as ``cuda``; without numba the numpy path above runs. Which one ran is the
-``bootstrap_backend`` attribute; all give the same numbers (tests: 1e-10).
-``kendall_tau_a`` and the whitened methods resample explicitly, one sample at a time.
+Speed: for a method with a prepared fast path (its record's ``dot``: ``spearman``, ``pearson``, ``rho_a``,
+``cosine``) a sample is the original pairs with integer weights (:mod:`rsa_bridge.stats.weighted`): every
+model RDM is sorted once (rank methods), re-ranked per sample by one cumulative sum in its sorted order
+(samples spread over threads), and all layers x RDMs x samples of a batch are one ``matmul``. For a method
+with a rank ``kernel`` (``spearman``, ``rho_a``) the default backend is the compiled one-pass kernel of
+:mod:`rsa_bridge.stats.rank_kernel` (numba, all cores, 16 samples per pass; exact integer ranks), or
+:mod:`rsa_bridge.stats.rank_torch` when ``device`` names a torch device such as ``cuda``; without numba the
+numpy path above runs. Which one ran is the ``bootstrap_backend`` attribute; all give the same numbers
+(tests: 1e-10). Every other method (``kendall_tau_a``, the whitened methods, a plugin without ``dot``)
+resamples explicitly, one sample at a time, with its own similarity.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
 from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, FAST_CHUNK, fast_path_samples, sample_bar, rank_backend
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
-from rsa_bridge.stats.ceiling import nili_bounds
+from rsa_bridge.methods import get as get_method
+from rsa_bridge.stats.ceiling import check_ceiling, nili_bounds
 from rsa_bridge.stats.executors import SERIAL, concatenate, resolve_executor, use_executor
 from rsa_bridge.stats.masked import compare_masked, gather
 from rsa_bridge.stats.stores import is_store, store_bootstrap
@@ -155,7 +157,7 @@ def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ce
     areas = list(neural_vec)
     samples = np.full((n_samples, n_layers, len(areas)), np.nan)
     ceil = np.full((n_samples, len(areas), 2), np.nan) if ceiling else None
-    rank = method in weighted.RANK_METHODS
+    rank = get_method(method).rank
     model_order = weighted.sort_order(model_vec) if rank else None
     neural_order = {a: weighted.sort_order(v) if rank else None for a, v in neural_vec.items()}
     widest = n_layers + 3 * max(v.shape[0] for v in neural_vec.values())
@@ -189,7 +191,7 @@ def _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ce
 
 
 def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples, ceiling, progress=None):
-    """Samples one at a time, resampled explicitly (kendall_tau_a, whitened methods)."""
+    """Samples one at a time, resampled explicitly (methods without a prepared fast path)."""
     areas = list(neural_mat)
     samples = np.full((n_samples, model_mat.shape[0], len(areas)), np.nan)
     ceil = np.full((n_samples, len(areas), 2), np.nan) if ceiling else None
@@ -249,7 +251,7 @@ def _exact_samples(method, backend, device, model_mat, neural_mat, model_vec, ne
                                     True, False)
                 for k, a in enumerate(multi):
                     ceil[:, list(neural_vec).index(a)] = part[:, k]
-    elif method in weighted.DOT_METHODS:
+    elif get_method(method).dot is not None:
         rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
         samples, ceil = _dot_path(method, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, ceiling, progress)
     else:
@@ -313,6 +315,8 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     method = check_method(method)
     if over not in OVER:
         raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
+    if ceiling:  # a method without a pool for the ceiling is refused before any compute
+        check_ceiling(method)
     if is_store(model_rdms):  # model RDMs in an RDM store: never stacked dense (rsa_bridge.stats.stores)
         return store_bootstrap(model_rdms, neural_rdms, method=method, n_samples=n_samples, over=over, seed=seed,
                                ceiling=ceiling, stimulus_indices=stimulus_indices, rdm_indices=rdm_indices,
@@ -354,7 +358,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         warnings.warn(f"no noise ceiling for area(s) {', '.join(single)}: a ceiling needs RDMs from at least 2 "
                       "subjects/sessions; their ceiling samples are NaN", RuntimeWarning, stacklevel=2)
     backend = rank_backend(method, device)
-    masked = backend == "numpy" and method not in weighted.DOT_METHODS  # only what the path reads is shipped
+    masked = backend == "numpy" and get_method(method).dot is None  # only what the path reads is shipped
     parts, ran = resolve_executor(executor).run(  # batches of these index sets (rsa_bridge.stats.executors)
         _exact_samples, (method, backend, device, model_mat if masked else None, neural_mat if masked else None,
                          None if masked else model_vec, None if masked else neural_vec, n, ceiling),

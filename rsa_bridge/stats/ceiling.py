@@ -5,7 +5,8 @@ Definitions (R RDMs of one area: subjects, sessions or animals; ``sim`` is the c
 ``nili`` (Nili et al. 2014; rsatoolbox ``boot_noise_ceiling`` / ``cv_noise_ceiling`` with
 leave-one-out sets): the RDMs are pooled into the RDM that maximises the method's mean similarity
 (rsatoolbox ``pool_rdm``: mean of ranks for rank methods, mean of z-scored RDMs for pearson and
-whitened_pearson, mean of RMS-scaled RDMs for cosine and whitened_cosine).
+whitened_pearson, mean of RMS-scaled RDMs for cosine and whitened_cosine): the ``pool`` of the method's
+record (:mod:`rsa_bridge.methods`); a method without one is refused in one line.
 
 - upper bound = mean over RDMs s of sim(pool(all RDMs), s)   (the pool includes s itself: an overestimate)
 - lower bound = mean over RDMs s of sim(pool(all but s), s)   (leave-one-out: an underestimate)
@@ -23,40 +24,37 @@ repeat-level responses instead (one RDM per area: no ceiling across subjects).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
-from rsa_bridge.compare import METHODS
+from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.methods import get, view
 from rsa_bridge.stats.masked import compare_masked
 
 ROW, COL = "stimulus_row", "stimulus_col"
 
 
-def _pool_ranks(x: np.ndarray) -> np.ndarray:
-    return np.mean(stats.rankdata(x, axis=-1), axis=0)
+#: method -> how rsatoolbox's ``pool_rdm`` pools RDMs (R, m) -> (m,) for it: a live view of each method's ``pool``
+POOLS: Mapping[str, Callable[[np.ndarray], np.ndarray]] = view(
+    "comparison method with a pool", lambda m: m.pool, lambda m: m.pool is not None)
 
 
-def _pool_zscores(x: np.ndarray) -> np.ndarray:
-    z = x - np.mean(x, axis=1, keepdims=True)
-    z = z / np.std(z, axis=1, keepdims=True)
-    pooled = np.mean(z, axis=0)
-    return pooled - pooled.min()
+def require_pool(method) -> None:
+    """One-line RSABridgeError when the method has no pool for the Nili noise ceiling."""
+    get(method).require("pool", "a Nili noise ceiling", "use definition='algonauts' (raw mean) or no ceiling")
 
 
-def _pool_rms(x: np.ndarray) -> np.ndarray:
-    return np.mean(x / np.sqrt(np.mean(x ** 2, axis=1, keepdims=True)), axis=0)
-
-
-#: method -> how rsatoolbox's ``pool_rdm`` pools RDMs (R, m) -> (m,) for it
-POOLS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "spearman": _pool_ranks, "rho_a": _pool_ranks, "kendall_tau_a": _pool_ranks,
-    "pearson": _pool_zscores, "whitened_pearson": _pool_zscores,
-    "cosine": _pool_rms, "whitened_cosine": _pool_rms,
-}
+def check_ceiling(method) -> None:
+    """One-line RSABridgeError before a bootstrap with ``ceiling=True`` when the method cannot give its ceilings:
+    no ``pool``, or a fast path without weighted pool values (``dot.pool_values``)."""
+    record = get(method)
+    record.require("pool", "a bootstrap noise ceiling", "bootstrap without ceiling=True")
+    if record.dot is not None and record.dot.pool_values is None:
+        raise RSABridgeError(f"comparison method {record.name!r} gives no weighted pool values (dot.pool_values), "
+                             "which bootstrap noise ceilings need; bootstrap without ceiling=True")
 
 
 @dataclass(frozen=True)
@@ -139,8 +137,13 @@ def _group_labels(groups, da: xr.DataArray | None, n_rdms: int) -> np.ndarray:
 
 def nili_bounds(vectors: np.ndarray, method: str, labels: np.ndarray, valid: np.ndarray | None = None,
           pool: Callable[[np.ndarray], np.ndarray] | None = None, square: bool = False):
-    """Per-group lower and upper bounds; vectors (R, m_valid) hold the valid pairs only."""
-    pool = pool or POOLS[method]
+    """Per-group lower and upper bounds; vectors (R, m_valid) hold the valid pairs only.
+
+    ``pool``: None = the method's own (its record's ``pool``; refused in one line when it has none).
+    """
+    if pool is None:
+        require_pool(method)
+        pool = get(method).pool
     pooled = pool(vectors)[None]
     unique = np.unique(labels)
     lower, upper = np.empty(len(unique)), np.empty(len(unique))
@@ -208,10 +211,12 @@ def noise_ceiling(rdms, method: str = "spearman", definition: str = "nili",
         >>> round(c.lower, 2), round(c.upper, 2)
         (0.28, 0.62)
     """
-    method = METHODS.resolve(method)
+    method = COMPARISONS.resolve(method)
     from rsa_bridge.registry import resolve_name
 
     definition = resolve_name("noise-ceiling definition", definition, DEFINITIONS)
+    if DEFINITIONS[definition][0] is None:
+        require_pool(method)
     vectors, da = rdm_stack(rdms, "the RDMs for the noise ceiling")
     labels = _group_labels(groups, da, vectors.shape[0])
     n_groups = len(np.unique(labels))

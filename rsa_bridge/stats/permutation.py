@@ -8,9 +8,11 @@ the permutations (Phipson & Smyth 2010):
 
     p = (1 + #{null >= observed}) / (1 + n_permutations)        (alternative='greater', the default)
 
-so it is never 0 and the test is exact at level alpha. For the dot-product methods the prepared model
-vectors (ranks, z-scores ...) are computed once and only re-indexed per permutation: a permutation of
-the stimuli is a permutation of the pairs, which leaves ranks, means and norms unchanged.
+so it is never 0 and the test is exact at level alpha. For a method with permutable prepared values (its
+record's ``permutation``, e.g. the whitened methods, or its ``dot`` path: ranks, z-scores ...) the prepared
+model vectors are computed once and only re-indexed per permutation: a permutation of the stimuli is a
+permutation of the pairs, which leaves ranks, means and norms unchanged. Any other method (``kendall_tau_a``,
+a plugin with neither) recomputes its own similarity on the permuted model RDMs (the generic path).
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from rsa_bridge.compare import compare_vectors, whitening_transform
+from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.methods import get as get_method
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
@@ -136,27 +139,32 @@ def _full(pairs: np.ndarray, n: int) -> np.ndarray:
     return full + full.transpose(0, 2, 1)
 
 
-def _prepared(method: str, vectors: np.ndarray, n: int):
-    """Unit vectors whose dot products are the similarity, split into a permutable pair part and diag part."""
-    m = vectors.shape[1]
-    if method in weighted.DOT_METHODS:
-        unit = weighted.prepare(method, vectors, np.ones((1, m)))[0]
-        if np.isnan(unit).any():
-            raise RSABridgeError("an RDM is constant (or all zeros for cosine): its similarity is undefined")
-        return unit, None
-    centred = vectors - vectors.mean(axis=1, keepdims=True) if method == "whitened_pearson" else vectors
-    t = whitening_transform(centred)
-    norm = np.sqrt((t * t).sum(axis=1, keepdims=True))
-    if (norm == 0).any():
-        raise RSABridgeError("an RDM is constant (or all zeros): its whitened similarity is undefined")
-    t = t / norm
-    return t[:, :m], t[:, m:]
+def _permutable(method) -> bool:
+    """Whether the method has prepared values that a relabelling only permutes (``permutation`` or ``dot``)."""
+    record = get_method(method)
+    return record.permutation is not None or record.dot is not None
+
+
+def _prepared(method, vectors: np.ndarray, n: int):
+    """Unit vectors whose dot products are the similarity, split into a permutable pair part and diag part.
+
+    The method's own ``permutation`` values, else its ``dot`` path's (unit weights); only for
+    :func:`_permutable` methods.
+    """
+    record = get_method(method)
+    if record.permutation is not None:
+        return record.permutation(vectors)
+    unit = weighted.prepare(record, vectors, np.ones((1, vectors.shape[1])))[0]
+    if np.isnan(unit).any():
+        raise RSABridgeError("an RDM is constant (or all zeros for cosine): its similarity is undefined")
+    return unit, None
 
 
 def _statistics(method, model_mat, model_vec, neural_mat, all_perms, progress=None) -> np.ndarray:
     """The statistic (K, L, A) under each of the K labellings ``all_perms`` (K, n) of the model RDMs.
 
-    ``model_mat`` (L, n, n) is read for ``kendall_tau_a`` only, ``model_vec`` (L, m) by the others.
+    ``model_mat`` (L, n, n) is read by the generic path only (methods that are not :func:`_permutable`:
+    their own similarity per permutation), ``model_vec`` (L, m) by the others.
     """
     n = all_perms.shape[1]
     rows, cols = np.triu_indices(n, k=1)
@@ -166,7 +174,7 @@ def _statistics(method, model_mat, model_vec, neural_mat, all_perms, progress=No
 
     bar = progress_bar(total=all_perms.shape[0] * len(neural_mat), desc="permutations", unit="perm",
                        progress=progress)
-    if method == "kendall_tau_a":
+    if not _permutable(method):
         for j, mats in enumerate(neural_mat.values()):
             nv = mats[:, rows, cols]
             for s, p in enumerate(all_perms):
@@ -250,9 +258,9 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     if perms.ndim != 2 or perms.shape[1] != n or not (np.sort(perms, axis=1) == np.arange(n)).all():
         raise RSABridgeError(f"permutation_indices must be (N, {n}) permutations of 0..{n - 1}")
     all_perms = np.concatenate([np.arange(n)[None], perms])  # row 0: the observed labelling
-    kendall = method == "kendall_tau_a"  # only what the path reads is shipped
+    generic = not _permutable(method)  # only what the path reads is shipped
     parts, ran = resolve_executor(executor).run(  # batches of permutations (rsa_bridge.stats.executors)
-        _statistics, (method, model_mat if kendall else None, None if kendall else model_vec, neural_mat),
+        _statistics, (method, model_mat if generic else None, None if generic else model_vec, neural_mat),
         (all_perms,), all_perms.shape[0], progress=progress, desc="permutations")
     stats_all = np.concatenate(parts)
     observed, null = stats_all[0], stats_all[1:]

@@ -313,12 +313,22 @@ def plan_chunks(model: SortedPairs, area: SortedPairs) -> list[tuple[slice, np.n
     return out
 
 
+def kernel_of(method) -> str:
+    """The rank-kernel finish (``pearson`` / ``rho_a``) of a method's record; refused in one line without one."""
+    from rsa_bridge.methods import get
+
+    record = get(method)
+    record.require("kernel", "the compiled / torch rank bootstrap", "use the numpy backend")
+    return record.kernel
+
+
 def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.ndarray,
                  plans: list | None = None) -> np.ndarray:
     """Per-sample similarities (B, L, R) of model RDMs with area RDMs.
 
     Args:
-        method: ``spearman`` or ``rho_a``.
+        method: a method name (or :class:`rsa_bridge.methods.Method`) with a rank ``kernel``: ``pearson``
+            (Spearman) or ``rho_a`` finishing of the weighted ranks.
         model, area: :func:`sorted_pairs` of the (L, m) model and (R, m) area vectors.
         counts: (B, n) how often each stimulus was drawn in each sample (all ones: no resampling).
         plans: :func:`plan_chunks` of model and area (computed here when None; when they exceed
@@ -327,6 +337,7 @@ def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.
     Returns:
         (B, L, R) float64; NaN where an RDM is constant within the sample.
     """
+    kernel = kernel_of(method)
     counts = np.asarray(counts, dtype=np.float64)
     b, n = counts.shape
     lanes = LANES
@@ -368,7 +379,7 @@ def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.
     total = total.reshape(-1)[:b]
     zero = (norm_m == 0)[:, :, None] | (norm_a == 0)[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        if method == "spearman":
+        if kernel == "pearson":  # the method's record says which finish (rsa_bridge.methods)
             sims = cross / np.sqrt(norm_m[:, :, None] * norm_a[:, None, :])
         else:  # rho_a: 12 sum w a b / (W^3 - W), a, b centred ranks (here doubled: / 4)
             sims = 3.0 * cross / (total ** 3 - total)[:, None, None]

@@ -51,6 +51,9 @@ def _ranks(s: SortedTorch, k: int, c, total):
 
 def similarities(method: str, model: SortedTorch, area: SortedTorch, counts: np.ndarray, device) -> np.ndarray:
     """Per-sample similarities (B, L, R), as :func:`rsa_bridge.stats.rank_kernel.similarities`."""
+    from rsa_bridge.stats.rank_kernel import kernel_of
+
+    kernel = kernel_of(method)
     import torch
 
     b_all, n = counts.shape
@@ -77,7 +80,7 @@ def similarities(method: str, model: SortedTorch, area: SortedTorch, counts: np.
             gathered = pair_ranks[:, :, model.order[k]]  # (b, R, m) in this model RDM's sorted order
             cross[:, k] = torch.einsum("bm,brm->br", wa, gathered)
         zero = (norm_m == 0)[:, :, None] | (norm_a == 0)[:, None, :]
-        if method == "spearman":
+        if kernel == "pearson":  # the method's record says which finish (rsa_bridge.methods)
             sims = cross / torch.sqrt(norm_m[:, :, None] * norm_a[:, None, :])
         else:  # rho_a on doubled ranks
             sims = 3.0 * cross / (total ** 3 - total)[:, :, None]

@@ -44,13 +44,19 @@ from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.rdm import COL, ROW
 
-#: the methods a store computes: those the registry marks ``chunkable`` (sums over pairs, chunk by chunk:
-#: ``rsa_bridge.chunked_compare``); kendall_tau_a (pairs of pairs) and the whitened methods (each (n, n) RDM
-#: double-centred) need every pair at once and stay on the dense path
-STORE_METHODS = tuple(name for name, c in COMPARISONS.items()
-                      if getattr(c, "chunkable", not name.startswith("whitened")))
+# STORE_METHODS (module __getattr__ below): the methods a store computes, those whose record has a ``chunked``
+# form (sums over pairs, chunk by chunk: ``rsa_bridge.chunked_compare``); kendall_tau_a (pairs of pairs) and the
+# whitened methods (each (n, n) RDM double-centred) need every pair at once and stay on the dense path
 #: bytes the exact scheme may build dense from a store (None: the memory available now, via psutil)
 DENSE_LIMIT_BYTES: float | None = None
+
+
+def __getattr__(name: str):
+    if name == "STORE_METHODS":  # live: a method registered later counts
+        from rsa_bridge.methods import names_with
+
+        return names_with("chunked")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_store(obj) -> bool:
@@ -148,12 +154,14 @@ def _square(store, name: str) -> np.ndarray:
 
 
 def check_store_method(method: str) -> str:
-    """The canonical ``method`` when a store can compute it; the whitened methods need the dense RDMs (one line)."""
+    """The canonical ``method`` when a store can compute it (its record has a ``chunked`` form); else one line."""
+    from rsa_bridge.methods import names_with
+
     method = COMPARISONS.resolve(method)
-    if method not in STORE_METHODS:
+    if not COMPARISONS[method].chunkable:
         raise RSABridgeError(f"comparison {method!r} is not available when the model RDMs live in a store "
-                             f"(--rdm-store): use one of {', '.join(STORE_METHODS)}, or --rdm-store memory "
-                             "with fewer stimuli")
+                             f"(--rdm-store): it has no chunked form (sums over pairs); use one of "
+                             f"{', '.join(names_with('chunked'))}, or --rdm-store memory with fewer stimuli")
     return method
 
 
@@ -210,7 +218,7 @@ def _chunked(store, neural_vec: Mapping[str, np.ndarray], method: str) -> dict[s
         from rsa_bridge.rdm_store import RDMStore
     except ImportError:
         return None
-    if not isinstance(store, RDMStore) or not getattr(COMPARISONS[method], "chunkable", False):
+    if not isinstance(store, RDMStore) or not COMPARISONS[method].chunkable:
         return None
     return compare_store(store, dict(neural_vec), method)
 
@@ -351,12 +359,21 @@ def _rdm_bootstrap(store, neural_rdms, *, method, n_samples, seed, ceiling, rdm_
     if ceiling:  # per-sample Nili bounds come from the brain RDMs only (the dense code, all pair weights 1)
         ceil = np.full((n_samples, len(neural_vec), 2), np.nan)
         multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
-        if multi:
+        if multi and COMPARISONS[method].dot is not None:  # the batched path of the method's prepared values
             first = next(iter(multi.values()))[:1]
             _, part = _dot_path(method, first, multi, None,
                                 {a: counts(rdm_idx[a], multi[a].shape[0]) for a in multi}, n, n_samples, True, False)
             for k, a in enumerate(multi):
                 ceil[:, list(neural_vec).index(a)] = part[:, k]
+        elif multi:  # the generic path: the method's own pool and similarity, one sample at a time
+            from rsa_bridge.stats.ceiling import nili_bounds
+
+            for a, v in multi.items():
+                j = list(neural_vec).index(a)
+                for s_, r_idx in enumerate(rdm_idx[a]):
+                    if np.unique(r_idx).size >= 2:
+                        low, up = nili_bounds(v[r_idx], method, r_idx)
+                        ceil[s_, j] = (np.nanmean(low), np.mean(up))
     return BootstrapResult(samples, observed, labels, list(neural_vec), method, "rdms", _seed_attr(seed),
                            None, rdm_idx, ceil, "numpy", subset_attrs("exact", n))
 

@@ -10,11 +10,12 @@ weighted statistic of the original vectors:
 - mean, norm and dot products become weighted sums.
 
 :func:`prepare` turns (B samples x K RDMs x m pairs) into unit vectors whose batched matrix product
-is the similarity — one ``matmul`` for all layers x RDMs x samples, no loop over pairs. For fixed
-RDMs and the rank methods it works in each RDM's sorted order, one sample at a time (gather the
-weights, one cumulative sum, centre and scale in place, one gather back), spread over threads
-(:data:`THREADS`); the thread count never changes a result. Kendall's
-tau-a and the whitened methods are not dot products of per-pair values; they go through
+is the similarity — one ``matmul`` for all layers x RDMs x samples, no loop over pairs. What "prepared"
+means is the method's own: its :class:`rsa_bridge.methods.DotPath` (this module holds the shared weighted
+helpers they use). For fixed RDMs a method may give ``prepare_fixed`` (the rank methods: each RDM's sorted
+order, one sample at a time — gather the weights, one cumulative sum, centre and scale in place, one gather
+back — spread over threads, :data:`THREADS`; the thread count never changes a result). A method without a
+dot path (Kendall's tau-a, the whitened methods, a plugin that gives none) goes through
 :mod:`rsa_bridge.stats.masked` instead.
 """
 from __future__ import annotations
@@ -26,10 +27,6 @@ from typing import Callable
 
 import numpy as np
 
-from rsa_bridge.definitions import DOT_METHODS, RANK_METHODS  # noqa: F401 (re-exported)
-
-# DOT_METHODS (similarity = a dot product of per-pair prepared values: the fast path) and RANK_METHODS come
-# from the records in :data:`rsa_bridge.definitions.COMPARISONS`
 #: threads for the per-sample loop of the rank methods (None: the CPUs this process may use, at most 8).
 #: Every sample is computed the same way whatever the count, so results do not depend on it.
 THREADS: int | None = None
@@ -123,48 +120,45 @@ def _unit(v: np.ndarray, w: np.ndarray, reference: np.ndarray | None = None) -> 
         return np.where(zero, np.nan, v / np.where(zero, 1.0, norm))
 
 
-def _norm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+unit = _unit
+
+
+def weighted_norm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted norms sqrt(sum w x^2), (B, K, 1), of x (K, m) or (B, K, m) under weights w (B, m)."""
     xb = x[None] if x.ndim == 2 else x
     return np.sqrt(np.einsum("bkm,bm->bk", np.broadcast_to(xb * xb, (w.shape[0],) + xb.shape[1:]), w))[..., None]
 
 
-def _weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+_norm = weighted_norm
+
+
+def weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted means (B, K, 1) of x (K, m) or (B, K, m) under weights w (B, m)."""
     xb = x[None] if x.ndim == 2 else x
     return np.einsum("bkm,bm->bk", np.broadcast_to(xb, (w.shape[0],) + xb.shape[1:]), w)[..., None] / w.sum(
         axis=-1)[:, None, None]
 
 
-def _prep_pearson(x, w, order):
-    return _unit(x - _weighted_mean(x, w), w, _norm(x, w))
+_weighted_mean = weighted_mean
 
 
-def _prep_cosine(x, w, order):
+def weighted_zscores(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(x - weighted mean) / weighted population SD, (B, K, m) (rsatoolbox ``pool_rdm`` for correlations)."""
     xb = np.broadcast_to(x, (w.shape[0],) + x.shape[-2:]) if x.ndim == 2 else x
-    return _unit(xb, w)
-
-
-def _prep_spearman(x, w, order):
-    ranks = weighted_ranks(x, w, order)
-    return _unit(ranks - (w.sum(axis=-1)[:, None, None] + 1.0) / 2.0, w)
-
-
-def _prep_rho_a(x, w, order):
-    ranks = weighted_ranks(x, w, order)
     total = w.sum(axis=-1)[:, None, None]
-    v = (ranks - (total + 1.0) / 2.0) * np.sqrt(w)[:, None, :]
-    scale = np.sqrt(12.0 / (total ** 3 - total))
-    constant = (ranks.max(axis=-1, where=w[:, None, :] > 0, initial=-np.inf)
-                == ranks.min(axis=-1, where=w[:, None, :] > 0, initial=np.inf))[..., None]
-    return np.where(constant, np.nan, v * scale)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centred = xb - weighted_mean(xb, w)
+        sd = np.sqrt(np.einsum("bkm,bm->bk", centred * centred, w)[..., None] / total)
+        return centred / sd
 
 
-#: method -> function (x (K, m) or (B, K, m), w (B, m), SortOrder | None) -> (B, K, m) prepared vectors
-PREPARE: dict[str, Callable[[np.ndarray, np.ndarray, SortOrder | None], np.ndarray]] = {
-    "spearman": _prep_spearman,
-    "pearson": _prep_pearson,
-    "rho_a": _prep_rho_a,
-    "cosine": _prep_cosine,
-}
+def weighted_rms_scaled(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x / weighted root mean square, (B, K, m) (rsatoolbox ``pool_rdm`` for cosines)."""
+    xb = np.broadcast_to(x, (w.shape[0],) + x.shape[-2:]) if x.ndim == 2 else x
+    total = w.sum(axis=-1)[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = np.sqrt(np.einsum("bkm,bm->bk", xb * xb, w)[..., None] / total)
+        return xb / rms
 
 
 def _centred_sorted_ranks(order: SortOrder, w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -195,13 +189,19 @@ def _centred_sorted_ranks(order: SortOrder, w: np.ndarray) -> tuple[np.ndarray, 
     return ranks, total
 
 
-def _prepare_fixed_ranks(method: str, order: SortOrder, w: np.ndarray) -> np.ndarray:
-    """:func:`prepare` for ``spearman``/``rho_a`` of fixed vectors (K, m), one sample at a time.
+def fixed_ranks(order: SortOrder, w: np.ndarray, scale: Callable[..., None]) -> np.ndarray:
+    """Prepared centred ranks of fixed vectors (K, m) with the sort ``order``, one sample at a time, (B, K, m).
+
+    ``scale(v, norm, total, zero)`` finishes one sample in place: v (K, m) the sqrt(w)-weighted centred ranks
+    in sorted order, norm (K,) their norms, total W the sample's total weight, zero (K,) the rows constant within
+    the sample (set to NaN afterwards). A rank method's ``prepare_fixed`` (``spearman`` divides by the norm,
+    ``rho_a`` scales by sqrt(12 / (W^3 - W))).
 
     Everything happens in each row's sorted order (weights gathered once, one cumulative sum,
     centring, scaling, all in place); one gather per sample puts the result back into pair order.
     Equal to :func:`weighted_ranks` + centring (tests check it) and several times faster for large RDMs.
     """
+    w = np.asarray(w, dtype=np.float64)
     k, m = order.order.shape
     out = np.empty((w.shape[0], k, m))
 
@@ -209,10 +209,7 @@ def _prepare_fixed_ranks(method: str, order: SortOrder, w: np.ndarray) -> np.nda
         v, total = _centred_sorted_ranks(order, w[s])
         norm = np.sqrt(np.einsum("km,km->k", v, v))
         zero = norm == 0  # constant within the sample: the similarity is undefined
-        if method == "spearman":
-            v /= np.where(zero, 1.0, norm)[:, None]
-        else:  # rho_a
-            v *= np.sqrt(12.0 / (total ** 3 - total))
+        scale(v, norm, total, zero)
         v[zero] = np.nan
         for row in range(k):  # row by row: the gather stays within one row's values (cache)
             np.take(v[row], order.inverse[row], out=out[s, row])
@@ -235,10 +232,19 @@ def _threads(n_tasks: int, values: int) -> int:
     return max(1, min(n_tasks, limit))
 
 
-def prepare(method: str, x: np.ndarray, w: np.ndarray, order: SortOrder | None = None) -> np.ndarray:
+def _dot(method):
+    from rsa_bridge.methods import get
+
+    record = get(method)
+    record.require("dot", "the batched bootstrap / permutation path", "use its explicit (masked) path")
+    return record
+
+
+def prepare(method, x: np.ndarray, w: np.ndarray, order: SortOrder | None = None) -> np.ndarray:
     """Prepared vectors (B, K, m): ``prepared_a @ prepared_b.T`` per sample is the method's similarity.
 
     Args:
+        method: a name or :class:`rsa_bridge.methods.Method` with a dot path.
         x: (K, m) fixed vectors (e.g. model layers; pass their :func:`sort_order`, computed once) or
             (B, K, m) per-sample vectors.
         w: (B, m) pair weights of the samples.
@@ -246,29 +252,38 @@ def prepare(method: str, x: np.ndarray, w: np.ndarray, order: SortOrder | None =
 
     Rows that are constant (or zero, for cosine) within a sample are NaN.
     """
-    if x.ndim == 2 and method in RANK_METHODS and order is None:
+    record = _dot(method)
+    if x.ndim == 2 and record.rank and order is None:
         order = sort_order(x)
-    if x.ndim == 2 and method in ("spearman", "rho_a"):
-        return _prepare_fixed_ranks(method, order, np.asarray(w, dtype=np.float64))
-    return PREPARE[method](x, w, order)
+    if x.ndim == 2 and record.dot.prepare_fixed is not None and order is not None:
+        return record.dot.prepare_fixed(order, np.asarray(w, dtype=np.float64))
+    return record.dot.prepare(x, w, order)
 
 
-def pool_values(method: str, x: np.ndarray, w: np.ndarray, order: SortOrder | None = None) -> np.ndarray:
-    """Per-RDM values that the pooled (noise-ceiling) RDM averages, as rsatoolbox's ``pool_rdm``.
+def pool_values(method, x: np.ndarray, w: np.ndarray, order: SortOrder | None = None) -> np.ndarray:
+    """Per-RDM values that the pooled (noise-ceiling) RDM averages, as rsatoolbox's ``pool_rdm``, (B, K, m).
 
-    Ranks for rank methods, z-scores (population SD) for pearson, RMS-scaled values for cosine;
-    (B, K, m).
+    The method's ``dot.pool_values`` (ranks for the rank methods, z-scores for pearson, RMS-scaled values for
+    cosine); a method without them is refused in one line.
     """
-    if method in RANK_METHODS:
-        if x.ndim == 2 and order is None:
-            order = sort_order(x)
-        return weighted_ranks(x, w, order)
-    xb = np.broadcast_to(x, (w.shape[0],) + x.shape[-2:]) if x.ndim == 2 else x
-    total = w.sum(axis=-1)[:, None, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if method == "pearson":
-            centred = xb - _weighted_mean(xb, w)
-            sd = np.sqrt(np.einsum("bkm,bm->bk", centred * centred, w)[..., None] / total)
-            return centred / sd
-        rms = np.sqrt(np.einsum("bkm,bm->bk", xb * xb, w)[..., None] / total)
-        return xb / rms
+    record = _dot(method)
+    if record.dot.pool_values is None:
+        from rsa_bridge.errors import RSABridgeError
+
+        raise RSABridgeError(f"comparison method {record.name!r} gives no weighted pool values (dot.pool_values), "
+                             "which bootstrap noise ceilings need; bootstrap without ceiling=True")
+    if x.ndim == 2 and record.rank and order is None:
+        order = sort_order(x)
+    return record.dot.pool_values(x, w, order)
+
+
+def __getattr__(name: str):
+    """``PREPARE`` (method -> its dot ``prepare``), ``DOT_METHODS``, ``RANK_METHODS``: live views of the registry."""
+    from rsa_bridge import definitions
+    from rsa_bridge.methods import view
+
+    if name == "PREPARE":
+        return view("comparison method with a fast path", lambda m: m.dot.prepare, lambda m: m.dot is not None)
+    if name in ("DOT_METHODS", "RANK_METHODS"):
+        return getattr(definitions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
