@@ -37,7 +37,8 @@ def render() -> str:
     from rsa_bridge.definitions import COMPARISONS, METRICS
     from rsa_bridge.neural.conventions import CONVENTIONS
     from rsa_bridge.neural.exporters import RATE_WRITERS
-    from rsa_bridge.neural.load import FORMATS, SHIPPED_RATES
+    from rsa_bridge.neural.formats import ENTRY_POINT_GROUP, FORMATS
+    from rsa_bridge.neural.load import SHIPPED_RATES
     from rsa_bridge.neural.rdms import CV_METRICS
     from rsa_bridge.stats.ceiling import DEFINITIONS
     from rsa_bridge.stats.permutation import CORRECTIONS
@@ -75,8 +76,17 @@ def render() -> str:
                     c.bootstrap + (", ranks" if c.rank else ""), f"`rsa_bridge.compare.{c.function}`"]
                    for c in COMPARISONS.values()])
     out += ["## Neural-data formats (`rsa-bridge neural ... --format`, `read_neural(format=)`)", "",
-            "Source: `rsa_bridge.neural.load.FORMATS`.", ""]
-    out += _table(["format", "reader"], [[f"`{name}`", _first_line(fn)] for name, fn in FORMATS.items()])
+            "Source: `rsa_bridge.neural.formats.FORMATS` (one `NeuralFormat` record each; a package adds its own "
+            f"through the entry-point group `{ENTRY_POINT_GROUP}`, see the extending guide). *suffixes*: detected "
+            "without `--format` (NetCDF files are told apart by content); *region*: `--region` labels neuroids the "
+            "file names no region for; *pickle*: the file may be a Python pickle, read only with `--allow-pickle`.",
+            ""]
+    out += _table(["format", "holds", "suffixes", "region", "pickle", "description", "reader"],
+                  [[f"`{f.name}`", f.holds, " ".join(f"`{s}`" for s in f.suffixes) or "name it",
+                    "yes" if f.takes_region else "—", "yes" if f.may_hold_pickle else "—",
+                    f.description + (f" (options: {', '.join(f.options)})" if f.options else ""),
+                    f"`{f.reader}`" if isinstance(f.reader, str) else f"`{f.reader.__module__}:{f.reader.__name__}`"]
+                   for f in FORMATS.values()])
     out += ["## Export formats (`rsa-bridge neural export --to`)", "", "Source: `rsa_bridge.neural.exporters.RATE_WRITERS`.",
             ""]
     out += _table(["format", "writer"], [[f"`{name}`", _first_line(fn)] for name, fn in RATE_WRITERS.items()])

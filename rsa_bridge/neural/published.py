@@ -203,15 +203,6 @@ def read_henaff_v1_rdms(path: str | os.PathLike, metric: str = "correlation", **
     return Imported(validate_rdm_dataset(ds, where=str(path)), manifest)
 
 
-#: format name -> reader(path, **options) -> Imported
-PUBLISHED_READERS = {
-    "algonauts2019": read_algonauts2019,
-    "net2brain": read_net2brain,
-    "henaff2021-v1": read_henaff_v1,
-    "henaff2021-v1-rdms": read_henaff_v1_rdms,
-}
-
-
 def write_imported(imported: Imported, out: str | os.PathLike) -> list[Path]:
     """Save an import: the manifest first (``<out stem>_stimuli.csv``, absolute image paths), then the
     NetCDF (an RDM dataset via :func:`rsa_bridge.datasets.save_dataset`, rates via ``save_rates``), both
