@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from rsa_bridge.definitions import METRICS
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.precisions import PRECISIONS as _PRECISIONS
 from rsa_bridge.provenance import clean_attrs
 from rsa_bridge.registry import Registry
 
@@ -35,15 +36,15 @@ __all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_MEMORY_BUDGET", "PRECISIONS", "RDM_ST
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
 #: bytes of float32 activations kept in memory (on the extraction device) before layers spill to disk
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
-#: RDM working precisions -> bytes per value (:mod:`rsa_bridge.gram` maps them to torch dtypes)
-PRECISIONS: Registry[int] = Registry("RDM precision", {"float64": 8, "float32": 4})
+#: RDM working precisions -> bytes per value: a view of :data:`rsa_bridge.precisions.PRECISIONS`
+PRECISIONS: Registry[int] = Registry("RDM precision", {name: p.itemsize for name, p in _PRECISIONS.items()})
 #: where ``compare`` keeps the model RDMs (``--rdm-store``; :mod:`rsa_bridge.app.rdm_stores`) -> what it does
 RDM_STORES: Registry[str] = Registry("RDM store", {
     "auto": "dense arrays while they fit the memory available, else an RDM store (memory, then disk)",
     "memory": "an RDM store of upper triangles, all in memory",
     "disk": "an RDM store of upper triangles, all on disk (a temporary HDF5 file)"})
-#: stored values of an RDM store (``--rdm-storage``) -> bytes per value
-RDM_STORAGES: Registry[int] = Registry("RDM storage", {"float64": 8, "float32": 4})
+#: stored values of an RDM store (``--rdm-storage``) -> bytes per value: a view of the same registry
+RDM_STORAGES: Registry[int] = Registry("RDM storage", {name: p.itemsize for name, p in _PRECISIONS.items()})
 
 
 def check_reduce_units(reduce_units: Any) -> int | None:

@@ -41,7 +41,8 @@ def render() -> str:
     from rsa_bridge.neural.load import SHIPPED_RATES
     from rsa_bridge.neural.rdms import CV_METRICS
     from rsa_bridge.stats.ceiling import DEFINITIONS
-    from rsa_bridge.stats.permutation import CORRECTIONS
+    from rsa_bridge.corrections import CORRECTIONS
+    from rsa_bridge.precisions import PRECISIONS
 
     out = [
         "# Registries: every name you can choose",
@@ -102,8 +103,16 @@ def render() -> str:
                   [[f"`{c.name}`", f"`{c.method}`", "yes" if c.squared else "no", f"`{c.ceiling}`",
                     c.normalize_by or "—", c.description] for c in CONVENTIONS.values()])
     out += ["## Multiple-comparison corrections (`correct(correction=)`)", "",
-            "Source: `rsa_bridge.stats.permutation.CORRECTIONS`.", ""]
-    out += _table(["correction", "function"], [[f"`{name}`", _first_line(fn)] for name, fn in CORRECTIONS.items()])
+            "Source: `rsa_bridge.corrections.CORRECTIONS` (also the model-comparison figure's `--correction`).", ""]
+    out += _table(["correction", "aliases", "label", "controls", "definition"],
+                  [[f"`{c.name}`", ", ".join(f"`{a}`" for a in c.aliases), c.label, c.controls, _first_line(c.adjust)]
+                   for c in CORRECTIONS.values()])
+    out += ["## Precisions (`--precision`, `--rdm-storage`, `RDMOptions(precision=, storage=)`)", "",
+            "Source: `rsa_bridge.precisions.PRECISIONS` (`options.PRECISIONS`, `options.RDM_STORAGES`, `gram.DTYPES` "
+            "and `rdm_store.STORAGE` are views of it).", ""]
+    out += _table(["precision", "bytes per value", "numpy", "torch", "unit roundoff", "description"],
+                  [[f"`{p.name}`", p.itemsize, f"`{p.name}`", f"`torch.{p.torch_name}`", f"2^-{p.mantissa_bits}",
+                    p.description] for p in PRECISIONS.values()])
     out += ["## Shipped data (`--dataset`, `read_neural(src)`)", "",
             "Sources: `rsa_bridge.datasets.SHIPPED` (RDM datasets), `rsa_bridge.neural.load.SHIPPED_RATES` (rates).", ""]
     out += _table(["name", "kind", "description"],
