@@ -39,7 +39,7 @@ from rsa_bridge.precisions import PRECISIONS as _PRECISIONS
 #: row panels of the Gram (only panel pairs i <= j are multiplied): at most this many, of at least this many rows
 MAX_PANELS, MIN_PANEL_ROWS = 8, 512
 #: torch dtype of each precision name: a view of :data:`rsa_bridge.precisions.PRECISIONS` (the one list of names)
-DTYPES = {name: p.torch_dtype() for name, p in _PRECISIONS.items()}
+DTYPES = {name: getattr(torch, p.torch_name) for name, p in _PRECISIONS.items()}
 
 
 def _normalized(gram: torch.Tensor, ids: Sequence[str], what: str, metric: str) -> torch.Tensor:

@@ -4,7 +4,7 @@ The RDM working precision (``RDMOptions.precision``, ``--precision``: the Gram p
 :mod:`rsa_bridge.gram`) and the values an RDM store keeps (``RDMOptions.storage``, ``--rdm-storage``:
 :mod:`rsa_bridge.rdm_store`) choose from the same records; ``options.PRECISIONS``, ``options.RDM_STORAGES``,
 ``gram.DTYPES`` and ``rdm_store.STORAGE`` are views of this registry. The module imports only the standard
-library (numpy and torch dtypes are looked up on first use), so a command-line parser can be built from it.
+library (the numpy dtype is looked up on first use), so a command-line parser can be built from it.
 
 Example::
 
@@ -30,7 +30,8 @@ class Precision:
     Attributes:
         name: the name users type (``float64``); also the numpy dtype name.
         itemsize: bytes per value (8, 4).
-        torch_name: the attribute of ``torch`` that is its dtype (``torch.float64``).
+        torch_name: the attribute of ``torch`` that is its dtype (``torch.float64``; looked up by the torch
+            backends, :data:`rsa_bridge.gram.DTYPES`, since the core imports torch only there).
         mantissa_bits: significand bits including the implicit one (53, 24); the unit roundoff is 2^-bits.
         description: one line for help texts and the reference page.
     """
@@ -51,12 +52,6 @@ class Precision:
         import numpy as np
 
         return np.dtype(self.name)
-
-    def torch_dtype(self) -> Any:
-        """The ``torch.dtype`` (imports torch)."""
-        import torch
-
-        return getattr(torch, self.torch_name)
 
 
 _PRECISIONS = (

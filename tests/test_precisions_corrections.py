@@ -18,15 +18,15 @@ def test_each_precision_matches_numpy_and_torch(name):
     info = np.finfo(name)
     assert p.numpy_dtype() == np.dtype(name) and p.itemsize == np.dtype(name).itemsize
     assert p.mantissa_bits == info.nmant + 1 and p.unit_roundoff == info.eps / 2
-    assert torch.empty(0, dtype=p.torch_dtype()).element_size() == p.itemsize
-    assert str(p.torch_dtype()) == f"torch.{name}"
+    assert torch.empty(0, dtype=getattr(torch, p.torch_name)).element_size() == p.itemsize
+    assert str(getattr(torch, p.torch_name)) == f"torch.{name}"
 
 
 def test_the_old_precision_tables_are_views_of_the_registry():
     from rsa_bridge import gram, options, rdm_store
 
     assert dict(options.PRECISIONS) == dict(options.RDM_STORAGES) == {n: p.itemsize for n, p in PRECISIONS.items()}
-    assert gram.DTYPES == {n: p.torch_dtype() for n, p in PRECISIONS.items()}
+    assert gram.DTYPES == {n: getattr(__import__("torch"), p.torch_name) for n, p in PRECISIONS.items()}
     assert rdm_store.STORAGE == {n: p.numpy_dtype() for n, p in PRECISIONS.items()}
     assert options.RDMOptions(precision="FLOAT32", storage="float32").storage_itemsize == 4
     assert gram.check_precision("float32") is __import__("torch").float32
