@@ -75,3 +75,13 @@ def test_one_corrections_table_for_stats_and_figures():
     np.testing.assert_array_equal(comparison._correct(p[:, 0], "fdr"), CORRECTIONS["fdr_bh"](p[:, 0]))
     with pytest.raises(RSABridgeError, match="unknown correction 'hollm'.*did you mean 'holm'"):
         comparison._correct(p[:, 0], "hollm")
+
+
+@pytest.mark.parametrize("module_name", ["rsa_bridge.precisions", "rsa_bridge.corrections", "rsa_bridge.neural.formats",
+                                         "rsa_bridge.neural", "rsa_bridge.options"])
+def test_examples_of_the_registry_modules_run(module_name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module_name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
