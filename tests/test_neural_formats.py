@@ -206,3 +206,20 @@ def test_the_guides_format_module_through_an_entry_point_and_the_cli(tmp_path, r
     refused = subprocess.run([*cli, str(tmp_path / "rates.txt"), "--format", "scratch", "--out",
                               str(tmp_path / "o2.nc")], capture_output=True, text=True, env=env, timeout=300)
     assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0 and "--region" in refused.stderr
+
+
+def test_a_broken_format_plugin_is_left_out_with_a_warning(monkeypatch, capsys):
+    """A plugin that fails to import, or names no NeuralFormat, must not take the command line down."""
+    from importlib import metadata
+
+    eps = [metadata.EntryPoint("broken", "no_such_module_xyz:FORMAT", F.ENTRY_POINT_GROUP),
+           metadata.EntryPoint("wrong", "os:path", F.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [e for e in eps if e.group == group])
+    with pytest.warns(RuntimeWarning) as record:
+        formats = F.all_formats()
+    assert list(formats) == list(F.FORMATS)
+    text = " ".join(str(w.message) for w in record)
+    assert "'broken'" in text and "fails to load" in text and "not a NeuralFormat" in text
+    with pytest.warns(RuntimeWarning), pytest.raises(SystemExit) as exit_info:
+        main(["neural", "import", "--help"])
+    assert exit_info.value.code == 0 and "--format" in capsys.readouterr().out

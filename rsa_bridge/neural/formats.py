@@ -188,8 +188,10 @@ def register_format(fmt: NeuralFormat) -> NeuralFormat:
 
 
 def _plugins() -> list[NeuralFormat]:
-    """Formats named by entry points of :data:`ENTRY_POINT_GROUP` (loaded on each call; a broken plugin is
-    a user error naming it)."""
+    """Formats named by entry points of :data:`ENTRY_POINT_GROUP` (loaded on each call). A plugin that fails
+    to load, or names something other than a :class:`NeuralFormat`, is left out with one warning naming it, so a
+    broken package cannot take the command line down (naming its format then says it is unknown)."""
+    import warnings
     from importlib import metadata
 
     found = []
@@ -197,11 +199,13 @@ def _plugins() -> list[NeuralFormat]:
         try:
             fmt = ep.load()
         except Exception as err:  # a plugin's import error must not look like a bug of ours
-            raise RSABridgeError(f"cannot load neural-data format {ep.name!r} ({ep.value}): "
-                                 f"{type(err).__name__}: {err}; fix or uninstall that package") from None
+            warnings.warn(f"rsa-bridge: neural-data format {ep.name!r} ({ep.value}) is left out: it fails to load "
+                          f"({type(err).__name__}: {err}); fix or uninstall that package", RuntimeWarning, stacklevel=2)
+            continue
         if not isinstance(fmt, NeuralFormat):
-            raise RSABridgeError(f"entry point {ep.name!r} ({ep.value}) of {ENTRY_POINT_GROUP} is a "
-                                 f"{type(fmt).__name__}, not a NeuralFormat record")
+            warnings.warn(f"rsa-bridge: entry point {ep.name!r} ({ep.value}) of {ENTRY_POINT_GROUP} is a "
+                          f"{type(fmt).__name__}, not a NeuralFormat record; left out", RuntimeWarning, stacklevel=2)
+            continue
         found.append(fmt)
     return found
 
