@@ -200,9 +200,8 @@ def stream_rdms(
         out_store: an :class:`rsa_bridge.rdm_store.RDMStore` over the same stimulus ids: each finished layer RDM
             is put there (with its ``module_path`` and ``n_units``) and the store is returned with the attrs
             below, so only one (n, n) Gram/RDM exists at a time instead of the (L, n, n) array.
-        old_keywords: the options as separate keywords (``metric=``, ``batch_size=``, ...): deprecated, still
-            accepted for one release with a DeprecationWarning (``memory_budget=None`` there still means
-            "no limit").
+        old_keywords: the options as separate keywords (``metric=``, ``batch_size=``, ...) of earlier releases
+            are removed: any is a TypeError naming the RDMOptions field to use.
 
     Returns:
         ``out_store`` when given (its attrs updated as below); else
@@ -227,8 +226,6 @@ def stream_rdms(
         >>> bool(np.allclose(rdms[0].values, compute_rdm(net(x).detach().numpy()).values, atol=1e-12))
         True
     """
-    if old_keywords.get("memory_budget", 0) is None:  # the old stream_rdms spelling of "no limit"
-        old_keywords["memory_budget"] = math.inf
     options = options_from_keywords(options, old_keywords, "stream_rdms")
     metric, precision, reduce_units, reduce_seed = options.metric, options.precision, options.reduce_units, \
         options.reduce_seed

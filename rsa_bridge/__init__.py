@@ -17,9 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rsa_bridge import _moved, _siblings
-
-_moved.install()
+from rsa_bridge import _siblings
 
 
 def _warn_if_shadowed() -> None:

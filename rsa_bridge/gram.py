@@ -34,11 +34,12 @@ import torch
 from rsa_bridge.definitions import METRICS, MetricDefinition
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.options import DEFAULT_CHUNK_BYTES, PRECISIONS
+from rsa_bridge.precisions import PRECISIONS as _PRECISIONS
 
 #: row panels of the Gram (only panel pairs i <= j are multiplied): at most this many, of at least this many rows
 MAX_PANELS, MIN_PANEL_ROWS = 8, 512
-#: torch dtype of each precision name of :data:`rsa_bridge.options.PRECISIONS` (the one list of names)
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+#: torch dtype of each precision name: a view of :data:`rsa_bridge.precisions.PRECISIONS` (the one list of names)
+DTYPES = {name: getattr(torch, p.torch_name) for name, p in _PRECISIONS.items()}
 
 
 def _normalized(gram: torch.Tensor, ids: Sequence[str], what: str, metric: str) -> torch.Tensor:

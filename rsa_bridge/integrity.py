@@ -3,7 +3,7 @@
 :func:`content_sha256` hashes what decides the numbers and their identity: dims, shape, the float64
 values in C order, every coordinate (name, dims, values as text) and the attrs (JSON with sorted keys,
 values normalised the way NetCDF gives them back). It is stable under a NetCDF round trip, so the
-model-RDM cache (:mod:`rsa_bridge.cache`) stores it with each entry and recomputes it on every read.
+model-RDM cache (:mod:`rsa_bridge.app.cache`) stores it with each entry and recomputes it on every read.
 Peers: Brain-Score and rsatoolbox keep no checksums of stored results; ``pooch`` checks downloaded files by
 their bytes' SHA-256 (here the content is hashed, not the file, so re-encoding does not matter).
 """

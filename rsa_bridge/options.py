@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from rsa_bridge.definitions import METRICS
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.precisions import PRECISIONS as _PRECISIONS
 from rsa_bridge.provenance import clean_attrs
 from rsa_bridge.registry import Registry
 
@@ -35,15 +36,15 @@ __all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_MEMORY_BUDGET", "PRECISIONS", "RDM_ST
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
 #: bytes of float32 activations kept in memory (on the extraction device) before layers spill to disk
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
-#: RDM working precisions -> bytes per value (:mod:`rsa_bridge.gram` maps them to torch dtypes)
-PRECISIONS: Registry[int] = Registry("RDM precision", {"float64": 8, "float32": 4})
+#: RDM working precisions -> bytes per value: a view of :data:`rsa_bridge.precisions.PRECISIONS`
+PRECISIONS: Registry[int] = Registry("RDM precision", {name: p.itemsize for name, p in _PRECISIONS.items()})
 #: where ``compare`` keeps the model RDMs (``--rdm-store``; :mod:`rsa_bridge.app.rdm_stores`) -> what it does
 RDM_STORES: Registry[str] = Registry("RDM store", {
     "auto": "dense arrays while they fit the memory available, else an RDM store (memory, then disk)",
     "memory": "an RDM store of upper triangles, all in memory",
     "disk": "an RDM store of upper triangles, all on disk (a temporary HDF5 file)"})
-#: stored values of an RDM store (``--rdm-storage``) -> bytes per value
-RDM_STORAGES: Registry[int] = Registry("RDM storage", {"float64": 8, "float32": 4})
+#: stored values of an RDM store (``--rdm-storage``) -> bytes per value: a view of the same registry
+RDM_STORAGES: Registry[int] = Registry("RDM storage", {name: p.itemsize for name, p in _PRECISIONS.items()})
 
 
 def check_reduce_units(reduce_units: Any) -> int | None:
@@ -218,26 +219,31 @@ _RDM_FIELDS = frozenset(f.name for f in fields(RDMOptions))
 
 def options_from_keywords(options: RDMOptions | None, legacy: Mapping[str, Any], where: str,
                           stacklevel: int = 3) -> RDMOptions:
-    """``options`` (default ``RDMOptions()``) updated by old-style keywords, with one DeprecationWarning.
+    """``options`` (default ``RDMOptions()``), checked; ``legacy``: the stray keywords a caller received.
 
-    ``legacy`` holds only the keywords the caller actually passed (name -> value; an ``rdm_options`` dict is
-    unpacked). The old keywords stay
-    accepted for one release; pass ``options=RDMOptions(...)`` instead. ``stacklevel``: as for
-    :func:`warnings.warn`, counted from this function (3 = the caller of the function that called this one).
+    The old-style RDM keywords (``metric=``, ``batch_size=``, ``rdm_options={...}`` ...) were deprecated for
+    one release and are removed (CHANGELOG.md): any keyword in ``legacy`` is a TypeError, as Python itself
+    says of a keyword a function does not take, naming the ``RDMOptions`` field to use where there is one.
+    ``stacklevel`` is kept for the callers' signatures and unused.
+
+    Example::
+
+        >>> options_from_keywords(None, {}, "stream_rdms") == RDMOptions()
+        True
     """
     options = RDMOptions() if options is None else options
-    if "rdm_options" in legacy:  # the dict that compare_models took before RDMOptions existed
-        legacy = {**(legacy["rdm_options"] or {}), **{k: v for k, v in legacy.items() if k != "rdm_options"}}
     if not isinstance(options, RDMOptions):
         raise RSABridgeError(f"{where}: options must be an RDMOptions (rsa_bridge.options); got "
                              f"{type(options).__name__}")
     if not legacy:
         return options
-    unknown = sorted(set(legacy) - _RDM_FIELDS)
-    if unknown:  # what Python itself says of a misspelt keyword
-        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r} (RDM options: "
-                        f"{', '.join(sorted(_RDM_FIELDS))})")
-    warnings.warn(f"{where}({', '.join(f'{k}=' for k in legacy)}) is deprecated and will be removed in the next "
-                  f"release: pass one rsa_bridge.RDMOptions({', '.join(f'{k}=...' for k in legacy)}) instead",
-                  DeprecationWarning, stacklevel=stacklevel)
-    return replace(options, **legacy)
+    name = sorted(legacy)[0]
+    fields_given = sorted(set(legacy) & _RDM_FIELDS)
+    if fields_given:
+        raise TypeError(f"{where}() got an unexpected keyword argument {fields_given[0]!r}: the separate RDM keywords "
+                        f"were removed; pass one rsa_bridge.RDMOptions({', '.join(f'{k}=...' for k in fields_given)})")
+    if name == "rdm_options":
+        raise TypeError(f"{where}() got an unexpected keyword argument 'rdm_options': the dict was removed; pass one "
+                        "rsa_bridge.RDMOptions(...) with the same fields")
+    raise TypeError(f"{where}() got an unexpected keyword argument {name!r} (RDM options: "
+                    f"{', '.join(sorted(_RDM_FIELDS))})")

@@ -46,12 +46,13 @@ import numpy as np
 
 from rsa_bridge.condensed import check_square, condense_rows, fill_square, n_pairs, panel_rows, row_offset
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.precisions import PRECISIONS
 from rsa_bridge.spill import spill_folder
 
 #: bytes of one on-disk chunk (and of one read) of a condensed vector
 CHUNK_BYTES = 4 * 1024 * 1024
-#: storage dtypes: name -> numpy dtype
-STORAGE = {"float64": np.dtype(np.float64), "float32": np.dtype(np.float32)}
+#: storage dtypes: name -> numpy dtype, a view of :data:`rsa_bridge.precisions.PRECISIONS`
+STORAGE = {name: p.numpy_dtype() for name, p in PRECISIONS.items()}
 
 
 def _as_numpy(rdm: Any) -> np.ndarray:

@@ -37,10 +37,12 @@ def render() -> str:
     from rsa_bridge.definitions import COMPARISONS, METRICS
     from rsa_bridge.neural.conventions import CONVENTIONS
     from rsa_bridge.neural.exporters import RATE_WRITERS
-    from rsa_bridge.neural.load import FORMATS, SHIPPED_RATES
+    from rsa_bridge.neural.formats import ENTRY_POINT_GROUP, FORMATS
+    from rsa_bridge.neural.load import SHIPPED_RATES
     from rsa_bridge.neural.rdms import CV_METRICS
     from rsa_bridge.stats.ceiling import DEFINITIONS
-    from rsa_bridge.stats.permutation import CORRECTIONS
+    from rsa_bridge.corrections import CORRECTIONS
+    from rsa_bridge.precisions import PRECISIONS
 
     out = [
         "# Registries: every name you can choose",
@@ -79,8 +81,17 @@ def render() -> str:
                     f"`{c.source}`"]
                    for c in COMPARISONS.values()])
     out += ["## Neural-data formats (`rsa-bridge neural ... --format`, `read_neural(format=)`)", "",
-            "Source: `rsa_bridge.neural.load.FORMATS`.", ""]
-    out += _table(["format", "reader"], [[f"`{name}`", _first_line(fn)] for name, fn in FORMATS.items()])
+            "Source: `rsa_bridge.neural.formats.FORMATS` (one `NeuralFormat` record each; a package adds its own "
+            f"through the entry-point group `{ENTRY_POINT_GROUP}`, see the extending guide). *suffixes*: detected "
+            "without `--format` (NetCDF files are told apart by content); *region*: `--region` labels neuroids the "
+            "file names no region for; *pickle*: the file may be a Python pickle, read only with `--allow-pickle`.",
+            ""]
+    out += _table(["format", "holds", "suffixes", "region", "pickle", "description", "reader"],
+                  [[f"`{f.name}`", f.holds, " ".join(f"`{s}`" for s in f.suffixes) or "name it",
+                    "yes" if f.takes_region else "—", "yes" if f.may_hold_pickle else "—",
+                    f.description + (f" (options: {', '.join(f.options)})" if f.options else ""),
+                    f"`{f.reader}`" if isinstance(f.reader, str) else f"`{f.reader.__module__}:{f.reader.__name__}`"]
+                   for f in FORMATS.values()])
     out += ["## Export formats (`rsa-bridge neural export --to`)", "", "Source: `rsa_bridge.neural.exporters.RATE_WRITERS`.",
             ""]
     out += _table(["format", "writer"], [[f"`{name}`", _first_line(fn)] for name, fn in RATE_WRITERS.items()])
@@ -96,8 +107,16 @@ def render() -> str:
                   [[f"`{c.name}`", f"`{c.method}`", "yes" if c.squared else "no", f"`{c.ceiling}`",
                     c.normalize_by or "—", c.description] for c in CONVENTIONS.values()])
     out += ["## Multiple-comparison corrections (`correct(correction=)`)", "",
-            "Source: `rsa_bridge.stats.permutation.CORRECTIONS`.", ""]
-    out += _table(["correction", "function"], [[f"`{name}`", _first_line(fn)] for name, fn in CORRECTIONS.items()])
+            "Source: `rsa_bridge.corrections.CORRECTIONS` (also the model-comparison figure's `--correction`).", ""]
+    out += _table(["correction", "aliases", "label", "controls", "definition"],
+                  [[f"`{c.name}`", ", ".join(f"`{a}`" for a in c.aliases), c.label, c.controls, _first_line(c.adjust)]
+                   for c in CORRECTIONS.values()])
+    out += ["## Precisions (`--precision`, `--rdm-storage`, `RDMOptions(precision=, storage=)`)", "",
+            "Source: `rsa_bridge.precisions.PRECISIONS` (`options.PRECISIONS`, `options.RDM_STORAGES`, `gram.DTYPES` "
+            "and `rdm_store.STORAGE` are views of it).", ""]
+    out += _table(["precision", "bytes per value", "numpy", "torch", "unit roundoff", "description"],
+                  [[f"`{p.name}`", p.itemsize, f"`{p.name}`", f"`torch.{p.torch_name}`", f"2^-{p.mantissa_bits}",
+                    p.description] for p in PRECISIONS.values()])
     out += ["## Shipped data (`--dataset`, `read_neural(src)`)", "",
             "Sources: `rsa_bridge.datasets.SHIPPED` (RDM datasets), `rsa_bridge.neural.load.SHIPPED_RATES` (rates).", ""]
     out += _table(["name", "kind", "description"],

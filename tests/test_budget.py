@@ -31,7 +31,7 @@ def test_compare_refuses_before_any_forward_pass(monkeypatch):
     import psutil
 
     import extractors
-    from rsa_bridge.pipeline import compare_models
+    from rsa_bridge.app.pipeline import compare_models
 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: types.SimpleNamespace(available=2 ** 20))
     monkeypatch.setattr(extractors, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))

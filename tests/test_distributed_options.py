@@ -36,10 +36,9 @@ def test_every_compare_models_keyword_is_accepted():
     given = {k: None for k in keywords - set(_OWN)}
     _normalise(given)  # none refused, none changed
     assert given == {k: None for k in keywords - set(_OWN)}
-    old = {"batch_size": 4, "tokens": "cls"}  # an old-style RDM keyword becomes the one RDMOptions, warned once
-    with pytest.warns(DeprecationWarning, match="batch_size"):
+    old = {"batch_size": 4, "tokens": "cls"}  # an old-style RDM keyword was removed (issue 24): refused
+    with pytest.raises(TypeError, match=r"compare_many\(\) got an unexpected keyword argument 'batch_size'.*RDMOptions"):
         _normalise(old)
-    assert old == {"tokens": "cls", "rdm": RDMOptions(batch_size=4)}
     with pytest.raises(TypeError, match="unexpected keyword argument 'tokenz'"):
         compare_many(["alexnet"], ["IT"], tokenz="cls")
     with pytest.raises(RSABridgeError, match="drop --scheduler"):

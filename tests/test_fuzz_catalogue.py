@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 
 CATALOGUE = Path(__file__).with_name("fuzz_catalogue.json")
 CASES = json.loads(CATALOGUE.read_text())["cases"]

@@ -1,37 +1,20 @@
-"""The shape of the code: import layers (import-linter), old import paths, a command line that starts at once."""
+"""The shape of the code: import layers (import-linter; more in test_import_rules.py), a command line that starts at once."""
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
 import rsa_bridge
 from rsa_bridge import _siblings
-from rsa_bridge._moved import MOVED
 from rsa_bridge.app import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torchvision", "numpy", "xarray", "pandas", "scipy", "matplotlib")
-
-
-def _contracts() -> list[dict]:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
-
-
-def test_every_core_module_is_in_the_core_contract():
-    core = next(c for c in _contracts() if c["name"].startswith("the rsa_bridge core"))
-    listed = set(core["source_modules"])
-    children = {f"rsa_bridge.{m.name}" for m in pkgutil.iter_modules(rsa_bridge.__path__)
-                if m.name not in ("app", "__main__") and not m.name.startswith("_")}
-    assert children - listed == set(), "new core modules must be added to the core import-linter contract"
-    assert "rsa_bridge.app" not in listed
 
 
 @pytest.mark.skipif(shutil.which("lint-imports") is None, reason="import-linter is not installed (pip install -e '.[test]')")
@@ -54,18 +37,6 @@ def test_lint_imports_catches_a_core_module_importing_extractors(tmp_path):
                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent)})
     assert run.returncode != 0
     assert "rsa_bridge.align -> extractors" in run.stdout
-
-
-@pytest.mark.parametrize("old", sorted(MOVED))
-def test_old_import_paths_are_the_moved_modules(old):
-    assert importlib.import_module(old) is importlib.import_module(MOVED[old])
-
-
-def test_submodule_of_a_moved_package_is_not_loaded_twice():
-    from rsa_bridge.commands import compare as old  # noqa: PLC0415
-    from rsa_bridge.app.commands import compare as new  # noqa: PLC0415
-
-    assert old is new
 
 
 def test_top_level_names():

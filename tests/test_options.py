@@ -117,20 +117,16 @@ def test_the_cache_key_follows_the_options_object(stim):
     assert description["options"] == {"precision": "float32", "reduce_units": None, "reduce_seed": 0}
 
 
-def test_old_keywords_still_work_and_warn(stim):
+def test_old_keywords_are_refused(stim):
+    """The old-style RDM keywords were removed (issue 24): a TypeError names the RDMOptions field to use."""
     net, transform = tiny_net(), to_tensor()
-    new = stream_rdms(net, stim, ["0", "3"], RDMOptions(metric="euclidean", batch_size=4), transform=transform,
-                      progress=False)
-    with pytest.warns(DeprecationWarning, match=r"stream_rdms\(metric=, batch_size=\).*RDMOptions") as record:
-        old = stream_rdms(net, stim, ["0", "3"], metric="euclidean", batch_size=4, transform=transform, progress=False)
-    assert record[0].filename == __file__  # the warning points at the caller
-    np.testing.assert_array_equal(old.values, new.values)
-    with pytest.warns(DeprecationWarning, match="network_rdms"):
-        older = network_rdms(net, stim, ["0", "3"], metric="euclidean", batch_size=4, transform=transform,
-                             progress=False)
-    np.testing.assert_array_equal(older.values, new.values)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'batch_size'.*RDMOptions\(batch_size=\.\.\., "
+                                        r"metric=\.\.\.\)"):
+        stream_rdms(net, stim, ["0", "3"], metric="euclidean", batch_size=4, transform=transform, progress=False)
+    with pytest.raises(TypeError, match="network_rdms.*'metric'"):
+        network_rdms(net, stim, ["0", "3"], metric="euclidean", transform=transform, progress=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the new spelling warns about nothing
+        warnings.simplefilter("error")  # the one spelling warns about nothing
         network_rdms(net, stim, ["0"], RDMOptions(), transform=transform, progress=False)
     with pytest.raises(TypeError, match="unexpected keyword argument 'metrik'"):
         stream_rdms(net, stim, ["0"], metrik="cosine")
@@ -138,19 +134,18 @@ def test_old_keywords_still_work_and_warn(stim):
         stream_rdms(net, stim, ["0"], "cosine")
 
 
-def test_compare_model_with_rdm_options_equals_the_old_call():
-    """The shipped 92-image set, an untrained tiny network: the new and the old spelling give the same numbers."""
+def test_compare_model_with_rdm_options_and_the_old_call_refused():
+    """The shipped 92-image set, an untrained tiny network: RDMOptions reach the RDMs; the old spelling (removed in
+    issue 24) is refused before any work."""
     net, transform = tiny_net(), to_tensor()
     kw = dict(model=net, transform=transform, layers=["0", "3"], cache=False, progress=False,
               stats=StatsOptions(ceiling=False))
     new = compare_model("tiny", ["IT"], rdm=RDMOptions(metric="euclidean", precision="float32", batch_size=46), **kw)
-    with pytest.warns(DeprecationWarning, match=r"compare_model\(.*metric=.*precision="):
-        old = compare_model("tiny", ["IT"], metric="euclidean", batch_size=46, rdm_options={"precision": "float32"},
-                            **kw)
+    with pytest.raises(TypeError, match=r"compare_model\(\) got an unexpected keyword argument 'batch_size'"):
+        compare_model("tiny", ["IT"], metric="euclidean", batch_size=46, rdm_options={"precision": "float32"}, **kw)
+    with pytest.raises(TypeError, match="'rdm_options': the dict was removed"):
+        compare_model("tiny", ["IT"], rdm_options={"precision": "float32"}, **kw)
     assert len(new.table) == 2 and (new.table["n_stimuli"] == 92).all()
-    np.testing.assert_allclose(new.table["similarity"], old.table["similarity"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(new.model_rdms["tiny|kriegeskorte2008_92images"].values,
-                               old.model_rdms["tiny|kriegeskorte2008_92images"].values, rtol=0, atol=1e-12)
     assert new.results.attrs["metric"] == "euclidean"
     assert new.model_rdms["tiny|kriegeskorte2008_92images"].attrs["rdm_precision"] == "float32"
     with pytest.raises(TypeError, match="unexpected keyword argument 'batchsize'"):

@@ -21,7 +21,7 @@ def test_registries_page_is_up_to_date():
 
 def test_page_lists_every_registered_name():
     from rsa_bridge.definitions import COMPARISONS, METRICS
-    from rsa_bridge.neural.load import FORMATS
+    from rsa_bridge.neural.formats import FORMATS
 
     text = _script().render()
     for name in [*METRICS, *COMPARISONS, *COMPARISONS.aliases, *FORMATS]:

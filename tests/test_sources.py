@@ -14,7 +14,7 @@ import torch
 
 import extractors
 from extractors.sources import registry
-from rsa_bridge.cli import main
+from rsa_bridge.app.cli import main
 from rsa_bridge.errors import RSABridgeError
 
 timm = pytest.importorskip("timm", reason="timm not installed (pip install 'rsa-bridge[timm]')")

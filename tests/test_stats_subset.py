@@ -103,8 +103,8 @@ def test_compare_table_and_results_say_which_scheme_ran(monkeypatch):
     import xarray as xr
 
     from rsa_bridge import load_dataset
-    from rsa_bridge.pipeline import StatsOptions, compare_precomputed
-    from rsa_bridge.report import format_table
+    from rsa_bridge.app.pipeline import StatsOptions, compare_precomputed
+    from rsa_bridge.app.report import format_table
 
     monkeypatch.setattr(subset, "EXACT_MAX_STIMULI", 50)
     monkeypatch.setattr(subset, "SUBSET_STIMULI", 40)

@@ -14,7 +14,8 @@ from typing import Sequence
 from analyses.figures import common
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.figures import model_comparison
-from rsa_bridge.figures.comparison import CORRECTIONS, best_rows
+from rsa_bridge.corrections import CORRECTIONS
+from rsa_bridge.figures.comparison import best_rows
 
 NAME = "model_comparison"
 
@@ -25,8 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rows", default=None,
                    help="comma-separated model:layer rows (default: each model's best layer; all layers of a "
                         "single model)")
-    p.add_argument("--correction", choices=tuple(CORRECTIONS), default="holm",
-                   help="p-value correction across the pairs (default holm)")
+    p.add_argument("--correction", type=CORRECTIONS.argparse_type, choices=CORRECTIONS.argparse_choices(),
+                   default="holm", help="p-value correction across the pairs: "
+                   + ", ".join(f"{c.name} ({c.label})" for c in CORRECTIONS.values()) + "; default holm")
     p.add_argument("--alpha", type=float, default=0.05, help="bracket pairs with corrected p below this (0.05)")
     p.add_argument("--width", default="single", help="single, double or millimetres (default single)")
     args = p.parse_args(argv)

@@ -12,7 +12,6 @@ Layers, lowest first (each imports only from those below it; checked by import-l
 5. :mod:`analyses` — depth masks, missed detections, unit attributes, figure scripts; their sub-commands
    are registered through the entry-point group ``rsa_bridge.commands``.
 
-The old import paths (``rsa_bridge.pipeline``, ``rsa_bridge.cache``, ``rsa_bridge.distributed``,
-``rsa_bridge.report``, ``rsa_bridge.cli``, ``rsa_bridge.commands``) still work: they are aliases of the
-modules here (see :mod:`rsa_bridge._moved`).
+The old import paths (``rsa_bridge.pipeline``, ``rsa_bridge.cache``, ...) were removed in issue 24 (see
+CHANGELOG.md): import these modules from ``rsa_bridge.app``.
 """

@@ -76,9 +76,9 @@ _OWN = ("model_names", "areas_wanted", "progress", "cache")
 
 def _normalise(options: dict) -> None:
     """Check the keywords against :func:`rsa_bridge.app.pipeline.compare_models`, in place: its named keywords
-    stay; old-style RDM keywords (``metric=``, ``batch_size=``, ``rdm_options=`` ...) become one ``rdm``
-    (:func:`rsa_bridge.options.options_from_keywords`: one DeprecationWarning here, not one per task);
-    anything else is a TypeError, as Python itself says it."""
+    stay; anything else, the removed old-style RDM keywords (``metric=``, ``batch_size=``, ``rdm_options=``
+    ...) included, is a TypeError, as Python itself says it
+    (:func:`rsa_bridge.options.options_from_keywords` names the RDMOptions field to use)."""
     import inspect
 
     from rsa_bridge.app.pipeline import compare_models

@@ -74,8 +74,8 @@ def network_rdms(model, stimulus_set, layers: Sequence[str] | None = None, optio
     :class:`rsa_bridge.options.RDMOptions` (metric, precision, reduce_units/reduce_seed sketch, batch size,
     device; recorded in attrs). ``kernels_out``: a dict filled with each layer's centred linear Gram from the
     same pass (for CKA/linear). ``out_store``: an :class:`rsa_bridge.rdm_store.RDMStore` over the stimulus ids
-    that receives each finished layer (then returned; one n x n square at a time). The old keywords (``metric=``, ``batch_size=``, ``precision=``, ...) still work
-    for one release, with a DeprecationWarning.
+    that receives each finished layer (then returned; one n x n square at a time). The old keywords (``metric=``,
+    ``batch_size=``, ``precision=``, ...) were removed: a TypeError names the RDMOptions field to use.
     """
     from extractors.streaming import stream_rdms
 
@@ -281,8 +281,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             area's per-stimulus responses; measure_options: :class:`rsa_bridge.measures.scoring.MeasureOptions`.
         tokens: units of transformer token layers, ``all`` (default), ``cls`` or ``mean`` (see
             :mod:`extractors.tokens`); recorded as ``token_pooling``.
-        old_keywords: ``metric=``, ``batch_size=``, ``device=`` and ``rdm_options={...}`` of earlier releases:
-            still accepted for one release (folded into ``rdm``) with a DeprecationWarning.
+        old_keywords: ``metric=``, ``batch_size=``, ``device=`` and ``rdm_options={...}`` of earlier releases are
+            removed: any is a TypeError naming the ``rdm=RDMOptions(...)`` field to use.
 
     Returns:
         :class:`CompareResult`: ``table`` with one row per (model, layer, area), ``results`` (model_layer x
@@ -409,8 +409,8 @@ def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *,
     same here: ``rdm`` (:class:`rsa_bridge.options.RDMOptions`), ``stats``, ``cache``, ``measures`` and
     ``measure_options`` included; ``model`` is one already built ``nn.Module``;
     ``measures=["rsa", "cka", "linear"]`` adds CKA and cross-validated linear predictivity from the same
-    forward pass). The old ``metric=``/``batch_size=``/``device=``/``rdm_options=`` keywords still work for one
-    release, with a DeprecationWarning."""
+    forward pass). The old ``metric=``/``batch_size=``/``device=``/``rdm_options=`` keywords were removed (a
+    TypeError names the RDMOptions field)."""
     rdm = options_from_keywords(rdm, old_keywords, "compare_model")
     return compare_models([model_name], areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli,
                           layers=layers, method=method, rdm=rdm, stats=stats, measures=measures,

@@ -20,22 +20,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from rsa_bridge.corrections import CORRECTIONS
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.figures.layout import short_label
 from rsa_bridge.figures.style import area_colours, figsize, use_style
 
-#: p-value correction across the pairs -> (label, function from rsa_bridge.stats.permutation)
-CORRECTIONS = {"holm": "Holm", "fdr": "Benjamini-Hochberg FDR", "none": "uncorrected"}
-
-
 def _correct(p: np.ndarray, correction: str) -> np.ndarray:
-    from rsa_bridge.stats.permutation import fdr_bh, holm
-
-    if correction not in CORRECTIONS:
-        raise RSABridgeError(f"correction must be one of {', '.join(CORRECTIONS)}; got {correction!r}")
-    if p.size == 0 or correction == "none":
-        return p.copy()
-    return {"holm": holm, "fdr": fdr_bh}[correction](p)
+    """``p`` adjusted by the correction named ``correction`` (a name or alias of :data:`CORRECTIONS`)."""
+    return CORRECTIONS.get_record(correction)(p)
 
 
 def pairwise_bootstrap_p(samples: np.ndarray, correction: str = "holm") -> tuple[list[tuple[int, int]], np.ndarray,
@@ -95,7 +87,8 @@ def model_comparison(results, area: str, *, rows: list[str] | None = None, corre
             :class:`rsa_bridge.app.pipeline.CompareResult`.
         area: the brain area.
         rows: ``model:layer`` rows to draw (default: each model's best layer, :func:`best_rows`).
-        correction: ``holm`` (default), ``fdr`` or ``none``, across all pairs drawn.
+        correction: a name of :data:`rsa_bridge.corrections.CORRECTIONS`: ``holm`` (default), ``fdr_bh`` (alias
+            ``fdr``) or ``none``, across all pairs drawn.
         alpha: brackets for pairs with corrected p < alpha.
         sort: bars from the most to the least similar.
         width, height_mm: figure size (``single``/``double``/millimetres).
@@ -175,7 +168,8 @@ def model_comparison(results, area: str, *, rows: list[str] | None = None, corre
         ax.set_ylabel(f"RDM similarity with {area}\n({method} r)" if method else f"RDM similarity with {area}")
         n = samples.shape[0]
         band = f"; grey band: {area} noise ceiling" if handles["ceiling"] is not None else ""
-        note = (f"bars: 95% bootstrap CI{band}; brackets: {CORRECTIONS[correction]}-corrected p < {alpha:g}, "
+        label = CORRECTIONS.get_record(correction).label
+        note = (f"bars: 95% bootstrap CI{band}; brackets: {label}-corrected p < {alpha:g}, "
                 f"two-sided paired bootstrap ({n} samples)")
         handles["note"] = ax.set_title(textwrap.fill(note, int(1.0 * figsize(width)[0] * 72 / 3.0)), fontsize=5,
                                        loc="left")

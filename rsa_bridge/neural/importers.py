@@ -4,14 +4,14 @@ tables, Brain-Score NetCDF assemblies and rsa-bridge's own NetCDF (rsatoolbox ob
 Every reader returns a validated firing-rate DataArray (see :mod:`.schema`) and raises
 :class:`~rsa_bridge.errors.RSABridgeError` with one clear message for a corrupt or truncated file,
 ids that do not match the array's shape, NaN beyond repeat padding, duplicate ids or mixed units.
-Readers are looked up by format name in :data:`RATE_READERS`.
+Readers are looked up by format name in :data:`rsa_bridge.neural.formats.FORMATS`.
 """
 from __future__ import annotations
 
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -206,7 +206,7 @@ _ALIASES = {"subject": S.ANIMAL, "unit": "units"}
 
 def read_csv(path: str | os.PathLike, *, region: str | None = None, animal: str | None = None,
              session: str | None = None, units: str | None = None, allow_missing: bool = False,
-             attrs: dict | None = None, **unused) -> xr.DataArray:
+             attrs: dict | None = None, sep: str = ",", **unused) -> xr.DataArray:
     """Rates from a long table: one row per (stimulus_id, neuroid_id, repetition) with its ``rate``;
     optional columns ``region``, ``animal`` (or ``subject``), ``session``, ``units``.
 
@@ -215,7 +215,7 @@ def read_csv(path: str | os.PathLike, *, region: str | None = None, animal: str 
     """
     _reject_unused(unused, "csv")
     with reading(path, "CSV") as path:  # ParserError, EmptyDataError, UnicodeDecodeError -> one clear error
-        table = pd.read_csv(path, dtype={S.STIMULUS_ID: str, S.NEUROID_ID: str})
+        table = pd.read_csv(path, sep=sep, dtype={S.STIMULUS_ID: str, S.NEUROID_ID: str})
     table = unescape_frame(table, [c for c in table.columns if c not in ("rate", S.REPETITION)])  # '=x -> =x
     table = table.rename(columns={k: v for k, v in _ALIASES.items() if k in table.columns and v not in table.columns})
     missing = [c for c in CSV_REQUIRED if c not in table.columns]
@@ -337,33 +337,3 @@ def read_netcdf(path: str | os.PathLike, **unused) -> xr.DataArray:
     """Rates from rsa-bridge's own NetCDF (written by :func:`rsa_bridge.neural.save_rates`)."""
     _reject_unused(unused, "netcdf")
     return S.load_rates(path)
-
-
-#: format name -> reader(path, **options) -> firing-rate DataArray
-RATE_READERS: dict[str, Callable[..., xr.DataArray]] = {
-    "numpy": read_numpy,
-    "mat": read_mat,
-    "csv": read_csv,
-    "brainscore": read_brainscore,
-    "netcdf": read_netcdf,
-}
-
-_SUFFIX_FORMAT = {".npy": "numpy", ".npz": "numpy", ".mat": "mat", ".csv": "csv", ".nwb": "nwb"}
-
-
-def guess_format(path: str | os.PathLike) -> str:
-    """The format of a file from its suffix; a NetCDF is told apart by its content."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in _SUFFIX_FORMAT:
-        return _SUFFIX_FORMAT[suffix]
-    if suffix in (".nc", ".nc4", ".netcdf"):
-        ds = S._read_netcdf(path)
-        if ds.attrs.get(S.KIND_ATTR) == S.KIND_RATES:
-            return "netcdf"
-        if "stimulus_row" in ds.dims:
-            return "rdm-netcdf"
-        return "brainscore"
-    if suffix in (".h5", ".hdf5", ".pkl"):
-        return "rsatoolbox"
-    raise RSABridgeError(f"cannot tell the format of {str(path)!r} from its suffix; pass format= (--format)")

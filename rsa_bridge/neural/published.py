@@ -204,15 +204,6 @@ def read_henaff_v1_rdms(path: str | os.PathLike, metric: str = "correlation", **
     return Imported(validate_rdm_dataset(ds, where=str(path)), manifest)
 
 
-#: format name -> reader(path, **options) -> Imported
-PUBLISHED_READERS = {
-    "algonauts2019": read_algonauts2019,
-    "net2brain": read_net2brain,
-    "henaff2021-v1": read_henaff_v1,
-    "henaff2021-v1-rdms": read_henaff_v1_rdms,
-}
-
-
 def manifest_path(out: str | os.PathLike) -> Path:
     """The stimulus manifest written beside an import's ``out`` (``X.nc`` -> ``X_stimuli.csv``)."""
     out = Path(out)

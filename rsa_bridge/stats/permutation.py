@@ -39,48 +39,8 @@ TIE_TOLERANCE = 1e-12
 BATCH_ELEMENTS = 4_000_000
 
 
-def _adjust(p: np.ndarray, sorted_adjustment: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Apply an adjustment of the ascending finite p-values of one family; NaNs stay NaN in place."""
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    values = p[ok]
-    if values.size:
-        order = np.argsort(values, kind="stable")
-        result = np.empty(values.size)
-        result[order] = sorted_adjustment(values[order])
-        out[ok] = result
-    return out
-
-
-def _holm_sorted(p: np.ndarray) -> np.ndarray:
-    k = p.size
-    return np.minimum(1.0, np.maximum.accumulate((k - np.arange(k)) * p))
-
-
-def _bh_sorted(p: np.ndarray) -> np.ndarray:
-    k = p.size
-    return np.minimum(1.0, np.minimum.accumulate((p * k / np.arange(1, k + 1))[::-1])[::-1])
-
-
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values of one family (NaNs ignored, kept in place).
-
-    p_adj(i) = max over j <= i of min(1, (k - j + 1) p(j)) for the ascending p(1) <= ... <= p(k).
-    """
-    return _adjust(p, _holm_sorted)
-
-
-def fdr_bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg (1995) FDR-adjusted p-values (q-values) of one family (NaNs ignored).
-
-    q(i) = min over j >= i of min(1, k p(j) / j) for the ascending p(1) <= ... <= p(k).
-    """
-    return _adjust(p, _bh_sorted)
-
-
-#: correction name -> function (p of one family, any shape) -> adjusted p
-CORRECTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"holm": holm, "fdr_bh": fdr_bh}
+#: correction name -> record, callable on one family's p-values (holm, fdr_bh, none): see rsa_bridge.corrections
+from rsa_bridge.corrections import CORRECTIONS, fdr_bh, holm  # noqa: E402  (re-exported here)
 
 
 def correct(p: np.ndarray, correction: str, family: str = "area") -> np.ndarray:

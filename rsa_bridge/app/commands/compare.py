@@ -77,7 +77,8 @@ def register(subparsers) -> None:
     p.add_argument("--stimulus-ids", metavar="FILE|dataset",
                    help="for .mat model RDMs: a file with one id per line, or 'dataset' if rows follow the dataset's order")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--precision", choices=("float64", "float32"), default="float64",
+    from rsa_bridge.options import PRECISIONS
+    p.add_argument("--precision", type=PRECISIONS.argparse_type, choices=PRECISIONS.argparse_choices(), default="float64",
                    help="arithmetic of the model RDMs: float64 (exact, default) or float32 (about 2x faster, "
                         "about 1e-6 error)")
     p.add_argument("--reduce-units", type=int, metavar="K", default=None,

@@ -4,14 +4,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rsa_bridge.io import out_path
 from rsa_bridge.definitions import COMPARISONS
+from rsa_bridge.io import out_path
+from rsa_bridge.neural.formats import all_formats, format_help, pickling_formats
 
 
 def _source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", help="file, folder or shipped name (e.g. cowley2023_v4_210325_rates)")
-    p.add_argument("--format", help="numpy, mat, csv, brainscore, netcdf, nwb, rsatoolbox, rsatoolbox-rdms, rdm-netcdf, "
-                                    "algonauts2019, net2brain, henaff2021-v1, henaff2021-v1-rdms (default: from the suffix)")
+    formats = all_formats()  # built-ins, then entry points of rsa_bridge.neural_formats
+    p.add_argument("--format", type=formats.argparse_type, choices=formats.argparse_choices(), metavar="FORMAT",
+                   help=format_help(formats))
     p.add_argument("--region", help="region of the neuroids (label where the source has none, else the one to keep)")
     p.add_argument("--stimulus-ids", help="file with one id per line, or a pattern such as 'image{n:04d}'")
     p.add_argument("--neuroid-ids", help="file with one id per line, or a pattern such as 'V4_{i:03d}'")
@@ -21,8 +23,9 @@ def _source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session", help="session of the neuroids")
     p.add_argument("--units", help="unit of the values, e.g. 'spikes/s' or 'spike count (100 ms)'")
     p.add_argument("--allow-pickle", action="store_true",
-                   help="UNSAFE: let an rsatoolbox .pkl file be loaded; loading a pickle runs any code inside it, "
-                        "so only for a file you trust completely (default: pickles are refused; convert to HDF5)")
+                   help=f"UNSAFE: let a .pkl file of a format that may hold one ({', '.join(pickling_formats())}) be "
+                        "loaded; loading a pickle runs any code inside it, so only for a file you trust completely "
+                        "(default: pickles are refused; convert to HDF5)")
     p.add_argument("--allow-missing", action="store_true",
                    help="keep NaN of single neuroids as missing observations (a unit lost for some trials)")
     nwb = p.add_argument_group("NWB files (units table + trials/epochs)")
@@ -40,7 +43,8 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="neural_command", metavar="ACTION")
     imp = sub.add_parser("import", help="read any supported format and write rsa-bridge NetCDF")
     _source_options(imp)
-    imp.add_argument("--metric", help="RDM metric for henaff2021-v1-rdms (default correlation)")
+    imp.add_argument("--metric", help="RDM metric of formats that make RDMs from rates: "
+                     + ", ".join(n for n, f in all_formats().items() if "metric" in f.options) + " (default correlation)")
     imp.add_argument("--out", type=out_path, required=True, help="output .nc (firing rates or an RDM dataset)")
     imp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     imp.set_defaults(func=run_import)
@@ -96,7 +100,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
-def _read(args):
+def _read(args, **format_options):
+    """Read ``args.src``; ``format_options`` (e.g. ``metric`` of ``neural import``) go to the reader, whose
+    format refuses those it does not take."""
     from rsa_bridge.neural.load import read_neural
 
     if getattr(args, "out", None) is not None or hasattr(args, "overwrite"):  # check --out before any work
@@ -113,7 +119,7 @@ def _read(args):
                        neuroid_ids=args.neuroid_ids, layout=args.layout, variable=args.variable, animal=args.animal,
                        session=args.session, units=args.units, allow_missing=args.allow_missing or None,
                        allow_pickle=args.allow_pickle,
-                       metric=getattr(args, "metric", None) if args.format == "henaff2021-v1-rdms" else None,
+                       **format_options,
                        start=args.window_start, stop=args.window_stop, bin_width=args.bin_width,
                        stimulus_column=args.stimulus_column, onset_column=args.onset_column, intervals=args.intervals)
 
@@ -144,7 +150,7 @@ def run_import(args) -> int:
     check_out(args.out, args.overwrite, kind="file")
     # the stimulus manifest that sources with images write beside --out obeys --overwrite too, before any work
     check_out(manifest_path(args.out), args.overwrite, kind="file", option="the stimulus manifest beside --out")
-    imported = _read(args)
+    imported = _read(args, metric=args.metric)
     written = write_imported(imported, args.out, overwrite=args.overwrite)
     _print_summary(imported.data)
     print(f"wrote {', '.join(str(p) for p in written)}")
