@@ -165,6 +165,7 @@ def _check_file_attrs(dataset: xr.Dataset, path: Path, default_name: str) -> Non
     where = f"dataset {str(path)!r}"
     if text_attr(dataset.attrs, "name", where, "text (the dataset's name)") is None:
         dataset.attrs["name"] = default_name
+    text_attr(dataset.attrs, "stimulus_set", where, "text (the stimulus folder relative to the file)")
     for var in areas(dataset):
         for key in ("region", "metric", "repeat_rates"):
             text_attr(dataset[var].attrs, key, f"{where}, area {var!r}")
