@@ -154,7 +154,8 @@ def load_dataset(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
         where = f"dataset {str(path)!r}"
         folder = text_attr(dataset.attrs, "stimulus_set", where, "text (the stimulus folder relative to the file)")
         if folder:
-            dataset.attrs["stimuli_path"] = str(inside_folder(path.parent, folder, f"{where}: attribute 'stimulus_set'"))
+            where = f"{where}: attribute 'stimulus_set'"
+            dataset.attrs["stimuli_path"] = str(inside_folder(path.parent, folder, where))
     dataset.attrs["path"] = str(path)
     return validate_rdm_dataset(dataset, where=f"dataset {key!r}")
 

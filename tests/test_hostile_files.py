@@ -272,20 +272,24 @@ def test_neural_import_on_the_command_line_writes_nothing(tmp_path, secret, caps
             del handle[f"/{attack.replace(' ', '_')}"]
 
 
-def test_the_reported_attack_mat_variable_in_another_file(tmp_path, secret):
+def test_the_reported_attack_mat_variable_in_another_file(tmp_path, secret, monkeypatch):
     """``rsa-bridge neural import x.mat --out o.csv``: the .mat's only variable keeps its data in a private file.
-    Run as a separate process, as a user would."""
+    Without the guard the private bytes become the imported rates; with it, run as a separate process as a user
+    would, the import is refused and nothing is written."""
     path = tmp_path / "x.mat"
     with h5py.File(path, "w", userblock_size=512) as handle:
         handle.create_dataset("rates", shape=(len(SECRET), 1), dtype="u1",
                               external=[(str(secret), 0, len(SECRET))])
         handle["rates"].attrs["MATLAB_class"] = np.bytes_("uint8")
-    with h5py.File(path, "r") as handle:
-        assert handle["rates"][()].tobytes() == SECRET  # the shape of the attack
+    options = {"region": "V4", "layout": "neuroid,stimulus", "stimulus_ids": "s{i}"}
+    with monkeypatch.context() as patch:  # the attack, with the guard switched off
+        patch.setattr("rsa_bridge.io.check_self_contained", lambda path: None)
+        leaked = read_neural(path, **options)
+    assert np.asarray(leaked.data.values, dtype=np.uint8).ravel().tobytes() == SECRET
     out = tmp_path / "o.csv"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-m", "rsa_bridge", "neural", "import", str(path), "--region", "V4",
-                           "--layout", "stimulus,neuroid", "--stimulus-ids", "s{i}", "--out", str(out)],
+                           "--layout", "neuroid,stimulus", "--stimulus-ids", "s{i}", "--out", str(out)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "dataset '/rates' stores its data in another file" in proc.stderr
@@ -431,9 +435,12 @@ def test_repeat_rates_outside_the_dataset_folder_is_refused(tmp_path):
 
 # ------------------------------------------------------------------------------- attributes of the wrong type
 @pytest.mark.parametrize("key,value", [("stimulus_set", 5), ("stimulus_set", np.arange(3)), ("stimulus_set", 2.5),
+                                       ("stimulus_set", np.void(b"../x")), ("stimulus_set", [b"stimuli", b"x"]),
                                        ("name", 7), ("name", np.array([1.0, 2.0]))])
 def test_wrong_type_dataset_attributes_are_one_line(toy, capsys, key, value):
-    path = _dataset_with(toy, **{key: value})
+    path = toy / "data" / "ds.nc"
+    with h5py.File(path, "a") as handle:  # opaque bytes and string lists too (xarray would not write them)
+        handle.attrs[key] = value
     for read in (load_dataset, dataset_header):
         with pytest.raises(RSABridgeError) as info:
             read(path)

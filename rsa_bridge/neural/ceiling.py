@@ -84,7 +84,8 @@ def repeat_rates_path(dataset: xr.Dataset, area: str) -> Path | None:
         return None
     base = dataset.attrs.get("path")
     if isinstance(base, str) and Path(base).is_file():
-        return inside_folder(Path(base).parent, name, f"dataset {base!r}, area {area!r}: attribute {REPEAT_RATES_ATTR!r}")
+        where = f"dataset {base!r}, area {area!r}: attribute {REPEAT_RATES_ATTR!r}"
+        return inside_folder(Path(base).parent, name, where)
     path = Path(str(name))
     if not path.is_absolute():
         base = dataset.attrs.get("path")
