@@ -106,47 +106,54 @@ class _Walk:
             raise RSABridgeError(f"{str(self.path)!r} has more than {self.limit:,} HDF5 objects, links and "
                                  f"references; refusing to walk it (raise {ENV_MAX_OBJECTS} for a file you trust)")
 
-    def add(self, obj) -> None:
+    def add(self, obj, path: str | None) -> None:
+        """Queue ``obj`` once (by address); ``path`` is how the walk reached it (None: by a reference)."""
         import h5py
 
         addr = h5py.h5o.get_info(obj.id).addr
         if addr not in self.seen:
             self.seen.add(addr)
-            self.queue.append(obj)
+            self.queue.append((obj, path))
 
     def run(self) -> None:
-        self.add(self.handle)
+        self.add(self.handle, "/")
         while self.queue:
-            obj = self.queue.pop()
+            obj, path = self.queue.pop()
             self.tick()
             self._attributes(obj)
-            self._object(obj)
+            self._object(obj, path)
 
-    def _object(self, obj) -> None:
+    @staticmethod
+    def _name(obj, path: str | None) -> str:
+        """The walk's path, or HDF5's name of an object reached by a reference (asked only to refuse: slow)."""
+        return path or obj.name or "(an object with no name, reached by a reference)"
+
+    def _object(self, obj, path: str | None) -> None:
         import h5py
 
         if isinstance(obj, h5py.Group):
+            base = self._name(obj, path).rstrip("/") if len(obj) else ""
             for name in obj:
                 self.tick()
                 link = obj.get(name, getlink=True)
-                where = f"{obj.name.rstrip('/')}/{name}"
+                where = f"{base}/{name}"
                 if isinstance(link, h5py.ExternalLink):
                     self.refuse(f"link {where!r} points into another file ({link.filename!r}; HDF5 external link)")
                 if isinstance(link, h5py.HardLink):
-                    self.add(obj.get(name))
+                    self.add(obj.get(name), where)
                 elif not isinstance(link, h5py.SoftLink):
                     self.refuse(f"link {where!r} is a user-defined HDF5 link that may open another file")
         elif isinstance(obj, h5py.Dataset):
-            where = obj.name or "an anonymous dataset reached by a reference"
             if obj.is_virtual:
-                self.refuse(f"dataset {where!r} is assembled from other files (HDF5 virtual dataset)")
+                self.refuse(f"dataset {self._name(obj, path)!r} is assembled from other files (HDF5 virtual dataset)")
             if obj.external:
-                self.refuse(f"dataset {where!r} stores its data in another file (HDF5 external storage)")
+                self.refuse(f"dataset {self._name(obj, path)!r} stores its data in another file "
+                            "(HDF5 external storage)")
             fields = _reference_fields(obj.dtype)
             if fields:
                 self.tick(obj.size)  # bounded before reading the references
                 values = obj[()] if fields == [None] else obj.fields(fields)[()]
-                self._follow(values, fields, where)
+                self._follow(values, fields)
 
     def _attributes(self, obj) -> None:
         for name in obj.attrs:
@@ -155,9 +162,9 @@ class _Walk:
             fields = _reference_fields(attr.dtype)
             if fields:
                 self.tick(max(1, _size(attr.shape or ())))
-                self._follow(obj.attrs[name], fields, f"attribute {name!r} of {obj.name!r}")
+                self._follow(obj.attrs[name], fields)
 
-    def _follow(self, values, fields: list, where: str) -> None:
+    def _follow(self, values, fields: list) -> None:
         import numpy as np
 
         arrays = [values] if fields == [None] else [values[f] for f in fields]
@@ -168,7 +175,7 @@ class _Walk:
                         target = self.handle[ref]
                     except (KeyError, ValueError, RuntimeError, OSError):
                         continue  # a dangling reference reads nothing, here or in a reader
-                    self.add(target)
+                    self.add(target, None)
 
 
 def _size(shape) -> int:
