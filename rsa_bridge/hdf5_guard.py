@@ -38,7 +38,8 @@ SIGNATURE = b"\x89HDF\r\n\x1a\n"
 DEFAULT_MAX_OBJECTS = 100_000
 ENV_MAX_OBJECTS = "RSA_BRIDGE_MAX_HDF5_OBJECTS"
 
-SELF_CONTAINED = "rsa-bridge reads only self-contained files"
+SELF_CONTAINED = ("rsa-bridge reads only self-contained files (if you trust the other file, copy its data into "
+                  "this one, e.g. load and save it again with the tool that wrote it)")
 
 
 def max_hdf5_objects() -> int:
