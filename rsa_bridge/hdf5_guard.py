@@ -90,7 +90,7 @@ def check_self_contained(path: str | os.PathLike) -> None:
 
 
 class _Walk:
-    """One breadth-first walk over the groups, datasets and referenced objects of an open file."""
+    """One depth-first walk over the groups, datasets and referenced objects of an open file."""
 
     def __init__(self, handle, path: Path, limit: int):
         self.handle, self.path, self.limit = handle, path, limit

@@ -128,6 +128,9 @@ def test_deep_and_referenced_objects_are_found_and_clean_references_pass(tmp_pat
         refs = handle.create_dataset("cell", shape=(2,), dtype=h5py.ref_dtype)
         refs[0] = target.ref
         handle["cell"].attrs.create("self", [refs.ref], dtype=h5py.ref_dtype)
+        kind = np.dtype([("n", "i4"), ("r", h5py.ref_dtype)])  # NWB-style compound with a reference
+        handle.create_dataset("table", data=np.array([(1, target.ref), (2, refs.ref)], dtype=kind))
+        handle["table"].attrs.create("region", target.regionref[1:], dtype=h5py.regionref_dtype)
         handle["loop"] = h5py.SoftLink("/loop")
         handle["alias"] = h5py.SoftLink("/#refs#/a")
     check_self_contained(clean)
