@@ -7,10 +7,14 @@ Schema (an ``xarray.Dataset``):
   ``animal`` ...) hold several RDMs of the same area;
 - index coordinates ``stimulus_row`` and ``stimulus_col``: the same stimulus ids in the same order;
 - dataset attrs: ``name``, ``title``, ``source``, ``citation``, ``licence``, ``stimulus_set``
-  (folder of the stimuli relative to the file, when shipped);
+  (folder of the stimuli relative to the file, when shipped; it must lie inside the file's folder: an
+  absolute path, a ``..`` that climbs out or a symbolic link that leads out is refused, see
+  :mod:`rsa_bridge.data_paths`);
 - variable attrs: ``region``, ``metric``, ``species``, ``description``.
 
-Loading validates every RDM: square, symmetric, zero diagonal, finite, unique ids.
+Loading validates every RDM: square, symmetric, zero diagonal, finite, unique ids; text attributes
+(``name``, ``stimulus_set``, an area's ``region``, ``metric``, ``repeat_rates``) must be text. The file itself
+must be self-contained (:mod:`rsa_bridge.hdf5_guard`, checked by :func:`rsa_bridge.io.reading`).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from rsa_bridge.condensed import check_square
+from rsa_bridge.data_paths import inside_folder, text_attr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.io import read_netcdf, reading, write_netcdf
 from rsa_bridge.rdm import COL, ROW
@@ -140,14 +145,31 @@ def load_dataset(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
         return validate_rdm_dataset(dataset, where=f"dataset {dataset.attrs['name']!r}")
     key, path, name = _locate(name_or_path)
     dataset = read_netcdf(path, "a NetCDF RDM dataset")
-    dataset.attrs.setdefault("name", name)
+    _check_file_attrs(dataset, path, name)
+    dataset.attrs.pop("stimuli_path", None)  # only ever set here, from SHIPPED or a confined stimulus_set
     if key in SHIPPED:
         if SHIPPED[key].stimuli is not None:
             dataset.attrs["stimuli_path"] = str(SHIPPED[key].stimuli)
-    elif dataset.attrs.get("stimulus_set"):
-        dataset.attrs["stimuli_path"] = str((path.parent / dataset.attrs["stimulus_set"]).resolve())
+    else:
+        where = f"dataset {str(path)!r}"
+        folder = text_attr(dataset.attrs, "stimulus_set", where, "text (the stimulus folder relative to the file)")
+        if folder:
+            where = f"{where}: attribute 'stimulus_set'"
+            dataset.attrs["stimuli_path"] = str(inside_folder(path.parent, folder, where))
     dataset.attrs["path"] = str(path)
     return validate_rdm_dataset(dataset, where=f"dataset {key!r}")
+
+
+def _check_file_attrs(dataset: xr.Dataset, path: Path, default_name: str) -> None:
+    """The text attributes of a dataset read from ``path`` are text (one line naming the attribute if not);
+    ``name`` defaults to ``default_name``."""
+    where = f"dataset {str(path)!r}"
+    if text_attr(dataset.attrs, "name", where, "text (the dataset's name)") is None:
+        dataset.attrs["name"] = default_name
+    text_attr(dataset.attrs, "stimulus_set", where, "text (the stimulus folder relative to the file)")
+    for var in areas(dataset):
+        for key in ("region", "metric", "repeat_rates"):
+            text_attr(dataset[var].attrs, key, f"{where}, area {var!r}")
 
 
 def _locate(name_or_path: str | os.PathLike) -> tuple[str, Path, str]:
@@ -182,8 +204,8 @@ def dataset_header(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
     key, path, name = _locate(name_or_path)
     with reading(path, "a NetCDF RDM dataset") as p, xr.open_dataset(p) as handle:
         header = handle
-    header.attrs.setdefault("name", name)
     check_schema(header, where=f"dataset {key!r}")
+    _check_file_attrs(header, path, name)
     return header
 
 

@@ -9,6 +9,10 @@ path and what to do; the file is loaded fully and closed before returning (no op
 reads from a file that may be replaced). Callers that must not fail (the model-RDM cache) catch
 :class:`RSABridgeError` and apply their own policy.
 
+**Files are self-contained**: :func:`reading`, the error policy of every reader, first checks an HDF5-based
+file (NetCDF-4, MATLAB v7.3, rsatoolbox HDF5, NWB) with :func:`rsa_bridge.hdf5_guard.check_self_contained`
+and refuses one that would read another file (external links, external storage, virtual datasets).
+
 Whole output folders are published as one unit by :func:`staged_outputs` (see :mod:`stimuli.atomic` for
 the rule: --out checked first, lock, staging folder beside the target, completion marker, one rename).
 """
@@ -27,6 +31,7 @@ from stimuli.atomic import MARKER, check_out, is_complete, publish_file, publish
 from stimuli.tempfiles import signals_raise, sweep_temp, temp_path
 
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.hdf5_guard import check_self_contained
 
 ENGINE = "h5netcdf"
 
@@ -76,7 +81,9 @@ def reading(path: str | os.PathLike, what: str) -> Iterator[Path]:
     A missing file raises ``RSABridgeError("no such file: ...")``; any exception but an RSABridgeError
     raised inside the block (the many types that h5py, scipy.io, netCDF and pandas raise for a corrupt or
     truncated file) becomes ``RSABridgeError("cannot read PATH as WHAT (Type: message); the file is
-    corrupt, truncated or not WHAT")``. Example::
+    corrupt, truncated or not WHAT")``. Before the block runs, an HDF5-based file is checked to be
+    self-contained (:func:`rsa_bridge.hdf5_guard.check_self_contained`: no external links, external
+    storage or virtual datasets). Example::
 
         with reading(path, "a MATLAB v7.3 file") as p, h5py.File(p, "r") as handle:
             ...
@@ -85,6 +92,7 @@ def reading(path: str | os.PathLike, what: str) -> Iterator[Path]:
     if not path.is_file():
         raise RSABridgeError(f"no such file: {str(path)!r}")
     try:
+        check_self_contained(path)
         yield path
     except RSABridgeError:
         raise

@@ -73,10 +73,19 @@ def split_half_ceiling(rates: xr.DataArray, metric: str = "correlation", method:
 
 
 def repeat_rates_path(dataset: xr.Dataset, area: str) -> Path | None:
-    """The repeat-level rate file of ``area`` named by its ``repeat_rates`` attribute, or None."""
-    name = dataset[area].attrs.get(REPEAT_RATES_ATTR)
+    """The repeat-level rate file of ``area`` named by its ``repeat_rates`` attribute, or None.
+
+    For a dataset read from a file (``attrs['path']``) the name is relative to the file's folder and must stay
+    inside it (:func:`rsa_bridge.data_paths.inside_folder`); an in-memory dataset's name is taken as given."""
+    from rsa_bridge.data_paths import inside_folder, text_attr
+
+    name = text_attr(dataset[area].attrs, REPEAT_RATES_ATTR, f"area {area!r}", "text (a rates file name)")
     if not name:
         return None
+    base = dataset.attrs.get("path")
+    if isinstance(base, str) and Path(base).is_file():
+        where = f"dataset {base!r}, area {area!r}: attribute {REPEAT_RATES_ATTR!r}"
+        return inside_folder(Path(base).parent, name, where)
     path = Path(str(name))
     if not path.is_absolute():
         base = dataset.attrs.get("path")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
@@ -168,17 +169,13 @@ def _mat_arrays(path: Path) -> dict[str, np.ndarray]:
 
     if not path.is_file():
         raise RSABridgeError(f"no such file: {str(path)!r}")
-    if h5py.is_hdf5(path):
-        try:
-            with h5py.File(path, "r") as handle:
-                out = {}
-                for name, item in handle.items():
-                    if isinstance(item, h5py.Dataset) and item.dtype.kind in "fiu" and item.ndim >= 2:
-                        out[name] = np.transpose(item[()])  # h5py sees MATLAB's column-major axes reversed
-                return out
-        except Exception as err:
-            raise RSABridgeError(f"cannot read {str(path)!r} as a MATLAB v7.3 file ({type(err).__name__}: {err}); "
-                                 "it is corrupt or truncated") from None
+    if h5py.is_hdf5(path):  # reading() refuses a file that reads other files (rsa_bridge.hdf5_guard)
+        with reading(path, "a MATLAB v7.3 file") as path, h5py.File(path, "r") as handle:
+            out = {}
+            for name, item in handle.items():
+                if isinstance(item, h5py.Dataset) and item.dtype.kind in "fiu" and item.ndim >= 2:
+                    out[name] = np.transpose(item[()])  # h5py sees MATLAB's column-major axes reversed
+            return out
     try:
         content = sio.loadmat(path)
     except Exception as err:  # scipy raises ValueError/TypeError/MatReadError for damaged files
@@ -325,6 +322,7 @@ def read_brainscore(path: str | os.PathLike, *, region: str | None = None, anima
         bins = list(zip(np.asarray(start, dtype=float), np.asarray(end, dtype=float)))
     meta = {k: v for k, v in ds.attrs.items()}
     meta.update(da.attrs)
+    text_attr(meta, "units", repr(str(path)))
     unit = units or meta.pop("units", None)
     return S.make_rates(da.values, stimulus_ids=stim, repetitions=reps, neuroid_ids=coords[S.NEUROID_ID],
                         region=labels[S.REGION], animal=labels[S.ANIMAL], session=labels[S.SESSION], units=unit,

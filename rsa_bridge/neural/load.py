@@ -139,8 +139,10 @@ def read_rsatoolbox_rdms(path: str | os.PathLike, *, region: str | None = None, 
 @functools.lru_cache(maxsize=8)
 def _netcdf_header(path: str, mtime_ns: int, size: int) -> tuple[object, tuple[str, ...]]:
     """(rsa-bridge kind attribute, dims) of a NetCDF file, read once per version of the file."""
+    from rsa_bridge.data_paths import text_attr
+
     ds = S._read_netcdf(Path(path))
-    return ds.attrs.get(S.KIND_ATTR), tuple(map(str, ds.dims))
+    return text_attr(ds.attrs, S.KIND_ATTR, repr(str(path))), tuple(map(str, ds.dims))
 
 
 def _header(path: Path) -> tuple[object, tuple[str, ...]]:

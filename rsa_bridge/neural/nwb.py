@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.hdf5_guard import check_self_contained
 from rsa_bridge.neural.schema import make_rates
 
 #: columns searched, in order, for the stimulus of each presentation when none is named
@@ -47,8 +48,11 @@ def _open(path: Path):
     if not path.is_file():
         raise RSABridgeError(f"no such NWB file: {str(path)!r}")
     try:
+        check_self_contained(path)  # an NWB file is HDF5: no external links, external storage or virtual datasets
         io = NWBHDF5IO(str(path), "r")
         return io, io.read()
+    except RSABridgeError:
+        raise
     except Exception as err:  # h5py / hdmf raise many types for a corrupt or non-NWB file
         raise RSABridgeError(f"cannot read {str(path)!r} as an NWB file ({type(err).__name__}: {err})") from None
 

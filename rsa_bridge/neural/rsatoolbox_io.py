@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.hdf5_guard import check_self_contained
 from rsa_bridge.neural import schema as S
 from rsa_bridge.rdm import COL, ROW, rdm_dataarray
 
@@ -160,7 +161,10 @@ def read_rsatoolbox(path: str | os.PathLike, *, region: str | None = None, units
     path = Path(path)
     kind = rsatoolbox_file_type(path, allow_pickle=allow_pickle)
     try:
+        check_self_contained(path)  # no external links, external storage or virtual datasets (before rsatoolbox reads)
         dataset = load_dataset(str(path), file_type=kind)
+    except RSABridgeError:
+        raise
     except Exception as err:  # rsatoolbox raises KeyError/OSError/ValueError/UnpicklingError on bad files
         raise RSABridgeError(f"cannot read {str(path)!r} as an rsatoolbox Dataset ({type(err).__name__}: {err})") from None
     rates = from_rsatoolbox_dataset(dataset, stimulus_descriptor=stimulus_descriptor, region=region, units=units,

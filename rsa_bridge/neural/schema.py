@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.provenance import clean_attrs, package_version
 
@@ -333,9 +334,17 @@ def rates_from_dataset(ds: xr.Dataset, where: str) -> xr.DataArray:
                              "assembly? (use --format brainscore for the latter)")
     rates = ds[RATES_NAME]
     attrs = dict(ds.attrs)
+    for key in (KIND_ATTR, "units", "missing", "name"):
+        text_attr(attrs, key, where)
     for key in [k for k in attrs if k.startswith(_MULTIINDEX_ATTR)]:
         dim = key[len(_MULTIINDEX_ATTR):]
-        levels = str(attrs.pop(key)).split(",")
+        levels = text_attr(attrs, key, where, "text (comma-separated coordinate names)").split(",")
+        attrs.pop(key)
+        unknown = [name for name in levels if name not in rates.coords or dim not in rates.dims
+                   or rates[name].dims != (dim,)]
+        if unknown:
+            raise RSABridgeError(f"{where}: attribute {key!r} names {preview(unknown)}, which are not coordinates "
+                                 f"along {dim!r}; fix or delete the attribute")
         rates = rates.set_index({dim: levels})
     for name in list(rates.coords):
         if rates[name].dtype.kind == "O" and not isinstance(rates.indexes.get(name), pd.MultiIndex):
