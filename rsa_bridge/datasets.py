@@ -124,6 +124,11 @@ def check_schema(dataset: xr.Dataset, where: str = "dataset") -> list[str]:
     return names
 
 
+#: attrs key: why a dataset's ``stimulus_set`` was not followed (it leads out of the file's folder); the error is
+#: raised only when the images are needed and no stimulus folder is named (``--stimuli``)
+STIMULI_REFUSED = "stimulus_set_refused"
+
+
 def load_dataset(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
     """A validated neural RDM dataset, by shipped name (see :data:`SHIPPED`), NetCDF path, or in memory.
 
@@ -147,6 +152,7 @@ def load_dataset(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
     dataset = read_netcdf(path, "a NetCDF RDM dataset")
     _check_file_attrs(dataset, path, name)
     dataset.attrs.pop("stimuli_path", None)  # only ever set here, from SHIPPED or a confined stimulus_set
+    dataset.attrs.pop(STIMULI_REFUSED, None)
     if key in SHIPPED:
         if SHIPPED[key].stimuli is not None:
             dataset.attrs["stimuli_path"] = str(SHIPPED[key].stimuli)
@@ -155,7 +161,10 @@ def load_dataset(name_or_path: str | os.PathLike | xr.Dataset) -> xr.Dataset:
         folder = text_attr(dataset.attrs, "stimulus_set", where, "text (the stimulus folder relative to the file)")
         if folder:
             where = f"{where}: attribute 'stimulus_set'"
-            dataset.attrs["stimuli_path"] = str(inside_folder(path.parent, folder, where))
+            try:
+                dataset.attrs["stimuli_path"] = str(inside_folder(path.parent, folder, where))
+            except RSABridgeError as err:  # refused when the images are needed and --stimuli names none
+                dataset.attrs[STIMULI_REFUSED] = str(err)
     dataset.attrs["path"] = str(path)
     return validate_rdm_dataset(dataset, where=f"dataset {key!r}")
 

@@ -374,6 +374,8 @@ def outside(tmp_path) -> Path:
 
 @pytest.mark.parametrize("kind", ["absolute", "dotdot", "deep dotdot", "symlink", "symlink inside a folder"])
 def test_stimulus_set_outside_the_dataset_folder_is_refused(toy, outside, capsys, kind):
+    from rsa_bridge.app.pipeline import stimuli_for
+
     data = toy / "data"
     if kind == "symlink":
         (data / "imgs").symlink_to(outside, target_is_directory=True)
@@ -386,12 +388,15 @@ def test_stimulus_set_outside_the_dataset_folder_is_refused(toy, outside, capsys
         name = {"absolute": str(outside), "dotdot": "../elsewhere",
                 "deep dotdot": "stimuli/../../../" + str(outside.relative_to(outside.anchor))}[kind]
     path = _dataset_with(toy, stimulus_set=name)
-    with pytest.raises(RSABridgeError) as info:
-        load_dataset(path)
+    dataset = load_dataset(path)  # the RDMs load; the folder is not followed
+    assert "stimuli_path" not in dataset.attrs
+    with pytest.raises(RSABridgeError) as info:  # refused where the images are needed and none are named
+        stimuli_for(dataset, None)
     message = str(info.value)
     assert "\n" not in message and "stimulus_set" in message and repr(name) in message
     assert "outside" in message or "leads out" in message
-    code = main(["compare", "--model-rdms", str(toy / "model_rdms.nc"), "--dataset", str(path), "--bootstrap", "0",
+    assert len(stimuli_for(dataset, toy / "data" / "stimuli")) == 6  # --stimuli DIR: the user names the images
+    code = main(["compare", "--model", "alexnet", "--weights", "none", "--dataset", str(path), "--bootstrap", "0",
                  "--quiet", "--out", str(toy / "out")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "stimulus_set" in err and not (toy / "out").exists()

@@ -85,11 +85,16 @@ def network_rdms(model, stimulus_set, layers: Sequence[str] | None = None, optio
 
 
 def stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
+    """The stimulus set of a dataset: ``stimuli`` when given (``--stimuli``), else the folder the dataset names."""
+    from rsa_bridge.datasets import STIMULI_REFUSED
     from stimuli import load_stimulus_set
 
     if stimuli is not None:
         return load_stimulus_set(stimuli)
     path = dataset.attrs.get("stimuli_path")
+    refused = dataset.attrs.get(STIMULI_REFUSED)
+    if not path and refused:
+        raise RSABridgeError(str(refused))
     if not path:
         raise RSABridgeError(
             f"dataset {dataset.attrs.get('name')!r} does not say where its images are; pass --stimuli DIR"
