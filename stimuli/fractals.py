@@ -183,6 +183,10 @@ def _save_png(image: np.ndarray, path: Path) -> None:
     Image.fromarray(np.ascontiguousarray(image)).save(path, format="PNG")
 
 
+#: the most images one fractal set may have (FractalDB-10k has 10,000 x 1,000 = 10 million; a set twice that)
+MAX_IMAGES = 20_000_000
+
+
 def make_fractal_set(
     out: str | Path,
     categories: int = 100,
@@ -233,6 +237,11 @@ def make_fractal_set(
     if categories < 1 or points < 1:
         raise StimulusError(f"need at least 1 category and 1 point; got --categories {categories}, --points {points}")
     check_image_pixels(size, size, where=f"fractal --size {size}")
+    n_images = categories * len(ifs.weight_vectors(delta)) * instances * len(ifs.FLIPS)
+    if n_images > MAX_IMAGES:
+        raise StimulusError(f"--categories {categories} x {len(ifs.weight_vectors(delta))} weight vectors x --instances "
+                            f"{instances} x {len(ifs.FLIPS)} flips = {n_images:,} images is more than the limit of "
+                            f"{MAX_IMAGES:,}; use fewer categories or instances")
     # one image: the chaos-game points (x, y float64 + pixel indices) and a few size x size canvases
     check_memory(32.0 * max(points, search.n_points) + 16.0 * max(size, search.size) ** 2,
                  f"fractal images of {size} x {size} pixels from {points:,} points",

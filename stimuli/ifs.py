@@ -75,6 +75,10 @@ def weight_vectors(delta: float = 0.1) -> np.ndarray:
     Row 0 is all ones; row ``1 + 4 j + k`` multiplies parameter ``j`` (a=0 .. f=5) by the factor
     ``(1 - 2 delta, 1 - delta, 1 + delta, 1 + 2 delta)[k]`` and leaves the others at 1.
     """
+    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(delta) or not 0 < delta < 0.5:
+        raise StimulusError(f"the weight-vector step delta must be a number between 0 and 0.5 (exclusive), so every "
+                            f"factor 1 - 2 delta .. 1 + 2 delta stays positive; got {delta!r}")
     factors = (1.0 - 2.0 * delta, 1.0 - delta, 1.0 + delta, 1.0 + 2.0 * delta)
     rows = [np.ones(6)]
     for j in range(6):

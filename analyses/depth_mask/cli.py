@@ -5,6 +5,8 @@ calls :mod:`analyses.depth_mask.sweep`, prints; no science here.
 """
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import count, real, seed
+
 import argparse
 from pathlib import Path
 import sys
@@ -94,12 +96,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--mean", default=None, metavar="R,G,B", help="input normalisation mean (default: the network's)")
     p.add_argument("--std", default=None, metavar="R,G,B", help="input normalisation std (default: the network's)")
     p.add_argument("--size", default=None, metavar="HxW", help="resize images to this size (default: first image's)")
-    p.add_argument("--steps", type=int, default=300, help="Adam steps per λ (default 300)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4, the paper's)")
-    p.add_argument("--weight-decay", type=float, default=1e-4, help="Adam weight decay (default 1e-4, the paper's)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per step (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the mask network and batch order (default 0)")
-    p.add_argument("--rows", type=int, default=4, help="images shown in the figure (default 4)")
+    p.add_argument("--steps", type=count("--steps", 1_000_000, minimum=1), default=300, help="Adam steps per λ (default 300)")
+    p.add_argument("--lr", type=real("--lr", 0, 10, open_ends=True), default=1e-4, help="Adam learning rate (default 1e-4, the paper's)")
+    p.add_argument("--weight-decay", type=real("--weight-decay", 0, 1), default=1e-4, help="Adam weight decay (default 1e-4, the paper's)")
+    p.add_argument("--batch-size", type=count("--batch-size", 4096, minimum=1), default=8, help="images per step (default 8)")
+    p.add_argument("--seed", type=seed(), default=0, help="seed of the mask network and batch order (default 0)")
+    p.add_argument("--rows", type=count("--rows", 64, minimum=1), default=4, help="images shown in the figure (default 4)")
     p.set_defaults(func=run)
     return p
 

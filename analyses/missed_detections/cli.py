@@ -9,6 +9,8 @@ with its cause), ``attribution.json`` (switch attribution vs the shuffled baseli
 """
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import count, real, seed
+
 import argparse
 import json
 from pathlib import Path
@@ -98,16 +100,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--boxes", required=True, help="CSV with columns frame, object_id, x1, y1, x2, y2, label")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder of an earlier run")
-    p.add_argument("--score-threshold", type=float, default=0.5, help="detection score threshold (default 0.5)")
-    p.add_argument("--match-iou", type=float, default=0.5, help="IoU for a detection to match an object (0.5)")
-    p.add_argument("--anchor-iou", type=float, default=0.5, help="IoU above which anchors count as covering (0.5)")
-    p.add_argument("--window", type=int, default=3, help="longest run of missed frames called momentary (3)")
-    p.add_argument("--tolerance", type=int, default=0, help="frames of slack between a miss and a switch (0)")
-    p.add_argument("--shuffles", type=int, default=1000, help="shuffled-frame baseline permutations (1000)")
-    p.add_argument("--miss-views", type=int, default=3, help="score-map figures for the first N momentary misses")
-    p.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (8)")
+    p.add_argument("--score-threshold", type=real("--score-threshold", 0, 1), default=0.5, help="detection score threshold (default 0.5)")
+    p.add_argument("--match-iou", type=real("--match-iou", 0, 1, open_ends=True), default=0.5, help="IoU for a detection to match an object (0.5)")
+    p.add_argument("--anchor-iou", type=real("--anchor-iou", 0, 1, open_ends=True), default=0.5, help="IoU above which anchors count as covering (0.5)")
+    p.add_argument("--window", type=count("--window", 10_000, minimum=1), default=3, help="longest run of missed frames called momentary (3)")
+    p.add_argument("--tolerance", type=count("--tolerance", 10_000), default=0, help="frames of slack between a miss and a switch (0)")
+    p.add_argument("--shuffles", type=count("--shuffles", 1_000_000), default=1000, help="shuffled-frame baseline permutations (1000)")
+    p.add_argument("--miss-views", type=count("--miss-views", 100), default=3, help="score-map figures for the first N momentary misses")
+    p.add_argument("--batch-size", type=count("--batch-size", 4096, minimum=1), default=8, help="frames per forward pass (8)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--seed", type=int, default=0, help="seed of untrained weights and of the shuffles (0)")
+    p.add_argument("--seed", type=seed(), default=0, help="seed of untrained weights and of the shuffles (0)")
     p.add_argument("--no-figures", action="store_true", help="write no figures")
     p.set_defaults(func=run)
     return p

@@ -7,6 +7,8 @@ Running the same command again resumes from ``OUT/checkpoint.pt``; ``OUT/weights
 """
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import count, real, seed
+
 import argparse
 from pathlib import Path
 
@@ -25,25 +27,25 @@ def register(subparsers) -> None:
     p.add_argument("--stimuli", type=Path, required=True, help="stimulus folder with manifest.csv")
     p.add_argument("--label", default=d.label, help=f"manifest column with each image's class (default {d.label})")
     p.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt, weights.pt, log.csv")
-    p.add_argument("--num-classes", type=int, default=d.num_classes,
+    p.add_argument("--num-classes", type=count("--num-classes", 1_000_000, minimum=1), default=d.num_classes,
                    help=f"output units (default {d.num_classes}, the shape compare --weights expects)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"initial learning rate (default {d.lr})")
-    p.add_argument("--momentum", type=float, default=d.momentum, help=f"SGD momentum (default {d.momentum})")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay,
+    p.add_argument("--epochs", type=count("--epochs", 100_000, minimum=1), default=d.epochs, help=f"default {d.epochs}")
+    p.add_argument("--lr", type=real("--lr", 0, 10, open_ends=True), default=d.lr, help=f"initial learning rate (default {d.lr})")
+    p.add_argument("--momentum", type=real("--momentum", 0, 1), default=d.momentum, help=f"SGD momentum (default {d.momentum})")
+    p.add_argument("--weight-decay", type=real("--weight-decay", 0, 1), default=d.weight_decay,
                    help=f"SGD L2 weight decay (default {d.weight_decay})")
     p.add_argument("--milestones", default=",".join(map(str, d.milestones)),
                    help="epochs after which lr is multiplied by --gamma (default 30,60)")
-    p.add_argument("--gamma", type=float, default=d.gamma,
+    p.add_argument("--gamma", type=real("--gamma", 0, 1), default=d.gamma,
                    help=f"learning rate multiplied by this at each milestone (default {d.gamma})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"default {d.batch_size}")
-    p.add_argument("--crop", type=int, default=d.crop, help=f"random square crop in pixels (default {d.crop})")
-    p.add_argument("--mean", type=float, default=d.mean, help=f"normalisation mean (default {d.mean})")
-    p.add_argument("--std", type=float, default=d.std, help=f"normalisation std (default {d.std})")
-    p.add_argument("--seed", type=int, default=d.seed,
+    p.add_argument("--batch-size", type=count("--batch-size", 65_536, minimum=1), default=d.batch_size, help=f"default {d.batch_size}")
+    p.add_argument("--crop", type=count("--crop", 8192, minimum=8), default=d.crop, help=f"random square crop in pixels (default {d.crop})")
+    p.add_argument("--mean", type=real("--mean", -1e3, 1e3), default=d.mean, help=f"normalisation mean (default {d.mean})")
+    p.add_argument("--std", type=real("--std", 0, 1e3, open_ends=True), default=d.std, help=f"normalisation std (default {d.std})")
+    p.add_argument("--seed", type=seed(), default=d.seed,
                    help=f"seed of the initialisation, data order, crops and dropout (default {d.seed})")
-    p.add_argument("--steps-per-epoch", type=int, help="stop each epoch after N batches (smoke tests)")
-    p.add_argument("--workers", type=int, default=d.workers, help="data-loading processes (default 0)")
+    p.add_argument("--steps-per-epoch", type=count("--steps-per-epoch", 10_000_000, minimum=1), help="stop each epoch after N batches (smoke tests)")
+    p.add_argument("--workers", type=count("--workers", 256), default=d.workers, help="data-loading processes (default 0)")
     p.add_argument("--device", default=d.device, help="cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     p.set_defaults(func=run)

@@ -7,6 +7,8 @@ Prints one row per layer (divergence summary, top unit, visualness) and, with ``
 """
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import count, real, seed
+
 import argparse
 from pathlib import Path
 
@@ -32,24 +34,24 @@ def register(subparsers) -> None:
     p.add_argument("--positive", help="label value of the positive set (default: 1/true of a binary column)")
     p.add_argument("--negative", help="label value of the negative set (default: every other labelled stimulus)")
     p.add_argument("--layers", help="comma-separated layer aliases or module paths (default: the model's list)")
-    p.add_argument("--bins", type=int, default=DEFAULT_BINS, help=f"histogram bins per unit (default {DEFAULT_BINS})")
-    p.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON,
+    p.add_argument("--bins", type=count("--bins", 10_000, minimum=2), default=DEFAULT_BINS, help=f"histogram bins per unit (default {DEFAULT_BINS})")
+    p.add_argument("--epsilon", type=real("--epsilon", 0, 1e6), default=DEFAULT_EPSILON,
                    help=f"smoothing added to every bin probability (default {DEFAULT_EPSILON:g})")
     p.add_argument("--pooling", choices=list(POOLING_NAMES), default=DEFAULT_POOLING,
                    help=f"spatial pooling of conv channels (default {DEFAULT_POOLING}; none: every position a unit)")
-    p.add_argument("--top-k", "-k", dest="k", type=int, default=DEFAULT_K,
+    p.add_argument("--top-k", "-k", dest="k", type=count("--top-k", 10_000_000, minimum=1), default=DEFAULT_K,
                    help=f"prime units per layer (default {DEFAULT_K})")
     p.add_argument("--classifier", choices=list(CLASSIFIER_NAMES), default=DEFAULT_CLASSIFIER,
                    help=f"linear classifier for visualness (default {DEFAULT_CLASSIFIER})")
-    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help=f"stratified CV folds (default {DEFAULT_FOLDS})")
+    p.add_argument("--folds", type=count("--folds", 1000, minimum=2), default=DEFAULT_FOLDS, help=f"stratified CV folds (default {DEFAULT_FOLDS})")
     p.add_argument("--selection", choices=list(SELECTIONS), default="in_fold",
                    help="choose prime units on each training fold (in_fold, default) or on all stimuli (all)")
-    p.add_argument("--permutations", type=int, default=20,
+    p.add_argument("--permutations", type=count("--permutations", 100_000), default=20,
                    help="label shuffles for the null of the prime units' divergence (default 20; 0 = none)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed(), default=0,
                    help="seed of the folds, the classifier and the label shuffles (default 0)")
     p.add_argument("--no-histograms", action="store_true", help="leave the per-unit histograms out of units.nc")
-    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--batch-size", type=count("--batch-size", 4096, minimum=1), default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", type=out_path, help="folder for units.nc, layers.csv, units.csv, profile.png/pdf")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder of an earlier run")

@@ -102,6 +102,10 @@ def _unit_region(units, i: int, fallback: str) -> str:
     return fallback
 
 
+#: the most time bins one NWB read may count (a 10 s window in 1 ms bins)
+MAX_TIME_BINS = 10_000
+
+
 def _edges_ms(start: float, stop: float, bin_width: float | None) -> np.ndarray:
     if not (np.isfinite(start) and np.isfinite(stop)) or stop <= start:
         raise RSABridgeError(f"the window must end after it starts; got start {start} ms, stop {stop} ms")
@@ -110,6 +114,9 @@ def _edges_ms(start: float, stop: float, bin_width: float | None) -> np.ndarray:
     if not np.isfinite(bin_width) or bin_width <= 0:
         raise RSABridgeError(f"the bin width must be a positive number of ms; got {bin_width}")
     n = (stop - start) / bin_width
+    if n > MAX_TIME_BINS:
+        raise RSABridgeError(f"bins of {bin_width:g} ms over {start:g}-{stop:g} ms are {n:,.0f} time bins, more than "
+                             f"the limit of {MAX_TIME_BINS:,}; use a wider --bin-width or a shorter window")
     if abs(n - round(n)) > 1e-9:
         raise RSABridgeError(f"the bin width {bin_width} ms does not divide the window {start}-{stop} ms")
     return start + bin_width * np.arange(int(round(n)) + 1)

@@ -30,6 +30,10 @@ from rsa_bridge.provenance import clean_attrs, package_version
 TIME = S.TIME_BIN
 
 
+#: the most sliding windows one time-resolved RDM may have (each is one n x n RDM)
+MAX_WINDOWS = 10_000
+
+
 def time_windows(starts: Sequence[float], ends: Sequence[float], width: float | None = None,
                  step: float | None = None) -> list[tuple[float, float, np.ndarray]]:
     """The windows over bins [starts[k], ends[k]) (ms): (start, end, indices of the bins inside).
@@ -46,6 +50,10 @@ def time_windows(starts: Sequence[float], ends: Sequence[float], width: float | 
     step = width if step is None else step
     if not (np.isfinite(width) and width > 0 and np.isfinite(step) and step > 0):
         raise RSABridgeError(f"window width and step must be positive numbers of ms; got width {width}, step {step}")
+    n_windows = np.floor((float(ends.max()) - float(starts.min()) - width) / step + 1e-9) + 1
+    if n_windows > MAX_WINDOWS:
+        raise RSABridgeError(f"windows of {width:g} ms every {step:g} ms over {starts.min():g}-{ends.max():g} ms are "
+                             f"{n_windows:,.0f} windows, more than the limit of {MAX_WINDOWS:,}; use a larger --step")
     out, t = [], float(starts.min())
     while t + width <= float(ends.max()) + 1e-9:
         inside = np.flatnonzero((starts >= t - 1e-9) & (ends <= t + width + 1e-9))

@@ -1,6 +1,8 @@
 """``rsa-bridge cache info|clear``: what the model-RDM cache holds, and emptying it."""
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import real
+
 import argparse
 import datetime as _dt
 import os
@@ -21,7 +23,7 @@ def register(subparsers) -> None:
     info.set_defaults(func=run_info)
     clear = actions.add_parser("clear", help="remove entries (all, or those unused for DAYS days); files the "
                                              "cache did not write are left in place")
-    clear.add_argument("--older-than", type=float, metavar="DAYS",
+    clear.add_argument("--older-than", type=real("--older-than", 0, 36_500), metavar="DAYS",
                        help="remove only entries not used for this many days")
     clear.set_defaults(func=run_clear)
     p.set_defaults(func=run_info)

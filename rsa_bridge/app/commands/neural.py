@@ -4,13 +4,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rsa_bridge.app.argtypes import count, real, seed
 from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.io import out_path
 from rsa_bridge.neural.formats import all_formats, format_help, pickling_formats
 
 
-def _source_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("src", help="file, folder or shipped name (e.g. cowley2023_v4_210325_rates)")
+#: the longest time an option in ms may name (a day): windows, bins and steps
+MAX_MS = 86_400_000.0
+
+
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    """The options that say how to read the source: one group, the same in import, info, ceiling, rdm and export."""
+    parser.add_argument("src", help="file, folder or shipped name (e.g. cowley2023_v4_210325_rates)")
+    p = parser.add_argument_group("reading the source (the same options in every `neural` action; see the Neural "
+                                  "data guide)")
     formats = all_formats()  # built-ins, then entry points of rsa_bridge.neural_formats
     p.add_argument("--format", type=formats.argparse_type, choices=formats.argparse_choices(), metavar="FORMAT",
                    help=format_help(formats))
@@ -28,10 +36,12 @@ def _source_options(p: argparse.ArgumentParser) -> None:
                         "(default: pickles are refused; convert to HDF5)")
     p.add_argument("--allow-missing", action="store_true",
                    help="keep NaN of single neuroids as missing observations (a unit lost for some trials)")
-    nwb = p.add_argument_group("NWB files (units table + trials/epochs)")
-    nwb.add_argument("--window-start", type=float, metavar="MS", help="count spikes from MS after onset (default 0)")
-    nwb.add_argument("--window-stop", type=float, metavar="MS", help="count spikes until MS after onset (required)")
-    nwb.add_argument("--bin-width", type=float, metavar="MS", help="time bins of MS (default: one bin)")
+    nwb = parser.add_argument_group("NWB files (units table + trials/epochs)")
+    nwb.add_argument("--window-start", type=real("--window-start", -MAX_MS, MAX_MS), metavar="MS", help="count spikes from MS after onset (default 0)")
+    nwb.add_argument("--window-stop", type=real("--window-stop", -MAX_MS, MAX_MS), metavar="MS",
+                     help="count spikes until MS after onset (required; at most a day)")
+    nwb.add_argument("--bin-width", type=real("--bin-width", 0, MAX_MS, open_ends=True), metavar="MS",
+                     help="time bins of MS (default: one bin; at most 10,000 bins)")
     nwb.add_argument("--stimulus-column", help="column of the trials/epochs table naming the stimulus")
     nwb.add_argument("--onset-column", help="column of stimulus onset times in s (default: start_time)")
     nwb.add_argument("--intervals", help="trials (default), epochs, or the name of another intervals table")
@@ -41,7 +51,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("neural", help="import neural data, reliability, noise ceilings, rates -> RDMs",
                               description="Neural data: firing rates (presentation x neuroid) and RDM datasets.")
     sub = p.add_subparsers(dest="neural_command", metavar="ACTION")
-    imp = sub.add_parser("import", help="read any supported format and write rsa-bridge NetCDF")
+    imp = sub.add_parser("import", description="Read firing rates or RDMs in any supported format (--format, or the suffix) and write rsa-bridge's NetCDF; sources with images also write OUT_stimuli.csv beside it.",
+                         help="read any supported format and write rsa-bridge NetCDF")
     _source_options(imp)
     imp.add_argument("--metric", help="RDM metric of formats that make RDMs from rates: "
                      + ", ".join(n for n, f in all_formats().items() if "metric" in f.options) + " (default correlation)")
@@ -49,14 +60,17 @@ def register(subparsers) -> None:
     imp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     imp.set_defaults(func=run_import)
 
-    info = sub.add_parser("info", help="counts per region/animal, repetitions, NaN share, reliability")
+    info = sub.add_parser("info", description='Describe firing rates: neuroids per region/animal/session, repetitions, the share of NaN, and split-half reliabilities.',
+                         help="counts per region/animal, repetitions, NaN share, reliability")
     _source_options(info)
-    info.add_argument("--splits", type=int, default=20, help="random splits for the reliabilities (default 20)")
-    info.add_argument("--seed", type=int, default=0)
+    info.add_argument("--splits", type=count("--splits", 100_000, minimum=1), default=20,
+                      help="random splits for the reliabilities (default 20)")
+    info.add_argument("--seed", type=seed(), default=0, help="seed of the random splits (default 0)")
     info.add_argument("--no-reliability", action="store_true", help="skip the split-half reliabilities")
     info.set_defaults(func=run_info)
 
-    ceil = sub.add_parser("ceiling", help="noise ceiling (nili, algonauts) or split-half RDM reliability of an area")
+    ceil = sub.add_parser("ceiling", description='The noise ceiling of an area: Nili et al. 2014 bounds, the Algonauts definition, or split-half RDM reliability from repetitions.',
+                         help="noise ceiling (nili, algonauts) or split-half RDM reliability of an area")
     _source_options(ceil)
     ceil.add_argument("--area", help="area / region (default: the only one)")
     ceil.add_argument("--method", default="nili", choices=["nili", "algonauts", "split-half"],
@@ -67,34 +81,38 @@ def register(subparsers) -> None:
     ceil.add_argument("--by", choices=["animal", "session"],
                       help="for firing rates: one RDM per animal or session (default: whichever varies)")
     ceil.add_argument("--metric", default="correlation", help="RDM metric for firing rates (default correlation)")
-    ceil.add_argument("--splits", type=int, default=100, help="random splits for split-half (default 100)")
-    ceil.add_argument("--seed", type=int, default=0)
+    ceil.add_argument("--splits", type=count("--splits", 100_000, minimum=1), default=100,
+                      help="random splits for split-half (default 100)")
+    ceil.add_argument("--seed", type=seed(), default=0, help="seed of the random splits (default 0)")
     ceil.add_argument("--groups", metavar="DIM",
                       help="leave out whole groups along this replicate dim (e.g. subject, when an area has "
                            "subject x session RDMs)")
     ceil.set_defaults(func=run_ceiling)
 
-    rdm = sub.add_parser("rdm", help="firing rates -> an RDM dataset usable with compare --dataset")
+    rdm = sub.add_parser("rdm", description='Turn firing rates into an RDM dataset (one RDM per area, animal or session; optionally per time bin) for compare --dataset; records the source rates and metric.',
+                         help="firing rates -> an RDM dataset usable with compare --dataset")
     _source_options(rdm)
     rdm.add_argument("--metric", default="correlation",
                      help="correlation, euclidean, sqeuclidean, cosine, sqeuclidean_cv, crossnobis, poisson_kl_cv")
     rdm.add_argument("--by", choices=["animal", "session"], help="one RDM per animal or session")
-    rdm.add_argument("--reliable", type=float, metavar="R",
+    rdm.add_argument("--reliable", type=real("--reliable", -1, 1), metavar="R",
                      help="keep neuroids with split-half reliability >= R (recorded in the attrs)")
-    rdm.add_argument("--seed", type=int, default=0)
+    rdm.add_argument("--seed", type=seed(), default=0,
+                     help="seed of the splits behind --reliable and the cross-validated metrics (default 0)")
     rdm.add_argument("--stimuli", type=Path, help="stimulus folder (manifest.csv) to record for compare")
     rdm.add_argument("--time-resolved", action="store_true",
                      help="one RDM per time bin (rates with a time_bin dim); compare then scores every bin")
-    rdm.add_argument("--window", type=float, metavar="MS", help="with --time-resolved: sliding window width (ms)")
-    rdm.add_argument("--step", type=float, metavar="MS", help="with --window: step between windows (ms; default the width)")
-    rdm.add_argument("--out", type=out_path, required=True)
+    rdm.add_argument("--window", type=real("--window", 0, MAX_MS, open_ends=True), metavar="MS", help="with --time-resolved: sliding window width (ms)")
+    rdm.add_argument("--step", type=real("--step", 0, MAX_MS, open_ends=True), metavar="MS", help="with --window: step between windows (ms; default the width)")
+    rdm.add_argument("--out", type=out_path, required=True, help="output .nc: the RDM dataset")
     rdm.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     rdm.set_defaults(func=run_rdm)
 
-    exp = sub.add_parser("export", help="write firing rates as netcdf, numpy, mat, csv, brainscore or rsatoolbox")
+    exp = sub.add_parser("export", description='Write firing rates as netcdf, numpy, mat, csv, brainscore or rsatoolbox files.',
+                         help="write firing rates as netcdf, numpy, mat, csv, brainscore or rsatoolbox")
     _source_options(exp)
     exp.add_argument("--to", required=True, help="netcdf, numpy, mat, csv, brainscore, rsatoolbox")
-    exp.add_argument("--out", type=out_path, required=True)
+    exp.add_argument("--out", type=out_path, required=True, help="output file (its suffix should fit --to)")
     exp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     exp.set_defaults(func=run_export)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
