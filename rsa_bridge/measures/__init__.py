@@ -21,25 +21,41 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Measure:
-    """One measure: its name, definition and what peers call it."""
+    """One measure: its name, definition and what peers call it, and how a figure shows it.
+
+    ``axis_label``: the score's axis label, ``{method}`` filled with the row's method (``spearman`` ->
+    ``Spearman r``, ``ridge``...). ``ceiling_scale``: how the stored ``measure_ceiling`` maps onto the score's
+    scale (``"identity"``, or ``"sqrt"`` for a reliability of averages when the score is a correlation r: a
+    perfect model reaches r = sqrt(reliability)); ``ceiling_label``: the legend's definition of the line drawn;
+    ``bootstrap_over``: what its bootstrap (CI, p_best) resamples.
+    """
 
     name: str
     long_name: str
     definition: str
     needs_responses: bool
     peers: str
+    axis_label: str = "{method}"
+    ceiling_scale: str = "identity"
+    ceiling_label: str = "ceiling"
+    bootstrap_over: str = "stimuli"
 
 
 MEASURES: dict[str, Measure] = {
     "rsa": Measure("rsa", "representational similarity (RSA)",
                    "compare(RDM_layer, RDM_area) with --method (default Spearman)", False,
-                   "rsatoolbox compare; Net2Brain RSA; thingsvision compare_rdms; Brain-Score rdm"),
+                   "rsatoolbox compare; Net2Brain RSA; thingsvision compare_rdms; Brain-Score rdm",
+                   axis_label="RSA ({method})", ceiling_label="noise ceiling (lower to upper bound)"),
     "cka": Measure("cka", "linear centred kernel alignment",
                    "<HKH, HLH>_F / (|HKH|_F |HLH|_F), K = layer Gram, L = neural Gram", True,
-                   "Brain-Score cka; Net2Brain CKA; thingsvision CKA(kernel='linear'); rsatoolbox cosine_cov"),
+                   "Brain-Score cka; Net2Brain CKA; thingsvision CKA(kernel='linear'); rsatoolbox cosine_cov",
+                   axis_label="linear CKA", ceiling_label="ceiling: split-half CKA of the neural data"),
     "linear": Measure("linear", "cross-validated linear predictivity",
                       "median_neuroids mean_folds pearson(ridge prediction, held-out response)", True,
-                      "Brain-Score neural predictivity (pls); Net2Brain encoding (ridge); not in thingsvision/rsatoolbox"),
+                      "Brain-Score neural predictivity (pls); Net2Brain encoding (ridge); not in thingsvision/rsatoolbox",
+                      axis_label="linear predictivity (median Pearson r, {method})", ceiling_scale="sqrt",
+                      ceiling_label="ceiling: √(split-half reliability), the r of a perfect model",
+                      bootstrap_over="neuroids"),
 }
 
 
