@@ -268,10 +268,15 @@ def layer_profile(table: pd.DataFrame, title: str | None = None, *, by: str = "m
         legend_title = "bars: " + "; ".join(dict.fromkeys(
             "95% bootstrap CI" if n == "bootstrap CI" else n for n in notes)) if notes else None
         legend_items = entries + ceilings
-        if len(axes) == 1:
+        long_labels = max((len(h.get_label()) for h in legend_items), default=0) > 32
+        if len(axes) == 1 and not axes[0].get_title():
             handles["legend"] = axes[0].legend(handles=legend_items, title=legend_title, loc="lower left",
                                                bbox_to_anchor=(0.0, 1.02), borderaxespad=0.0,
-                                               ncols=2 if ceilings else min(3, max(1, len(legend_items))))
+                                               ncols=1 if long_labels else 2 if ceilings
+                                               else min(3, max(1, len(legend_items))))
+        elif len(axes) == 1:  # a panel title: the legend goes below, where it cannot cover the title
+            handles["legend"] = fig.legend(handles=legend_items, title=legend_title, loc="outside lower center",
+                                           ncols=1 if long_labels else min(2, max(1, len(legend_items))))
         else:
             handles["legend"] = fig.legend(handles=legend_items, title=legend_title, loc="outside lower center",
                                            ncols=min(6, max(1, len(legend_items))))

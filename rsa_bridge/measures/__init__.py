@@ -54,7 +54,7 @@ MEASURES: dict[str, Measure] = {
                       "median_neuroids mean_folds pearson(ridge prediction, held-out response)", True,
                       "Brain-Score neural predictivity (pls); Net2Brain encoding (ridge); not in thingsvision/rsatoolbox",
                       axis_label="linear predictivity (median Pearson r, {method})", ceiling_scale="sqrt",
-                      ceiling_label="ceiling: √(split-half reliability), the r of a perfect model",
+                      ceiling_label="ceiling: √(split-half reliability) = r of a perfect model",
                       bootstrap_over="neuroids"),
 }
 
