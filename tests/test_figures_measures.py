@@ -331,3 +331,36 @@ def test_measure_figures_use_drawable_glyphs(three):
 
     fig, _ = measure_profile(_csv(three))
     assert _missing_glyphs(fig) == []
+
+
+def test_printed_measure_blocks_say_in_sample(three):
+    from rsa_bridge.measures.results import measure_blocks
+
+    blocks = "\n".join(measure_blocks(_csv(three)))
+    for measure in ("cka", "linear"):
+        rows = _only(_csv(three), measure)
+        top = rows.loc[rows["similarity"].idxmax()]
+        assert f"best layer for V1: toy {top['layer']} (in-sample {measure} {top['similarity']:.4f}," in blocks
+
+
+def test_trained_vs_untrained_draws_rsa_rows_only():
+    from analyses.figures import trained_vs_untrained as tvu
+
+    rows = []
+    for measure, shift in (("rsa", 0.0), ("cka", 0.5)):
+        for network, layers in (("trained", ["a", "b", "c"]), ("untrained", ["a", "b", "c"]), ("pixels", ["pixels"]),
+                                ("gabor", ["gabor"])):
+            for k, layer in enumerate(layers):
+                value = shift + 0.1 * k + (0.05 if network == "trained" else 0.0)
+                rows.append({"network": network, "model": network, "layer": layer, "area": "V4", "measure": measure,
+                             "method": "spearman" if measure == "rsa" else "linear_cka", "similarity": value,
+                             "ci_low": value - 0.02, "ci_high": value + 0.02, "ceiling_lower": np.nan,
+                             "ceiling_upper": np.nan})
+    table = pd.DataFrame(rows)
+    fig, axes = tvu.figure(table)
+    rsa = table[(table["measure"] == "rsa") & (table["network"] == "trained")]
+    [plotted] = [c for c in axes[0].containers if c.get_label() == "MobileNetV2 trained"]
+    np.testing.assert_allclose(np.asarray(plotted[0].get_ydata(), float), rsa["similarity"].to_numpy())
+    assert axes[0].get_ylabel().replace("\n", " ") == LABELS["rsa"]
+    lines = tvu.summary(table)
+    assert len(lines) == 1 and "trained c (in-sample best) 0.250" in lines[0] and "0.750" not in lines[0]

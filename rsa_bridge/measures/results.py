@@ -136,7 +136,7 @@ def measure_blocks(table: pd.DataFrame) -> list[str]:
                 top = mrows.loc[mrows["similarity"].idxmax()]
                 prob = f", best in {100 * top['p_best']:.1f}% of bootstrap samples over {'neuroids' if name == 'linear' else 'stimuli'}" \
                     if pd.notna(top.get("p_best", NAN)) else ""
-                lines.append(f"best layer for {area}: {model} {top['layer']} ({name} {top['similarity']:.4f}, "
+                lines.append(f"best layer for {area}: {model} {top['layer']} (in-sample {name} {top['similarity']:.4f}, "
                              f"/ceiling {top['score_over_ceiling']:.4f}{prob})")
         blocks.append("\n".join(lines))
     return blocks
