@@ -364,3 +364,16 @@ def test_trained_vs_untrained_draws_rsa_rows_only():
     assert axes[0].get_ylabel().replace("\n", " ") == LABELS["rsa"]
     lines = tvu.summary(table)
     assert len(lines) == 1 and "trained c (in-sample best) 0.250" in lines[0] and "0.750" not in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["rdm_panels", "mds"])
+def test_rdm_figures_draw_rdms_and_take_no_measure(kind, three, tmp_path, capsys):
+    """RDM figures show RDMs, not scores: they draw from a 3-measure folder and refuse --measure."""
+    argv = [kind, "--results", str(three / "results"), "--out", str(tmp_path), "--dataset", str(three / "toy.nc"),
+            "--dpi", "60"]
+    code, err = _figure(argv, capsys)
+    assert code == 0, err
+    assert [p.name for p in tmp_path.glob("*.png")] == [f"{kind}.png"]
+    with pytest.raises(SystemExit) as exit_info:
+        _figure([*argv, "--measure", "cka"], capsys)
+    assert exit_info.value.code == 2
