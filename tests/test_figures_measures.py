@@ -157,7 +157,8 @@ def test_best_layer_shows_one_measure(measure, three):
     fig, axes, h = best_layer.best_layer_bars(common.read_results(three / "results").rows(measure), n_samples=20)
     np.testing.assert_allclose([b.get_height() for b in h["toy V1"]], rows["p_best"])
     assert h["toy V1 best"] is h["toy V1"][int(np.argmax(rows["similarity"]))]
-    assert LABELS[measure] in h["title"].get_text()
+    assert LABELS[measure] in h["title"].get_text().replace("\n", " ")
+    assert overlapping_texts(fig) == [] and texts_outside(fig) == []
     texts = [t.get_text() for t in axes[0].texts]
     assert texts == ["in-sample\nbest"]
     assert ("neuroids" in axes[0].get_ylabel()) == (measure == "linear")

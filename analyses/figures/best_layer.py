@@ -8,6 +8,7 @@ is biased upward. One figure per measure (``best_layer_rsa.png``... when the res
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -71,10 +72,12 @@ def best_layer_bars(table: pd.DataFrame, n_samples: int | None = None, width: st
             ax.set_title(area)
             ax.set_ylim(0, 1.12)
         over = MEASURES[measure].bootstrap_over
-        samples = f"\n({n_samples} bootstrap samples over {over})" if n_samples else f"\n(bootstrap over {over})"
+        samples = f"\n({n_samples} samples over {over})" if n_samples else f"\n(bootstrap over {over})"
         axes[0].set_ylabel(f"P(best layer){samples}")
-        handles["title"] = fig.suptitle(f"best layer by {measure_label(measure, table['method'].iloc[0])}",
-                                        fontsize=plt.rcParams["axes.titlesize"])
+        size = float(plt.rcParams["axes.titlesize"])
+        chars = int(0.9 * fig.get_size_inches()[0] * 72 / (0.6 * size))
+        handles["title"] = fig.suptitle(textwrap.fill(f"best layer by {measure_label(measure, table['method'].iloc[0])}",
+                                                      chars), fontsize=size)
         if len(models) > 1:
             axes[-1].legend(loc="upper right")
     return fig, axes, handles
