@@ -24,6 +24,14 @@ MEASURE_NAMES = ["rsa", "cka", "linear"]
 LABELS = {"rsa": "RSA (Spearman r)", "cka": "linear CKA", "linear": "linear predictivity (median Pearson r, ridge)"}
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture(scope="module")
 def three(tmp_path_factory):
     """compare with --measure rsa --measure cka --measure linear on a 3-layer toy network (30 stimuli, V1 with
