@@ -83,7 +83,7 @@ def _ceiling(rows: pd.DataFrame) -> tuple[float, float] | None:
 
 def _measure_ceiling(rows: pd.DataFrame, measure: str) -> float | None:
     """A non-RSA measure's ceiling of an area on the score's scale, or None."""
-    if measure == "rsa" or "measure_ceiling" not in rows or rows.empty:
+    if MEASURES[measure].ceiling_style == "band" or "measure_ceiling" not in rows or rows.empty:
         return None
     value = rows["measure_ceiling"].iloc[0]
     value = ceiling_on_scale(measure, value) if pd.notna(value) else float("nan")
@@ -256,7 +256,7 @@ def layer_profile(table: pd.DataFrame, title: str | None = None, *, by: str = "m
             axes[0].set_ylabel(measure_label(measure, method).replace(" (", "\n(", 1))
         entries = [h for k, h in handles.items() if isinstance(h, plt.Line2D) and k.split(" ", 1)[0] in networks]
         entries = list({h.get_label(): h for h in entries}.values())
-        if measure == "rsa":
+        if MEASURES[measure].ceiling_style == "band":
             ceilings = [Patch(facecolor=colours[a], alpha=0.35, edgecolor=colours[a], lw=0.5,
                               label=f"{a} noise ceiling" + (f" ({_ceiling_text(table, a, 'definition')})"
                                                             if _ceiling_text(table, a, "definition") else ""))

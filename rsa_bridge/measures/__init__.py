@@ -27,7 +27,8 @@ class Measure:
     ``Spearman r``, ``ridge``...). ``ceiling_scale``: how the stored ``measure_ceiling`` maps onto the score's
     scale (``"identity"``, or ``"sqrt"`` for a reliability of averages when the score is a correlation r: a
     perfect model reaches r = sqrt(reliability)); ``ceiling_label``: the legend's definition of the line drawn;
-    ``bootstrap_over``: what its bootstrap (CI, p_best) resamples.
+    ``bootstrap_over``: what its bootstrap (CI, p_best) resamples; ``ceiling_style``: ``"band"`` (lower to upper
+    bound, the ``ceiling_lower``/``ceiling_upper`` columns) or ``"line"`` (one value, ``measure_ceiling``).
     """
 
     name: str
@@ -39,13 +40,15 @@ class Measure:
     ceiling_scale: str = "identity"
     ceiling_label: str = "ceiling"
     bootstrap_over: str = "stimuli"
+    ceiling_style: str = "line"
 
 
 MEASURES: dict[str, Measure] = {
     "rsa": Measure("rsa", "representational similarity (RSA)",
                    "compare(RDM_layer, RDM_area) with --method (default Spearman)", False,
                    "rsatoolbox compare; Net2Brain RSA; thingsvision compare_rdms; Brain-Score rdm",
-                   axis_label="RSA ({method})", ceiling_label="noise ceiling (lower to upper bound)"),
+                   axis_label="RSA ({method})", ceiling_label="noise ceiling (lower to upper bound)",
+                   ceiling_style="band"),
     "cka": Measure("cka", "linear centred kernel alignment",
                    "<HKH, HLH>_F / (|HKH|_F |HLH|_F), K = layer Gram, L = neural Gram", True,
                    "Brain-Score cka; Net2Brain CKA; thingsvision CKA(kernel='linear'); rsatoolbox cosine_cov",

@@ -27,7 +27,7 @@ BAND_ALPHA = 0.16
 
 def _ceiling_artist(ax, rows: pd.DataFrame, measure: str, colour: str):
     """Draw one (model, area)'s ceiling on the score's scale; returns (artist or None, (low, high) or None)."""
-    if measure == "rsa":
+    if MEASURES[measure].ceiling_style == "band":
         if "ceiling_lower" not in rows or not pd.notna(rows["ceiling_lower"].iloc[0]):
             return None, None
         low, high = float(rows["ceiling_lower"].iloc[0]), float(rows["ceiling_upper"].iloc[0])
@@ -46,7 +46,7 @@ def _ceiling_entry(measure: str):
     from matplotlib.patches import Patch
 
     label = MEASURES[measure].ceiling_label
-    if measure == "rsa":
+    if MEASURES[measure].ceiling_style == "band":
         return Patch(facecolor="0.5", alpha=0.35, lw=0, label=label)
     return plt.Line2D([], [], color="0.3", lw=0.8, ls="--", label=label)
 

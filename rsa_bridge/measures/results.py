@@ -134,7 +134,7 @@ def measure_blocks(table: pd.DataFrame) -> list[str]:
                 if len(mrows) < 2:
                     continue
                 top = mrows.loc[mrows["similarity"].idxmax()]
-                prob = f", best in {100 * top['p_best']:.1f}% of bootstrap samples over {'neuroids' if name == 'linear' else 'stimuli'}" \
+                prob = f", best in {100 * top['p_best']:.1f}% of bootstrap samples over {m.bootstrap_over}" \
                     if pd.notna(top.get("p_best", NAN)) else ""
                 lines.append(f"best layer for {area}: {model} {top['layer']} (in-sample {name} {top['similarity']:.4f}, "
                              f"/ceiling {top['score_over_ceiling']:.4f}{prob})")
