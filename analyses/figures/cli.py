@@ -30,8 +30,11 @@ def register(subparsers) -> None:
         description="Draw a figure (vector PDF + PNG at journal width) from a `rsa-bridge compare --out` folder "
                     "(or the analysis's own results). Figure kinds:\n" + listing +
                     "\n\nThe kind's own options follow it; see `rsa-bridge figure KIND --help`. --out defaults to "
-                    "the --results folder. Nothing is computed: an empty --results folder is an error (the "
-                    "`python -m analyses.figures.KIND` scripts run a default compare job instead).",
+                    "the --results folder. Nothing is computed: a missing or empty --results folder is an error, "
+                    "and so is a folder of another kind (a compare folder for missed_detections or depth_masks); "
+                    "the `python -m analyses.figures.KIND` scripts run a default job into a missing or empty "
+                    "folder instead. Figures of scores draw one measure each: --measure NAME, or every measure "
+                    "in the results, one file each (KIND_MEASURE.png when there are several).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="rsa-bridge figure KIND --results DIR [--out DIR] [options of KIND]",
     )

@@ -2,10 +2,17 @@
 
 Each script is ``python -m analyses.figures.NAME --out DIR``. The RSA figures read a
 ``rsa-bridge compare --out`` folder (``results.csv``, ``results.nc``, ``model_rdms.nc``) given with
-``--results DIR``; when that folder holds no ``results.csv`` yet, the compare job runs once (AlexNet,
-untrained ``--weights none``, the shipped 92-image set, 200 bootstrap samples, seed 0 unless told
+``--results DIR``; when that folder is missing or empty, the ``python -m`` script runs the compare job once
+(AlexNet, untrained ``--weights none``, the shipped 92-image set, 200 bootstrap samples, seed 0 unless told
 otherwise) and writes its files there, so the next script reuses them. ``--results`` defaults to
-``OUT/results``.
+``OUT/results``. ``rsa-bridge figure KIND`` never computes: a missing or empty folder is an error.
+
+A folder's kind is recognised by its files (:data:`FOLDER_KINDS`): a figure refuses a folder of another
+kind (a compare folder given to ``missed_detections``) rather than compute or demo into it.
+
+Measures: results.csv holds one row per (model, layer, area, measure), every measure's score in one
+``similarity`` column. :func:`measure_tables` hands a figure one measure at a time (``--measure NAME``, or
+every measure present, one figure each, named ``NAME_MEASURE`` when the results hold several).
 """
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.figures import save_figure
 from stimuli.csv_cells import read_own_csv
+from rsa_bridge.measures import MEASURES
+from rsa_bridge.measures.results import measures_in, select_measure
 
 #: defaults of the compare job that runs when no cached results exist
 DEFAULT_MODEL, DEFAULT_WEIGHTS, DEFAULT_DATASET, DEFAULT_BOOTSTRAP = "alexnet", "none", "kriegeskorte2008_92images", 200
@@ -43,6 +52,15 @@ class CachedResults:
     model_rdms: dict[str, xr.DataArray]
     folder: Path
 
+    @property
+    def measures(self) -> list[str]:
+        """The measures in ``table`` (``["rsa"]`` for results without a ``measure`` column)."""
+        return measures_in(self.table)
+
+    def rows(self, measure: str | None = None) -> pd.DataFrame:
+        """The rows of one measure; RSABridgeError for ``None`` when the results hold several (never a mix)."""
+        return select_measure(self.table, measure)
+
 
 #: how a script names itself in its usage line (``rsa-bridge figure`` sets ``rsa-bridge figure {name}``)
 PROG_TEMPLATE = "python -m analyses.figures.{name}"
@@ -62,25 +80,74 @@ class _FigureParser(argparse.ArgumentParser):
         return parsed
 
 
-def parser(name: str, description: str, compare: bool = True) -> argparse.ArgumentParser:
-    """The common options: ``--out`` (default: the ``--results`` folder), ``--results``, ``--dpi`` and, for RSA
-    figures, the compare job's defaults."""
+#: folder kind -> (the file that marks it, the command that writes it); recognised in this order
+FOLDER_KINDS: dict[str, tuple[str, str]] = {
+    "compare": ("results.csv", "rsa-bridge compare ... --out DIR"),
+    "depth_masks": ("depth_masks.nc", "rsa-bridge depth-mask ... --out DIR"),
+    "missed_detections": ("missed_detections.nc", "rsa-bridge missed-detections ... --out DIR"),
+}
+
+
+def folder_kind(folder: str | Path) -> str | None:
+    """The kind of a results folder by its files (:data:`FOLDER_KINDS`): ``None`` for a missing or empty
+    folder, ``"other"`` for a folder of anything else."""
+    folder = Path(folder)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return None
+    for kind, (marker, _) in FOLDER_KINDS.items():
+        if (folder / marker).is_file():
+            return kind
+    return "other"
+
+
+def check_folder(folder: str | Path, kind: str) -> bool:
+    """True when ``folder`` holds results of ``kind``; False when it is missing or empty and may be computed
+    (``python -m`` scripts); RSABridgeError for a folder of another kind, or an empty one under
+    ``rsa-bridge figure`` (which never computes)."""
+    folder = Path(folder)
+    found = folder_kind(folder)
+    marker, command = FOLDER_KINDS[kind]
+    if found == kind:
+        return True
+    if found is None and COMPUTE_MISSING:
+        return False
+    what = {None: "is missing or empty", "other": f"holds no {marker} (other files only)"}.get(
+        found, f"is a {found} results folder ({FOLDER_KINDS.get(found, ('?',))[0]})")
+    raise RSABridgeError(f"{str(folder)!r} {what}; this figure draws {marker} written by `{command}`: "
+                         "pass that folder as --results (rsa-bridge figure never computes or writes results)")
+
+
+def parser(name: str, description: str, compare: bool = True, measures: bool = True) -> argparse.ArgumentParser:
+    """The common options: ``--out`` (default: the ``--results`` folder), ``--results``, ``--dpi``, for figures
+    of scores ``--measure``, and for RSA figures the compare job's defaults (shown only where a missing
+    folder is computed: the ``python -m`` scripts)."""
     p = _FigureParser(prog=PROG_TEMPLATE.format(name=name), description=description)
-    p.add_argument("--out", type=Path, default=None,
-                   help=f"folder for {name}.pdf and {name}.png (default: the --results folder)")
+    files = f"{name}.pdf and {name}.png" + (f" ({name}_MEASURE.* from results of several measures)"
+                                            if compare and measures else "")
+    p.add_argument("--out", type=Path, default=None, help=f"folder for {files} (default: the --results folder)")
     p.add_argument("--dpi", type=int, default=300, help="resolution of the PNG (default 300; the PDF is vector)")
     p.add_argument("--results", type=Path, default=None,
-                   help="cached results folder (default OUT/results); computed and written there when empty")
+                   help=("results folder (default OUT/results); when it is missing or empty the job runs and "
+                         "writes its results there") if COMPUTE_MISSING else
+                        "the results folder to draw; nothing is computed: a missing or empty folder, or one "
+                        "of another kind, is an error")
+    if compare and measures:
+        p.add_argument("--measure", choices=tuple(MEASURES), default=None,
+                       help="the measure to draw (default: every measure in the results, one figure each, "
+                            f"named {name}_MEASURE when there are several); measures are never mixed")
     if compare:
-        job = p.add_argument_group("compare job run when there are no cached results")
-        job.add_argument("--model", default=DEFAULT_MODEL, help=f"torchvision model (default {DEFAULT_MODEL})")
-        job.add_argument("--weights", default=DEFAULT_WEIGHTS, help="default, none or a state-dict file (default none)")
+        shown = (lambda text: text) if COMPUTE_MISSING else (lambda text: argparse.SUPPRESS)
+        job = p.add_argument_group("compare job run when there are no cached results" if COMPUTE_MISSING
+                                   else "reading the results")
+        job.add_argument("--model", default=DEFAULT_MODEL, help=shown(f"torchvision model (default {DEFAULT_MODEL})"))
+        job.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                         help=shown("default, none or a state-dict file (default none)"))
         job.add_argument("--dataset", default=None,
                          help=f"RDM dataset, shipped name or .nc path (default {DEFAULT_DATASET}); figures that "
                               "draw brain RDMs also read it for cached results of a dataset that is not shipped")
         job.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP,
-                         help=f"bootstrap samples (default {DEFAULT_BOOTSTRAP})")
-        job.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+                         help=shown(f"bootstrap samples (default {DEFAULT_BOOTSTRAP})"))
+        job.add_argument("--seed", type=int, default=0, help="seed of the bootstrap / layout (default 0)")
     return p
 
 
@@ -117,7 +184,7 @@ def read_results(folder: str | Path) -> CachedResults:
 def load_or_compute(args: argparse.Namespace) -> CachedResults:
     """The cached results in ``args.results`` (default ``args.out/results``), computing them first if absent."""
     folder = Path(args.results) if args.results is not None else Path(args.out) / "results"
-    if not (folder / "results.csv").is_file() and COMPUTE_MISSING:
+    if not check_folder(folder, "compare"):
         from rsa_bridge.app.pipeline import StatsOptions, compare_model
         from rsa_bridge.app.report import write_outputs
 
@@ -128,6 +195,35 @@ def load_or_compute(args: argparse.Namespace) -> CachedResults:
                                stats=StatsOptions(bootstrap=args.bootstrap, seed=args.seed))
         write_outputs(result, folder)
     return read_results(folder)
+
+
+def measure_tables(cached: CachedResults, measure: str | None, supported: tuple[str, ...] | None = None,
+                   why: str = "") -> list[tuple[str, pd.DataFrame]]:
+    """(measure, its rows) for each figure to draw: ``measure`` alone, or every measure present.
+
+    ``supported``: the measures a figure can draw (None: any), ``why`` says why in the refusal; asking for
+    another one is an error, and by default the others present are skipped (a note on stderr says so).
+    """
+    present = cached.measures
+    if measure is not None:
+        if supported is not None and measure not in supported:
+            raise RSABridgeError(f"this figure draws {', '.join(supported)} only{why}; --measure {measure} is drawn by "
+                                 "layer_profile, layer_heatmap and best_layer")
+        return [(measure, cached.rows(measure))]
+    wanted = [m for m in present if supported is None or m in supported]
+    skipped = [m for m in present if m not in wanted]
+    if skipped:
+        print(f"note: {', '.join(skipped)} not drawn by this figure (it draws {', '.join(supported or ())})",
+              file=sys.stderr)
+    if not wanted:
+        raise RSABridgeError(f"the results hold {', '.join(present)}; this figure draws {', '.join(supported or ())} "
+                             "only: rerun compare with --measure rsa")
+    return [(m, cached.rows(m)) for m in wanted]
+
+
+def figure_name(name: str, measure: str, cached: CachedResults) -> str:
+    """``NAME`` for results of one measure, ``NAME_MEASURE`` when they hold several (one file per measure)."""
+    return name if len(cached.measures) == 1 else f"{name}_{measure}"
 
 
 def save(fig, out: str | Path, name: str, dpi: int = 300) -> list[Path]:

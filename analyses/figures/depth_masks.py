@@ -6,8 +6,10 @@ prediction that keeps the depth looks the same as N(I). A collapsed mask (all on
 crossed out and labelled, so that it is not read as a result.
 
 Reads ``depth_masks.nc`` (written by ``rsa-bridge depth-mask --out DIR``) from ``--results DIR`` and the images
-from ``--images DIR`` (default ``DIR/images``). Without them it runs a small sweep first and caches it in
-``OUT/results``: 6 synthetic 32 x 48 scenes, the ``tiny-synthetic`` depth network, λ = 3, 6, 10, 150 steps each.
+from ``--images DIR`` (default ``DIR/images``). A folder of another kind (a compare folder) is refused. Given a
+missing or empty folder, the ``python -m`` script (not ``rsa-bridge figure``, which never computes) runs a small
+sweep first and caches it there: 6 synthetic 32 x 48 scenes, the ``tiny-synthetic`` depth network,
+λ = 3, 6, 10, 150 steps each.
 
     python -m analyses.figures.depth_masks --out figures/ [--results depth_out/ --images scenes/]
 """
@@ -28,6 +30,8 @@ from rsa_bridge.io import write_netcdf
 
 NAME = "depth_masks"
 FILE = "depth_masks.nc"
+#: the element-wise product, as mathtext: the "⊙" character is missing from Arial/Helvetica
+ODOT = r"$\odot$"
 #: λ values of the default sweep
 LAMS = (3.0, 6.0, 10.0)
 
@@ -91,7 +95,7 @@ def depth_mask_grid(ds: xr.Dataset, images: np.ndarray, rows: int = 3, width: st
         titles = ["image I", "depth N(I)"]
         for lam in lams:
             tag = f"\ncollapsed: {_collapsed(ds, lam).replace('_', ' ')}" if _collapsed(ds, lam) else ""
-            titles += [f"mask, λ={lam:g}{tag}", f"N(I⊙M), λ={lam:g}{tag}"]
+            titles += [f"mask, λ={lam:g}{tag}", f"N(I{ODOT}M), λ={lam:g}{tag}"]
         for j, title in enumerate(titles):
             axes[0, j].set_title(title, fontsize=6, color="#D55E00" if "collapsed" in title else "black")
         for ax in axes.flat:
@@ -123,7 +127,7 @@ def load(folder: Path, images_dir: Path | None = None) -> tuple[xr.Dataset, np.n
     """The sweep Dataset of ``folder`` and its images (in the Dataset's order)."""
     from analyses.depth_mask.sweep import load_images
 
-    if not (folder / FILE).is_file():
+    if not common.check_folder(folder, "depth_masks"):  # refuses a folder of another kind; computes only in scripts
         small_sweep(folder)
     with xr.open_dataset(folder / FILE, engine="h5netcdf") as handle:
         ds = handle.load()

@@ -36,7 +36,7 @@ def pick_rdm(cached: common.CachedResults, name: str | None, dataset: str | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = common.parser(NAME, "2-D MDS map of an area's or a layer's RDM.")
+    p = common.parser(NAME, "2-D MDS map of an area's or a layer's RDM.", measures=False)
     p.add_argument("--rdm", default=None, help="area or model layer to embed (default: the first area)")
     p.add_argument("--icons", action="store_true", help="draw each stimulus as its image")
     p.add_argument("--method", choices=MDS_METHODS, default="classical", help="classical (default) or metric MDS")

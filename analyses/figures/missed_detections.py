@@ -3,9 +3,10 @@ detection over frames (top) and that anchor's IoU with the object (bottom), with
 (dotted lines), misses (grey) and momentary misses (vermilion).
 
 Reads ``missed_detections.nc`` from a ``rsa-bridge missed-detections --out DIR`` folder given with
-``--results DIR``; without one it runs the analysis on the synthetic clip with the tiny SSD trained here
-(torchvision's SSD matching, 150 steps, seed 0; about a minute on a CPU) and caches the Dataset in
-``OUT/results/missed_detections.nc``.
+``--results DIR``; a folder of another kind (a compare folder) is refused. Given a missing or empty folder, the
+``python -m`` script (not ``rsa-bridge figure``, which never computes) runs the analysis on the synthetic clip
+with the tiny SSD trained here (torchvision's SSD matching, 150 steps, seed 0; about a minute on a CPU) and
+caches the Dataset there (default ``OUT/results/missed_detections.nc``).
 
     python -m analyses.figures.missed_detections --out figures/ [--results md_out/] [--object square]
 """
@@ -98,7 +99,7 @@ def synthetic_results() -> xr.Dataset:
 def load(folder: Path) -> xr.Dataset:
     """``missed_detections.nc`` of ``folder``, computed from the synthetic clip and cached there if absent."""
     path = folder / FILE
-    if not path.is_file():
+    if not common.check_folder(folder, "missed_detections"):  # refuses a folder of another kind; computes only in scripts
         print(f"no {FILE} in {folder}: analysing the synthetic clip (trains a tiny SSD, ~1 min)", file=sys.stderr)
         write_netcdf(synthetic_results(), path)
     with xr.open_dataset(path, engine="h5netcdf") as handle:

@@ -2,7 +2,10 @@
 noise ceiling, and brackets over the pairs of models that differ (two-sided paired bootstrap test, Holm-
 corrected across pairs by default). The drawing is :func:`rsa_bridge.figures.model_comparison`.
 
-With a single model in the results, its layers are compared instead.
+With a single model in the results, its layers are compared instead. Only RSA stores the bootstrap samples
+the pair test needs, so the figure draws RSA (``--measure cka`` / ``linear`` are refused; their scores are in
+``layer_profile`` and ``layer_heatmap``); from results of several measures it writes
+``model_comparison_rsa.png``.
 
     rsa-bridge compare --model alexnet --model vgg16 --model pixels --area IT --out out/
     rsa-bridge figure model_comparison --results out/ [--area IT] [--correction fdr]
@@ -30,9 +33,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    default="holm", help="p-value correction across the pairs: "
                    + ", ".join(f"{c.name} ({c.label})" for c in CORRECTIONS.values()) + "; default holm")
     p.add_argument("--alpha", type=float, default=0.05, help="bracket pairs with corrected p below this (0.05)")
-    p.add_argument("--width", default="single", help="single, double or millimetres (default single)")
+    p.add_argument("--width", default=None,
+                   help="single, double or millimetres (default: single up to 10 bars, else double)")
     args = p.parse_args(argv)
     cached = common.load_or_compute(args)
+    [(measure, _)] = common.measure_tables(cached, args.measure, supported=("rsa",),
+                                         why=" (its pair tests need the bootstrap samples that only rsa stores)")
     if cached.results is None:
         raise RSABridgeError(f"{str(cached.folder)!r} holds no results.nc; run `rsa-bridge compare ... --out DIR`")
     areas = [str(a) for a in cached.results["area"].values]
@@ -45,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows, sort = [str(r) for r in cached.results["model_layer"].values], False
     fig, _, _ = model_comparison(cached.results, area, rows=rows, correction=args.correction, alpha=args.alpha,
                                  sort=sort, width=args.width)
-    for path in common.save(fig, args.out, NAME, args.dpi):
+    for path in common.save(fig, args.out, common.figure_name(NAME, measure, cached), args.dpi):
         print(f"wrote {path}")
     return 0
 

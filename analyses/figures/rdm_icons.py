@@ -16,7 +16,7 @@ NAME = "rdm_icons"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = common.parser(NAME, "An RDM with image thumbnails on its axes.")
+    p = common.parser(NAME, "An RDM with image thumbnails on its axes.", measures=False)
     p.add_argument("--rdm", default=None, help="area or model layer (default: the first area)")
     p.add_argument("--every", type=int, default=None, help="draw every k-th icon (default: about 40 icons)")
     p.add_argument("--raw", action="store_true", help="raw dissimilarities instead of percentiles")

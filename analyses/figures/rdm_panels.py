@@ -185,7 +185,8 @@ def dataset_categories(dataset: xr.Dataset, column: str = "category") -> pd.Seri
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = common.parser(NAME, "Model-layer and brain-area RDMs on one colour scale, with category boundaries.")
+    p = common.parser(NAME, "Model-layer and brain-area RDMs on one colour scale, with category boundaries.",
+                      measures=False)
     p.add_argument("--layers", default=None, help="comma-separated layers (default: first, middle, last)")
     p.add_argument("--category", default="category", help="manifest column to group stimuli by (default category)")
     p.add_argument("--width", default="double", help="single, double or millimetres (default double)")

@@ -26,6 +26,7 @@ import pandas as pd
 from analyses.figures import common
 from rsa_bridge.figures import PALETTE, figsize, use_style
 from stimuli.csv_cells import frame_to_csv, read_own_csv
+from rsa_bridge.measures.results import measure_label, select_measure
 
 NAME = "trained_vs_untrained"
 AREAS = ("V4", "IT", "hIT")
@@ -47,7 +48,8 @@ def compute(bootstrap: int, seed: int, areas: Sequence[str] = AREAS) -> pd.DataF
 
 
 def figure(table: pd.DataFrame):
-    """(figure, axes): one panel per area, layers on x, networks as lines, controls as bands."""
+    """(figure, axes): one panel per area, layers on x, networks as lines, controls as bands (RSA rows only)."""
+    table = select_measure(table, "rsa")
     areas = list(dict.fromkeys(table["area"]))
     colours = {"trained": PALETTE[0], "untrained": PALETTE[1], "pixels": PALETTE[2], "gabor": PALETTE[3]}
     with use_style():
@@ -73,7 +75,7 @@ def figure(table: pd.DataFrame):
             ax.axhline(0, color="0.5", lw=0.5)
             ax.set_title(area)
             ax.set_xticks(x[::2], layers[::2], rotation=90, fontsize=5)
-        axes[0].set_ylabel(f"{table['method'].iloc[0]} correlation\n(model RDM vs brain RDM)")
+        axes[0].set_ylabel(measure_label("rsa", table["method"].iloc[0]).replace(" (", "\n(", 1))
         handles, labels = axes[-1].get_legend_handles_labels()
         if fig.get_layout_engine() is None:
             fig.set_layout_engine("constrained")
@@ -82,14 +84,15 @@ def figure(table: pd.DataFrame):
 
 
 def summary(table: pd.DataFrame) -> list[str]:
-    """One line per area: best layer of each network with its CI, the controls, the ceiling."""
+    """One line per area: in-sample best layer of each network with its CI, the controls, the ceiling (RSA)."""
+    table = select_measure(table, "rsa")
     lines = []
     for area, part in table.groupby("area", sort=False):
         bits = []
         for network in ("trained", "untrained", *CONTROLS):
             rows = part[part["network"] == network]
             best = rows.loc[rows["similarity"].idxmax()]
-            bits.append(f"{network} {best['layer']} {best['similarity']:.3f} [{best['ci_low']:.3f}, "
+            bits.append(f"{network} {best['layer']} (in-sample best) {best['similarity']:.3f} [{best['ci_low']:.3f}, "
                         f"{best['ci_high']:.3f}]")
         ceil = part[["ceiling_lower", "ceiling_upper"]].iloc[0]
         ceiling = f"ceiling [{ceil.iloc[0]:.3f}, {ceil.iloc[1]:.3f}]" if ceil.notna().all() else "ceiling n/a (1 RDM)"

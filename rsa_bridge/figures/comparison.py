@@ -11,6 +11,15 @@ Peer: rsatoolbox's ``plot_model_comparison`` (bars per model, grey noise-ceiling
 "Golan wings", FDR by default). Here the bars are each network's best layer, picked on the observed
 similarities (the selection is not resampled, which favours the winners slightly - as in the compare table's
 ``model_differences``).
+
+Brackets are drawn only where the correction can reach ``alpha``: with B bootstrap samples the smallest
+possible p is 1/B, and Holm over P pairs multiplies it by P (:func:`smallest_corrected_p`); when even that
+is not below ``alpha`` (e.g. 210 pairs of 21 layers, 1000 samples: 0.21), the caption says so instead of
+promising brackets that cannot appear. Labels: the layer alone when every bar is of one model (the model
+in the axis label), else ``model`` over ``layer``; shortened to stay unique, turned upright and set in a
+smaller font when the bars are too narrow for them. The y range covers every CI end, negative ones included.
+
+Only RSA stores the bootstrap samples this test needs (``similarity_bootstrap``): the figure is RSA's.
 """
 from __future__ import annotations
 
@@ -22,8 +31,12 @@ import xarray as xr
 
 from rsa_bridge.corrections import CORRECTIONS
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.figures.layout import short_label
-from rsa_bridge.figures.style import area_colours, figsize, use_style
+from rsa_bridge.figures.layout import short_labels
+from rsa_bridge.figures.style import SINGLE_MM, DOUBLE_MM, area_colours, figsize, use_style, width_mm
+from rsa_bridge.measures.results import measure_label
+
+#: bars up to which a single-column figure is wide enough (more get the double width by default)
+SINGLE_COLUMN_BARS = 10
 
 def _correct(p: np.ndarray, correction: str) -> np.ndarray:
     """``p`` adjusted by the correction named ``correction`` (a name or alias of :data:`CORRECTIONS`)."""
@@ -43,6 +56,34 @@ def pairwise_bootstrap_p(samples: np.ndarray, correction: str = "holm") -> tuple
     pairs = [(i, j) for i in range(samples.shape[1]) for j in range(i + 1, samples.shape[1])]
     p = np.array([bootstrap_pair_p(samples[:, i], samples[:, j]) for i, j in pairs], dtype=float)
     return pairs, p, _correct(p, correction)
+
+
+def smallest_corrected_p(n_pairs: int, n_samples: int, correction: str = "holm") -> float:
+    """The smallest corrected p that ``n_pairs`` bootstrap pair tests on ``n_samples`` samples can reach: every
+    raw p at its floor 1/B (:func:`rsa_bridge.stats.layers.bootstrap_pair_p`), corrected together.
+
+    Example::
+
+        >>> round(smallest_corrected_p(210, 1000, "holm"), 3)   # 21 layers: Holm cannot reach 0.05
+        0.21
+    """
+    if n_pairs < 1 or n_samples < 1:
+        return float("nan")
+    return float(np.min(_correct(np.full(n_pairs, 1.0 / n_samples), correction)))
+
+
+def bar_labels(rows: list[str], width: int = 22) -> tuple[list[str], str | None]:
+    """(tick labels, the one model of every bar or None): ``layer`` when all rows share a model (controls
+    ``model:model`` read ``model``), else ``model`` over ``layer``; each line shortened, kept unique."""
+    models = [r.split(":", 1)[0] for r in rows]
+    layers = [r.split(":", 1)[1] if ":" in r else r for r in rows]
+    if len(set(models)) == 1:
+        return short_labels(layers, width), models[0]
+    tops, bottoms = short_labels(models, width), short_labels(layers, width)
+    labels = [top if m == l else f"{top}\n{bottom}" for m, l, top, bottom in zip(models, layers, tops, bottoms)]
+    if len(set(labels)) < len(labels):
+        labels = short_labels(rows, width)
+    return labels, None
 
 
 def best_rows(results: xr.Dataset, area: str) -> list[str]:
@@ -78,7 +119,7 @@ def _stars(p: float) -> str:
 
 
 def model_comparison(results, area: str, *, rows: list[str] | None = None, correction: str = "holm",
-                     alpha: float = 0.05, sort: bool = True, width: str | float = "single",
+                     alpha: float = 0.05, sort: bool = True, width: str | float | None = None,
                      height_mm: float = 65.0, label_width: int = 22):
     """Bars of model-brain similarity per model with CIs, ceiling band and significance brackets.
 
@@ -91,13 +132,15 @@ def model_comparison(results, area: str, *, rows: list[str] | None = None, corre
             ``fdr``) or ``none``, across all pairs drawn.
         alpha: brackets for pairs with corrected p < alpha.
         sort: bars from the most to the least similar.
-        width, height_mm: figure size (``single``/``double``/millimetres).
+        width, height_mm: figure size (``single``/``double``/millimetres; default single up to
+            :data:`SINGLE_COLUMN_BARS` bars, else double).
         label_width: longer bar labels are shortened in the middle.
 
     Returns:
         (figure, axes, handles): ``bars`` (BarContainer, heights = similarity in ``rows`` order), ``ci``
         (LineCollection), ``rows``, ``pairs`` (list of dicts a, b, p, p_corrected, significant),
-        ``brackets`` ((a, b) -> Line2D), ``ceiling`` (band or None).
+        ``brackets`` ((a, b) -> Line2D), ``ceiling`` (band or None), ``note`` (the caption),
+        ``reachable`` (whether the correction can reach ``alpha`` at all).
 
     Example::
 
@@ -126,6 +169,10 @@ def model_comparison(results, area: str, *, rows: list[str] | None = None, corre
     colour = area_colours(results["area"].values)[area]
     handles: dict = {"rows": rows}
     x = np.arange(len(rows), dtype=float)
+    width = width or (SINGLE_MM if len(rows) <= SINGLE_COLUMN_BARS else DOUBLE_MM)
+    n = samples.shape[0]
+    floor = smallest_corrected_p(len(pairs), n, correction)
+    handles["reachable"] = bool(floor < alpha)
     with use_style():
         fig, ax = plt.subplots(figsize=figsize(width, height_mm))
         handles["bars"] = ax.bar(x, y, width=0.7, color=colour, alpha=0.85, edgecolor="none", zorder=2)
@@ -142,13 +189,15 @@ def model_comparison(results, area: str, *, rows: list[str] | None = None, corre
             handles["bars"][k].set_facecolor("0.75")
             handles["bars"][k].set_hatch("////")
             handles["bars"][k].set_edgecolor("0.45")
-        labels = [r.split(":", 1)[0] if k in controls else r.replace(":", "\n", 1) for k, r in enumerate(rows)]
-        ax.set_xticks(x, ["\n".join(short_label(part, label_width) for part in lab.split("\n")) for lab in labels],
-                      rotation=0, fontsize=plt.rcParams["xtick.labelsize"] - 0.5)
+        labels, one_model = bar_labels(rows, label_width)
+        _set_bar_labels(fig, ax, x, labels, width)
         ax.axhline(0.0, color="0.5", lw=0.5, zorder=1)
-        top = np.nanmax([np.nanmax(sel["similarity_ci_high"].values) if "similarity_ci_high" in sel else np.nanmax(y),
+        has_ci = "similarity_ci_high" in sel
+        top = np.nanmax([np.nanmax(sel["similarity_ci_high"].values) if has_ci else np.nanmax(y),
                          np.nanmax(y), float(sel["ceiling_upper"]) if handles["ceiling"] is not None else -np.inf])
-        span = top - min(0.0, np.nanmin(y))
+        bottom = float(np.nanmin([np.nanmin(sel["similarity_ci_low"].values) if has_ci else np.nanmin(y),
+                                  np.nanmin(y), 0.0]))
+        span = top - bottom
         step = 0.07 * span
         handles["pairs"], handles["brackets"] = [], {}
         significant = [(k, i, j) for k, (i, j) in enumerate(pairs) if p_corr[k] < alpha]
@@ -163,14 +212,36 @@ def model_comparison(results, area: str, *, rows: list[str] | None = None, corre
         for k, (i, j) in enumerate(pairs):
             handles["pairs"].append({"a": rows[i], "b": rows[j], "p": float(p[k]), "p_corrected": float(p_corr[k]),
                                      "significant": bool(p_corr[k] < alpha)})
-        ax.set_ylim(min(0.0, np.nanmin(y) - 0.05 * span), top + step * (1.6 + 1.3 * (max(levels, default=-1) + 1)))
-        method = str(results.attrs.get("method", ""))
-        ax.set_ylabel(f"RDM similarity with {area}\n({method} r)" if method else f"RDM similarity with {area}")
-        n = samples.shape[0]
+        ax.set_ylim(min(0.0, bottom - 0.05 * span), top + step * (1.6 + 1.3 * (max(levels, default=-1) + 1)))
+        label = measure_label("rsa", results.attrs.get("method"))
+        ax.set_ylabel(f"{label}\nwith {area}")
+        if one_model is not None:
+            ax.set_xlabel(f"{one_model} layer")
         band = f"; grey band: {area} noise ceiling" if handles["ceiling"] is not None else ""
-        label = CORRECTIONS.get_record(correction).label
-        note = (f"bars: 95% bootstrap CI{band}; brackets: {label}-corrected p < {alpha:g}, "
-                f"two-sided paired bootstrap ({n} samples)")
+        correction_label = CORRECTIONS.get_record(correction).label
+        if handles["reachable"]:
+            tests = (f"brackets: {correction_label}-corrected p < {alpha:g}, two-sided paired bootstrap "
+                     f"({n} samples, {len(pairs)} pairs)")
+        else:
+            tests = (f"no brackets: with {n} bootstrap samples the smallest p is {1 / n:.2g}, and "
+                     f"{correction_label} over {len(pairs)} pairs cannot go below {floor:.2g} (alpha "
+                     f"{alpha:g}); more samples or fewer bars are needed")
+        note = f"bars: 95% bootstrap CI{band}; {tests}"
         handles["note"] = ax.set_title(textwrap.fill(note, int(1.0 * figsize(width)[0] * 72 / 3.0)), fontsize=5,
                                        loc="left")
     return fig, ax, handles
+
+
+def _set_bar_labels(fig, ax, x: np.ndarray, labels: list[str], width) -> None:
+    """Tick labels that fit their bars: horizontal when the widest line fits a bar's width, else upright;
+    the font shrinks (to 4 pt at least) when even upright labels are taller than a bar is wide."""
+    size = float(plt.rcParams["xtick.labelsize"]) - 0.5
+    # the axes spans about 75% of the figure width; a character is about 0.6 of the font size wide
+    per_bar_pt = 0.75 * width_mm(width) / 25.4 * 72 / max(len(labels), 1)
+    widest = max((len(line) for lab in labels for line in lab.split("\n")), default=1) * 0.6 * size
+    if widest <= 0.9 * per_bar_pt:
+        ax.set_xticks(x, labels, rotation=0, fontsize=size)
+        return
+    lines = max(lab.count("\n") + 1 for lab in labels)
+    size = max(4.0, min(size, 0.8 * per_bar_pt / (1.2 * lines)))
+    ax.set_xticks(x, labels, rotation=90, ha="center", va="top", fontsize=size, linespacing=1.0)

@@ -1,4 +1,4 @@
-"""The layer profile: model-brain RDM similarity by layer, with uncertainty, noise ceilings and controls.
+"""The layer profile: one measure's model-brain score by layer, with uncertainty, ceilings and controls.
 
 One function, :func:`layer_profile`, draws what ``rsa-bridge compare --out`` writes (``profile.png``), the
 ``rsa-bridge figure layer_profile`` figure and the notebooks' profiles:
@@ -8,7 +8,12 @@ One function, :func:`layer_profile`, draws what ``rsa-bridge compare --out`` wri
 - error bars: the bootstrap CI (``ci_low``/``ci_high``) when the table has it, else ± SEM over the area's RDMs;
   drawn as vertical segments (a percentile CI need not contain the estimate).
 - noise ceiling: a band from the lower to the upper bound in the area's colour, outlined so that two
-  overlapping bands stay readable, with a legend entry per area.
+  overlapping bands stay readable, with a legend entry per area. Other measures (``measure`` column: cka,
+  linear) have one ceiling value per area, drawn as a dashed line on the score's own scale
+  (:func:`rsa_bridge.measures.results.ceiling_on_scale`: the square root of linear predictivity's
+  reliability), its definition in the legend.
+- one measure per figure: a table of several measures is refused (select one with
+  :func:`rsa_bridge.measures.results.select_measure`); the y label is the measure's, from the registry.
 - controls (image-statistics models such as ``pixels``, ``gabor``: one "layer" each) are not layers: each is
   a dashed horizontal reference line across the panel, labelled by name at its right end.
 
@@ -25,6 +30,8 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from rsa_bridge.figures.layout import short_labels, spread
+from rsa_bridge.measures import MEASURES
+from rsa_bridge.measures.results import ceiling_on_scale, measure_label, measures_in, select_measure
 from rsa_bridge.figures.style import DOUBLE_MM, SINGLE_MM, area_colours, figsize, use_style
 
 #: the ``weights`` label the compare job gives image-statistics controls
@@ -72,6 +79,15 @@ def _ceiling(rows: pd.DataFrame) -> tuple[float, float] | None:
         return None
     low, up = rows["ceiling_lower"].iloc[0], rows["ceiling_upper"].iloc[0]
     return (float(low), float(up)) if pd.notna(low) and pd.notna(up) else None
+
+
+def _measure_ceiling(rows: pd.DataFrame, measure: str) -> float | None:
+    """A non-RSA measure's ceiling of an area on the score's scale, or None."""
+    if MEASURES[measure].ceiling_style == "band" or "measure_ceiling" not in rows or rows.empty:
+        return None
+    value = rows["measure_ceiling"].iloc[0]
+    value = ceiling_on_scale(measure, value) if pd.notna(value) else float("nan")
+    return value if np.isfinite(value) else None
 
 
 def _band(ax, low: float, up: float, colour: str):
@@ -152,14 +168,17 @@ def layer_profile(table: pd.DataFrame, title: str | None = None, *, by: str = "m
         (figure, axes, handles): axes is one Axes for one panel, else a list. handles: ``"MODEL AREA"`` ->
         Line2D (y = similarity in table order; for a control, its horizontal line), ``"MODEL AREA ci"`` ->
         LineCollection (one segment per layer, low to high), ``"AREA ceiling"`` -> the band (lower to upper
-        bound), ``"CONTROL AREA label"`` -> the control's label, ``"legend"``.
+        bound; for cka/linear the dashed Line2D at the ceiling on the score's scale), ``"CONTROL AREA label"`` -> the control's label, ``"legend"``.
 
     Example::
 
-        fig, ax, handles = layer_profile(pd.read_csv("out/results.csv"), by="area")
+        table = select_measure(pd.read_csv("out/results.csv"), "rsa")
+        fig, ax, handles = layer_profile(table, by="area")
     """
     if by not in ("model", "area"):
         raise ValueError(f"by must be 'model' or 'area', not {by!r}")
+    table = select_measure(table)  # one measure: RSABridgeError for a table of several
+    measure = measures_in(table)[0]
     controls = control_models(table) if controls is None else list(controls)
     networks = [m for m in dict.fromkeys(str(m) for m in table["model"]) if m not in controls]
     areas = list(dict.fromkeys(str(a) for a in table["area"]))
@@ -211,6 +230,10 @@ def layer_profile(table: pd.DataFrame, title: str | None = None, *, by: str = "m
                 if bounds is not None:
                     band = _band(ax, *bounds, colours[area])
                     handles.setdefault(f"{area} ceiling", band)
+                level = None if normalized else _measure_ceiling(rows, measure)
+                if level is not None:
+                    handles.setdefault(f"{area} ceiling", ax.axhline(level, color=colours[area], lw=0.8, ls="--",
+                                                                     zorder=1))
             ax.axhline(0.0, color="0.7", lw=0.5, zorder=0)
             if normalized:
                 ax.axhline(1.0, color="0.4", lw=0.6, ls="--", zorder=0)
@@ -225,25 +248,35 @@ def layer_profile(table: pd.DataFrame, title: str | None = None, *, by: str = "m
                 ax.set_xlabel("layer" if len(panels) == 1 else f"{panel} layer")
             labels_to_place.append((ax, _control_lines(ax, table, controls, areas if by == "model" else [panel],
                                                        y_col, colours, handles, one_area=by == "area" or len(areas) == 1)))
-        method = str(table["method"].iloc[0]) if "method" in table and len(table) else ""
+        method = table["method"].iloc[0] if "method" in table and len(table) else None
         if normalized:
             bound = str(table["normalized_by"].iloc[0]).replace("ceiling_", "") if "normalized_by" in table else ""
             axes[0].set_ylabel(f"similarity / ceiling\n({bound} bound)" if bound else "similarity / ceiling")
         else:
-            axes[0].set_ylabel(f"RDM similarity\n({method} r)" if method else "RDM similarity")
+            axes[0].set_ylabel(measure_label(measure, method).replace(" (", "\n(", 1))
         entries = [h for k, h in handles.items() if isinstance(h, plt.Line2D) and k.split(" ", 1)[0] in networks]
         entries = list({h.get_label(): h for h in entries}.values())
-        ceilings = [Patch(facecolor=colours[a], alpha=0.35, edgecolor=colours[a], lw=0.5,
-                          label=f"{a} noise ceiling" + (f" ({_ceiling_text(table, a, 'definition')})"
-                                                        if _ceiling_text(table, a, "definition") else ""))
-                    for a in areas if f"{a} ceiling" in handles]
+        if MEASURES[measure].ceiling_style == "band":
+            ceilings = [Patch(facecolor=colours[a], alpha=0.35, edgecolor=colours[a], lw=0.5,
+                              label=f"{a} noise ceiling" + (f" ({_ceiling_text(table, a, 'definition')})"
+                                                            if _ceiling_text(table, a, "definition") else ""))
+                        for a in areas if f"{a} ceiling" in handles]
+        else:
+            ceilings = [plt.Line2D([], [], color=colours[a], lw=0.8, ls="--",
+                                   label=f"{a} {MEASURES[measure].ceiling_label}")
+                        for a in areas if f"{a} ceiling" in handles]
         legend_title = "bars: " + "; ".join(dict.fromkeys(
             "95% bootstrap CI" if n == "bootstrap CI" else n for n in notes)) if notes else None
         legend_items = entries + ceilings
-        if len(axes) == 1:
+        long_labels = max((len(h.get_label()) for h in legend_items), default=0) > 32
+        if len(axes) == 1 and not axes[0].get_title():
             handles["legend"] = axes[0].legend(handles=legend_items, title=legend_title, loc="lower left",
                                                bbox_to_anchor=(0.0, 1.02), borderaxespad=0.0,
-                                               ncols=2 if ceilings else min(3, max(1, len(legend_items))))
+                                               ncols=1 if long_labels else 2 if ceilings
+                                               else min(3, max(1, len(legend_items))))
+        elif len(axes) == 1:  # a panel title: the legend goes below, where it cannot cover the title
+            handles["legend"] = fig.legend(handles=legend_items, title=legend_title, loc="outside lower center",
+                                           ncols=1 if long_labels else min(2, max(1, len(legend_items))))
         else:
             handles["legend"] = fig.legend(handles=legend_items, title=legend_title, loc="outside lower center",
                                            ncols=min(6, max(1, len(legend_items))))

@@ -23,7 +23,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Measure:
-    """One measure: its name, definition and what peers call it.
+    """One measure: its name, definition and what peers call it, and how a figure shows it.
+
+    ``axis_label``: the score's axis label, ``{method}`` filled with the row's method (``spearman`` ->
+    ``Spearman r``, ``ridge``...). ``ceiling_scale``: how the stored ``measure_ceiling`` maps onto the score's
+    scale (``"identity"``, or ``"sqrt"`` for a reliability of averages when the score is a correlation r: a
+    perfect model reaches r = sqrt(reliability)); ``ceiling_label``: the legend's definition of the line drawn;
+    ``bootstrap_over``: what its bootstrap (CI, p_best) resamples; ``ceiling_style``: ``"band"`` (lower to upper
+    bound, the ``ceiling_lower``/``ceiling_upper`` columns) or ``"line"`` (one value, ``measure_ceiling``).
 
     ``needs_responses``: it needs the area's per-stimulus responses (repeat-level rates), not only its RDMs.
     ``check``: ``check(n_stimuli, options, labels)`` raising RSABridgeError when the design cannot give a
@@ -36,6 +43,11 @@ class Measure:
     definition: str
     needs_responses: bool
     peers: str
+    axis_label: str = "{method}"
+    ceiling_scale: str = "identity"
+    ceiling_label: str = "ceiling"
+    bootstrap_over: str = "stimuli"
+    ceiling_style: str = "line"
     check: Callable[[int, Any, Any], None] | None = None
 
 
@@ -48,14 +60,20 @@ def _check_linear(n_stimuli: int, options, labels=None) -> None:
 MEASURES: dict[str, Measure] = {
     "rsa": Measure("rsa", "representational similarity (RSA)",
                    "compare(RDM_layer, RDM_area) with --method (default Spearman)", False,
-                   "rsatoolbox compare; Net2Brain RSA; thingsvision compare_rdms; Brain-Score rdm"),
+                   "rsatoolbox compare; Net2Brain RSA; thingsvision compare_rdms; Brain-Score rdm",
+                   axis_label="RSA ({method})", ceiling_label="noise ceiling (lower to upper bound)",
+                   ceiling_style="band"),
     "cka": Measure("cka", "linear centred kernel alignment",
                    "<HKH, HLH>_F / (|HKH|_F |HLH|_F), K = layer Gram, L = neural Gram", True,
-                   "Brain-Score cka; Net2Brain CKA; thingsvision CKA(kernel='linear'); rsatoolbox cosine_cov"),
+                   "Brain-Score cka; Net2Brain CKA; thingsvision CKA(kernel='linear'); rsatoolbox cosine_cov",
+                   axis_label="linear CKA", ceiling_label="ceiling: split-half CKA of the neural data"),
     "linear": Measure("linear", "cross-validated linear predictivity",
                       "median_neuroids mean_folds pearson(ridge prediction, held-out response)", True,
                       "Brain-Score neural predictivity (pls); Net2Brain encoding (ridge); not in thingsvision/rsatoolbox",
-                      _check_linear),
+                      check=_check_linear,
+                      axis_label="linear predictivity (median Pearson r, {method})", ceiling_scale="sqrt",
+                      ceiling_label="ceiling: √(split-half reliability) = r of a perfect model",
+                      bootstrap_over="neuroids"),
 }
 
 

@@ -64,23 +64,7 @@ def agreement_lines(agreement: pd.DataFrame | None) -> list[str]:
 
 
 def agreement_figure(table: pd.DataFrame, title: str | None = None):
-    """Layer ranks (1 = best) per measure, one panel per area: where the lines cross, the measures disagree."""
-    import matplotlib.pyplot as plt
+    """Layer ranks per measure, one panel per area (:func:`rsa_bridge.measures.plots.agreement_figure`)."""
+    from rsa_bridge.measures.plots import agreement_figure as draw
 
-    ranks = layer_ranks(table)
-    areas = list(dict.fromkeys(ranks["area"]))
-    fig, axes = plt.subplots(1, len(areas), figsize=(3.2 * len(areas) + 1, 3.0), squeeze=False)
-    for ax, area in zip(axes[0], areas):
-        sub = ranks[ranks["area"] == area]
-        for (model, measure), g in sub.groupby(["model", "measure"], sort=False):
-            label = measure if sub["model"].nunique() == 1 else f"{model} {measure}"
-            ax.plot(range(len(g)), g["rank"], marker="o", label=label)
-            ax.set_xticks(range(len(g)), g["layer"], rotation=60, ha="right", fontsize=7)
-        ax.invert_yaxis()
-        ax.set_ylabel("rank (1 = best)")
-        ax.set_title(area)
-        ax.legend(fontsize=7, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return draw(table, title)

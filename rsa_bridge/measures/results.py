@@ -134,9 +134,78 @@ def measure_blocks(table: pd.DataFrame) -> list[str]:
                 if len(mrows) < 2:
                     continue
                 top = mrows.loc[mrows["similarity"].idxmax()]
-                prob = f", best in {100 * top['p_best']:.1f}% of bootstrap samples over {'neuroids' if name == 'linear' else 'stimuli'}" \
+                prob = f", best in {100 * top['p_best']:.1f}% of bootstrap samples over {m.bootstrap_over}" \
                     if pd.notna(top.get("p_best", NAN)) else ""
-                lines.append(f"best layer for {area}: {model} {top['layer']} ({name} {top['similarity']:.4f}, "
+                lines.append(f"best layer for {area}: {model} {top['layer']} (in-sample {name} {top['similarity']:.4f}, "
                              f"/ceiling {top['score_over_ceiling']:.4f}{prob})")
         blocks.append("\n".join(lines))
     return blocks
+
+
+# --- reading results back: one measure at a time -----------------------------------------------------------
+
+#: how a row's ``method`` reads on an axis (other names are shown with spaces for underscores)
+METHOD_LABELS = {"spearman": "Spearman r", "pearson": "Pearson r", "kendall_tau_a": "Kendall tau-a",
+                 "rho_a": "Spearman rho-a", "cosine": "cosine similarity", "ridge": "ridge", "pls": "PLS",
+                 "linear_cka": "linear"}
+
+
+def measures_in(table: pd.DataFrame) -> list[str]:
+    """The measures of a results table in order of appearance (``["rsa"]`` for a table without the column)."""
+    if "measure" not in table:
+        return ["rsa"]
+    return [str(m) for m in dict.fromkeys(table["measure"].fillna("rsa"))]
+
+
+def select_measure(table: pd.DataFrame, measure: str | None = None) -> pd.DataFrame:
+    """The rows of one measure (index reset), for a reader that wants one series.
+
+    ``measure=None`` is allowed only when the table holds one measure; a table that holds several raises
+    RSABridgeError rather than return a mix (one ``similarity`` column holds every measure's scores).
+    A table without a ``measure`` column is RSA (results written before measures existed).
+
+    Example::
+
+        >>> t = pd.DataFrame({"measure": ["rsa", "cka"], "similarity": [0.2, 0.5]})
+        >>> float(select_measure(t, "cka")["similarity"].iloc[0])
+        0.5
+    """
+    from rsa_bridge.errors import RSABridgeError
+
+    present = measures_in(table)
+    if measure is None:
+        if len(present) > 1:
+            raise RSABridgeError(f"the results hold {len(present)} measures ({', '.join(present)}); pick one "
+                                 f"with --measure NAME (measure=...): their scores are never mixed in one series")
+        measure = present[0]
+    if measure not in MEASURES:
+        raise RSABridgeError(f"unknown measure {measure!r}; choose from {', '.join(MEASURES)}")
+    if measure not in present:
+        raise RSABridgeError(f"the results hold no {measure} scores (they hold {', '.join(present)}); pick one of "
+                             f"those or rerun compare with --measure {measure}")
+    if "measure" not in table:
+        return table.reset_index(drop=True)
+    return table[table["measure"].fillna("rsa") == measure].reset_index(drop=True)
+
+
+def method_label(method) -> str:
+    """``spearman`` -> ``Spearman r``, ``ridge`` -> ``ridge`` (see :data:`METHOD_LABELS`)."""
+    method = "" if method is None or (isinstance(method, float) and np.isnan(method)) else str(method)
+    return METHOD_LABELS.get(method, method.replace("_", " "))
+
+
+def measure_label(measure: str, method=None) -> str:
+    """The axis label of a measure's score from the registry, e.g. ``RSA (Spearman r)``, ``linear CKA``,
+    ``linear predictivity (median Pearson r, ridge)``."""
+    label = MEASURES[measure].axis_label.format(method=method_label(method))
+    return label.replace(" ()", "").replace(", )", ")")
+
+
+def ceiling_on_scale(measure: str, ceiling: float) -> float:
+    """A stored ``measure_ceiling`` on the score's own scale: itself, or its square root for a reliability of
+    averages when the score is a correlation (``ceiling_scale="sqrt"``); NaN for a negative reliability."""
+    scale = MEASURES[measure].ceiling_scale
+    ceiling = float(ceiling)
+    if scale == "sqrt":
+        return float(np.sqrt(ceiling)) if ceiling >= 0 else NAN
+    return ceiling
