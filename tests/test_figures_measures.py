@@ -148,8 +148,10 @@ def test_profile_shows_one_measure_with_its_ceiling_on_its_scale(measure, three)
     np.testing.assert_allclose(h["toy V1"].get_ydata(), rows["similarity"])
     np.testing.assert_allclose([s[0][1] for s in h["toy V1 ci"].get_segments()], rows["ci_low"])
     assert ax.get_ylabel().replace("\n", " ") == LABELS[measure]
-    if measure == "rsa":  # V1 has one RDM: no ceiling
-        assert "V1 ceiling" not in h
+    if measure == "rsa":  # one RDM, but rates: the split-half RSA ceiling, drawn as a band lower..upper
+        band = h["V1 ceiling"].get_path().get_extents(h["V1 ceiling"].get_transform()).transformed(
+            ax.transData.inverted())
+        assert (band.y0, band.y1) == pytest.approx((rows["ceiling_lower"].iloc[0], rows["ceiling_upper"].iloc[0]))
     else:
         expected = rows["measure_ceiling"].iloc[0] ** (0.5 if measure == "linear" else 1.0)
         assert h["V1 ceiling"].get_ydata()[0] == pytest.approx(expected)
@@ -203,8 +205,10 @@ def test_measure_profile_panels_and_ceilings(three):
         np.testing.assert_allclose(line.get_ydata(), rows["similarity"])
         assert ax.get_ylabel().replace("\n", " ") == LABELS[measure]
         ceilings = [a for a in ax.get_children() if a.get_gid() == f"{measure} V1 ceiling"]
-        if measure == "rsa":
-            assert ceilings == []
+        if measure == "rsa":  # the split-half RSA ceiling from the rates: one band, lower to upper
+            [band] = ceilings
+            box = band.get_path().get_extents(band.get_transform()).transformed(ax.transData.inverted())
+            assert (box.y0, box.y1) == pytest.approx((rows["ceiling_lower"].iloc[0], rows["ceiling_upper"].iloc[0]))
             continue
         expected = rows["measure_ceiling"].iloc[0] ** (0.5 if measure == "linear" else 1.0)
         assert ceilings[0].get_ydata()[0] == pytest.approx(expected)
