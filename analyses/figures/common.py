@@ -16,6 +16,8 @@ every measure present, one figure each, named ``NAME_MEASURE`` when the results 
 """
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import count, seed
+
 import argparse
 import sys
 from dataclasses import dataclass
@@ -125,7 +127,7 @@ def parser(name: str, description: str, compare: bool = True, measures: bool = T
     files = f"{name}.pdf and {name}.png" + (f" ({name}_MEASURE.* from results of several measures)"
                                             if compare and measures else "")
     p.add_argument("--out", type=Path, default=None, help=f"folder for {files} (default: the --results folder)")
-    p.add_argument("--dpi", type=int, default=300, help="resolution of the PNG (default 300; the PDF is vector)")
+    p.add_argument("--dpi", type=count("--dpi", 1200, minimum=30), default=300, help="resolution of the PNG (default 300; the PDF is vector)")
     p.add_argument("--results", type=Path, default=None,
                    help=("results folder (default OUT/results); when it is missing or empty the job runs and "
                          "writes its results there") if COMPUTE_MISSING else
@@ -145,9 +147,9 @@ def parser(name: str, description: str, compare: bool = True, measures: bool = T
         job.add_argument("--dataset", default=None,
                          help=f"RDM dataset, shipped name or .nc path (default {DEFAULT_DATASET}); figures that "
                               "draw brain RDMs also read it for cached results of a dataset that is not shipped")
-        job.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP,
+        job.add_argument("--bootstrap", type=count("--bootstrap", 100_000), default=DEFAULT_BOOTSTRAP,
                          help=shown(f"bootstrap samples (default {DEFAULT_BOOTSTRAP})"))
-        job.add_argument("--seed", type=int, default=0, help="seed of the bootstrap / layout (default 0)")
+        job.add_argument("--seed", type=seed(), default=0, help="seed of the bootstrap / layout (default 0)")
     return p
 
 

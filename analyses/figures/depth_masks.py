@@ -15,6 +15,8 @@ sweep first and caches it there: 6 synthetic 32 x 48 scenes, the ``tiny-syntheti
 """
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import count
+
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -145,7 +147,7 @@ def load(folder: Path, images_dir: Path | None = None) -> tuple[xr.Dataset, np.n
 def main(argv: Sequence[str] | None = None) -> int:
     p = common.parser(NAME, "Depth-mask grid: images, depth, masks and masked-image depth per λ.", compare=False)
     p.add_argument("--images", type=Path, default=None, help="the image folder (default RESULTS/images)")
-    p.add_argument("--rows", type=int, default=3, help="images shown (default 3)")
+    p.add_argument("--rows", type=count("--rows", 64, minimum=1), default=3, help="images shown (default 3)")
     p.add_argument("--width", default="double", help="single, double or millimetres (default double)")
     args = p.parse_args(argv)
     folder = Path(args.results) if args.results is not None else Path(args.out) / "results"

@@ -12,6 +12,8 @@ the pair test needs, so the figure draws RSA (``--measure cka`` / ``linear`` are
 """
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import real
+
 from typing import Sequence
 
 from analyses.figures import common
@@ -32,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--correction", type=CORRECTIONS.argparse_type, choices=CORRECTIONS.argparse_choices(),
                    default="holm", help="p-value correction across the pairs: "
                    + ", ".join(f"{c.name} ({c.label})" for c in CORRECTIONS.values()) + "; default holm")
-    p.add_argument("--alpha", type=float, default=0.05, help="bracket pairs with corrected p below this (0.05)")
+    p.add_argument("--alpha", type=real("--alpha", 0, 1, open_ends=True), default=0.05, help="bracket pairs with corrected p below this (0.05)")
     p.add_argument("--width", default=None,
                    help="single, double or millimetres (default: single up to 10 bars, else double)")
     args = p.parse_args(argv)

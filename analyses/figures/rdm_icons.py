@@ -5,6 +5,8 @@ shown as percentiles of its dissimilarities. The drawing is :func:`rsa_bridge.fi
 """
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import count
+
 from typing import Sequence
 
 from analyses.figures import common
@@ -18,7 +20,7 @@ NAME = "rdm_icons"
 def main(argv: Sequence[str] | None = None) -> int:
     p = common.parser(NAME, "An RDM with image thumbnails on its axes.", measures=False)
     p.add_argument("--rdm", default=None, help="area or model layer (default: the first area)")
-    p.add_argument("--every", type=int, default=None, help="draw every k-th icon (default: about 40 icons)")
+    p.add_argument("--every", type=count("--every", 100_000, minimum=1), default=None, help="draw every k-th icon (default: about 40 icons)")
     p.add_argument("--raw", action="store_true", help="raw dissimilarities instead of percentiles")
     p.add_argument("--width", default="single", help="single, double or millimetres (default single)")
     args = p.parse_args(argv)

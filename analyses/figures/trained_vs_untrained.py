@@ -15,6 +15,8 @@ It prints one line per area (best layer of each network, controls, ceiling) and 
 """
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import count, seed
+
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -102,8 +104,8 @@ def summary(table: pd.DataFrame) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = common.parser(NAME, __doc__.splitlines()[0], compare=False)
-    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap samples (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--bootstrap", type=count("--bootstrap", 100_000), default=100, help="bootstrap samples (default 100)")
+    p.add_argument("--seed", type=seed(), default=0, help="bootstrap seed (default 0)")
     p.add_argument("--table", type=Path, help="also write every number as CSV to this file")
     args = p.parse_args(argv)
     cached = Path(args.results) / f"{NAME}.csv" if args.results else None
