@@ -98,7 +98,10 @@ def stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
 
 
 def _add_statistics(pieces: list[Piece], method: str, options: StatsOptions) -> None:
-    """Per dataset: stack every model's layer RDMs and attach one CompareStatistics to its pieces."""
+    """Per dataset: stack every model's layer RDMs and attach one CompareStatistics to its pieces.
+
+    ``options`` goes whole to :func:`rsa_bridge.stats.summary.compare_statistics`, whose planner
+    (:mod:`rsa_bridge.stats.plan`) chooses scheme, path, backend and executor once per dataset."""
     from rsa_bridge.app.rdm_stores import statistics_stack, stimulus_ids
     from rsa_bridge.stats.resample import as_generator
     from rsa_bridge.stats.summary import compare_statistics
@@ -115,12 +118,7 @@ def _add_statistics(pieces: list[Piece], method: str, options: StatsOptions) -> 
                                                                        p.model_rdms[LAYER].values])
              for p in group], dim="model_layer")
         stats = compare_statistics(stacked, group[0].dataset_obj, list(group[0].similarity[AREA].values), method,
-                                   n_bootstrap=options.bootstrap, n_permutations=options.permutations,
-                                   over=options.bootstrap_over, rng=rng, level=options.ci_level,
-                                   ceiling=options.ceiling, normalize=options.normalize_by_ceiling,
-                                   progress=options.progress, group_by=options.group_by,
-                                   controls=[p.model for p in group if p.weights == CONTROL_WEIGHTS],
-                                   split_half_seed=options.seed)
+                                   options, rng=rng, controls=[p.model for p in group if p.weights == CONTROL_WEIGHTS])
         for piece in group:
             piece.stats, piece.stacked = stats, stacked
 
@@ -136,7 +134,8 @@ def _add_time_course(results: xr.Dataset, pieces: list[Piece], method: str, opti
             continue
         done[id(p.stats)] = time_course(dense_stack(p.stacked, "time-resolved areas"), p.dataset_time, list(p.similarity[AREA].values), method,
                                            n_bootstrap=options.bootstrap, seed=options.seed, level=options.ci_level,
-                                           group_by=options.group_by, progress=options.progress)
+                                           group_by=options.group_by, progress=options.progress,
+                                           scheme=options.scheme)
     for tc in done.values():
         attrs = dict(results.attrs)
         results = results.merge(tc.reindex(model_layer=results["model_layer"].values, area=results[AREA].values))
@@ -216,7 +215,11 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
                                    "units": "1", "aggregation": "mean over units (subjects, or RDMs) of the unit "
                                                                 "means over their RDMs"}
     from rsa_bridge.stats.executors import executor_attrs
+    from rsa_bridge.stats.summary import permutation_attrs, scheme_attrs
     results.attrs.update(executor_attrs([st for _, st in unique_stats]))  # where the samples ran (dask or here)
+    results.attrs.update(clean_attrs(scheme_attrs([st for _, st in unique_stats])))  # the planner's choices
+    if "p_value" in results:
+        results["p_value"].attrs = clean_attrs(permutation_attrs([st for _, st in unique_stats]))
     if unique_stats and unique_stats[0][1].families:
         results.attrs["stats_p_correction_family"] = (unique_stats[0][1].family_description() if len(unique_stats) == 1
                                                       else " | ".join(f"{name}: {st.family_description()}"
