@@ -205,7 +205,7 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         >>> from rsa_bridge import load_dataset
         >>> from rsa_bridge.options import StatsOptions
         >>> ds = load_dataset("kriegeskorte2008_92images")
-        >>> it = ds["IT"].isel(replicate=0, drop=True).expand_dims(model_layer=["toy:it"])
+        >>> it = ds["IT"].expand_dims(model_layer=["toy:it"])   # the area itself as the one model layer
         >>> st = compare_statistics(it, ds, ["IT"], "spearman", StatsOptions(permutations=9, ceiling=False))
         >>> st.plan.permutation.scheme, float(st.p_value[0, 0])
         ('exact', 0.1)
