@@ -36,6 +36,7 @@ from typing import Any, Iterator, Sequence
 import xarray as xr
 
 from rsa_bridge.app.cache import MemoryCache, RDMCache, resolve_cache
+from rsa_bridge.app.network import NetworkOptions
 from rsa_bridge.errors import RSABridgeError
 
 #: torchvision initialises untrained weights from torch's global RNG (extractors seeds it under fork_rng), so two
@@ -90,7 +91,8 @@ def _normalise(options: dict) -> None:
              if p.kind is inspect.Parameter.KEYWORD_ONLY} - set(_OWN)
     legacy = {k: options.pop(k) for k in list(options) if k not in named}
     net_legacy, rdm_legacy = split_keywords(legacy)
-    options["network"] = network_from_keywords(options.get("network"), net_legacy, "compare_many", stacklevel=4)
+    if net_legacy:
+        options["network"] = network_from_keywords(options.get("network"), net_legacy, "compare_many", stacklevel=4)
     if rdm_legacy:
         options["rdm"] = options_from_keywords(options.get("rdm"), rdm_legacy, "compare_many", stacklevel=4)
 
@@ -114,7 +116,7 @@ def model_rdms_task(model_name: str, area_names: Sequence[str] | None, dataset: 
     from extractors import load_model
     from rsa_bridge.app.pipeline import StatsOptions, compare_models
 
-    network = options["network"]
+    network = options.get("network") or NetworkOptions()
     if module is None:
         with _BUILD_LOCK:
             module = load_model(model_name, network.weights, device=_device(options))
@@ -203,10 +205,11 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
     if [m for m in check_measures(options.get("measures")) if m != "rsa"]:
         raise RSABridgeError("--measure cka/linear need the Gram matrices of a local forward pass; drop --scheduler "
                              "for them")
-    models = options["network"].models  # kept here: each task gets only its own module
+    network = options.get("network") or NetworkOptions()
+    models = network.models  # kept here: each task gets only its own module
     if cache is None:
-        cache = options["network"].cache
-    options["network"] = replace(options["network"], models=None, cache=None)
+        cache = network.cache
+    options["network"] = replace(network, models=None, cache=None)
     if models is not None and len(models) != len(names):
         raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
     # datasets loaded here and sent whole: a worker needs the images, not the dataset's file

@@ -42,6 +42,15 @@ class NetworkOptions:
         stimuli: the stimulus folder the networks see, for a user dataset (None: the dataset's own).
         cache: the model-RDM cache (:mod:`rsa_bridge.app.cache`): None = ``$RSA_BRIDGE_CACHE`` or
             ``~/.cache/rsa-bridge``, False = off, a folder, or a cache object.
+
+    Examples:
+        >>> network = NetworkOptions(weights="none", layers=["conv1", "fc8"], cache=False)
+        >>> network.weights, network.layers, network.cache
+        ('none', ('conv1', 'fc8'), False)
+        >>> NetworkOptions(layers="conv1")
+        Traceback (most recent call last):
+        ...
+        rsa_bridge.errors.RSABridgeError: layers is a list of layer names, e.g. ['conv1']; got the string 'conv1'
     """
 
     weights: str | os.PathLike = "default"

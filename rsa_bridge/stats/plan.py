@@ -162,6 +162,19 @@ def plan_statistics(options: StatsOptions, n_stimuli: int, *, method: str, store
 
     Returns:
         :class:`StatsPlan` (frozen).
+
+    Examples:
+        2,500 stimuli: both statistics switch to random subsets of 1,000 stimuli; ``scheme="exact"`` keeps them
+        exact; a bootstrap over RDMs never subsets:
+
+        >>> from rsa_bridge.options import StatsOptions
+        >>> plan = plan_statistics(StatsOptions(bootstrap=100, permutations=100), 2500, method="pearson")
+        >>> plan.bootstrap.scheme, plan.permutation.subset_stimuli, plan.backend, plan.path
+        ('subset', 1000, 'numpy', 'dense')
+        >>> plan_statistics(StatsOptions(permutations=100, scheme="exact"), 2500, method="pearson").permutation.scheme
+        'exact'
+        >>> plan_statistics(StatsOptions(bootstrap=100, bootstrap_over="rdms"), 2500, method="pearson").bootstrap.scheme
+        'exact'
     """
     from rsa_bridge.stats.backends import rank_backend
 
