@@ -107,4 +107,6 @@ def test_cli_options_reach_workers_and_client(toy, monkeypatch, capsys, tmp_path
         many.results.attrs.pop(kind), serial.results.attrs.pop(kind)
     many.results["similarity_bootstrap"].attrs.pop("bootstrap_executor")
     serial.results["similarity_bootstrap"].attrs.pop("bootstrap_executor")
+    many.results["p_value"].attrs.pop("permutation_executor")  # the p_value variable records it too (issue 24)
+    serial.results["p_value"].attrs.pop("permutation_executor")
     xr.testing.assert_identical(many.results, serial.results)
