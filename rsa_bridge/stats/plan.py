@@ -6,14 +6,10 @@
 (:func:`rsa_bridge.stats.permutation_test`) read their :class:`SchemeChoice` from it instead of each deciding
 again; called on their own (no plan), they ask :func:`choose_scheme`, the one place where the rule lives:
 
-======================  ==========================  =====================================================
-scheme (``options``)    stimuli resampled           what runs
-======================  ==========================  =====================================================
-``exact``               any                         the exact bootstrap / permutation test
-``subset``              stimuli only                random subsets of k stimuli (:mod:`.subset`)
-``auto``                stimuli only, n > 2,000     the subset scheme (``EXACT_MAX_STIMULI``, ``SUBSET_STIMULI``)
-``auto``                otherwise                   exact
-======================  ==========================  =====================================================
+- ``exact``: the exact bootstrap / permutation test, whatever n;
+- ``subset``: random subsets of k stimuli (:mod:`.subset`) when stimuli are resampled;
+- ``auto`` (the default): the subset scheme above ``EXACT_MAX_STIMULI`` = 2,000 stimuli (subsets of
+  ``SUBSET_STIMULI`` = 1,000) when stimuli are resampled, else exact.
 
 Given index sets (``stimulus_indices``, ``permutation_indices``) and the bootstraps over RDMs or both always
 run exactly. The *path* is ``dense`` or ``store`` (model RDMs in an RDM store, :mod:`.stores`: the exact
