@@ -216,7 +216,7 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
                                    "units": "1", "aggregation": "mean over units (subjects, or RDMs) of the unit "
                                                                 "means over their RDMs"}
     from rsa_bridge.stats.executors import executor_attrs
-    from rsa_bridge.stats.summary import permutation_attrs, scheme_attrs
+    from rsa_bridge.stats.plan import permutation_attrs, scheme_attrs
     results.attrs.update(executor_attrs([st for _, st in unique_stats]))  # where the samples ran (dask or here)
     results.attrs.update(clean_attrs(scheme_attrs([st for _, st in unique_stats])))  # the planner's choices
     if "p_value" in results:

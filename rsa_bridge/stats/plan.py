@@ -31,13 +31,13 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.options import STATS_SCHEMES, StatsOptions
 from rsa_bridge.stats import subset
 
-__all__ = ["SchemeChoice", "StatsPlan", "choose_scheme", "plan_statistics"]
+__all__ = ["SchemeChoice", "StatsPlan", "choose_scheme", "permutation_attrs", "plan_statistics", "scheme_attrs"]
 #: what a scheme is chosen for -> how its subset scheme runs (words for the ``*_scheme`` attr)
 KINDS = {"bootstrap": "deviations scaled by sqrt(k/n)", "permutation": "one subset, labels permuted within it"}
 #: the executor that runs the subset scheme (small exact bootstraps in sequence)
@@ -185,3 +185,39 @@ def plan_statistics(options: StatsOptions, n_stimuli: int, *, method: str, store
     return StatsPlan(options, int(n_stimuli), "store" if store else "dense", method, boot, perm,
                      rank_backend(method, device) if boot is not None else None, _executor_name(executor),
                      executor)
+
+
+#: attrs of the bootstrap / permutation results that results.nc carries (what ran, as planned)
+SCHEME_PREFIXES = ("bootstrap_scheme", "bootstrap_subset", "bootstrap_exact_max", "bootstrap_backend",
+                   "permutation_scheme", "permutation_subset", "permutation_exact_max")
+
+
+def scheme_attrs(stats: Sequence) -> dict:
+    """What the statistics ran, for ``results.nc``: ``bootstrap_scheme``, ``bootstrap_subset_stimuli``,
+    ``bootstrap_subsets``, ``bootstrap_backend``, ``permutation_scheme``, ``permutation_subset_stimuli``,
+    ``stats_path`` (dense or store) ... of every dataset's results (values that differ between datasets are
+    joined with `` | ``). ``stats``: :class:`rsa_bridge.stats.summary.CompareStatistics` (one per dataset:
+    ``plan``, ``boot``, ``perm``). Executors: :func:`rsa_bridge.stats.executors.executor_attrs`."""
+    found: dict[str, list] = {}
+    for st in stats:
+        attrs = {**({"stats_path": st.plan.path} if st.plan is not None else {}),
+                 **(st.boot.attrs() if st.boot is not None else {}), **(st.perm.attrs() if st.perm is not None else {})}
+        for key, value in attrs.items():
+            if key == "stats_path" or key.startswith(SCHEME_PREFIXES):
+                found.setdefault(key, [])
+                if value not in found[key]:
+                    found[key].append(value)
+    return {k: v[0] if len(v) == 1 else " | ".join(str(x) for x in v) for k, v in found.items()}
+
+
+def permutation_attrs(stats: Sequence) -> dict:
+    """The ``p_value`` variable's attrs: the permutation test's scheme, subset size, count, alternative, seed."""
+    perms = [st.perm for st in stats if st.perm is not None]
+    if not perms:
+        return {}
+    keep = ("permutation_scheme", "permutation_subset", "permutation_exact_max", "permutation_n",
+            "permutation_alternative", "permutation_permuted", "permutation_executor")
+    out = {"long_name": "permutation p-value (uncorrected, +1 corrected)", "units": "1",
+           **{k: v for k, v in perms[0].attrs().items() if k.startswith(keep)}}
+    out.update({k: v for k, v in scheme_attrs(stats).items() if k.startswith("permutation_")})
+    return out

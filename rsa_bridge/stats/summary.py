@@ -390,38 +390,3 @@ def collect_tables(stats: list[tuple[str, CompareStatistics]]) -> tuple[pd.DataF
             diffs.append(st.model_differences.assign(dataset=dataset))
     return (pd.concat(best, ignore_index=True) if best else None,
             pd.concat(diffs, ignore_index=True) if diffs else None)
-
-
-#: attrs of the bootstrap / permutation results that results.nc carries (what ran, as planned)
-SCHEME_PREFIXES = ("bootstrap_scheme", "bootstrap_subset", "bootstrap_exact_max", "bootstrap_backend",
-                   "permutation_scheme", "permutation_subset", "permutation_exact_max")
-
-
-def scheme_attrs(stats: list[CompareStatistics]) -> dict:
-    """What the statistics ran, for ``results.nc``: ``bootstrap_scheme``, ``bootstrap_subset_stimuli``,
-    ``bootstrap_subsets``, ``bootstrap_backend``, ``permutation_scheme``, ``permutation_subset_stimuli``,
-    ``stats_path`` (dense or store) ... of every dataset's results (values that differ between datasets are
-    joined with `` | ``). Executors: :func:`rsa_bridge.stats.executors.executor_attrs`."""
-    found: dict[str, list] = {}
-    for st in stats:
-        attrs = {**({"stats_path": st.plan.path} if st.plan is not None else {}),
-                 **(st.boot.attrs() if st.boot is not None else {}), **(st.perm.attrs() if st.perm is not None else {})}
-        for key, value in attrs.items():
-            if key == "stats_path" or key.startswith(SCHEME_PREFIXES):
-                found.setdefault(key, [])
-                if value not in found[key]:
-                    found[key].append(value)
-    return {k: v[0] if len(v) == 1 else " | ".join(str(x) for x in v) for k, v in found.items()}
-
-
-def permutation_attrs(stats: list[CompareStatistics]) -> dict:
-    """The ``p_value`` variable's attrs: the permutation test's scheme, subset size, count, alternative, seed."""
-    perms = [st.perm for st in stats if st.perm is not None]
-    if not perms:
-        return {}
-    keep = ("permutation_scheme", "permutation_subset", "permutation_exact_max", "permutation_n",
-            "permutation_alternative", "permutation_permuted", "permutation_executor")
-    out = {"long_name": "permutation p-value (uncorrected, +1 corrected)", "units": "1",
-           **{k: v for k, v in perms[0].attrs().items() if k.startswith(keep)}}
-    out.update({k: v for k, v in scheme_attrs(stats).items() if k.startswith("permutation_")})
-    return out
