@@ -58,8 +58,9 @@ else:
     model = StoreStack([("net", store)])
 t1 = time.perf_counter()
 from rsa_bridge.stats.summary import compare_statistics
-st = compare_statistics(model, area, ["V4"], "spearman", n_bootstrap=boot, n_permutations=perms,
-                        rng=np.random.default_rng(0), progress=False)
+from rsa_bridge.options import StatsOptions
+st = compare_statistics(model, area, ["V4"], "spearman", StatsOptions(bootstrap=boot, permutations=perms, progress=False),
+                        rng=np.random.default_rng(0))
 t2 = time.perf_counter()
 print(json.dumps({"rdms_s": t1 - t0, "statistics_s": t2 - t1,
                   "observed": st.boot.observed.ravel().tolist() if st.boot else None,

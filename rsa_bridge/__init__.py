@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "compare_model": "rsa_bridge.app.pipeline", "compare_models": "rsa_bridge.app.pipeline",
     "compare_precomputed": "rsa_bridge.app.pipeline",
     "RDMOptions": "rsa_bridge.options", "StatsOptions": "rsa_bridge.options",
+    "NetworkOptions": "rsa_bridge.app.network",
     "CompareResult": "rsa_bridge.app.pipeline",
 }
 

@@ -28,8 +28,8 @@ from rsa_bridge.precisions import PRECISIONS as _PRECISIONS
 from rsa_bridge.provenance import clean_attrs
 from rsa_bridge.registry import Registry
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_MEMORY_BUDGET", "PRECISIONS", "RDM_STORAGES", "RDM_STORES", "RDMOptions",
-           "StatsOptions",
+__all__ = ["BOOTSTRAP_OVER", "DEFAULT_CHUNK_BYTES", "DEFAULT_MEMORY_BUDGET", "NORMALIZE", "PRECISIONS", "RDM_STORAGES",
+           "RDM_STORES", "RDMOptions", "STATS_SCHEMES", "StatsOptions",
            "check_memory_budget", "check_reduce_units", "options_from_keywords"]
 
 #: bytes of one working block of the Gram products (n stimuli x w units in the working precision)
@@ -45,6 +45,13 @@ RDM_STORES: Registry[str] = Registry("RDM store", {
     "disk": "an RDM store of upper triangles, all on disk (a temporary HDF5 file)"})
 #: stored values of an RDM store (``--rdm-storage``) -> bytes per value: a view of the same registry
 RDM_STORAGES: Registry[int] = Registry("RDM storage", {name: p.itemsize for name, p in _PRECISIONS.items()})
+#: what a bootstrap resamples (``StatsOptions.bootstrap_over``)
+BOOTSTRAP_OVER = ("stimuli", "rdms", "both")
+#: the ceiling bound similarities may be divided by (``StatsOptions.normalize_by_ceiling``)
+NORMALIZE = ("upper", "lower")
+#: the stimulus schemes of the bootstrap and permutation test (``StatsOptions.scheme``; chosen by
+#: :func:`rsa_bridge.stats.plan.plan_statistics`)
+STATS_SCHEMES = ("auto", "exact", "subset")
 
 
 def check_reduce_units(reduce_units: Any) -> int | None:
@@ -191,6 +198,22 @@ class StatsOptions:
         group_by: the unit of resampling for ceilings, SEM and the bootstrap over RDMs: ``auto`` (the
             subject/animal coordinate when the RDMs carry one), ``none`` (each RDM), or a replicate
             coordinate name (see :mod:`rsa_bridge.stats.grouping`).
+        scheme: the stimulus scheme of the bootstrap and the permutation test, :data:`STATS_SCHEMES`:
+            ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, random subsets
+            above), ``exact`` or ``subset``; :func:`rsa_bridge.stats.plan.plan_statistics` decides once and the
+            results record what ran (``bootstrap_scheme``, ``permutation_scheme``).
+
+    Validated when built, like :class:`RDMOptions`: a negative count, a CI level outside (0, 1) or an unknown
+    name is one :class:`rsa_bridge.errors.RSABridgeError` line.
+
+    Examples:
+        >>> from rsa_bridge.options import StatsOptions
+        >>> StatsOptions(bootstrap=1000, ci_level=0.9).ci_level
+        0.9
+        >>> StatsOptions(bootstrap=-5)
+        Traceback (most recent call last):
+        ...
+        rsa_bridge.errors.RSABridgeError: bootstrap must be a whole number >= 0 (0 turns it off); got -5
     """
 
     bootstrap: int = 0
@@ -202,6 +225,35 @@ class StatsOptions:
     normalize_by_ceiling: str | None = None
     progress: bool | None = None
     group_by: str | None = "auto"
+    scheme: str = "auto"
+
+    def __post_init__(self) -> None:
+        from rsa_bridge.limits import check_seed
+
+        for name in ("bootstrap", "permutations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+                raise RSABridgeError(f"{name} must be a whole number >= 0 (0 turns it off); got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.seed is not None:
+            object.__setattr__(self, "seed", check_seed(int(self.seed) if isinstance(self.seed, Integral)
+                                                        and not isinstance(self.seed, bool) else self.seed, "seed"))
+        ci = self.ci_level
+        if isinstance(ci, bool) or not isinstance(ci, Real) or not 0.0 < ci < 1.0:
+            raise RSABridgeError(f"ci_level must lie strictly between 0 and 1, e.g. 0.95; got {ci!r}")
+        object.__setattr__(self, "ci_level", float(ci))
+        _one_of("bootstrap_over", self.bootstrap_over, BOOTSTRAP_OVER)
+        _one_of("scheme", self.scheme, STATS_SCHEMES)
+        if self.normalize_by_ceiling is not None:
+            _one_of("normalize_by_ceiling", self.normalize_by_ceiling, NORMALIZE, " (or None)")
+        for name in ("ceiling", "progress"):
+            value = getattr(self, name)
+            if not (isinstance(value, bool) or (name == "progress" and value is None)):
+                raise RSABridgeError(f"{name} is True or False{' (or None)' if name == 'progress' else ''}; "
+                                     f"got {value!r}")
+        if self.group_by is not None and (not isinstance(self.group_by, str) or not self.group_by.strip()):
+            raise RSABridgeError(f"group_by is 'auto', 'none' or a replicate coordinate name (or None); "
+                                 f"got {self.group_by!r}")
 
     def attrs(self) -> dict:
         out = {f"stats_{k}": v for k, v in asdict(self).items() if k != "progress"}
@@ -212,6 +264,11 @@ class StatsOptions:
                                            "with repeat-level rates; lower: Spearman-Brown split-half reliability R, "
                                            "upper: sqrt R) or n/a")
         return clean_attrs(out)
+
+
+def _one_of(name: str, value: Any, choices: tuple, none: str = "") -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise RSABridgeError(f"{name} must be one of {', '.join(choices)}{none}; got {value!r}")
 
 
 _RDM_FIELDS = frozenset(f.name for f in fields(RDMOptions))

@@ -28,7 +28,7 @@ torch cache, use `weights="default"`. Runs in well under a minute on a laptop CP
 import rsa_bridge
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.figures import layer_profile
-from rsa_bridge.app.pipeline import StatsOptions, compare_model
+from rsa_bridge.app.pipeline import NetworkOptions, StatsOptions, compare_model
 from rsa_bridge.app.report import format_table, short_title
 from stimuli import load_stimulus_set"""),
     ("md", """## The data
@@ -48,8 +48,8 @@ with each area's RDMs (Spearman r, matched by `stimulus_id`) and adds the statis
 stimuli for 95% CIs and the best layer, and the Nili et al. (2014) noise ceiling of hIT (IT has a single RDM,
 so it has none)."""),
     ("code", """model = extractors.load_model("alexnet", weights="none")
-result = compare_model("alexnet", dataset="kriegeskorte2008_92images", model=model, progress=False,
-                       stats=StatsOptions(bootstrap=200, seed=0))
+result = compare_model("alexnet", dataset="kriegeskorte2008_92images", network=NetworkOptions(models=[model]),
+                       progress=False, stats=StatsOptions(bootstrap=200, seed=0))
 print(format_table(result))"""),
     ("md", """## Layer x area profile
 
@@ -93,7 +93,7 @@ from torch import nn
 from torchvision import transforms
 
 import extractors
-from rsa_bridge.app.pipeline import StatsOptions, compare_model, compare_models"""),
+from rsa_bridge.app.pipeline import NetworkOptions, StatsOptions, compare_model, compare_models"""),
     ("md", """## A network of your own
 
 An untrained three-block CNN, initialised from a fixed seed (the global torch RNG is left as it was)."""),
@@ -118,8 +118,9 @@ preprocess = transforms.Compose([transforms.Resize(64), transforms.CenterCrop(64
 
 Layers are module paths (`extractors.list_layers(net)` lists them); `transform` turns a PIL image into a
 tensor (3, H, W)."""),
-    ("code", """result = compare_model("tinynet", ["IT", "hIT"], dataset="kriegeskorte2008_92images", model=net,
-                       layers=["block1", "block2", "block3", "head"], transform=preprocess, progress=False)
+    ("code", """network = NetworkOptions(models=[net], layers=["block1", "block2", "block3", "head"], transform=preprocess)
+result = compare_model("tinynet", ["IT", "hIT"], dataset="kriegeskorte2008_92images", network=network,
+                       progress=False)
 result.table[["layer", "area", "similarity", "sem", "ceiling_lower", "ceiling_upper"]]"""),
     ("md", """## A local weights file
 
@@ -130,8 +131,8 @@ another seed - with a trained checkpoint of your own the call is the same."""),
 weights_file = folder / "alexnet_seed1.pt"
 torch.save(extractors.load_model("alexnet", weights="none", seed=1).state_dict(), weights_file)
 
-result = compare_model("alexnet", ["IT"], dataset="kriegeskorte2008_92images", weights=str(weights_file),
-                       layers=["conv1", "conv3", "conv5", "fc7"], progress=False)
+result = compare_model("alexnet", ["IT"], dataset="kriegeskorte2008_92images", progress=False,
+                       network=NetworkOptions(weights=str(weights_file), layers=["conv1", "conv3", "conv5", "fc7"]))
 print(result.results.attrs["weights_sha256"])
 result.table[["layer", "area", "similarity"]]"""),
     ("md", """## Compare two models
@@ -145,7 +146,8 @@ preprocessing, so it can sit next to a torchvision model in one call."""),
 alexnet = extractors.load_model("alexnet", weights="none")
 
 both = compare_models(["tinynet", "alexnet"], ["IT", "hIT"], dataset="kriegeskorte2008_92images",
-                      models=[net, alexnet], progress=False, stats=StatsOptions(bootstrap=200, seed=0))
+                      network=NetworkOptions(models=[net, alexnet]), progress=False,
+                      stats=StatsOptions(bootstrap=200, seed=0))
 both.model_differences"""),
     ("code", """both.best[both.best["is_best"]][["model", "area", "layer", "similarity", "p_best"]]"""),
 ]
@@ -265,7 +267,7 @@ from PIL import Image
 import rsa_bridge
 from rsa_bridge.figures import layer_profile, mds_plot, model_comparison, rdm_with_icons, save_figure
 from rsa_bridge.neural import rates_to_rdm_dataset, rdm_reliability, read_neural
-from rsa_bridge.app.pipeline import StatsOptions, compare_models
+from rsa_bridge.app.pipeline import NetworkOptions, StatsOptions, compare_models
 from rsa_bridge.app.report import format_table, write_outputs
 from stimuli import load_stimulus_set
 
@@ -340,8 +342,9 @@ brain"""),
 Every AlexNet layer (untrained here: `weights="none"`; use `"default"` with ImageNet weights in your torch
 cache), the raw pixels and a Gabor-filter bank, on the same 500 bootstrap samples of the images. A progress bar
 shows in Jupyter and on a terminal; `progress=False` (or `rsa_bridge.set_progress(False)`) turns every bar off."""),
-    ("code", """result = compare_models(["alexnet", "pixels", "gabor"], ["IT"], dataset=str(dataset_file), stimuli=folder,
-                        weights="none", stats=StatsOptions(bootstrap=500, seed=0), cache=False)
+    ("code", """result = compare_models(["alexnet", "pixels", "gabor"], ["IT"], dataset=str(dataset_file),
+                        network=NetworkOptions(stimuli=folder, weights="none", cache=False),
+                        stats=StatsOptions(bootstrap=500, seed=0))
 print(format_table(result))"""),
     ("md", """## 5. The figures
 **Layer profile**: similarity by layer, 95% bootstrap CIs, the IT noise ceiling as a band in IT's colour, the

@@ -69,3 +69,40 @@ def test_limit_variables_refuse_non_finite(monkeypatch, value):
         with pytest.raises(StimulusError, match=name):
             read()
         monkeypatch.delenv(name)
+
+
+def _walk(parser, path=("rsa-bridge",)):
+    """(path, action) of every argument of every sub-command, and (path, parser) of every sub-command."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield path + (name,), sub
+                yield from _walk(sub, path + (name,))
+        else:
+            yield path, action
+
+
+def test_every_numeric_option_is_bounded_and_every_option_has_help():
+    """The rule of rsa_bridge.app.argtypes holds for every sub-command, plugins included: no bare int/float type,
+    a help text for every option, a description for every action."""
+    from rsa_bridge.app.argtypes import NumberType
+    from rsa_bridge.app.cli import build_parser
+
+    bare, no_help, no_description, bounded = [], [], [], 0
+    for path, item in _walk(build_parser()):
+        if isinstance(item, argparse.ArgumentParser):
+            if not item.description:
+                no_description.append(" ".join(path))
+            continue
+        if isinstance(item, (argparse._HelpAction, argparse._VersionAction)):
+            continue
+        name = " ".join(path) + " " + (item.option_strings[0] if item.option_strings else item.dest)
+        if item.type in (int, float):
+            bare.append(name)
+        bounded += isinstance(item.type, NumberType)
+        if not item.help:
+            no_help.append(name)
+    assert bare == [], f"numeric options without bounds (use rsa_bridge.app.argtypes): {bare}"
+    assert no_help == [], f"options without help: {no_help}"
+    assert no_description == [], f"sub-commands without a description: {no_description}"
+    assert bounded >= 60

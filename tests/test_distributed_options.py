@@ -12,6 +12,7 @@ import xarray as xr
 
 from rsa_bridge.app import pipeline
 from rsa_bridge.app.distributed import _OWN, _normalise, compare_many
+from rsa_bridge.app.network import NetworkOptions
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.options import RDMOptions
 from tests.helpers import make_rdm_dataset, make_stimuli
@@ -43,6 +44,17 @@ def test_every_compare_models_keyword_is_accepted():
         compare_many(["alexnet"], ["IT"], tokenz="cls")
     with pytest.raises(RSABridgeError, match="drop --scheduler"):
         compare_many(["alexnet"], ["IT"], measures=["rsa", "cka"])
+
+
+def _flat(kw: dict) -> dict:
+    """The keywords with ``network`` spread into its fields (``models``, ``cache``: set by compare_many)."""
+    import dataclasses
+
+    out = dict(kw)
+    network = out.pop("network", None)
+    if network is not None:
+        out.update({f.name: getattr(network, f.name) for f in dataclasses.fields(network)})
+    return out
 
 
 def _run_cli(argv, capsys):
@@ -79,10 +91,10 @@ def test_cli_options_reach_workers_and_client(toy, monkeypatch, capsys, tmp_path
     (worker_names, worker_kw), (client_names, client_kw) = calls  # one network task, then the client's call
     many = results[-1]
     assert worker_names == ["squeezenet1_0"] and client_names == ["squeezenet1_0", "pixels"]
-    same = lambda kw, drop: {k: v for k, v in kw.items() if k not in drop}  # noqa: E731
+    same = lambda kw, drop: {k: v for k, v in _flat(kw).items() if k not in drop}  # noqa: E731
     assert same(client_kw, SET_BY_COMPARE_MANY) == same(serial_kw, SET_BY_COMPARE_MANY)
     assert same(worker_kw, SET_BY_COMPARE_MANY | PER_TASK) == same(serial_kw, SET_BY_COMPARE_MANY | PER_TASK)
-    assert worker_kw["tokens"] == serial_kw["tokens"] == "mean"
+    assert worker_kw["network"].tokens == serial_kw["network"].tokens == "mean"
     # and the numbers: identical, the token pooling recorded; the statistics ran as dask batches
     assert dask_out == serial_out
     pd.testing.assert_frame_equal(many.table, serial.table)
@@ -94,4 +106,6 @@ def test_cli_options_reach_workers_and_client(toy, monkeypatch, capsys, tmp_path
         many.results.attrs.pop(kind), serial.results.attrs.pop(kind)
     many.results["similarity_bootstrap"].attrs.pop("bootstrap_executor")
     serial.results["similarity_bootstrap"].attrs.pop("bootstrap_executor")
+    many.results["p_value"].attrs.pop("permutation_executor")  # the p_value variable records it too (issue 24)
+    serial.results["p_value"].attrs.pop("permutation_executor")
     xr.testing.assert_identical(many.results, serial.results)

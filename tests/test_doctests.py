@@ -25,8 +25,11 @@ ENTRY_POINTS = {
     "rsa_bridge.stats.split_half": ["split_half_reliability"],
     "extractors.extract": ["extract"],
     "extractors.streaming": ["stream_rdms"],
-    "rsa_bridge.options": ["RDMOptions"],
-    "rsa_bridge.app.pipeline": ["compare_models"],
+    "rsa_bridge.options": ["RDMOptions", "StatsOptions"],
+    "rsa_bridge.app.pipeline": ["compare_models", "compare_model"],
+    "rsa_bridge.app.network": ["NetworkOptions"],
+    "rsa_bridge.stats.plan": ["plan_statistics"],
+    "rsa_bridge.stats.summary": ["compare_statistics"],
 }
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")

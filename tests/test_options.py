@@ -17,7 +17,7 @@ from torchvision import transforms as T
 import rsa_bridge
 from extractors.streaming import stream_rdms
 from rsa_bridge.app.cache import rdm_key
-from rsa_bridge.app.pipeline import compare_model, compare_models, network_rdms
+from rsa_bridge.app.pipeline import NetworkOptions, compare_model, compare_models, network_rdms
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.options import DEFAULT_MEMORY_BUDGET, RDMOptions, StatsOptions
 from stimuli import load_stimulus_set
@@ -138,8 +138,8 @@ def test_compare_model_with_rdm_options_and_the_old_call_refused():
     """The shipped 92-image set, an untrained tiny network: RDMOptions reach the RDMs; the old spelling (removed in
     issue 24) is refused before any work."""
     net, transform = tiny_net(), to_tensor()
-    kw = dict(model=net, transform=transform, layers=["0", "3"], cache=False, progress=False,
-              stats=StatsOptions(ceiling=False))
+    kw = dict(network=NetworkOptions(models=[net], transform=transform, layers=["0", "3"], cache=False),
+              progress=False, stats=StatsOptions(ceiling=False))
     new = compare_model("tiny", ["IT"], rdm=RDMOptions(metric="euclidean", precision="float32", batch_size=46), **kw)
     with pytest.raises(TypeError, match=r"compare_model\(\) got an unexpected keyword argument 'batch_size'"):
         compare_model("tiny", ["IT"], metric="euclidean", batch_size=46, rdm_options={"precision": "float32"}, **kw)

@@ -8,6 +8,7 @@ import xarray as xr
 from rsa_bridge import load_dataset
 from rsa_bridge.app.cli import main
 from rsa_bridge.datasets import area_rdms
+from rsa_bridge.options import StatsOptions
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge.stats import fdr_bh, holm, permutation_test
 from rsa_bridge.stats.resample import as_generator
@@ -45,7 +46,7 @@ def test_compare_statistics_corrects_within_each_family():
     values = model_like(it[0], 6, seed=2, noise=(0.5, 2.0, 8.0, 30.0, 1.0, 50.0))
     labels = ["a:l1", "a:l2", "a:l3", "b:l1", "pixels:pixels", "gabor:gabor"]
     rdms = xr.DataArray(values, dims=("model_layer", ROW, COL), coords={"model_layer": labels, ROW: ids, COL: ids})
-    st = compare_statistics(rdms, ds, ["IT", "hIT"], "spearman", n_permutations=40, rng=as_generator(1),
+    st = compare_statistics(rdms, ds, ["IT", "hIT"], "spearman", StatsOptions(permutations=40), rng=as_generator(1),
                             controls=["pixels", "gabor"])
     ref = permutation_test(rdms, {a: area_rdms(ds, a) for a in ("IT", "hIT")},
                            n_permutations=40, seed=as_generator(1), keep_null=False)

@@ -187,13 +187,13 @@ def load_or_compute(args: argparse.Namespace) -> CachedResults:
     """The cached results in ``args.results`` (default ``args.out/results``), computing them first if absent."""
     folder = Path(args.results) if args.results is not None else Path(args.out) / "results"
     if not check_folder(folder, "compare"):
-        from rsa_bridge.app.pipeline import StatsOptions, compare_model
+        from rsa_bridge.app.pipeline import NetworkOptions, StatsOptions, compare_model
         from rsa_bridge.app.report import write_outputs
 
         dataset = args.dataset or DEFAULT_DATASET
         print(f"no cached results in {folder}: running compare ({args.model}, weights {args.weights}, "
               f"{dataset}, {args.bootstrap} bootstrap samples)", file=sys.stderr)
-        result = compare_model(args.model, dataset=dataset, weights=args.weights, progress=None,
+        result = compare_model(args.model, dataset=dataset, network=NetworkOptions(weights=args.weights), progress=None,
                                stats=StatsOptions(bootstrap=args.bootstrap, seed=args.seed))
         write_outputs(result, folder)
     return read_results(folder)

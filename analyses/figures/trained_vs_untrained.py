@@ -38,12 +38,13 @@ TRAINED = "IMAGENET1K_V1"
 
 def compute(bootstrap: int, seed: int, areas: Sequence[str] = AREAS) -> pd.DataFrame:
     """The two compare jobs, as one table with a ``network`` column (trained / untrained / control name)."""
-    from rsa_bridge.app.pipeline import StatsOptions, compare_models
+    from rsa_bridge.app.pipeline import NetworkOptions, StatsOptions, compare_models
 
     stats = StatsOptions(bootstrap=bootstrap, seed=seed)
-    trained = compare_models(["mobilenet_v2", *CONTROLS], list(areas), weights=TRAINED, progress=False,
-                             stats=stats).table
-    untrained = compare_models(["mobilenet_v2"], list(areas), weights="none", progress=False, stats=stats).table
+    trained = compare_models(["mobilenet_v2", *CONTROLS], list(areas), network=NetworkOptions(weights=TRAINED),
+                             progress=False, stats=stats).table
+    untrained = compare_models(["mobilenet_v2"], list(areas), network=NetworkOptions(weights="none"), progress=False,
+                               stats=stats).table
     trained["network"] = np.where(trained["model"] == "mobilenet_v2", "trained", trained["model"])
     untrained["network"] = "untrained"
     return pd.concat([trained, untrained], ignore_index=True)

@@ -36,6 +36,7 @@ from typing import Any, Iterator, Sequence
 import xarray as xr
 
 from rsa_bridge.app.cache import MemoryCache, RDMCache, resolve_cache
+from rsa_bridge.app.network import NetworkOptions
 from rsa_bridge.errors import RSABridgeError
 
 #: torchvision initialises untrained weights from torch's global RNG (extractors seeds it under fork_rng), so two
@@ -76,19 +77,25 @@ _OWN = ("model_names", "areas_wanted", "progress", "cache")
 
 def _normalise(options: dict) -> None:
     """Check the keywords against :func:`rsa_bridge.app.pipeline.compare_models`, in place: its named keywords
-    stay; anything else, the removed old-style RDM keywords (``metric=``, ``batch_size=``, ``rdm_options=``
-    ...) included, is a TypeError, as Python itself says it
-    (:func:`rsa_bridge.options.options_from_keywords` names the RDMOptions field to use)."""
+    stay; old-style network keywords (``weights=``, ``layers=``, ``models=`` ...) become one ``network``
+    (:func:`rsa_bridge.app.network.network_from_keywords`; one DeprecationWarning here, not one per task); the
+    removed old-style RDM keywords (``metric=``, ``batch_size=``, ``rdm_options=`` ...) and anything else are a
+    TypeError, as Python itself says it (:func:`rsa_bridge.options.options_from_keywords` names the RDMOptions
+    field to use)."""
     import inspect
 
+    from rsa_bridge.app.network import network_from_keywords, split_keywords
     from rsa_bridge.app.pipeline import compare_models
     from rsa_bridge.options import options_from_keywords
 
     named = {k for k, p in inspect.signature(compare_models).parameters.items()
              if p.kind is inspect.Parameter.KEYWORD_ONLY} - set(_OWN)
     legacy = {k: options.pop(k) for k in list(options) if k not in named}
-    if legacy:
-        options["rdm"] = options_from_keywords(options.get("rdm"), legacy, "compare_many", stacklevel=4)
+    net_legacy, rdm_legacy = split_keywords(legacy)
+    if net_legacy:
+        options["network"] = network_from_keywords(options.get("network"), net_legacy, "compare_many", stacklevel=4)
+    if rdm_legacy:
+        options["rdm"] = options_from_keywords(options.get("rdm"), rdm_legacy, "compare_many", stacklevel=4)
 
 
 def _device(options: dict) -> str:
@@ -110,13 +117,15 @@ def model_rdms_task(model_name: str, area_names: Sequence[str] | None, dataset: 
     from extractors import load_model
     from rsa_bridge.app.pipeline import StatsOptions, compare_models
 
+    network = options.get("network") or NetworkOptions()
     if module is None:
         with _BUILD_LOCK:
-            module = load_model(model_name, options.get("weights", "default"), device=_device(options))
+            module = load_model(model_name, network.weights, device=_device(options))
     recorder = _Recording(None if cache_root is None else RDMCache(cache_root))
     stats = replace(options.get("stats") or StatsOptions(), bootstrap=0, permutations=0, ceiling=False)
-    compare_models([model_name], area_names, **{**options, "dataset": dataset, "models": [module], "stats": stats},
-                   progress=False, cache=recorder)
+    compare_models([model_name], area_names, **{**options, "dataset": dataset, "stats": stats,
+                                                "network": replace(network, models=[module], cache=recorder)},
+                   progress=False)
     if recorder.key is None or recorder.rdms is None:
         raise RSABridgeError(f"the RDMs of {model_name} cannot be keyed, so they cannot be matched on the client")
     return recorder.key, recorder.rdms
@@ -172,8 +181,8 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
         cache: the workers' on-disk cache (None = default folder, False = off, a folder); the folder must
             be reachable from the workers (on a remote cluster it is the workers' own disk), as must the
             stimulus images (the datasets themselves are sent to the tasks).
-        options: every other keyword of :func:`rsa_bridge.app.pipeline.compare_models` (``weights``,
-            ``dataset``, ``layers``, ``tokens``, ``stats`` ...): one dict, given as it is to the workers' and
+        options: every other keyword of :func:`rsa_bridge.app.pipeline.compare_models` (``network``,
+            ``dataset``, ``rdm``, ``stats`` ...; ``network.cache`` counts when ``cache`` is None): one dict, given as it is to the workers' and
             to the client's ``compare_models``; an unknown keyword is a TypeError.
 
     Returns:
@@ -197,7 +206,11 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
     if [m for m in check_measures(options.get("measures")) if m != "rsa"]:
         raise RSABridgeError("--measure cka/linear need the Gram matrices of a local forward pass; drop --scheduler "
                              "for them")
-    models = options.pop("models", None)
+    network = options.get("network") or NetworkOptions()
+    models = network.models  # kept here: each task gets only its own module
+    if cache is None:
+        cache = network.cache
+    options["network"] = replace(network, models=None, cache=None)
     if models is not None and len(models) != len(names):
         raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
     # datasets loaded here and sent whole: a worker needs the images, not the dataset's file
@@ -220,4 +233,5 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
                 pass
         memory = MemoryCache(dict(client.gather(futures)), strict=True, label="the dask workers' results")
         with use_executor(DaskExecutor(client, scheduler_label(scheduler, client))):
-            return compare_models(names, areas_wanted, **options, models=models, progress=False, cache=memory)
+            network = replace(options.pop("network"), models=models, cache=memory)
+            return compare_models(names, areas_wanted, **options, network=network, progress=False)

@@ -25,12 +25,13 @@ from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.layer_scores import AREA, compare_layers, select_datasets
 from rsa_bridge.model_rdms import LAYER, as_model_rdms
 from rsa_bridge.options import RDMOptions, StatsOptions, options_from_keywords
+from rsa_bridge.app.network import NetworkOptions, network_from_keywords, split_keywords
 from rsa_bridge.app.piece import Piece
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge import timing
 
-__all__ = ["AREA", "CompareResult", "Piece", "RDMOptions", "StatsOptions", "compare_layers", "compare_model",
+__all__ = ["AREA", "CompareResult", "NetworkOptions", "Piece", "RDMOptions", "StatsOptions", "compare_layers", "compare_model",
            "compare_models",
            "compare_precomputed", "network_rdms", "select_datasets"]
 #: fields of :func:`extractors.provenance.module_provenance` stored in attrs (None ones are dropped)
@@ -103,7 +104,10 @@ def stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
 
 
 def _add_statistics(pieces: list[Piece], method: str, options: StatsOptions) -> None:
-    """Per dataset: stack every model's layer RDMs and attach one CompareStatistics to its pieces."""
+    """Per dataset: stack every model's layer RDMs and attach one CompareStatistics to its pieces.
+
+    ``options`` goes whole to :func:`rsa_bridge.stats.summary.compare_statistics`, whose planner
+    (:mod:`rsa_bridge.stats.plan`) chooses scheme, path, backend and executor once per dataset."""
     from rsa_bridge.app.rdm_stores import statistics_stack, stimulus_ids
     from rsa_bridge.stats.resample import as_generator
     from rsa_bridge.stats.summary import compare_statistics
@@ -120,12 +124,7 @@ def _add_statistics(pieces: list[Piece], method: str, options: StatsOptions) -> 
                                                                        p.model_rdms[LAYER].values])
              for p in group], dim="model_layer")
         stats = compare_statistics(stacked, group[0].dataset_obj, list(group[0].similarity[AREA].values), method,
-                                   n_bootstrap=options.bootstrap, n_permutations=options.permutations,
-                                   over=options.bootstrap_over, rng=rng, level=options.ci_level,
-                                   ceiling=options.ceiling, normalize=options.normalize_by_ceiling,
-                                   progress=options.progress, group_by=options.group_by,
-                                   controls=[p.model for p in group if p.weights == CONTROL_WEIGHTS],
-                                   split_half_seed=options.seed)
+                                   options, rng=rng, controls=[p.model for p in group if p.weights == CONTROL_WEIGHTS])
         for piece in group:
             piece.stats, piece.stacked = stats, stacked
 
@@ -141,7 +140,8 @@ def _add_time_course(results: xr.Dataset, pieces: list[Piece], method: str, opti
             continue
         done[id(p.stats)] = time_course(dense_stack(p.stacked, "time-resolved areas"), p.dataset_time, list(p.similarity[AREA].values), method,
                                            n_bootstrap=options.bootstrap, seed=options.seed, level=options.ci_level,
-                                           group_by=options.group_by, progress=options.progress)
+                                           group_by=options.group_by, progress=options.progress,
+                                           scheme=options.scheme)
     for tc in done.values():
         attrs = dict(results.attrs)
         results = results.merge(tc.reindex(model_layer=results["model_layer"].values, area=results[AREA].values))
@@ -221,7 +221,11 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
                                    "units": "1", "aggregation": "mean over units (subjects, or RDMs) of the unit "
                                                                 "means over their RDMs"}
     from rsa_bridge.stats.executors import executor_attrs
+    from rsa_bridge.stats.plan import permutation_attrs, scheme_attrs
     results.attrs.update(executor_attrs([st for _, st in unique_stats]))  # where the samples ran (dask or here)
+    results.attrs.update(clean_attrs(scheme_attrs([st for _, st in unique_stats])))  # the planner's choices
+    if "p_value" in results:
+        results["p_value"].attrs = clean_attrs(permutation_attrs([st for _, st in unique_stats]))
     if unique_stats and unique_stats[0][1].families:
         results.attrs["stats_p_correction_family"] = (unique_stats[0][1].family_description() if len(unique_stats) == 1
                                                       else " | ".join(f"{name}: {st.family_description()}"
@@ -251,12 +255,10 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
 
 
 def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | None = None, *,
-                   weights: str = "default", dataset: str | Path | xr.Dataset | None = None,
-                   stimuli: str | Path | None = None, layers: Sequence[str] | None = None,
-                   method: str = "spearman", rdm: RDMOptions | None = None, stats: StatsOptions | None = None,
-                   measures: Sequence[str] | None = None, measure_options=None, progress: bool | None = None,
-                   models: Sequence | None = None, transform=None, cache=None, tokens: str | None = None,
-                   **old_keywords) -> CompareResult:
+                   dataset: str | Path | xr.Dataset | None = None, method: str = "spearman",
+                   network: NetworkOptions | None = None, rdm: RDMOptions | None = None,
+                   stats: StatsOptions | None = None, measures: Sequence[str] | None = None, measure_options=None,
+                   progress: bool | None = None, **old_keywords) -> CompareResult:
     """Score one or more networks' layers against brain areas: the ``rsa-bridge compare`` job.
 
     Several models are scored on the same stimuli and the same bootstrap samples, so their best layers
@@ -264,30 +266,31 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
 
     Args:
         model_names: torchvision model names (``alexnet``, ``vgg16``, ``resnet50``, ...), or labels for
-            ``models`` when built ``nn.Module`` s are passed.
+            ``network.models`` when built ``nn.Module`` s are passed.
         areas_wanted: areas (``V4``, ``IT``, ``hIT`` ...); None with ``dataset`` = all its areas.
-        weights: ``"default"`` (torchvision enum, from the local cache), ``"none"`` (untrained) or a
-            state-dict path (for every model).
         dataset: a shipped dataset name, an RDM NetCDF path or an in-memory RDM ``xarray.Dataset``
             (default: the shipped one with the area).
-        stimuli: the stimulus folder for a user dataset (default: the dataset's own).
-        layers: layer aliases or module paths (default: each model's default list).
         method: RDM comparison method (see :mod:`rsa_bridge.compare`).
+        network: which networks and what they read, :class:`rsa_bridge.app.network.NetworkOptions`: ``weights``
+            (``"default"``, ``"none"`` = untrained, or a state-dict path), ``layers`` (default: each model's
+            list), ``models`` (built ``nn.Module`` s, one per name), ``transform`` (PIL image -> tensor for
+            modules without preprocessing), ``tokens`` (``all``/``cls``/``mean``, recorded as
+            ``token_pooling``), ``stimuli`` (the stimulus folder of a user dataset) and ``cache`` (the
+            model-RDM cache, :mod:`rsa_bridge.app.cache`: None = ``$RSA_BRIDGE_CACHE`` or
+            ``~/.cache/rsa-bridge``, False = off, a folder, or a cache object).
         rdm: how the model RDMs are computed, :class:`rsa_bridge.options.RDMOptions` (metric, precision,
             reduce_units/reduce_seed, memory_budget, batch_size, device, ...; default ``RDMOptions()``); its
             result-changing fields enter the cache key.
-        models: already built ``nn.Module`` s (e.g. from ``extractors.load_model``), one per name.
-        transform: PIL image -> tensor (3, H, W) for ``models`` that carry no preprocessing of their own.
-        stats: which statistics to add (default: the noise ceiling only).
-        cache: model-RDM cache (:mod:`rsa_bridge.app.cache`): None = ``$RSA_BRIDGE_CACHE`` or
-            ``~/.cache/rsa-bridge``, False = off, a folder, or a cache object.
+        stats: which statistics to add, :class:`rsa_bridge.options.StatsOptions` (default: the noise ceiling
+            only); the planner (:mod:`rsa_bridge.stats.plan`) records its choices in ``results``.
         measures: ``rsa`` (always computed), ``cka``, ``linear`` (:data:`rsa_bridge.measures.MEASURES`); cka and
             linear use each layer's Gram from the same forward pass (the RDM cache is then not read) and the
             area's per-stimulus responses; measure_options: :class:`rsa_bridge.measures.scoring.MeasureOptions`.
-        tokens: units of transformer token layers, ``all`` (default), ``cls`` or ``mean`` (see
-            :mod:`extractors.tokens`); recorded as ``token_pooling``.
-        old_keywords: ``metric=``, ``batch_size=``, ``device=`` and ``rdm_options={...}`` of earlier releases are
-            removed: any is a TypeError naming the ``rdm=RDMOptions(...)`` field to use.
+        progress: progress bars (forward passes and, unless ``stats.progress`` says otherwise, statistics).
+        old_keywords: ``weights=``, ``layers=``, ``models=``, ``transform=``, ``tokens=``, ``stimuli=``,
+            ``cache=`` of earlier releases are folded into ``network`` for one more release, with a
+            DeprecationWarning; ``metric=``, ``batch_size=``, ``device=`` and ``rdm_options={...}`` are removed: any
+            is a TypeError naming the ``rdm=RDMOptions(...)`` field to use.
 
     Returns:
         :class:`CompareResult`: ``table`` with one row per (model, layer, area), ``results`` (model_layer x
@@ -302,14 +305,15 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     Examples:
         >>> import torch
         >>> from torch import nn
-        >>> from rsa_bridge import RDMOptions, StatsOptions, compare_models
+        >>> from rsa_bridge import NetworkOptions, RDMOptions, StatsOptions, compare_models
         >>> _ = torch.manual_seed(0)
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 5, stride=4), nn.Tanh(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
         >>> from torchvision import transforms as T
         >>> to_tensor = T.Compose([T.Resize((32, 32)), T.ToTensor()])   # PIL image -> (3, 32, 32)
-        >>> result = compare_models(["tiny"], ["IT"], models=[net], transform=to_tensor, layers=["0", "3"],
+        >>> network = NetworkOptions(models=[net], transform=to_tensor, layers=["0", "3"], cache=False)
+        >>> result = compare_models(["tiny"], ["IT"], network=network,
         ...                         rdm=RDMOptions(precision="float32", batch_size=46),
-        ...                         stats=StatsOptions(ceiling=False), cache=False, progress=False)
+        ...                         stats=StatsOptions(ceiling=False), progress=False)
         >>> print(result.table[["layer", "area", "n_stimuli"]].to_string(index=False))
         layer area  n_stimuli
             0   IT         92
@@ -320,7 +324,11 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     from rsa_bridge.control_rdms import CONTROL_WEIGHTS, control_model_rdms, is_control_model
 
     names = list(model_names)
-    rdm = options_from_keywords(rdm, old_keywords, "compare_models")
+    net_keywords, rdm_keywords = split_keywords(old_keywords)
+    network = network_from_keywords(network, net_keywords, "compare_models")
+    rdm = options_from_keywords(rdm, rdm_keywords, "compare_models")
+    weights, layers, models, transform = network.weights, network.layers, network.models, network.transform
+    stimuli, cache, tokens = network.stimuli, network.cache, network.tokens
     metric, device, method = rdm.metric, rdm.device, COMPARISONS.resolve(method)  # aliases -> the recorded names
     if not names:
         raise RSABridgeError("say which model to score: --model NAME (repeat it to compare models)")
@@ -404,23 +412,31 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     return _assemble(pieces, provenance, stats)
 
 
-def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *, weights: str = "default",
-                  dataset: str | Path | xr.Dataset | None = None, stimuli: str | Path | None = None,
-                  layers: Sequence[str] | None = None, method: str = "spearman", rdm: RDMOptions | None = None,
+def compare_model(model_name: str, areas_wanted: Sequence[str] | None = None, *,
+                  dataset: str | Path | xr.Dataset | None = None, method: str = "spearman",
+                  network: NetworkOptions | None = None, rdm: RDMOptions | None = None,
                   stats: StatsOptions | None = None, measures: Sequence[str] | None = None, measure_options=None,
-                  progress: bool | None = None, model=None, transform=None, cache=None, tokens: str | None = None,
-                  **old_keywords) -> CompareResult:
+                  progress: bool | None = None, **old_keywords) -> CompareResult:
     """Score one network's layers against brain areas (see :func:`compare_models` for the arguments, the
-    same here: ``rdm`` (:class:`rsa_bridge.options.RDMOptions`), ``stats``, ``cache``, ``measures`` and
-    ``measure_options`` included; ``model`` is one already built ``nn.Module``;
-    ``measures=["rsa", "cka", "linear"]`` adds CKA and cross-validated linear predictivity from the same
-    forward pass). The old ``metric=``/``batch_size=``/``device=``/``rdm_options=`` keywords were removed (a
-    TypeError names the RDMOptions field)."""
-    rdm = options_from_keywords(rdm, old_keywords, "compare_model")
-    return compare_models([model_name], areas_wanted, weights=weights, dataset=dataset, stimuli=stimuli,
-                          layers=layers, method=method, rdm=rdm, stats=stats, measures=measures,
-                          measure_options=measure_options, progress=progress,
-                          models=None if model is None else [model], transform=transform, cache=cache, tokens=tokens)
+    same here: ``network`` (:class:`rsa_bridge.app.network.NetworkOptions`: weights, layers, one built module in
+    ``models``, transform, tokens, stimuli, cache), ``rdm`` (:class:`rsa_bridge.options.RDMOptions`), ``stats``,
+    ``measures`` and ``measure_options``; ``measures=["rsa", "cka", "linear"]`` adds CKA and cross-validated
+    linear predictivity from the same forward pass). The old ``weights=``/``layers=``/``model=``/``cache=``/...
+    keywords still work for one release, with a DeprecationWarning; the old ``metric=``/``batch_size=``/
+    ``device=``/``rdm_options=`` keywords were removed (a TypeError names the RDMOptions field).
+
+    Example:
+        >>> from rsa_bridge import NetworkOptions, StatsOptions, compare_model
+        >>> result = compare_model("pixels", ["IT"], network=NetworkOptions(cache=False),
+        ...                        stats=StatsOptions(ceiling=False), progress=False)
+        >>> print(result.table["model"].iloc[0], result.table["area"].iloc[0], result.table["n_stimuli"].iloc[0])
+        pixels IT 92
+    """
+    net_keywords, rdm_keywords = split_keywords(old_keywords)
+    network = network_from_keywords(network, net_keywords, "compare_model")
+    rdm = options_from_keywords(rdm, rdm_keywords, "compare_model")
+    return compare_models([model_name], areas_wanted, dataset=dataset, method=method, network=network, rdm=rdm,
+                          stats=stats, measures=measures, measure_options=measure_options, progress=progress)
 
 
 def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | None = None, *,

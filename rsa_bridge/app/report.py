@@ -90,6 +90,11 @@ def _legend(result: CompareResult) -> list[str]:
         lines.append(f"* permutation p < 0.05 after Holm correction within its family: {family} "
                      f"({attrs.get('stats_permutations')} permutations; p_value, p_holm, p_fdr, p_family in "
                      "results.csv)")
+        scheme = str(attrs.get("permutation_scheme", "exact"))
+        if scheme != "exact":  # large stimulus sets: the p-values come from one random subset of stimuli
+            lines.append(f"* permutation scheme: {scheme} (exact up to "
+                         f"{attrs.get('permutation_exact_max_stimuli')} stimuli; the p-values have the power of "
+                         f"{attrs.get('permutation_subset_stimuli')} stimuli)")
     return lines
 
 

@@ -21,15 +21,12 @@ resamples explicitly, one sample at a time, with its own similarity.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
-import xarray as xr
 
 from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
 from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, FAST_CHUNK, fast_path_samples, sample_bar, rank_backend
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
@@ -37,86 +34,17 @@ from rsa_bridge.methods import get as get_method
 from rsa_bridge.stats.ceiling import check_ceiling, nili_bounds
 from rsa_bridge.stats.executors import SERIAL, concatenate, resolve_executor, use_executor
 from rsa_bridge.stats.masked import compare_masked, gather
-from rsa_bridge.stats.stores import is_store, store_bootstrap
-from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_bootstrap
+from rsa_bridge.stats.plan import SUBSET_EXECUTOR, SchemeChoice, choose_scheme
 from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts
+from rsa_bridge.stats.results import BootstrapResult, percentile_ci  # noqa: F401 (re-exported)
+from rsa_bridge.stats.stores import (dense_model_rdms, gather_subsets, is_store, store_inputs, store_similarities,
+                                     store_size)
+from rsa_bridge.stats.subset import _sub, draw_subsets, run_subsets
 
 #: what a bootstrap resamples
 OVER = ("stimuli", "rdms", "both")
 #: float64 values per batch of prepared vectors (~64 MiB)
 BATCH_ELEMENTS = 8_000_000
-
-
-def percentile_ci(samples: np.ndarray, level: float = 0.95, framed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap interval along axis 0 (linear interpolation, NaN samples ignored).
-
-    ``framed=True`` reproduces rsatoolbox ``Result.get_ci(test_type='bootstrap')``, which adds a -inf
-    and a +inf sample before taking the quantiles (slightly wider; infinite for very few samples).
-    """
-    if not 0.0 < level < 1.0:
-        raise RSABridgeError(f"confidence level must be between 0 and 1; got {level}")
-    cut = (1.0 - level) / 2.0
-    samples = np.asarray(samples, dtype=np.float64)
-    if framed:
-        frame = np.broadcast_to(np.array([-np.inf, np.inf]).reshape((2,) + (1,) * (samples.ndim - 1)),
-                                (2,) + samples.shape[1:])
-        samples = np.concatenate([frame, samples], axis=0)
-        return np.quantile(samples, cut, axis=0), np.quantile(samples, 1.0 - cut, axis=0)
-    if not np.isnan(samples).any():
-        return np.quantile(samples, cut, axis=0), np.quantile(samples, 1.0 - cut, axis=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
-        return np.nanquantile(samples, cut, axis=0), np.nanquantile(samples, 1.0 - cut, axis=0)
-
-
-@dataclass
-class BootstrapResult:
-    """Bootstrap distribution of layer x area similarities.
-
-    Attributes:
-        samples: (n_samples, n_layers, n_areas) the statistic per sample (NaN where undefined).
-        observed: (n_layers, n_areas) the statistic on the original data.
-        labels, areas: names of the rows (model layers) and columns.
-        stimulus_indices: (n_samples, n_stimuli) sorted stimulus index sets, or None (``over='rdms'``).
-        rdm_indices: per area (n_samples, n_rdms) RDM index sets, or None (``over='stimuli'``).
-        ceiling: (n_samples, n_areas, 2) per-sample Nili lower/upper bounds (NaN for areas with one
-            RDM), when asked for.
-    """
-
-    samples: np.ndarray
-    observed: np.ndarray
-    labels: list[str]
-    areas: list[str]
-    method: str
-    over: str
-    seed: int | None
-    stimulus_indices: np.ndarray | None = field(default=None, repr=False)
-    rdm_indices: dict[str, np.ndarray] | None = field(default=None, repr=False)
-    ceiling: np.ndarray | None = field(default=None, repr=False)
-    backend: str = "numpy"
-    scheme: dict = field(default_factory=lambda: {"bootstrap_scheme": "exact"})
-    executor: str = "serial"
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.samples.shape[0])
-
-    def ci(self, level: float = 0.95, framed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Percentile interval (low, high), each (n_layers, n_areas); see :func:`percentile_ci`."""
-        return percentile_ci(self.samples, level, framed)
-
-    def attrs(self) -> dict:
-        """Provenance: method, what was resampled, number of samples, seed, package version."""
-        return clean_attrs({"bootstrap_method": self.method, "bootstrap_over": self.over,
-                            "bootstrap_n_samples": self.n_samples, "bootstrap_seed": self.seed,
-                            "bootstrap_pairs_of_a_stimulus_with_its_copy": "dropped",
-                            "bootstrap_backend": self.backend, **self.scheme, "bootstrap_executor": self.executor,
-                            "rsa_bridge_version": package_version()})
-
-    def to_dataarray(self) -> xr.DataArray:
-        """The samples as a DataArray (sample, model_layer, area) with provenance attrs."""
-        return xr.DataArray(self.samples, dims=("sample", "model_layer", "area"),
-                            coords={"model_layer": self.labels, "area": self.areas}, attrs=self.attrs())
 
 
 def _batches(n_samples: int, per_sample: int) -> list[slice]:
@@ -266,7 +194,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                          rdm_indices: Mapping[str, np.ndarray] | None = None,
                          progress: bool | None = None,
                          device: str | None = None,
-                         scheme: str = "auto", executor=None) -> BootstrapResult:
+                         scheme: str | SchemeChoice = "auto", executor=None) -> BootstrapResult:
     """Bootstrap distribution of the similarity of every model RDM with every area.
 
     Args:
@@ -288,7 +216,9 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
             (see :func:`rank_backend`; the result's ``backend`` says which ran).
         scheme: ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, then
             the subset m-out-of-n scheme of :mod:`rsa_bridge.stats.subset` when resampling stimuli
-            only), ``exact`` or ``subset``; the result's attrs record which ran.
+            only), ``exact`` or ``subset``, or the :class:`rsa_bridge.stats.plan.SchemeChoice` of a plan
+            (:func:`rsa_bridge.stats.plan.plan_statistics`); :func:`rsa_bridge.stats.plan.choose_scheme`
+            decides, the result's attrs record which ran.
         executor: where the exact scheme's samples are computed, e.g. batches on a dask cluster
             (:mod:`rsa_bridge.stats.executors`; None: the innermost ``use_executor`` block, else here);
             the samples equal the serial ones bit for bit; ``bootstrap_executor`` records what ran.
@@ -317,29 +247,47 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
     if ceiling:  # a method without a pool for the ceiling is refused before any compute
         check_ceiling(method)
-    if is_store(model_rdms):  # model RDMs in an RDM store: never stacked dense (rsa_bridge.stats.stores)
-        return store_bootstrap(model_rdms, neural_rdms, method=method, n_samples=n_samples, over=over, seed=seed,
-                               ceiling=ceiling, stimulus_indices=stimulus_indices, rdm_indices=rdm_indices,
-                               progress=progress, device=device, scheme=scheme, executor=executor)
-    labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)
-    n = model_mat.shape[1]
+    store = is_store(model_rdms)  # model RDMs in an RDM store: never stacked dense (rsa_bridge.stats.stores)
+    if store:
+        n = store_size(model_rdms)
+        scheme = choose_scheme("bootstrap", scheme, n, resamples_stimuli=over == "stimuli",
+                               given_indices=stimulus_indices is not None)
+        if over == "rdms":  # the stimuli stay whole: every sample re-weights the full-N per-RDM similarities
+            return _store_rdm_bootstrap(model_rdms, neural_rdms, method, n_samples, seed, ceiling, rdm_indices)
+        if not scheme.subset:
+            model_rdms = dense_model_rdms(model_rdms, f"the exact bootstrap (over {over}) of {n} stimuli")
+            store = False
+    if store:
+        labels, n, neural_mat, neural_vec = store_inputs(model_rdms, neural_rdms, method)
+        sims = store_similarities(model_rdms, neural_vec, method)
+        observed = np.stack([sims[a].mean(axis=1) for a in neural_vec], axis=1)
+    else:
+        labels, model_mat, neural_mat, model_vec, neural_vec = comparison_inputs(model_rdms, neural_rdms, method)
+        n = model_mat.shape[1]
+        # the observed statistic: compare_vectors (the executor's batches carry samples only)
+        observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()],
+                            axis=1)
     rng = as_generator(seed)
-    chosen = chosen_scheme(scheme, n, over == "stimuli", stimulus_indices is not None)
+    choice = choose_scheme("bootstrap", scheme, n, resamples_stimuli=over == "stimuli",
+                           given_indices=stimulus_indices is not None)
     device = device if device is not None else DEFAULT_DEVICE_STACK[-1]
-    # the observed statistic: compare_vectors (the executor's batches carry samples only)
-    observed = np.stack([compare_vectors(model_vec, v, method).mean(axis=1) for v in neural_vec.values()], axis=1)
-    if chosen == "subset":
+    if choice.subset:
         if ceiling:
             warnings.warn("the subset bootstrap produces no noise-ceiling samples (NaN); the ceiling itself is "
                           "unaffected", RuntimeWarning, stacklevel=2)
+        draws = draw_subsets(n, n_samples, rng)
+        if store:  # every subset's sub-RDMs with one read per stored RDM
+            subs = gather_subsets(model_rdms, [idx for idx, _ in draws])
+            model_sub = subs.__getitem__
+        else:
+            def model_sub(g):
+                return _sub(model_mat, draws[g][0])
         with use_executor(SERIAL):  # small exact bootstraps in sequence: cheapest here
-            samples = subset_bootstrap(model_mat, neural_mat, observed, method=method, n_samples=n_samples, rng=rng,
-                                       device=device, progress=progress)
-        return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
-                               int(seed) if isinstance(seed, (int, np.integer)) else None,
+            samples = run_subsets(bootstrap_similarity, model_sub, neural_mat, observed, draws, n, method=method,
+                                  device=device, progress=progress)
+        return BootstrapResult(samples, observed, labels, list(neural_vec), method, over, _seed_attr(seed),
                                ceiling=np.full((n_samples, len(neural_vec), 2), np.nan) if ceiling else None,
-                               backend=rank_backend(method, device if device is not None else DEFAULT_DEVICE_STACK[-1]),
-                               scheme=subset_attrs("subset", n), executor="serial (the subset scheme runs here)")
+                               backend=rank_backend(method, device), scheme=choice.attrs(), executor=SUBSET_EXECUTOR)
     stim_idx = None
     if over in ("stimuli", "both"):
         stim_idx = (bootstrap_stimuli(n, n_samples, rng) if stimulus_indices is None
@@ -374,6 +322,53 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         warnings.warn(f"area(s) {', '.join(single)} have a single RDM: bootstrapping over RDMs cannot estimate their "
                       "uncertainty, so their samples are NaN; resample stimuli instead (over='stimuli' or 'both')",
                       RuntimeWarning, stacklevel=2)
-    return BootstrapResult(samples, observed, labels, list(neural_vec), method, over,
-                           int(seed) if isinstance(seed, (int, np.integer)) else None, stim_idx, rdm_idx, ceil,
-                           backend, subset_attrs("exact", n), ran)
+    return BootstrapResult(samples, observed, labels, list(neural_vec), method, over, _seed_attr(seed), stim_idx,
+                           rdm_idx, ceil, backend, choice.attrs(), ran)
+
+
+def _seed_attr(seed):
+    return int(seed) if isinstance(seed, (int, np.integer)) else None
+
+
+def _store_rdm_bootstrap(store, neural_rdms, method, n_samples, seed, ceiling, rdm_indices) -> BootstrapResult:
+    """The exact bootstrap over RDMs (subjects/sessions) from a store, never dense: a sample's statistic is
+    the count-weighted mean of the full-N per-RDM similarities (what the dense path computes with all pair
+    weights 1). Index sets are drawn per area in area order from one Generator, as the dense path does."""
+    labels, n, _, neural_vec = store_inputs(store, neural_rdms, method)
+    sims = store_similarities(store, neural_vec, method)
+    observed = np.stack([sims[a].mean(axis=1) for a in neural_vec], axis=1)
+    rng = as_generator(seed)
+    rdm_idx, samples = {}, np.empty((n_samples, len(labels), len(neural_vec)))
+    for j, (area, v) in enumerate(neural_vec.items()):
+        given = None if rdm_indices is None else rdm_indices.get(area)
+        rdm_idx[area] = bootstrap_rdms(v.shape[0], n_samples, rng) if given is None else np.asarray(given)
+        if rdm_idx[area].shape[0] != n_samples:
+            raise RSABridgeError(f"area {area!r}: {rdm_idx[area].shape[0]} RDM index sets for {n_samples} samples")
+        cnt = counts(rdm_idx[area], v.shape[0])
+        samples[:, :, j] = np.einsum("lr,br->bl", sims[area], cnt) / cnt.sum(axis=1)[:, None]
+    single = [j for j, v in enumerate(neural_vec.values()) if v.shape[0] == 1]
+    if single:
+        samples[:, :, single] = np.nan
+        warnings.warn(f"area(s) {', '.join(list(neural_vec)[j] for j in single)} have a single RDM: bootstrapping "
+                      "over RDMs cannot estimate their uncertainty, so their samples are NaN; resample stimuli "
+                      "instead (over='stimuli' or 'both')", RuntimeWarning, stacklevel=3)
+    ceil = None
+    if ceiling:  # per-sample Nili bounds come from the brain RDMs only (the dense code, all pair weights 1)
+        ceil = np.full((n_samples, len(neural_vec), 2), np.nan)
+        multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
+        if multi and get_method(method).dot is not None:  # the batched path of the method's prepared values
+            first = next(iter(multi.values()))[:1]
+            _, part = _dot_path(method, first, multi, None,
+                                {a: counts(rdm_idx[a], multi[a].shape[0]) for a in multi}, n, n_samples, True, False)
+            for k, a in enumerate(multi):
+                ceil[:, list(neural_vec).index(a)] = part[:, k]
+        elif multi:  # the generic path: the method's own pool and similarity, one sample at a time
+            for a, v in multi.items():
+                j = list(neural_vec).index(a)
+                for s_, r_idx in enumerate(rdm_idx[a]):
+                    if np.unique(r_idx).size >= 2:
+                        low, up = nili_bounds(v[r_idx], method, r_idx)
+                        ceil[s_, j] = (np.nanmean(low), np.mean(up))
+    choice = choose_scheme("bootstrap", "exact", n)
+    return BootstrapResult(samples, observed, labels, list(neural_vec), method, "rdms", _seed_attr(seed),
+                           None, rdm_idx, ceil, "numpy", choice.attrs())

@@ -29,8 +29,8 @@ from rsa_bridge.stats import weighted
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.executors import resolve_executor
 from rsa_bridge.stats.resample import Seed, as_generator, permutations
-from rsa_bridge.stats.stores import is_store, store_permutation
-from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_size
+from rsa_bridge.stats.plan import SchemeChoice, choose_scheme
+from rsa_bridge.stats.stores import dense_model_rdms, gather_subsets, is_store, store_inputs, store_size
 
 ALTERNATIVES = ("greater", "less", "two-sided")
 #: observed-vs-null ties closer than this count as ties (rounding of different summation orders)
@@ -160,7 +160,7 @@ def _statistics(method, model_mat, model_vec, neural_mat, all_perms, progress=No
 
 def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_permutations: int = 1000,
                      seed: Seed = None, alternative: str = "greater", permutation_indices: np.ndarray | None = None,
-                     keep_null: bool = True, progress: bool | None = None, scheme: str = "auto",
+                     keep_null: bool = True, progress: bool | None = None, scheme: str | SchemeChoice = "auto",
                      executor=None) -> PermutationResult:
     """Permutation p-value of every model RDM x area similarity.
 
@@ -174,7 +174,8 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         progress: a bar over permutations x areas (True/False; None = see :mod:`rsa_bridge.progress`).
         scheme: ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, above
             it the labels of one seeded random subset of stimuli are permuted; see
-            :mod:`rsa_bridge.stats.subset`), ``exact`` or ``subset``. ``observed`` is then the subset's.
+            :mod:`rsa_bridge.stats.subset`), ``exact`` or ``subset``, or a plan's
+            :class:`rsa_bridge.stats.plan.SchemeChoice`. ``observed`` is then the subset's.
         executor: where the permuted statistics are computed, e.g. batches on a dask cluster
             (:mod:`rsa_bridge.stats.executors`; None: the innermost ``use_executor`` block, else here);
             equal to the serial ones bit for bit; ``permutation_executor`` records what ran.
@@ -198,19 +199,26 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     method = check_method(method)
     if alternative not in ALTERNATIVES:
         raise RSABridgeError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
-    if is_store(model_rdms):  # model RDMs in an RDM store (rsa_bridge.stats.stores)
-        return store_permutation(model_rdms, neural_rdms, method=method, n_permutations=n_permutations, seed=seed,
-                                 alternative=alternative, permutation_indices=permutation_indices,
-                                 keep_null=keep_null, progress=progress, scheme=scheme, executor=executor)
-    labels, model_mat, neural_mat, model_vec, _ = comparison_inputs(model_rdms, neural_rdms, method)
-    n = model_mat.shape[1]
-    if chosen_scheme(scheme, n, True, permutation_indices is not None) == "subset":
+    store = is_store(model_rdms)  # model RDMs in an RDM store (rsa_bridge.stats.stores)
+    n = store_size(model_rdms) if store else None
+    if store:
+        choice = choose_scheme("permutation", scheme, n, given_indices=permutation_indices is not None)
+        if not choice.subset:
+            model_rdms, store = dense_model_rdms(model_rdms, f"the exact permutation test of {n} stimuli"), False
+    if store:
+        labels, n, neural_mat, _ = store_inputs(model_rdms, neural_rdms, method)
+    else:
+        labels, model_mat, neural_mat, model_vec, _ = comparison_inputs(model_rdms, neural_rdms, method)
+        n = model_mat.shape[1]
+    choice = choose_scheme("permutation", scheme, n, given_indices=permutation_indices is not None)
+    if choice.subset:  # the labels of one seeded random subset (the same draw for a store and dense RDMs)
         rng = as_generator(seed)
-        idx = np.sort(rng.choice(n, size=subset_size(n), replace=False))
-        sub = permutation_test(model_mat[:, idx][:, :, idx], {a: m[:, idx][:, :, idx] for a, m in neural_mat.items()},
+        idx = np.sort(rng.choice(n, size=choice.subset_stimuli, replace=False))
+        sub_model = gather_subsets(model_rdms, [idx])[0] if store else model_mat[:, idx][:, :, idx]
+        sub = permutation_test(sub_model, {a: m[:, idx][:, :, idx] for a, m in neural_mat.items()},
                                method=method, n_permutations=n_permutations, seed=rng, alternative=alternative,
-                               keep_null=keep_null, scheme="exact", executor=executor)
-        sub.labels, sub.areas, sub.scheme = labels, list(neural_mat), subset_attrs("subset", n, "permutation")
+                               keep_null=keep_null, progress=progress, scheme="exact", executor=executor)
+        sub.labels, sub.areas, sub.scheme = labels, list(neural_mat), choice.attrs()
         sub.seed = int(seed) if isinstance(seed, (int, np.integer)) else None
         return sub
     perms = (permutations(n, n_permutations, as_generator(seed)) if permutation_indices is None
@@ -233,4 +241,4 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
     p_value = (1.0 + hits.sum(axis=0)) / (1.0 + null.shape[0])
     return PermutationResult(observed, p_value, labels, list(neural_mat), method, int(null.shape[0]),
                              int(seed) if isinstance(seed, (int, np.integer)) else None, alternative,
-                             null if keep_null else None, subset_attrs("exact", n, "permutation"), ran)
+                             null if keep_null else None, choice.attrs(), ran)

@@ -23,6 +23,10 @@ What each statistic reads from the store:
 - the bootstrap over RDMs (``over='rdms'``): the full-N per-RDM similarities re-weighted by each sample's
   RDM counts (exact at any N, no dense RDM).
 
+The bootstrap and the permutation test (:mod:`rsa_bridge.stats.bootstrap`, :mod:`rsa_bridge.stats.permutation`)
+take these pieces when their model RDMs are a store; which scheme runs is the planner's choice
+(:mod:`rsa_bridge.stats.plan`). This module imports neither: it is the data side of the store path.
+
 The **exact** stimulus scheme (``scheme='exact'``, ``over='both'``, or given index sets) needs the
 model RDMs dense: :func:`dense_model_rdms` builds them when they fit the memory available
 (:func:`rsa_bridge.budget.needed_bytes`), otherwise it is one line of error naming the subset scheme.
@@ -172,7 +176,7 @@ def dense_model_rdms(store, what: str, n_brain_rdms: int = 0) -> xr.DataArray:
     :func:`rsa_bridge.budget.needed_bytes`; the limit :data:`DENSE_LIMIT_BYTES` or the memory available.
     """
     from rsa_bridge.budget import needed_bytes
-    from rsa_bridge.stats.subset import EXACT_MAX_STIMULI
+    from rsa_bridge.stats import subset
 
     n, names = store_size(store), list(store.names)
     need = needed_bytes(n, len(names), n_brain_rdms)
@@ -184,7 +188,7 @@ def dense_model_rdms(store, what: str, n_brain_rdms: int = 0) -> xr.DataArray:
     if need > limit:
         raise RSABridgeError(f"{what} needs the {len(names)} model RDMs of {n} stimuli dense (about "
                              f"{need / 2 ** 30:.1f} GiB) but {limit / 2 ** 30:.1f} GiB is available: use the subset "
-                             f"scheme (scheme='subset', the default above {EXACT_MAX_STIMULI} stimuli with "
+                             f"scheme (scheme='subset', the default above {subset.EXACT_MAX_STIMULI} stimuli with "
                              "over='stimuli') or fewer stimuli")
     values = np.stack([_square(store, name) for name in names])
     ids = list(store.ids)
@@ -283,121 +287,3 @@ def gather_subsets(store, index_sets: list[np.ndarray]) -> SubsetRDMs:
     """Per index set the (L, k, k) float64 sub-RDMs of every stored RDM: one ``take`` per RDM for all sets
     (:class:`SubsetRDMs`; index it by set)."""
     return SubsetRDMs(store, index_sets)
-
-
-def _seed_attr(seed):
-    return int(seed) if isinstance(seed, (int, np.integer)) else None
-
-
-def store_bootstrap(store, neural_rdms, *, method: str, n_samples: int, over: str, seed, ceiling: bool,
-                    stimulus_indices, rdm_indices, progress, device, scheme: str, executor=None):
-    """:func:`rsa_bridge.stats.bootstrap_similarity` for model RDMs in a store (see the module docstring)."""
-    import warnings
-
-    from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, rank_backend
-    from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
-    from rsa_bridge.stats.executors import SERIAL, use_executor
-    from rsa_bridge.stats.resample import as_generator
-    from rsa_bridge.stats.subset import chosen_scheme, draw_subsets, run_subsets, subset_attrs
-
-    n = store_size(store)
-    chosen = chosen_scheme(scheme, n, over == "stimuli", stimulus_indices is not None)
-    if over == "rdms":  # the stimuli stay whole: every sample re-weights the full-N per-RDM similarities
-        return _rdm_bootstrap(store, neural_rdms, method=method, n_samples=n_samples, seed=seed, ceiling=ceiling,
-                              rdm_indices=rdm_indices)
-    if chosen == "exact":
-        dense = dense_model_rdms(store, f"the exact bootstrap (over {over}) of {n} stimuli")
-        return bootstrap_similarity(dense, neural_rdms, method=method, n_samples=n_samples, over=over, seed=seed,
-                                    ceiling=ceiling, stimulus_indices=stimulus_indices, rdm_indices=rdm_indices,
-                                    progress=progress, device=device, scheme="exact", executor=executor)
-    labels, n, neural_mat, neural_vec = store_inputs(store, neural_rdms, method)
-    sims = store_similarities(store, neural_vec, method)
-    observed = np.stack([sims[a].mean(axis=1) for a in neural_vec], axis=1)
-    if ceiling:
-        warnings.warn("the subset bootstrap produces no noise-ceiling samples (NaN); the ceiling itself is "
-                      "unaffected", RuntimeWarning, stacklevel=3)
-    draws = draw_subsets(n, n_samples, as_generator(seed))
-    subs = gather_subsets(store, [idx for idx, _ in draws])
-    with use_executor(SERIAL):  # small exact bootstraps in sequence, as the dense subset scheme runs them
-        samples = run_subsets(lambda g: subs[g], neural_mat, observed, draws, n, method=method, device=device,
-                              progress=progress)
-    return BootstrapResult(samples, observed, labels, list(neural_vec), method, over, _seed_attr(seed),
-                           ceiling=np.full((n_samples, len(neural_vec), 2), np.nan) if ceiling else None,
-                           backend=rank_backend(method, device if device is not None else DEFAULT_DEVICE_STACK[-1]),
-                           scheme=subset_attrs("subset", n), executor="serial (the subset scheme runs here)")
-
-
-def _rdm_bootstrap(store, neural_rdms, *, method, n_samples, seed, ceiling, rdm_indices):
-    """The exact bootstrap over RDMs (subjects/sessions) from a store, never dense: a sample's statistic is
-    the count-weighted mean of the full-N per-RDM similarities (what the dense path computes with all pair
-    weights 1). Index sets are drawn per area in area order from one Generator, as the dense path does."""
-    import warnings
-
-    from rsa_bridge.stats.bootstrap import BootstrapResult, _dot_path
-    from rsa_bridge.stats.resample import as_generator, bootstrap_rdms, counts
-    from rsa_bridge.stats.subset import subset_attrs
-
-    labels, n, _, neural_vec = store_inputs(store, neural_rdms, method)
-    sims = store_similarities(store, neural_vec, method)
-    observed = np.stack([sims[a].mean(axis=1) for a in neural_vec], axis=1)
-    rng = as_generator(seed)
-    rdm_idx, samples = {}, np.empty((n_samples, len(labels), len(neural_vec)))
-    for j, (area, v) in enumerate(neural_vec.items()):
-        given = None if rdm_indices is None else rdm_indices.get(area)
-        rdm_idx[area] = bootstrap_rdms(v.shape[0], n_samples, rng) if given is None else np.asarray(given)
-        if rdm_idx[area].shape[0] != n_samples:
-            raise RSABridgeError(f"area {area!r}: {rdm_idx[area].shape[0]} RDM index sets for {n_samples} samples")
-        cnt = counts(rdm_idx[area], v.shape[0])
-        samples[:, :, j] = np.einsum("lr,br->bl", sims[area], cnt) / cnt.sum(axis=1)[:, None]
-    single = [j for j, v in enumerate(neural_vec.values()) if v.shape[0] == 1]
-    if single:
-        samples[:, :, single] = np.nan
-        warnings.warn(f"area(s) {', '.join(list(neural_vec)[j] for j in single)} have a single RDM: bootstrapping "
-                      "over RDMs cannot estimate their uncertainty, so their samples are NaN; resample stimuli "
-                      "instead (over='stimuli' or 'both')", RuntimeWarning, stacklevel=3)
-    ceil = None
-    if ceiling:  # per-sample Nili bounds come from the brain RDMs only (the dense code, all pair weights 1)
-        ceil = np.full((n_samples, len(neural_vec), 2), np.nan)
-        multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
-        if multi and COMPARISONS[method].dot is not None:  # the batched path of the method's prepared values
-            first = next(iter(multi.values()))[:1]
-            _, part = _dot_path(method, first, multi, None,
-                                {a: counts(rdm_idx[a], multi[a].shape[0]) for a in multi}, n, n_samples, True, False)
-            for k, a in enumerate(multi):
-                ceil[:, list(neural_vec).index(a)] = part[:, k]
-        elif multi:  # the generic path: the method's own pool and similarity, one sample at a time
-            from rsa_bridge.stats.ceiling import nili_bounds
-
-            for a, v in multi.items():
-                j = list(neural_vec).index(a)
-                for s_, r_idx in enumerate(rdm_idx[a]):
-                    if np.unique(r_idx).size >= 2:
-                        low, up = nili_bounds(v[r_idx], method, r_idx)
-                        ceil[s_, j] = (np.nanmean(low), np.mean(up))
-    return BootstrapResult(samples, observed, labels, list(neural_vec), method, "rdms", _seed_attr(seed),
-                           None, rdm_idx, ceil, "numpy", subset_attrs("exact", n))
-
-
-def store_permutation(store, neural_rdms, *, method: str, n_permutations: int, seed, alternative: str,
-                      permutation_indices, keep_null: bool, progress, scheme: str, executor=None):
-    """:func:`rsa_bridge.stats.permutation_test` for model RDMs in a store: the subset scheme's one subset
-    by one ``take`` per RDM (same draws as the dense path), or the exact test on the dense RDMs if they fit."""
-    from rsa_bridge.stats.permutation import permutation_test
-    from rsa_bridge.stats.resample import as_generator
-    from rsa_bridge.stats.subset import chosen_scheme, subset_attrs, subset_size
-
-    n = store_size(store)
-    if chosen_scheme(scheme, n, True, permutation_indices is not None) == "exact":
-        dense = dense_model_rdms(store, f"the exact permutation test of {n} stimuli")
-        return permutation_test(dense, neural_rdms, method=method, n_permutations=n_permutations, seed=seed,
-                                alternative=alternative, permutation_indices=permutation_indices,
-                                keep_null=keep_null, progress=progress, scheme="exact", executor=executor)
-    labels, n, neural_mat, _ = store_inputs(store, neural_rdms, method)
-    rng = as_generator(seed)
-    idx = np.sort(rng.choice(n, size=subset_size(n), replace=False))
-    sub = permutation_test(gather_subsets(store, [idx])[0], {a: m[:, idx][:, :, idx] for a, m in neural_mat.items()},
-                           method=method, n_permutations=n_permutations, seed=rng, alternative=alternative,
-                           keep_null=keep_null, progress=progress, scheme="exact", executor=executor)
-    sub.labels, sub.areas, sub.scheme = labels, list(neural_mat), subset_attrs("subset", n, "permutation")
-    sub.seed = _seed_attr(seed)
-    return sub

@@ -36,30 +36,16 @@ from typing import Callable
 
 import numpy as np
 
+from rsa_bridge.options import STATS_SCHEMES
+
 #: up to this many stimuli the bootstrap and the permutation test are exact (``scheme='auto'``)
 EXACT_MAX_STIMULI = 2000
 #: stimuli per random subset of the large-N schemes (k)
 SUBSET_STIMULI = 1000
 #: random subsets (G) the bootstrap samples are spread over
 SUBSETS = 25
-#: the schemes a bootstrap / permutation test can run
-SCHEMES = ("auto", "exact", "subset")
-
-
-def chosen_scheme(scheme: str, n: int, resamples_stimuli: bool, given_indices: bool) -> str:
-    """``exact`` or ``subset`` for ``scheme`` (``auto``: subset above :data:`EXACT_MAX_STIMULI`).
-
-    Only a resampling of stimuli switches; given index sets always run exactly.
-    """
-    from rsa_bridge.errors import RSABridgeError
-
-    if scheme not in SCHEMES:
-        raise RSABridgeError(f"scheme must be one of {', '.join(SCHEMES)}; got {scheme!r}")
-    if scheme == "exact" or not resamples_stimuli or given_indices:
-        return "exact"
-    if scheme == "subset":
-        return "subset"
-    return "subset" if n > EXACT_MAX_STIMULI else "exact"
+#: the schemes a bootstrap / permutation test can run (the planner chooses: :mod:`rsa_bridge.stats.plan`)
+SCHEMES = STATS_SCHEMES
 
 
 def subset_size(n: int) -> int:
@@ -92,18 +78,21 @@ def draw_subsets(n: int, n_samples: int, rng: np.random.Generator) -> list[tuple
     return out
 
 
-def run_subsets(model_sub: Callable[[int], np.ndarray], neural_mat: dict[str, np.ndarray], observed: np.ndarray,
-                draws: list[tuple[np.ndarray, np.ndarray]], n: int, *, method: str, device=None,
+def run_subsets(exact: Callable, model_sub: Callable[[int], np.ndarray], neural_mat: dict[str, np.ndarray],
+                observed: np.ndarray, draws: list[tuple[np.ndarray, np.ndarray]], n: int, *, method: str, device=None,
                 progress=None) -> np.ndarray:
-    """Rescaled samples (B, L, A) from drawn subsets; ``model_sub(g)``: the (L, k, k) model RDMs of subset g."""
+    """Rescaled samples (B, L, A) from drawn subsets; ``model_sub(g)``: the (L, k, k) model RDMs of subset g.
+
+    ``exact``: the exact bootstrap run on each subset (:func:`rsa_bridge.stats.bootstrap_similarity`, passed in
+    by its caller so that this module imports no statistic above it).
+    """
     from rsa_bridge.stats.backends import sample_bar
-    from rsa_bridge.stats.bootstrap import bootstrap_similarity
 
     scale = np.sqrt(draws[0][0].size / n)
     out = []
     bar = sample_bar(sum(stim.shape[0] for _, stim in draws), progress)
     for g, (idx, stim) in enumerate(draws):
-        res = bootstrap_similarity(model_sub(g), {a: _sub(m, idx) for a, m in neural_mat.items()},
+        res = exact(model_sub(g), {a: _sub(m, idx) for a, m in neural_mat.items()},
                                    method=method, seed=0, stimulus_indices=stim, progress=False, device=device,
                                    scheme="exact")
         out.append(observed[None] + scale * (res.samples - res.observed[None]))
@@ -112,23 +101,11 @@ def run_subsets(model_sub: Callable[[int], np.ndarray], neural_mat: dict[str, np
     return np.concatenate(out, axis=0)
 
 
-def subset_bootstrap(model_mat: np.ndarray, neural_mat: dict[str, np.ndarray], observed: np.ndarray, *,
-                     method: str, n_samples: int, rng: np.random.Generator, device=None,
+def subset_bootstrap(exact: Callable, model_mat: np.ndarray, neural_mat: dict[str, np.ndarray],
+                     observed: np.ndarray, *, method: str, n_samples: int, rng: np.random.Generator, device=None,
                      progress=None) -> np.ndarray:
-    """Rescaled samples (B, L, A) of the subset m-out-of-n scheme (see the module docstring)."""
+    """Rescaled samples (B, L, A) of the subset m-out-of-n scheme (see the module docstring); ``exact``: as
+    for :func:`run_subsets`."""
     draws = draw_subsets(model_mat.shape[1], n_samples, rng)
-    return run_subsets(lambda g: _sub(model_mat, draws[g][0]), neural_mat, observed, draws, model_mat.shape[1],
+    return run_subsets(exact, lambda g: _sub(model_mat, draws[g][0]), neural_mat, observed, draws, model_mat.shape[1],
                        method=method, device=device, progress=progress)
-
-
-def subset_attrs(scheme: str, n: int, what: str = "bootstrap") -> dict:
-    """Provenance of the scheme that ran (``{what}_scheme`` and, for subsets, their size and count)."""
-    if scheme == "exact":
-        return {f"{what}_scheme": "exact", f"{what}_exact_max_stimuli": EXACT_MAX_STIMULI}
-    out = {f"{what}_scheme": f"subset m-out-of-n: random subsets of {subset_size(n)} of {n} stimuli"
-                             + (f", {SUBSETS} subsets, deviations scaled by sqrt(k/n)" if what == "bootstrap"
-                                else ", one subset, labels permuted within it"),
-           f"{what}_subset_stimuli": subset_size(n), f"{what}_exact_max_stimuli": EXACT_MAX_STIMULI}
-    if what == "bootstrap":
-        out["bootstrap_subsets"] = SUBSETS
-    return out

@@ -21,10 +21,15 @@ from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
 from rsa_bridge.stats.ceiling import NoiseCeiling, noise_ceiling
 from rsa_bridge.stats.grouping import ResamplingUnit, group_bootstrap_indices, resampling_unit
 from rsa_bridge.stats.layers import LayerDifference, best_layer, paired_difference
+from rsa_bridge.options import NORMALIZE, StatsOptions
 from rsa_bridge.stats.permutation import CORRECTIONS, PermutationResult, permutation_test
+from rsa_bridge.stats.plan import StatsPlan, plan_statistics
 from rsa_bridge.stats.stores import is_store, store_size
 
-NORMALIZE = ("upper", "lower")
+#: old keywords of :func:`compare_statistics` -> the StatsOptions field they set (accepted for one release)
+OLD_KEYWORDS = {"n_bootstrap": "bootstrap", "n_permutations": "permutations", "over": "bootstrap_over",
+                "level": "ci_level", "ceiling": "ceiling", "normalize": "normalize_by_ceiling", "progress": "progress",
+                "group_by": "group_by", "split_half_seed": "seed"}
 
 
 @dataclass
@@ -58,6 +63,7 @@ class CompareStatistics:
     units: dict[str, ResamplingUnit] = field(default_factory=dict)
     ceiling_notes: dict[str, str] = field(default_factory=dict)
     families: list[str] = field(default_factory=list)
+    plan: StatsPlan | None = field(default=None, repr=False)
 
     def family_description(self) -> str:
         """The families in words: ``per area, each model's layers (alexnet: 8 layers); controls (pixels) together``."""
@@ -151,12 +157,27 @@ def model_differences(boot: BootstrapResult, level: float = 0.95) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: list[str], method: str, *,
-                       n_bootstrap: int = 0, n_permutations: int = 0, over: str = "stimuli",
-                       rng: np.random.Generator | None = None, level: float = 0.95,
-                       ceiling: bool = True, normalize: str | None = None,
-                       progress: bool | None = None, group_by: str | None = "auto",
-                       controls=(), split_half_seed: int | None = 0) -> CompareStatistics:
+def _options(options: StatsOptions | None, old_keywords: dict) -> StatsOptions:
+    """``options`` (default ``StatsOptions()``) updated by the keywords of earlier releases, with a warning."""
+    from dataclasses import replace
+
+    options = StatsOptions() if options is None else options
+    if not isinstance(options, StatsOptions):
+        raise RSABridgeError(f"compare_statistics: options must be a StatsOptions (rsa_bridge.options); got "
+                             f"{type(options).__name__}")
+    unknown = sorted(set(old_keywords) - set(OLD_KEYWORDS))
+    if unknown:
+        raise TypeError(f"compare_statistics() got an unexpected keyword argument {unknown[0]!r}")
+    if not old_keywords:
+        return options
+    warnings.warn(f"compare_statistics({', '.join(f'{k}=' for k in old_keywords)}) is deprecated: pass one "
+                  "StatsOptions (rsa_bridge.options) instead", DeprecationWarning, stacklevel=3)
+    return replace(options, **{OLD_KEYWORDS[k]: v for k, v in old_keywords.items()})
+
+
+def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: list[str], method: str,
+                       options: StatsOptions | None = None, *, rng: np.random.Generator | None = None,
+                       controls=(), executor=None, **old_keywords) -> CompareStatistics:
     """Bootstrap CIs, permutation p-values, noise ceilings, best layers and model differences.
 
     Args:
@@ -164,30 +185,42 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
             an RDM store / :class:`rsa_bridge.stats.stores.StoreStack` whose names are those labels
             (:mod:`rsa_bridge.stats.stores`: the full-N similarity from one RDM vector at a time, the
             large-N schemes from sub-RDMs gathered with one read per RDM).
-        dataset: a validated RDM dataset; areas: the areas to score.
-        method: comparison method; n_bootstrap / n_permutations: 0 = skip.
-        over: what the bootstrap resamples (``stimuli``, ``rdms``, ``both``).
-        rng: the Generator for every random step; level: CI level.
-        ceiling: compute the Nili ceiling of areas with >= 2 RDMs.
-        normalize: ``upper``/``lower`` when the similarities will be divided by the ceiling: areas
-            with a single RDM (no ceiling) get a warning, their normalised values are NaN.
-        progress: bars over bootstrap samples and permutations (None: see :mod:`rsa_bridge.progress`).
-        group_by: the unit of resampling (``auto``, ``none`` or a replicate coordinate such as
-            ``subject``; see :mod:`rsa_bridge.stats.grouping`): ceilings leave out whole units and
-            the bootstrap over RDMs draws whole units.
+        dataset: a validated RDM dataset; areas: the areas to score; method: comparison method.
+        options: :class:`rsa_bridge.options.StatsOptions`, whole: ``bootstrap`` / ``permutations`` (0 = skip),
+            ``bootstrap_over``, ``ci_level``, ``ceiling`` (Nili ceiling of areas with >= 2 RDMs),
+            ``normalize_by_ceiling`` (areas without a ceiling get a warning, NaN normalised values),
+            ``progress``, ``group_by`` (the unit of resampling, :mod:`rsa_bridge.stats.grouping`), ``scheme``
+            and ``seed`` (also the seed of a single-RDM area's split-half ceiling; the shipped V4 stores the
+            result for seed 0). The planner (:func:`rsa_bridge.stats.plan.plan_statistics`) turns them into
+            one :class:`rsa_bridge.stats.plan.StatsPlan` (``result.plan``) that the bootstrap and the
+            permutation test follow.
+        rng: the Generator for every random step (default: seeded with 0).
         controls: names of image-statistics control models among the rows (their own p-value family).
-        split_half_seed: seed of the random splits of a single-RDM area's split-half ceiling (``compare``
-            passes ``--seed``; the shipped V4 stores the result for seed 0).
+        executor: where the exact samples run (:mod:`rsa_bridge.stats.executors`; None: the innermost
+            ``use_executor`` block, else here).
+        old_keywords: ``n_bootstrap=``, ``n_permutations=``, ``over=``, ``level=``, ``ceiling=``, ``normalize=``,
+            ``progress=``, ``group_by=``, ``split_half_seed=`` of earlier releases (DeprecationWarning).
+
+    Example:
+        >>> from rsa_bridge import load_dataset
+        >>> from rsa_bridge.options import StatsOptions
+        >>> ds = load_dataset("kriegeskorte2008_92images")
+        >>> it = ds["IT"].expand_dims(model_layer=["toy:it"])   # the area itself as the one model layer
+        >>> st = compare_statistics(it, ds, ["IT"], "spearman", StatsOptions(permutations=9, ceiling=False))
+        >>> st.plan.permutation.scheme, float(st.p_value[0, 0])
+        ('exact', 0.1)
     """
-    if n_bootstrap < 0 or n_permutations < 0:
-        raise RSABridgeError("--bootstrap and --permutations must be >= 0 (0 turns them off)")
+    options = _options(options, old_keywords)
+    n_bootstrap, n_permutations, over = options.bootstrap, options.permutations, options.bootstrap_over
+    level, ceiling, normalize, group_by = options.ci_level, options.ceiling, options.normalize_by_ceiling, \
+        options.group_by
     rng = rng if rng is not None else np.random.default_rng(0)
     neural = {a: area_rdms(dataset, a) for a in areas}
     units = {a: resampling_unit(dataset[a], group_by) for a in areas}
     ceilings = {a: (noise_ceiling(r, method, groups=units[a].labels if units[a].grouped else None)
                     if ceiling and units[a].n_units >= 2 else None)
                 for a, r in neural.items()}
-    notes = _ceiling_notes(dataset, ceilings, units, method, ceiling, split_half_seed)
+    notes = _ceiling_notes(dataset, ceilings, units, method, ceiling, options.seed)
     if normalize is not None:
         if normalize not in NORMALIZE:
             raise RSABridgeError(f"--normalize-by-ceiling takes {' or '.join(NORMALIZE)}; got {normalize!r}")
@@ -198,13 +231,16 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
                           "their normalized similarities are NaN", RuntimeWarning, stacklevel=2)
     labels = (list(model_rdms.names) if is_store(model_rdms)
               else [str(v) for v in model_rdms[model_rdms.dims[0]].values])
+    n = store_size(model_rdms) if is_store(model_rdms) else model_rdms.sizes[ROW]
+    plan = plan_statistics(options, n, method=method, store=is_store(model_rdms), executor=executor)
     out = CompareStatistics(labels, list(areas), ceilings, level=level, units=units, ceiling_notes=notes,
-                            families=p_families(labels, controls))
+                            families=p_families(labels, controls), plan=plan)
     if n_bootstrap:
         timing.begin("bootstrap")
         stim_idx, rdm_idx = _index_sets(model_rdms, neural, units, n_bootstrap, over, rng)
         out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng,
-                                        progress=progress, stimulus_indices=stim_idx, rdm_indices=rdm_idx)
+                                        progress=options.progress, stimulus_indices=stim_idx, rdm_indices=rdm_idx,
+                                        scheme=plan.bootstrap, executor=executor)
         timing.end("bootstrap")
         out.ci_low, out.ci_high = out.boot.ci(level)
         per_model = []
@@ -217,7 +253,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
     if n_permutations:
         timing.begin("permutations")
         out.perm = permutation_test(model_rdms, neural, method=method, n_permutations=n_permutations, seed=rng,
-                                    keep_null=False, progress=progress)
+                                    keep_null=False, progress=options.progress, scheme=plan.permutation,
+                                    executor=executor)
         timing.end("permutations")
         out.p_value = out.perm.p_value
         out.p_holm = family_corrected(out.p_value, out.families, "holm")

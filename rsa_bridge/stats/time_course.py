@@ -72,7 +72,7 @@ def peak_latency(similarity: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 def time_course(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names=None, method: str = "spearman", *,
                 n_bootstrap: int = 0, seed=0, level: float = 0.95, group_by: str | None = "auto",
-                progress: bool | None = False) -> xr.Dataset:
+                progress: bool | None = False, scheme: str = "auto") -> xr.Dataset:
     """Similarity of every model RDM with every time bin of the time-resolved areas.
 
     Args:
@@ -81,6 +81,8 @@ def time_course(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names=None, 
             areas without ``time_bin`` are skipped).
         method: comparison method; n_bootstrap: stimulus bootstrap samples (0: no CIs);
         seed: int or Generator of the bootstrap; level: CI level; group_by: unit of the mean.
+        scheme: the bootstrap's stimulus scheme (``auto``, ``exact``, ``subset``; chosen by
+            :func:`rsa_bridge.stats.plan.choose_scheme`, recorded as ``time_course_bootstrap_scheme``).
 
     Returns:
         Dataset with ``similarity_time`` (model_layer, area, time_bin), ``peak_latency`` (model_layer,
@@ -121,7 +123,7 @@ def time_course(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names=None, 
                      coords=coords)
     if n_bootstrap:
         boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over="stimuli",
-                                    seed=as_generator(seed), progress=progress)
+                                    seed=as_generator(seed), progress=progress, scheme=scheme)
         samples = boot.samples.reshape(boot.samples.shape[0], len(labels), len(timed), n_bins)
         low, high = percentile_ci(samples, level)
         lat = peak_latency(samples, centers)  # (B, L, A)
@@ -138,4 +140,5 @@ def time_course(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names=None, 
                  "time_units": "ms after stimulus onset"}
     if n_bootstrap:
         out.attrs["time_course_bootstrap_executor"] = boot.executor  # serial, or dask batches (stats.executors)
+        out.attrs["time_course_bootstrap_scheme"] = boot.scheme["bootstrap_scheme"]  # the planner's choice
     return out

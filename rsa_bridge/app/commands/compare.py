@@ -216,11 +216,13 @@ def _run(args: argparse.Namespace) -> int:
                 estimator=args.linear_estimator, n_splits=args.folds, fold_seed=args.seed, labels=args.stratify_by,
                 per_neuroid_alpha=args.alpha_per_neuroid, responses=args.responses,
                 cv_score=getattr(args, "cv_score", "per-fold"))}
-        result = runner(args.model, args.area, weights=args.weights, dataset=args.dataset, **measure_kw,
-                        cache=False if getattr(args, "no_cache", False) else getattr(args, "cache", None),
-                        stimuli=args.stimuli, layers=layers, method=args.method, rdm=rdm,
-                        progress=False if args.quiet else None, stats=stats,
-                        **({"tokens": args.tokens} if getattr(args, "tokens", "all") != "all" else {}))
+        from rsa_bridge.app.network import NetworkOptions
+
+        network = NetworkOptions(weights=args.weights, layers=layers, stimuli=args.stimuli,
+                                 cache=False if getattr(args, "no_cache", False) else getattr(args, "cache", None),
+                                 tokens=args.tokens if getattr(args, "tokens", "all") != "all" else None)
+        result = runner(args.model, args.area, dataset=args.dataset, **measure_kw, network=network,
+                        method=args.method, rdm=rdm, progress=False if args.quiet else None, stats=stats)
     print(format_table(result))
     if args.out is not None:
         written = write_outputs(result, args.out, overwrite=args.overwrite)
