@@ -188,8 +188,8 @@ def _best_lines(result: CompareResult) -> list[str]:
     if result.best is not None:
         n_layers = result.best.groupby(["dataset", "model", "area"])["layer"].transform("size")
         for row in result.best[result.best["is_best"] & (n_layers > 1)].itertuples():  # one layer: nothing to pick
-            lines.append(f"best layer for {row.area}: {row.model} {row.layer} "
-                         f"(similarity {row.similarity:.4f}, best in {100 * row.p_best:.1f}% of bootstrap samples)")
+            lines.append(f"best layer for {row.area}: {row.model} {row.layer} (in-sample similarity "
+                         f"{row.similarity:.4f}, best in {100 * row.p_best:.1f}% of bootstrap samples)")
     if result.model_differences is not None:
         for row in result.model_differences.itertuples():
             lines.append(f"{row.area}: {_label(row.model_a, row.layer_a)} - {_label(row.model_b, row.layer_b)} = "

@@ -19,9 +19,13 @@ def register(subparsers) -> None:
     p.add_argument("--cache", type=Path, metavar="DIR", help="cache folder (default: $RSA_BRIDGE_CACHE or "
                                                                "~/.cache/rsa-bridge)")
     actions = p.add_subparsers(dest="cache_action", metavar="ACTION")
-    info = actions.add_parser("info", help="location, number of entries, size, and one line per entry")
+    info = actions.add_parser("info", description="Where the model-RDM cache is, how many entries it holds and how much "
+                              "disk they take, with one line per entry (model, layers, stimuli, last use).",
+                              help="location, number of entries, size, and one line per entry")
     info.set_defaults(func=run_info)
-    clear = actions.add_parser("clear", help="remove entries (all, or those unused for DAYS days); files the "
+    clear = actions.add_parser("clear", description="Remove the cache's own entries (all, or those unused for DAYS "
+                               "days); files in the folder that the cache did not write are left in place.",
+                               help="remove entries (all, or those unused for DAYS days); files the "
                                              "cache did not write are left in place")
     clear.add_argument("--older-than", type=real("--older-than", 0, 36_500), metavar="DAYS",
                        help="remove only entries not used for this many days")

@@ -1,6 +1,8 @@
 """``rsa-bridge compare``: score model layers against brain areas; prints a table, writes files."""
 from __future__ import annotations
 
+from rsa_bridge.app.argtypes import count, real, seed
+
 import argparse
 from pathlib import Path
 
@@ -39,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--method", default="spearman", type=COMPARISONS.argparse_type, choices=COMPARISONS.argparse_choices(),
                    help=method_help() + "; table: docs/reference/registries.md")
     stats = p.add_argument_group("statistics")
-    stats.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+    stats.add_argument("--bootstrap", type=count("--bootstrap", 100_000), default=1000, metavar="N",
                        help="bootstrap samples for the ci_low/ci_high columns and the best layer (default 1000; 0 = off; "
                             "the Python API's StatsOptions defaults to 0)")
     stats.add_argument("--bootstrap-over", choices=("stimuli", "rdms", "both"), default="stimuli",
@@ -48,10 +50,10 @@ def register(subparsers) -> None:
                        help="unit of resampling for noise ceilings, SEM and --bootstrap-over rdms/both: 'auto' "
                             "(default: the subject/animal coordinate when an area's RDMs carry one), 'none' (each "
                             "RDM), or a replicate coordinate such as subject or session")
-    stats.add_argument("--ci-level", type=float, default=0.95, help="confidence level of the interval (default 0.95)")
-    stats.add_argument("--permutations", type=int, default=0, metavar="N",
+    stats.add_argument("--ci-level", type=real("--ci-level", 0, 1, open_ends=True), default=0.95, help="confidence level of the interval (default 0.95)")
+    stats.add_argument("--permutations", type=count("--permutations", 1_000_000), default=0, metavar="N",
                        help="stimulus-label permutations for p_value, p_holm, p_fdr (default 0 = off; try 1000)")
-    stats.add_argument("--seed", type=int, default=0, help="seed of every random step (default 0; stored in results.nc)")
+    stats.add_argument("--seed", type=seed(), default=0, help="seed of every random step (default 0; stored in results.nc)")
     stats.add_argument("--normalize-by-ceiling", nargs="?", const="upper", choices=("upper", "lower"), default=None,
                        help="add similarity / noise ceiling (upper bound unless 'lower' is given) as "
                             "similarity_normalized, and print it")
@@ -62,7 +64,7 @@ def register(subparsers) -> None:
     meas.add_argument("--linear-estimator", choices=("ridge", "pls"), default="ridge",
                       help="linear predictivity: ridge (alpha by leave-one-out, default) or pls (Brain-Score, 25 "
                            "components)")
-    meas.add_argument("--folds", type=int, default=10, metavar="K",
+    meas.add_argument("--folds", type=count("--folds", 10_000, minimum=2), default=10, metavar="K",
                       help="cross-validation folds (default 10; seed --seed); per-fold scoring needs at least 5 "
                            "held-out stimuli in every fold")
     from rsa_bridge.measures.predictivity import CV_SCORES
@@ -76,12 +78,13 @@ def register(subparsers) -> None:
                            "also the split-half RSA noise ceiling of single-RDM areas")
     p.add_argument("--stimulus-ids", metavar="FILE|dataset",
                    help="for .mat model RDMs: a file with one id per line, or 'dataset' if rows follow the dataset's order")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=count("--batch-size", 65_536, minimum=1), default=32,
+                   help="images per forward pass (default 32; results do not depend on it)")
     from rsa_bridge.options import PRECISIONS
     p.add_argument("--precision", type=PRECISIONS.argparse_type, choices=PRECISIONS.argparse_choices(), default="float64",
                    help="arithmetic of the model RDMs: float64 (exact, default) or float32 (about 2x faster, "
                         "about 1e-6 error)")
-    p.add_argument("--reduce-units", type=int, metavar="K", default=None,
+    p.add_argument("--reduce-units", type=count("--reduce-units", 10**9, minimum=1), metavar="K", default=None,
                    help="sketch layers wider than K units down to K (seeded count sketch, seed --seed; "
                         "recorded in model_rdms.nc)")
     from rsa_bridge.options import RDM_STORAGES, RDM_STORES
