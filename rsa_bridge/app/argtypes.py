@@ -83,7 +83,7 @@ class NumberType:
 def _fmt(x: float | None) -> str:
     if x is None:
         return ""
-    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+    return f"{int(x):,}" if isinstance(x, int) or (float(x).is_integer() and abs(x) < 1e15) else f"{x:g}"
 
 
 def count(option: str, maximum: int, minimum: int = 0) -> NumberType:
