@@ -160,10 +160,11 @@ def test_budgets_checked_by_the_preflight(tmp_path, monkeypatch, no_forward_pass
     monkeypatch.setattr(budget, "check_disk", lambda *a: calls.append(("disk", a)))
     real = limits.check_statistics_memory
     monkeypatch.setattr(limits, "check_statistics_memory", lambda *a: calls.append(("stats", a)) or real(*a))
+    monkeypatch.setenv("RSA_BRIDGE_MAX_MEMORY", "1M")  # --bootstrap is bounded when parsed; the budget is the check
     code = main(["compare", "--model", "alexnet", "--area", "IT", "--layers", "conv1,fc6", "--bootstrap",
-                 "1000000000000", "--out", str(tmp_path / "out")])
+                 "100000", "--out", str(tmp_path / "out")])
     assert code == 2 and "memory" in capsys.readouterr().err
-    assert ("disk", (tmp_path / "out", 92, 2, 8)) in calls and ("stats", (92, 1000000000000, 0)) in calls
+    assert ("disk", (tmp_path / "out", 92, 2, 8)) in calls and ("stats", (92, 100000, 0)) in calls
 
 
 # ---------------------------------------------------------------- one ceiling story
