@@ -10,11 +10,17 @@
 2. Pages named in the ``nav`` that do not exist fail the strict build (mkdocs' own warning). With
    ``DOCS_ALLOW_MISSING=1`` each missing page is replaced by an in-memory placeholder instead (nothing is
    written to ``docs/``), so a branch can build while other branches still write those pages.
+3. Maths is rendered at build time, with no script and no network: ``pymdownx.arithmatex`` (generic mode)
+   marks ``$...$`` and ``$$...$$`` (in guide pages and docstrings alike), and each formula is converted to
+   MathML by ``latex2mathml``; browsers draw MathML natively, so the site shows formulas offline. A formula
+   that ``latex2mathml`` cannot convert fails the strict build with its page and its TeX.
 """
 from __future__ import annotations
 
+import html
 import logging
 import os
+import re
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
@@ -69,3 +75,33 @@ def on_files(files: Files, config) -> Files:
                     ", ".join(missing))
     return files
 
+
+
+#: what pymdownx.arithmatex (generic: true) writes for $...$ and $$...$$
+MATH = re.compile(r'<(span|div) class="arithmatex">\s*\\([(\[])(.*?)\\[)\]]\s*</\1>', re.S)
+
+
+def tex_to_mathml(tex: str, display: bool) -> str:
+    """MathML for one TeX formula (``tex`` as written between the dollars, HTML-escaped by Markdown).
+
+    Example:
+        >>> tex_to_mathml("r^2", display=False)[:49]
+        '<math xmlns="http://www.w3.org/1998/Math/MathML" '
+    """
+    from latex2mathml.converter import convert
+
+    return convert(html.unescape(tex).strip(), display="block" if display else "inline")
+
+
+def on_page_content(content: str, page, **kwargs) -> str:
+    """Every arithmatex formula of the page's HTML -> MathML (a ``div`` for display maths)."""
+    def one(m: re.Match) -> str:
+        display = m.group(2) == "["
+        try:
+            mathml = tex_to_mathml(m.group(3), display)
+        except Exception as exc:  # latex2mathml raises its own types; each is a broken formula in the docs
+            log.warning("%s: formula %r cannot be rendered: %s", page.file.src_uri, m.group(3), exc)
+            return m.group(0)
+        return f'<div class="math">{mathml}</div>' if display else mathml
+
+    return MATH.sub(one, content)
