@@ -4,7 +4,9 @@
    them into ``docs/``: each is added to the site's files before mkdocs-jupyter converts it. The tutorial
    shows its outputs (tables, figures): ``tests/test_notebooks.py`` executes every notebook and saves the
    executed copy to ``build/notebooks/``, and that copy is published when it is at least as new as the
-   notebook. Without one (the tests not run yet, or the notebook edited since), the stored notebook is
+   notebook, with the machine's paths taken out of its outputs (:func:`scrub_paths`: a path into the
+   checkout becomes relative, ``/tmp/`` becomes ``$TMPDIR/``; the copy the site reads is
+   ``build/site_notebooks/``). Without one (the tests not run yet, or the notebook edited since), the stored notebook is
    published without outputs and the build says which; ``DOCS_REQUIRE_OUTPUTS=1`` makes that an error
    (CI sets it, after the tests).
 2. Pages named in the ``nav`` that do not exist fail the strict build (mkdocs' own warning). With
@@ -18,6 +20,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 import re
@@ -30,6 +33,51 @@ log = logging.getLogger("mkdocs.hooks.rsa_bridge")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 EXECUTED = ROOT / "build"  # build/notebooks/NAME.ipynb: executed copies written by tests/test_notebooks.py
+PUBLISHED = ROOT / "build" / "site_notebooks"  # their copies without machine paths, which the site reads
+#: an absolute path up to a folder of the checkout (or of an installed copy): what the outputs must not show
+CHECKOUT_PATH = re.compile(r"(?<![\w.~])(?:/[\w.+-]+)+/(?=(?:rsa_bridge|stimuli|extractors|analyses|notebooks|tests)/)")
+TEMP_PATH = re.compile(r"(?<![\w.~])/tmp/")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` without the machine's paths: into the checkout -> relative, ``/tmp/`` -> ``$TMPDIR/``.
+
+    Example:
+        >>> scrub_paths("path: /work/main/rsa_bridge/data/x.nc and /tmp/abc/out")
+        'path: rsa_bridge/data/x.nc and $TMPDIR/abc/out'
+    """
+    return TEMP_PATH.sub("$TMPDIR/", CHECKOUT_PATH.sub("", text))
+
+
+def _scrubbed(value):
+    if isinstance(value, str):
+        return scrub_paths(value)
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    return value
+
+
+def publish_notebook(executed: Path, out_dir: Path = PUBLISHED) -> Path:
+    """Copy an executed notebook into ``out_dir/notebooks/`` with :func:`scrub_paths` applied to its outputs
+    (text and HTML; images are untouched). Returns the folder to publish from."""
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            for key in ("text", "traceback", "evalue"):
+                if key in output:
+                    output[key] = _scrubbed(output[key])
+            data = output.get("data", {})
+            for mime in data:
+                if mime.startswith("text/"):  # not image/png: base64 may hold "/tmp/" by chance
+                    data[mime] = _scrubbed(data[mime])
+    target = out_dir / "notebooks" / executed.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(target)
+    return out_dir
 
 
 def _nav_paths(nav) -> list[str]:
@@ -53,7 +101,8 @@ def on_files(files: Files, config) -> Files:
             fresh = executed.is_file() and executed.stat().st_mtime >= path.stat().st_mtime
             if not fresh:
                 stale.append(path.name)
-            files.append(File(uri, src_dir=str(EXECUTED if fresh else ROOT), dest_dir=config["site_dir"],
+            src_dir = publish_notebook(executed) if fresh else ROOT
+            files.append(File(uri, src_dir=str(src_dir), dest_dir=config["site_dir"],
                               use_directory_urls=config["use_directory_urls"]))
     if stale:
         message = ("tutorials published without outputs (no executed copy in build/notebooks/ newer than the "
