@@ -29,8 +29,7 @@ from rsa_bridge.provenance import clean_attrs
 from rsa_bridge.registry import Registry
 
 __all__ = ["BOOTSTRAP_OVER", "DEFAULT_CHUNK_BYTES", "DEFAULT_MEMORY_BUDGET", "NORMALIZE", "PRECISIONS", "RDM_STORAGES",
-           "RDM_STORES", "RDMOptions", "STATS_SCHEMES", "StatsOptions",
-           "check_memory_budget", "check_reduce_units", "options_from_keywords"]
+           "RDM_STORES", "RDMOptions", "STATS_SCHEMES", "StatsOptions"]  # the parsing helpers below are internal
 
 #: bytes of one working block of the Gram products (n stimuli x w units in the working precision)
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 site_dir=site
 if [ "${1:-}" = "--site-dir" ]; then site_dir=$2; fi
-if ! python -c "import mkdocs, mkdocstrings_handlers.python, mkdocs_jupyter, material" 2>/dev/null; then
+if ! python -c "import mkdocs, mkdocstrings_handlers.python, mkdocs_jupyter, material, latex2mathml" 2>/dev/null; then
   echo "build_docs: the docs tools are missing; install them with: pip install -e \".[docs]\"" >&2
   exit 2
 fi

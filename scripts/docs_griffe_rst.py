@@ -9,6 +9,10 @@ Markdown would show literally; before a docstring is parsed this rewrites, in it
 - a paragraph ending in ``::`` (a literal block follows) -> ending in ``:``.
 
 The source files are not changed. Used by mkdocs.yml (mkdocstrings -> python -> options -> extensions).
+
+A second extension, :class:`DocumentedOnce`, keeps each object on one page: a name that a module imports
+from another module of the project and re-exports (in its ``__all__``) is not documented again there
+(mkdocs.yml's ``filters: public`` would otherwise show it twice); it stays documented where it is defined.
 """
 from __future__ import annotations
 
@@ -95,3 +99,25 @@ class RstToMarkdown(griffe.Extension):
     def on_instance(self, *, node: Any, obj: griffe.Object, agent: Any, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = rst_to_markdown(obj.docstring.value)
+
+
+OWN_PACKAGES = ("stimuli", "rsa_bridge", "extractors", "analyses")
+
+
+def _modules(mod: griffe.Module):
+    yield mod
+    for member in mod.members.values():
+        if not member.is_alias and member.is_module:
+            yield from _modules(member)
+
+
+class DocumentedOnce(griffe.Extension):
+    """Hide the re-exports of the project's own objects: each is documented where it is defined."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        for mod in _modules(pkg):
+            for member in mod.members.values():
+                target = getattr(member, "target_path", "")
+                if (member.is_alias and not member.inherited and target.split(".")[0] in OWN_PACKAGES
+                        and target.rsplit(".", 1)[0] != mod.path):
+                    member.public = False

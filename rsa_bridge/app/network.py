@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from rsa_bridge.errors import RSABridgeError
 
-__all__ = ["NetworkOptions", "network_from_keywords"]
+__all__ = ["NetworkOptions"]  # network_from_keywords / split_keywords: the pipeline's helpers
 
 
 @dataclass(frozen=True)

@@ -18,19 +18,22 @@ class Piece:
     """A model's layer RDMs over one dataset's stimuli and their scores against its areas.
 
     Attributes:
-        model: the model's label; weights: its weights label (``user-module``, ``precomputed``, ...).
-        dataset: the dataset's name; dataset_obj: the (time-averaged) RDM Dataset; dataset_time: the
-            time-resolved one, or None.
+        model: the model's label.
+        weights: its weights label (``user-module``, ``precomputed``, ...).
+        dataset: the dataset's name.
+        dataset_obj: the (time-averaged) RDM Dataset.
         metric: the model RDMs' metric.
-        similarity, sem: (layer, area) mean similarity and its standard error over the area's units.
+        similarity: (layer, area) mean similarity over the area's units (RDMs).
+        sem: (layer, area) standard error of ``similarity`` over the area's units.
         per_rdm: area -> (layer, replicate) similarity per brain RDM.
         model_rdms: (layer, stimulus_row, stimulus_col) RDMs.
         columns: extra table columns (e.g. a user module's ``state_sha256``).
         kernels: layer -> (n, n) centred linear Gram (for CKA/linear), or None.
         areas: the areas asked for (None = all of the dataset's).
         stimuli: the stimulus set, or None for precomputed RDMs.
-        stats: the dataset's :class:`rsa_bridge.stats.summary.CompareStatistics` (set by the pipeline);
-            stacked: every model's layer RDMs of the dataset (model_layer, n, n), set with it.
+        dataset_time: the time-resolved RDM Dataset, or None.
+        stats: the dataset's :class:`rsa_bridge.stats.summary.CompareStatistics` (set by the pipeline).
+        stacked: every model's layer RDMs of the dataset (model_layer, n, n), set with ``stats``.
         measure_scores: area -> measure -> scores (set by :func:`rsa_bridge.measures.scoring.score_pieces`).
     """
 

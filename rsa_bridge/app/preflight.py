@@ -36,6 +36,9 @@ import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError
 
+# the two entry points and their records; check_names, select and rsa_rates are their helpers
+__all__ = ["JobChecks", "Prepared", "Request", "check_job", "prepare"]
+
 
 def check_names(values: Sequence[str] | None, option: str) -> None:
     """Refuse a name given twice (``--area V4 --area V4``, ``--measure cka --measure cka``)."""

@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from rsa_bridge.errors import RSABridgeError
 
 from rsa_bridge.options import RDM_STORAGES as STORAGES, RDM_STORES as STORE_MODES
+# the public names (the docs list these; the rest are the pipeline's helpers)
+__all__ = ["FLOAT32_ERROR", "StorePlan", "plan_rdm_store", "read_precomputed", "write_model_rdms"]
+
 FLOAT32_ERROR = ("each stored entry rounded to float32: |error| <= |d| 2^-24 (relative 6e-8); ranks of distances "
                  "closer than that may tie")
 
