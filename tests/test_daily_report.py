@@ -69,3 +69,12 @@ def test_without_permutations_cells_have_no_star_and_stay_aligned():
     rows = _table_rows(format_table(_result({"alexnet": ("none", ["conv1", "conv2", "conv5"])})))
     starts = [[m.start() for m in re.finditer(r"-?\d\.\d{4} \[", r)] for r in rows]
     assert "*" not in "".join(rows) and len({tuple(s) for s in starts}) == 1
+
+
+def test_figure_title_names_each_model_once():
+    from rsa_bridge.app.report import short_title
+
+    result = _result({"alexnet": ("none", ["conv1"]), "pixels": (CONTROL_WEIGHTS, ["pixels"]),
+                      "resnet50": ("IMAGENET1K_V2", ["layer4"])})
+    assert short_title(result) == "alexnet (untrained), pixels (control), resnet50 (weights IMAGENET1K_V2) vs toy"
+    assert short_title(_result({"alexnet": ("none", ["conv1"])})) == "alexnet (weights none, untrained) vs toy"

@@ -82,8 +82,16 @@ def _transform_note(t: pd.DataFrame) -> str:
 
 
 def short_title(result: CompareResult) -> str:
-    """``alexnet (weights none, untrained) - dataset`` for figure titles."""
+    """``alexnet (weights none, untrained) vs dataset`` for figure titles; with several models one entry each,
+    ``alexnet (untrained), pixels (control) vs dataset``."""
     t = result.table
+    if t["model"].nunique() > 1:
+        short = {"image statistics (control)": "control", "untrained (weights none)": "untrained"}
+        entries = []
+        for r in t.drop_duplicates("model").itertuples():
+            entry = _model_entry(r)
+            entries.append(f"{r.model} ({short.get(entry, entry.split(' (')[0])})")
+        return f"{', '.join(entries)} vs {', '.join(dict.fromkeys(t['dataset']))}"
     weights = ", ".join(dict.fromkeys(t["weights"]))
     untrained = ", untrained" if "none" in t["weights"].values else ""
     return (f"{', '.join(dict.fromkeys(t['model']))} (weights {weights}{untrained}) vs "
