@@ -17,8 +17,10 @@ not silent on the command line (the CLI calls :func:`set_stage_lines`): a stage 
 41 s``) -- so a 10-minute job sent to a log says what it is doing, and quick steps add nothing. An explicit
 off (``progress=False``, ``--quiet``, ``RSA_BRIDGE_PROGRESS=0``) silences these lines too.
 
-In a Jupyter kernel the bar is tqdm's widget when ``ipywidgets`` is installed, else tqdm's text bar on the
-cell's stderr (Jupyter renders its carriage returns in place). Peers: tqdm's own ``tqdm.auto`` (which picks the
+In a Jupyter kernel the bar is tqdm's widget when ``ipywidgets`` is installed, else :class:`NotebookLine`: one
+plain output line per bar (tqdm's text, ``folds: 100%|##########| 50/50 [00:01<00:00, 45.2fold/s]``), redrawn in
+place at most every :data:`NOTEBOOK_EVERY_S` seconds, so a saved notebook (and its HTML in the docs) keeps one
+clean line per bar -- not the many carriage-return states of a text bar on stderr, shown as red blocks. Peers: tqdm's own ``tqdm.auto`` (which picks the
 widget bar but has no "off in logs" rule), scikit-learn's ``verbose=`` (text lines), rsatoolbox (tqdm, always on).
 
 Example::
@@ -43,6 +45,8 @@ ENV = "RSA_BRIDGE_PROGRESS"
 STAGE_AFTER_S = 5.0
 STAGE_EVERY_S = 60.0
 _STAGE_LINES = False
+#: a notebook bar without ipywidgets redraws its one line at most this often
+NOTEBOOK_EVERY_S = 0.5
 _ON = {"1", "on", "true", "yes"}
 _OFF = {"0", "off", "false", "no"}
 
@@ -165,6 +169,57 @@ class StageLines:
         self.last = now
 
 
+class _Discard:
+    """A file that drops what tqdm writes (a :class:`NotebookLine` draws through IPython's display)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _notebook_line_class():
+    """:class:`NotebookLine`, built on first use so that ``import rsa_bridge.progress`` does not import tqdm."""
+    global NotebookLine
+    if NotebookLine is not None:
+        return NotebookLine
+    from tqdm.std import tqdm
+
+    class _NotebookLine(tqdm):
+        """tqdm's text bar as one ``text/plain`` display output, updated in place (``display_id``).
+
+        Jupyter, nbclient and nbconvert all replace that output on each update, so the saved notebook holds
+        one line per bar, its last state; nothing goes to stderr.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            self._handle = None
+            kwargs["file"] = _Discard()
+            kwargs.setdefault("mininterval", NOTEBOOK_EVERY_S)
+            kwargs.setdefault("ascii", True)  # no block characters that some fonts draw at another width
+            super().__init__(*args, **kwargs)
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            from IPython.display import display
+
+            text = {"text/plain": self.__str__() if msg is None else msg}
+            if self._handle is None:
+                if not text["text/plain"]:
+                    return True
+                self._handle = display(text, raw=True, display_id=True)
+            else:
+                self._handle.update(text, raw=True)
+            return True
+
+    NotebookLine = _NotebookLine
+    return NotebookLine
+
+
+#: the notebook bar without ipywidgets (see the module docstring); None until first used
+NotebookLine = None
+
+
 def _bar_class(show: bool):
     if show and in_notebook():
         try:
@@ -172,7 +227,7 @@ def _bar_class(show: bool):
             from tqdm.notebook import tqdm
             return tqdm
         except ImportError:
-            pass
+            return _notebook_line_class()
     from tqdm.std import tqdm
     return tqdm
 
@@ -188,12 +243,13 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, 
         options: passed to tqdm (e.g. ``unit_scale=True``).
 
     Returns:
-        a tqdm object; disabled bars cost nothing and print nothing.
+        a tqdm object (in a notebook without ipywidgets a :class:`NotebookLine`); disabled bars cost nothing
+        and print nothing.
     """
     show = progress_enabled(progress)
     if not show and _STAGE_LINES and _automatic(progress):
         return StageLines(iterable, total, desc, unit)
     cls = _bar_class(show)
-    if cls.__module__.startswith("tqdm.std"):
+    if cls.__module__.startswith("tqdm.std"):  # a NotebookLine (this module) draws through IPython's display
         options.setdefault("file", sys.stderr)
     return cls(iterable, total=total, desc=desc, unit=unit, disable=not show, **options)

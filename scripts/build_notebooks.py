@@ -21,14 +21,14 @@ QUICKSTART = [
 
 We score every layer of AlexNet against two recordings of the same 92 object images (Kiani et al. 2007;
 Kriegeskorte et al. 2008, shipped with rsa-bridge): **IT** (one RDM from 674 macaque IT neurons) and **hIT**
-(human IT fMRI, 4 subjects x 2 sessions). The network is *untrained* (`weights="none"`: these machines cannot
-download weights) - a control that shows what the architecture alone gives. With the ImageNet weights in your
+(human IT fMRI, 4 subjects x 2 sessions). The network is *untrained* (`weights="none"`: runs offline,
+nothing to download) - a control that shows what the architecture alone gives. With the ImageNet weights in your
 torch cache, use `weights="default"`. Runs in well under a minute on a laptop CPU."""),
     ("code", """import extractors
 import rsa_bridge
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.figures import layer_profile
-from rsa_bridge.app.pipeline import NetworkOptions, StatsOptions, compare_model
+from rsa_bridge import NetworkOptions, StatsOptions, compare_model
 from rsa_bridge.app.report import format_table, short_title
 from stimuli import load_stimulus_set"""),
     ("md", """## The data
@@ -93,7 +93,7 @@ from torch import nn
 from torchvision import transforms
 
 import extractors
-from rsa_bridge.app.pipeline import NetworkOptions, StatsOptions, compare_model, compare_models"""),
+from rsa_bridge import NetworkOptions, StatsOptions, compare_model, compare_models"""),
     ("md", """## A network of your own
 
 An untrained three-block CNN, initialised from a fixed seed (the global torch RNG is left as it was)."""),
@@ -246,7 +246,7 @@ rsa_rdms = rdms_to_rsatoolbox(rdm)
 print(type(rsa_rdms).__name__, rsa_rdms.n_rdm, "RDM over", rsa_rdms.n_cond, "images")"""),
     ("code", """assembly = to_brainscore(rates)
 print(assembly.indexes["presentation"].names)
-assembly.sel(stimulus_id=stimulus_ids[0]).shape"""),
+print("one stimulus selects", assembly.sel(stimulus_id=stimulus_ids[0]).shape)"""),
 ]
 
 
@@ -267,7 +267,7 @@ from PIL import Image
 import rsa_bridge
 from rsa_bridge.figures import layer_profile, mds_plot, model_comparison, rdm_with_icons, save_figure
 from rsa_bridge.neural import rates_to_rdm_dataset, rdm_reliability, read_neural
-from rsa_bridge.app.pipeline import NetworkOptions, StatsOptions, compare_models
+from rsa_bridge import NetworkOptions, StatsOptions, compare_models
 from rsa_bridge.app.report import format_table, write_outputs
 from stimuli import load_stimulus_set
 
@@ -372,7 +372,8 @@ print([f"{p.name} ({p.stat().st_size // 1024} kB)" for p in written])
 
 write_outputs(result, work / "results")     # what `rsa-bridge compare --out results` writes
 from rsa_bridge.app.cli import main as rsa_bridge_cli
-rsa_bridge_cli(["figure", "model_comparison", "--results", str(work / "results"), "--area", "IT"])"""),
+code = rsa_bridge_cli(["figure", "model_comparison", "--results", str(work / "results"), "--area", "IT"])  # prints what it wrote
+assert code == 0  # the exit status: 0 = success, 2 = a user error said in one line on stderr"""),
 ]
 
 

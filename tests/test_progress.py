@@ -68,14 +68,28 @@ def test_jupyter_is_detected_and_turns_bars_on(monkeypatch):
     assert prog.in_notebook()
 
 
-def test_in_notebook_draws_a_text_bar_without_ipywidgets(monkeypatch):
+def test_in_notebook_draws_one_display_line_without_ipywidgets(monkeypatch):
+    """Without ipywidgets the bar is one text/plain display output, updated in place; nothing on stderr.
+    (tests/test_progress_notebook.py runs the same in a real kernel and checks the saved notebook.)"""
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     _fake_ipython(monkeypatch, ZMQInteractiveShell())
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import fails
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj, raw=False):
+            updates.append(obj["text/plain"])
+
+    display_mod = types.ModuleType("IPython.display")
+    display_mod.display = lambda obj, raw=False, display_id=False: shown.append(obj["text/plain"]) or Handle()
+    monkeypatch.setitem(sys.modules, "IPython.display", display_mod)
     bar = prog.progress_bar(total=4, desc="folds", unit="fold")
-    bar.update(4)
+    for _ in range(4):
+        bar.update(1)
     bar.close()
-    assert "folds" in sys.stderr.getvalue() and "4/4" in sys.stderr.getvalue()
+    assert sys.stderr.getvalue() == ""
+    assert len(shown) == 1 and shown[0].startswith("folds:") and "0/4" in shown[0]
+    assert "\r" not in updates[-1] and updates[-1].startswith("folds: 100%") and "4/4" in updates[-1]
 
 
 def test_precedence_argument_switch_environment(monkeypatch):

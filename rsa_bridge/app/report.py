@@ -23,35 +23,75 @@ TIME_FILES = ("time_course.pdf", "time_course.png")  # written when an area is t
 
 
 def header(result: CompareResult) -> str:
-    """One line of provenance above the table; says plainly when the network is untrained."""
+    """One line of provenance above the table; says plainly when the network is untrained.
+
+    One model: ``model alexnet | weights none (untrained network: ...) | dataset ...``; several: one entry per
+    model, ``models alexnet: untrained (weights none); pixels: image statistics (control) | dataset ...``.
+    """
     from rsa_bridge.measures.results import rsa_rows
 
     t = rsa_rows(result.table)
+    tail = (f"dataset {', '.join(dict.fromkeys(t['dataset']))} | metric {', '.join(dict.fromkeys(t['metric']))} | "
+            f"comparison {t['method'].iloc[0]} | stimuli {', '.join(str(n) for n in dict.fromkeys(t['n_stimuli']))}")
+    if t["model"].nunique() > 1:
+        entries = "; ".join(f"{r.model}: {_model_entry(r)}" for r in t.drop_duplicates("model").itertuples())
+        return f"models {entries}{_transform_note(t)} | {tail}"
     weights = ", ".join(dict.fromkeys(t["weights"]))
     note = " (untrained network: a control, not a trained model)" if "none" in t["weights"].values else ""
-    note += _user_module_note(t)
-    return (f"model {', '.join(dict.fromkeys(t['model']))} | weights {weights}{note} | "
-            f"dataset {', '.join(dict.fromkeys(t['dataset']))} | metric {', '.join(dict.fromkeys(t['metric']))} | "
-            f"comparison {t['method'].iloc[0]} | stimuli {', '.join(str(n) for n in dict.fromkeys(t['n_stimuli']))}")
+    note += _user_module_note(t) + _transform_note(t)
+    return f"model {', '.join(dict.fromkeys(t['model']))} | weights {weights}{note} | {tail}"
+
+
+def _model_entry(row) -> str:
+    """What one model of several is: ``untrained (weights none)``, ``image statistics (control)``, ``weights
+    IMAGENET1K_V1`` or ``a user nn.Module, weights not vouched for (state sha256 ..., in eval mode)``."""
+    from rsa_bridge.control_rdms import CONTROL_WEIGHTS
+
+    weights = str(row.weights)
+    if weights == CONTROL_WEIGHTS:
+        return "image statistics (control)"
+    if weights == "none":
+        return "untrained (weights none)"
+    if weights == "user-module":
+        sha = getattr(row, "state_sha256", None)
+        return ("a user nn.Module, weights not vouched for"
+                + (f" (state sha256 {str(sha)[:12]}, {_mode(row)})" if sha is not None and pd.notna(sha) else ""))
+    return f"weights {weights}"
+
+
+def _mode(row) -> str:
+    return "was in training mode" if getattr(row, "module_training", None) in (True, 1, "True") else "in eval mode"
 
 
 def _user_module_note(t: pd.DataFrame) -> str:
-    """`` (a user nn.Module, weights not vouched for: state sha256 1a2b3c4d5e6f, in eval mode)`` and the transform."""
+    """`` (a user nn.Module, weights not vouched for: state sha256 1a2b3c4d5e6f, in eval mode)``."""
     note = ""
     if "user-module" in t["weights"].values and "state_sha256" in t:
         user = t[t["weights"] == "user-module"].drop_duplicates("model")
-        parts = [f"{r.model} state sha256 {str(r.state_sha256)[:12]}, "
-                 f"{'was in training mode' if r.module_training in (True, 1, 'True') else 'in eval mode'}"
-                 for r in user.itertuples()]
+        parts = [f"{r.model} state sha256 {str(r.state_sha256)[:12]}, {_mode(r)}" for r in user.itertuples()]
         note += f" (a user nn.Module, weights not vouched for: {'; '.join(parts)})"
+    return note
+
+
+def _transform_note(t: pd.DataFrame) -> str:
+    """`` | transform Compose(...)`` when a user transform fed the network."""
+    note = ""
     if "transform" in t and t["transform"].notna().any():
         note += f" | transform {', '.join(dict.fromkeys(t['transform'].dropna().astype(str)))}"
     return note
 
 
 def short_title(result: CompareResult) -> str:
-    """``alexnet (weights none, untrained) - dataset`` for figure titles."""
+    """``alexnet (weights none, untrained) vs dataset`` for figure titles; with several models one entry each,
+    ``alexnet (untrained), pixels (control) vs dataset``."""
     t = result.table
+    if t["model"].nunique() > 1:
+        short = {"image statistics (control)": "control", "untrained (weights none)": "untrained"}
+        entries = []
+        for r in t.drop_duplicates("model").itertuples():
+            entry = _model_entry(r)
+            entries.append(f"{r.model} ({short.get(entry, entry.split(' (')[0])})")
+        return f"{', '.join(entries)} vs {', '.join(dict.fromkeys(t['dataset']))}"
     weights = ", ".join(dict.fromkeys(t["weights"]))
     untrained = ", untrained" if "none" in t["weights"].values else ""
     return (f"{', '.join(dict.fromkeys(t['model']))} (weights {weights}{untrained}) vs "
@@ -71,6 +111,14 @@ def _cell(row: pd.Series, prefix: str = "") -> str:
     if pd.notna(row.get("p_holm", float("nan"))) and row["p_holm"] < 0.05:
         text += "*"
     return text
+
+
+def _cells(rows: pd.DataFrame, cell) -> list[str]:
+    """``cell(row)`` for each row, left-justified to one width: a column's values start at the same place, with
+    or without the permutation star (pandas right-justifies cells of unequal length)."""
+    cells = [cell(row) for _, row in rows.iterrows()]
+    width = max((len(c) for c in cells), default=0)
+    return [c.ljust(width) for c in cells]
 
 
 def _legend(result: CompareResult) -> list[str]:
@@ -204,12 +252,12 @@ def format_table(result: CompareResult) -> str:
     from rsa_bridge.measures.results import measure_blocks, rsa_rows
 
     t = rsa_rows(result.table)
-    blocks = [header(result), wide_table(t, [_cell(row) for _, row in t.iterrows()])]
+    blocks = [header(result), wide_table(t, _cells(t, _cell))]
     if "similarity_normalized" in t:
         bound = t["normalized_by"].iloc[0]
         blocks.append(f"NORMALIZED: similarity / {bound} (noise ceiling); n/a where an area has no ceiling")
-        blocks.append(wide_table(t, [_cell(row, "_normalized") if pd.notna(row["similarity_normalized"]) else "n/a"
-                                for _, row in t.iterrows()]))
+        blocks.append(wide_table(t, _cells(t, lambda row: _cell(row, "_normalized")
+                                           if pd.notna(row["similarity_normalized"]) else "n/a")))
     several = "measure" in result.table and set(result.table["measure"]) - {"rsa"}  # each measure its own ceiling
     ceiling = _ceiling_line(t, "rsa noise ceiling" if several else "noise ceiling")
     extra = [line for line in [ceiling, _unit_line(t), *_time_lines(result), *_best_lines(result),

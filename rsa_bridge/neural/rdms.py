@@ -39,6 +39,7 @@ import numpy as np
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.finite import finite_mean
 from rsa_bridge.neural import schema as S
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import METRICS, compute_rdm, rdm_dataarray
@@ -58,7 +59,7 @@ def grouped(rates: xr.DataArray, time: str = "flatten") -> tuple[np.ndarray, np.
     values = np.asarray(flat.values, dtype=np.float64)
     if values.ndim == 3:
         if time == "mean":
-            values = np.nanmean(values, axis=2) if np.isnan(values).any() else values.mean(axis=2)
+            values = finite_mean(values, axis=2) if np.isnan(values).any() else values.mean(axis=2)
         elif time == "flatten":
             values = values.reshape(values.shape[0], -1)
         else:

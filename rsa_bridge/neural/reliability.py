@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from rsa_bridge.finite import finite_mean
 from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.rdms import group_sums, grouped, matrix_from_groups, rank_within
 from rsa_bridge.provenance import clean_attrs, package_version
@@ -87,8 +88,22 @@ def neuroid_reliability(rates: xr.DataArray, *, n_splits: int = 100, seed: int |
     if return_splits:
         return xr.DataArray(raw, dims=("split", S.NEUROID), coords=coords, attrs={**attrs, "corrected": 0})
     with np.errstate(invalid="ignore"):
-        corrected = np.nanmean(spearman_brown(raw), axis=0) if np.isfinite(raw).any() else np.full(raw.shape[1], np.nan)
+        corrected = finite_mean(spearman_brown(raw), axis=0)
+    _say_undefined(coords[S.NEUROID_ID][1], corrected)
     return xr.DataArray(corrected, dims=(S.NEUROID,), coords=coords, name="reliability", attrs=attrs)
+
+
+def _say_undefined(neuroid_ids: list[str], reliability: np.ndarray) -> None:
+    """One sentence (a RuntimeWarning; the CLI prints it as a note) naming the neuroids with no reliability."""
+    missing = [n for n, r in zip(neuroid_ids, reliability) if not np.isfinite(r)]
+    if missing:
+        import warnings
+
+        from rsa_bridge.errors import preview
+
+        warnings.warn(f"{len(missing)} of {len(neuroid_ids)} neuroids ({preview(missing)}) have no split-half "
+                      "reliability (fewer than 3 stimuli measured in both halves, or constant within a half); "
+                      "it is n/a (NaN) for them", RuntimeWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import numpy as np
 
 from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.finite import finite_mean
 from rsa_bridge.stats import weighted
 from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, FAST_CHUNK, fast_path_samples, sample_bar, rank_backend
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
@@ -152,7 +153,7 @@ def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples,
                     low, up = nili_bounds(nv[r_idx][:, valid], method, r_idx, valid)
                 except RSABridgeError:
                     continue
-                ceil[s, j] = (np.nanmean(low), np.mean(up))
+                ceil[s, j] = (finite_mean(low), np.mean(up))
     bar.close()
     return samples, ceil
 
@@ -368,7 +369,7 @@ def _store_rdm_bootstrap(store, neural_rdms, method, n_samples, seed, ceiling, r
                 for s_, r_idx in enumerate(rdm_idx[a]):
                     if np.unique(r_idx).size >= 2:
                         low, up = nili_bounds(v[r_idx], method, r_idx)
-                        ceil[s_, j] = (np.nanmean(low), np.mean(up))
+                        ceil[s_, j] = (finite_mean(low), np.mean(up))
     choice = choose_scheme("bootstrap", "exact", n)
     return BootstrapResult(samples, observed, labels, list(neural_vec), method, "rdms", _seed_attr(seed),
                            None, rdm_idx, ceil, "numpy", choice.attrs())

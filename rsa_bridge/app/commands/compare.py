@@ -137,8 +137,11 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught, progress_switch(False if args.quiet else None):
         warnings.simplefilter("always", RuntimeWarning)
         code = _run(args)  # --quiet: every bar off, whichever step draws it (rsa_bridge.progress)
-    for note in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)):
-        print(f"rsa-bridge compare: note: {note}", file=sys.stderr)
+    from rsa_bridge.app.notes import notes
+
+    # our own warnings as they are; a library's raw message (numpy, scipy ...) as a sentence (rsa_bridge.app.notes)
+    for line in notes((str(w.message), w.category) for w in caught if issubclass(w.category, RuntimeWarning)):
+        print(f"rsa-bridge compare: note: {line}", file=sys.stderr)
     return code
 
 
