@@ -25,7 +25,9 @@ UPPER = re.compile(r"(rsa_bridge\.app|extractors|analyses)(\.\w+)*(:\w+)?")
 #: the allowed places: rsa_bridge/__init__.py's lazy facade (PEP 562 __getattr__), which imports
 #: rsa_bridge.app.pipeline only when rsa_bridge.compare_model (...) is first asked for; rsa_bridge/_siblings.py,
 #: which asks importlib.util.find_spec where the sibling packages are (it never imports them)
-ALLOWED = {("rsa_bridge/__init__.py", "rsa_bridge.app.pipeline"), ("rsa_bridge/_siblings.py", "extractors"),
+# the package's face lazily re-exports the application layer's entry points (compare_model, NetworkOptions, ...)
+ALLOWED = {("rsa_bridge/__init__.py", "rsa_bridge.app.pipeline"), ("rsa_bridge/__init__.py", "rsa_bridge.app.network"),
+           ("rsa_bridge/_siblings.py", "extractors"),
            ("rsa_bridge/_siblings.py", "analyses")}
 
 
