@@ -37,6 +37,10 @@ from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.hdf5_guard import check_self_contained
 
 ENGINE = "h5netcdf"
+#: datasets up to this size (``nbytes``) are rendered to NetCDF in memory and then written by Python: HDF5
+#: itself crashes the interpreter when the disk fills under it (larger ones are written directly, after the
+#: free-space check)
+IN_MEMORY_MAX = 1 << 30
 
 
 @contextmanager
@@ -107,11 +111,18 @@ def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, enc
     ``encoding``: per-variable NetCDF encoding, e.g. ``{"rates": {"zlib": True, "complevel": 4}}``.
     The free space of the target's device is checked first against the data's size (``nbytes``, before
     compression) plus a margin; a full disk during the write is one :class:`RSABridgeError` line
-    (:mod:`stimuli.diskspace`), with the temporary file removed.
+    (:mod:`stimuli.diskspace`), with the temporary file removed. Up to :data:`IN_MEMORY_MAX` the file is
+    rendered in memory first, so a disk that fills meanwhile never reaches HDF5.
     """
-    check_free_space(path, int(obj.nbytes), f"{Path(path).name!r}")
+    size = int(obj.nbytes)
+    check_free_space(path, size, f"{Path(path).name!r}")
     with atomic_path(path) as tmp:
-        obj.to_netcdf(tmp, engine=ENGINE, encoding=encoding)
+        if size <= IN_MEMORY_MAX:  # HDF5 never meets the disk: a full disk is a plain OSError of os.write
+            data = obj.to_netcdf(None, engine=ENGINE, encoding=encoding)
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+        else:
+            obj.to_netcdf(tmp, engine=ENGINE, encoding=encoding)
     return Path(path)
 
 
