@@ -47,7 +47,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from stimuli.diskspace import check_location, disk_errors
+from stimuli.diskspace import check_location, check_name_lengths, disk_errors
 from stimuli.errors import RSABridgeError, StimulusError
 from stimuli.tempfiles import Interrupted, signals_raise, sweep_temp, temp_path
 
@@ -182,6 +182,7 @@ def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind
     if target is None or not str(target).strip():
         raise error(f"{option} is empty; give a {kind} path")
     path = Path(target)
+    check_name_lengths(path, option, error)  # first: a name too long makes even exists() fail
     if Path(os.path.abspath(path)).parent == Path(os.path.abspath(path)):
         raise error(f"{option} {str(path)!r} is the root folder; choose another {kind}")
     if (path.exists() or path.is_symlink()) and not (path.is_dir() or path.is_file()):

@@ -49,7 +49,7 @@ def format_bytes(n: float) -> str:
 
 def _existing_folder(path: Path) -> Path:
     folder = Path(os.path.abspath(path)).parent
-    while not folder.exists() and folder != folder.parent:
+    while not os.path.isdir(folder) and folder != folder.parent:  # isdir: False (no error) for a name too long
         folder = folder.parent
     return folder
 
@@ -160,14 +160,22 @@ def check_location(path: str | os.PathLike, option: str = "--out",
 
     Example: ``check_location("/proc/x.nc")`` raises "--out '/proc/x.nc' is on a proc filesystem ...".
     """
+    check_name_lengths(path, option, error)
     target = Path(os.path.abspath(path))
     kind = filesystem_type(target)
     if kind in VIRTUAL_FILESYSTEMS:
         raise error(f"{option} {str(path)!r} is on a {kind} filesystem (a view of the kernel, not storage); "
                     f"choose a folder on a disk")
-    if target.exists() and os.path.ismount(target):
+    if os.path.exists(target) and os.path.ismount(target):
         raise error(f"{option} {str(path)!r} is a mount point, which rsa-bridge cannot replace by a rename; "
                     f"give a path inside it")
+
+
+def check_name_lengths(path: str | os.PathLike, option: str = "--out",
+                       error: type[RSABridgeError] = RSABridgeError) -> None:
+    """Refuse a path with a name longer than its filesystem allows (``PC_NAME_MAX``), the last name less
+    :data:`NAME_OVERHEAD` bytes for the temporary names rsa-bridge derives from it. Touches nothing."""
+    target = Path(os.path.abspath(path))
     try:
         limit = int(os.pathconf(_existing_folder(target), "PC_NAME_MAX"))
     except (OSError, ValueError):
@@ -215,5 +223,5 @@ def disk_errors(path: str | os.PathLike, option: str = "--out") -> Iterator[None
 
 
 __all__ = ["DISK_ERRNOS", "NAME_OVERHEAD", "VIRTUAL_FILESYSTEMS", "check_free_space", "check_location",
-           "check_regular_file",           "filesystem_type", "disk_error", "disk_errors", "error_number", "format_bytes",
+           "check_name_lengths",           "check_regular_file",           "filesystem_type", "disk_error", "disk_errors", "error_number", "format_bytes",
            "free_bytes", "needed_bytes"]
