@@ -36,8 +36,6 @@ Peers: ``tempfile`` + ``os.replace`` (``atomicwrites``); exchange renames as ``g
 """
 from __future__ import annotations
 
-import ctypes
-import errno
 import json
 import os
 import shutil
@@ -49,7 +47,7 @@ from typing import Callable, Iterator, Sequence
 
 from stimuli.diskspace import check_location, check_name_lengths, disk_errors
 from stimuli.errors import RSABridgeError, StimulusError
-from stimuli.tempfiles import Interrupted, signals_raise, sweep_temp, temp_path
+from stimuli.tempfiles import Interrupted, exchange as _exchange, signals_raise, sweep_temp, temp_path
 
 #: the completion marker written last into every published folder
 MARKER = ".rsa-bridge-complete"
@@ -262,23 +260,6 @@ def _clean_stale(target: Path) -> None:
     for entry in target.parent.glob(f"{prefix}{_STAGING}*"):
         shutil.rmtree(entry, ignore_errors=True)
     sweep_temp(target)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError, TypeError):  # not Linux/glibc (TypeError: CDLL(None) on Windows)
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
 
 
 def _write_marker(folder: Path, info: dict) -> None:
