@@ -18,7 +18,9 @@ the rule: --out checked first, lock, staging folder beside the target, completio
 """
 from __future__ import annotations
 
+import gc
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -28,12 +30,17 @@ if TYPE_CHECKING:  # only in annotations: importing this module stays cheap (the
 
 # the publishing rule lives in the lowest layer (stimuli.atomic); re-exported here for the application layer
 from stimuli.atomic import MARKER, check_out, is_complete, publish_file, publish_files, publish_folder  # noqa: F401
+from stimuli.diskspace import check_free_space, check_regular_file, disk_errors  # noqa: F401
 from stimuli.tempfiles import signals_raise, sweep_temp, temp_path
 
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.hdf5_guard import check_self_contained
 
 ENGINE = "h5netcdf"
+#: datasets up to this size (``nbytes``) are rendered to NetCDF in memory and then written by Python: HDF5
+#: itself crashes the interpreter when the disk fills under it (larger ones are written directly, after the
+#: free-space check)
+IN_MEMORY_MAX = 1 << 30
 
 
 @contextmanager
@@ -44,18 +51,52 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     it is removed on any error and on SIGTERM/SIGINT, and a later write of ``path`` sweeps those of
     processes that died (SIGKILL)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_temp(path)
-    with signals_raise():
-        tmp_path = temp_path(path, keep_suffix=False)
+    with disk_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_temp(path)
+        with signals_raise():
+            tmp_path = temp_path(path, keep_suffix=False)
+            try:
+                yield tmp_path
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
+                os.replace(tmp_path, path)
+            except BaseException:
+                drop_failed_hdf5(tmp_path)
+                raise
+            finally:
+                tmp_path.unlink(missing_ok=True)
+
+
+def drop_failed_hdf5(prefix: str | os.PathLike) -> int:
+    """After a failed write: mark every h5netcdf file still open under ``prefix`` (a file, or a folder's
+    path) closed and close its HDF5 file id; returns how many.
+
+    An HDF5 file whose write failed (a full disk) cannot be flushed: h5netcdf's own ``close``, run again
+    when the object is collected, then crashes the interpreter (SIGSEGV in HDF5). The temporary file is
+    deleted by the caller, so nothing of it is needed.
+    """
+    module = sys.modules.get("h5netcdf")
+    if module is None:
+        return 0
+    prefix = os.path.abspath(prefix)
+    dropped = 0
+    for obj in gc.get_objects():
+        if not isinstance(obj, module.File) or getattr(obj, "_closed", True):
+            continue
+        if not os.path.abspath(str(getattr(obj, "_filename", ""))).startswith(prefix):
+            continue
+        handle = getattr(obj, "_File__h5file", None)
+        obj._closed = True
+        obj._File__h5file = None
+        dropped += 1
         try:
-            yield tmp_path
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-            os.replace(tmp_path, path)
-        finally:
-            tmp_path.unlink(missing_ok=True)
+            if handle is not None and handle.id.valid:
+                handle.id.close()
+        except Exception:  # noqa: BLE001 - the file is broken and about to be deleted
+            pass
+    return dropped
 
 
 def out_path(text: str) -> Path | str:
@@ -68,9 +109,20 @@ def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, enc
     """Write a Dataset/DataArray to NetCDF-4 (h5netcdf engine) atomically; returns the path.
 
     ``encoding``: per-variable NetCDF encoding, e.g. ``{"rates": {"zlib": True, "complevel": 4}}``.
+    The free space of the target's device is checked first against the data's size (``nbytes``, before
+    compression) plus a margin; a full disk during the write is one :class:`RSABridgeError` line
+    (:mod:`stimuli.diskspace`), with the temporary file removed. Up to :data:`IN_MEMORY_MAX` the file is
+    rendered in memory first, so a disk that fills meanwhile never reaches HDF5.
     """
+    size = int(obj.nbytes)
+    check_free_space(path, size, f"{Path(path).name!r}")
     with atomic_path(path) as tmp:
-        obj.to_netcdf(tmp, engine=ENGINE, encoding=encoding)
+        if size <= IN_MEMORY_MAX:  # HDF5 never meets the disk: a full disk is a plain OSError of os.write
+            data = obj.to_netcdf(None, engine=ENGINE, encoding=encoding)
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+        else:
+            obj.to_netcdf(tmp, engine=ENGINE, encoding=encoding)
     return Path(path)
 
 
@@ -89,8 +141,7 @@ def reading(path: str | os.PathLike, what: str) -> Iterator[Path]:
             ...
     """
     path = Path(path)
-    if not path.is_file():
-        raise RSABridgeError(f"no such file: {str(path)!r}")
+    check_regular_file(path, what)  # never opens a FIFO or device (it would block or stream forever)
     try:
         check_self_contained(path)
         yield path
@@ -139,7 +190,11 @@ def staged_outputs(out_dir: str | os.PathLike, names: tuple[str, ...] | list[str
     exactly as it was.
     """
     with publish_folder(out_dir, overwrite) as staging:
-        yield staging
+        try:
+            yield staging
+        except BaseException:
+            drop_failed_hdf5(staging)
+            raise
         missing = [name for name in names if not (staging / name).exists()]
         if missing:
             raise RuntimeError(f"internal: outputs {missing} were not rendered")

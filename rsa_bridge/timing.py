@@ -54,6 +54,7 @@ class _Recorder:
         import psutil
 
         self.path = path
+        self.failed = False
         self.proc = psutil.Process()
         self.stages: dict[str, dict] = {}
         self.open: dict[str, tuple[float, float]] = {}
@@ -110,20 +111,54 @@ class _Recorder:
                 "process": {"wall_s": time.time() - self.proc.create_time(), "cpu_s": time.process_time(),
                             "max_rss_mib": max_rss, "finished": final},
                 "argv": list(sys.argv)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, self.path)
+        from rsa_bridge.io import write_text
+
+        try:
+            write_text(json.dumps(data, indent=1), self.path)  # atomic; a full disk is one line
+        except (OSError, ValueError) as err:  # the timings never fail the job (RSABridgeError is a ValueError)
+            if not self.failed:
+                print(f"rsa-bridge: timings not written to {str(self.path)!r} ({err})", file=sys.stderr)
+            self.failed = True
 
 
 _state: dict[str, _Recorder | None] = {}
 
 
+def check_path(text: str) -> Path:
+    """``RSA_BRIDGE_TIMINGS`` as a Path when it can name the timings file: not a folder, FIFO or device,
+    not on a kernel filesystem, a name of allowed length (:func:`stimuli.diskspace.check_location`).
+
+    Raises:
+        RSABridgeError: "RSA_BRIDGE_TIMINGS '/tmp' is a folder; name a file, e.g. /tmp/timings.json".
+    """
+    from stimuli.diskspace import check_location
+
+    from rsa_bridge.errors import RSABridgeError
+
+    path = Path(text)
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        raise RSABridgeError(f"{ENV} {text!r} is a folder; name a file, e.g. {str(path / 'timings.json')!r}")
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        raise RSABridgeError(f"{ENV} {text!r} is not a regular file (a FIFO, device or broken link?); name a file")
+    check_location(path, ENV)
+    parent = Path(os.path.abspath(path)).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RSABridgeError(f"{ENV} {text!r}: {str(parent)!r} is a file, not a folder; name a file in a folder")
+    return path
+
+
 def recorder() -> _Recorder | None:
-    """The process's recorder, or None when ``RSA_BRIDGE_TIMINGS`` is unset (timings off)."""
+    """The process's recorder, or None when ``RSA_BRIDGE_TIMINGS`` is unset (timings off).
+
+    Raises:
+        RSABridgeError: ``RSA_BRIDGE_TIMINGS`` cannot name a file (:func:`check_path`); raised at the
+            first stage, before that stage's work.
+    """
     if "r" not in _state:
         path = os.environ.get(ENV, "")
-        _state["r"] = _Recorder(Path(path)) if path else None
+        _state["r"] = _Recorder(check_path(path)) if path else None
     return _state["r"]
 
 

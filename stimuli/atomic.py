@@ -25,19 +25,17 @@ The rule, for every command that writes ``--out`` (one rule, in :func:`check_out
    temporary files are removed before the process ends; the previous handlers are restored afterwards.
    What a SIGKILL leaves (staging folders, lock files, temporary files whose process is dead) is swept
    by the next run on the same target.
+6. A full, read-only or failing device is one line (:mod:`stimuli.diskspace`), temporary files removed.
 
 Example::
 
     with publish_folder("runs/a", overwrite=True) as stage:
         (stage / "results.csv").write_text("...")     # runs/a appears (or is replaced) whole
 
-Peers: ``tempfile`` + ``os.replace`` is the usual file recipe (e.g. ``atomicwrites``); whole-folder
-publishing with an exchange rename follows what ``git`` and package managers do for their stores.
+Peers: ``tempfile`` + ``os.replace`` (``atomicwrites``); exchange renames as ``git`` and package managers.
 """
 from __future__ import annotations
 
-import ctypes
-import errno
 import json
 import os
 import shutil
@@ -47,8 +45,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from stimuli.diskspace import check_location, check_name_lengths, disk_errors
 from stimuli.errors import RSABridgeError, StimulusError
-from stimuli.tempfiles import Interrupted, signals_raise, sweep_temp, temp_path
+from stimuli.tempfiles import Interrupted, exchange as _exchange, signals_raise, sweep_temp, temp_path
 
 #: the completion marker written last into every published folder
 MARKER = ".rsa-bridge-complete"
@@ -81,7 +80,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_temp(path)
-    with signals_raise():
+    with signals_raise(), disk_errors(path):
         tmp = temp_path(path)
         try:
             write(tmp)
@@ -95,7 +94,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
 # ---------------------------------------------------------------- the check
 def _writable_parent(target: Path, option: str, error: type[RSABridgeError] = RSABridgeError) -> None:
-    parent = target.parent
+    parent = target.parent  # the nearest existing folder
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
@@ -167,12 +166,11 @@ def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind
         overwrite: an existing target may be replaced -- a folder only when it holds nothing but an
             earlier rsa-bridge output (its :data:`MARKER` and the files it lists), a file when it is a
             regular file.
-        recognise: ignored (kept for old callers): names no longer decide what may be replaced.
-        option: the option's name for the messages.
+        recognise: ignored (kept for old callers); option: the option's name for the messages.
 
     Raises:
-        RSABridgeError: empty path, a device or other special file, a file where a folder is needed (or
-            the other way round), a folder that cannot be written, an existing target without
+        RSABridgeError: empty path, a device or other special file, a kernel filesystem (/proc, /sys), a
+            mount point, a name too long, a file where a folder is needed (or the other way round), a folder that cannot be written, an existing target without
             ``overwrite``, or a folder with files rsa-bridge did not write.
 
     Example::
@@ -182,11 +180,13 @@ def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind
     if target is None or not str(target).strip():
         raise error(f"{option} is empty; give a {kind} path")
     path = Path(target)
+    check_name_lengths(path, option, error)  # first: a name too long makes even exists() fail
     if Path(os.path.abspath(path)).parent == Path(os.path.abspath(path)):
         raise error(f"{option} {str(path)!r} is the root folder; choose another {kind}")
+    if (path.exists() or path.is_symlink()) and not (path.is_dir() or path.is_file()):
+        raise error(f"{option} {str(path)!r} is not a regular {kind} (a device or a broken link?)")
+    check_location(path, option, error)  # /proc, /sys, a mount point, a name too long
     if path.exists() or path.is_symlink():
-        if not (path.is_dir() or path.is_file()):
-            raise error(f"{option} {str(path)!r} is not a regular {kind} (a device or a broken link?)")
         if kind == "folder":
             if not path.is_dir():
                 raise error(f"{option} {str(path)!r} is a file; give a folder path")
@@ -262,23 +262,6 @@ def _clean_stale(target: Path) -> None:
     sweep_temp(target)
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError, TypeError):  # not Linux/glibc (TypeError: CDLL(None) on Windows)
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
-
-
 def _write_marker(folder: Path, info: dict) -> None:
     files, folders = {}, []
     for root, dirs, names in os.walk(folder):  # links are listed, never followed
@@ -317,7 +300,7 @@ def publish_folder(target: str | os.PathLike, overwrite: bool = False, *, recogn
     """
     target = Path(os.path.abspath(check_out(target, overwrite, kind="folder", option=option, error=error)))
     target.parent.mkdir(parents=True, exist_ok=True)
-    with signals_raise(), _Lock(target):
+    with signals_raise(), disk_errors(target, option), _Lock(target):
         _clean_stale(target)
         check_out(target, overwrite, kind="folder", option=option, error=error)  # again, under the lock
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}", dir=target.parent))
@@ -376,7 +359,7 @@ def publish_files(targets: Sequence[str | os.PathLike], overwrite: bool = False,
         raise RSABridgeError(f"internal: one file named twice among {[str(p) for p in paths]}")
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with signals_raise(), ExitStack() as stack:
+    with signals_raise(), disk_errors(paths[-1], option), ExitStack() as stack:
         for path in sorted(paths):  # one order for every run: no deadlock between two runs
             stack.enter_context(_Lock(path))
         temps: list[Path] = []

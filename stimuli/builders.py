@@ -16,6 +16,7 @@ import pandas as pd
 
 from stimuli.atomic import atomic_write, building_folder
 from stimuli.csv_cells import frame_to_csv
+from stimuli.diskspace import check_free_space, disk_error
 from stimuli.errors import StimulusError
 from stimuli.limits import ArchiveLimits, format_size
 from stimuli.stimulus_set import (
@@ -26,6 +27,7 @@ from stimuli.stimulus_set import (
     from_folder,
     load_stimulus_set,
     read_image,
+    refuse_outside_links,
 )
 
 
@@ -72,7 +74,7 @@ def from_folder_tree(path: str | Path, name: str | None = None) -> StimulusSet:
 
     Ids are the paths relative to ``path`` without suffix, with ``/`` between folders (``cats/tabby``);
     when any image sits in a subfolder, a ``folder`` label column holds its relative folder (``.`` at top).
-    For a flat folder this is :func:`stimuli.from_folder`.
+    For a flat folder this is :func:`stimuli.from_folder`. Links to images outside ``path`` are refused.
     """
     path = Path(path)
     if not path.is_dir():
@@ -83,6 +85,7 @@ def from_folder_tree(path: str | Path, name: str | None = None) -> StimulusSet:
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and visible(p))
     if not files:
         raise StimulusError(f"{str(path)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    refuse_outside_links(path, files)  # a manifest naming files outside its folder would be refused on load
     relative = [PurePosixPath(p.relative_to(path).as_posix()) for p in files]
     if all(len(r.parts) == 1 for r in relative):
         return from_folder(path, name)
@@ -146,6 +149,8 @@ def from_csv(
 def _unsafe_reason(name: str) -> str | None:
     """Why an archive member name may not be extracted, or None when it is safe."""
     posix = name.replace("\\", "/")
+    if not posix.strip() or PurePosixPath(posix).parts in ((), (".",)):
+        return "empty name"
     if posix.startswith("/") or (len(posix) > 1 and posix[1] == ":"):
         return "absolute path"
     if ".." in PurePosixPath(posix).parts:
@@ -172,8 +177,10 @@ def _too_much(archive: Path, what: str, limits: ArchiveLimits) -> StimulusError:
     )
 
 
-def _check_sizes(archive: Path, sizes: list[tuple[str, int, int | None]], limits: ArchiveLimits) -> None:
-    """Check the declared (name, uncompressed, compressed) sizes against ``limits`` before extracting."""
+def _check_sizes(archive: Path, sizes: list[tuple[str, int, int | None]], limits: ArchiveLimits,
+                 dest: Path | None = None) -> None:
+    """Check the declared (name, uncompressed, compressed) sizes against ``limits`` and the free space of
+    ``dest``'s device before extracting."""
     if len(sizes) > limits.max_files:
         raise _too_much(archive, f"{len(sizes):,} members", limits)
     total = sum(size for _, size, _ in sizes)
@@ -185,6 +192,8 @@ def _check_sizes(archive: Path, sizes: list[tuple[str, int, int | None]], limits
     packed_total = archive.stat().st_size
     if total > 1024 * 1024 and total > limits.max_ratio * max(packed_total, 1):
         raise _too_much(archive, f"it expands {total / max(packed_total, 1):,.0f}-fold", limits)
+    if dest is not None:
+        check_free_space(dest, total, f"the extracted {archive.name!r}", option="stimulus folder")
 
 
 class _Budget:
@@ -212,7 +221,7 @@ def _extract_zip(archive: Path, dest: Path, limits: ArchiveLimits) -> None:
             special = stat.S_ISLNK(mode) or (mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR))
             kinds.append((m.filename, "link or special file" if special else None))
         _check_members(archive, kinds)
-        _check_sizes(archive, [(m.filename, m.file_size, m.compress_size) for m in members], limits)
+        _check_sizes(archive, [(m.filename, m.file_size, m.compress_size) for m in members], limits, dest)
         budget = _Budget(archive, limits)
         for m in members:
             target = dest / m.filename
@@ -232,7 +241,7 @@ def _extract_tar(archive: Path, dest: Path, limits: ArchiveLimits) -> None:
                 raise _too_much(archive, f"more than {limits.max_files:,} members", limits)
         kinds = [(m.name, None if (m.isfile() or m.isdir()) else "link or special file") for m in members]
         _check_members(archive, kinds)
-        _check_sizes(archive, [(m.name, m.size, None) for m in members], limits)
+        _check_sizes(archive, [(m.name, m.size, None) for m in members], limits, dest)
         budget = _Budget(archive, limits)
         for m in members:  # checked above: plain files and folders with safe relative names
             target = dest / m.name
@@ -274,7 +283,7 @@ def from_archive(archive: str | Path, out: str | Path, name: str | None = None, 
             extract(archive, tmp, limits)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error, RuntimeError,
                 NotImplementedError) as err:  # RuntimeError: encrypted zip; NotImplementedError: unknown method
-            raise StimulusError(f"cannot extract {str(archive)!r}: {err}") from None
+            raise disk_error(err, out, "stimulus folder") or StimulusError(f"cannot extract {str(archive)!r}: {err}") from None
         top = [p for p in tmp.iterdir() if not p.name.startswith(".")]
         if (tmp / MANIFEST).is_file():
             verify_images(load_stimulus_set(tmp))  # the archive's own manifest: its files must stay inside

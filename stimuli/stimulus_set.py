@@ -14,6 +14,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from stimuli.csv_cells import read_own_csv
+from stimuli.diskspace import check_regular_file
 from stimuli.errors import StimulusError
 from stimuli.limits import check_image_pixels, max_image_pixels
 from stimuli.pixels import to_rgb
@@ -90,6 +91,32 @@ def _check_manifest(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def _check_filenames(frame: pd.DataFrame, where: str) -> None:
+    """Refuse manifest rows whose ``filename`` is empty or blank (it would name the folder itself)."""
+    empty = [str(sid) for sid, f in zip(frame["stimulus_id"], frame["filename"])
+             if not isinstance(f, str) or not f.strip() or f.strip() in (".", "./")]
+    if empty:
+        raise StimulusError(f"{where} has {len(empty)} row(s) with an empty filename (stimulus_id {empty[:3]}); "
+                            "give every stimulus its image file, or remove those rows")
+
+
+def outside_links(root: Path, files: Sequence[Path]) -> list[Path]:
+    """The ``files`` under ``root`` that are (or sit in) symbolic links leading outside ``root``: a
+    manifest written for them would name files outside its folder, which :func:`load_stimulus_set`
+    refuses."""
+    base = root.resolve()
+    return [f for f in files if not f.resolve().is_relative_to(base)]
+
+
+def refuse_outside_links(root: Path, files: Sequence[Path]) -> None:
+    """Raise :class:`StimulusError` when one of ``files`` leads outside ``root`` (see :func:`outside_links`)."""
+    outside = outside_links(root, files)
+    if outside:
+        shown = ", ".join(f"{f.relative_to(root).as_posix()!r} -> {str(f.resolve())!r}" for f in outside[:3])
+        raise StimulusError(f"{len(outside)} image(s) in {str(root)!r} are links to files outside it ({shown}); "
+                            "copy those images into the folder (a stimulus set reads only files inside it)")
+
+
 def _leaving(filename: str) -> bool:
     """True when a manifest file name is absolute or climbs out of the manifest's folder with ``..``."""
     posix = filename.replace("\\", "/")
@@ -130,6 +157,7 @@ def load_stimulus_set(path: str | Path, name: str | None = None, check_images: b
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise StimulusError(f"cannot read manifest {str(manifest_path)!r}: {err}") from None
     frame = _check_manifest(frame, f"manifest {str(manifest_path)!r}")
+    _check_filenames(frame, f"manifest {str(manifest_path)!r}")
     root = manifest_path.parent
     leaving = [f for f in frame["filename"] if _leaving(f)]
     if leaving and not allow_outside:
@@ -148,7 +176,8 @@ def load_stimulus_set(path: str | Path, name: str | None = None, check_images: b
 def from_folder(path: str | Path, name: str | None = None) -> StimulusSet:
     """A stimulus set from every image file in a folder; ids are the file names without suffix.
 
-    Files are taken in sorted order. Two files with the same stem (``a.png``, ``a.jpg``) are an error.
+    Files are taken in sorted order. Two files with the same stem (``a.png``, ``a.jpg``) are an error, and
+    so is a link to an image outside the folder (:func:`refuse_outside_links`).
     """
     path = Path(path)
     if not path.is_dir():
@@ -156,6 +185,7 @@ def from_folder(path: str | Path, name: str | None = None) -> StimulusSet:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise StimulusError(f"{str(path)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    refuse_outside_links(path, files)
     frame = pd.DataFrame({"stimulus_id": [p.stem for p in files], "filename": [p.name for p in files]})
     return StimulusSet(path, _check_manifest(frame, f"folder {str(path)!r}"), name or path.name)
 
@@ -168,6 +198,7 @@ def read_image(path: str | Path, alpha: str = "composite") -> Image.Image:
     Images larger than :func:`stimuli.limits.max_image_pixels` are refused before decoding.
     """
     where = f"image {str(path)!r}"
+    check_regular_file(path, "image file", StimulusError)  # a FIFO or device would block or never end
     try:
         with Image.open(path) as img:
             check_image_pixels(*img.size, where=where)  # before decoding: header only

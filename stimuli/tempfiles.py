@@ -9,9 +9,14 @@ later run can sweep once their process is dead.
 
       tmp = temp_path("out/x.nc")        # out/.x.nc.rsa-bridge-tmp-1a2b3c4d-4242-k2j3.tmp.nc
       sweep_temp("out/x.nc")             # later run: removes it if process 4242 is gone
+
+- :func:`exchange` swaps two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``), used to publish a
+  folder onto an existing one.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 import re
@@ -115,3 +120,21 @@ def sweep_temp(target: str | os.PathLike) -> list[Path]:
             except OSError:
                 pass
     return removed
+
+
+# ---------------------------------------------------------------- renames
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError, TypeError):  # not Linux/glibc (TypeError: CDLL(None) on Windows)
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))

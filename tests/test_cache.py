@@ -17,6 +17,7 @@ from torch import nn
 from torchvision import transforms as T
 
 import rsa_bridge.app.cache as cache_mod
+import rsa_bridge.io as rio
 from rsa_bridge.app.cache import RDMCache, cached_network_rdms, default_dir, file_digests
 from rsa_bridge.app.pipeline import network_rdms
 from rsa_bridge.options import RDMOptions
@@ -168,6 +169,7 @@ def test_error_during_write_leaves_no_entry_and_no_temp_file(stim, tmp_path, mon
         raise OSError("disk full")
 
     monkeypatch.setattr(xr.Dataset, "to_netcdf", broken)
+    monkeypatch.setattr(rio, "IN_MEMORY_MAX", -1)  # the writer writes the file itself (not rendered in memory)
     with pytest.warns(RuntimeWarning, match="could not store"):
         rdms = run(Counting(), net, stim, store)
     assert rdms.sizes["layer"] == 2
@@ -192,6 +194,8 @@ def test_process_killed_mid_write_leaves_no_entry(stim, tmp_path):
             os.kill(os.getpid(), signal.SIGKILL)
 
         xr.Dataset.to_netcdf = dying
+        import rsa_bridge.io as rio
+        rio.IN_MEMORY_MAX = -1  # the writer writes the file itself (not rendered in memory)
         run(Counting(), tiny_net(), load_stimulus_set({str(stim.root)!r}), RDMCache({str(root)!r}))
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,

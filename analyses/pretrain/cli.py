@@ -8,6 +8,7 @@ Running the same command again resumes from ``OUT/checkpoint.pt``; ``OUT/weights
 from __future__ import annotations
 
 from rsa_bridge.app.argtypes import count, real, seed
+from rsa_bridge.io import out_path
 
 import argparse
 from pathlib import Path
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=d.model, help=f"torchvision model name (default {d.model}; e.g. resnet50)")
     p.add_argument("--stimuli", type=Path, required=True, help="stimulus folder with manifest.csv")
     p.add_argument("--label", default=d.label, help=f"manifest column with each image's class (default {d.label})")
-    p.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt, weights.pt, log.csv")
+    p.add_argument("--out", type=out_path, required=True, help="folder for checkpoint.pt, weights.pt, log.csv")
     p.add_argument("--num-classes", type=count("--num-classes", 1_000_000, minimum=1), default=d.num_classes,
                    help=f"output units (default {d.num_classes}, the shape compare --weights expects)")
     p.add_argument("--epochs", type=count("--epochs", 100_000, minimum=1), default=d.epochs, help=f"default {d.epochs}")
@@ -51,9 +52,29 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def check_out_folder(out) -> Path:
+    """``--out`` of pretrain, checked before any work: not empty (``''`` would be the current folder), not a
+    file, not on a kernel filesystem, not a name too long (:func:`stimuli.diskspace.check_location`). An
+    existing folder is fine: pretrain resumes from its checkpoint."""
+    from stimuli.diskspace import check_location
+
+    from rsa_bridge.errors import RSABridgeError
+
+    if out is None or not str(out).strip():
+        raise RSABridgeError("--out is empty; give a folder path (pretrain writes checkpoint.pt, weights.pt and "
+                             "log.csv there)")
+    out = Path(out)
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise RSABridgeError(f"--out {str(out)!r} is a file or another non-folder; give a folder path")
+    check_location(out)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from analyses.pretrain.train import CHECKPOINT, PretrainConfig, pretrain
     from rsa_bridge.errors import RSABridgeError
+
+    args.out = check_out_folder(args.out)
 
     try:
         milestones = tuple(int(m) for m in str(args.milestones).split(",") if m.strip())

@@ -35,7 +35,8 @@ warning and recomputed. Every entry carries the SHA-256 of its content (:func:`r
 values, coordinates and attrs) in ``rsa_bridge_cache_content_sha256``, verified on every read: an entry
 edited into another valid NetCDF (or one without a checksum) is a warning, is removed and recomputed.
 The checksum guards against corruption and edits, not against a forger who recomputes it. Image digests are memoised per (path, size, mtime, ctime, inode); a file
-changed since is rehashed, and files modified in the last seconds are never memoised.
+changed since is rehashed, and files modified in the last seconds are never memoised. The memo carries a
+checksum of its entries and is validated on read: an edited or corrupt memo is ignored and rebuilt.
 
 This module joins the core with :mod:`extractors` (imported lazily), like :mod:`rsa_bridge.app.pipeline`; the
 storage half (:class:`RDMCache`, :class:`MemoryCache`, :func:`resolve_cache`) is :mod:`rsa_bridge.app.cache_store`.
@@ -46,6 +47,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import sys
 import time
 from functools import lru_cache
@@ -66,6 +68,10 @@ FORMAT = 1
 #: a file modified less than this long ago is hashed but not memoised (its timestamp may not move yet)
 RACY_NS = 2_000_000_000
 MEMO_MAX = 200_000
+#: layout of file-digests.json: {"format": 2, "sha256": checksum of the entries, "entries": {stat key: [digest, ns]}}
+MEMO_FORMAT = 2
+MEMO_BYTES_MAX = 128 << 20  # a larger memo is not the cache's: ignored
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 _DIGESTS: dict[tuple, str] = {}  # this process's memo: (path, size, mtime_ns, ctime_ns, ino, dev) -> digest
 
@@ -89,20 +95,52 @@ def _memo_allowed(folder: Path) -> bool:
         return False
 
 
+def _memo_checksum(entries: dict) -> str:
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+
+
+def _valid_memo_entry(text: Any, value: Any) -> bool:
+    """A memo entry as :func:`file_digests` writes it: key = JSON of the stat key, value = [digest, time]."""
+    try:
+        key = json.loads(text)
+    except (TypeError, ValueError):
+        return False
+    return (isinstance(key, list) and len(key) == 6 and isinstance(key[0], str)
+            and all(type(v) is int for v in key[1:]) and isinstance(value, list) and len(value) == 2
+            and isinstance(value[0], str) and _HEX64.fullmatch(value[0]) is not None and type(value[1]) is int)
+
+
+def read_memo(memo_path: Path) -> dict[str, list]:
+    """The entries of a digest memo, or ``{}`` when it is missing, not a regular file, too large, not
+    JSON, of another layout, or its checksum does not match its entries (edited or corrupted): such a
+    memo is never trusted, the files are hashed again and the memo rebuilt. Entries of the wrong types
+    are dropped one by one."""
+    try:
+        if memo_path.is_symlink() or not memo_path.is_file() or memo_path.stat().st_size > MEMO_BYTES_MAX:
+            return {}
+        body = json.loads(memo_path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    if not isinstance(body, dict) or body.get("format") != MEMO_FORMAT or not isinstance(body.get("entries"), dict):
+        return {}
+    entries = body["entries"]
+    if body.get("sha256") != _memo_checksum(entries):
+        _say(f"{memo_path} does not match its checksum (edited or corrupted); image digests are recomputed")
+        return {}
+    return {k: v for k, v in entries.items() if _valid_memo_entry(k, v)}
+
+
 def file_digests(paths: Sequence[str | os.PathLike], memo_dir: Path | None = None) -> list[str]:
     """SHA-256 of each file's bytes, each file read once per process.
 
     Digests are memoised under the file's (path, size, mtime_ns, ctime_ns, inode, device), in memory and
     (with ``memo_dir``: a tagged cache folder, or a new or empty one) in ``memo_dir/file-digests.json``; any change of those rehashes. A file modified
-    within the last 2 s is not memoised (a second write could leave its timestamps unchanged).
+    within the last 2 s is not memoised (a second write could leave its timestamps unchanged). The memo
+    on disk carries a checksum of its entries and is validated on read (:func:`read_memo`): an edited,
+    corrupt or foreign memo (``null``, ``[]``, garbage) is ignored and rebuilt, never trusted.
     """
     memo_path = None if memo_dir is None else Path(memo_dir) / MEMO_FILE
-    disk: dict[str, list] = {}
-    if memo_path is not None and memo_path.is_file():
-        try:
-            disk = json.loads(memo_path.read_text())
-        except (OSError, ValueError):
-            disk = {}
+    disk: dict[str, list] = {} if memo_path is None else read_memo(memo_path)
     changed, now, out = False, time.time_ns(), []
     for path in map(Path, paths):
         key = _stat_key(path)
@@ -118,10 +156,11 @@ def file_digests(paths: Sequence[str | os.PathLike], memo_dir: Path | None = Non
         out.append(digest)
     if changed and memo_path is not None and _memo_allowed(memo_path.parent):
         kept = dict(sorted(disk.items(), key=lambda kv: kv[1][1])[-MEMO_MAX:])
+        body = {"format": MEMO_FORMAT, "sha256": _memo_checksum(kept), "entries": kept}
         try:
-            write_text(json.dumps(kept), memo_path)
-        except OSError:
-            pass  # the memo only saves time
+            write_text(json.dumps(body), memo_path)
+        except (OSError, RSABridgeError):
+            pass  # the memo only saves time (a full disk included)
     return out
 
 

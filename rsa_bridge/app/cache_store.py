@@ -126,7 +126,7 @@ class RDMCache:
                 f"{META}content_sha256": content_sha256(rdms.rename(None))}
         try:
             return write_netcdf(xr.Dataset({"rdms": rdms.rename(None)}, attrs=meta), self.path_for(key))
-        except OSError as err:
+        except (OSError, RSABridgeError) as err:  # a full disk included: the job goes on without storing
             warnings.warn(f"could not store model RDMs in the cache at {self.root} ({err}); "
                           "pass --no-cache or --cache DIR", RuntimeWarning, stacklevel=2)
             return None
@@ -218,7 +218,7 @@ class RDMCache:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             write_text(TAG_TEXT, self.root / TAG)
-        except OSError as err:
+        except (OSError, RSABridgeError) as err:
             warnings.warn(f"could not mark the cache folder {self.root} ({err})", RuntimeWarning, stacklevel=2)
 
     def clear(self, older_than_days: float | None = None) -> tuple[int, int]:

@@ -17,7 +17,7 @@ import xarray as xr
 
 from rsa_bridge.datasets import DATA_DIR, SHIPPED, areas, load_dataset
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.io import reading
+from rsa_bridge.io import check_regular_file, reading
 from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.formats import FORMATS, all_formats, guess_format
 from rsa_bridge.neural.importers import read_csv
@@ -75,6 +75,8 @@ def read_neural(src: str | os.PathLike, format: str | None = None, *, region: st
     if not path.exists():
         known = ", ".join([*SHIPPED, *SHIPPED_RATES])
         raise RSABridgeError(f"no such file or folder {key!r}, and not a shipped name ({known})")
+    if not path.is_dir():
+        check_regular_file(path, "neural data file")  # a FIFO or device would block the reader
     formats = all_formats()
     if format is None:
         if path.is_dir():
