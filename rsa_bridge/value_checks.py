@@ -47,8 +47,10 @@ def _position(index) -> str:
 def _as_numbers(values, name: str) -> np.ndarray:
     """An ndarray of a numeric dtype; text or objects that are not plain real numbers are one error line."""
     arr = np.asarray(values)
-    if arr.dtype.kind in "biuf":
+    if arr.dtype.kind in "iuf":
         return arr
+    if arr.dtype.kind == "b":
+        raise RSABridgeError(f"{name} must be numbers, not True/False values (dtype bool)")
     if arr.dtype.kind == "c":
         bad = np.argwhere(np.imag(arr) != 0)
         where = f"; position {_position(bad[0])} holds {arr[tuple(bad[0])]}" if bad.size else ""
@@ -66,18 +68,19 @@ def _as_numbers(values, name: str) -> np.ndarray:
 
 
 def real_numbers(values, name: str) -> np.ndarray:
-    """``values`` as float64 (any shape); complex, text or object values are one error line naming ``name``.
+    """``values`` as floats (any shape; float32/float64 kept, anything else float64); complex, text or object
+    values that are not plain numbers are one error line naming ``name`` and a position.
 
     NaN and inf pass (whether they are allowed is the caller's rule).
     """
     arr = _as_numbers(values, name)
-    return arr if arr.dtype == np.float64 else arr.astype(np.float64)
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
 def whole_numbers(values, name: str) -> np.ndarray:
     """``values`` as int64; NaN, inf, fractions, text, complex or values beyond int64 are one error line."""
     arr = _as_numbers(values, name)
-    if arr.dtype.kind in "biu":
+    if arr.dtype.kind in "iu":
         if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
             raise RSABridgeError(f"{name} holds {int(arr.max())}, beyond the 64-bit integer range")
         return arr.astype(np.int64)
