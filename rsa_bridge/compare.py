@@ -119,7 +119,7 @@ def compare_rdms(model_rdm, neural_rdm, method: str = "spearman") -> float:
         if m.dtype.kind not in "biuf":
             raise RSABridgeError(f"the {what} RDM holds {m.dtype} values, not numbers")
         mt = m.T
-        bad = asymmetric(m, mt, 1e-7) & ~(np.isnan(m) & np.isnan(mt))  # per entry, relative to the pair compared
+        bad = asymmetric(m, mt) & ~(np.isnan(m) & np.isnan(mt))  # per entry, relative to the pair compared
         if bad.any():
             i, j = np.argwhere(bad)[0]
             raise RSABridgeError(f"the {what} RDM is not symmetric (entry [{i}, {j}] = {m[i, j]:.6g} but "

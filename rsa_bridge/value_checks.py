@@ -4,8 +4,8 @@ relative to the entries compared (never to the largest entry of the matrix).
 Each check raises one :class:`~rsa_bridge.errors.RSABridgeError` line naming the variable and the first bad
 position, so a reader that calls it needs no message of its own:
 
-- :func:`real_numbers` -- float64 values; complex, text/object or boolean-looking-as-text values are refused
-  (a complex value would otherwise lose its imaginary part silently);
+- :func:`real_numbers` -- float values; complex values, True/False and text that is not a number are refused
+  (a complex value would otherwise lose its imaginary part silently); numeric text ('3') is read as its number;
 - :func:`whole_numbers` -- int64 values (repetition numbers, counts); NaN, inf, fractions and text are refused
   (``astype(int64)`` would turn NaN into -2**63 and truncate 1.5 to 1);
 - :func:`finite_times` -- float64 times (s) without NaN or inf (a NaN onset counts no spike at all);
@@ -59,6 +59,12 @@ def _as_numbers(values, name: str) -> np.ndarray:
     flat = arr.ravel()
     out = np.empty(flat.shape, dtype=np.float64)
     for k, v in enumerate(flat):
+        if isinstance(v, (str, bytes, np.str_, np.bytes_)):  # numeric text ('3', '0.5') is read as its number
+            try:
+                out[k] = float(v)
+                continue
+            except ValueError:
+                pass
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
             kind = "complex" if isinstance(v, (complex, np.complexfloating)) else type(v).__name__
             raise RSABridgeError(f"{name} must be numbers; position {_position(np.unravel_index(k, arr.shape))} "
