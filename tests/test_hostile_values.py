@@ -392,3 +392,34 @@ def nwb_trials():
     from tests.test_nwb import TRIALS
 
     return TRIALS
+
+
+# ------------------------------------------------------------------------------------ RDM stores (chunked sums)
+@pytest.mark.parametrize("method", ["pearson", "cosine", "spearman", "rho_a"])
+def test_rdm_store_sums_are_scale_invariant(method):
+    from rsa_bridge.chunked_compare import compare_store
+    from rsa_bridge.rdm_store import RDMStore
+
+    rng = np.random.default_rng(4)
+    a, b = rng.random((2, 45)), rng.random((2, 45))
+    plain = compare_vectors(a, b, method)
+    for factor in (1.0, 1e300, 1e-300):
+        with RDMStore([str(i) for i in range(10)], memory_budget=0) as store:
+            store.put("l1", a[0] * factor)
+            store.put("l2", a[1] * factor)
+            r = compare_store(store, {"IT": b / factor}, method, chunk_size=7)["IT"]
+        np.testing.assert_allclose(r, plain, rtol=0, atol=1e-12)  # was NaN (pearson) or 0 (cosine) at 1e300
+
+
+def test_rdm_store_overflow_is_one_line_not_nan():
+    from rsa_bridge.chunked_compare import compare_store
+    from rsa_bridge.rdm_store import RDMStore
+
+    rng = np.random.default_rng(4)
+    a, b = rng.random(45), rng.random((1, 45))
+    a[7:] *= 1e308  # the first chunk sets the scale, the later ones are 1e308 times larger
+    with RDMStore([str(i) for i in range(10)], memory_budget=0) as store:
+        store.put("l1", a)
+        with pytest.raises(RSABridgeError, match="too many orders of magnitude") as err:
+            compare_store(store, {"IT": b}, "pearson", chunk_size=7)
+    _one_line(err)

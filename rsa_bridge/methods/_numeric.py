@@ -191,6 +191,7 @@ def pool_mean(x: np.ndarray) -> np.ndarray:
 # finishing steps of the chunked methods (rsa_bridge.chunked_compare.Moments -> (L, R))
 
 def _check_constant(mo, what: str) -> None:
+    _check_finite(mo)
     for who, constant in (("a model", mo.constant_x), ("a neural", mo.constant_y)):
         if constant.any():
             raise RSABridgeError(f"{who} RDM is constant (all dissimilarities equal), so {what} is undefined")
@@ -209,7 +210,16 @@ def finish_rho_a(mo) -> np.ndarray:
     return mo.sxy * (12.0 / (float(mo.m) ** 3 - mo.m))
 
 
+def _check_finite(mo) -> None:
+    """A one-line refusal, never a silent NaN or 0, when the chunked sums overflowed (an RDM whose later chunks
+    are ~1e150 times larger than its first)."""
+    if not all(np.isfinite(v).all() for v in (mo.sx, mo.sy, mo.sxx, mo.syy, mo.sxy)):
+        raise RSABridgeError("an RDM's dissimilarities span too many orders of magnitude for the chunked sums of an "
+                             "RDM store; rescale it, or compare without --rdm-store")
+
+
 def finish_cosine(mo) -> np.ndarray:
+    _check_finite(mo)
     for who, sq in (("a model", mo.sxx), ("a neural", mo.syy)):
         if (sq == 0).any():
             raise RSABridgeError(f"{who} RDM is all zeros, so its cosine with another RDM is undefined")
