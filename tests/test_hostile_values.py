@@ -423,3 +423,18 @@ def test_rdm_store_overflow_is_one_line_not_nan():
         with pytest.raises(RSABridgeError, match="too many orders of magnitude") as err:
             compare_store(store, {"IT": b}, "pearson", chunk_size=7)
     _one_line(err)
+
+
+@pytest.mark.parametrize("method", ["pearson", "cosine"])
+def test_bootstrap_fast_path_is_scale_invariant(method):
+    record = COMPARISONS[method]
+    rng = np.random.default_rng(6)
+    x = rng.random((2, 15))
+    w = rng.integers(0, 3, size=(4, 15)).astype(np.float64)
+    w[:, :3] = 1.0  # every sample keeps a few pairs
+    plain = record.dot.prepare(x, w, None)
+    for factor in (1e300, 1e-300):
+        np.testing.assert_allclose(record.dot.prepare(x * factor, w, None), plain, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(record.dot.pool_values(x * factor, w, None),
+                                   record.dot.pool_values(x, w, None), rtol=1e-12, atol=1e-14)
+    assert np.array_equal(record.dot.prepare(x * 2.0 ** 500, w, None), plain)  # exact: bit-identical
