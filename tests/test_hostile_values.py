@@ -438,3 +438,14 @@ def test_bootstrap_fast_path_is_scale_invariant(method):
         np.testing.assert_allclose(record.dot.pool_values(x * factor, w, None),
                                    record.dot.pool_values(x, w, None), rtol=1e-12, atol=1e-14)
     assert np.array_equal(record.dot.prepare(x * 2.0 ** 500, w, None), plain)  # exact: bit-identical
+
+
+def test_complex_model_rdms_from_matlab_are_one_line(tmp_path):
+    from scipy.io import savemat
+
+    from rsa_bridge.model_rdms import read_model_rdms
+
+    savemat(tmp_path / "m.mat", {"conv1": _rdm(5) * (1 + 0.5j)})
+    with pytest.raises(RSABridgeError, match="model RDM 'conv1' must be real numbers, not complex") as err:
+        read_model_rdms(tmp_path / "m.mat", stimulus_ids=list("abcde"))
+    _one_line(err)
