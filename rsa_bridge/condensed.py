@@ -49,7 +49,13 @@ def check_square(values: np.ndarray, name: str, atol: float = ATOL) -> None:
     huge entry never loosens the check of the others (``atol`` is that rtol, default 1e-8). A matrix with
     diagonal 1 and entries in [-1, 1] is named a similarity matrix. Checked in row panels (no n x n temporary);
     nothing is squared, so values near 1e300 do not overflow."""
-    from rsa_bridge.value_checks import ATOL as TINY, asymmetric, looks_like_similarity, row_scales, similarity_message
+    from rsa_bridge.value_checks import ATOL as TINY
+    from rsa_bridge.value_checks import (
+        asymmetric,
+        looks_like_similarity,
+        row_scales,
+        similarity_message,
+    )
 
     if np.asarray(values[:0]).dtype.kind not in "biuf":
         raise RSABridgeError(f"the {name} RDM holds {np.asarray(values[:0]).dtype} values; an RDM holds real "

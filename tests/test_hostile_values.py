@@ -22,8 +22,14 @@ from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.importers import from_array, read_brainscore
 from rsa_bridge.neural.published import read_net2brain
 from rsa_bridge.rdm import COL, ROW, rdm_dataarray
-from rsa_bridge.value_checks import (CONVERTED_ATTR, RTOL, finite_times, real_numbers, similarity_to_dissimilarity,
-                                     whole_numbers)
+from rsa_bridge.value_checks import (
+    CONVERTED_ATTR,
+    RTOL,
+    finite_times,
+    real_numbers,
+    similarity_to_dissimilarity,
+    whole_numbers,
+)
 
 BUILT_IN = ("spearman", "pearson", "kendall_tau_a", "rho_a", "cosine", "whitened_pearson", "whitened_cosine")
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
