@@ -66,7 +66,8 @@ def _as_matrix(activations, stimulus_ids: Sequence[str] | None) -> tuple[np.ndar
         data = np.asarray(activations.values)
     else:
         data = np.asarray(activations)
-    data = real_numbers(data, "activations")  # complex or text: one line, never a silently dropped part
+    if data.dtype.kind != "b":  # binary activations stay allowed; complex or text: one line, never a dropped part
+        data = real_numbers(data, "activations")
     if data.ndim < 2:
         raise RSABridgeError(f"activations must be (n_stimuli, n_units); got shape {data.shape}")
     if data.shape[0] < 3:  # before the reshape, which cannot infer units for 0 stimuli
