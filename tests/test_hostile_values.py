@@ -455,3 +455,14 @@ def test_complex_model_rdms_from_matlab_are_one_line(tmp_path):
     with pytest.raises(RSABridgeError, match="model RDM 'conv1' must be real numbers, not complex") as err:
         read_model_rdms(tmp_path / "m.mat", stimulus_ids=list("abcde"))
     _one_line(err)
+
+
+def test_complex_activations_are_one_line_and_binary_ones_still_work():
+    from rsa_bridge.rdm import compute_rdm
+
+    x = np.random.default_rng(7).random((5, 4))
+    with pytest.raises(RSABridgeError, match=r"activations must be real numbers, not complex.*position \[2, 1\]"):
+        compute_rdm(x + np.eye(5, 4, k=-1) * 1j, "euclidean")
+    binary = x > 0.5
+    np.testing.assert_allclose(compute_rdm(binary, "euclidean").values,
+                               squareform(pdist(binary.astype(float), "euclidean")), atol=1e-12)
