@@ -461,7 +461,7 @@ def test_complex_activations_are_one_line_and_binary_ones_still_work():
     from rsa_bridge.rdm import compute_rdm
 
     x = np.random.default_rng(7).random((5, 4))
-    with pytest.raises(RSABridgeError, match=r"activations must be real numbers, not complex.*position \[2, 1\]"):
+    with pytest.raises(RSABridgeError, match=r"activations must be real numbers, not complex.*position \[1, 0\]"):
         compute_rdm(x + np.eye(5, 4, k=-1) * 1j, "euclidean")
     binary = x > 0.5
     np.testing.assert_allclose(compute_rdm(binary, "euclidean").values,
