@@ -127,19 +127,30 @@ def _as_store(area: str, value, like: RDMStore, stack: contextlib.ExitStack, mad
 
 #: shift kind (:data:`rsa_bridge.methods.SHIFTS`) -> (store, chunk size) -> (K,) the constant subtracted per RDM
 SHIFT_VALUES = {
-    "rank_mean": lambda src, size: np.full(len(src.names), (src.m + 1) / 2.0),
-    "first_chunk_mean": lambda src, size: np.array([src.read(name, 0, min(src.m, size)).mean()
-                                                    for name in src.names]),
-    "none": lambda src, size: np.zeros(len(src.names)),
+    "rank_mean": lambda src, size, exps: np.full(len(src.names), (src.m + 1) / 2.0),
+    "first_chunk_mean": lambda src, size, exps: np.array([np.ldexp(src.read(name, 0, min(src.m, size)), -e).mean()
+                                                          for name, e in zip(src.names, exps)]),
+    "none": lambda src, size, exps: np.zeros(len(src.names)),
 }
 
 
-def _shifts(kind: str, src: RDMStore, size: int) -> np.ndarray:
-    return SHIFT_VALUES[kind](src, size)
+def _exponents(src: RDMStore, size: int, scale: bool) -> np.ndarray:
+    """Per RDM, the power of two (as an exponent) that brings its first chunk's largest |value| into [0.5, 1):
+    an exact rescaling, so the sums of a scale-invariant method cannot overflow at 1e300 or underflow at 1e-300
+    (:func:`rsa_bridge.methods._numeric.scaled`); 0 (no scaling) for rank methods, whose finish is not
+    scale-invariant and whose ranks never overflow."""
+    if not scale:
+        return np.zeros(len(src.names), dtype=np.int64)
+    tops = np.array([np.max(np.abs(src.read(name, 0, min(src.m, size))), initial=0.0) for name in src.names])
+    return np.frexp(np.where(np.isfinite(tops), tops, 0.0))[1].astype(np.int64)
 
 
-def _block(src: RDMStore, start: int, stop: int, shift: np.ndarray) -> np.ndarray:
-    return np.stack([src.read(name, start, stop) for name in src.names]) - shift[:, None]
+def _shifts(kind: str, src: RDMStore, size: int, exps: np.ndarray) -> np.ndarray:
+    return SHIFT_VALUES[kind](src, size, exps)
+
+
+def _block(src: RDMStore, start: int, stop: int, shift: np.ndarray, exps: np.ndarray) -> np.ndarray:
+    return np.ldexp(np.stack([src.read(name, start, stop) for name in src.names]), -exps[:, None]) - shift[:, None]
 
 
 def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "spearman", *,
@@ -192,8 +203,11 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
             store, built = given.derived("average-tie ranks", lambda: ranked(given))
             if built:
                 made.append(store)
-        kx = _shifts(plan.shift, store, size)
-        ky = {area: _shifts(plan.shift, b, size) for area, b in brains.items()}
+        scale = not COMPARISONS[name].rank
+        ex = _exponents(store, size, scale)
+        ey = {area: _exponents(b, size, scale) for area, b in brains.items()}
+        kx = _shifts(plan.shift, store, size, ex)
+        ky = {area: _shifts(plan.shift, b, size, ey[area]) for area, b in brains.items()}
         L = len(store.names)
         sx, sxx = np.zeros(L), np.zeros(L)
         lo, hi = np.full(L, np.inf), np.full(L, -np.inf)
@@ -201,12 +215,12 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
                       np.full(len(b.names), np.inf), np.full(len(b.names), -np.inf)] for area, b in brains.items()}
         for start in range(0, store.m, size):
             stop = min(store.m, start + size)
-            x = _block(store, start, stop, kx)
+            x = _block(store, start, stop, kx, ex)
             sx += x.sum(axis=1)
             sxx += np.einsum("ij,ij->i", x, x)
             lo, hi = np.minimum(lo, x.min(axis=1)), np.maximum(hi, x.max(axis=1))
             for area, b in brains.items():
-                y = _block(b, start, stop, ky[area])
+                y = _block(b, start, stop, ky[area], ey[area])
                 s = acc[area]
                 s[0] += y.sum(axis=1)
                 s[1] += np.einsum("ij,ij->i", y, y)

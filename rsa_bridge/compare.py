@@ -42,6 +42,7 @@ from rsa_bridge.methods import view
 from rsa_bridge.methods._numeric import kendall_tau_a, n_stimuli_from_pairs, whitening_transform  # noqa: F401
 from rsa_bridge.rdm import ROW, upper_triangle
 from rsa_bridge.registry import Registry
+from rsa_bridge.value_checks import asymmetric
 
 #: method name -> function (a (L, m), b (R, m)) -> (L, R) similarities: a live view of each method's
 #: ``similarity`` in :data:`rsa_bridge.definitions.COMPARISONS` (which holds everything else about it)
@@ -117,8 +118,10 @@ def compare_rdms(model_rdm, neural_rdm, method: str = "spearman") -> float:
     for what, m in (("model", a), ("neural", b)):
         if m.dtype.kind not in "biuf":
             raise RSABridgeError(f"the {what} RDM holds {m.dtype} values, not numbers")
-        if not np.allclose(m, m.T, rtol=1e-7, atol=1e-12, equal_nan=True):
-            i, j = np.argwhere(~np.isclose(m, m.T, rtol=1e-7, atol=1e-12, equal_nan=True))[0]
+        mt = m.T
+        bad = asymmetric(m, mt) & ~(np.isnan(m) & np.isnan(mt))  # per entry, relative to the pair compared
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
             raise RSABridgeError(f"the {what} RDM is not symmetric (entry [{i}, {j}] = {m[i, j]:.6g} but "
                                  f"[{j}, {i}] = {m[j, i]:.6g}); an RDM holds one dissimilarity per pair")
     return float(compare_vectors(upper_triangle(a), upper_triangle(b), method)[0, 0])

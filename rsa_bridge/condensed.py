@@ -23,7 +23,7 @@ import numpy as np
 
 from rsa_bridge.errors import RSABridgeError
 
-#: tolerance of the symmetry and zero-diagonal checks, relative to max(max|d|, 1) (as rsa_bridge.datasets)
+#: relative tolerance of the symmetry and zero-diagonal checks, per entry (see check_square)
 ATOL = 1e-8
 
 
@@ -43,24 +43,55 @@ def panel_rows(n: int, elements: int = 1 << 20) -> int:
 
 
 def check_square(values: np.ndarray, name: str, atol: float = ATOL) -> None:
-    """RSABridgeError unless the (n, n) ``values`` are finite, symmetric and zero on the diagonal within
-    ``atol * max(max|d|, 1)`` (the rule of :func:`rsa_bridge.datasets.validate_rdm_dataset`), checked in row
-    panels so that no n x n temporary is made."""
+    """RSABridgeError unless the (n, n) ``values`` are real, finite, symmetric and zero on the diagonal, each rule
+    relative to the entries it compares (:mod:`rsa_bridge.value_checks`): ``|d_ij - d_ji| <= rtol max(|d_ij|,
+    |d_ji|) + tiny`` and ``|d_ii| <= rtol m_i + tiny`` with m_i the median |off-diagonal| entry of row i, so one
+    huge entry never loosens the check of the others (``atol`` is that rtol, default 1e-8). A matrix with
+    diagonal 1 and entries in [-1, 1] is named a similarity matrix. Checked in row panels (no n x n temporary);
+    nothing is squared, so values near 1e300 do not overflow."""
+    from rsa_bridge.value_checks import ATOL as TINY
+    from rsa_bridge.value_checks import (
+        asymmetric,
+        looks_like_similarity,
+        row_scales,
+        similarity_message,
+    )
+
+    if np.asarray(values[:0]).dtype.kind not in "biuf":
+        raise RSABridgeError(f"the {name} RDM holds {np.asarray(values[:0]).dtype} values; an RDM holds real "
+                             "numbers (not complex, text or objects)")
     n = values.shape[0]
-    scale, asym = 1.0, 0.0
+    rtol = float(atol)
+    lo, hi = np.inf, -np.inf
+    bad_diag = None
     step = panel_rows(n)
     for a in range(0, n, step):
         b = min(n, a + step)
         panel = np.asarray(values[a:b], dtype=np.float64)  # panel-sized float64: exact for any stored dtype
         if not np.isfinite(panel).all():
-            raise RSABridgeError(f"the {name} RDM contains NaN or inf")
-        scale = max(scale, float(np.abs(panel).max()))
-        asym = max(asym, float(np.abs(panel - np.asarray(values[:, a:b], dtype=np.float64).T).max()))
-    if asym > atol * scale:
-        raise RSABridgeError(f"the {name} RDM is not symmetric (largest |d(i,j) - d(j,i)| = {asym:.3g}); "
-                             "an RDM holds one dissimilarity per pair")
-    if float(np.abs(np.diagonal(values).astype(np.float64)).max()) > atol * scale:
-        raise RSABridgeError(f"the {name} RDM has a non-zero diagonal")
+            i, j = np.argwhere(~np.isfinite(panel))[0]
+            raise RSABridgeError(f"the {name} RDM contains NaN or inf (entry [{a + i}, {j}] = {panel[i, j]})")
+        mirror = np.asarray(values[:, a:b], dtype=np.float64).T
+        bad = asymmetric(panel, mirror, rtol)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise RSABridgeError(f"the {name} RDM is not symmetric (entry [{a + i}, {j}] = {panel[i, j]:.6g} but "
+                                 f"[{j}, {a + i}] = {mirror[i, j]:.6g}); an RDM holds one dissimilarity per pair")
+        rows = np.arange(b - a)
+        diag = panel[rows, a + rows]
+        off = ~np.eye(b - a, n, k=a, dtype=bool)
+        lo = min(lo, float(np.min(panel, where=off, initial=np.inf)))
+        hi = max(hi, float(np.max(panel, where=off, initial=-np.inf)))
+        if bad_diag is None:
+            over = np.flatnonzero(np.abs(diag) > rtol * np.nan_to_num(row_scales(panel, a)) + TINY)
+            bad_diag = None if not over.size else (a + int(over[0]), float(diag[over[0]]))
+    if bad_diag is not None:
+        diagonal = np.diagonal(values).astype(np.float64)
+        if looks_like_similarity(diagonal, lo, hi):
+            raise RSABridgeError(similarity_message(name))
+        i, d = bad_diag
+        raise RSABridgeError(f"the {name} RDM has a non-zero diagonal (entry [{i}, {i}] = {d:.6g}, large against "
+                             f"the other dissimilarities of row {i}); a stimulus is at distance 0 from itself")
 
 
 def condense_rows(values: np.ndarray, start_row: int, stop_row: int) -> np.ndarray:

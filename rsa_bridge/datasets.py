@@ -87,6 +87,10 @@ def areas(dataset: xr.Dataset) -> list[str]:
 def validate_rdm_dataset(dataset: xr.Dataset, where: str = "dataset", atol: float = 1e-8) -> xr.Dataset:
     """Check the schema and every RDM; return the dataset unchanged.
 
+    ``atol`` (name kept for callers) is the *relative* tolerance of :func:`rsa_bridge.condensed.check_square`:
+    symmetry per entry (``|d_ij - d_ji| <= atol max(|d_ij|, |d_ji|)``) and a zero diagonal relative to the
+    median |off-diagonal| entry of its row; a similarity matrix (diagonal 1, entries in [-1, 1]) is named.
+
     Raises:
         RSABridgeError: missing stimulus dims, ids that differ between rows and columns or repeat,
             or an RDM that is not square, symmetric, zero on the diagonal and finite (the message

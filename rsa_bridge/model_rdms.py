@@ -88,16 +88,23 @@ def _from_mat(path: Path) -> dict[str, np.ndarray]:
                     meas = str(np.ravel(entry["measModelName"])[0])
                     if meas != "complete":
                         label = f"{label}:{meas}"
-                found[label] = np.asarray(entry["RDM"], dtype=np.float64)
-        elif isinstance(value, np.ndarray) and value.dtype.kind in "fiu" and value.ndim == 2 and min(value.shape) > 1:
-            found[key] = np.asarray(value, dtype=np.float64)
+                found[label] = _real(entry["RDM"], label)
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "fiuc" and value.ndim == 2 and min(value.shape) > 1:
+            found[key] = _real(value, key)  # a complex matrix is named in one line, never taken as its real part
     if not found:
         raise RSABridgeError(f"{str(path)!r} holds no RDMs (a struct array with an 'RDM' field, or square matrices)")
     return found
 
 
+def _real(values, label: str) -> np.ndarray:
+    """float64 values of model RDM ``label``; complex or text values are one line (rsa_bridge.value_checks)."""
+    from rsa_bridge.value_checks import real_numbers
+
+    return real_numbers(values, f"model RDM {label!r}").astype(np.float64, copy=False)
+
+
 def _square(values: np.ndarray, label: str) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
+    values = _real(values, label)
     if values.ndim == 2 and values.shape[0] == values.shape[1]:
         return values
     flat = values.ravel()

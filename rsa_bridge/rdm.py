@@ -30,6 +30,7 @@ from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.definitions import METRICS
 from rsa_bridge.gram import gram_rdm
 from rsa_bridge.provenance import clean_attrs, package_version
+from rsa_bridge.value_checks import real_numbers
 
 ROW = "stimulus_row"
 COL = "stimulus_col"
@@ -65,6 +66,8 @@ def _as_matrix(activations, stimulus_ids: Sequence[str] | None) -> tuple[np.ndar
         data = np.asarray(activations.values)
     else:
         data = np.asarray(activations)
+    if data.dtype.kind != "b":  # binary activations stay allowed; complex or text: one line, never a dropped part
+        data = real_numbers(data, "activations")
     if data.ndim < 2:
         raise RSABridgeError(f"activations must be (n_stimuli, n_units); got shape {data.shape}")
     if data.shape[0] < 3:  # before the reshape, which cannot infer units for 0 stimuli
@@ -90,7 +93,7 @@ def rdm_dataarray(matrix: np.ndarray, stimulus_ids: Sequence[str], attrs: dict |
     """Wrap a square (n, n) matrix as an RDM DataArray with ids on both dimensions."""
     ids = [str(s) for s in stimulus_ids]
     return xr.DataArray(
-        np.asarray(matrix, dtype=np.float64),
+        real_numbers(matrix, "RDM").astype(np.float64, copy=False),  # complex or text: one line, not dropped
         dims=(ROW, COL),
         coords={ROW: ids, COL: ids},
         attrs=clean_attrs(attrs or {}),

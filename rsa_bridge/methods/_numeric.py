@@ -10,14 +10,45 @@ from scipy import stats
 from rsa_bridge.errors import RSABridgeError
 
 
+#: a vector whose range (max - min) is at most this times its largest |value| counts as constant
+CONSTANT_RTOL = 8 * float(np.finfo(np.float64).eps)
+
+
+def scaled(x: np.ndarray) -> np.ndarray:
+    """Rows (last axis) multiplied by a power of two that brings their largest |value| into [0.5, 1).
+
+    Exact (a power of two changes only the exponent), so every scale-invariant result is bit-identical to the
+    unscaled one, and the products that follow can neither overflow (1e300) nor underflow (1e-300). A zero row
+    stays zero; NaN stays NaN (a row of NaN is left as it is).
+
+    Example:
+        >>> scaled(np.array([[3e300, -1e300], [0.0, 0.0]])).tolist()[1]
+        [0.0, 0.0]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        top = np.max(np.abs(x), axis=-1, keepdims=True, initial=0.0)
+    exponent = np.frexp(np.where(np.isfinite(top), top, 0.0))[1]
+    return np.ldexp(x, -exponent)
+
+
+def constant_rows(x: np.ndarray) -> np.ndarray:
+    """Rows (last axis) whose range is at most :data:`CONSTANT_RTOL` times their largest |value| (relative, so
+    an RDM scaled by 1e-300 is not called constant and one scaled by 1e300 does not overflow)."""
+    x = scaled(x)
+    spread = np.max(x, axis=-1, initial=-np.inf) - np.min(x, axis=-1, initial=np.inf)
+    return spread <= CONSTANT_RTOL * np.max(np.abs(x), axis=-1, initial=0.0)
+
+
 def standardize(x: np.ndarray, what: str) -> np.ndarray:
-    """Rows centred and scaled to unit norm; a constant row is an error."""
-    x = x - x.mean(axis=-1, keepdims=True)
-    norm = np.sqrt((x * x).sum(axis=-1, keepdims=True))
-    if (norm == 0).any():
+    """Rows centred and scaled to unit norm (after :func:`scaled`); a constant row is an error."""
+    if constant_rows(x).any():
         raise RSABridgeError(
             f"{what} RDM is constant (all dissimilarities equal), so its correlation with another RDM is undefined"
         )
+    x = scaled(x)
+    x = x - x.mean(axis=-1, keepdims=True)
+    norm = np.sqrt((x * x).sum(axis=-1, keepdims=True))
     return x / norm
 
 
@@ -53,6 +84,7 @@ def kendall_tau_a(a: np.ndarray, b: np.ndarray) -> float:
 
 def unit_rows(x: np.ndarray, what: str, why: str) -> np.ndarray:
     """Rows scaled to unit norm; a zero row is an error (``why`` says what makes it zero)."""
+    x = scaled(x)
     norm = np.sqrt((x * x).sum(axis=-1, keepdims=True))
     if (norm == 0).any():
         raise RSABridgeError(f"{what} RDM {why}, so its cosine with another RDM is undefined")
@@ -125,8 +157,10 @@ def whitening_transform(vectors: np.ndarray, valid: np.ndarray | None = None) ->
 
 def whitened_unit(x: np.ndarray, valid: np.ndarray | None, centre: bool, what: str, why: str) -> np.ndarray:
     """Unit rows of the whitening transform of x (mean-centred first when ``centre``)."""
-    x = np.atleast_2d(x)
+    x = scaled(np.atleast_2d(x))
     if centre:
+        if constant_rows(x).any():
+            raise RSABridgeError(f"{what} RDM {why}, so its cosine with another RDM is undefined")
         x = x - x.mean(axis=-1, keepdims=True)
     return unit_rows(whitening_transform(x, valid), what, why)
 
@@ -138,6 +172,7 @@ def pool_ranks(x: np.ndarray) -> np.ndarray:
 
 
 def pool_zscores(x: np.ndarray) -> np.ndarray:
+    x = scaled(x)
     z = x - np.mean(x, axis=1, keepdims=True)
     z = z / np.std(z, axis=1, keepdims=True)
     pooled = np.mean(z, axis=0)
@@ -145,6 +180,7 @@ def pool_zscores(x: np.ndarray) -> np.ndarray:
 
 
 def pool_rms(x: np.ndarray) -> np.ndarray:
+    x = scaled(x)
     return np.mean(x / np.sqrt(np.mean(x ** 2, axis=1, keepdims=True)), axis=0)
 
 
@@ -155,6 +191,7 @@ def pool_mean(x: np.ndarray) -> np.ndarray:
 # finishing steps of the chunked methods (rsa_bridge.chunked_compare.Moments -> (L, R))
 
 def _check_constant(mo, what: str) -> None:
+    _check_finite(mo)
     for who, constant in (("a model", mo.constant_x), ("a neural", mo.constant_y)):
         if constant.any():
             raise RSABridgeError(f"{who} RDM is constant (all dissimilarities equal), so {what} is undefined")
@@ -173,7 +210,16 @@ def finish_rho_a(mo) -> np.ndarray:
     return mo.sxy * (12.0 / (float(mo.m) ** 3 - mo.m))
 
 
+def _check_finite(mo) -> None:
+    """A one-line refusal, never a silent NaN or 0, when the chunked sums overflowed (an RDM whose later chunks
+    are ~1e150 times larger than its first)."""
+    if not all(np.isfinite(v).all() for v in (mo.sx, mo.sy, mo.sxx, mo.syy, mo.sxy)):
+        raise RSABridgeError("an RDM's dissimilarities span too many orders of magnitude for the chunked sums of an "
+                             "RDM store; rescale it, or compare without --rdm-store")
+
+
 def finish_cosine(mo) -> np.ndarray:
+    _check_finite(mo)
     for who, sq in (("a model", mo.sxx), ("a neural", mo.syy)):
         if (sq == 0).any():
             raise RSABridgeError(f"{who} RDM is all zeros, so its cosine with another RDM is undefined")

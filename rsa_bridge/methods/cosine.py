@@ -16,17 +16,20 @@ def prepare(x, w, order):
     """Values scaled to unit weighted norm, (B, K, m)."""
     import numpy as np
 
+    from rsa_bridge.methods._numeric import scaled
     from rsa_bridge.stats import weighted
 
+    x = scaled(x)  # exact power-of-two scaling: no overflow at 1e300, no underflow at 1e-300
     xb = np.broadcast_to(x, (w.shape[0],) + x.shape[-2:]) if x.ndim == 2 else x
     return weighted.unit(xb, w)
 
 
 def pool_values(x, w, order):
     """Values scaled to unit weighted root mean square, (B, K, m)."""
+    from rsa_bridge.methods._numeric import scaled
     from rsa_bridge.stats import weighted
 
-    return weighted.weighted_rms_scaled(x, w)
+    return weighted.weighted_rms_scaled(scaled(x), w)
 
 
 METHOD = Method(

@@ -14,16 +14,19 @@ def similarity(a, b):
 
 def prepare(x, w, order):
     """Weighted-mean-centred values scaled to unit weighted norm, (B, K, m)."""
+    from rsa_bridge.methods._numeric import scaled
     from rsa_bridge.stats import weighted
 
+    x = scaled(x)  # exact power-of-two scaling: no overflow at 1e300, no underflow at 1e-300
     return weighted.unit(x - weighted.weighted_mean(x, w), w, weighted.weighted_norm(x, w))
 
 
 def pool_values(x, w, order):
     """Weighted z-scores (population SD), (B, K, m)."""
+    from rsa_bridge.methods._numeric import scaled
     from rsa_bridge.stats import weighted
 
-    return weighted.weighted_zscores(x, w)
+    return weighted.weighted_zscores(scaled(x), w)
 
 
 METHOD = Method(

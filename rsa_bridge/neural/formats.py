@@ -162,7 +162,8 @@ _BUILTIN = (
     NeuralFormat("algonauts2019", _PUBLISHED + "read_algonauts2019",
                  "EVC and IT RDMs (15 subjects) of an Algonauts 2019 target_fmri*.mat", holds=RDMS),
     NeuralFormat("net2brain", _PUBLISHED + "read_net2brain",
-                 "Net2Brain's Algonauts 78-image EVC and IT RDMs (a folder or one .npz)", holds=RDMS, folder=True),
+                 "Net2Brain's Algonauts 78-image EVC and IT RDMs (a folder or one .npz; similarity matrices need "
+                 "--similarity-to-dissimilarity)", holds=RDMS, options=("similarity_to_dissimilarity",), folder=True),
     NeuralFormat("henaff2021-v1", _PUBLISHED + "read_henaff_v1",
                  "spike counts of one Henaff et al. 2021 V1 recording (.mat)"),
     NeuralFormat("henaff2021-v1-rdms", _PUBLISHED + "read_henaff_v1_rdms",

@@ -21,6 +21,7 @@ from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
+from rsa_bridge.value_checks import real_numbers, whole_numbers
 from stimuli.csv_cells import unescape_frame
 
 #: axis names a numpy/.mat array's layout may use
@@ -88,9 +89,7 @@ def from_array(
     A (stimulus, repetition) slot where every neuroid is NaN is padding and is dropped; a stimulus with
     no repetition at all is dropped with a warning.
     """
-    data = np.asarray(array)
-    if data.dtype == object or not np.issubdtype(data.dtype, np.number):
-        raise RSABridgeError(f"the array must hold numbers; got dtype {data.dtype}")
+    data = real_numbers(array, "the array")  # complex, text or objects: one line naming a position
     axes = _parse_layout(layout, data.ndim)
     order = [a for a in ("neuroid", "stimulus", "repetition", "time_bin") if a in axes]
     data = np.transpose(data, [axes.index(a) for a in order]).astype(np.float64, copy=False)
@@ -228,7 +227,9 @@ def read_csv(path: str | os.PathLike, *, region: str | None = None, animal: str 
                              f"in row {int(np.flatnonzero(bad)[0]) + 2}")
     reps = pd.to_numeric(table[S.REPETITION], errors="coerce")
     if reps.isna().any() or (reps != np.round(reps)).any():
-        raise RSABridgeError(f"{str(path)!r}: repetition must be a whole number in every row")
+        row = int(np.flatnonzero(reps.isna() | (reps != np.round(reps)))[0])
+        raise RSABridgeError(f"{str(path)!r}: repetition must be a whole number in every row; row {row + 2} holds "
+                             f"{str(table[S.REPETITION].iloc[row])[:40]!r}")
     table = table.assign(rate=rate.astype(np.float64), repetition=reps.astype(np.int64))
     key = [S.STIMULUS_ID, S.REPETITION, S.NEUROID_ID]
     dup = table.duplicated(key)
@@ -298,7 +299,7 @@ def read_brainscore(path: str | os.PathLike, *, region: str | None = None, anima
         raise RSABridgeError(f"{str(path)!r} has neither stimulus_id nor image_id along presentation")
     stim = [str(s) for s in stim]
     if S.REPETITION in coords:
-        reps = coords[S.REPETITION].astype(np.int64)
+        reps = whole_numbers(coords[S.REPETITION], f"{str(path)!r}: repetition")  # NaN or 1.5: one line
     else:
         reps = np.zeros(len(stim), dtype=np.int64)
         counts: dict[str, int] = {}

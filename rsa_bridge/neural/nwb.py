@@ -32,6 +32,7 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.hdf5_guard import check_self_contained
 from rsa_bridge.neural.schema import make_rates
+from rsa_bridge.value_checks import finite_times
 
 #: columns searched, in order, for the stimulus of each presentation when none is named
 STIMULUS_COLUMNS = ("stimulus_id", "stimulus", "image_id", "image", "stim_id", "stimulus_name", "image_name",
@@ -169,9 +170,11 @@ def read_nwb(path: str | os.PathLike, *, start: float = 0.0, stop: float | None 
             raise RSABridgeError(f"the units table of {str(path)!r} has no spike_times column")
         table = _table(nwb, intervals)
         stimuli = _column(table, stimulus_column, STIMULUS_COLUMNS, "stimulus")
-        t_start = np.asarray(table["start_time"][:], dtype=float)
-        t_stop = np.asarray(table["stop_time"][:], dtype=float)
-        onsets = t_start if onset_column is None else np.asarray(_column(table, onset_column, (), "onset"), float)
+        # NaN or text times would count no spike at all (or raise deep inside numpy): one line naming the row
+        t_start = finite_times(table["start_time"][:], f"{str(path)!r}: {intervals} start_time")
+        t_stop = finite_times(table["stop_time"][:], f"{str(path)!r}: {intervals} stop_time")
+        onsets = t_start if onset_column is None else finite_times(
+            _column(table, onset_column, (), "onset"), f"{str(path)!r}: {intervals} {onset_column}")
         lo, hi = onsets + edges[0] / 1000.0, onsets + edges[-1] / 1000.0
         outside = np.flatnonzero((lo < t_start - 1e-9) | (hi > t_stop + 1e-9))
         if outside.size:

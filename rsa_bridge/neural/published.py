@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rsa_bridge.condensed import check_square
 from rsa_bridge.datasets import DATA_DIR, save_dataset, validate_rdm_dataset
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.io import publish_files, reading
 from rsa_bridge.neural import schema as S
 from rsa_bridge.rdm import COL, ROW
+from rsa_bridge.value_checks import CONVERTED_ATTR, CONVERTED_VALUE, real_numbers, similarity_to_dissimilarity
 from stimuli.csv_cells import frame_to_csv
 
 CICHY_CITATION = ("Cichy RM, Pantazis D, Oliva A (2014) Nat Neurosci 17:455-462; Cichy RM, Khosla A, Pantazis D, "
@@ -46,10 +48,19 @@ class Imported:
     manifest: pd.DataFrame | None = None
 
 
-def _rdm_dataset(rdms: dict[str, np.ndarray], ids: list[str], attrs: dict, var_attrs: dict) -> xr.Dataset:
+def _rdm_dataset(rdms: dict[str, np.ndarray], ids: list[str], attrs: dict, var_attrs: dict,
+                 similarity: bool = False) -> xr.Dataset:
+    """The RDM dataset of raw (subject, n, n) matrices, each checked as it came (real, finite, symmetric per entry,
+    zero diagonal per row; a similarity matrix is named) before the exact symmetrisation; ``similarity``: the
+    source holds similarities, converted by 1 - s (recorded in the area's attrs)."""
     variables = {}
     for area, values in rdms.items():
-        values = np.asarray(values, dtype=np.float64)
+        values = real_numbers(values, f"the {area} RDMs").astype(np.float64, copy=False)
+        if similarity:
+            values = similarity_to_dissimilarity(values)
+            var_attrs = {**var_attrs, CONVERTED_ATTR: CONVERTED_VALUE}
+        for k, matrix in enumerate(values.reshape(-1, *values.shape[-2:])):
+            check_square(matrix, f"{area} (subject {k + 1})")  # before the diagonal is zeroed below
         values = (values + np.swapaxes(values, -1, -2)) / 2.0  # exact symmetry (sources are symmetric to ~1e-16)
         values[..., np.arange(len(ids)), np.arange(len(ids))] = 0.0
         subjects = [f"sub{k + 1:02d}" for k in range(values.shape[0])]
@@ -86,9 +97,13 @@ def read_algonauts2019(path: str | os.PathLike, **unused) -> Imported:
     return Imported(_rdm_dataset(rdms, ids, attrs, var_attrs), manifest)
 
 
-def read_net2brain(path: str | os.PathLike, **unused) -> Imported:
+def read_net2brain(path: str | os.PathLike, similarity_to_dissimilarity: bool = False, **unused) -> Imported:
     """EVC and IT RDMs (15 subjects, 78 images) from Net2Brain's ``fmri_<area>_RDMs.npz`` files: a folder
-    holding them (and ``stimuli/``), or one such file."""
+    holding them (and ``stimuli/``), or one such file.
+
+    Similarity matrices (diagonal 1, entries in [-1, 1]) are refused in one line unless
+    ``similarity_to_dissimilarity`` (``--similarity-to-dissimilarity``) converts them by 1 - s, which the
+    areas' attrs record (``converted_from``)."""
     path = Path(path)
     if not path.exists():
         raise RSABridgeError(f"no such file or folder: {str(path)!r}")
@@ -115,7 +130,7 @@ def read_net2brain(path: str | os.PathLike, **unused) -> Imported:
              "(Algonauts 2019 test set, Net2Brain copy)", "source": str(path), "citation": CICHY_CITATION,
              "licence": "BSD-3-Clause-style (Net2Brain repository); data/images: none stated"}
     var_attrs = {"metric": "correlation", "species": "human", "description": "fMRI RDMs as distributed by Net2Brain"}
-    return Imported(_rdm_dataset(rdms, ids, attrs, var_attrs), manifest)
+    return Imported(_rdm_dataset(rdms, ids, attrs, var_attrs, bool(similarity_to_dissimilarity)), manifest)
 
 
 def _chars(handle, key: str) -> str:

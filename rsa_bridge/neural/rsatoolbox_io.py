@@ -23,7 +23,9 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.hdf5_guard import check_self_contained
 from rsa_bridge.neural import schema as S
+from rsa_bridge.condensed import check_square
 from rsa_bridge.rdm import COL, ROW, rdm_dataarray
+from rsa_bridge.value_checks import real_numbers, whole_numbers
 
 #: the first 8 bytes of every HDF5 file (the format signature)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -118,7 +120,7 @@ def from_rsatoolbox_dataset(dataset, *, stimulus_descriptor: str | None = None,
     if rep_key is not None:
         if rep_key not in obs:
             raise RSABridgeError(f"the rsatoolbox Dataset has no obs_descriptor {rep_key!r}")
-        reps = np.asarray(obs.pop(rep_key)).astype(np.int64)
+        reps = whole_numbers(np.asarray(obs.pop(rep_key)).ravel(), f"obs_descriptor {rep_key!r}")
     else:
         counts: dict[str, int] = {}
         reps = np.zeros(len(stim), dtype=np.int64)
@@ -138,7 +140,7 @@ def from_rsatoolbox_dataset(dataset, *, stimulus_descriptor: str | None = None,
     unit = units or desc.pop("units", None)
     bins = None
     if measurements.ndim == 3:
-        times = np.asarray(dataset.time_descriptors.get("time", np.arange(measurements.shape[2])), dtype=float)
+        times = real_numbers(dataset.time_descriptors.get("time", np.arange(measurements.shape[2])), "time")
         step = np.diff(times).min() if times.size > 1 else np.nan
         bins = [(t, t + step) for t in times]
     attrs = {k: v for k, v in desc.items() if isinstance(v, (str, int, float))}
@@ -210,7 +212,9 @@ def rdms_from_rsatoolbox(rdms, *, pattern_descriptor: str | None = None, replica
 
         model = rdms_from_rsatoolbox(rsatoolbox_rdms, replicate_descriptor="layer_name", dim="layer")
     """
-    matrices = np.asarray(rdms.get_matrices(), dtype=np.float64)
+    matrices = real_numbers(rdms.get_matrices(), "the rsatoolbox RDMs").astype(np.float64, copy=False)
+    for k, matrix in enumerate(matrices):  # finite, symmetric per entry (rsatoolbox keeps no diagonal to check)
+        check_square(matrix, f"rsatoolbox (RDM {k})")
     patterns = dict(rdms.pattern_descriptors)
     if stimulus_ids is None:
         key = pattern_descriptor or next((d for d in STIMULUS_DESCRIPTORS if d in patterns), None)

@@ -32,6 +32,7 @@ import xarray as xr
 from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.provenance import clean_attrs, package_version
+from rsa_bridge.value_checks import real_numbers, whole_numbers
 
 PRESENTATION = "presentation"
 NEUROID = "neuroid"
@@ -126,13 +127,10 @@ def make_rates(
     data = np.asarray(values)
     if data.ndim not in (2, 3):
         raise RSABridgeError(f"rates must be (presentations, neuroids[, time_bins]); got shape {data.shape}")
-    if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
-        raise RSABridgeError(f"rates must be real numbers; got dtype {data.dtype}")
-    if not np.issubdtype(data.dtype, np.floating):
-        data = data.astype(np.float64)
+    data = real_numbers(data, "rates")  # complex, text or objects: one line naming a position
+    reps = whole_numbers(np.asarray(repetitions).ravel(), "repetition")  # NaN, 1.5, text: one line
     n_pres, n_neur = data.shape[:2]
     stim = _labels(stimulus_ids, n_pres, "stimulus_id")
-    reps = np.asarray(repetitions).ravel()
     if reps.size != n_pres:
         raise RSABridgeError(f"{reps.size} repetition values for {n_pres} presentations")
     neuroid_ids = _labels(neuroid_ids, n_neur, "neuroid_id")
@@ -157,8 +155,8 @@ def make_rates(
         bins = list(time_bins) if time_bins is not None else [(np.nan, np.nan)] * data.shape[2]
         if len(bins) != data.shape[2]:
             raise RSABridgeError(f"{len(bins)} time bins for {data.shape[2]} in the data")
-        coords[TIME_BIN_START] = (TIME_BIN, np.array([float(b[0]) for b in bins]))
-        coords[TIME_BIN_END] = (TIME_BIN, np.array([float(b[1]) for b in bins]))
+        coords[TIME_BIN_START] = (TIME_BIN, real_numbers([b[0] for b in bins], "time_bin_start"))
+        coords[TIME_BIN_END] = (TIME_BIN, real_numbers([b[1] for b in bins], "time_bin_end"))
     meta = {"units": unit, KIND_ATTR: KIND_RATES, "rsa_bridge_version": package_version(), **(attrs or {})}
     meta["units"] = unit
     if allow_missing and np.isnan(data).any():
@@ -209,14 +207,15 @@ def validate_rates(rates: xr.DataArray, where: str = "firing rates") -> xr.DataA
     dup = _duplicates(ids)
     if dup:
         raise RSABridgeError(f"{where}: duplicate neuroid_id {preview(dup)}; every neuroid needs its own id")
-    pairs = list(zip(map(str, _coord(rates, STIMULUS_ID)), _coord(rates, REPETITION).tolist()))
+    reps = whole_numbers(_coord(rates, REPETITION), f"{where}: repetition")  # NaN, 1.5, text: one line
+    pairs = list(zip(map(str, _coord(rates, STIMULUS_ID)), reps.tolist()))
     dup = _duplicates(pairs)
     if dup:
         raise RSABridgeError(f"{where}: stimulus {dup[0][0]!r} has repetition {dup[0][1]} more than once "
                              f"({len(dup)} duplicated presentations); give each showing its own repetition")
     if "units" in rates.coords:
         _single_unit([str(u) for u in _coord(rates, "units")], ids)
-    values = np.asarray(rates.transpose(PRESENTATION, NEUROID, ...).values)
+    values = real_numbers(rates.transpose(PRESENTATION, NEUROID, ...).values, where)
     if np.isinf(values).any():
         raise RSABridgeError(f"{where} contain inf")
     nan = np.isnan(values)

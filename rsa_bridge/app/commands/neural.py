@@ -56,6 +56,10 @@ def register(subparsers) -> None:
     _source_options(imp)
     imp.add_argument("--metric", help="RDM metric of formats that make RDMs from rates: "
                      + ", ".join(n for n, f in all_formats().items() if "metric" in f.options) + " (default correlation)")
+    imp.add_argument("--similarity-to-dissimilarity", action="store_true",
+                     help="the source holds similarity matrices (diagonal 1): import 1 - s, recorded in the attrs ("
+                     + ", ".join(n for n, f in all_formats().items() if "similarity_to_dissimilarity" in f.options)
+                     + "); without it a similarity matrix is refused")
     imp.add_argument("--out", type=out_path, required=True, help="output .nc (firing rates or an RDM dataset)")
     imp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     imp.set_defaults(func=run_import)
@@ -168,7 +172,7 @@ def run_import(args) -> int:
     check_out(args.out, args.overwrite, kind="file")
     # the stimulus manifest that sources with images write beside --out obeys --overwrite too, before any work
     check_out(manifest_path(args.out), args.overwrite, kind="file", option="the stimulus manifest beside --out")
-    imported = _read(args, metric=args.metric)
+    imported = _read(args, metric=args.metric, similarity_to_dissimilarity=args.similarity_to_dissimilarity or None)
     written = write_imported(imported, args.out, overwrite=args.overwrite)
     _print_summary(imported.data)
     print(f"wrote {', '.join(str(p) for p in written)}")
