@@ -368,3 +368,13 @@ def test_bad_input_is_one_line_error():
         with pytest.raises(RSABridgeError, match=words) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+def test_module_examples_run():
+    import doctest
+    import importlib
+
+    for name in ("spectral", "procrustes", "cca", "knn"):
+        module = importlib.import_module(f"rsa_bridge.measures.{name}")
+        result = doctest.testmod(module, extraglobs={"np": np}, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, name
