@@ -97,6 +97,12 @@ def test_bootstrap_permutation_and_ceiling_equal_feature_space(toy):
     ceiling = np.mean([feature_procrustes(a, b) for a, b in half_means(rates, 10, 0, ids)])
     assert rows["measure_ceiling"].iloc[0] == pytest.approx(ceiling, abs=1e-10)
     np.testing.assert_allclose(rows["score_over_ceiling"], observed / ceiling, atol=1e-8)
+    from rsa_bridge.app.report import format_table
+
+    printed = format_table(result)
+    assert "MEASURE procrustes: Procrustes similarity (procrustes)" in printed
+    assert f"ceiling for V1: {ceiling:.4f} (split-half procrustes)" in printed
+    assert "bootstrap samples over stimuli" in printed
 
 
 def test_cli_measure_choices_come_from_the_registry(toy, tmp_path, capsys):
