@@ -2,19 +2,19 @@
 
 :data:`MEASURES` is the registry ``compare --measure NAME`` reads (name -> :class:`Measure`):
 
-========= ============================================================ =================================
-name      score of one layer against one area                          needs
-========= ============================================================ =================================
-rsa       comparison of the layer RDM with the area's RDMs (today's)    layer RDM, area RDMs
-cka       linear CKA of the layer Gram and the neural Gram              layer Gram, responses
-linear    median over neuroids of cross-validated Pearson r (ridge)     layer Gram, per-stimulus responses
+========== ============================================================= ==================================
+name       score of one layer against one area                           needs
+========== ============================================================= ==================================
+rsa        comparison of the layer RDM with the area's RDMs (today's)    layer RDM, area RDMs
+cka        linear CKA of the layer Gram and the neural Gram              layer Gram, responses
+linear     median over neuroids of cross-validated Pearson r (ridge)     layer Gram, per-stimulus responses
 procrustes ||X^T Y||_* / (||X|| ||Y||) (cos of the angular shape metric) layer Gram, responses
-cca       mean canonical correlation                                   layer Gram, responses
-svcca     mean CCA of the directions holding 99 % of each's variance   layer Gram, responses
-pwcca     projection-weighted mean CCA (L2 weights, layer side)        layer Gram, responses
-mutual_knn share of the 10 nearest neighbours in common                layer Gram, responses
-cknna     centred kernel nearest-neighbour alignment (k = 10)           layer Gram, responses
-========= ============================================================ =================================
+cca        mean canonical correlation                                    layer Gram, responses
+svcca      mean CCA of the directions holding 99 % of each's variance    layer Gram, responses
+pwcca      projection-weighted mean CCA (L2 weights, layer side)         layer Gram, responses
+mutual_knn share of the 10 nearest neighbours in common                  layer Gram, responses
+cknna      centred kernel nearest-neighbour alignment (k = 10)           layer Gram, responses
+========== ============================================================= ==================================
 
 Modules: :mod:`.cka` (linear, debiased, RBF CKA), :mod:`.ridge` (dual ridge, RidgeCV-equal alpha selection),
 :mod:`.pls` (Brain-Score PLS in the dual), :mod:`.folds`, :mod:`.predictivity`, :mod:`.ceilings`,
