@@ -254,6 +254,7 @@ def test_cca_family_equals_feature_space(shape):
         assert np.abs(ref_cov_cca(x, y) - rho).max() < 1e-8     # the two references agree
 
 
+@pytest.mark.filterwarnings("ignore:CCA. a representation spans")   # 99 % of random n < p data: all 19
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("keep", [0.99, 0.6, 4])
 def test_svcca_equals_feature_space(shape, keep):
@@ -264,8 +265,18 @@ def test_svcca_equals_feature_space(shape, keep):
 
 def test_cca_n_less_than_p_full_rank_is_all_ones():
     x, y = pair(20, 60, 45, 9)              # both span the whole centred space: every rho is 1
-    assert abs(cca.mean_cca(*grams(x, y)) - 1.0) < 1e-10
-    assert abs(cca.pwcca(*grams(x, y)) - 1.0) < 1e-10
+    with pytest.warns(RuntimeWarning, match="every canonical correlation is 1"):
+        assert abs(cca.mean_cca(*grams(x, y)) - 1.0) < 1e-10
+    with pytest.warns(RuntimeWarning, match="every canonical correlation is 1"):
+        assert abs(cca.pwcca(*grams(x, y)) - 1.0) < 1e-10
+    # one side of full rank n - 1 is enough: a 3-unit Y lies inside X's column space
+    z = np.random.default_rng(9).normal(size=(20, 3))
+    with pytest.warns(RuntimeWarning, match="spans all 19 centred directions"):
+        assert abs(cca.mean_cca(*grams(x, z)) - 1.0) < 1e-10
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cca.mean_cca(*grams(*pair(20, 60, 45, 9, rank=6)))       # no warning below full rank
 
 
 def test_cca_hand_worked_and_invariances():

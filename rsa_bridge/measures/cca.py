@@ -7,7 +7,9 @@ singular values of ``M = U_X^T U_Y = A diag(rho) B^T`` (the cosines of the princ
 column spaces), ``rho_1 >= ... >= rho_m``, ``m = min(r_X, r_Y)``.
 
 - **mean CCA** ``sum rho_i / m`` (Raghu et al. 2017's summary; Kornblith et al. 2019's ``rho bar``).
-  With n <= rank(X) + rank(Y) the column spaces share directions and many rho are 1: use SVCCA then.
+  With n <= rank(X) + rank(Y) the column spaces share directions and many rho are 1; when one
+  representation has rank n - 1 (a layer with at least as many units as stimuli) the other's column space
+  lies inside its own and *every* rho is 1 whatever the data (a RuntimeWarning says so): use SVCCA then.
 - **SVCCA** (Raghu et al. 2017): the same on the leading principal directions of each representation,
   ``keep`` = a fraction of the variance (default 0.99: the fewest leading directions whose eigenvalues sum
   to >= 99 % of the total, as in Raghu et al. and Kornblith et al.) or an int (that many directions).
@@ -25,6 +27,8 @@ Example::
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from rsa_bridge.measures.spectral import Spectrum, gram_spectrum, same_stimuli
@@ -39,9 +43,20 @@ def _pair(k, l) -> tuple[Spectrum, Spectrum]:
     return a, b
 
 
+def _saturated(a: Spectrum, b: Spectrum) -> None:
+    """Warn when one representation spans every centred direction (rank n - 1): then every rho is 1."""
+    if max(a.rank, b.rank) >= a.n - 1:
+        warnings.warn(f"CCA: a representation spans all {a.n - 1} centred directions of the {a.n} stimuli (as many "
+                      "units as stimuli or more), so every canonical correlation is 1 whatever the other one; "
+                      "keep fewer directions (svcca) or use procrustes", RuntimeWarning, stacklevel=3)
+
+
 def canonical_correlations(k, l) -> np.ndarray:
-    """(m,) canonical correlations, descending, ``m = min(rank Kc, rank Lc)``, from two Grams (or Spectra)."""
+    """(m,) canonical correlations, descending, ``m = min(rank Kc, rank Lc)``, from two Grams (or Spectra).
+
+    Warns when a representation has rank n - 1 (then all are 1)."""
     a, b = _pair(k, l)
+    _saturated(a, b)
     return np.clip(np.linalg.svd(a.vectors.T @ b.vectors, compute_uv=False), 0.0, 1.0)
 
 
@@ -59,6 +74,7 @@ def svcca(k, l, keep: float | int = SVCCA_KEEP) -> float:
 def pwcca(k, l) -> float:
     """Projection-weighted mean canonical correlation, weights from the first Gram (L2 projections)."""
     a, b = _pair(k, l)
+    _saturated(a, b)
     u, rho, _ = np.linalg.svd(a.vectors.T @ b.vectors, full_matrices=False)
     weights = np.sqrt(np.einsum("i,ij->j", a.values, u * u))
     return float(np.sum(weights * np.clip(rho, 0.0, 1.0)) / np.sum(weights))
