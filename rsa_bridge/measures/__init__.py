@@ -95,12 +95,12 @@ def _check_knn(n_stimuli: int, options=None, labels=None) -> None:
 
 
 _SPECTRUM = _lazy("spectral", "gram_spectrum")
-_SPLIT_HALF = "ceiling: the measure between split-half neural Grams"
 
 
 def _gram_measure(name: str, long_name: str, definition: str, peers: str, score: Callable, *, reference: str,
                   prepare: Callable | None = _SPECTRUM, check=None) -> Measure:
-    return Measure(name, long_name, definition, True, peers, axis_label=long_name, ceiling_label=_SPLIT_HALF,
+    return Measure(name, long_name, definition, True, peers, axis_label=long_name,
+                   ceiling_label=f"ceiling: split-half {long_name} of the neural data",
                    gram_score=score, gram_prepare=prepare, ceiling_short=f"split-half {name}", reference=reference,
                    check=check)
 
