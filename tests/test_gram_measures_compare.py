@@ -124,3 +124,18 @@ def test_knn_measures_refuse_too_few_stimuli():
     with pytest.raises(RSABridgeError, match="at least 12 stimuli"):
         MEASURES["cknna"].check(11, MeasureOptions(), None)
     MEASURES["cknna"].check(12, MeasureOptions(), None)
+
+
+@pytest.mark.parametrize("name", GRAM_MEASURES)
+def test_a_constant_layer_scores_nan_with_a_warning(name):
+    from rsa_bridge.measures.gram_scoring import gram_stats, layer_scores
+
+    rng = np.random.default_rng(0)
+    x, r = rng.normal(size=(15, 20)), rng.normal(size=(15, 4))
+    kernels = np.stack([x @ x.T, np.full((15, 15), 2.0)])       # the second layer is constant over the stimuli
+    with pytest.warns(RuntimeWarning, match=f"constant over the stimuli; its {name} is NaN"):
+        score = layer_scores(MEASURES[name], kernels, r @ r.T)
+        st = gram_stats(MEASURES[name], kernels, r @ r.T, score, n_bootstrap=5, n_permutations=3,
+                        rng=np.random.default_rng(1))
+    assert np.isfinite(score[0]) and np.isnan(score[1])
+    assert np.isfinite(st.samples[:, 0]).all() and np.isnan(st.samples[:, 1]).all()

@@ -22,6 +22,7 @@ permutation (the layers' are reused).
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.measures.spectral import ConstantRepresentation
 from rsa_bridge.measures.stats import LayerStats, p_best
 from rsa_bridge.stats.bootstrap import percentile_ci
 from rsa_bridge.stats.permutation import fdr_bh, holm
@@ -36,13 +38,31 @@ from rsa_bridge.stats.resample import bootstrap_stimuli, permutations
 
 
 def _prepare(record, gram: np.ndarray) -> Any:
-    return record.gram_prepare(gram) if record.gram_prepare is not None else gram
+    """What ``record.gram_score`` takes for one Gram; None for a constant representation (its score is NaN)."""
+    try:
+        return record.gram_prepare(gram) if record.gram_prepare is not None else gram
+    except ConstantRepresentation:
+        warnings.warn(f"a representation is constant over the stimuli; its {record.name} is NaN", RuntimeWarning,
+                      stacklevel=3)
+        return None
+
+
+def _score(record, k, l) -> float:
+    if k is None or l is None:
+        return float("nan")
+    try:
+        return float(record.gram_score(k, l))
+    except ConstantRepresentation:
+        warnings.warn(f"a representation is constant over the stimuli; its {record.name} is NaN", RuntimeWarning,
+                      stacklevel=3)
+        return float("nan")
 
 
 def layer_scores(record, kernels: Sequence[np.ndarray], neural: np.ndarray) -> np.ndarray:
-    """(L,) the measure of each layer Gram (L, n, n) against the neural Gram (n, n)."""
+    """(L,) the measure of each layer Gram (L, n, n) against the neural Gram (n, n); NaN for a layer (or
+    neural data) that is constant over the stimuli, as CKA gives."""
     prep = _prepare(record, neural)
-    return np.array([record.gram_score(_prepare(record, k), prep) for k in kernels], dtype=np.float64)
+    return np.array([_score(record, _prepare(record, k), prep) for k in kernels], dtype=np.float64)
 
 
 def gram_stats(record, kernels: np.ndarray, neural: np.ndarray, observed: np.ndarray, *, n_bootstrap: int,
@@ -63,7 +83,7 @@ def gram_stats(record, kernels: np.ndarray, neural: np.ndarray, observed: np.nda
         exceed = np.zeros(len(kernels))
         for p in permutations(n, n_permutations, rng):
             null = _prepare(record, neural[np.ix_(p, p)])
-            exceed += np.array([record.gram_score(k, null) for k in prepared]) >= observed - 1e-12
+            exceed += np.array([_score(record, k, null) for k in prepared]) >= observed - 1e-12
         out.p_value = (1 + exceed) / (1 + n_permutations)
         out.p_holm, out.p_fdr = holm(out.p_value), fdr_bh(out.p_value)
     return out
@@ -88,7 +108,7 @@ def gram_ceiling(record, rates: xr.DataArray, n_splits: int = 10, seed: int | np
         if np.isnan(a).any() or np.isnan(b).any():
             raise RSABridgeError(f"a half has no presentation of some stimulus or a NaN response; the {record.name} "
                                  "ceiling needs every stimulus in both halves")
-        values.append(record.gram_score(_prepare(record, a @ a.T), _prepare(record, b @ b.T)))
+        values.append(_score(record, _prepare(record, a @ a.T), _prepare(record, b @ b.T)))
     return float(np.mean(values))
 
 

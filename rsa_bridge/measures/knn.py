@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.measures.spectral import check_gram
+from rsa_bridge.measures.spectral import ConstantRepresentation, check_gram
 
 #: default number of neighbours (platonic-rep's default ``topk``)
 DEFAULT_K = 10
@@ -43,6 +43,9 @@ def knn_kernel(k, *, center: bool = True, normalize: bool = True) -> np.ndarray:
     k = check_gram(k)
     if center:
         k = center_gram(k)
+    if not np.any(k):
+        raise ConstantRepresentation("a representation is constant over the stimuli (its centred Gram is zero); "
+                                     "its neighbours are undefined")
     if normalize:
         d = np.diag(k)
         if not (d > 0).all():

@@ -29,6 +29,10 @@ import numpy as np
 from rsa_bridge.errors import RSABridgeError
 
 
+class ConstantRepresentation(RSABridgeError):
+    """A representation is the same for every stimulus (its centred Gram is zero): the measures are undefined."""
+
+
 @dataclass(frozen=True)
 class Spectrum:
     """The nonzero eigenpairs of a centred Gram: ``values`` (r,) descending, ``vectors`` (n, r) orthonormal."""
@@ -93,8 +97,8 @@ def gram_spectrum(k, *, rtol: float | None = None) -> Spectrum:
     top = values[0] if values.size else 0.0
     r = int(np.sum(values > rtol * top)) if top > 0 else 0
     if r == 0:
-        raise RSABridgeError("a representation is constant over the stimuli (its centred Gram is zero); "
-                             "these measures are undefined for it")
+        raise ConstantRepresentation("a representation is constant over the stimuli (its centred Gram is zero); "
+                                     "these measures are undefined for it")
     return Spectrum(values[:r].copy(), np.ascontiguousarray(vectors[:, :r]))
 
 
