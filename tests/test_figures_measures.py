@@ -88,7 +88,7 @@ def test_reader_returns_one_measure_and_refuses_a_mix(three):
     with pytest.raises(RSABridgeError, match="no cka scores"):
         select_measure(_only(table, "rsa"), "cka")
     with pytest.raises(RSABridgeError, match="unknown measure"):
-        select_measure(table, "procrustes")
+        select_measure(table, "no_such_measure")
     old = _only(table, "rsa").drop(columns=["measure"])  # results written before measures existed: RSA
     assert measures_in(old) == ["rsa"] and len(select_measure(old)) == 3
     cached = common.read_results(three / "results")

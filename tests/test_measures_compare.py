@@ -143,7 +143,7 @@ def test_measure_errors(toy, tmp_path, capsys):
     from rsa_bridge.app.pipeline import compare_precomputed
 
     with pytest.raises(RSABridgeError, match="unknown measure"):
-        _run(toy, ["svcca"])
+        _run(toy, ["no_such_measure"])
     root, ids, rates = toy
     with pytest.raises(RSABridgeError, match="pass --responses"):
         compare_model("toy", ["V1"], dataset=str(root / "toy.nc"), layers=["fc"], model=Counting(),
@@ -159,5 +159,5 @@ def test_measure_errors(toy, tmp_path, capsys):
                  "--measure", "cka", "--bootstrap", "0"])
     assert code == 2 and "carry no Gram" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
-        main(["compare", "--model", "alexnet", "--area", "V4", "--measure", "svcca"])
+        main(["compare", "--model", "alexnet", "--area", "V4", "--measure", "no_such_measure"])
     assert exit_info.value.code == 2

@@ -287,11 +287,11 @@ def test_split_half_ceilings_equal_hand_computation():
 
 
 def test_measure_registry():
-    assert set(MEASURES) == {"rsa", "cka", "linear"}
+    assert {"rsa", "cka", "linear"} <= set(MEASURES)
     assert check_measures(None) == ["rsa"]
     assert check_measures(["cka", "rsa", "cka"]) == ["cka", "rsa"]
     with pytest.raises(RSABridgeError, match="unknown measure"):
-        check_measures(["svcca"])
+        check_measures(["no_such_measure"])
 
 
 def test_shipped_v4_ceilings():

@@ -2,17 +2,25 @@
 
 :data:`MEASURES` is the registry ``compare --measure NAME`` reads (name -> :class:`Measure`):
 
-========= ============================================================ =================================
-name      score of one layer against one area                          needs
-========= ============================================================ =================================
-rsa       comparison of the layer RDM with the area's RDMs (today's)    layer RDM, area RDMs
-cka       linear CKA of the layer Gram and the neural Gram              layer Gram, responses
-linear    median over neuroids of cross-validated Pearson r (ridge)     layer Gram, per-stimulus responses
-========= ============================================================ =================================
+========== ============================================================= ==================================
+name       score of one layer against one area                           needs
+========== ============================================================= ==================================
+rsa        comparison of the layer RDM with the area's RDMs (today's)    layer RDM, area RDMs
+cka        linear CKA of the layer Gram and the neural Gram              layer Gram, responses
+linear     median over neuroids of cross-validated Pearson r (ridge)     layer Gram, per-stimulus responses
+procrustes ||X^T Y||_* / (||X|| ||Y||) (cos of the angular shape metric) layer Gram, responses
+cca        mean canonical correlation                                    layer Gram, responses
+svcca      mean CCA of the directions holding 99 % of each's variance    layer Gram, responses
+pwcca      projection-weighted mean CCA (L2 weights, layer side)         layer Gram, responses
+mutual_knn share of the 10 nearest neighbours in common                  layer Gram, responses
+cknna      centred kernel nearest-neighbour alignment (k = 10)           layer Gram, responses
+========== ============================================================= ==================================
 
 Modules: :mod:`.cka` (linear, debiased, RBF CKA), :mod:`.ridge` (dual ridge, RidgeCV-equal alpha selection),
 :mod:`.pls` (Brain-Score PLS in the dual), :mod:`.folds`, :mod:`.predictivity`, :mod:`.ceilings`,
-:mod:`.agreement` (do the measures pick the same best layer?).
+:mod:`.agreement` (do the measures pick the same best layer?), :mod:`.procrustes` (Procrustes and the shape metrics),
+:mod:`.cca` (mean CCA, SVCCA, PWCCA), :mod:`.knn` (mutual k-NN, CKNNA), all from :mod:`.spectral` or the Gram,
+scored and resampled by :mod:`.gram_scoring`.
 """
 from __future__ import annotations
 
@@ -36,6 +44,11 @@ class Measure:
     ``check``: ``check(n_stimuli, options, labels)`` raising RSABridgeError when the design cannot give a
     meaningful score (e.g. too few held-out stimuli per fold); ``compare`` runs it before the forward pass
     (:mod:`rsa_bridge.app.preflight`). ``options`` is a :class:`rsa_bridge.measures.scoring.MeasureOptions`.
+
+    ``gram_score``: ``gram_score(K, L) -> float``, the measure of a layer Gram K against the neural Gram L
+    (each (n, n), or what ``gram_prepare(G)`` made of it): a measure with it is scored, bootstrapped, permuted
+    and ceiled by :mod:`rsa_bridge.measures.gram_scoring` with no code of its own. ``ceiling_short``: the
+    printed block's name of its ceiling. ``reference``: the paper its definition follows.
     """
 
     name: str
@@ -49,12 +62,47 @@ class Measure:
     bootstrap_over: str = "stimuli"
     ceiling_style: str = "line"
     check: Callable[[int, Any, Any], None] | None = None
+    gram_score: Callable[[Any, Any], float] | None = None
+    gram_prepare: Callable[[Any], Any] | None = None
+    ceiling_short: str = ""
+    reference: str = ""
 
 
 def _check_linear(n_stimuli: int, options, labels=None) -> None:
     from rsa_bridge.measures.scoring import check_linear_design
 
     check_linear_design(n_stimuli, options, labels)
+
+
+def _lazy(module: str, name: str, **kwargs) -> Callable:
+    """``rsa_bridge.measures.<module>.<name>(*args, **kwargs)``, imported on the first call (a light registry)."""
+    def call(*args):
+        from importlib import import_module
+
+        return getattr(import_module(f"rsa_bridge.measures.{module}"), name)(*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = f"{module}.{name}"
+    return call
+
+
+def _check_knn(n_stimuli: int, options=None, labels=None) -> None:
+    from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.measures.knn import DEFAULT_K
+
+    if n_stimuli < DEFAULT_K + 2:
+        raise RSABridgeError(f"--measure mutual_knn/cknna use the {DEFAULT_K} nearest neighbours of each stimulus and "
+                             f"need at least {DEFAULT_K + 2} stimuli; got {n_stimuli}: drop the measure")
+
+
+_SPECTRUM = _lazy("spectral", "gram_spectrum")
+
+
+def _gram_measure(name: str, long_name: str, definition: str, peers: str, score: Callable, *, reference: str,
+                  prepare: Callable | None = _SPECTRUM, check=None) -> Measure:
+    return Measure(name, long_name, definition, True, peers, axis_label=long_name,
+                   ceiling_label=f"ceiling: split-half {long_name} of the neural data",
+                   gram_score=score, gram_prepare=prepare, ceiling_short=f"split-half {name}", reference=reference,
+                   check=check)
 
 
 MEASURES: dict[str, Measure] = {
@@ -66,14 +114,44 @@ MEASURES: dict[str, Measure] = {
     "cka": Measure("cka", "linear centred kernel alignment",
                    "<HKH, HLH>_F / (|HKH|_F |HLH|_F), K = layer Gram, L = neural Gram", True,
                    "Brain-Score cka; Net2Brain CKA; thingsvision CKA(kernel='linear'); rsatoolbox cosine_cov",
-                   axis_label="linear CKA", ceiling_label="ceiling: split-half CKA of the neural data"),
+                   axis_label="linear CKA", ceiling_label="ceiling: split-half CKA of the neural data",
+                   ceiling_short="split-half CKA", reference="Kornblith et al. 2019"),
     "linear": Measure("linear", "cross-validated linear predictivity",
                       "median_neuroids mean_folds pearson(ridge prediction, held-out response)", True,
                       "Brain-Score neural predictivity (pls); Net2Brain encoding (ridge); not in thingsvision/rsatoolbox",
                       check=_check_linear,
                       axis_label="linear predictivity (median Pearson r, {method})", ceiling_scale="sqrt",
                       ceiling_label="ceiling: √(split-half reliability) = r of a perfect model",
-                      bootstrap_over="neuroids"),
+                      bootstrap_over="neuroids", ceiling_short="median split-half r, Spearman-Brown",
+                      reference="Yamins et al. 2014; Schrimpf et al. 2018"),
+    "procrustes": _gram_measure(
+        "procrustes", "Procrustes similarity",
+        "||Xc^T Yc||_* / (||Xc||_F ||Yc||_F) = sum sqrt eig(Kc Lc) / sqrt(tr Kc tr Lc); angular distance = "
+        "arccos(score), Euclidean (unit norm) = sqrt(2 - 2 score)",
+        "netrep LinearMetric(alpha=1) (angular: arccos of it); similarity-repository procrustes; "
+        "not in Brain-Score/Net2Brain/thingsvision/rsatoolbox",
+        _lazy("procrustes", "procrustes_similarity"), reference="Williams et al. 2021; Ding et al. 2021"),
+    "cca": _gram_measure(
+        "cca", "mean CCA", "mean of the canonical correlations = singular values of U_K^T U_L (eigenbases of Kc, Lc)",
+        "netrep LinearMetric(alpha=0) (its angle uses sum rho / sqrt(r_X r_Y)); svcca repo cca mean; "
+        "similarity-repository cca", _lazy("cca", "mean_cca"), reference="Hotelling 1936; Raghu et al. 2017"),
+    "svcca": _gram_measure(
+        "svcca", "SVCCA", "mean CCA of the leading eigen-directions of Kc and of Lc holding 99% of each's variance",
+        "google/svcca (Raghu et al.); similarity-repository svcca", _lazy("cca", "svcca"),
+        reference="Raghu et al. 2017"),
+    "pwcca": _gram_measure(
+        "pwcca", "PWCCA", "sum w_i rho_i / sum w_i, w_i = ||Xc^T h_i||_2 (L2, layer side; Morcos et al. use L1)",
+        "google/svcca pwcca (L1 weights: differs); similarity-repository pwcca", _lazy("cca", "pwcca"),
+        reference="Morcos et al. 2018 (weights: L2 variant)"),
+    "mutual_knn": _gram_measure(
+        "mutual_knn", "mutual k-NN alignment",
+        "mean over stimuli of |N_K(i) ∩ N_L(i)| / 10, neighbours by cosine of the centred Grams",
+        "platonic-rep mutual_knn (topk=10; uncentred features)", _lazy("knn", "mutual_knn"), prepare=None,
+        check=_check_knn, reference="Huh et al. 2024"),
+    "cknna": _gram_measure(
+        "cknna", "CKNNA", "HSIC_u of the mutual-10-NN-masked cosine kernels / sqrt(the self terms)",
+        "platonic-rep cknna (topk=10, unbiased; uncentred features)", _lazy("knn", "cknna"), prepare=None,
+        check=_check_knn, reference="Huh et al. 2024"),
 }
 
 

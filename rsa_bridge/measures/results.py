@@ -129,7 +129,7 @@ def measure_blocks(table: pd.DataFrame) -> list[str]:
         lines = [f"MEASURE {name}: {m.long_name} ({', '.join(dict.fromkeys(t['method']))})", wide_table(t, cells)]
         for area, rows in t.groupby("area", sort=False):
             ceiling = rows["measure_ceiling"].iloc[0]
-            lines.append(f"ceiling for {area}: {ceiling:.4f} ({'split-half CKA' if name == 'cka' else 'median split-half r, Spearman-Brown'})")
+            lines.append(f"ceiling for {area}: {ceiling:.4f} ({m.ceiling_short})")
             for model, mrows in rows.groupby("model", sort=False):
                 if len(mrows) < 2:
                     continue

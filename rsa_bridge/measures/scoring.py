@@ -161,6 +161,14 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
                                    per_neuroid=per, neuroid_ids=results[0].neuroid_ids,
                                    excluded=sorted(set().union(*[r.excluded for r in results])),
                                    method=linear_label(options))
+    from rsa_bridge.measures import MEASURES
+    for name in measures:
+        record = MEASURES.get(name)
+        if record is not None and record.gram_score is not None:  # any measure of the two Grams, by its record
+            from rsa_bridge.measures.gram_scoring import score_gram_measure
+            score, st, ceiling = score_gram_measure(record, grams, resp, rates, ids, options, stats=dict(
+                n_bootstrap=n_bootstrap, n_permutations=n_permutations, rng=rng, level=level))
+            out[name] = AreaScores(name, layers, score, st, ceiling=ceiling, method=name)
     return out
 
 

@@ -58,8 +58,9 @@ def register(subparsers) -> None:
                        help="add similarity / noise ceiling (upper bound unless 'lower' is given) as "
                             "similarity_normalized, and print it")
     meas = p.add_argument_group("measures (rsa_bridge.measures; docs/guide/measures.md)")
-    meas.add_argument("--measure", action="append", choices=("rsa", "cka", "linear"), default=None,
-                      help="rsa (default), cka (linear CKA) or linear (cross-validated linear predictivity); "
+    from rsa_bridge.measures import MEASURES
+    meas.add_argument("--measure", action="append", choices=tuple(MEASURES), default=None,
+                      help=f"rsa (default), {', '.join(n for n in MEASURES if n != 'rsa')} (see docs/guide/measures.md); "
                            "repeatable; all from the same forward pass (rsa always runs)")
     meas.add_argument("--linear-estimator", choices=("ridge", "pls"), default="ridge",
                       help="linear predictivity: ridge (alpha by leave-one-out, default) or pls (Brain-Score, 25 "

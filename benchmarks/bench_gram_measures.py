@@ -1,0 +1,83 @@
+"""Gram form vs feature form of the issue-28 measures at n stimuli x p units (default n = 500, p = 5000).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py [--n 500] [--p 5000] [--seed 0]
+
+For two random representations X, Y (n x p, related through a shared part) it times, once each:
+
+- the **Gram form** (rsa_bridge.measures.procrustes / cca / knn) from the centred Grams K = X X^T, L = Y Y^T,
+  with and without the cost of forming the two Grams (inside ``compare`` the Grams come with the RDMs);
+- the **feature form** a peer runs on the feature matrices: Procrustes ``||Xc^T Yc||_*`` (singular values of
+  the p x p cross-covariance; netrep and similarity-repository also compute its singular vectors), mean CCA
+  from orthonormal bases ``scipy.linalg.orth`` of Xc and Yc, mutual k-NN with scikit-learn's
+  NearestNeighbors on the unit-length rows.
+
+It prints each time, the ratio feature / Gram, and the largest difference between the two forms' values.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def feature_forms(x: np.ndarray, y: np.ndarray, k: int) -> dict:
+    import scipy.linalg
+    from sklearn.neighbors import NearestNeighbors
+
+    xc, yc = x - x.mean(0), y - y.mean(0)
+
+    def procrustes():
+        return np.linalg.svd(xc.T @ yc, compute_uv=False).sum() / (np.linalg.norm(xc) * np.linalg.norm(yc))
+
+    def cca():
+        qx, qy = scipy.linalg.orth(xc), scipy.linalg.orth(yc)
+        return float(np.mean(np.linalg.svd(qx.T @ qy, compute_uv=False)))
+
+    def knn():
+        def sets(z):
+            z = z / np.linalg.norm(z, axis=1, keepdims=True)
+            idx = NearestNeighbors(n_neighbors=k + 1).fit(z).kneighbors(z, return_distance=False)
+            return [set(row) - {i} for i, row in enumerate(idx)]
+        return float(np.mean([len(a & b) / k for a, b in zip(sets(xc), sets(yc))]))
+
+    return {"procrustes": procrustes, "cca": cca, "mutual_knn": knn}
+
+
+def gram_forms(k_gram: np.ndarray, l_gram: np.ndarray, k: int) -> dict:
+    from rsa_bridge.measures import cca, knn, procrustes
+
+    return {"procrustes": lambda: procrustes.procrustes_similarity(k_gram, l_gram),
+            "cca": lambda: cca.mean_cca(k_gram, l_gram),
+            "mutual_knn": lambda: knn.mutual_knn(k_gram, l_gram, k)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--p", type=int, default=5000)
+    parser.add_argument("--k", type=int, default=10, help="neighbours for mutual k-NN")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    shared = rng.normal(size=(args.n, 50))
+    x = shared @ rng.normal(size=(50, args.p)) + rng.normal(size=(args.n, args.p))
+    y = shared @ rng.normal(size=(50, args.p)) + rng.normal(size=(args.n, args.p))
+    (k_gram, l_gram), t_gram = _timed(lambda: (x @ x.T, y @ y.T))
+    print(f"{args.n} stimuli x {args.p} units; forming both Grams: {t_gram:.2f} s")
+    grams, features = gram_forms(k_gram, l_gram, args.k), feature_forms(x, y, args.k)
+    for name in grams:
+        g, tg = _timed(grams[name])
+        f, tf = _timed(features[name])
+        print(f"{name:11s} Gram form {tg:7.2f} s (+ Grams {tg + t_gram:7.2f} s) | feature form {tf:7.2f} s | "
+              f"ratio {tf / tg:6.1f}x ({tf / (tg + t_gram):5.1f}x with the Grams) | |difference| {abs(g - f):.1e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The eigenbasis of a centred stimulus Gram: what the Procrustes, shape-metric and CCA measures are made of.
+
+For features X (n stimuli x p units) with column-centred ``Xc = H X`` (``H = I - 11^T/n``), the centred Gram
+``Kc = H K H = Xc Xc^T`` has the eigendecomposition ``Kc = U diag(lam) U^T``. Its rank-r part gives
+
+- ``U`` (n x r): an orthonormal basis of the column space of Xc (what CCA needs);
+- ``lam`` (r,): the squared singular values of Xc, i.e. n x the variances of the principal components
+  (what Procrustes, the shape metrics and SVCCA need): ``Xc = U diag(sqrt(lam)) V^T`` for some
+  orthonormal V (p x r), so every measure that is invariant to orthogonal transforms of the units is a
+  function of ``(U, lam)`` alone.
+
+**Rank.** Eigenvalues ``lam <= rtol x lam_max`` are treated as zero (default ``rtol = n x eps``; eigh's error
+on an eigenvalue is about ``eps x lam_max``, so smaller values cannot be told from 0 in float64). The centring
+direction ``1`` is always in the null space, so r <= n - 1.
+
+Example::
+
+    >>> X = np.random.default_rng(0).normal(size=(6, 3))
+    >>> s = gram_spectrum(X @ X.T)
+    >>> s.rank, bool(np.allclose(s.values.sum(), ((X - X.mean(0)) ** 2).sum()))
+    (3, True)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rsa_bridge.errors import RSABridgeError
+
+
+class ConstantRepresentation(RSABridgeError):
+    """A representation is the same for every stimulus (its centred Gram is zero): the measures are undefined."""
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """The nonzero eigenpairs of a centred Gram: ``values`` (r,) descending, ``vectors`` (n, r) orthonormal."""
+
+    values: np.ndarray
+    vectors: np.ndarray
+
+    @property
+    def rank(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def factor(self, scale: np.ndarray | None = None) -> np.ndarray:
+        """(n, r) ``U diag(scale)``; ``scale`` defaults to ``sqrt(values)`` (a feature matrix with this Gram)."""
+        return self.vectors * (np.sqrt(self.values) if scale is None else scale)[None, :]
+
+    def top(self, keep: float | int) -> Spectrum:
+        """The leading directions: ``keep`` an int (that many, at most the rank) or a fraction in (0, 1] of the
+        variance (the fewest leading directions whose eigenvalues sum to at least ``keep`` x the total)."""
+        if isinstance(keep, (int, np.integer)) and not isinstance(keep, bool):
+            if keep < 1:
+                raise RSABridgeError(f"the number of directions to keep must be >= 1; got {keep}")
+            r = min(int(keep), self.rank)
+        else:
+            keep = float(keep)
+            if not 0 < keep <= 1:
+                raise RSABridgeError(f"the fraction of variance to keep must be in (0, 1]; got {keep!r}")
+            share = np.cumsum(self.values) / self.values.sum()
+            r = int(min(np.searchsorted(share, keep - 1e-12) + 1, self.rank))
+        return Spectrum(self.values[:r], self.vectors[:, :r])
+
+    def permuted(self, order: np.ndarray) -> Spectrum:
+        """The spectrum of ``Kc[order][:, order]`` (the stimuli relabelled): the same values, rows reordered."""
+        return Spectrum(self.values, self.vectors[np.asarray(order)])
+
+
+def check_gram(k, what: str = "the Gram matrix") -> np.ndarray:
+    """``k`` as a finite, square, float64 (n, n) array, or RSABridgeError."""
+    k = np.asarray(k, dtype=np.float64)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise RSABridgeError(f"{what} must be a square (n, n) Gram matrix; got shape {k.shape}")
+    if not np.isfinite(k).all():
+        raise RSABridgeError(f"{what} contains NaN or inf")
+    if k.shape[0] < 3:
+        raise RSABridgeError(f"{what} covers {k.shape[0]} stimuli; these measures need at least 3")
+    return k
+
+
+def gram_spectrum(k, *, rtol: float | None = None) -> Spectrum:
+    """The rank-r eigenpairs of the centred ``H K H`` of an (n, n) Gram (centred or not); see the module."""
+    if isinstance(k, Spectrum):
+        return k
+    from rsa_bridge.measures.cka import center_gram
+
+    kc = center_gram(check_gram(k))
+    values, vectors = np.linalg.eigh(kc)
+    values, vectors = values[::-1], vectors[:, ::-1]
+    rtol = kc.shape[0] * np.finfo(np.float64).eps if rtol is None else float(rtol)
+    top = values[0] if values.size else 0.0
+    r = int(np.sum(values > rtol * top)) if top > 0 else 0
+    if r == 0:
+        raise ConstantRepresentation("a representation is constant over the stimuli (its centred Gram is zero); "
+                                     "these measures are undefined for it")
+    return Spectrum(values[:r].copy(), np.ascontiguousarray(vectors[:, :r]))
+
+
+def same_stimuli(a: Spectrum, b: Spectrum) -> None:
+    if a.n != b.n:
+        raise RSABridgeError(f"the Gram matrices cover different numbers of stimuli: {a.n} and {b.n}")
+
+
+def nuclear_norm(a: np.ndarray, b: np.ndarray) -> float:
+    """``||A^T B||_*``: the sum of the singular values of the (r_a, r_b) cross product of two (n, r) factors."""
+    return float(np.linalg.svd(a.T @ b, compute_uv=False).sum())
