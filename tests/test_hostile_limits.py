@@ -2,6 +2,8 @@
 estimates for --bootstrap / --permutations / fractal --size are refused with one line, before work."""
 from __future__ import annotations
 
+import os
+
 import io
 import struct
 import tarfile
@@ -100,8 +102,15 @@ def test_image_bomb_header_is_one_line(tmp_path, side):
 def test_fractal_size_and_points_refused_before_work(tmp_path, capsys):
     out = tmp_path / "f"
     assert main(["stimuli", "fractals", "--size", "100000", "--out", str(out), "--quiet"]) == 2
+    assert "--size" in _one_error_line(capsys)  # bounded when parsed (rsa_bridge.app.argtypes)
+    assert main(["stimuli", "fractals", "--size", "8192", "--out", str(out), "--quiet"]) == 2  # in bounds, 67 Mpx
     assert "pixels" in _one_error_line(capsys)
-    assert main(["stimuli", "fractals", "--points", str(10**13), "--out", str(out), "--quiet"]) == 2
+    os.environ["RSA_BRIDGE_MAX_MEMORY"] = "1M"  # in-bounds points, over a small memory budget
+    try:
+        code = main(["stimuli", "fractals", "--points", str(10**8), "--out", str(out), "--quiet"])
+    finally:
+        del os.environ["RSA_BRIDGE_MAX_MEMORY"]
+    assert code == 2
     line = _one_error_line(capsys)
     assert "needs about" in line and "--points" in line
     assert not out.exists()
@@ -118,8 +127,15 @@ def test_statistics_memory_estimate_against_hand_count():
 
 def test_compare_refuses_huge_bootstrap_before_any_model(capsys):
     assert main(["compare", "--model", "pixels", "--area", "V4", "--bootstrap", str(10**12)]) == 2
+    assert "--bootstrap" in _one_error_line(capsys)  # bounded when parsed; the memory estimate below the bound:
+    os.environ["RSA_BRIDGE_MAX_MEMORY"] = "1M"
+    try:
+        code = main(["compare", "--model", "pixels", "--area", "V4", "--bootstrap", "100000"])
+    finally:
+        del os.environ["RSA_BRIDGE_MAX_MEMORY"]
+    assert code == 2
     line = _one_error_line(capsys)
-    assert "needs about" in line and "TiB" in line or "PiB" in line
+    assert "needs about" in line and "MiB" in line
     assert main(["compare", "--model", "pixels", "--area", "V4", "--permutations", str(10**13), "--bootstrap", "0"]) == 2
     assert "--permutations" in _one_error_line(capsys)
 

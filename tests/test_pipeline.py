@@ -60,7 +60,10 @@ def test_shuffled_dataset_file_changes_nothing(toy, alexnet, tmp_path):
     root, ids = toy
     base = compare_model("alexnet", dataset=str(root / "toy.nc"), layers=["conv2"], model=alexnet, progress=False)
     order = np.random.default_rng(5).permutation(len(ids))
-    make_rdm_dataset(tmp_path / "shuffled.nc", ids, stimuli_rel=str(root / "stimuli"), order=order)
+    import shutil
+
+    shutil.copytree(root / "stimuli", tmp_path / "stimuli")  # a dataset names images inside its own folder
+    make_rdm_dataset(tmp_path / "shuffled.nc", ids, stimuli_rel="stimuli", order=order)
     assert [str(s) for s in load_dataset(tmp_path / "shuffled.nc")[ROW].values] != ids
     shuffled = compare_model("alexnet", dataset=str(tmp_path / "shuffled.nc"), layers=["conv2"], model=alexnet,
                              progress=False)

@@ -9,6 +9,7 @@ from torch import nn
 
 from extractors.streaming import stream_rdms
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.options import RDMOptions
 from rsa_bridge.rdm_store import RDMStore
 
 
@@ -27,14 +28,14 @@ def x() -> torch.Tensor:
 def test_store_path_equals_dense_path(net, x, tmp_path, budget):
     ids = [f"img{i}" for i in range(11)]
     layers = ["0", "1", "3"]
-    dense = stream_rdms(net, x, layers, batch_size=4, progress=False, stimulus_ids=ids)
+    dense = stream_rdms(net, x, layers, RDMOptions(batch_size=4), progress=False, stimulus_ids=ids)
     with RDMStore(ids, memory_budget=budget, spill_dir=tmp_path) as store:
-        got = stream_rdms(net, x, layers, batch_size=4, progress=False, stimulus_ids=ids, out_store=store)
+        got = stream_rdms(net, x, layers, RDMOptions(batch_size=4), progress=False, stimulus_ids=ids, out_store=store)
         assert got is store and store.names == layers
         assert store.spilled == ([] if budget is None else layers)
         xr.testing.assert_identical(store.to_dataarray(), dense)   # values, coords and attrs
     with RDMStore(ids, storage="float32") as store:
-        stream_rdms(net, x, layers, batch_size=4, progress=False, stimulus_ids=ids, out_store=store)
+        stream_rdms(net, x, layers, RDMOptions(batch_size=4), progress=False, stimulus_ids=ids, out_store=store)
         assert np.abs(store.to_dataarray().values - dense.values).max() <= np.abs(dense.values).max() * 2.0 ** -24
 
 

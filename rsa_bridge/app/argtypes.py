@@ -42,13 +42,14 @@ class NumberType:
     minimum: float | None = None
     maximum: float | None = None
     open_ends: bool = False
+    maximum_text: str | None = None  # how the maximum is written in messages (e.g. "2**63 - 1")
 
     @property
     def __name__(self) -> str:  # argparse names the type in some messages
         return "whole number" if self.whole else "number"
 
     def bounds_text(self) -> str:
-        lo, hi = (_fmt(self.minimum), _fmt(self.maximum))
+        lo, hi = _fmt(self.minimum), self.maximum_text or _fmt(self.maximum)
         if self.minimum is not None and self.maximum is not None:
             return (f"between {lo} and {hi} (exclusive)" if self.open_ends else f"from {lo} to {hi}")
         if self.minimum is not None:
@@ -98,7 +99,7 @@ def integer(option: str, minimum: int | None = None, maximum: int | None = None)
 
 def seed(option: str = "--seed") -> NumberType:
     """A seed: a whole number from 0 to 2**63 - 1 (what NumPy, PyTorch and NetCDF attributes hold)."""
-    return NumberType(option, whole=True, minimum=0, maximum=MAX_SEED)
+    return NumberType(option, whole=True, minimum=0, maximum=MAX_SEED, maximum_text="2**63 - 1")
 
 
 def real(option: str, minimum: float | None = None, maximum: float | None = None,

@@ -67,27 +67,7 @@ ESTIMATORS: dict[str, Estimator] = {
 }
 
 
-@dataclass(frozen=True)
-class CVScore:
-    """How held-out predictions become one r per neuroid: ``score(per_fold_r, predictions, y) -> (folds', t)``."""
-
-    name: str
-    description: str
-    pooled: bool
-
-
-#: cv_score name -> record (``--cv-score``)
-CV_SCORES: dict[str, CVScore] = {
-    "per-fold": CVScore("per-fold", "Pearson r per fold over its held-out stimuli, mean over folds", False),
-    "pooled": CVScore("pooled", "one Pearson r over the held-out predictions of all folds pooled", True),
-}
-
-
-def check_cv_score(name: str) -> CVScore:
-    """The :data:`CV_SCORES` record of ``name``; RSABridgeError for an unknown one."""
-    if name not in CV_SCORES:
-        raise RSABridgeError(f"unknown cv_score {name!r}; choose one of {', '.join(CV_SCORES)}")
-    return CV_SCORES[name]
+from rsa_bridge.measures.cv_scores import CV_SCORES, CVScore, check_cv_score  # noqa: E402,F401  (re-exported)
 
 
 def column_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -68,7 +68,7 @@ def register(subparsers) -> None:
     meas.add_argument("--folds", type=count("--folds", 10_000, minimum=2), default=10, metavar="K",
                       help="cross-validation folds (default 10; seed --seed); per-fold scoring needs at least 5 "
                            "held-out stimuli in every fold")
-    from rsa_bridge.measures.predictivity import CV_SCORES
+    from rsa_bridge.measures.cv_scores import CV_SCORES
     meas.add_argument("--cv-score", choices=tuple(CV_SCORES), default="per-fold",
                       help="linear: " + "; ".join(f"{k}: {v.description}" for k, v in CV_SCORES.items())
                            + " (default per-fold; pooled for small sets)")
