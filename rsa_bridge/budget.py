@@ -26,7 +26,7 @@ from pathlib import Path
 from rsa_bridge.errors import RSABridgeError
 
 #: dense copies of every RDM at the peak of a compare job (the RDMs, the stack and vectors of the statistics):
-#: measured about 5 at 5,000 stimuli (docs/guide/scaling.md, "End-to-end"); it was 2.5 by count, which let a
+#: measured about 5 at 5,000 stimuli (docs/guide/scale.md, "End-to-end"); it was 2.5 by count, which let a
 #: dense 10,000-stimulus job pass the check and then run out of memory
 COPIES = 5.0
 #: model-layer RDMs assumed per model when the layers are not named (the default lists have 5 to 10)

@@ -18,7 +18,7 @@ so the chunk size only sets the unit of I/O (``benchmarks/bench_rdm_store.py`` m
 float32: the absolute error of an entry d is at most ``|d| * 2**-24`` <= ``max|d| * 2**-24`` (6e-8
 relative; tested; for |d| >= 1.2e-38, float32's smallest normal number; values beyond 3.4e38 are refused).
 Rounding can make distinct distances equal, which changes average ranks and so
-Spearman by a measured amount (docs/guide/scaling.md, "RDMs that need not fit in memory").
+Spearman by a measured amount (docs/guide/scale.md, "RDMs that need not fit in memory").
 Reads always return float64.
 
 Peers: rsatoolbox keeps RDMs as condensed vectors in memory (``RDMs.dissimilarities``); scipy's

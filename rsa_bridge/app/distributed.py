@@ -21,7 +21,7 @@ say where they ran (the cluster's kind and size, never its address).
 The unit of an RDM task is the model, not a group of its layers: every layer's Gram matrix comes from
 one streamed forward pass over all stimuli (:mod:`extractors.streaming`), so a task per layer group
 would decode the images and run the network once per group; ``benchmarks/bench_dask.py`` measures it
-(docs/guide/scaling.md, "On a dask cluster").
+(docs/guide/scale.md, "On a dask cluster").
 
 ``scheduler``: None or ``"local"`` (a :class:`dask.distributed.LocalCluster` with 2 single-threaded
 in-process workers), ``"local:N"`` (N workers), a scheduler address (``tcp://host:8786``), or a

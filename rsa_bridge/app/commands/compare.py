@@ -91,7 +91,7 @@ def register(subparsers) -> None:
     from rsa_bridge.options import RDM_STORAGES, RDM_STORES
     p.add_argument("--rdm-store", default="auto", type=RDM_STORES.argparse_type, choices=RDM_STORES.argparse_choices(),
                    help="where the layer RDMs are kept: auto (dense while they fit the memory, else an RDM store), "
-                        "memory or disk (an RDM store of upper triangles; docs/guide/scaling.md)")
+                        "memory or disk (an RDM store of upper triangles; docs/guide/scale.md)")
     p.add_argument("--rdm-storage", default="float64", type=RDM_STORAGES.argparse_type,
                    choices=RDM_STORAGES.argparse_choices(),
                    help="values of an RDM store: float64 (default) or float32 (half the memory; each entry within "
