@@ -18,7 +18,7 @@ from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.measures.ceilings import cka_ceiling, mean_responses, neuroid_ceiling
 from rsa_bridge.measures.cka import linear_cka
 from rsa_bridge.measures.inputs import MeasureInput, ModelScores
-from rsa_bridge.measures.predictivity import linear_predictivity
+from rsa_bridge.measures.predictivity import PredictivityOptions, linear_predictivity
 from rsa_bridge.measures.stats import LayerStats, cka_stats, neuroid_bootstrap
 from rsa_bridge.rdm import ROW
 
@@ -144,14 +144,14 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
         ceil = ceil.values
         results = []
         import warnings
+        fit = PredictivityOptions(labels=options.labels, folds=options.folds, alphas=options.alphas,
+                                  per_neuroid_alpha=options.per_neuroid_alpha)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             for g in grams:
                 results.append(linear_predictivity(g, resp, estimator=options.estimator, n_splits=options.n_splits,
-                                                   seed=options.fold_seed, labels=options.labels,
-                                                   folds=options.folds, ceiling=ceil, alphas=options.alphas,
-                                                   per_neuroid_alpha=options.per_neuroid_alpha,
-                                                   cv_score=options.cv_score))
+                                                   seed=options.fold_seed, ceiling=ceil, cv_score=options.cv_score,
+                                                   options=fit))
         for note in dict.fromkeys(str(w.message) for w in caught):
             warnings.warn(note, RuntimeWarning, stacklevel=2)
         per = np.stack([r.per_neuroid for r in results])

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +32,7 @@ import xarray as xr
 
 from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.keywords import refuse_keywords
 from rsa_bridge.provenance import clean_attrs, package_version
 
 PRESENTATION = "presentation"
@@ -85,6 +87,37 @@ def _single_unit(units, neuroid_ids: list[str]) -> str:
     return distinct[0]
 
 
+@dataclass(frozen=True)
+class RatesOptions:
+    """The rarer parts of a firing-rate DataArray built by :func:`make_rates` (and :func:`from_array
+    <rsa_bridge.neural.importers.from_array>`).
+
+    Attributes:
+        time_bins: (start, end) in ms per time bin, when the values are 3-D.
+        presentation_coords, neuroid_coords: further coordinates along those dims (name -> one value each).
+        attrs: provenance (source file, citation ...).
+        allow_missing: keep NaN values (a neuroid not observed in a presentation).
+        drop_constant: exclude neuroids whose rate never varies (they carry no information and
+            make correlations undefined), with a :class:`NeuralDataWarning` that counts them.
+
+    Example::
+
+        >>> RatesOptions(time_bins=[(0, 50), (50, 100)], allow_missing=True).drop_constant
+        True
+    """
+
+    time_bins: Sequence[tuple[float, float]] | None = None
+    presentation_coords: dict[str, Sequence] | None = None
+    neuroid_coords: dict[str, Sequence] | None = None
+    attrs: dict[str, Any] | None = None
+    allow_missing: bool = False
+    drop_constant: bool = True
+
+
+#: the keyword names that go into :class:`RatesOptions` (readers that take ``**options`` group them)
+RATES_OPTIONS = frozenset(f.name for f in fields(RatesOptions))
+
+
 def make_rates(
     values: np.ndarray,
     *,
@@ -95,12 +128,8 @@ def make_rates(
     animal: str | Sequence[str] | None = None,
     session: str | Sequence[str] | None = None,
     units: str | Sequence[str] | None = None,
-    time_bins: Sequence[tuple[float, float]] | None = None,
-    presentation_coords: dict[str, Sequence] | None = None,
-    neuroid_coords: dict[str, Sequence] | None = None,
-    attrs: dict[str, Any] | None = None,
-    allow_missing: bool = False,
-    drop_constant: bool = True,
+    options: RatesOptions | None = None,
+    **stray,
 ) -> xr.DataArray:
     """Build and validate a firing-rate DataArray.
 
@@ -112,17 +141,27 @@ def make_rates(
             default ``'unknown'``).
         units: the unit of ``values`` (e.g. ``'spikes/s'``, ``'spike count (100 ms)'``); a per-neuroid
             sequence must hold a single distinct value (mixed units raise).
-        time_bins: (start, end) in ms per time bin, when ``values`` is 3-D.
-        presentation_coords, neuroid_coords: further coordinates along those dims.
-        attrs: provenance (source file, citation ...).
-        allow_missing: keep NaN values (a neuroid not observed in a presentation).
-        drop_constant: exclude neuroids whose rate never varies (they carry no information and
-            make correlations undefined), with a :class:`NeuralDataWarning` that counts them.
+        options: time bins, further coordinates, attrs, allow_missing, drop_constant (:class:`RatesOptions`;
+            None: its defaults). Those keywords on their own (``attrs=`` ...) are a TypeError naming the field.
 
     Raises:
         RSABridgeError: shapes that do not match the ids, duplicate ids or (stimulus, repetition)
             pairs, NaN without ``allow_missing``, inf, mixed units.
+
+    Example::
+
+        >>> rates = make_rates(np.arange(8.0).reshape(4, 2), stimulus_ids=["a", "b", "a", "b"],
+        ...                    repetitions=[0, 0, 1, 1], neuroid_ids=["n0", "n1"], region="V4", units="spikes/s",
+        ...                    options=RatesOptions(attrs={"source": "by hand"}))
+        >>> rates.dims, rates.attrs["source"]
+        (('presentation', 'neuroid'), 'by hand')
     """
+    refuse_keywords("make_rates", stray, RatesOptions)
+    opts = options if options is not None else RatesOptions()
+    if not isinstance(opts, RatesOptions):
+        raise RSABridgeError(f"make_rates: options must be a RatesOptions; got {type(opts).__name__}")
+    time_bins, presentation_coords, neuroid_coords = opts.time_bins, opts.presentation_coords, opts.neuroid_coords
+    attrs, allow_missing, drop_constant = opts.attrs, opts.allow_missing, opts.drop_constant
     data = np.asarray(values)
     if data.ndim not in (2, 3):
         raise RSABridgeError(f"rates must be (presentations, neuroids[, time_bins]); got shape {data.shape}")
