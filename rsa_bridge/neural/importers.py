@@ -93,9 +93,9 @@ def from_array(
     Example::
 
         >>> raw = np.arange(12.0).reshape(2, 3, 2)            # 2 neurons x 3 images x 2 repeats
-        >>> rates = from_array(raw, stimulus_ids="img{n}", region="V4", options=S.RatesOptions(allow_missing=True))
+        >>> rates = from_array(raw, stimulus_ids="img{i}", region="V4", options=S.RatesOptions(allow_missing=True))
         >>> rates.sizes["presentation"], list(rates["stimulus_id"].values[:3])
-        (6, ['img0', 'img1', 'img2'])
+        (6, ['img0', 'img0', 'img1'])
     """
     refuse_keywords("from_array", stray, S.RatesOptions)
     options = options if options is not None else S.RatesOptions()
