@@ -141,8 +141,8 @@ def test_the_readers_still_group_rates_keywords(tmp_path):
 
 @pytest.mark.parametrize("module", ["rsa_bridge.keywords", "rsa_bridge.stats.run_options", "rsa_bridge.measures.inputs",
                                     "rsa_bridge.neural.synthetic_time", "rsa_bridge.neural.schema",
-                                    "rsa_bridge.neural.importers", "rsa_bridge.measures.predictivity",
-                                    "rsa_bridge.stats.backends"])
+                                    "rsa_bridge.neural.rates_options", "rsa_bridge.neural.importers",
+                                    "rsa_bridge.measures.predictivity", "rsa_bridge.stats.backends"])
 def test_the_new_examples_run(module):
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

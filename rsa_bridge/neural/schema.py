@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +32,7 @@ import xarray as xr
 from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.keywords import refuse_keywords
+from rsa_bridge.neural.rates_options import RATES_OPTIONS, RatesOptions  # noqa: F401 (re-exported)
 from rsa_bridge.provenance import clean_attrs, package_version
 
 PRESENTATION = "presentation"
@@ -85,37 +85,6 @@ def _single_unit(units, neuroid_ids: list[str]) -> str:
         raise RSABridgeError("mixed units: " + "; ".join(parts)
                              + ". Convert every neuroid to one unit (e.g. spikes/s) before importing")
     return distinct[0]
-
-
-@dataclass(frozen=True)
-class RatesOptions:
-    """The rarer parts of a firing-rate DataArray built by :func:`make_rates` (and :func:`from_array
-    <rsa_bridge.neural.importers.from_array>`).
-
-    Attributes:
-        time_bins: (start, end) in ms per time bin, when the values are 3-D.
-        presentation_coords, neuroid_coords: further coordinates along those dims (name -> one value each).
-        attrs: provenance (source file, citation ...).
-        allow_missing: keep NaN values (a neuroid not observed in a presentation).
-        drop_constant: exclude neuroids whose rate never varies (they carry no information and
-            make correlations undefined), with a :class:`NeuralDataWarning` that counts them.
-
-    Example::
-
-        >>> RatesOptions(time_bins=[(0, 50), (50, 100)], allow_missing=True).drop_constant
-        True
-    """
-
-    time_bins: Sequence[tuple[float, float]] | None = None
-    presentation_coords: dict[str, Sequence] | None = None
-    neuroid_coords: dict[str, Sequence] | None = None
-    attrs: dict[str, Any] | None = None
-    allow_missing: bool = False
-    drop_constant: bool = True
-
-
-#: the keyword names that go into :class:`RatesOptions` (readers that take ``**options`` group them)
-RATES_OPTIONS = frozenset(f.name for f in fields(RatesOptions))
 
 
 def make_rates(
