@@ -269,8 +269,7 @@ def unit_attributes(model, stimulus_set, label: str | None = None, positive: str
         is_positive: (N,) booleans in the set's order instead of a label.
         layers: aliases or module paths (None: the model's default layers).
         options: :class:`UnitOptions`.
-        extraction: batch size, device, transform, progress (:class:`Extraction`; None: its defaults); those
-            keywords on their own (``batch_size=`` ...) are a TypeError naming the field.
+        extraction: batch size, device, transform, progress (:class:`Extraction`); ``batch_size=`` ... alone: TypeError.
 
     Returns:
         The Dataset of :func:`attributes_from_activations` with provenance attrs (model, weights,
@@ -281,7 +280,6 @@ def unit_attributes(model, stimulus_set, label: str | None = None, positive: str
     refuse_keywords("unit_attributes", stray, Extraction, "extraction")
     options = options or UnitOptions()
     run = extraction if extraction is not None else Extraction()
-    batch_size, device, transform, progress = run.batch_size, run.device, run.transform, run.progress
     if isinstance(stimulus_set, (str, bytes)) or hasattr(stimulus_set, "__fspath__"):
         from stimuli import load_stimulus_set
 
@@ -303,7 +301,7 @@ def unit_attributes(model, stimulus_set, label: str | None = None, positive: str
     n = len(stimulus_set) if ids is None else len(ids)
     mask = split_classes(mask, n)
     options.check(mask)
-    acts = pooled_activations(model, stimulus_set, layers, pooling=options.pooling, batch_size=batch_size,
-                              device=device, transform=transform, progress=progress, stimulus_ids=ids)
+    acts = pooled_activations(model, stimulus_set, layers, pooling=options.pooling, batch_size=run.batch_size,
+                              device=run.device, transform=run.transform, progress=run.progress, stimulus_ids=ids)
     return attributes_from_activations(acts.layers, mask, options, stimulus_ids=acts.stimulus_ids,
-                                       attrs={**acts.provenance, **extra, "device": str(device)})
+                                       attrs={**acts.provenance, **extra, "device": str(run.device)})
