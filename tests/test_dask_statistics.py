@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist, squareform
 
-from rsa_bridge.stats import BootstrapOptions, PermutationOptions, backends, bootstrap
+from rsa_bridge.stats import BootstrapOptions, PermutationOptions, backends, bootstrap as bootstrap_mod
 from rsa_bridge.stats import bootstrap_similarity, permutation_test
 from rsa_bridge.stats.dask_bootstrap import DaskExecutor
 from rsa_bridge.stats.executors import SERIAL, batch_slices, resolve_executor, use_executor
