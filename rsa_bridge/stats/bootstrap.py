@@ -21,7 +21,6 @@ resamples explicitly, one sample at a time, with its own similarity.
 from __future__ import annotations
 
 import warnings
-from typing import Mapping
 
 import numpy as np
 
@@ -36,7 +35,7 @@ from rsa_bridge.methods import get as get_method
 from rsa_bridge.stats.ceiling import check_ceiling, nili_bounds
 from rsa_bridge.stats.executors import SERIAL, concatenate, resolve_executor, use_executor
 from rsa_bridge.stats.masked import compare_masked, gather
-from rsa_bridge.stats.plan import SUBSET_EXECUTOR, SchemeChoice, choose_scheme
+from rsa_bridge.stats.plan import SUBSET_EXECUTOR, choose_scheme
 from rsa_bridge.stats.run_options import BootstrapOptions, checked
 from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts
 from rsa_bridge.stats.results import BootstrapResult, percentile_ci  # noqa: F401 (re-exported)

@@ -30,7 +30,7 @@ from rsa_bridge.stats import weighted
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.executors import resolve_executor
 from rsa_bridge.stats.resample import Seed, as_generator, permutations
-from rsa_bridge.stats.plan import SchemeChoice, choose_scheme
+from rsa_bridge.stats.plan import choose_scheme
 from rsa_bridge.stats.run_options import PermutationOptions, checked
 from rsa_bridge.stats.stores import dense_model_rdms, gather_subsets, is_store, store_inputs, store_size
 
