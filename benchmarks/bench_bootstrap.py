@@ -27,7 +27,7 @@ import numpy as np
 from rsa_bridge import load_dataset
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.rdm import upper_triangle
-from rsa_bridge.stats import bootstrap_similarity, bootstrap_stimuli, weighted
+from rsa_bridge.stats import BootstrapOptions, bootstrap_similarity, bootstrap_stimuli, weighted
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -123,7 +123,8 @@ def main() -> None:
     stim = bootstrap_stimuli(n, args.samples, np.random.default_rng(1))
 
     t0 = time.perf_counter()
-    ours = bootstrap_similarity(models, areas, method="spearman", stimulus_indices=stim, ceiling=args.ceiling)
+    ours = bootstrap_similarity(models, areas, method="spearman", ceiling=args.ceiling,
+                                options=BootstrapOptions(stimulus_indices=stim))
     t_ours = time.perf_counter() - t0
     t0 = time.perf_counter()
     theirs, their_ceilings = run_rsatoolbox(models, areas, stim, args.ceiling)

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from rsa_bridge.stats import BootstrapOptions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,14 +108,16 @@ def _bootstrap_alone(dataset: str, n_boot: int, model_rdms: Path) -> None:
 
     rdms = read_model_rdms(model_rdms)
     neural = {"V4": load_dataset(dataset)["V4"]}
-    bootstrap_similarity(rdms[:, :30, :30], {"V4": neural["V4"][:30, :30]}, n_samples=16, seed=0, progress=False)
+    bootstrap_similarity(rdms[:, :30, :30], {"V4": neural["V4"][:30, :30]}, n_samples=16, seed=0,
+                         options=BootstrapOptions(progress=False))
     t0 = time.perf_counter()
-    serial = bootstrap_similarity(rdms, neural, n_samples=n_boot, seed=0, progress=False)
+    serial = bootstrap_similarity(rdms, neural, n_samples=n_boot, seed=0, options=BootstrapOptions(progress=False))
     t_serial = time.perf_counter() - t0
     with connect("local:2") as client:
         executor = DaskExecutor(client, scheduler_label("local:2", client))
         t0 = time.perf_counter()
-        dask = bootstrap_similarity(rdms, neural, n_samples=n_boot, seed=0, progress=False, executor=executor)
+        dask = bootstrap_similarity(rdms, neural, n_samples=n_boot, seed=0,
+                                    options=BootstrapOptions(progress=False, executor=executor))
         t_dask = time.perf_counter() - t0
     print(f"2. bootstrap alone ({n_boot} samples, {rdms.sizes['layer']} layers): serial {t_serial:.1f} s, "
           f"{dask.executor} {t_dask:.1f} s (ratio {t_dask / t_serial:.2f}); samples equal: "

@@ -35,6 +35,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from rsa_bridge.stats import BootstrapOptions, PermutationOptions
 
 SHIPPED = {92: ("kriegeskorte2008_92images", "IT"), 640: ("cowley2023_v4_210325", "V4"),
            1200: ("cowley2023_v4_201025", "V4")}
@@ -123,9 +124,11 @@ def run(n: int, samples: int, permutations: int) -> dict:
     with Stage("compare", times):
         compare_vectors(layers[:, rows, cols], area_np[:, rows, cols], "spearman")
     with Stage("bootstrap", times):
-        boot = bootstrap_similarity(layers, {"area": area_np}, n_samples=samples, seed=0, progress=False)
+        boot = bootstrap_similarity(layers, {"area": area_np}, n_samples=samples, seed=0,
+                                    options=BootstrapOptions(progress=False))
     with Stage("permutations", times):
-        perm = permutation_test(layers, {"area": area_np}, n_permutations=permutations, seed=0, keep_null=False)
+        perm = permutation_test(layers, {"area": area_np}, n_permutations=permutations, seed=0,
+                                options=PermutationOptions(keep_null=False))
     with Stage("write", times), tempfile.TemporaryDirectory() as tmp:
         xr.DataArray(layers.astype(np.float32), dims=("layer", "stimulus_row", "stimulus_col")).to_netcdf(
             Path(tmp) / "model_rdms.nc")
@@ -172,7 +175,8 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     warm = np.stack([squareform(pdist(rng.normal(size=(30, 4)))) for _ in range(2)])
-    bootstrap_similarity(warm[:1], warm[1:], n_samples=20, seed=0, progress=False)  # load the compiled kernel
+    # load the compiled kernel
+    bootstrap_similarity(warm[:1], warm[1:], n_samples=20, seed=0, options=BootstrapOptions(progress=False))
     sizes = [int(s) for s in args.sizes.split(",")] + ([5000, 10000, 22000] if args.large else [])
     results = {}
     print(f"{'N':>6} {'stage':<13} {'wall s':>9} {'CPU s':>9} {'peak MiB':>9}")

@@ -31,7 +31,7 @@ from build_shipped_data import cowley_rdm_dataset  # noqa: E402  (the same RDM d
 from rsa_bridge.compare import compare_vectors  # noqa: E402
 from rsa_bridge.datasets import DATA_DIR, validate_rdm_dataset  # noqa: E402
 from rsa_bridge.neural.importers import from_array  # noqa: E402
-from rsa_bridge.neural.schema import save_rates, write_netcdf_encoded  # noqa: E402
+from rsa_bridge.neural.schema import RatesOptions, save_rates, write_netcdf_encoded  # noqa: E402
 from rsa_bridge.rdm import upper_triangle  # noqa: E402
 
 #: session -> animal (SOURCE.md of ../shared/data/cowley2023_v4)
@@ -88,13 +88,14 @@ def build_cowley_rates(shared: Path) -> None:
     raw = np.load(shared / "cowley2023_v4" / "responses_raw" / "responses_210325.npy")
     rates = from_array(raw, stimulus_ids="image{n:04d}", region="V4", animal="PE", session="210325",
                        neuroid_ids="210325_n{i:03d}", units="spike count (100 ms bin)",
-                       attrs={"name": "cowley2023_v4_210325_rates",
-                              "source": "https://github.com/cowleygroup/V4_compact_models (commit 64abd2e5), "
-                                        "responses_raw/responses_210325.npy",
-                              "citation": "Cowley BR, Stan PL, Pillow JW, Smith MA (2023) Compact deep neural network "
-                                          "models of visual cortex. bioRxiv 2023.11",
-                              "licence": "GPL-3.0 (see LICENSE in this folder)", "stimulus_set": "stimuli_210325",
-                              "storage": "float32 (spike counts are integers, so exact)"})
+                       options=RatesOptions(attrs={
+                           "name": "cowley2023_v4_210325_rates",
+                           "source": "https://github.com/cowleygroup/V4_compact_models (commit 64abd2e5), "
+                                     "responses_raw/responses_210325.npy",
+                           "citation": "Cowley BR, Stan PL, Pillow JW, Smith MA (2023) Compact deep neural network "
+                                       "models of visual cortex. bioRxiv 2023.11",
+                           "licence": "GPL-3.0 (see LICENSE in this folder)", "stimulus_set": "stimuli_210325",
+                           "storage": "float32 (spike counts are integers, so exact)"}))
     assert np.array_equal(rates.values.astype(np.float32).astype(np.float64), rates.values)
     save_rates(rates.astype(np.float32).assign_attrs(rates.attrs), DATA_DIR / "cowley2023_v4" / "rates_210325.nc")
     print(f"rates 210325: {rates.sizes['neuroid']} neuroids x {rates.sizes['presentation']} presentations")

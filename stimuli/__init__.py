@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "write_manifest": "stimuli.builders", "contact_sheet": "stimuli.contact_sheet",
     "CONTROL_MODELS": "stimuli.controls", "ControlFeatures": "stimuli.controls",
     "control_features": "stimuli.controls", "make_fractal_set": "stimuli.fractals",
+    "RenderSettings": "stimuli.fractals",
 }
 
 __all__ = sorted(["StimulusError", *_EXPORTS])
@@ -39,5 +40,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from stimuli.builders import from_archive, from_csv, from_folder_tree, write_manifest  # noqa: F401
     from stimuli.contact_sheet import contact_sheet  # noqa: F401
     from stimuli.controls import CONTROL_MODELS, ControlFeatures, control_features  # noqa: F401
-    from stimuli.fractals import make_fractal_set  # noqa: F401
+    from stimuli.fractals import RenderSettings, make_fractal_set  # noqa: F401
     from stimuli.stimulus_set import StimulusSet, from_folder, load_stimulus_set, read_image  # noqa: F401

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -51,6 +51,30 @@ class SearchSettings:
     size: int = 512
     pad: int = 6
     threshold: float = 0.2
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How each image of :func:`make_fractal_set` is drawn (FractalDB defaults).
+
+    Attributes:
+        size: image side in pixels.
+        points: chaos-game points per image.
+        delta: weight-vector step (factors 1 - 2 delta .. 1 + 2 delta).
+        draw: ``'patch'`` (random 3 x 3 patches) or ``'point'``.
+        pad: border in pixels.
+
+    Example::
+
+        >>> RenderSettings(size=64).points
+        200000
+    """
+
+    size: int = 362
+    points: int = 200_000
+    delta: float = 0.1
+    draw: str = "patch"
+    pad: int = 6
 
 
 @dataclass(frozen=True)
@@ -187,19 +211,27 @@ def _save_png(image: np.ndarray, path: Path) -> None:
 MAX_IMAGES = 20_000_000
 
 
+def _refuse_keywords(stray: dict) -> None:
+    """A TypeError for the old ``size=``/``points=``/``delta=``/``draw=``/``pad=`` keywords, naming the field."""
+    if not stray:
+        return
+    name = sorted(stray)[0]
+    known = [f.name for f in fields(RenderSettings)]
+    hint = f": it moved into the settings; pass render=RenderSettings({name}=...)" if name in known else \
+        f" (RenderSettings fields: {', '.join(known)})"
+    raise TypeError(f"make_fractal_set() got an unexpected keyword argument {name!r}{hint}")
+
+
 def make_fractal_set(
     out: str | Path,
     categories: int = 100,
     instances: int = 10,
     seed: int = 0,
-    size: int = 362,
-    points: int = 200_000,
-    delta: float = 0.1,
-    draw: str = "patch",
-    pad: int = 6,
+    render: RenderSettings = RenderSettings(),
     search: SearchSettings = SearchSettings(),
     overwrite: bool = False,
     progress: bool = False,
+    **stray,
 ) -> StimulusSet:
     """Search ``categories`` IFS categories and write a FractalDB-style stimulus set to ``out``.
 
@@ -216,18 +248,22 @@ def make_fractal_set(
         categories: number of IFS categories.
         instances: random draws per category and weight vector.
         seed: master seed; the same seed gives byte-identical PNGs.
-        size: image side in pixels.
-        points: chaos-game points per image.
-        delta: weight-vector step (factors 1 - 2 delta .. 1 + 2 delta).
-        draw: ``'patch'`` (random 3 x 3 patches) or ``'point'``.
-        pad: border in pixels.
+        render: image size, chaos-game points, weight step, drawing style and border (:class:`RenderSettings`);
+            those keywords on their own (``size=`` ...) are a TypeError naming the field.
         search: category-search settings (FractalDB: 100,000 points, 512 x 512, pad 6, rate >= 0.2).
         overwrite: replace an existing ``out``.
         progress: show tqdm progress bars (search, then rendering).
 
     Returns:
         The written set, loaded from ``out``.
+
+    Example::
+
+        small = make_fractal_set("fractals", categories=2, instances=1, render=RenderSettings(size=64, points=5000))
+        len(small)   # 2 categories x 25 weight vectors x 1 instance x 4 flips = 200 images
     """
+    _refuse_keywords(stray)
+    size, points, delta, draw, pad = render.size, render.points, render.delta, render.draw, render.pad
     if instances < 1:
         raise StimulusError(f"need at least 1 instance per weight vector, got {instances}")
     if draw not in ifs.DRAWERS:

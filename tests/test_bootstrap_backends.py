@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist, squareform
 
-from rsa_bridge.stats import bootstrap_similarity, bootstrap_stimuli, rank_kernel, weighted
+from rsa_bridge.stats import BootstrapOptions, bootstrap_similarity, bootstrap_stimuli, rank_kernel, weighted
 from rsa_bridge.stats.backends import rank_backend
 from rsa_bridge.stats.resample import counts
 
@@ -97,7 +97,7 @@ def test_bootstrap_torch_backend_on_cpu_equals_numba():
     model, neural = _rdms(n, 2, 13), {"a": _rdms(n, 2, 14)}
     neural["a"][1] = np.round(neural["a"][1], 1)  # ties
     fast = bootstrap_similarity(model, neural, n_samples=25, seed=4)
-    torch_cpu = bootstrap_similarity(model, neural, n_samples=25, seed=4, device="cpu")
+    torch_cpu = bootstrap_similarity(model, neural, n_samples=25, seed=4, options=BootstrapOptions(device="cpu"))
     assert torch_cpu.backend == "torch"
     np.testing.assert_allclose(torch_cpu.samples, fast.samples, atol=1e-10, rtol=0, equal_nan=True)
 
@@ -112,7 +112,8 @@ def test_bootstrap_kernel_equals_rsatoolbox_on_same_index_sets():
     model, area = _vectors(n, 2, 15), _vectors(n, 2, 16)
     stim = bootstrap_stimuli(n, 12, np.random.default_rng(6))
     ours = bootstrap_similarity(np.stack([squareform(v) for v in model]),
-                                {"a": np.stack([squareform(v) for v in area])}, stimulus_indices=stim)
+                                {"a": np.stack([squareform(v) for v in area])},
+                                options=BootstrapOptions(stimulus_indices=stim))
     assert ours.backend == "numba"
     queue = list(stim)
     original = np.random.randint

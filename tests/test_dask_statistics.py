@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist, squareform
 
-from rsa_bridge.stats import backends, bootstrap as bootstrap_mod
+from rsa_bridge.stats import BootstrapOptions, PermutationOptions, backends, bootstrap as bootstrap_mod
 from rsa_bridge.stats import bootstrap_similarity, permutation_test
 from rsa_bridge.stats.dask_bootstrap import DaskExecutor
 from rsa_bridge.stats.executors import SERIAL, batch_slices, resolve_executor, use_executor
@@ -43,9 +43,9 @@ def test_bootstrap_batches_equal_serial(client, small_chunk, method, over):
     model, neural = _rdms(24, 3, 0), {"a": _rdms(24, 3, 1), "b": _rdms(24, 2, 2)}
     n = 21 if method == "kendall_tau_a" else 45
     serial = bootstrap_similarity(model, neural, method=method, n_samples=n, over=over, seed=4, ceiling=True,
-                                  progress=False)
+                                  options=BootstrapOptions(progress=False))
     dask = bootstrap_similarity(model, neural, method=method, n_samples=n, over=over, seed=4, ceiling=True,
-                                progress=False, executor=DaskExecutor(client, "local:2"))
+                                options=BootstrapOptions(progress=False, executor=DaskExecutor(client, "local:2")))
     np.testing.assert_array_equal(dask.samples, serial.samples)
     np.testing.assert_array_equal(dask.ceiling, serial.ceiling)
     np.testing.assert_array_equal(dask.observed, serial.observed)
@@ -61,9 +61,9 @@ def test_bootstrap_batches_equal_serial(client, small_chunk, method, over):
 def test_bootstrap_default_chunk_is_aligned(client):
     """Without the test's small chunk: 600 samples of the compiled kernel in 256-sample batches, equal."""
     model, neural = _rdms(30, 4, 5), {"a": _rdms(30, 3, 6)}
-    serial = bootstrap_similarity(model, neural, n_samples=600, seed=1, progress=False)
-    dask = bootstrap_similarity(model, neural, n_samples=600, seed=1, progress=False,
-                                executor=DaskExecutor(client, "local:2"))
+    serial = bootstrap_similarity(model, neural, n_samples=600, seed=1, options=BootstrapOptions(progress=False))
+    dask = bootstrap_similarity(model, neural, n_samples=600, seed=1,
+                                options=BootstrapOptions(progress=False, executor=DaskExecutor(client, "local:2")))
     np.testing.assert_array_equal(dask.samples, serial.samples)
     assert dask.attrs()["bootstrap_executor"] == "dask (3 batches of <= 256 samples on local:2)"
     # misaligned batches (not multiples of the kernel's chunk) would move samples between SIMD lanes
@@ -74,9 +74,11 @@ def test_bootstrap_default_chunk_is_aligned(client):
 def test_permutation_batches_equal_serial(client, method):
     model, neural = _rdms(20, 3, 7), {"a": _rdms(20, 2, 8), "b": _rdms(20, 1, 9)}
     n = 15 if method == "kendall_tau_a" else 60
-    serial = permutation_test(model, neural, method=method, n_permutations=n, seed=3, progress=False)
-    dask = permutation_test(model, neural, method=method, n_permutations=n, seed=3, progress=False,
-                            executor=DaskExecutor(client, "local:2", batch_size=7))
+    serial = permutation_test(model, neural, method=method, n_permutations=n, seed=3,
+                              options=PermutationOptions(progress=False))
+    dask = permutation_test(model, neural, method=method, n_permutations=n, seed=3,
+                            options=PermutationOptions(progress=False,
+                                                       executor=DaskExecutor(client, "local:2", batch_size=7)))
     np.testing.assert_array_equal(dask.null, serial.null)
     np.testing.assert_array_equal(dask.p_value, serial.p_value)
     np.testing.assert_array_equal(dask.observed, serial.observed)
@@ -93,18 +95,20 @@ def test_use_executor_block_and_subset_scheme(client, monkeypatch):
     assert resolve_executor() is SERIAL
     with use_executor(executor):
         assert resolve_executor() is executor
-        boot = bootstrap_similarity(model, neural, n_samples=20, seed=2, progress=False)
-        perm = permutation_test(model, neural, n_permutations=20, seed=2, progress=False)
+        boot = bootstrap_similarity(model, neural, n_samples=20, seed=2, options=BootstrapOptions(progress=False))
+        perm = permutation_test(model, neural, n_permutations=20, seed=2, options=PermutationOptions(progress=False))
         monkeypatch.setattr(subset, "EXACT_MAX_STIMULI", 20)
         monkeypatch.setattr(subset, "SUBSET_STIMULI", 15)
-        sub = bootstrap_similarity(model, neural, n_samples=20, seed=2, progress=False)
-        sub_perm = permutation_test(model, neural, n_permutations=20, seed=2, progress=False)
+        sub = bootstrap_similarity(model, neural, n_samples=20, seed=2, options=BootstrapOptions(progress=False))
+        sub_perm = permutation_test(model, neural, n_permutations=20, seed=2,
+                                    options=PermutationOptions(progress=False))
     assert resolve_executor() is SERIAL
     assert boot.executor.startswith("dask (") and perm.executor.startswith("dask (")
     assert sub.scheme["bootstrap_scheme"].startswith("subset") and sub.executor.startswith("serial")
-    serial_sub = bootstrap_similarity(model, neural, n_samples=20, seed=2, progress=False)
+    serial_sub = bootstrap_similarity(model, neural, n_samples=20, seed=2, options=BootstrapOptions(progress=False))
     np.testing.assert_array_equal(sub.samples, serial_sub.samples)
-    serial_perm = permutation_test(model, neural, n_permutations=20, seed=2, progress=False)
+    serial_perm = permutation_test(model, neural, n_permutations=20, seed=2,
+                                   options=PermutationOptions(progress=False))
     assert sub_perm.executor.startswith("dask (")  # the subset's permutations are batches too, and equal
     np.testing.assert_array_equal(sub_perm.p_value, serial_perm.p_value)
 
@@ -120,14 +124,17 @@ def test_batch_slices():
 def test_process_workers_equal_serial():
     """Workers in other processes (what a remote cluster is): arguments pickled, the kernel run there."""
     model, neural = _rdms(30, 3, 12), {"a": _rdms(30, 2, 13)}
-    serial_boot = bootstrap_similarity(model, neural, n_samples=300, over="both", seed=5, progress=False)
-    serial_perm = permutation_test(model, neural, n_permutations=30, seed=5, progress=False)
+    serial_boot = bootstrap_similarity(model, neural, n_samples=300, over="both", seed=5,
+                                       options=BootstrapOptions(progress=False))
+    serial_perm = permutation_test(model, neural, n_permutations=30, seed=5,
+                                   options=PermutationOptions(progress=False))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as c:
         executor = DaskExecutor(c)
-        boot = bootstrap_similarity(model, neural, n_samples=300, over="both", seed=5, progress=False,
-                                    executor=executor)
-        perm = permutation_test(model, neural, n_permutations=30, seed=5, progress=False, executor=executor)
+        boot = bootstrap_similarity(model, neural, n_samples=300, over="both", seed=5,
+                                    options=BootstrapOptions(progress=False, executor=executor))
+        perm = permutation_test(model, neural, n_permutations=30, seed=5,
+                                options=PermutationOptions(progress=False, executor=executor))
     np.testing.assert_array_equal(boot.samples, serial_boot.samples)
     np.testing.assert_array_equal(perm.null, serial_perm.null)
     assert boot.executor == "dask (2 batches of <= 256 samples on a dask cluster of 2 workers)"

@@ -13,11 +13,11 @@ from PIL import Image
 from rsa_bridge.errors import RSABridgeError
 from stimuli import StimulusError, ifs, load_stimulus_set
 from stimuli import fractals
-from stimuli.fractals import SearchSettings, make_fractal_set
+from stimuli.fractals import RenderSettings, SearchSettings, make_fractal_set
 
 # small settings that keep a whole fractal set under a few seconds
 SMALL_SEARCH = SearchSettings(n_points=20_000, size=128, pad=6, threshold=0.2)
-SMALL = dict(categories=2, instances=1, size=40, points=3_000, search=SMALL_SEARCH)
+SMALL = dict(categories=2, instances=1, render=RenderSettings(size=40, points=3_000), search=SMALL_SEARCH)
 
 
 def sequential_orbit(params: np.ndarray, choices: np.ndarray) -> np.ndarray:
@@ -210,11 +210,12 @@ def test_saved_images_are_the_instances_in_their_flips(small_set):
     det = np.abs(params[:, 0] * params[:, 3] - params[:, 1] * params[:, 2])
     np.testing.assert_allclose(part["probability"], det / det.sum(), rtol=1e-12)
     category = fractals.FractalCategory(1, ifs.IFSystem(params, part["probability"].to_numpy()), 0, 0.0)
-    image = fractals.render_instance(category, 5, 0, seed=11, size=SMALL["size"], n_points=SMALL["points"])
+    render = SMALL["render"]
+    image = fractals.render_instance(category, 5, 0, seed=11, size=render.size, n_points=render.points)
     m = small_set.manifest.set_index("stimulus_id")
     for flip, expected in enumerate([image, image[::-1], image[:, ::-1], image[::-1, ::-1]]):
         saved = np.asarray(Image.open(small_set.root / m.loc[f"c00001_w05_i000_f{flip}", "filename"]))
-        assert saved.dtype == np.uint8 and saved.shape == (SMALL["size"],) * 2
+        assert saved.dtype == np.uint8 and saved.shape == (render.size,) * 2
         assert np.array_equal(saved, expected)
     assert set(np.unique(image)) == {0, 127}
 

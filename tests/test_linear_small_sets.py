@@ -14,7 +14,7 @@ from torch import nn
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.measures import MEASURES
 from rsa_bridge.measures.folds import MIN_TEST_STIMULI, check_test_sizes, largest_folds, make_folds
-from rsa_bridge.measures.predictivity import CV_SCORES, linear_predictivity
+from rsa_bridge.measures.predictivity import CV_SCORES, PredictivityOptions, linear_predictivity
 from rsa_bridge.measures.ridge import DEFAULT_ALPHAS
 from rsa_bridge.measures.scoring import MeasureOptions, check_linear_design
 
@@ -44,14 +44,16 @@ def test_pooled_ridge_equals_sklearn_cross_val_predict(n, k):
 def test_pooled_with_sklearn_splitter_and_per_neuroid_alpha():
     x, y = _features(4, n=24)
     splitter = KFold(6, shuffle=True, random_state=1)
-    got = linear_predictivity(x @ x.T, y, folds=splitter, cv_score="pooled", per_neuroid_alpha=True)
+    got = linear_predictivity(x @ x.T, y, cv_score="pooled",
+                              options=PredictivityOptions(folds=splitter, per_neuroid_alpha=True))
     ref = _pooled_reference(RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True), x, y, splitter)
     np.testing.assert_allclose(got.per_neuroid, ref, rtol=0, atol=1e-8)
 
 
 def test_pooled_pls_equals_sklearn():
     x, y = _features(5, n=20, p=15)
-    got = linear_predictivity(x @ x.T, y, estimator="pls", n_components=3, n_splits=10, seed=0, cv_score="pooled")
+    got = linear_predictivity(x @ x.T, y, estimator="pls", n_splits=10, seed=0, cv_score="pooled",
+                              options=PredictivityOptions(n_components=3))
     ref = _pooled_reference(PLSRegression(n_components=3, scale=False), x, y, make_folds(20, 10, seed=0))
     np.testing.assert_allclose(got.per_neuroid, ref, rtol=0, atol=1e-8)
 

@@ -20,7 +20,7 @@ from scipy.stats import rankdata
 from rsa_bridge import methods
 from rsa_bridge.compare import compare_rdms, compare_vectors
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.stats import bootstrap_similarity, noise_ceiling, permutation_test
+from rsa_bridge.stats import BootstrapOptions, PermutationOptions, bootstrap_similarity, noise_ceiling, permutation_test
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "extending.md"
 N = 12
@@ -110,7 +110,8 @@ def test_compare_rdms_and_vectors_are_the_methods_own(guide, data, name):
 def test_permutation_observed_and_null_are_the_methods_own(guide, data, name):
     model, neural = data
     perms = np.stack([np.random.default_rng(s).permutation(N) for s in range(6)])
-    res = permutation_test(model, neural, method=name, permutation_indices=perms, progress=False)
+    res = permutation_test(model, neural, method=name,
+                           options=PermutationOptions(permutation_indices=perms, progress=False))
     for j, (area, mats) in enumerate(neural.items()):
         for layer in range(2):
             assert res.observed[layer, j] == pytest.approx(_stat(name, model[layer], mats), abs=1e-12)
@@ -124,8 +125,8 @@ def test_permutation_subset_scheme_uses_the_methods_own_statistic(guide, data, m
 
     monkeypatch.setattr(subset, "SUBSET_STIMULI", 8)
     model, neural = data
-    res = permutation_test(model, neural, method="minus_pearson", n_permutations=5, seed=0, scheme="subset",
-                           progress=False)
+    res = permutation_test(model, neural, method="minus_pearson", n_permutations=5, seed=0,
+                           options=PermutationOptions(scheme="subset", progress=False))
     idx = np.sort(np.random.default_rng(0).choice(N, size=8, replace=False))  # the subset the test draws first
     sub = {a: m[:, idx][:, :, idx] for a, m in neural.items()}
     r, c = np.triu_indices(8, k=1)
@@ -140,7 +141,8 @@ def test_bootstrap_samples_are_the_methods_own(guide, data, name):
     idx = np.sort(np.random.default_rng(4).integers(0, N, size=(5, N)), axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = bootstrap_similarity(model, neural, method=name, stimulus_indices=idx, progress=False, ceiling=True)
+        res = bootstrap_similarity(model, neural, method=name, ceiling=True,
+                                   options=BootstrapOptions(stimulus_indices=idx, progress=False))
     assert res.backend == "numpy"
     for j, mats in enumerate(neural.values()):
         for layer in range(2):
@@ -159,7 +161,7 @@ def test_the_fast_path_equals_the_generic_path_with_ceilings(guide, data):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            kw = dict(n_samples=8, over="both", seed=3, ceiling=True, progress=False)
+            kw = dict(n_samples=8, over="both", seed=3, ceiling=True, options=BootstrapOptions(progress=False))
             fast = bootstrap_similarity(model, neural, method="rank_cosine", **kw)
             slow = bootstrap_similarity(model, neural, method="rank_cosine_generic", **kw)
     finally:
@@ -198,17 +200,19 @@ def test_rdm_store_runs_the_chunked_method_and_refuses_the_other_in_one_line(gui
         got = compare_store(store, {"IT": neural["IT"]}, "rank_cosine", chunk_size=7)["IT"]
         np.testing.assert_allclose(got, compare_vectors(model[:, ROWS, COLS], neural["IT"][:, ROWS, COLS],
                                                         "rank_cosine"), atol=1e-12)
-        res = permutation_test(store, neural, method="rank_cosine", n_permutations=4, seed=0, progress=False)
+        res = permutation_test(store, neural, method="rank_cosine", n_permutations=4, seed=0,
+                               options=PermutationOptions(progress=False))
         assert res.observed[0, 0] == pytest.approx(_stat("rank_cosine", model[0], neural["IT"]), abs=1e-12)
         # the exact schemes build the few stored RDMs dense: any method runs, with its own statistic
-        dense = permutation_test(store, neural, method="minus_pearson", n_permutations=3, seed=0, progress=False)
+        dense = permutation_test(store, neural, method="minus_pearson", n_permutations=3, seed=0,
+                                 options=PermutationOptions(progress=False))
         assert dense.observed[1, 1] == pytest.approx(_stat("minus_pearson", model[1], neural["V4"]), abs=1e-12)
         # what reads the store itself (chunk sums, the subset schemes) needs the chunked form
         for call in (lambda: compare_store(store, {"IT": neural["IT"]}, "minus_pearson"),
                      lambda: bootstrap_similarity(store, neural, method="minus_pearson", n_samples=3, seed=0,
-                                                  scheme="subset"),
+                                                  options=BootstrapOptions(scheme="subset")),
                      lambda: permutation_test(store, neural, method="minus_pearson", n_permutations=3, seed=0,
-                                              scheme="subset")):
+                                              options=PermutationOptions(scheme="subset"))):
             with pytest.raises(RSABridgeError) as err:
                 call()
             message = str(err.value)
@@ -274,17 +278,19 @@ def test_dask_executor_equals_serial(guide, data):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         for name in ("minus_pearson", "rank_cosine"):
-            kw = dict(method=name, seed=2, progress=False)
+            kw = dict(method=name, seed=2)
+            on_dask = DaskExecutor(client, "local:2", batch_size=2)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                serial = bootstrap_similarity(model, neural, n_samples=6, ceiling=True, **kw)
-                dask = bootstrap_similarity(model, neural, n_samples=6, ceiling=True,
-                                            executor=DaskExecutor(client, "local:2", batch_size=2), **kw)
+                serial = bootstrap_similarity(model, neural, n_samples=6, ceiling=True, **kw,
+                                              options=BootstrapOptions(progress=False))
+                dask = bootstrap_similarity(model, neural, n_samples=6, ceiling=True, **kw,
+                                            options=BootstrapOptions(progress=False, executor=on_dask))
             np.testing.assert_array_equal(dask.samples, serial.samples)
             np.testing.assert_array_equal(dask.ceiling, serial.ceiling)
-            p_serial = permutation_test(model, neural, n_permutations=6, **kw)
-            p_dask = permutation_test(model, neural, n_permutations=6,
-                                      executor=DaskExecutor(client, "local:2", batch_size=2), **kw)
+            p_serial = permutation_test(model, neural, n_permutations=6, **kw, options=PermutationOptions(progress=False))
+            p_dask = permutation_test(model, neural, n_permutations=6, **kw,
+                                      options=PermutationOptions(progress=False, executor=on_dask))
             np.testing.assert_array_equal(p_dask.null, p_serial.null)
             assert p_serial.observed[0, 0] == pytest.approx(_stat(name, model[0], neural["IT"]), abs=1e-12)
 

@@ -16,6 +16,7 @@ from rsa_bridge.neural.load import read_neural
 from rsa_bridge.neural.rsatoolbox_io import (from_rsatoolbox_dataset, rdms_from_rsatoolbox, rdms_to_rsatoolbox,
                                              read_rsatoolbox, to_rsatoolbox_dataset)
 from rsa_bridge.rdm import COL, ROW, compute_rdm
+from rsa_bridge.neural.schema import RatesOptions
 
 
 def padded(rng, n_neur=4, n_stim=6, n_rep=5):
@@ -70,7 +71,7 @@ def test_from_array_bad_input(rng):
     array[2, 1, 0] = np.nan  # one neuron missing where the others have a value
     with pytest.raises(RSABridgeError, match="NaN beyond repeat padding"):
         from_array(array, stimulus_ids="i{i}", region="V4")
-    rates = from_array(array, stimulus_ids="i{i}", region="V4", allow_missing=True)
+    rates = from_array(array, stimulus_ids="i{i}", region="V4", options=RatesOptions(allow_missing=True))
     assert np.isnan(rates.values).sum() == 1
 
 
@@ -210,7 +211,7 @@ def test_rsatoolbox_rdms_both_ways(rng):
 def test_long_table_leaves_out_missing(rng):
     array, shown = padded(rng)
     array[1, 0, 0] = np.nan
-    rates = from_array(array, stimulus_ids="i{i}", region="V4", allow_missing=True)
+    rates = from_array(array, stimulus_ids="i{i}", region="V4", options=RatesOptions(allow_missing=True))
     assert len(to_long_table(rates)) == 4 * shown.sum() - 1
 
 

@@ -10,6 +10,7 @@ from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.importers import from_array
 from rsa_bridge.neural.rdms import rates_to_rdm, rates_to_rdm_dataset, repeat_average
 from rsa_bridge.neural.rsatoolbox_io import to_rsatoolbox_dataset
+from rsa_bridge.neural.schema import RatesOptions
 
 # rsatoolbox's _build_rdms casts a NaN fill value to int internally; not ours
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
@@ -119,7 +120,7 @@ def test_missing_observations_match_brute_force(rng):
     array = rng.poisson(3.0, size=(3, 5, 6)).astype(float)
     array[0, :, 4:] = np.nan  # neuroid 0 lost for the last two repetitions
     array[2, 1, 0] = np.nan
-    rates = from_array(array, stimulus_ids="s{i}", region="V4", allow_missing=True)
+    rates = from_array(array, stimulus_ids="s{i}", region="V4", options=RatesOptions(allow_missing=True))
     np.testing.assert_allclose(rates_to_rdm(rates, "sqeuclidean_cv").values, brute_cv(rates), atol=1e-10)
     mean, _ = repeat_average(rates)
     np.testing.assert_allclose(mean, np.nanmean(array, axis=2).T)
@@ -191,7 +192,8 @@ def test_rdm_dataset_per_session_and_errors(rng):
 def test_time_bins_flatten_or_mean(rng):
     values = rng.normal(size=(12, 3, 2))
     rates = S.make_rates(values, stimulus_ids=np.repeat([f"s{k}" for k in range(4)], 3), repetitions=[0, 1, 2] * 4,
-                         neuroid_ids=["a", "b", "c"], region="V1", time_bins=[(0, 50), (50, 100)])
+                         neuroid_ids=["a", "b", "c"], region="V1",
+                         options=S.RatesOptions(time_bins=[(0, 50), (50, 100)]))
     mean = values.reshape(4, 3, 3, 2).mean(axis=1)
     np.testing.assert_allclose(rates_to_rdm(rates, "euclidean").values,
                                squareform(pdist(mean.reshape(4, 6), "euclidean")), atol=1e-12)

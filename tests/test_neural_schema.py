@@ -12,6 +12,7 @@ from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.neural import schema as S
 from rsa_bridge.neural.schema import (NeuralDataWarning, as_multiindex, load_rates, make_rates, save_rates,
                                       select_region, validate_rates)
+from rsa_bridge.neural.schema import RatesOptions
 
 
 def toy(rng, n_stim=5, n_rep=3, regions=("V4", "V4", "IT", "IT"), **kw):
@@ -50,7 +51,7 @@ def test_netcdf_round_trip_plain_and_multiindex(rng, tmp_path):
 def test_time_bins_round_trip(rng, tmp_path):
     values = rng.normal(size=(4, 2, 3))
     rates = make_rates(values, stimulus_ids=["a", "a", "b", "b"], repetitions=[0, 1, 0, 1], neuroid_ids=["x", "y"],
-                       region="V1", time_bins=[(0, 50), (50, 100), (100, 150)])
+                       region="V1", options=RatesOptions(time_bins=[(0, 50), (50, 100), (100, 150)]))
     save_rates(rates, tmp_path / "t.nc")
     back = load_rates(tmp_path / "t.nc")
     assert back.dims == (S.PRESENTATION, S.NEUROID, S.TIME_BIN)
@@ -81,11 +82,11 @@ def test_nan_needs_allow_missing_and_inf_never(rng):
     kw = dict(stimulus_ids=list("aabb"), repetitions=[0, 1, 0, 1], neuroid_ids=["x", "y", "z"], region="V1")
     with pytest.raises(RSABridgeError, match=r"NaN beyond repeat padding.*neuroid 'z' at stimulus 'a' repetition 1"):
         make_rates(values, **kw)
-    rates = make_rates(values, allow_missing=True, **kw)
+    rates = make_rates(values, **kw, options=RatesOptions(allow_missing=True))
     assert rates.attrs["missing"] == "allowed" and np.isnan(rates.values[1, 2])
     values[0, 0] = np.inf
     with pytest.raises(RSABridgeError, match="inf"):
-        make_rates(values, allow_missing=True, **kw)
+        make_rates(values, **kw, options=RatesOptions(allow_missing=True))
 
 
 def test_zero_variance_neuroids_excluded_with_count(rng):

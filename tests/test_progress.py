@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rsa_bridge import progress as prog
+from rsa_bridge.stats import BootstrapOptions, PermutationOptions
 
 
 class _TTY(io.StringIO):
@@ -139,8 +140,10 @@ def test_switch_covers_bootstrap_and_permutation_bars(rng, monkeypatch, capsys):
     b = permutation_test(model, neural, n_permutations=8, seed=0)
     assert capsys.readouterr().err == ""
     prog.set_progress(None)
-    assert np.array_equal(a.samples, bootstrap_similarity(model, neural, n_samples=8, seed=0, progress=True).samples)
-    assert np.array_equal(b.p_value, permutation_test(model, neural, n_permutations=8, seed=0, progress=True).p_value)
+    assert np.array_equal(a.samples, bootstrap_similarity(model, neural, n_samples=8, seed=0,
+                                                          options=BootstrapOptions(progress=True)).samples)
+    assert np.array_equal(b.p_value, permutation_test(model, neural, n_permutations=8, seed=0,
+                                                      options=PermutationOptions(progress=True)).p_value)
 
 
 def test_compare_progress_argument_covers_the_statistics(monkeypatch, capsys):

@@ -12,6 +12,7 @@ from rsa_bridge.stats import bootstrap_rdms, bootstrap_similarity, bootstrap_sti
 from rsa_bridge.stats.weighted import sort_order, weighted_ranks
 
 from _stats_reference import model_like, real_rdms, rsatoolbox_bootstrap, vectors
+from rsa_bridge.stats import BootstrapOptions
 
 N_SMALL = 16  # stimuli for the all-methods comparison (rsatoolbox's whitening of a resampled RDM is slow)
 
@@ -25,8 +26,8 @@ def test_samples_and_ceilings_equal_rsatoolbox_for_the_same_index_sets(method, o
     b = 4
     stim = bootstrap_stimuli(N_SMALL, b, np.random.default_rng(10))
     rdm_idx = bootstrap_rdms(hit.shape[0], b, np.random.default_rng(11))
-    ours = bootstrap_similarity(models, {"hIT": hit}, method=method, over=over, ceiling=True,
-                                stimulus_indices=stim, rdm_indices={"hIT": rdm_idx}, n_samples=b)
+    ours = bootstrap_similarity(models, {"hIT": hit}, method=method, over=over, ceiling=True, n_samples=b,
+                                options=BootstrapOptions(stimulus_indices=stim, rdm_indices={"hIT": rdm_idx}))
     evaluations, ceilings = rsatoolbox_bootstrap(models, hit, method, over, stim, rdm_idx, monkeypatch=monkeypatch)
     np.testing.assert_allclose(ours.samples[:, :, 0], evaluations, rtol=0, atol=1e-10)
     np.testing.assert_allclose(ours.ceiling[:, 0, :], ceilings, rtol=0, atol=1e-10)
@@ -38,7 +39,8 @@ def test_full_92_stimulus_bootstrap_equals_rsatoolbox(method, monkeypatch):
     models = model_like(it[0], 4, seed=2)
     stim = bootstrap_stimuli(92, 3, np.random.default_rng(5))
     with pytest.warns(RuntimeWarning, match="no noise ceiling for area"):  # IT has one RDM
-        ours = bootstrap_similarity(models, {"IT": it, "hIT": hit}, method=method, stimulus_indices=stim, ceiling=True)
+        ours = bootstrap_similarity(models, {"IT": it, "hIT": hit}, method=method, ceiling=True,
+                                    options=BootstrapOptions(stimulus_indices=stim))
     for j, data in enumerate((it, hit)):
         evaluations, ceilings = rsatoolbox_bootstrap(models, data, method, "stimuli", stim, ceiling=j == 1,
                                                      monkeypatch=monkeypatch)
@@ -155,7 +157,7 @@ def test_degenerate_samples_are_nan_with_a_warning():
     models = model_like(it[0], 2, seed=0)
     stim = np.array([[0, 0, 0, 1, 1, 1], [0, 1, 2, 3, 4, 5]])  # the first has 2 distinct stimuli
     with pytest.warns(RuntimeWarning, match="NaN"):
-        res = bootstrap_similarity(models, {"hIT": hit}, stimulus_indices=stim)
+        res = bootstrap_similarity(models, {"hIT": hit}, options=BootstrapOptions(stimulus_indices=stim))
     assert np.isnan(res.samples[0]).all() and np.isfinite(res.samples[1]).all()
 
 

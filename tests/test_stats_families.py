@@ -10,7 +10,7 @@ from rsa_bridge.app.cli import main
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.options import StatsOptions
 from rsa_bridge.rdm import COL, ROW
-from rsa_bridge.stats import fdr_bh, holm, permutation_test
+from rsa_bridge.stats import PermutationOptions, fdr_bh, holm, permutation_test
 from rsa_bridge.stats.resample import as_generator
 from rsa_bridge.stats.summary import compare_statistics, describe_families, family_corrected, p_families
 
@@ -48,8 +48,8 @@ def test_compare_statistics_corrects_within_each_family():
     rdms = xr.DataArray(values, dims=("model_layer", ROW, COL), coords={"model_layer": labels, ROW: ids, COL: ids})
     st = compare_statistics(rdms, ds, ["IT", "hIT"], "spearman", StatsOptions(permutations=40), rng=as_generator(1),
                             controls=["pixels", "gabor"])
-    ref = permutation_test(rdms, {a: area_rdms(ds, a) for a in ("IT", "hIT")},
-                           n_permutations=40, seed=as_generator(1), keep_null=False)
+    ref = permutation_test(rdms, {a: area_rdms(ds, a) for a in ("IT", "hIT")}, n_permutations=40,
+                           seed=as_generator(1), options=PermutationOptions(keep_null=False))
     np.testing.assert_array_equal(st.p_value, ref.p_value)
     for rows in ([0, 1, 2], [3], [4, 5]):
         for j in range(2):

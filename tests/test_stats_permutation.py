@@ -7,7 +7,7 @@ from scipy import stats
 
 from rsa_bridge.compare import METHODS, compare_vectors
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.stats import fdr_bh, holm, permutation_test, permutations
+from rsa_bridge.stats import PermutationOptions, fdr_bh, holm, permutation_test, permutations
 from rsa_bridge.stats.permutation import correct
 
 from _stats_reference import model_like, real_rdms, vectors
@@ -17,7 +17,7 @@ def test_p_values_equal_a_scipy_loop_over_the_same_permutations():
     it, hit = real_rdms(12)
     models = model_like(it[0], 2, seed=0)
     perms = permutations(12, 60, np.random.default_rng(4))
-    res = permutation_test(models, {"hIT": hit[:3]}, permutation_indices=perms)
+    res = permutation_test(models, {"hIT": hit[:3]}, options=PermutationOptions(permutation_indices=perms))
     rows, cols = np.triu_indices(12, k=1)
     for layer in range(2):
         def statistic(p):
@@ -35,7 +35,8 @@ def test_null_statistics_equal_comparing_the_permuted_rdm(method):
     it, hit = real_rdms(10)
     models = model_like(it[0], 2, seed=1)
     perms = permutations(10, 4, np.random.default_rng(2))
-    res = permutation_test(models, {"hIT": hit[:2]}, method=method, permutation_indices=perms)
+    res = permutation_test(models, {"hIT": hit[:2]}, method=method,
+                           options=PermutationOptions(permutation_indices=perms))
     for s, p in enumerate(perms):
         permuted = vectors(models[:, p][:, :, p])
         expected = compare_vectors(permuted, vectors(hit[:2]), method).mean(axis=1)
@@ -59,7 +60,7 @@ def test_false_positive_rate_under_the_null_is_near_alpha():
         brain = np.abs(rng.normal(size=(n, n)))
         layers = np.abs(rng.normal(size=(4, n, n)))
         res = permutation_test(layers + layers.transpose(0, 2, 1), {"area": brain + brain.T}, n_permutations=99,
-                               seed=seed, keep_null=False)
+                               seed=seed, options=PermutationOptions(keep_null=False))
         rejections += int(res.p_value[0, 0] <= 0.05)
         family_rejections += int((res.corrected("holm") <= 0.05).any())
     assert 0.02 <= rejections / trials <= 0.09
@@ -108,7 +109,8 @@ def test_bad_permutation_inputs():
     it, hit = real_rdms(8)
     models = model_like(it[0], 1, seed=0)
     with pytest.raises(RSABridgeError, match="permutations of"):
-        permutation_test(models, {"IT": it}, permutation_indices=np.zeros((3, 8), dtype=int))
+        permutation_test(models, {"IT": it},
+                         options=PermutationOptions(permutation_indices=np.zeros((3, 8), dtype=int)))
     with pytest.raises(RSABridgeError, match="alternative"):
         permutation_test(models, {"IT": it}, n_permutations=3, alternative="bigger")
     with pytest.raises(RSABridgeError, match="constant"):

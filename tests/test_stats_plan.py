@@ -11,7 +11,7 @@ from scipy.spatial.distance import pdist, squareform
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.options import StatsOptions
 from rsa_bridge.rdm import COL, ROW
-from rsa_bridge.stats import subset
+from rsa_bridge.stats import BootstrapOptions, PermutationOptions, subset
 from rsa_bridge.stats.plan import SchemeChoice, choose_scheme, plan_statistics
 
 
@@ -119,11 +119,11 @@ def test_a_planned_subset_permutation_equals_the_hand_drawn_subset(monkeypatch):
     model, brain = _toy(60)
     plan = plan_statistics(StatsOptions(permutations=19), 60, method="pearson")
     got = permutation_test(model, {"IT": brain[None]}, method="pearson", n_permutations=19, seed=4,
-                           scheme=plan.permutation)
+                           options=PermutationOptions(scheme=plan.permutation))
     rng = as_generator(4)  # by hand: the one subset first, then its permutations, from the same Generator
     idx = np.sort(rng.choice(60, size=30, replace=False))
     ref = permutation_test(model[:, idx][:, :, idx], {"IT": brain[idx][:, idx][None]}, method="pearson",
-                           n_permutations=19, seed=rng, scheme="exact")
+                           n_permutations=19, seed=rng, options=PermutationOptions(scheme="exact"))
     np.testing.assert_array_equal(got.p_value, ref.p_value)
     assert got.attrs()["permutation_subset_stimuli"] == 30 and "30 of 60" in got.attrs()["permutation_scheme"]
 
@@ -135,8 +135,9 @@ def test_a_planned_exact_choice_overrides_auto_above_the_threshold(monkeypatch):
     model, brain = _toy(30)
     plan = plan_statistics(StatsOptions(bootstrap=15, scheme="exact"), 30, method="pearson")
     got = bootstrap_similarity(model, {"IT": brain[None]}, method="pearson", n_samples=15, seed=2,
-                               scheme=plan.bootstrap)
-    ref = bootstrap_similarity(model, {"IT": brain[None]}, method="pearson", n_samples=15, seed=2, scheme="exact")
+                               options=BootstrapOptions(scheme=plan.bootstrap))
+    ref = bootstrap_similarity(model, {"IT": brain[None]}, method="pearson", n_samples=15, seed=2,
+                               options=BootstrapOptions(scheme="exact"))
     auto = bootstrap_similarity(model, {"IT": brain[None]}, method="pearson", n_samples=15, seed=2)
     np.testing.assert_array_equal(got.samples, ref.samples)
     assert got.scheme["bootstrap_scheme"] == "exact" and auto.scheme["bootstrap_scheme"].startswith("subset")

@@ -8,8 +8,9 @@ from scipy.spatial.distance import pdist, squareform
 
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.rdm import COL, ROW
-from rsa_bridge.stats import bootstrap_similarity, permutation_test, stores, subset
+from rsa_bridge.stats import BootstrapOptions, bootstrap_similarity, permutation_test, stores, subset
 from rsa_bridge.stats.stores import StoreStack, is_store
+from rsa_bridge.stats import PermutationOptions
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -81,9 +82,11 @@ def large():
 def test_subset_bootstrap_from_a_store_equals_the_dense_path(large, method, monkeypatch):
     monkeypatch.setattr(subset, "SUBSET_STIMULI", 300)
     ids, model, dense, neural = large
-    ref = bootstrap_similarity(dense, neural, method=method, n_samples=50, seed=4, scheme="subset")
+    ref = bootstrap_similarity(dense, neural, method=method, n_samples=50, seed=4,
+                               options=BootstrapOptions(scheme="subset"))
     for make in _stores() if method == "pearson" else _stores()[-1:]:  # spearman: the RDMStore only (time)
-        got = bootstrap_similarity(make(ids, model), neural, method=method, n_samples=50, seed=4, scheme="subset")
+        got = bootstrap_similarity(make(ids, model), neural, method=method, n_samples=50, seed=4,
+                                   options=BootstrapOptions(scheme="subset"))
         assert got.labels == ref.labels == list(model) and got.areas == ["IT"]
         np.testing.assert_allclose(got.observed, ref.observed, rtol=0, atol=1e-12)
         np.testing.assert_allclose(got.samples, ref.samples, rtol=0, atol=1e-12)
@@ -102,7 +105,7 @@ def test_one_take_per_stored_rdm_for_all_subsets(monkeypatch):
     monkeypatch.setattr(subset, "SUBSET_STIMULI", 50)
     ids, model, dense, neural = _data(200)
     store = VectorStore(ids, model)
-    bootstrap_similarity(store, neural, n_samples=40, seed=1, scheme="subset")
+    bootstrap_similarity(store, neural, n_samples=40, seed=1, options=BootstrapOptions(scheme="subset"))
     # one vector read (the full-N statistic) and one take (all 25 subsets) per RDM
     assert store.reads == 2 * len(model)
 
@@ -111,8 +114,9 @@ def test_one_take_per_stored_rdm_for_all_subsets(monkeypatch):
 def test_subset_permutation_from_a_store_equals_the_dense_path(make, monkeypatch):
     monkeypatch.setattr(subset, "SUBSET_STIMULI", 80)
     ids, model, dense, neural = _data(300)
-    ref = permutation_test(dense, neural, n_permutations=99, seed=3, scheme="subset")
-    got = permutation_test(make(ids, model), neural, n_permutations=99, seed=3, scheme="subset")
+    ref = permutation_test(dense, neural, n_permutations=99, seed=3, options=PermutationOptions(scheme="subset"))
+    got = permutation_test(make(ids, model), neural, n_permutations=99, seed=3,
+                           options=PermutationOptions(scheme="subset"))
     np.testing.assert_allclose(got.null, ref.null, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(got.p_value, ref.p_value)
     assert got.attrs()["permutation_scheme"] == ref.attrs()["permutation_scheme"] and got.labels == list(model)
@@ -128,7 +132,7 @@ def test_exact_scheme_builds_small_stores_dense_and_refuses_large_ones(monkeypat
     np.testing.assert_array_equal(perm.p_value, permutation_test(dense, neural, n_permutations=20, seed=2).p_value)
     monkeypatch.setattr(stores, "DENSE_LIMIT_BYTES", 1000.0)
     with pytest.raises(RSABridgeError, match=r"exact bootstrap .* dense .*subset scheme") as err:
-        bootstrap_similarity(store, neural, n_samples=5, seed=0, scheme="exact")
+        bootstrap_similarity(store, neural, n_samples=5, seed=0, options=BootstrapOptions(scheme="exact"))
     assert "\n" not in str(err.value)
     with pytest.raises(RSABridgeError, match="exact permutation test"):
         permutation_test(store, neural, n_permutations=5, seed=0)
@@ -142,8 +146,8 @@ def test_store_stack_labels_without_copies(monkeypatch):
     assert is_store(stack) and stack.names == ["alex:conv1", "vgg:conv2", "vgg:fc"] and stack.n == 120
     assert stack.vector("vgg:fc") is not model["fc"] and b.reads == 1
     stacked = dense.assign_coords(model_layer=stack.names)
-    ref = bootstrap_similarity(stacked, neural, n_samples=30, seed=9, scheme="subset")
-    got = bootstrap_similarity(stack, neural, n_samples=30, seed=9, scheme="subset")
+    ref = bootstrap_similarity(stacked, neural, n_samples=30, seed=9, options=BootstrapOptions(scheme="subset"))
+    got = bootstrap_similarity(stack, neural, n_samples=30, seed=9, options=BootstrapOptions(scheme="subset"))
     assert got.labels == stack.names
     np.testing.assert_allclose(got.samples, ref.samples, rtol=0, atol=1e-12)
     other = VectorStore(ids[::-1], {"x": model["fc"][::-1, ::-1]})
@@ -155,11 +159,12 @@ def test_unsupported_method_and_mismatched_ids_are_one_line_errors():
     ids, model, dense, neural = _data(40)
     store = VectorStore(ids, model)
     with pytest.raises(RSABridgeError, match="whitened_pearson.*not available .*store") as err:
-        bootstrap_similarity(store, neural, method="whitened_pearson", n_samples=5, seed=0, scheme="subset")
+        bootstrap_similarity(store, neural, method="whitened_pearson", n_samples=5, seed=0,
+                             options=BootstrapOptions(scheme="subset"))
     assert "\n" not in str(err.value)
     bad = {"IT": neural["IT"].assign_coords({ROW: [f"x{k}" for k in range(40)], COL: [f"x{k}" for k in range(40)]})}
     with pytest.raises(RSABridgeError):
-        bootstrap_similarity(store, bad, n_samples=5, seed=0, scheme="subset")
+        bootstrap_similarity(store, bad, n_samples=5, seed=0, options=BootstrapOptions(scheme="subset"))
 
 
 @pytest.mark.parametrize("make", _stores())

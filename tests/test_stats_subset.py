@@ -7,7 +7,7 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import norm
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.stats import bootstrap_similarity, permutation_test, subset
+from rsa_bridge.stats import BootstrapOptions, PermutationOptions, bootstrap_similarity, permutation_test, subset
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -27,8 +27,8 @@ def test_subset_bootstrap_interval_matches_exact_within_monte_carlo_error(monkey
     monkeypatch.setattr(subset, "SUBSET_STIMULI", 200)
     n, b, level = 600, 1000, 0.95
     model, neural = _data(n)
-    exact = bootstrap_similarity(model, neural, n_samples=b, seed=1, scheme="exact")
-    sub = bootstrap_similarity(model, neural, n_samples=b, seed=2, scheme="subset")
+    exact = bootstrap_similarity(model, neural, n_samples=b, seed=1, options=BootstrapOptions(scheme="exact"))
+    sub = bootstrap_similarity(model, neural, n_samples=b, seed=2, options=BootstrapOptions(scheme="subset"))
     assert sub.attrs()["bootstrap_scheme"].startswith("subset m-out-of-n: random subsets of 200 of 600")
     assert exact.attrs()["bootstrap_scheme"] == "exact"
     np.testing.assert_allclose(sub.observed, exact.observed, atol=1e-12)
@@ -51,24 +51,25 @@ def test_auto_switches_above_the_exact_size(monkeypatch):
     small = bootstrap_similarity(model[:, :90, :90], {"a": neural["a"][:, :90, :90]}, n_samples=20, seed=3)
     assert small.attrs()["bootstrap_scheme"] == "exact"
     # given index sets and bootstraps over RDMs never switch
-    given = bootstrap_similarity(model, neural, seed=3, stimulus_indices=np.tile(np.arange(150), (5, 1)))
+    given = bootstrap_similarity(model, neural, seed=3,
+                                 options=BootstrapOptions(stimulus_indices=np.tile(np.arange(150), (5, 1))))
     assert given.attrs()["bootstrap_scheme"] == "exact"
     with pytest.raises(RSABridgeError, match="scheme"):
-        bootstrap_similarity(model, neural, n_samples=5, scheme="fast")
+        bootstrap_similarity(model, neural, n_samples=5, options=BootstrapOptions(scheme="fast"))
 
 
 def test_subset_bootstrap_is_seeded():
     model, neural = _data(120)
-    a = bootstrap_similarity(model, neural, n_samples=30, seed=5, scheme="subset")
-    b = bootstrap_similarity(model, neural, n_samples=30, seed=5, scheme="subset")
+    a = bootstrap_similarity(model, neural, n_samples=30, seed=5, options=BootstrapOptions(scheme="subset"))
+    b = bootstrap_similarity(model, neural, n_samples=30, seed=5, options=BootstrapOptions(scheme="subset"))
     np.testing.assert_array_equal(a.samples, b.samples)
 
 
 def test_subset_permutation_test(monkeypatch):
     monkeypatch.setattr(subset, "SUBSET_STIMULI", 80)
     model, neural = _data(300)
-    exact = permutation_test(model, neural, n_permutations=200, seed=0, scheme="exact")
-    sub = permutation_test(model, neural, n_permutations=200, seed=0, scheme="subset")
+    exact = permutation_test(model, neural, n_permutations=200, seed=0, options=PermutationOptions(scheme="exact"))
+    sub = permutation_test(model, neural, n_permutations=200, seed=0, options=PermutationOptions(scheme="subset"))
     assert exact.attrs()["permutation_scheme"] == "exact"
     assert "one subset" in sub.attrs()["permutation_scheme"] and sub.attrs()["permutation_subset_stimuli"] == 80
     # strong structure: both tests reject with the smallest p-value possible
@@ -95,7 +96,8 @@ def test_subset_permutation_p_values_are_valid_under_the_null(monkeypatch):
     for _ in range(20):
         model = squareform(pdist(rng.normal(size=(100, 5))))[None]
         area = squareform(pdist(rng.normal(size=(100, 5))))[None]
-        ps.append(permutation_test(model, area, n_permutations=99, seed=rng, scheme="subset").p_value[0, 0])
+        ps.append(permutation_test(model, area, n_permutations=99, seed=rng,
+                                   options=PermutationOptions(scheme="subset")).p_value[0, 0])
     assert np.mean(np.array(ps) <= 0.05) <= 0.2
 
 

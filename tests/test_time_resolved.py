@@ -12,7 +12,7 @@ from rsa_bridge.app.cli import main
 from rsa_bridge.datasets import area_rdms, save_dataset
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.neural import save_rates
-from rsa_bridge.neural.synthetic_time import planted_latency_rates
+from rsa_bridge.neural.synthetic_time import LatencyDesign, planted_latency_rates
 from rsa_bridge.neural.time_resolved import time_resolved_dataset, time_resolved_rdms, time_windows
 from rsa_bridge.app.pipeline import StatsOptions, compare_precomputed
 from rsa_bridge.rdm import COL, ROW
@@ -22,7 +22,8 @@ from rsa_bridge.stats.time_course import peak_latency, time_averaged, time_cours
 
 @pytest.fixture(scope="module")
 def planted():
-    return planted_latency_rates({"V4": 80.0, "IT": 160.0}, n_stimuli=30, n_neuroids=25, width=20.0, seed=1)
+    return planted_latency_rates({"V4": 80.0, "IT": 160.0}, seed=1,
+                                 design=LatencyDesign(n_stimuli=30, n_neuroids=25, width=20.0))
 
 
 def _models(model: xr.DataArray, seed=0):

@@ -8,7 +8,8 @@ import scipy.stats
 import torch
 from torch import nn
 
-from analyses.unit_attributes import UnitOptions, attributes_from_activations, split_by_label, unit_attributes
+from analyses.unit_attributes import (Extraction, UnitOptions, attributes_from_activations, split_by_label,
+                                      unit_attributes)
 from analyses.unit_attributes.activations import pooled_activations
 from analyses.unit_attributes.histograms import (kl_divergence, null_prime_divergence, shared_edges, smooth,
                                                  unit_divergence, unit_histograms)
@@ -127,7 +128,8 @@ def test_planted_unit_ranks_first_and_is_visual():
     model = PlantedNet().eval()
     images, positive = planted_images(60)
     ds = unit_attributes(model, images, is_positive=positive, layers=["conv", "fc"],
-                         options=UnitOptions(k=2, folds=5, permutations=10), batch_size=16, progress=False)
+                         options=UnitOptions(k=2, folds=5, permutations=10),
+                         extraction=Extraction(batch_size=16, progress=False))
     conv = ds.sel(layer="conv")
     assert int(conv["prime_unit"][0]) == PLANTED
     assert int(conv["rank"][PLANTED]) == 1

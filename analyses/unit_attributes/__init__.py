@@ -12,7 +12,7 @@ import importlib
 
 #: public name -> module that defines it (imported on first use, so the command line starts fast)
 _EXPORTS = {
-    "UnitOptions": "discover", "attributes_from_activations": "discover", "unit_attributes": "discover",
+    "Extraction": "discover", "UnitOptions": "discover", "attributes_from_activations": "discover", "unit_attributes": "discover",
     "kl_divergence": "histograms", "unit_divergence": "histograms", "unit_histograms": "histograms",
     "LabelSplit": "labels", "split_by_label": "labels", "CLASSIFIERS": "visualness", "visualness": "visualness",
 }
@@ -26,6 +26,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "CLASSIFIERS",
+    "Extraction",
     "LabelSplit",
     "UnitOptions",
     "attributes_from_activations",

@@ -60,7 +60,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analyses.unit_attributes.discover import UnitOptions, unit_attributes
+    from analyses.unit_attributes.discover import Extraction, UnitOptions, unit_attributes
     from analyses.unit_attributes.labels import split_by_label
     from analyses.unit_attributes.output import format_table, write_outputs
     from extractors import load_model
@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
     model = load_model(args.model, args.weights, device=args.device)
     ds = unit_attributes(model, stim, args.label, args.positive, args.negative, layers=layers, options=options,
-                         batch_size=args.batch_size, device=args.device, progress=False if args.quiet else None)
+                         extraction=Extraction(batch_size=args.batch_size, device=args.device,
+                                               progress=False if args.quiet else None))
     print(format_table(ds))
     if args.out is not None:
         written = write_outputs(ds, args.out, overwrite=args.overwrite)

@@ -13,7 +13,7 @@ of a layer are its *prime units*; a linear classifier on them gives the layer's 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -25,6 +25,7 @@ from analyses.unit_attributes.labels import split_by_label
 from analyses.unit_attributes.visualness import (CLASSIFIERS, DEFAULT_CLASSIFIER, DEFAULT_FOLDS, DEFAULT_K,
                                                  SELECTIONS, check_folds, visualness)
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.keywords import refuse_keywords
 from rsa_bridge.provenance import clean_attrs, package_version
 
 LAYER, UNIT, BIN, EDGE, PRIME, FOLD = "layer", "unit", "bin", "edge", "prime", "fold"
@@ -234,11 +235,30 @@ def attributes_from_activations(layers: Mapping[str, LayerUnits | np.ndarray], i
     return ds
 
 
+@dataclass(frozen=True)
+class Extraction:
+    """How :func:`unit_attributes` runs the network (as in :func:`extractors.extract`).
+
+    Attributes:
+        batch_size: images per forward pass; device: a torch device (``cpu``, ``cuda``);
+        transform: the preprocessing (None: the model's own); progress: a bar (None: see :mod:`rsa_bridge.progress`).
+
+    Example::
+
+        >>> Extraction(batch_size=16, progress=False).device
+        'cpu'
+    """
+
+    batch_size: int = 32
+    device: str = "cpu"
+    transform: Any = None
+    progress: bool | None = None
+
+
 def unit_attributes(model, stimulus_set, label: str | None = None, positive: str | None = None,
                     negative: str | None = None, *, is_positive: Sequence[bool] | None = None,
                     layers: Sequence[str] | str | None = None, options: UnitOptions | None = None,
-                    batch_size: int = 32, device: str = "cpu", transform=None,
-                    progress: bool | None = None) -> xr.Dataset:
+                    extraction: Extraction | None = None, **stray) -> xr.Dataset:
     """Unit attributes of ``model``'s layers for a positive vs negative split of ``stimulus_set``.
 
     Args:
@@ -249,7 +269,7 @@ def unit_attributes(model, stimulus_set, label: str | None = None, positive: str
         is_positive: (N,) booleans in the set's order instead of a label.
         layers: aliases or module paths (None: the model's default layers).
         options: :class:`UnitOptions`.
-        batch_size, device, transform, progress: as in :func:`extractors.extract`.
+        extraction: batch size, device, transform, progress (:class:`Extraction`); ``batch_size=`` ... alone: TypeError.
 
     Returns:
         The Dataset of :func:`attributes_from_activations` with provenance attrs (model, weights,
@@ -257,7 +277,9 @@ def unit_attributes(model, stimulus_set, label: str | None = None, positive: str
     """
     import torch
 
+    refuse_keywords("unit_attributes", stray, Extraction, "extraction")
     options = options or UnitOptions()
+    run = extraction if extraction is not None else Extraction()
     if isinstance(stimulus_set, (str, bytes)) or hasattr(stimulus_set, "__fspath__"):
         from stimuli import load_stimulus_set
 
@@ -279,7 +301,7 @@ def unit_attributes(model, stimulus_set, label: str | None = None, positive: str
     n = len(stimulus_set) if ids is None else len(ids)
     mask = split_classes(mask, n)
     options.check(mask)
-    acts = pooled_activations(model, stimulus_set, layers, pooling=options.pooling, batch_size=batch_size,
-                              device=device, transform=transform, progress=progress, stimulus_ids=ids)
+    acts = pooled_activations(model, stimulus_set, layers, pooling=options.pooling, batch_size=run.batch_size,
+                              device=run.device, transform=run.transform, progress=run.progress, stimulus_ids=ids)
     return attributes_from_activations(acts.layers, mask, options, stimulus_ids=acts.stimulus_ids,
-                                       attrs={**acts.provenance, **extra, "device": str(device)})
+                                       attrs={**acts.provenance, **extra, "device": str(run.device)})

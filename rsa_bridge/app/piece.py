@@ -1,9 +1,10 @@
 """One (model, dataset) unit of a ``compare`` run: the record the pipeline joins into its table and results.
 
 :func:`rsa_bridge.app.pipeline.compare_models` builds one :class:`Piece` per model and dataset; statistics
-(:func:`rsa_bridge.app.pipeline._add_statistics`), the extra measures (:func:`rsa_bridge.measures.scoring.score_pieces`,
-which reads pieces by attribute and so needs no import of this application-layer type) and the time course
-fill in the fields after ``None``.
+(:func:`rsa_bridge.app.pipeline._add_statistics`), the extra measures and the time course fill in the fields
+after ``None``. The core never sees a Piece: the measures read the core's
+:class:`rsa_bridge.measures.inputs.MeasureInput` (:meth:`Piece.measure_input`) and return a
+:class:`rsa_bridge.measures.inputs.ModelScores` that the pipeline stores in ``measure_scores``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import xarray as xr
+
+from rsa_bridge.measures.inputs import MeasureInput, ModelScores
 
 
 @dataclass
@@ -32,9 +35,10 @@ class Piece:
         areas: the areas asked for (None = all of the dataset's).
         stimuli: the stimulus set, or None for precomputed RDMs.
         dataset_time: the time-resolved RDM Dataset, or None.
-        stats: the dataset's :class:`rsa_bridge.stats.summary.CompareStatistics` (set by the pipeline).
-        stacked: every model's layer RDMs of the dataset (model_layer, n, n), set with ``stats``.
-        measure_scores: area -> measure -> scores (set by :func:`rsa_bridge.measures.scoring.score_pieces`).
+        stats: the dataset's :class:`rsa_bridge.stats.summary.CompareStatistics` (set by the pipeline);
+            stacked: every model's layer RDMs of the dataset (model_layer, n, n), set with it.
+        measure_scores: the :class:`rsa_bridge.measures.inputs.ModelScores` returned by
+            :func:`rsa_bridge.measures.scoring.score_models` for :meth:`measure_input`, or None (RSA only).
     """
 
     model: str
@@ -53,4 +57,9 @@ class Piece:
     dataset_time: xr.Dataset | None = None
     stats: Any = None
     stacked: xr.DataArray | None = None
-    measure_scores: dict = field(default_factory=dict)
+    measure_scores: ModelScores | None = None
+
+    def measure_input(self) -> MeasureInput:
+        """What the core's measures read of this piece (model, weights, dataset, areas, RDMs, Grams, stimuli)."""
+        return MeasureInput(self.model, self.weights, self.dataset, tuple(self.areas or ()), self.model_rdms,
+                            self.kernels, self.stimuli)

@@ -242,7 +242,7 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
             "units": "1"}
     from rsa_bridge.measures.agreement import agreement_table
     from rsa_bridge.measures.results import add_measures
-    table, results = add_measures(table, results, pieces)
+    table, results = add_measures(table, results, [p.measure_scores for p in pieces])
     results = _add_time_course(results, pieces, provenance["method"], options)
     best, differences = collect_tables(unique_stats)
     if differences is not None and len(differences):
@@ -338,7 +338,7 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
         raise RSABridgeError(f"{len(models)} built models for {len(names)} names")
     from rsa_bridge.app.preflight import Request, prepare
     from rsa_bridge.budget import DEFAULT_LAYERS
-    from rsa_bridge.measures.scoring import MeasureOptions, score_pieces
+    from rsa_bridge.measures.scoring import MeasureOptions, score_models
     from rsa_bridge.app.rdm_stores import new_store, placed, store_provenance
 
     measure_options = measure_options or MeasureOptions()
@@ -394,7 +394,10 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                                 dataset_time=ds_time))
         del net
     if extra:
-        score_pieces(pieces, extra, measure_options, stats or StatsOptions(), rates=ready.rates)
+        scored = score_models([p.measure_input() for p in pieces], extra, measure_options, stats or StatsOptions(),
+                              rates=ready.rates)
+        for piece, one in zip(pieces, scored):  # the Grams are dropped once scored
+            piece.measure_scores, piece.kernels = one, None
     provenance = {"model": ",".join(names), "weights": ",".join(dict.fromkeys(labels)), "metric": metric,
                   "method": method, "datasets": ",".join(dict.fromkeys(p.dataset for p in pieces)),
                   "device": device,

@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.keywords import refuse_keywords
 from rsa_bridge.measures.folds import check_test_sizes, make_folds
 from rsa_bridge.measures.pls import BRAIN_SCORE_COMPONENTS, pls_fold
 from rsa_bridge.measures.ridge import DEFAULT_ALPHAS, ridge_cv_fold
@@ -141,26 +142,55 @@ def _align(gram, responses) -> tuple[np.ndarray, np.ndarray, list[str], list[str
     return g, y, ids or [str(i) for i in range(g.shape[0])], neuroids
 
 
+@dataclass(frozen=True)
+class PredictivityOptions:
+    """The folds and fits of :func:`linear_predictivity` beyond its own keywords.
+
+    Attributes:
+        labels, folds: stratification labels (one per stimulus) or user folds (see
+            :func:`rsa_bridge.measures.folds.make_folds`).
+        alphas, per_neuroid_alpha: ridge grid and whether each neuroid picks its own alpha.
+        n_components: PLS components.
+
+    Example::
+
+        >>> PredictivityOptions(n_components=3).per_neuroid_alpha
+        False
+    """
+
+    labels: Sequence | None = None
+    folds: Any = None
+    alphas: Sequence[float] = DEFAULT_ALPHAS
+    per_neuroid_alpha: bool = False
+    n_components: int = BRAIN_SCORE_COMPONENTS
+
+
 def linear_predictivity(gram, responses, *, estimator: str = "ridge", n_splits: int = 10, seed: int = 0,
-                        labels: Sequence | None = None, folds: Any = None, ceiling: np.ndarray | None = None,
-                        alphas: Sequence[float] = DEFAULT_ALPHAS, per_neuroid_alpha: bool = False,
-                        n_components: int = BRAIN_SCORE_COMPONENTS, cv_score: str = "per-fold") -> Predictivity:
+                        ceiling: np.ndarray | None = None, cv_score: str = "per-fold",
+                        options: PredictivityOptions | None = None, **stray) -> Predictivity:
     """Cross-validated linear predictivity of every neuroid (see the module docstring).
 
     Args:
         gram: (n, n) Gram ``X X^T`` of the layer (any centring), array or DataArray with stimulus coords.
         responses: (n, t) repeat-averaged responses; a DataArray is aligned to the Gram by stimulus id.
         estimator: a key of :data:`ESTIMATORS` (``ridge`` or ``pls``).
-        n_splits, seed, labels, folds: see :func:`rsa_bridge.measures.folds.make_folds`.
+        n_splits, seed: see :func:`rsa_bridge.measures.folds.make_folds`.
         ceiling: (t,) per-neuroid ceiling (e.g. :func:`rsa_bridge.measures.ceilings.neuroid_ceiling`).
-        alphas, per_neuroid_alpha: ridge grid and whether each neuroid picks its own alpha.
-        n_components: PLS components.
         cv_score: ``per-fold`` or ``pooled`` (:data:`CV_SCORES`; see the module docstring).
+        options: labels, user folds, ridge alphas, per-neuroid alpha, PLS components
+            (:class:`PredictivityOptions`; None: its defaults). Those keywords on their own (``alphas=`` ...)
+            are a TypeError naming the field.
 
     Raises:
         RSABridgeError: per-fold scoring with a fold of fewer than ``MIN_TEST_STIMULI`` held-out stimuli
             (the message names the fix), pooled scoring with folds that do not hold out each stimulus once.
     """
+    refuse_keywords("linear_predictivity", stray, PredictivityOptions)
+    opts = options if options is not None else PredictivityOptions()
+    if not isinstance(opts, PredictivityOptions):
+        raise RSABridgeError(f"linear_predictivity: options must be a PredictivityOptions; got {type(opts).__name__}")
+    labels, folds, alphas = opts.labels, opts.folds, opts.alphas
+    per_neuroid_alpha, n_components = opts.per_neuroid_alpha, opts.n_components
     if estimator not in ESTIMATORS:
         raise RSABridgeError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     g, y, ids, neuroids = _align(gram, responses)

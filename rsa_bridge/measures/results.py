@@ -9,29 +9,32 @@ per-neuroid predictivity ``linear_per_neuroid_<dataset>_<area>`` (model_layer, n
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from rsa_bridge.tables import wide_table
 from rsa_bridge.measures import MEASURES
+from rsa_bridge.measures.inputs import ModelScores
 
 NAN = float("nan")
 
 
-def measure_rows(piece, paths) -> list[dict]:
-    """results.csv rows of one piece's non-RSA scores."""
+def measure_rows(scored: ModelScores) -> list[dict]:
+    """results.csv rows of one model's non-RSA scores (one row per area x measure x layer)."""
     rows = []
-    rdms = piece.model_rdms
-    for area, by_measure in piece.measure_scores.items():
+    for area, by_measure in scored.scores.items():
         for name, sc in by_measure.items():
             st = sc.stats
             best = int(np.nanargmax(sc.score)) if np.isfinite(sc.score).any() else -1
+            paths = dict(zip(scored.layers, scored.module_paths))
             for k, layer in enumerate(sc.layers):
-                row = {"model": piece.model, "weights": piece.weights, "layer": layer,
-                       "module_path": str(paths[k]), "area": area, "dataset": piece.dataset,
+                row = {"model": scored.model, "weights": scored.weights, "layer": layer,
+                       "module_path": str(paths.get(layer, "")), "area": area, "dataset": scored.dataset,
                        "metric": "linear kernel", "method": sc.method, "similarity": float(sc.score[k]),
-                       "sem": NAN, "n_rdms": 0, "n_stimuli": int(rdms.sizes["stimulus_row"]),
+                       "sem": NAN, "n_rdms": 0, "n_stimuli": int(scored.n_stimuli),
                        "measure_ceiling": sc.ceiling, "score_over_ceiling": float(sc.normalized[k])}
                 if st.ci_low is not None:
                     row.update(ci_low=float(st.ci_low[k]), ci_high=float(st.ci_high[k]),
@@ -45,19 +48,17 @@ def measure_rows(piece, paths) -> list[dict]:
     return rows
 
 
-def add_measures(table: pd.DataFrame, results: xr.Dataset, pieces: list, attrs: dict | None = None
-                 ) -> tuple[pd.DataFrame, xr.Dataset]:
+def add_measures(table: pd.DataFrame, results: xr.Dataset, scored: Sequence[ModelScores | None],
+                 attrs: dict | None = None) -> tuple[pd.DataFrame, xr.Dataset]:
     """Table and Dataset with the ``measure`` column and, when other measures ran, their rows and variables.
 
-    ``pieces``: the pipeline's :class:`rsa_bridge.app.piece.Piece` records (read by attribute)."""
+    ``scored``: what :func:`rsa_bridge.measures.scoring.score_models` returned (None entries: RSA only, e.g.
+    model RDMs in an RDM store or a control without Grams)."""
     table = table.assign(measure="rsa")
+    scored = [s for s in scored if s is not None and s.scores]
     extra = []
-    for piece in pieces:
-        if not getattr(piece, "measure_scores", None):  # RSA only (e.g. model RDMs in an RDM store)
-            continue
-        rdms = piece.model_rdms
-        paths = rdms["module_path"].values if "module_path" in rdms.coords else [""] * rdms.sizes["layer"]
-        extra.extend(measure_rows(piece, paths))
+    for one in scored:
+        extra.extend(measure_rows(one))
     if not extra:
         return table, results
     table = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
@@ -83,15 +84,15 @@ def add_measures(table: pd.DataFrame, results: xr.Dataset, pieces: list, attrs: 
                               {"units": "1", "long_name": "ceiling of each measure (rsa: see ceiling_upper)"})
     results = results.assign_coords(measure=measures).assign(new)
     results["measure_definition"] = ("measure", [MEASURES[m].definition for m in measures])
-    for piece in pieces:
-        for area, by_measure in piece.measure_scores.items():
+    for one in scored:
+        for area, by_measure in one.scores.items():
             sc = by_measure.get("linear")
             if sc is None:
                 continue
-            name = f"linear_per_neuroid_{piece.dataset}_{area}"
-            dim = f"neuroid_{piece.dataset}_{area}"
+            name = f"linear_per_neuroid_{one.dataset}_{area}"
+            dim = f"neuroid_{one.dataset}_{area}"
             block = xr.DataArray(sc.per_neuroid, dims=("model_layer", dim),
-                                 coords={"model_layer": [f"{piece.model}:{l}" for l in sc.layers],
+                                 coords={"model_layer": [f"{one.model}:{l}" for l in sc.layers],
                                          dim: sc.neuroid_ids},
                                  attrs={"long_name": "mean over folds of the held-out Pearson r", "units": "1",
                                         "excluded_neuroids": ",".join(sc.excluded) or "none"})

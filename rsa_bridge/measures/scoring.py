@@ -9,7 +9,7 @@ rates belong to which shipped RDM dataset; other datasets need ``responses=`` (`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import xarray as xr
@@ -17,7 +17,8 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.measures.ceilings import cka_ceiling, mean_responses, neuroid_ceiling
 from rsa_bridge.measures.cka import linear_cka
-from rsa_bridge.measures.predictivity import linear_predictivity
+from rsa_bridge.measures.inputs import MeasureInput, ModelScores
+from rsa_bridge.measures.predictivity import PredictivityOptions, linear_predictivity
 from rsa_bridge.measures.stats import LayerStats, cka_stats, neuroid_bootstrap
 from rsa_bridge.rdm import ROW
 
@@ -143,14 +144,14 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
         ceil = ceil.values
         results = []
         import warnings
+        fit = PredictivityOptions(labels=options.labels, folds=options.folds, alphas=options.alphas,
+                                  per_neuroid_alpha=options.per_neuroid_alpha)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             for g in grams:
                 results.append(linear_predictivity(g, resp, estimator=options.estimator, n_splits=options.n_splits,
-                                                   seed=options.fold_seed, labels=options.labels,
-                                                   folds=options.folds, ceiling=ceil, alphas=options.alphas,
-                                                   per_neuroid_alpha=options.per_neuroid_alpha,
-                                                   cv_score=options.cv_score))
+                                                   seed=options.fold_seed, ceiling=ceil, cv_score=options.cv_score,
+                                                   options=fit))
         for note in dict.fromkeys(str(w.message) for w in caught):
             warnings.warn(note, RuntimeWarning, stacklevel=2)
         per = np.stack([r.per_neuroid for r in results])
@@ -198,44 +199,49 @@ def check_linear_design(n_stimuli: int, options: MeasureOptions, labels=None) ->
     check_test_sizes(folds, n_stimuli, pooled=scoring.pooled)
 
 
-def score_pieces(pieces: list, measures: list[str], options: MeasureOptions, stats, rates: dict | None = None) -> None:
-    """Add ``measure_scores`` ({area: {measure: AreaScores}}) to each ``compare`` piece that carries layer Grams.
+def score_models(inputs: Sequence[MeasureInput], measures: list[str], options: MeasureOptions, stats,
+                 rates: dict | None = None) -> list[ModelScores | None]:
+    """Score each model's layer Grams against its areas: one :class:`ModelScores` per input (None: no Grams).
 
-    ``pieces``: the pipeline's :class:`rsa_bridge.app.piece.Piece` records, read and set by attribute (the core
-    does not import the application layer's type). ``stats`` is the run's :class:`rsa_bridge.options.StatsOptions`
-    (bootstrap, permutations, seed, CI level). ``rates``: the areas' rates already read (and checked) by the
-    preflight, ``{(dataset name, area): DataArray}``; others are read here (:func:`area_rates`).
-    The Grams are dropped from the piece once scored.
+    ``inputs``: :class:`rsa_bridge.measures.inputs.MeasureInput` records (the core's own type; the app builds
+    them from its records and stores what comes back). ``measures``: e.g. ``["cka", "linear"]``.
+    ``stats`` is the run's :class:`rsa_bridge.options.StatsOptions` (bootstrap, permutations, seed, CI level).
+    ``rates``: the areas' rates already read (and checked) by the preflight, ``{(dataset name, area): DataArray}``
+    of shape (presentation, neuroid); others are read here (:func:`area_rates`). An input without Grams (an
+    image-statistics control) gives None and a warning. Nothing is mutated.
+
+    Example (see tests/test_core_types.py)::
+
+        scored = score_models([MeasureInput("m", "random", "d", ("V4",), rdms, grams)], ["cka"],
+                              MeasureOptions(), StatsOptions(), rates={("d", "V4"): rates})
+        scored[0].scores["V4"]["cka"].score   # (layer,) linear CKA
     """
     import warnings
 
-    from rsa_bridge.rdm import COL
     from rsa_bridge.stats.resample import as_generator
 
     rng = as_generator(stats.seed)
     rates_by_area: dict = dict(rates or {})
-    for piece in pieces:
-        grams = piece.kernels
-        if not grams:
-            warnings.warn(f"{piece.model} has no layer Gram matrices (an image-statistics control); "
+    out: list[ModelScores | None] = []
+    for item in inputs:
+        if not item.kernels:
+            warnings.warn(f"{item.model} has no layer Gram matrices (an image-statistics control); "
                           f"{', '.join(measures)} skipped for it", RuntimeWarning, stacklevel=2)
+            out.append(None)
             continue
-        rdms = piece.model_rdms
-        layers = [str(l) for l in rdms["layer"].values]
-        ids = [str(s) for s in rdms[ROW].values]
-        kernels = xr.DataArray(np.stack([grams[l] for l in layers]), dims=("layer", ROW, COL),
-                               coords={"layer": layers, ROW: ids, COL: ids})
+        kernels = item.kernel_stack()
         scores = {}
+        opts = options
         if isinstance(options.labels, str):  # a manifest column: one label per stimulus, by stimulus_id
-            options = _with_manifest_labels(options, piece.stimuli, ids)
-        for area in piece.areas:
-            key = (piece.dataset, area)
+            opts = _with_manifest_labels(options, item.stimuli, item.stimulus_ids)
+        for area in item.areas:
+            key = (item.dataset, area)
             if key not in rates_by_area:
-                rates_by_area[key] = area_rates(piece.dataset, area, options.responses)
-            scores[area] = score_area(kernels, rates_by_area[key], measures, options, n_bootstrap=stats.bootstrap,
+                rates_by_area[key] = area_rates(item.dataset, area, opts.responses)
+            scores[area] = score_area(kernels, rates_by_area[key], measures, opts, n_bootstrap=stats.bootstrap,
                                       n_permutations=stats.permutations, rng=rng, level=stats.ci_level)
-        piece.measure_scores = scores
-        piece.kernels = None
+        out.append(ModelScores.of(item, scores))
+    return out
 
 
 def _with_manifest_labels(options: MeasureOptions, stimuli, ids: list[str]) -> MeasureOptions:

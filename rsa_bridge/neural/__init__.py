@@ -39,7 +39,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["neuroid_reliability", "rdm_reliability", "spearman_brown"], "reliability"),
     **dict.fromkeys(["from_rsatoolbox_dataset", "rdms_from_rsatoolbox", "rdms_to_rsatoolbox", "to_rsatoolbox_dataset"],
                     "rsatoolbox_io"),
-    **dict.fromkeys(["NeuralDataWarning", "as_multiindex", "load_rates", "make_rates", "save_rates", "select_region",
+    **dict.fromkeys(["NeuralDataWarning", "RatesOptions", "as_multiindex", "load_rates", "make_rates", "save_rates",
+                     "select_region",
                      "validate_rates"], "schema"),
 }
 

@@ -29,10 +29,13 @@ import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.registry import Registry
+
+if TYPE_CHECKING:  # the record names its return type; the module stays light for --help
+    from rsa_bridge.neural.published import Imported
 
 #: a function, or where to find it: ``"package.module:function"`` (imported on first use, so building the
 #: command line's parser from this registry imports no numpy, xarray or reader)

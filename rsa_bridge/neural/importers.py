@@ -19,6 +19,7 @@ import xarray as xr
 
 from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.keywords import refuse_keywords
 from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
 from rsa_bridge.value_checks import real_numbers, whole_numbers
@@ -71,9 +72,8 @@ def from_array(
     animal: str | Sequence[str] | None = None,
     session: str | Sequence[str] | None = None,
     units: str | None = None,
-    time_bins: Sequence[tuple[float, float]] | None = None,
-    allow_missing: bool = False,
-    attrs: dict[str, Any] | None = None,
+    options: S.RatesOptions | None = None,
+    **stray,
 ) -> xr.DataArray:
     """Rates from an array such as neurons x images x repeats, NaN for repeats that were not shown.
 
@@ -84,11 +84,23 @@ def from_array(
             Required: rsa-bridge never matches stimuli by position on its own.
         neuroid_ids: one per neuroid (default ``<session or region>_n000`` ...).
         region, animal, session, units: see :func:`rsa_bridge.neural.schema.make_rates`.
-        allow_missing: keep NaN of single neuroids in a repetition other neuroids have (else an error).
+        options: :class:`rsa_bridge.neural.schema.RatesOptions` — ``time_bins``, ``attrs``, ``allow_missing``
+            (keep NaN of single neuroids in a repetition other neuroids have; else an error) ...; the file
+            readers (:func:`read_numpy`, :func:`read_mat`) take those as keywords and group them.
 
     A (stimulus, repetition) slot where every neuroid is NaN is padding and is dropped; a stimulus with
     no repetition at all is dropped with a warning.
+
+    Example::
+
+        >>> raw = np.arange(12.0).reshape(2, 3, 2)            # 2 neurons x 3 images x 2 repeats
+        >>> rates = from_array(raw, stimulus_ids="img{i}", region="V4", options=S.RatesOptions(allow_missing=True))
+        >>> rates.sizes["presentation"], list(rates["stimulus_id"].values[:3])
+        (6, ['img0', 'img0', 'img1'])
     """
+    refuse_keywords("from_array", stray, S.RatesOptions)
+    options = options if options is not None else S.RatesOptions()
+    time_bins = options.time_bins
     data = real_numbers(array, "the array")  # complex, text or objects: one line naming a position
     axes = _parse_layout(layout, data.ndim)
     order = [a for a in ("neuroid", "stimulus", "repetition", "time_bin") if a in axes]
@@ -118,8 +130,14 @@ def from_array(
         values = values[..., 0]
     reps = r_idx.astype(np.int64)  # the slot along the repetition axis (padding need not be trailing)
     return S.make_rates(values, stimulus_ids=[stim[s] for s in s_idx], repetitions=reps, neuroid_ids=neur,
-                        region=region, animal=animal, session=session, units=units, time_bins=time_bins,
-                        allow_missing=allow_missing, attrs=attrs)
+                        region=region, animal=animal, session=session, units=units, options=options)
+
+
+def _grouped(options: dict) -> dict:
+    """A reader's keywords with those of :class:`rsa_bridge.neural.schema.RatesOptions` (``attrs``,
+    ``allow_missing``, ``time_bins`` ...) grouped into one ``options=`` for :func:`from_array`."""
+    moved = {k: options.pop(k) for k in list(options) if k in S.RATES_OPTIONS}
+    return {**options, "options": S.RatesOptions(**moved)} if moved else options
 
 
 def _attrs_for(path: Path, fmt: str, extra: dict | None = None) -> dict:
@@ -148,7 +166,7 @@ def read_numpy(path: str | os.PathLike, *, variable: str | None = None, **option
         array = loaded
     options.setdefault("attrs", {})
     options["attrs"] = {**_attrs_for(path, "numpy"), **options["attrs"]}
-    return from_array(array, **options)
+    return from_array(array, **_grouped(options))
 
 
 def _pick(names: list[str], variable: str | None, path: Path) -> str:
@@ -193,7 +211,7 @@ def read_mat(path: str | os.PathLike, *, variable: str | None = None, **options)
         raise RSABridgeError(f"{str(path)!r} holds no numeric array of 2 or more dimensions")
     name = _pick(sorted(arrays), variable, path)
     options["attrs"] = {**_attrs_for(path, "mat", {"source_variable": name}), **options.get("attrs", {})}
-    return from_array(arrays[name], **options)
+    return from_array(arrays[name], **_grouped(options))
 
 
 CSV_REQUIRED = (S.STIMULUS_ID, S.NEUROID_ID, S.REPETITION, "rate")
@@ -263,7 +281,8 @@ def read_csv(path: str | os.PathLike, *, region: str | None = None, animal: str 
     return S.make_rates(wide.to_numpy(dtype=np.float64), stimulus_ids=pres[S.STIMULUS_ID].tolist(),
                         repetitions=pres[S.REPETITION].to_numpy(), neuroid_ids=neuroids, region=labels[S.REGION],
                         animal=labels[S.ANIMAL], session=labels[S.SESSION], units=units,
-                        allow_missing=allow_missing, attrs={**_attrs_for(path, "csv"), **(attrs or {})})
+                        options=S.RatesOptions(allow_missing=allow_missing,
+                                               attrs={**_attrs_for(path, "csv"), **(attrs or {})}))
 
 
 def _reject_unused(unused: dict, fmt: str) -> None:
@@ -327,9 +346,9 @@ def read_brainscore(path: str | os.PathLike, *, region: str | None = None, anima
     unit = units or meta.pop("units", None)
     return S.make_rates(da.values, stimulus_ids=stim, repetitions=reps, neuroid_ids=coords[S.NEUROID_ID],
                         region=labels[S.REGION], animal=labels[S.ANIMAL], session=labels[S.SESSION], units=unit,
-                        time_bins=bins, presentation_coords=pres_extra, neuroid_coords=neur_extra,
-                        allow_missing=allow_missing,
-                        attrs={**meta, **_attrs_for(path, "brainscore"), **(attrs or {})})
+                        options=S.RatesOptions(time_bins=bins, presentation_coords=pres_extra,
+                                               neuroid_coords=neur_extra, allow_missing=allow_missing,
+                                               attrs={**meta, **_attrs_for(path, "brainscore"), **(attrs or {})}))
 
 
 def read_netcdf(path: str | os.PathLike, **unused) -> xr.DataArray:

@@ -31,7 +31,7 @@ import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.hdf5_guard import check_self_contained
-from rsa_bridge.neural.schema import make_rates
+from rsa_bridge.neural.schema import RatesOptions, make_rates
 from rsa_bridge.value_checks import finite_times
 
 #: columns searched, in order, for the stimulus of each presentation when none is named
@@ -198,14 +198,14 @@ def read_nwb(path: str | os.PathLike, *, start: float = 0.0, stop: float | None 
         animal = getattr(getattr(nwb, "subject", None), "subject_id", None) or "unknown"
         session = nwb.session_id or nwb.identifier
         single = bin_width is None
-        return make_rates(
-            rates[:, :, 0] if single else rates, stimulus_ids=stim, repetitions=reps, neuroid_ids=ids,
-            region=regions, animal=str(animal), session=str(session), units=UNITS,
-            time_bins=None if single else list(zip(edges[:-1], edges[1:])),
-            presentation_coords={"onset_time": onsets[order]},
-            attrs={"source_file": str(path), "source_format": "nwb", "name": path.stem,
-                   "window_ms": f"{edges[0]:g}-{edges[-1]:g} after stimulus onset",
-                   "bin_width_ms": float(edges[1] - edges[0]), "presentations_table": intervals,
-                   "onset": onset_column or "start_time", "nwb_identifier": str(nwb.identifier)})
+        return make_rates(rates[:, :, 0] if single else rates, stimulus_ids=stim, repetitions=reps, neuroid_ids=ids,
+                          region=regions, animal=str(animal), session=str(session), units=UNITS,
+                          options=RatesOptions(
+                              time_bins=None if single else list(zip(edges[:-1], edges[1:])),
+                              presentation_coords={"onset_time": onsets[order]},
+                              attrs={"source_file": str(path), "source_format": "nwb", "name": path.stem,
+                                     "window_ms": f"{edges[0]:g}-{edges[-1]:g} after stimulus onset",
+                                     "bin_width_ms": float(edges[1] - edges[0]), "presentations_table": intervals,
+                                     "onset": onset_column or "start_time", "nwb_identifier": str(nwb.identifier)}))
     finally:
         io.close()

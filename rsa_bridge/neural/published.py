@@ -177,14 +177,16 @@ def read_henaff_v1(path: str | os.PathLike, **unused) -> Imported:
                 reps.extend(np.flatnonzero(shown).tolist())
                 values.append(block[shown])
                 files.append((sid, str(root / f"stimSelected-zoom{z + 1}x" / f"movie{m + 1}" / f"natural{f + 1:02d}.png")))
-    rates = S.make_rates(
-        np.concatenate(values), stimulus_ids=ids, repetitions=reps,
-        neuroid_ids=[f"{monkey}_{penetration}_c{int(c)}" for c in clusters], region=area or "V1", animal=monkey,
-        session=f"{monkey}_{penetration}", units=f"spike count ({window * 1000:g} ms window)",
-        neuroid_coords={"cluster_group": cluster_group.astype(np.int64)}, allow_missing=True,
-        attrs={"name": f"henaff2021_v1_{monkey}_{penetration}", "source_file": str(path), "citation": HENAFF_CITATION,
-               "licence": "none stated: use locally, do not redistribute",
-               "stimuli": "natural frames only (category 1 of 3), both zooms"})
+    rates = S.make_rates(np.concatenate(values), stimulus_ids=ids, repetitions=reps,
+                         neuroid_ids=[f"{monkey}_{penetration}_c{int(c)}" for c in clusters], region=area or "V1",
+                         animal=monkey, session=f"{monkey}_{penetration}",
+                         units=f"spike count ({window * 1000:g} ms window)",
+                         options=S.RatesOptions(
+                             neuroid_coords={"cluster_group": cluster_group.astype(np.int64)}, allow_missing=True,
+                             attrs={"name": f"henaff2021_v1_{monkey}_{penetration}", "source_file": str(path),
+                                    "citation": HENAFF_CITATION,
+                                    "licence": "none stated: use locally, do not redistribute",
+                                    "stimuli": "natural frames only (category 1 of 3), both zooms"}))
     manifest = pd.DataFrame(files, columns=["stimulus_id", "filename"])
     exists = manifest["filename"].map(lambda f: Path(f).is_file())
     return Imported(rates, manifest if exists.all() else None)

@@ -147,10 +147,11 @@ def from_rsatoolbox_dataset(dataset, *, stimulus_descriptor: str | None = None,
     attrs["source_format"] = "rsatoolbox"
     return S.make_rates(measurements, stimulus_ids=stim, repetitions=reps, neuroid_ids=neuroid_ids,
                         region=labels[S.REGION], animal=labels[S.ANIMAL], session=labels[S.SESSION], units=unit,
-                        time_bins=bins,
-                        presentation_coords={k: np.asarray(v) for k, v in obs.items() if np.ndim(v) == 1},
-                        neuroid_coords={k: np.asarray(v) for k, v in chn.items() if np.ndim(v) == 1},
-                        allow_missing=allow_missing, attrs=attrs)
+                        options=S.RatesOptions(
+                            time_bins=bins,
+                            presentation_coords={k: np.asarray(v) for k, v in obs.items() if np.ndim(v) == 1},
+                            neuroid_coords={k: np.asarray(v) for k, v in chn.items() if np.ndim(v) == 1},
+                            allow_missing=allow_missing, attrs=attrs))
 
 
 def read_rsatoolbox(path: str | os.PathLike, *, region: str | None = None, units: str | None = None,

@@ -31,6 +31,8 @@ import xarray as xr
 
 from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
+from rsa_bridge.keywords import refuse_keywords
+from rsa_bridge.neural.rates_options import RATES_OPTIONS, RatesOptions  # noqa: F401 (re-exported)
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.value_checks import real_numbers, whole_numbers
 
@@ -96,12 +98,8 @@ def make_rates(
     animal: str | Sequence[str] | None = None,
     session: str | Sequence[str] | None = None,
     units: str | Sequence[str] | None = None,
-    time_bins: Sequence[tuple[float, float]] | None = None,
-    presentation_coords: dict[str, Sequence] | None = None,
-    neuroid_coords: dict[str, Sequence] | None = None,
-    attrs: dict[str, Any] | None = None,
-    allow_missing: bool = False,
-    drop_constant: bool = True,
+    options: RatesOptions | None = None,
+    **stray,
 ) -> xr.DataArray:
     """Build and validate a firing-rate DataArray.
 
@@ -113,17 +111,27 @@ def make_rates(
             default ``'unknown'``).
         units: the unit of ``values`` (e.g. ``'spikes/s'``, ``'spike count (100 ms)'``); a per-neuroid
             sequence must hold a single distinct value (mixed units raise).
-        time_bins: (start, end) in ms per time bin, when ``values`` is 3-D.
-        presentation_coords, neuroid_coords: further coordinates along those dims.
-        attrs: provenance (source file, citation ...).
-        allow_missing: keep NaN values (a neuroid not observed in a presentation).
-        drop_constant: exclude neuroids whose rate never varies (they carry no information and
-            make correlations undefined), with a :class:`NeuralDataWarning` that counts them.
+        options: time bins, further coordinates, attrs, allow_missing, drop_constant (:class:`RatesOptions`;
+            None: its defaults). Those keywords on their own (``attrs=`` ...) are a TypeError naming the field.
 
     Raises:
         RSABridgeError: shapes that do not match the ids, duplicate ids or (stimulus, repetition)
             pairs, NaN without ``allow_missing``, inf, mixed units.
+
+    Example::
+
+        >>> rates = make_rates(np.arange(8.0).reshape(4, 2), stimulus_ids=["a", "b", "a", "b"],
+        ...                    repetitions=[0, 0, 1, 1], neuroid_ids=["n0", "n1"], region="V4", units="spikes/s",
+        ...                    options=RatesOptions(attrs={"source": "by hand"}))
+        >>> rates.dims, rates.attrs["source"]
+        (('presentation', 'neuroid'), 'by hand')
     """
+    refuse_keywords("make_rates", stray, RatesOptions)
+    opts = options if options is not None else RatesOptions()
+    if not isinstance(opts, RatesOptions):
+        raise RSABridgeError(f"make_rates: options must be a RatesOptions; got {type(opts).__name__}")
+    time_bins, presentation_coords, neuroid_coords = opts.time_bins, opts.presentation_coords, opts.neuroid_coords
+    attrs, allow_missing, drop_constant = opts.attrs, opts.allow_missing, opts.drop_constant
     data = np.asarray(values)
     if data.ndim not in (2, 3):
         raise RSABridgeError(f"rates must be (presentations, neuroids[, time_bins]); got shape {data.shape}")

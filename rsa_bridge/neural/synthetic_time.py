@@ -11,29 +11,65 @@ best at its peak: time-resolved RSA should recover the planted peaks.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 
-from rsa_bridge.neural.schema import make_rates
+from rsa_bridge.keywords import refuse_keywords
+from rsa_bridge.neural.schema import RatesOptions, make_rates
 from rsa_bridge.rdm import compute_rdm
 
 
-def planted_latency_rates(peaks: dict[str, float] | None = None, *, n_stimuli: int = 40, n_neuroids: int = 30,
-                          n_repetitions: int = 4, n_features: int = 6, bin_ms: float = 10.0, t_max: float = 300.0,
-                          width: float = 20.0, gain: float = 0.4, noise: float = 1.0,
-                          seed: int = 0) -> tuple[xr.DataArray, xr.DataArray]:
+@dataclass(frozen=True)
+class LatencyDesign:
+    """The sizes and signal of :func:`planted_latency_rates` (defaults: 40 stimuli, 30 neuroids per area, ...).
+
+    Attributes:
+        n_stimuli, n_neuroids (per area), n_repetitions, n_features: sizes.
+        bin_ms, t_max: bins [0, bin_ms), ... up to t_max ms after onset.
+        width: the temporal s.d. of the stimulus signal (ms); gain, noise: signal and noise s.d.
+
+    Example::
+
+        >>> LatencyDesign(n_stimuli=30).n_stimuli, LatencyDesign().bin_ms
+        (30, 10.0)
+    """
+
+    n_stimuli: int = 40
+    n_neuroids: int = 30
+    n_repetitions: int = 4
+    n_features: int = 6
+    bin_ms: float = 10.0
+    t_max: float = 300.0
+    width: float = 20.0
+    gain: float = 0.4
+    noise: float = 1.0
+
+
+def planted_latency_rates(peaks: dict[str, float] | None = None, *, seed: int = 0,
+                          design: LatencyDesign | None = None, **stray) -> tuple[xr.DataArray, xr.DataArray]:
     """Rates (presentation, neuroid, time_bin) of areas with planted peak latencies, and the model RDM.
 
     Args:
         peaks: area -> peak latency in ms (default V4 75 ms, IT 135 ms: centres of 10 ms bins).
-        n_stimuli, n_neuroids (per area), n_repetitions, n_features: sizes.
-        bin_ms, t_max: bins [0, bin_ms), ... up to t_max ms after onset.
-        width: the temporal s.d. of the stimulus signal (ms); gain, noise: signal and noise s.d.
         seed: the one seed of every draw.
+        design: sizes, bins and signal (:class:`LatencyDesign`; None: its defaults). The old keywords
+            (``n_stimuli=`` ...) are a TypeError naming the field.
 
     Returns:
         (rates in arbitrary units (spikes/s-like), model RDM (stimulus_row, stimulus_col) of the features).
+
+    Example::
+
+        >>> rates, model = planted_latency_rates({"V4": 75.0}, design=LatencyDesign(n_stimuli=8, n_neuroids=3))
+        >>> rates.dims, rates.shape, model.shape        # 8 stimuli x 4 repetitions, 30 bins of 10 ms
+        (('presentation', 'neuroid', 'time_bin'), (32, 3, 30), (8, 8))
     """
+    refuse_keywords("planted_latency_rates", stray, LatencyDesign, "design")
+    d = design if design is not None else LatencyDesign()
+    n_stimuli, n_neuroids, n_repetitions, n_features = d.n_stimuli, d.n_neuroids, d.n_repetitions, d.n_features
+    bin_ms, t_max, width, gain, noise = d.bin_ms, d.t_max, d.width, d.gain, d.noise
     peaks = peaks or {"V4": 75.0, "IT": 135.0}
     rng = np.random.default_rng(seed)
     ids = [f"stim{k:03d}" for k in range(n_stimuli)]
@@ -53,8 +89,9 @@ def planted_latency_rates(peaks: dict[str, float] | None = None, *, n_stimuli: i
     rates = make_rates(values, stimulus_ids=ids * n_repetitions,
                        repetitions=np.repeat(np.arange(n_repetitions), n_stimuli), neuroid_ids=neuroid_ids,
                        region=regions, animal="synthetic", units="spikes/s",
-                       time_bins=list(zip(starts, starts + bin_ms)),
-                       attrs={"name": "planted_latency", "source": "rsa_bridge.neural.synthetic_time",
-                              "planted_peaks_ms": ",".join(f"{a}={p:g}" for a, p in peaks.items()), "seed": seed})
+                       options=RatesOptions(
+                           time_bins=list(zip(starts, starts + bin_ms)),
+                           attrs={"name": "planted_latency", "source": "rsa_bridge.neural.synthetic_time",
+                                  "planted_peaks_ms": ",".join(f"{a}={p:g}" for a, p in peaks.items()), "seed": seed}))
     model = compute_rdm(z, "correlation", stimulus_ids=ids)
     return rates, model

@@ -19,11 +19,13 @@ from rsa_bridge.stats.layers import LayerDifference, best_layer, bootstrap_pair_
 from rsa_bridge.stats.permutation import CORRECTIONS, PermutationResult, fdr_bh, holm, permutation_test
 from rsa_bridge.stats.resample import (as_generator, bootstrap_rdms, bootstrap_stimuli, pair_weights, permutations,
                                        split_halves)
+from rsa_bridge.stats.run_options import BootstrapOptions, PermutationOptions
 from rsa_bridge.stats.split_half import SplitHalfReliability, half_similarities, spearman_brown, split_half_reliability
 
 __all__ = [
     "ResamplingUnit", "group_bootstrap_indices", "group_mean_sem", "resampling_unit",
-    "BootstrapResult", "CORRECTIONS", "LayerDifference", "NoiseCeiling", "PermutationResult", "SplitHalfReliability",
+    "BootstrapOptions", "BootstrapResult", "CORRECTIONS", "LayerDifference", "NoiseCeiling", "PermutationOptions",
+    "PermutationResult", "SplitHalfReliability",
     "as_generator", "best_layer", "bootstrap_pair_p", "bootstrap_rdms", "bootstrap_similarity", "bootstrap_stimuli",
     "fdr_bh", "half_similarities", "holm", "noise_ceiling", "pair_weights", "paired_difference", "percentile_ci", "permutation_test",
     "permutations", "spearman_brown", "split_half_reliability", "split_halves",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,15 +69,37 @@ def rank_backend(method: str, device: str | None = None) -> str:
     return "numba" if rank_kernel.available() else "numpy"
 
 
-def fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples, progress=None,
+@dataclass(frozen=True)
+class SamplePath:
+    """Where a resampling scheme's samples are computed: the method, the backend that runs it (``numba``,
+    ``torch`` or ``numpy``, see :func:`rank_backend`), its torch device (or None) and n, the stimuli per RDM.
+
+    Example::
+
+        >>> SamplePath("spearman", "numpy", None, 20).n
+        20
+    """
+
+    method: str
+    backend: str
+    device: str | None
+    n: int
+
+
+def fast_path_samples(path: SamplePath, model_vec, neural_vec, stim_idx, rdm_cnt, n_samples, progress=None,
                       observed=False):
     """Samples (B, L, A) of a method with a rank ``kernel`` from the compiled or torch kernel.
+
+    ``path``: method, backend (``numba`` or ``torch``), device and n; ``model_vec`` (L, n(n-1)/2) and
+    ``neural_vec`` area -> (R, n(n-1)/2) upper-triangle vectors; ``stim_idx`` (B, n) index sets or None;
+    ``rdm_cnt`` area -> (B, R) RDM counts or None.
 
     ``observed=True``: also the statistic on the original data (L, A), from the same kernel with every
     stimulus and RDM once (returns ``(samples, observed)``; the RDMs are sorted only once).
     """
     from rsa_bridge.stats import rank_kernel, rank_torch
 
+    method, backend, device, n = path.method, path.backend, path.device, path.n
     if backend == "numba":
         rank_kernel.set_threads(weighted.THREADS)
         prep = lambda x: rank_kernel.sorted_pairs(x, n)  # noqa: E731

@@ -21,21 +21,23 @@ resamples explicitly, one sample at a time, with its own similarity.
 from __future__ import annotations
 
 import warnings
-from typing import Mapping
 
 import numpy as np
 
 from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.finite import finite_mean
+from rsa_bridge.keywords import refuse_keywords
 from rsa_bridge.stats import weighted
-from rsa_bridge.stats.backends import DEFAULT_DEVICE_STACK, FAST_CHUNK, fast_path_samples, sample_bar, rank_backend
+from rsa_bridge.stats.backends import (DEFAULT_DEVICE_STACK, FAST_CHUNK, SamplePath, fast_path_samples, rank_backend,
+                                       sample_bar)
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.methods import get as get_method
 from rsa_bridge.stats.ceiling import check_ceiling, nili_bounds
 from rsa_bridge.stats.executors import SERIAL, concatenate, resolve_executor, use_executor
 from rsa_bridge.stats.masked import compare_masked, gather
-from rsa_bridge.stats.plan import SUBSET_EXECUTOR, SchemeChoice, choose_scheme
+from rsa_bridge.stats.plan import SUBSET_EXECUTOR, choose_scheme
+from rsa_bridge.stats.run_options import BootstrapOptions, checked
 from rsa_bridge.stats.resample import Seed, as_generator, bootstrap_rdms, bootstrap_stimuli, counts
 from rsa_bridge.stats.results import BootstrapResult, percentile_ci  # noqa: F401 (re-exported)
 from rsa_bridge.stats.stores import (dense_model_rdms, gather_subsets, is_store, store_inputs, store_similarities,
@@ -158,18 +160,19 @@ def _masked_path(method, model_mat, neural_mat, stim_idx, rdm_idx, n, n_samples,
     return samples, ceil
 
 
-def _exact_samples(method, backend, device, model_mat, neural_mat, model_vec, neural_vec, n, ceiling, stim_idx,
-                   rdm_idx, progress=None):
+def _exact_samples(path: SamplePath, model_mat, neural_mat, model_vec, neural_vec, ceiling, stim_idx, rdm_idx,
+                   progress=None):
     """Samples (b, L, A) and ceilings (b, A, 2) or None of the exact scheme on given index sets.
 
+    ``path``: the method, backend, device and n (:class:`rsa_bridge.stats.backends.SamplePath`).
     ``stim_idx``: (b, n) sorted stimulus index sets or None; ``rdm_idx``: per area (b, R) or None. The
     mats are read by the masked path only, the vectors by the others (an executor ships only those).
     """
+    method, backend, n = path.method, path.backend, path.n
     n_samples = stim_idx.shape[0] if stim_idx is not None else next(iter(rdm_idx.values())).shape[0]
     if backend != "numpy":
         rdm_cnt = None if rdm_idx is None else {a: counts(i, neural_vec[a].shape[0]) for a, i in rdm_idx.items()}
-        samples = fast_path_samples(method, backend, device, model_vec, neural_vec, stim_idx, rdm_cnt, n, n_samples,
-                             progress)
+        samples = fast_path_samples(path, model_vec, neural_vec, stim_idx, rdm_cnt, n_samples, progress)
         ceil = None
         multi = {a: v for a, v in neural_vec.items() if v.shape[0] >= 2}
         if ceiling:  # the per-sample noise ceilings (areas of >= 2 RDMs) come from the numpy path
@@ -191,11 +194,7 @@ def _exact_samples(method, backend, device, model_mat, neural_mat, model_vec, ne
 
 def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n_samples: int = 1000,
                          over: str = "stimuli", seed: Seed = None, ceiling: bool = False,
-                         stimulus_indices: np.ndarray | None = None,
-                         rdm_indices: Mapping[str, np.ndarray] | None = None,
-                         progress: bool | None = None,
-                         device: str | None = None,
-                         scheme: str | SchemeChoice = "auto", executor=None) -> BootstrapResult:
+                         options: BootstrapOptions | None = None, **stray) -> BootstrapResult:
     """Bootstrap distribution of the similarity of every model RDM with every area.
 
     Args:
@@ -210,19 +209,8 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         seed: int or ``numpy.random.Generator``. The stimulus index sets are drawn first, then each
             area's RDM index sets in area order.
         ceiling: also bootstrap each area's Nili noise ceiling (areas with >= 2 RDMs).
-        stimulus_indices: (B, k) index sets to use instead of drawing them (e.g. to share them).
-        rdm_indices: per area (B, R) RDM index sets to use instead of drawing them.
-        progress: a bar over samples: True/False = on/off, None = see :mod:`rsa_bridge.progress`.
-        device: a torch device (``cuda``) for the spearman / rho_a samples; None = the CPU kernel
-            (see :func:`rank_backend`; the result's ``backend`` says which ran).
-        scheme: ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, then
-            the subset m-out-of-n scheme of :mod:`rsa_bridge.stats.subset` when resampling stimuli
-            only), ``exact`` or ``subset``, or the :class:`rsa_bridge.stats.plan.SchemeChoice` of a plan
-            (:func:`rsa_bridge.stats.plan.plan_statistics`); :func:`rsa_bridge.stats.plan.choose_scheme`
-            decides, the result's attrs record which ran.
-        executor: where the exact scheme's samples are computed, e.g. batches on a dask cluster
-            (:mod:`rsa_bridge.stats.executors`; None: the innermost ``use_executor`` block, else here);
-            the samples equal the serial ones bit for bit; ``bootstrap_executor`` records what ran.
+        options: given index sets, progress, device, scheme and executor (:class:`BootstrapOptions`; None: its
+            defaults). Those keywords on their own (``scheme=`` ...) are a TypeError naming the field.
 
     Returns:
         :class:`BootstrapResult` with samples (B, L, A) in the method's units.
@@ -243,6 +231,10 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
         >>> print(low.round(2).ravel(), high.round(2).ravel())
         [ 1.   -0.32] [1.   0.17]
     """
+    refuse_keywords("bootstrap_similarity", stray, BootstrapOptions)
+    opts = checked(options, BootstrapOptions, "bootstrap_similarity")
+    stimulus_indices, rdm_indices, progress = opts.stimulus_indices, opts.rdm_indices, opts.progress
+    device, scheme, executor = opts.device, opts.scheme, opts.executor
     method = check_method(method)
     if over not in OVER:
         raise RSABridgeError(f"over must be one of {', '.join(OVER)}; got {over!r}")
@@ -284,7 +276,7 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
             def model_sub(g):
                 return _sub(model_mat, draws[g][0])
         with use_executor(SERIAL):  # small exact bootstraps in sequence: cheapest here
-            samples = run_subsets(bootstrap_similarity, model_sub, neural_mat, observed, draws, n, method=method,
+            samples = run_subsets(_exact_on_subset, model_sub, neural_mat, observed, draws, n, method=method,
                                   device=device, progress=progress)
         return BootstrapResult(samples, observed, labels, list(neural_vec), method, over, _seed_attr(seed),
                                ceiling=np.full((n_samples, len(neural_vec), 2), np.nan) if ceiling else None,
@@ -309,8 +301,9 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
     backend = rank_backend(method, device)
     masked = backend == "numpy" and get_method(method).dot is None  # only what the path reads is shipped
     parts, ran = resolve_executor(executor).run(  # batches of these index sets (rsa_bridge.stats.executors)
-        _exact_samples, (method, backend, device, model_mat if masked else None, neural_mat if masked else None,
-                         None if masked else model_vec, None if masked else neural_vec, n, ceiling),
+        _exact_samples, (SamplePath(method, backend, device, n), model_mat if masked else None,
+                         neural_mat if masked else None, None if masked else model_vec, None if masked else neural_vec,
+                         ceiling),
         (stim_idx, rdm_idx), n_samples, quantum=1 if backend == "numpy" else FAST_CHUNK, progress=progress,
         desc="bootstrap samples")
     samples, ceil = concatenate([p[0] for p in parts]), concatenate([p[1] for p in parts])
@@ -325,6 +318,13 @@ def bootstrap_similarity(model_rdms, neural_rdms, *, method: str = "spearman", n
                       RuntimeWarning, stacklevel=2)
     return BootstrapResult(samples, observed, labels, list(neural_vec), method, over, _seed_attr(seed), stim_idx,
                            rdm_idx, ceil, backend, choice.attrs(), ran)
+
+
+def _exact_on_subset(model_rdms, neural_rdms, method: str, stimulus_indices: np.ndarray, device) -> BootstrapResult:
+    """The exact bootstrap of one drawn subset on its given index sets (what :func:`run_subsets` runs)."""
+    return bootstrap_similarity(model_rdms, neural_rdms, method=method, seed=0,
+                                options=BootstrapOptions(stimulus_indices=stimulus_indices, progress=False,
+                                                         device=device, scheme="exact"))
 
 
 def _seed_attr(seed):

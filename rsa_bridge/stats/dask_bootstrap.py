@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 from rsa_bridge.stats.bootstrap import BootstrapResult, bootstrap_similarity
 from rsa_bridge.stats.executors import batch_slices, take
 from rsa_bridge.stats.resample import Seed
+from rsa_bridge.stats.run_options import BootstrapOptions
 
 #: batches per worker when no batch size is given (a little slack for uneven workers)
 TASKS_PER_WORKER = 2
@@ -95,5 +96,6 @@ def bootstrap_on_dask(model_rdms, neural_rdms, *, client, method: str = "spearma
         ``executor`` saying where it ran.
     """
     return bootstrap_similarity(model_rdms, neural_rdms, method=method, n_samples=n_samples, over=over, seed=seed,
-                                ceiling=ceiling, progress=False, scheme="exact",
-                                executor=DaskExecutor(client, label, batch_size=batch_size))
+                                ceiling=ceiling,
+                                options=BootstrapOptions(progress=False, scheme="exact",
+                                                         executor=DaskExecutor(client, label, batch_size=batch_size)))

@@ -23,13 +23,15 @@ import numpy as np
 
 from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.keywords import refuse_keywords
 from rsa_bridge.methods import get as get_method
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted
 from rsa_bridge.stats._inputs import check_method, comparison_inputs
 from rsa_bridge.stats.executors import resolve_executor
 from rsa_bridge.stats.resample import Seed, as_generator, permutations
-from rsa_bridge.stats.plan import SchemeChoice, choose_scheme
+from rsa_bridge.stats.plan import choose_scheme
+from rsa_bridge.stats.run_options import PermutationOptions, checked
 from rsa_bridge.stats.stores import dense_model_rdms, gather_subsets, is_store, store_inputs, store_size
 
 ALTERNATIVES = ("greater", "less", "two-sided")
@@ -159,9 +161,8 @@ def _statistics(method, model_mat, model_vec, neural_mat, all_perms, progress=No
 
 
 def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_permutations: int = 1000,
-                     seed: Seed = None, alternative: str = "greater", permutation_indices: np.ndarray | None = None,
-                     keep_null: bool = True, progress: bool | None = None, scheme: str | SchemeChoice = "auto",
-                     executor=None) -> PermutationResult:
+                     seed: Seed = None, alternative: str = "greater", options: PermutationOptions | None = None,
+                     **stray) -> PermutationResult:
     """Permutation p-value of every model RDM x area similarity.
 
     Args:
@@ -169,16 +170,8 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         method: comparison method; n_permutations: N; seed: int or Generator.
         alternative: ``greater`` (similarity above chance; default), ``less`` or ``two-sided``
             (|null| >= |observed|).
-        permutation_indices: (N, n) permutations to use instead of drawing them.
-        keep_null: keep the (N, L, A) null statistics in the result.
-        progress: a bar over permutations x areas (True/False; None = see :mod:`rsa_bridge.progress`).
-        scheme: ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, above
-            it the labels of one seeded random subset of stimuli are permuted; see
-            :mod:`rsa_bridge.stats.subset`), ``exact`` or ``subset``, or a plan's
-            :class:`rsa_bridge.stats.plan.SchemeChoice`. ``observed`` is then the subset's.
-        executor: where the permuted statistics are computed, e.g. batches on a dask cluster
-            (:mod:`rsa_bridge.stats.executors`; None: the innermost ``use_executor`` block, else here);
-            equal to the serial ones bit for bit; ``permutation_executor`` records what ran.
+        options: given permutations, keep_null, progress, scheme and executor (:class:`PermutationOptions`;
+            None: its defaults). Those keywords on their own (``keep_null=`` ...) are a TypeError naming the field.
 
     Returns:
         :class:`PermutationResult`; p in (0, 1], at least 1 / (N + 1).
@@ -196,6 +189,10 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         >>> print(perm.p_value.round(2).ravel())
         [0.01 0.83]
     """
+    refuse_keywords("permutation_test", stray, PermutationOptions)
+    opts = checked(options, PermutationOptions, "permutation_test")
+    permutation_indices, keep_null, progress = opts.permutation_indices, opts.keep_null, opts.progress
+    scheme, executor = opts.scheme, opts.executor
     method = check_method(method)
     if alternative not in ALTERNATIVES:
         raise RSABridgeError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
@@ -215,9 +212,10 @@ def permutation_test(model_rdms, neural_rdms, *, method: str = "spearman", n_per
         rng = as_generator(seed)
         idx = np.sort(rng.choice(n, size=choice.subset_stimuli, replace=False))
         sub_model = gather_subsets(model_rdms, [idx])[0] if store else model_mat[:, idx][:, :, idx]
-        sub = permutation_test(sub_model, {a: m[:, idx][:, :, idx] for a, m in neural_mat.items()},
-                               method=method, n_permutations=n_permutations, seed=rng, alternative=alternative,
-                               keep_null=keep_null, progress=progress, scheme="exact", executor=executor)
+        sub = permutation_test(sub_model, {a: m[:, idx][:, :, idx] for a, m in neural_mat.items()}, method=method,
+                               n_permutations=n_permutations, seed=rng, alternative=alternative,
+                               options=PermutationOptions(keep_null=keep_null, progress=progress, scheme="exact",
+                                                          executor=executor))
         sub.labels, sub.areas, sub.scheme = labels, list(neural_mat), choice.attrs()
         sub.seed = int(seed) if isinstance(seed, (int, np.integer)) else None
         return sub

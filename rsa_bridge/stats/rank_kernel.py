@@ -188,9 +188,12 @@ if _HAVE_NUMBA:
         return st[2].copy()
 
     @_jit(nogil=True)
-    def _model_pass(ct, pi, pj, tied, total, ranks, dest, local, shift, staging, blk, cross,
-                    norm):  # pragma: no cover - compiled
+    def _model_pass(ct, pairs, total, ranks, plan, scratch, cross, norm):  # pragma: no cover - compiled
         """cross (LANES,) += sum w a b of one model RDM against one area RDM's ranks; norm += sum w a^2.
+
+        pairs: the model RDM's sorted pairs ``(pi, pj, tied)`` (m,) each; plan: ``(dest, local, shift)`` of
+        :func:`_plans`; scratch: ``(staging, blk)`` buffers of one thread (tuples, so that the compiled
+        signature stays short).
 
         ranks (m, LANES): the area's doubled centred ranks in its sorted order. They reach the model's
         sorted order in two cache-friendly steps (:func:`_plans`): one pass sends each to its slot in
@@ -199,6 +202,9 @@ if _HAVE_NUMBA:
         is walked in order with the running rank sum. The sums are partial per block. ``norm`` of
         length 0: not summed (already counted for this model RDM).
         """
+        pi, pj, tied = pairs
+        dest, local, shift = plan
+        staging, blk = scratch
         m = pi.shape[0]
         for u in range(m):
             d = dest[u]
@@ -252,13 +258,19 @@ if _HAVE_NUMBA:
                     norm[s] += st[3, s]
 
     @_jit(parallel=True)
-    def _samples(counts_t, m_i, m_j, m_tied, a_i, a_j, a_tied, dest, local, shift, ranks_buf, staging_buf,
-                 blk_buf):  # pragma: no cover - compiled
+    def _samples(counts_t, model, area, plan, buffers):  # pragma: no cover - compiled
         """counts_t (G, n, S): G groups of S samples. Returns cross (G, L, R, S), norms (G, L, S), (G, R, S), W (G, S).
+
+        model / area: the sorted pairs ``(i, j, tied)`` of L model / R area RDMs, (L or R, m) each; plan:
+        ``(dest, local, shift)`` of :func:`_plans`; buffers: ``(ranks_buf, staging_buf, blk_buf)``.
 
         ranks_buf / staging_buf (T, m, S) and blk_buf (T, 2^shift, S): scratch per thread slot T
         (allocated by numpy, in huge pages where the system allows).
         """
+        m_i, m_j, m_tied = model
+        a_i, a_j, a_tied = area
+        dest, local, shift = plan
+        ranks_buf, staging_buf, blk_buf = buffers
         n_g = counts_t.shape[0]
         n_s = counts_t.shape[2]
         n_l = m_i.shape[0]
@@ -285,8 +297,8 @@ if _HAVE_NUMBA:
                 for r in range(n_r):
                     norm_a[g, r] = _area_pass(ct, a_i[r], a_j[r], a_tied[r], totals[g], ranks)
                     for l in range(n_l):
-                        _model_pass(ct, m_i[l], m_j[l], m_tied[l], totals[g], ranks, dest[l, r], local[l, r], shift,
-                                    staging, blk, cross[g, l, r], norm_m[g, l] if r == 0 else skip)
+                        _model_pass(ct, (m_i[l], m_j[l], m_tied[l]), totals[g], ranks, (dest[l, r], local[l, r], shift),
+                                    (staging, blk), cross[g, l, r], norm_m[g, l] if r == 0 else skip)
         return cross, norm_m, norm_a, totals
 
 
@@ -367,8 +379,8 @@ def similarities(method: str, model: SortedPairs, area: SortedPairs, counts: np.
         for sl, dest, local, _ in plans:
             if dest is None:
                 dest, local = _plans(model.order[sl], area.position, shift)
-            parts.append(_samples(counts_t, model.i[sl], model.j[sl], model.tied[sl], area.i, area.j, area.tied,
-                                  dest, local, shift, ranks, staging, blk))
+            parts.append(_samples(counts_t, (model.i[sl], model.j[sl], model.tied[sl]), (area.i, area.j, area.tied),
+                                  (dest, local, shift), (ranks, staging, blk)))
     cross = np.concatenate([p[0] for p in parts], axis=1)
     norm_m = np.concatenate([p[1] for p in parts], axis=1)
     norm_a, total = parts[0][2], parts[0][3]

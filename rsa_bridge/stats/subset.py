@@ -83,8 +83,9 @@ def run_subsets(exact: Callable, model_sub: Callable[[int], np.ndarray], neural_
                 progress=None) -> np.ndarray:
     """Rescaled samples (B, L, A) from drawn subsets; ``model_sub(g)``: the (L, k, k) model RDMs of subset g.
 
-    ``exact``: the exact bootstrap run on each subset (:func:`rsa_bridge.stats.bootstrap_similarity`, passed in
-    by its caller so that this module imports no statistic above it).
+    ``exact(model, neural, method, stimulus_indices, device)``: the exact bootstrap (seed 0, no bar) run on
+    each subset on its index sets (passed in by its caller, :mod:`rsa_bridge.stats.bootstrap`, so that this
+    module imports no statistic above it).
     """
     from rsa_bridge.stats.backends import sample_bar
 
@@ -92,9 +93,7 @@ def run_subsets(exact: Callable, model_sub: Callable[[int], np.ndarray], neural_
     out = []
     bar = sample_bar(sum(stim.shape[0] for _, stim in draws), progress)
     for g, (idx, stim) in enumerate(draws):
-        res = exact(model_sub(g), {a: _sub(m, idx) for a, m in neural_mat.items()},
-                                   method=method, seed=0, stimulus_indices=stim, progress=False, device=device,
-                                   scheme="exact")
+        res = exact(model_sub(g), {a: _sub(m, idx) for a, m in neural_mat.items()}, method, stim, device)
         out.append(observed[None] + scale * (res.samples - res.observed[None]))
         bar.update(int(stim.shape[0]))
     bar.close()

@@ -25,6 +25,7 @@ from rsa_bridge.options import NORMALIZE, StatsOptions
 from rsa_bridge.stats.permutation import CORRECTIONS, PermutationResult, permutation_test
 from rsa_bridge.stats.plan import StatsPlan, plan_statistics
 from rsa_bridge.stats.stores import is_store, store_size
+from rsa_bridge.stats.run_options import BootstrapOptions, PermutationOptions
 
 #: old keywords of :func:`compare_statistics` -> the StatsOptions field they set (accepted for one release)
 OLD_KEYWORDS = {"n_bootstrap": "bootstrap", "n_permutations": "permutations", "over": "bootstrap_over",
@@ -239,8 +240,9 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
         timing.begin("bootstrap")
         stim_idx, rdm_idx = _index_sets(model_rdms, neural, units, n_bootstrap, over, rng)
         out.boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over=over, seed=rng,
-                                        progress=options.progress, stimulus_indices=stim_idx, rdm_indices=rdm_idx,
-                                        scheme=plan.bootstrap, executor=executor)
+                                        options=BootstrapOptions(progress=options.progress, stimulus_indices=stim_idx,
+                                                                 rdm_indices=rdm_idx, scheme=plan.bootstrap,
+                                                                 executor=executor))
         timing.end("bootstrap")
         out.ci_low, out.ci_high = out.boot.ci(level)
         per_model = []
@@ -253,8 +255,8 @@ def compare_statistics(model_rdms: xr.DataArray, dataset: xr.Dataset, areas: lis
     if n_permutations:
         timing.begin("permutations")
         out.perm = permutation_test(model_rdms, neural, method=method, n_permutations=n_permutations, seed=rng,
-                                    keep_null=False, progress=options.progress, scheme=plan.permutation,
-                                    executor=executor)
+                                    options=PermutationOptions(keep_null=False, progress=options.progress,
+                                                               scheme=plan.permutation, executor=executor))
         timing.end("permutations")
         out.p_value = out.perm.p_value
         out.p_holm = family_corrected(out.p_value, out.families, "holm")

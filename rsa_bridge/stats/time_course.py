@@ -29,6 +29,7 @@ from rsa_bridge.rdm import upper_triangle
 from rsa_bridge.stats.bootstrap import bootstrap_similarity, percentile_ci
 from rsa_bridge.stats.grouping import group_mean_sem, resampling_unit
 from rsa_bridge.stats.resample import as_generator
+from rsa_bridge.stats.run_options import BootstrapOptions
 
 TIME = "time_bin"
 TIME_COORDS = ("time_bin_start", "time_bin_end", "time_bin_center")
@@ -123,7 +124,8 @@ def time_course(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names=None, 
                      coords=coords)
     if n_bootstrap:
         boot = bootstrap_similarity(model_rdms, neural, method=method, n_samples=n_bootstrap, over="stimuli",
-                                    seed=as_generator(seed), progress=progress, scheme=scheme)
+                                    seed=as_generator(seed),
+                                    options=BootstrapOptions(progress=progress, scheme=scheme))
         samples = boot.samples.reshape(boot.samples.shape[0], len(labels), len(timed), n_bins)
         low, high = percentile_ci(samples, level)
         lat = peak_latency(samples, centers)  # (B, L, A)

@@ -94,7 +94,7 @@ def register(subparsers) -> None:
 
 def run_fractals(args: argparse.Namespace) -> int:
     from rsa_bridge.progress import progress_enabled
-    from stimuli.fractals import make_fractal_set
+    from stimuli.fractals import RenderSettings, make_fractal_set
 
     check_out(args.out, args.overwrite)
     from rsa_bridge.limits import check_seed
@@ -102,8 +102,9 @@ def run_fractals(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     start = time.perf_counter()
     stimulus_set = make_fractal_set(
-        args.out, categories=args.categories, instances=args.instances, seed=args.seed, size=args.size,
-        points=args.points, delta=args.delta, draw=args.draw, overwrite=args.overwrite,
+        args.out, categories=args.categories, instances=args.instances, seed=args.seed,
+        render=RenderSettings(size=args.size, points=args.points, delta=args.delta, draw=args.draw),
+        overwrite=args.overwrite,
         progress=progress_enabled(False if args.quiet else None),  # off in logs unless asked (rsa_bridge.progress)
     )
     info = json.loads((stimulus_set.root / "fractals.json").read_text())
