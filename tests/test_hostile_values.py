@@ -344,7 +344,7 @@ def test_text_where_numbers_are_expected_is_one_line():
     _one_line(err)
     with pytest.raises(RSABridgeError, match="time_bin_start must be numbers; position 0 holds .start.") as err:
         S.make_rates(np.ones((2, 3, 2)), stimulus_ids=["a", "b"], repetitions=[0, 0], neuroid_ids=["x", "y", "z"],
-                     region="V4", time_bins=[("start", 50), (50, 100)])
+                     region="V4", options=S.RatesOptions(time_bins=[("start", 50), (50, 100)]))
     _one_line(err)
     assert real_numbers(np.array([1, 2], dtype=object), "x").dtype == np.float64
     with pytest.raises(RSABridgeError, match="True/False"):
