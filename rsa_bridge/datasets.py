@@ -28,6 +28,7 @@ import xarray as xr
 
 from rsa_bridge.condensed import check_square
 from rsa_bridge.data_paths import inside_folder, text_attr
+from rsa_bridge.duplicates import duplicates
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.io import read_netcdf, reading, write_netcdf
 from rsa_bridge.rdm import COL, ROW
@@ -116,7 +117,7 @@ def check_schema(dataset: xr.Dataset, where: str = "dataset") -> list[str]:
     if rows != cols:
         raise RSABridgeError(f"{where}: stimulus_row and stimulus_col ids differ or are in another order")
     if len(set(rows)) != len(rows):
-        dup = sorted({s for s in rows if rows.count(s) > 1})
+        dup = duplicates(rows)
         raise RSABridgeError(f"{where} has duplicate stimulus ids: {preview(dup)}")
     names = areas(dataset)
     if not names:

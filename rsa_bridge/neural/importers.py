@@ -21,6 +21,7 @@ from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
+from rsa_bridge.neural.id_patterns import format_ids
 from stimuli.csv_cells import unescape_frame
 
 #: axis names a numpy/.mat array's layout may use
@@ -35,10 +36,7 @@ def expand_ids(ids: str | Sequence[str] | None, n: int, what: str) -> list[str] 
     if isinstance(ids, (str, os.PathLike)):
         text = str(ids)
         if "{" in text:
-            try:
-                return [text.format(i=k, n=k + 1) for k in range(n)]
-            except (KeyError, IndexError, ValueError) as err:
-                raise RSABridgeError(f"bad {what} pattern {text!r} ({err}); use e.g. 'image{{n:04d}}'") from None
+            return format_ids(text, n, what)  # checked first: plain fields, bounded widths (id_patterns.py)
         path = Path(text)
         if not path.is_file():
             raise RSABridgeError(f"{what}: {text!r} is neither a file with one id per line nor a pattern with {{n}}")

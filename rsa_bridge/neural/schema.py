@@ -175,12 +175,10 @@ def _coord(rates: xr.DataArray, name: str) -> np.ndarray:
 
 
 def _duplicates(keys: list) -> list:
-    seen, dup = set(), []
-    for k in keys:
-        if k in seen and k not in dup:
-            dup.append(k)
-        seen.add(k)
-    return dup
+    """The keys seen more than once, in first-seen order; linear (:func:`rsa_bridge.duplicates.duplicates`)."""
+    from rsa_bridge.duplicates import duplicates
+
+    return duplicates(keys)
 
 
 def validate_rates(rates: xr.DataArray, where: str = "firing rates") -> xr.DataArray:
