@@ -287,7 +287,8 @@ def area_rdms(dataset: xr.Dataset, area: str) -> xr.DataArray:
     extra = [d for d in var.dims if d not in (ROW, COL)]
     if not extra:
         return var.expand_dims(replicate=["all"])
-    stacked = var.stack(replicate=extra)
-    labels = ["|".join(f"{d}={v}" for d, v in zip(extra, np.atleast_1d(key))) for key in stacked["replicate"].values]
-    stacked = stacked.drop_vars(["replicate", *extra]).assign_coords(replicate=labels)
+    tmp = "_stacked_replicate"  # a dim may itself be called 'replicate' (what rdms_from_rsatoolbox writes)
+    stacked = var.stack({tmp: extra})
+    labels = ["|".join(f"{d}={v}" for d, v in zip(extra, np.atleast_1d(key))) for key in stacked[tmp].values]
+    stacked = stacked.drop_vars([tmp, *extra]).rename({tmp: "replicate"}).assign_coords(replicate=labels)
     return stacked.transpose("replicate", ROW, COL)
