@@ -225,8 +225,9 @@ def read_csv(path: str | os.PathLike, *, region: str | None = None, animal: str 
         raise RSABridgeError(f"{str(path)!r}: non-numeric rate {str(table['rate'][bad].iloc[0])!r} "
                              f"in row {int(np.flatnonzero(bad)[0]) + 2}")
     reps = pd.to_numeric(table[S.REPETITION], errors="coerce")
-    if reps.isna().any() or (reps != np.round(reps)).any():
-        raise RSABridgeError(f"{str(path)!r}: repetition must be a whole number in every row")
+    if reps.isna().any() or not np.isfinite(reps).all() or (reps != np.round(reps)).any() \
+            or (reps.abs() > 2 ** 53).any():  # a label, never a size; beyond 2**53 floats lose whole numbers
+        raise RSABridgeError(f"{str(path)!r}: repetition must be a whole number (at most 2**53 in size) in every row")
     table = table.assign(rate=rate.astype(np.float64), repetition=reps.astype(np.int64))
     key = [S.STIMULUS_ID, S.REPETITION, S.NEUROID_ID]
     dup = table.duplicated(key)
