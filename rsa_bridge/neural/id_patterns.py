@@ -61,7 +61,7 @@ def check_pattern(pattern: str, what: str = "ids") -> list[tuple[str, str]]:
         match = _SPEC.fullmatch(spec or "")
         if match is None or "{" in (spec or ""):
             raise refuse(f"format spec {spec!r} is not fill/align, 0, width and d")
-        if match["width"] and (len(match["width"]) > 3 or int(match["width"]) > MAX_WIDTH):
+        if match["width"] and int(match["width"]) > MAX_WIDTH:  # at most MAX_PATTERN digits: int() is cheap
             raise refuse(f"width {match['width'][:12]} is more than {MAX_WIDTH}")
         fields.append((name, spec or ""))
     if not fields:
