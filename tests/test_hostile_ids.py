@@ -264,3 +264,16 @@ def test_duplicate_layer_names_are_one_line(tmp_path):
         as_model_rdms(xr.DataArray(m, dims=("model", ROW, COL), coords={"model": ["x", "x"], ROW: ids, COL: ids}))
     assert list(as_model_rdms(xr.DataArray(m, dims=("model", ROW, COL), coords={ROW: ids, COL: ids}))["layer"].values) \
         == ["0", "1"]
+
+
+@pytest.mark.parametrize("bad, shown", [(1.5, "1.5"), (np.nan, "nan"), (1e30, "1e+30"), (2 ** 63 - 1, str(2 ** 63 - 1)),
+                                        (-(2 ** 60), str(-(2 ** 60)))])
+def test_repetition_numbers_from_any_reader_are_bounded_whole_numbers(bad, shown):
+    values = np.array([[1.0, 2.0], [3.0, 5.0], [4.0, 1.0]])
+    reps = np.array([0, bad, 2], dtype=np.float64 if isinstance(bad, float) else np.int64)
+    with pytest.raises(RSABridgeError, match="whole numbers of at most 2\\*\\*53") as info:
+        S.make_rates(values, stimulus_ids=["a", "b", "c"], repetitions=reps, neuroid_ids=["x", "y"], region="V4")
+    assert shown in str(info.value) and "\n" not in str(info.value)
+    ok = S.make_rates(values, stimulus_ids=["a", "b", "c"], repetitions=[0, 2 ** 53, 7.0], neuroid_ids=["x", "y"],
+                      region="V4")
+    assert ok["repetition"].values.tolist() == [0, 2 ** 53, 7]

@@ -297,7 +297,7 @@ def read_brainscore(path: str | os.PathLike, *, region: str | None = None, anima
         raise RSABridgeError(f"{str(path)!r} has neither stimulus_id nor image_id along presentation")
     stim = [str(s) for s in stim]
     if S.REPETITION in coords:
-        reps = coords[S.REPETITION].astype(np.int64)
+        reps = coords[S.REPETITION]  # make_rates refuses what is not a whole number (a label, never a size)
     else:
         reps = np.zeros(len(stim), dtype=np.int64)
         counts: dict[str, int] = {}
