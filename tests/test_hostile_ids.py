@@ -204,6 +204,8 @@ def test_neural_import_then_compare_and_ceiling_on_the_same_file(tmp_path, capsy
         assert ds["IT"].dims == ("replicate", ROW, COL)  # what neural import writes
     assert main(["neural", "ceiling", str(tmp_path / "it.nc"), "--area", "IT"]) == 0
     assert _ceiling_line(capsys) == pytest.approx((lower, upper), abs=1e-4)
+    assert main(["neural", "ceiling", str(tmp_path / "it.nc"), "--area", "IT", "--groups", "subject"]) == 0
+    assert _ceiling_line(capsys) == pytest.approx(_rsatoolbox_ceiling(vecs, groups=SUBJECTS), abs=1e-4)
 
     assert main(["compare", "--model-rdms", str(tmp_path / "model.nc"), "--dataset", str(tmp_path / "it.nc"),
                  "--area", "IT", "--bootstrap", "0", "--quiet", "--out", str(tmp_path / "out")]) == 0

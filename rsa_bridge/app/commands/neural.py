@@ -254,9 +254,11 @@ def run_ceiling(args) -> int:
         raise RSABridgeError("--method split-half needs repeat-level firing rates; this source holds RDMs")
     else:
         area = _one(args.area, areas(data), "area")
-    if args.groups is not None and args.groups not in data[area].dims:
-        raise RSABridgeError(f"--groups {args.groups!r}: the {area} RDMs have no such dim "
-                             f"(they have {', '.join(map(str, data[area].dims))})")
+    var = data[area]
+    along = [c for c in var.coords if c not in var.dims and not {"stimulus_row", "stimulus_col"} & set(var[c].dims)]
+    if args.groups is not None and args.groups not in var.dims and args.groups not in along:
+        raise RSABridgeError(f"--groups {args.groups!r}: the {area} RDMs have no such dim or replicate coordinate "
+                             f"(they have {', '.join(map(str, [*var.dims, *along]))})")
     rdms = data[area] if args.groups is not None else area_rdms(data, area)
     ceiling = noise_ceiling(rdms, method=args.compare, definition=args.method, groups=args.groups)
     groups = f" in {ceiling.n_groups} {args.groups} groups" if args.groups else ""
