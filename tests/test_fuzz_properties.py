@@ -6,7 +6,10 @@ other exception. Examples are small (n <= 9 stimuli) so the whole file runs in s
 """
 from __future__ import annotations
 
+import os
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +21,10 @@ from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
 from rsa_bridge.compare import METHODS, compare_rdms, compare_vectors
+from rsa_bridge.data_paths import inside_folder
+from rsa_bridge.duplicates import duplicates
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.neural.id_patterns import MAX_PATTERN, MAX_WIDTH, format_ids
 from rsa_bridge.rdm import COL, METRICS, ROW, compute_rdm, upper_triangle
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
@@ -179,14 +185,6 @@ def test_duplicate_ids_are_refused_everywhere(names):
 
 
 # ------------------------------------------------------------------ issue 30 round 3: one property per rule
-import os  # noqa: E402
-import re  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from rsa_bridge.data_paths import inside_folder  # noqa: E402
-from rsa_bridge.duplicates import duplicates  # noqa: E402
-from rsa_bridge.neural.id_patterns import MAX_PATTERN, MAX_WIDTH, format_ids  # noqa: E402
-
 #: an independent statement of the documented id-pattern rule: literal text ({{ and }} escaped) and fields
 #: {n} / {i} with at most fill+align, 0, a width and d
 _LITERAL = r"(?:[^{}]|\{\{|\}\})"

@@ -337,7 +337,7 @@ _repetition_cases()
 # ------------------------------------------------------------------------------------- paths named by data
 def _stimulus_set_case(kind: str):
     def build(scratch):
-        ds, model, _ = _toy(scratch)
+        ds, _, _ = _toy(scratch)
         outside = scratch / "elsewhere"
         make_stimuli(outside, n=6, size=8)
         data = ds.parent

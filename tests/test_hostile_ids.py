@@ -193,7 +193,7 @@ def _ceiling_line(capsys) -> tuple[float, float]:
 
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
 def test_neural_import_then_compare_and_ceiling_on_the_same_file(tmp_path, capsys):
-    vecs, model, ids = _brain_and_model(tmp_path)
+    vecs, model, _ = _brain_and_model(tmp_path)
     lower, upper = _rsatoolbox_ceiling(vecs)
     src = ["--format", "rsatoolbox-rdms", "--region", "IT"]
     assert main(["neural", "ceiling", str(tmp_path / "brain.h5"), *src]) == 0  # rsatoolbox RDMs directly

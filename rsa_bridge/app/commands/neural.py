@@ -85,8 +85,8 @@ def register(subparsers) -> None:
                       help="random splits for split-half (default 100)")
     ceil.add_argument("--seed", type=seed(), default=0, help="seed of the random splits (default 0)")
     ceil.add_argument("--groups", metavar="DIM",
-                      help="leave out whole groups along this replicate dim (e.g. subject, when an area has "
-                           "subject x session RDMs)")
+                      help="leave out whole groups along this replicate dim or coordinate (e.g. subject, when an area "
+                           "has subject x session RDMs, or rsatoolbox RDMs carry a subject descriptor)")
     ceil.set_defaults(func=run_ceiling)
 
     rdm = sub.add_parser("rdm", description='Turn firing rates into an RDM dataset (one RDM per area, animal or session; optionally per time bin) for compare --dataset; records the source rates and metric.',
