@@ -28,9 +28,15 @@ def check_same_ids(reference: Sequence[str], other: Sequence[str], what_ref: str
 
 
 def reorder_rdm(rdm: xr.DataArray, stimulus_ids: Sequence[str]) -> xr.DataArray:
-    """The RDM (any leading dims) with rows and columns in the order of ``stimulus_ids`` (by label)."""
+    """The RDM (any leading dims) with rows and columns in the order of ``stimulus_ids`` (by label).
+
+    Ids are compared as strings, so a file whose ``stimulus_id`` coordinate is integer (``0, 1, ...``) matches
+    the ids ``'0', '1', ...``; the result carries the string ids.
+    """
     ids = [str(s) for s in stimulus_ids]
-    return rdm.sel({ROW: ids, COL: ids})
+    position = {str(s): k for k, s in enumerate(rdm[ROW].values)}
+    rows = [position[s] for s in ids]  # the caller checked the id sets (check_same_ids)
+    return rdm.isel({ROW: rows, COL: rows}).assign_coords({ROW: ids, COL: ids})
 
 
 def align_rdms(

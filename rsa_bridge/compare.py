@@ -37,6 +37,7 @@ import xarray as xr
 
 from rsa_bridge.align import align_rdms
 from rsa_bridge.definitions import COMPARISONS
+from rsa_bridge.duplicates import duplicates
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.methods import view
 from rsa_bridge.methods._numeric import kendall_tau_a, n_stimuli_from_pairs, whitening_transform  # noqa: F401
@@ -107,7 +108,7 @@ def compare_rdms(model_rdm, neural_rdm, method: str = "spearman") -> float:
         for what, rdm in (("model", model_rdm), ("neural", neural_rdm)):
             ids = [str(s) for s in rdm[ROW].values] if ROW in rdm.coords else []
             if len(set(ids)) != len(ids):
-                dup = sorted({s for s in ids if ids.count(s) > 1})
+                dup = duplicates(ids)
                 raise RSABridgeError(f"the {what} RDM has duplicate stimulus ids: {', '.join(map(repr, dup[:5]))}")
         model_rdm, neural_rdm = align_rdms(model_rdm, neural_rdm)
     a, b = np.asarray(model_rdm), np.asarray(neural_rdm)

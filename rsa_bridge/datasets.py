@@ -28,6 +28,7 @@ import xarray as xr
 
 from rsa_bridge.condensed import check_square
 from rsa_bridge.data_paths import inside_folder, text_attr
+from rsa_bridge.duplicates import duplicates
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.io import read_netcdf, reading, write_netcdf
 from rsa_bridge.rdm import COL, ROW
@@ -120,7 +121,7 @@ def check_schema(dataset: xr.Dataset, where: str = "dataset") -> list[str]:
     if rows != cols:
         raise RSABridgeError(f"{where}: stimulus_row and stimulus_col ids differ or are in another order")
     if len(set(rows)) != len(rows):
-        dup = sorted({s for s in rows if rows.count(s) > 1})
+        dup = duplicates(rows)
         raise RSABridgeError(f"{where} has duplicate stimulus ids: {preview(dup)}")
     names = areas(dataset)
     if not names:
@@ -290,7 +291,8 @@ def area_rdms(dataset: xr.Dataset, area: str) -> xr.DataArray:
     extra = [d for d in var.dims if d not in (ROW, COL)]
     if not extra:
         return var.expand_dims(replicate=["all"])
-    stacked = var.stack(replicate=extra)
-    labels = ["|".join(f"{d}={v}" for d, v in zip(extra, np.atleast_1d(key))) for key in stacked["replicate"].values]
-    stacked = stacked.drop_vars(["replicate", *extra]).assign_coords(replicate=labels)
+    tmp = "_stacked_replicate"  # a dim may itself be called 'replicate' (what rdms_from_rsatoolbox writes)
+    stacked = var.stack({tmp: extra})
+    labels = ["|".join(f"{d}={v}" for d, v in zip(extra, np.atleast_1d(key))) for key in stacked[tmp].values]
+    stacked = stacked.drop_vars([tmp, *extra]).rename({tmp: "replicate"}).assign_coords(replicate=labels)
     return stacked.transpose("replicate", ROW, COL)

@@ -18,7 +18,8 @@ import xarray as xr
 from scipy.spatial.distance import squareform
 
 from rsa_bridge.datasets import areas, validate_rdm_dataset
-from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.duplicates import duplicates
+from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.io import read_netcdf
 from rsa_bridge.rdm import COL, ROW
 
@@ -66,6 +67,7 @@ def as_model_rdms(rdms: xr.DataArray, name: str = "rdm") -> xr.DataArray:
         rdms = rdms.rename({other[0]: LAYER})
     if LAYER not in rdms.coords:
         rdms = rdms.assign_coords({LAYER: [str(i) for i in range(rdms.sizes[LAYER])]})
+    check_layer_names(rdms, "model RDMs")
     return rdms.transpose(LAYER, ROW, COL)
 
 
@@ -88,8 +90,13 @@ def _from_mat(path: Path) -> dict[str, np.ndarray]:
                     meas = str(np.ravel(entry["measModelName"])[0])
                     if meas != "complete":
                         label = f"{label}:{meas}"
+                if label in found:
+                    raise RSABridgeError(f"{str(path)!r}: two model RDMs are named {label!r}; give every RDM its "
+                                         "own name (reprName)")
                 found[label] = _real(entry["RDM"], label)
         elif isinstance(value, np.ndarray) and value.dtype.kind in "fiuc" and value.ndim == 2 and min(value.shape) > 1:
+            if key in found:
+                raise RSABridgeError(f"{str(path)!r}: two model RDMs are named {key!r}; give every RDM its own name")
             found[key] = _real(value, key)  # a complex matrix is named in one line, never taken as its real part
     if not found:
         raise RSABridgeError(f"{str(path)!r} holds no RDMs (a struct array with an 'RDM' field, or square matrices)")
@@ -157,6 +164,18 @@ def read_model_rdms(path: str | os.PathLike, stimulus_ids: Sequence[str] | None 
             names = areas(ds)
             rdm = xr.concat([ds[n] for n in names], dim=LAYER).assign_coords({LAYER: names})
         rdm.attrs = {**ds.attrs, **rdm.attrs, "source_file": str(path)}
+    check_layer_names(rdm, str(path))
     check = xr.Dataset({"rdm": rdm})
     validate_rdm_dataset(check, where=str(path))
     return rdm
+
+
+def check_layer_names(rdms: xr.DataArray, where: str) -> None:
+    """Refuse model RDMs whose ``layer`` labels repeat (a layer is looked up by its name); linear time."""
+    if LAYER not in rdms.coords:
+        return
+    names = [str(v) for v in np.ravel(rdms[LAYER].values)]
+    dup = duplicates(names)
+    if dup:
+        raise RSABridgeError(f"{where}: duplicate layer names {preview(dup)} in the model RDMs; "
+                             "give every layer its own name")

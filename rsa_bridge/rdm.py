@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from rsa_bridge.duplicates import duplicates
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.definitions import METRICS
 from rsa_bridge.gram import gram_rdm
@@ -80,7 +81,7 @@ def _as_matrix(activations, stimulus_ids: Sequence[str] | None) -> tuple[np.ndar
     if len(stimulus_ids) != n:
         raise RSABridgeError(f"{len(stimulus_ids)} stimulus ids for {n} stimuli")
     if len(set(stimulus_ids)) != n:
-        dup = sorted({s for s in stimulus_ids if stimulus_ids.count(s) > 1})
+        dup = duplicates(stimulus_ids)
         raise RSABridgeError(f"duplicate stimulus ids: {preview(dup)}")
     if n < 3:
         raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {n}")

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from rsa_bridge.condensed import check_square, condense_rows, fill_square, n_pairs, panel_rows, row_offset
+from rsa_bridge.duplicates import duplicates
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.precisions import PRECISIONS
 from rsa_bridge.spill import spill_folder
@@ -86,7 +87,7 @@ class RDMStore:
                  spill_dir: str | Path | None = None, attrs: Mapping[str, Any] | None = None) -> None:
         self.ids = [str(s) for s in ids]
         if len(set(self.ids)) != len(self.ids):
-            dup = sorted({s for s in self.ids if self.ids.count(s) > 1})
+            dup = duplicates(self.ids)
             raise RSABridgeError(f"duplicate stimulus ids: {preview(dup)}")
         if len(self.ids) < 3:
             raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {len(self.ids)}")

@@ -180,7 +180,10 @@ def test_hostile_input(case, tmp_path, capsys, monkeypatch):
     argv = [_fill(a, places) for a in case["argv"]]
     before = {"scratch": _snapshot(scratch), "outside": _snapshot(outside)}
 
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # a refusal while parsing (OneLineParser: one line, exit 2)
+        code = stop.code
 
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()

@@ -6,7 +6,10 @@ other exception. Examples are small (n <= 9 stimuli) so the whole file runs in s
 """
 from __future__ import annotations
 
+import os
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +21,10 @@ from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
 from rsa_bridge.compare import METHODS, compare_rdms, compare_vectors
+from rsa_bridge.data_paths import inside_folder
+from rsa_bridge.duplicates import duplicates
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.neural.id_patterns import MAX_PATTERN, MAX_WIDTH, format_ids
 from rsa_bridge.rdm import COL, METRICS, ROW, compute_rdm, upper_triangle
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
@@ -176,3 +182,87 @@ def test_duplicate_ids_are_refused_everywhere(names):
     dup = xr.DataArray(good.values, dims=(ROW, COL), coords={ROW: names, COL: names})
     with pytest.raises(RSABridgeError, match="duplicate"):
         compare_rdms(dup, dup)
+
+
+# ------------------------------------------------------------------ issue 30 round 3: one property per rule
+#: an independent statement of the documented id-pattern rule: literal text ({{ and }} escaped) and fields
+#: {n} / {i} with at most fill+align, 0, a width and d
+_LITERAL = r"(?:[^{}]|\{\{|\}\})"
+_FIELD = r"\{[ni](?::(?:[^{}]?[<>^=])?0?(?P<w>[0-9]*)d?)?\}"
+_PATTERN_PIECES = ["{n}", "{i}", "{n:04d}", "{", "}", "{{", "}}", ":", "!r", ".real", "[0]", "0", "9", "65",
+                   "300000000", "d", "x", "f", ">", "<", "^", "=", "_", "*", ",", "+", "#", ".3", "img", "{0}", "{}",
+                   "{x}", "%", "\n", "é"]
+patterns = st.one_of(st.lists(st.sampled_from(_PATTERN_PIECES), max_size=8).map("".join),
+                     st.text(alphabet="{}ni:0123456789d<>^=!rs.x_[]", max_size=14))
+
+
+def _documented(pattern: str) -> bool:
+    if len(pattern) > MAX_PATTERN:
+        return False
+    token, pos, fields = re.compile(f"{_LITERAL}|{_FIELD}", re.S), 0, []
+    while pos < len(pattern):  # left to right, as a format string is read
+        match = token.match(pattern, pos)
+        if match is None:
+            return False
+        if match[0].startswith("{") and match[0] != "{{":
+            fields.append(match)
+        pos = match.end()
+    return bool(fields) and all(int(f["w"] or 0) <= MAX_WIDTH for f in fields)
+
+
+@SETTINGS
+@given(patterns)
+def test_id_patterns_format_small_or_are_refused_in_one_line(pattern):
+    """Any pattern: the documented ones give bounded ids, the rest one RSABridgeError line; never a traceback."""
+    try:
+        ids = format_ids(pattern, 12)
+    except RSABridgeError as err:
+        assert "\n" not in str(err) and "allowed:" in str(err)
+        assert not _documented(pattern), pattern
+        return
+    assert _documented(pattern), pattern
+    assert len(ids) == 12 and all(len(s) <= len(pattern) + pattern.count("{") * MAX_WIDTH for s in ids)
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 12), max_size=40))
+def test_duplicates_are_the_keys_seen_twice_in_first_seen_order(keys):
+    naive = [key for key in dict.fromkeys(keys) if keys.count(key) > 1]  # quadratic, obviously right
+    assert duplicates(keys) == naive
+    ids = [f"s{k}" for k in keys]
+    x = np.arange(len(ids) * 2, dtype=float).reshape(-1, 2) ** 1.5
+    if naive and len(ids) >= 3:
+        with pytest.raises(RSABridgeError, match=re.escape(repr(f"s{naive[0]}"))):
+            compute_rdm(x, "euclidean", stimulus_ids=ids)
+
+
+_SEGMENTS = ["a", "b", "..", ".", "in_link", "out_link", "a/in_link", ""]
+
+
+@pytest.fixture(scope="module")
+def confined_root(tmp_path_factory):
+    base = tmp_path_factory.mktemp("confined")
+    root, outside = base / "root", base / "outside"
+    for folder in (root / "a" / "b", root / "b", outside / "a"):
+        folder.mkdir(parents=True)
+    (root / "in_link").symlink_to(root / "a", target_is_directory=True)
+    (root / "a" / "in_link").symlink_to(root / "b", target_is_directory=True)
+    (root / "out_link").symlink_to(outside, target_is_directory=True)
+    (root / "a" / "out_link").symlink_to(outside / "a", target_is_directory=True)
+    return root
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(_SEGMENTS), min_size=1, max_size=6), st.booleans())
+def test_confined_paths_are_inside_or_refused(confined_root, segments, absolute):
+    """A name from data: its resolved path is inside the folder, or one RSABridgeError line; never outside."""
+    name = "/".join(segments)
+    if absolute:
+        name = str(confined_root) + "/" + name
+    real = Path(os.path.realpath(confined_root / name))
+    try:
+        got = inside_folder(confined_root, name, "attribute 'stimulus_set'")
+    except RSABridgeError as err:
+        assert "\n" not in str(err) and "stimulus_set" in str(err)
+        return
+    assert got == real and real.is_relative_to(confined_root.resolve()) and not absolute

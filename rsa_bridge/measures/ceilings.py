@@ -52,7 +52,8 @@ def half_means(rates: xr.DataArray, n_splits: int = 10, seed: int | np.random.Ge
                stimulus_ids: Sequence[str] | None = None):
     """Yield (half A means, half B means), each (n_stimuli, n_neuroids), per split, rows in ``stimulus_ids`` order."""
     values, codes, ids, _ = grouped(rates, time="mean")
-    order = np.arange(len(ids)) if stimulus_ids is None else np.array([ids.index(str(s)) for s in stimulus_ids])
+    position = {str(s): k for k, s in enumerate(ids)}  # a dict: linear, not ids.index per id
+    order = np.arange(len(ids)) if stimulus_ids is None else np.array([position[str(s)] for s in stimulus_ids])
     for half in split_halves(codes, n_splits, as_generator(seed)):
         out = []
         for side in (0, 1):

@@ -155,7 +155,8 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
         for note in dict.fromkeys(str(w.message) for w in caught):
             warnings.warn(note, RuntimeWarning, stacklevel=2)
         per = np.stack([r.per_neuroid for r in results])
-        usable = [i for i, n in enumerate(results[0].neuroid_ids) if n not in results[0].excluded]
+        excluded = set(results[0].excluded)  # a set: linear in the neuroids
+        usable = [i for i, n in enumerate(results[0].neuroid_ids) if n not in excluded]
         st = neuroid_bootstrap(per[:, usable], n_bootstrap=n_bootstrap, rng=rng, level=level)
         out["linear"] = AreaScores("linear", layers, np.array([r.median for r in results]), st,
                                    ceiling=results[0].ceiling, mean=np.array([r.mean for r in results]),

@@ -22,8 +22,11 @@ from stimuli.csv_cells import frame_to_csv
 def to_array(rates: xr.DataArray) -> tuple[np.ndarray, list[str], list[str]]:
     """The rates as a (neuroid, stimulus, repetition[, time_bin]) float64 array, NaN-padded.
 
-    Repetition slot k holds the presentation with ``repetition == k``; stimuli are in order of first
-    appearance. Returns (array, stimulus_ids, neuroid_ids).
+    Repetition numbers are labels, never sizes: slot k holds the k-th smallest repetition number in the
+    data (so the number itself when they run 0..K-1, padding need not be trailing). When the numbers are
+    sparse — more distinct numbers than any stimulus has showings, e.g. 0 and 10**12 — slot k holds each
+    stimulus's k-th showing in repetition order, so the array never outgrows the presentations.
+    Stimuli are in order of first appearance. Returns (array, stimulus_ids, neuroid_ids).
     """
     S.validate_rates(rates)
     flat = S.flat_coords(rates).transpose(S.PRESENTATION, S.NEUROID, ...)
@@ -34,10 +37,26 @@ def to_array(rates: xr.DataArray) -> tuple[np.ndarray, list[str], list[str]]:
     if reps.min() < 0:
         raise RSABridgeError("negative repetition numbers cannot be laid out as array slots")
     values = np.asarray(flat.values, dtype=np.float64)
-    shape = (values.shape[1], len(order), int(reps.max()) + 1) + values.shape[2:]
+    rows = np.fromiter((where[s] for s in stim), np.int64, len(stim))
+    slots = _repetition_slots(rows, reps)
+    shape = (values.shape[1], len(order), int(slots.max()) + 1) + values.shape[2:]
     out = np.full(shape, np.nan)
-    out[:, [where[s] for s in stim], reps] = np.moveaxis(values, 0, 1)
+    out[:, rows, slots] = np.moveaxis(values, 0, 1)
     return out, order, [str(n) for n in flat[S.NEUROID_ID].values]
+
+
+def _repetition_slots(rows: np.ndarray, reps: np.ndarray) -> np.ndarray:
+    """The array slot of each presentation: the dense rank of its repetition number, or (sparse numbers) its
+    rank among its stimulus's showings. ``rows``: stimulus index per presentation; linear-log time."""
+    _, slots = np.unique(reps, return_inverse=True)
+    per_stimulus = np.bincount(rows)
+    if slots.max() + 1 <= per_stimulus.max():
+        return slots.reshape(-1)
+    by = np.lexsort((reps, rows))  # by stimulus, then repetition number
+    start = np.concatenate(([0], np.cumsum(per_stimulus)[:-1]))
+    ranks = np.empty_like(rows)
+    ranks[by] = np.arange(rows.size) - start[rows[by]]
+    return ranks
 
 
 def _neuroid_table(rates: xr.DataArray) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ from rsa_bridge.keywords import refuse_keywords
 from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
 from rsa_bridge.value_checks import real_numbers, whole_numbers
+from rsa_bridge.neural.id_patterns import format_ids
 from stimuli.csv_cells import unescape_frame
 
 #: axis names a numpy/.mat array's layout may use
@@ -37,10 +38,7 @@ def expand_ids(ids: str | Sequence[str] | None, n: int, what: str) -> list[str] 
     if isinstance(ids, (str, os.PathLike)):
         text = str(ids)
         if "{" in text:
-            try:
-                return [text.format(i=k, n=k + 1) for k in range(n)]
-            except (KeyError, IndexError, ValueError) as err:
-                raise RSABridgeError(f"bad {what} pattern {text!r} ({err}); use e.g. 'image{{n:04d}}'") from None
+            return format_ids(text, n, what)  # checked first: plain fields, bounded widths (id_patterns.py)
         path = Path(text)
         if not path.is_file():
             raise RSABridgeError(f"{what}: {text!r} is neither a file with one id per line nor a pattern with {{n}}")
@@ -244,10 +242,11 @@ def read_csv(path: str | os.PathLike, *, region: str | None = None, animal: str 
         raise RSABridgeError(f"{str(path)!r}: non-numeric rate {str(table['rate'][bad].iloc[0])!r} "
                              f"in row {int(np.flatnonzero(bad)[0]) + 2}")
     reps = pd.to_numeric(table[S.REPETITION], errors="coerce")
-    if reps.isna().any() or (reps != np.round(reps)).any():
-        row = int(np.flatnonzero(reps.isna() | (reps != np.round(reps)))[0])
-        raise RSABridgeError(f"{str(path)!r}: repetition must be a whole number in every row; row {row + 2} holds "
-                             f"{str(table[S.REPETITION].iloc[row])[:40]!r}")
+    bad = reps.isna() | ~np.isfinite(reps) | (reps != np.round(reps)) | (reps.abs() > 2 ** 53)
+    if bad.any():  # a label, never a size; beyond 2**53 floats lose whole numbers
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise RSABridgeError(f"{str(path)!r}: repetition must be a whole number (at most 2**53 in size) in every "
+                             f"row; row {row + 2} holds {str(table[S.REPETITION].iloc[row])[:40]!r}")
     table = table.assign(rate=rate.astype(np.float64), repetition=reps.astype(np.int64))
     key = [S.STIMULUS_ID, S.REPETITION, S.NEUROID_ID]
     dup = table.duplicated(key)

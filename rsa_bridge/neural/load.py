@@ -93,7 +93,9 @@ def describe_rates(rates: xr.DataArray) -> dict:
     flat = S.flat_coords(rates)
     stim = [str(s) for s in flat[S.STIMULUS_ID].values]
     _, counts = np.unique(stim, return_counts=True)
-    max_rep = int(np.asarray(flat[S.REPETITION].values).max()) + 1
+    # repetition numbers are labels, never sizes: the slots of the exported array (exporters.to_array)
+    n_labels = np.unique(np.asarray(flat[S.REPETITION].values)).size
+    max_rep = n_labels if n_labels <= counts.max() else int(counts.max())
     values = np.asarray(rates.values)
     groups = {}
     for key in zip(*(list(map(str, flat[c].values)) for c in (S.REGION, S.ANIMAL, S.SESSION))):

@@ -141,6 +141,7 @@ def make_rates(
     stim = _labels(stimulus_ids, n_pres, "stimulus_id")
     if reps.size != n_pres:
         raise RSABridgeError(f"{reps.size} repetition values for {n_pres} presentations")
+    reps = _repetition_labels(reps)
     neuroid_ids = _labels(neuroid_ids, n_neur, "neuroid_id")
     unit = _single_unit(units, neuroid_ids)
     coords: dict[str, Any] = {
@@ -180,13 +181,28 @@ def _coord(rates: xr.DataArray, name: str) -> np.ndarray:
     return np.asarray(rates[name].values)
 
 
+#: the largest repetition number: a label, never a size; beyond 2**53 a float no longer holds every whole number
+MAX_REPETITION = 2 ** 53
+
+
+def _repetition_labels(reps: np.ndarray) -> np.ndarray:
+    """Repetition numbers as int64, refused in one line unless finite whole numbers of at most 2**53 in size."""
+    if reps.dtype.kind not in "iubf":
+        raise RSABridgeError(f"repetition numbers must be whole numbers; got dtype {reps.dtype}")
+    values = reps.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > MAX_REPETITION)
+    if bad.any():
+        raise RSABridgeError(f"repetition numbers must be whole numbers of at most 2**53 in size; got "
+                             f"{reps[np.argmax(bad)].item()!r} ({int(bad.sum())} such)")
+    return reps.astype(np.int64)
+
+
 def _duplicates(keys: list) -> list:
-    seen, dup = set(), []
-    for k in keys:
-        if k in seen and k not in dup:
-            dup.append(k)
-        seen.add(k)
-    return dup
+    """The keys seen more than once, in first-seen order; linear (:func:`rsa_bridge.duplicates.duplicates`)."""
+    from rsa_bridge.duplicates import duplicates
+
+    return duplicates(keys)
 
 
 def validate_rates(rates: xr.DataArray, where: str = "firing rates") -> xr.DataArray:

@@ -124,7 +124,9 @@ def _group_labels(groups, da: xr.DataArray | None, n_rdms: int) -> np.ndarray:
     if groups is None:
         return np.arange(n_rdms)
     if isinstance(groups, str):
-        if da is None or groups not in da.dims:
+        if da is None or groups in (ROW, COL) or (groups not in da.dims and (
+                groups not in da.coords or {ROW, COL} & set(da[groups].dims))):
+            # a replicate dim, or a coordinate along them (rsatoolbox's subject descriptor on 'replicate')
             raise RSABridgeError(f"groups={groups!r} names no replicate dimension of the RDMs")
         other = [d for d in da.dims if d not in (ROW, COL)]
         labels = da[groups].broadcast_like(da.isel({ROW: 0, COL: 0}, drop=True)).transpose(*other).values

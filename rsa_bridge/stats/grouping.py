@@ -88,6 +88,11 @@ def replicate_coords(rdms: xr.DataArray) -> xr.DataArray:
     extra = list(var.dims)
     if not extra:
         return var.expand_dims(replicate=1)
+    if extra == ["replicate"]:  # already one replicate dim (rdms_from_rsatoolbox's form): nothing to stack
+        return var
+    if "replicate" in extra:  # a 'replicate' dim among others cannot be stacked into a dim of its name
+        var = var.rename({"replicate": "replicate_dim"})
+        extra = list(var.dims)
     return var.stack(replicate=extra)
 
 

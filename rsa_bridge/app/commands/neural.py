@@ -89,8 +89,8 @@ def register(subparsers) -> None:
                       help="random splits for split-half (default 100)")
     ceil.add_argument("--seed", type=seed(), default=0, help="seed of the random splits (default 0)")
     ceil.add_argument("--groups", metavar="DIM",
-                      help="leave out whole groups along this replicate dim (e.g. subject, when an area has "
-                           "subject x session RDMs)")
+                      help="leave out whole groups along this replicate dim or coordinate (e.g. subject, when an area "
+                           "has subject x session RDMs, or rsatoolbox RDMs carry a subject descriptor)")
     ceil.set_defaults(func=run_ceiling)
 
     rdm = sub.add_parser("rdm", description='Turn firing rates into an RDM dataset (one RDM per area, animal or session; optionally per time bin) for compare --dataset; records the source rates and metric.',
@@ -258,9 +258,11 @@ def run_ceiling(args) -> int:
         raise RSABridgeError("--method split-half needs repeat-level firing rates; this source holds RDMs")
     else:
         area = _one(args.area, areas(data), "area")
-    if args.groups is not None and args.groups not in data[area].dims:
-        raise RSABridgeError(f"--groups {args.groups!r}: the {area} RDMs have no such dim "
-                             f"(they have {', '.join(map(str, data[area].dims))})")
+    var = data[area]
+    along = [c for c in var.coords if c not in var.dims and not {"stimulus_row", "stimulus_col"} & set(var[c].dims)]
+    if args.groups is not None and args.groups not in var.dims and args.groups not in along:
+        raise RSABridgeError(f"--groups {args.groups!r}: the {area} RDMs have no such dim or replicate coordinate "
+                             f"(they have {', '.join(map(str, [*var.dims, *along]))})")
     rdms = data[area] if args.groups is not None else area_rdms(data, area)
     ceiling = noise_ceiling(rdms, method=args.compare, definition=args.method, groups=args.groups)
     groups = f" in {ceiling.n_groups} {args.groups} groups" if args.groups else ""
