@@ -83,19 +83,33 @@ def real_numbers(values, name: str) -> np.ndarray:
     return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
-def whole_numbers(values, name: str) -> np.ndarray:
-    """``values`` as int64; NaN, inf, fractions, text, complex or values beyond int64 are one error line."""
+def whole_numbers(values, name: str, limit: int | None = None) -> np.ndarray:
+    """``values`` as int64; NaN, inf, fractions, text, complex or values beyond int64 (or beyond ``limit`` in size,
+    e.g. 2**53 for repetition numbers, which are labels) are one error line naming the first position."""
     arr = _as_numbers(values, name)
+    why = "" if limit is None else f" (labels: whole numbers of at most {_power_of_two(limit)} in size)"
     if arr.dtype.kind in "iu":
         if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
             raise RSABridgeError(f"{name} holds {int(arr.max())}, beyond the 64-bit integer range")
-        return arr.astype(np.int64)
-    bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= 2.0 ** 63)
+        out = arr.astype(np.int64)
+        if limit is not None and out.size and (np.abs(out) > limit).any():
+            first = np.argwhere(np.abs(out) > limit)[0]
+            raise RSABridgeError(f"{name} must hold whole numbers; position {_position(first)} holds "
+                                 f"{int(out[tuple(first)])}{why}")
+        return out
+    bound = 2.0 ** 63 if limit is None else float(limit)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= 2.0 ** 63) | (np.abs(arr) > bound)
     if bad.any():
         first = np.argwhere(bad)[0]
         raise RSABridgeError(f"{name} must hold whole numbers; position {_position(first)} holds "
-                             f"{arr[tuple(first)]:g}")
+                             f"{arr[tuple(first)]:g}{why}")
     return arr.astype(np.int64)
+
+
+def _power_of_two(limit: int) -> str:
+    k = int(limit).bit_length() - 1
+    return f"2**{k}" if limit == 2 ** k else f"{limit:,}"
 
 
 def finite_times(values, name: str) -> np.ndarray:

@@ -136,12 +136,11 @@ def make_rates(
     if data.ndim not in (2, 3):
         raise RSABridgeError(f"rates must be (presentations, neuroids[, time_bins]); got shape {data.shape}")
     data = real_numbers(data, "rates")  # complex, text or objects: one line naming a position
-    reps = whole_numbers(np.asarray(repetitions).ravel(), "repetition")  # NaN, 1.5, text: one line
+    reps = whole_numbers(np.asarray(repetitions).ravel(), "repetition", MAX_REPETITION)  # NaN, 1.5, 1e30: one line
     n_pres, n_neur = data.shape[:2]
     stim = _labels(stimulus_ids, n_pres, "stimulus_id")
     if reps.size != n_pres:
         raise RSABridgeError(f"{reps.size} repetition values for {n_pres} presentations")
-    reps = _repetition_labels(reps)
     neuroid_ids = _labels(neuroid_ids, n_neur, "neuroid_id")
     unit = _single_unit(units, neuroid_ids)
     coords: dict[str, Any] = {
@@ -185,19 +184,6 @@ def _coord(rates: xr.DataArray, name: str) -> np.ndarray:
 MAX_REPETITION = 2 ** 53
 
 
-def _repetition_labels(reps: np.ndarray) -> np.ndarray:
-    """Repetition numbers as int64, refused in one line unless finite whole numbers of at most 2**53 in size."""
-    if reps.dtype.kind not in "iubf":
-        raise RSABridgeError(f"repetition numbers must be whole numbers; got dtype {reps.dtype}")
-    values = reps.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > MAX_REPETITION)
-    if bad.any():
-        raise RSABridgeError(f"repetition numbers must be whole numbers of at most 2**53 in size; got "
-                             f"{reps[np.argmax(bad)].item()!r} ({int(bad.sum())} such)")
-    return reps.astype(np.int64)
-
-
 def _duplicates(keys: list) -> list:
     """The keys seen more than once, in first-seen order; linear (:func:`rsa_bridge.duplicates.duplicates`)."""
     from rsa_bridge.duplicates import duplicates
@@ -231,7 +217,7 @@ def validate_rates(rates: xr.DataArray, where: str = "firing rates") -> xr.DataA
     dup = _duplicates(ids)
     if dup:
         raise RSABridgeError(f"{where}: duplicate neuroid_id {preview(dup)}; every neuroid needs its own id")
-    reps = whole_numbers(_coord(rates, REPETITION), f"{where}: repetition")  # NaN, 1.5, text: one line
+    reps = whole_numbers(_coord(rates, REPETITION), f"{where}: repetition", MAX_REPETITION)  # one line
     pairs = list(zip(map(str, _coord(rates, STIMULUS_ID)), reps.tolist()))
     dup = _duplicates(pairs)
     if dup:
