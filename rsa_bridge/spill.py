@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from stimuli.tempfiles import process_alive
+
 try:
     import fcntl
 except ImportError:  # not POSIX: no sweep
@@ -40,16 +42,6 @@ except ImportError:  # not POSIX: no sweep
 PREFIXES = ("rsa-bridge-spill-", "rsa-bridge-rdms-")
 #: the owner file in each spill folder
 OWNER = "owner.json"
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: another user's live process
-        return True
-    return True
 
 
 def _owner(folder: Path) -> tuple[int, str] | None:
@@ -66,7 +58,7 @@ def stale(folder: Path, host: str | None = None) -> bool:
     if fcntl is None or folder.is_symlink() or not folder.is_dir() or not folder.name.startswith(PREFIXES):
         return False
     owner = _owner(folder)
-    if owner is None or owner[1] != (host or socket.gethostname()) or owner[0] == os.getpid() or _running(owner[0]):
+    if owner is None or owner[1] != (host or socket.gethostname()) or owner[0] == os.getpid() or process_alive(owner[0]):
         return False
     try:
         with open(folder / OWNER, "rb") as handle:

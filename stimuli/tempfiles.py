@@ -73,7 +73,8 @@ def _host() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running on this machine (another user's live process counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -99,7 +100,7 @@ def temp_path(target: str | os.PathLike, keep_suffix: bool = True) -> Path:
 def dead_temp(path: str | os.PathLike) -> bool:
     """True when ``path`` is named by :func:`temp_path` by a process of this host that is gone."""
     found = re.search(re.escape(f"{_TMP}{_host()}-") + r"(\d+)-", Path(path).name)
-    return bool(found) and int(found.group(1)) != os.getpid() and not _alive(int(found.group(1)))
+    return bool(found) and int(found.group(1)) != os.getpid() and not process_alive(int(found.group(1)))
 
 
 def sweep_temp(target: str | os.PathLike) -> list[Path]:

@@ -8,29 +8,7 @@ CENTRE = True
 WHY = "is constant (all dissimilarities equal)"
 
 
-def similarity(a, b):
-    """(L, m), (R, m) -> (L, R)."""
-    return masked(a, b, None)
-
-
-def masked(a, b, valid):
-    """Similarity over the valid pairs; ``valid`` (m,) bool among all pairs (None: all)."""
-    import numpy as np
-
-    from rsa_bridge.methods._numeric import whitened_unit
-
-    why = WHY if valid is None else "is constant within the sample"
-    return np.clip(whitened_unit(a, valid, CENTRE, "a model", why) @ whitened_unit(b, valid, CENTRE, "a neural",
-                                                                                   why).T, -1.0, 1.0)
-
-
-def permutation(vectors):
-    """Unit whitened values of the centred vectors: the pair part (K, m) and the diagonal (K, n)."""
-    from rsa_bridge.methods._numeric import whitened_unit
-
-    t = whitened_unit(vectors, None, CENTRE, "an", WHY)
-    m = vectors.shape[1]
-    return t[:, :m], t[:, m:]
+similarity, masked, permutation = shared.whitened(CENTRE, WHY, __name__)
 
 
 METHOD = Method(
