@@ -43,7 +43,7 @@ def test_neuroid_reliability_names_neuroids_without_one_instead_of_mean_of_empty
     values[8:, 2] = np.nan  # n2 measured for 2 stimuli only: no split has 3 stimuli in both halves
     rates = S.make_rates(values, stimulus_ids=np.repeat([f"s{k}" for k in range(10)], 4),
                          repetitions=[0, 1, 2, 3] * 10, neuroid_ids=[f"n{k}" for k in range(6)], region="IT",
-                         allow_missing=True)
+                         options=S.RatesOptions(allow_missing=True))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rel = neuroid_reliability(rates, n_splits=5)

@@ -99,9 +99,16 @@ def test_image_bomb_header_is_one_line(tmp_path, side):
         read_image(path)
 
 
+def _parsed_exit(argv) -> int:
+    """The exit code of a command line refused while parsing (argparse exits: one line, code 2)."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    return stop.value.code
+
+
 def test_fractal_size_and_points_refused_before_work(tmp_path, capsys):
     out = tmp_path / "f"
-    assert main(["stimuli", "fractals", "--size", "100000", "--out", str(out), "--quiet"]) == 2
+    assert _parsed_exit(["stimuli", "fractals", "--size", "100000", "--out", str(out), "--quiet"]) == 2
     assert "--size" in _one_error_line(capsys)  # bounded when parsed (rsa_bridge.app.argtypes)
     assert main(["stimuli", "fractals", "--size", "8192", "--out", str(out), "--quiet"]) == 2  # in bounds, 67 Mpx
     assert "pixels" in _one_error_line(capsys)
@@ -126,7 +133,7 @@ def test_statistics_memory_estimate_against_hand_count():
 
 
 def test_compare_refuses_huge_bootstrap_before_any_model(capsys):
-    assert main(["compare", "--model", "pixels", "--area", "V4", "--bootstrap", str(10**12)]) == 2
+    assert _parsed_exit(["compare", "--model", "pixels", "--area", "V4", "--bootstrap", str(10**12)]) == 2
     assert "--bootstrap" in _one_error_line(capsys)  # bounded when parsed; the memory estimate below the bound:
     os.environ["RSA_BRIDGE_MAX_MEMORY"] = "1M"
     try:
@@ -136,7 +143,7 @@ def test_compare_refuses_huge_bootstrap_before_any_model(capsys):
     assert code == 2
     line = _one_error_line(capsys)
     assert "needs about" in line and "MiB" in line
-    assert main(["compare", "--model", "pixels", "--area", "V4", "--permutations", str(10**13), "--bootstrap", "0"]) == 2
+    assert _parsed_exit(["compare", "--model", "pixels", "--area", "V4", "--permutations", str(10**13), "--bootstrap", "0"]) == 2
     assert "--permutations" in _one_error_line(capsys)
 
 
@@ -157,7 +164,7 @@ def test_seed_bounds(capsys):
     for bad in (-1, MAX_SEED + 1, 10**30, 1.5, True):
         with pytest.raises(RSABridgeError, match="--seed"):
             check_seed(bad)
-    assert main(["compare", "--model", "pixels", "--area", "V4", "--seed", str(10**30), "--bootstrap", "0"]) == 2
+    assert _parsed_exit(["compare", "--model", "pixels", "--area", "V4", "--seed", str(10**30), "--bootstrap", "0"]) == 2
     assert "2**63 - 1" in _one_error_line(capsys)
 
 

@@ -76,10 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rsa-bridge`` script; returns the exit code."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:  # --help, --version, or a usage error (one line already printed): its exit code
-        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    args = parser.parse_args(argv)  # --help, --version and usage errors (one line, OneLineParser) exit here
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -35,8 +35,8 @@ class Piece:
         areas: the areas asked for (None = all of the dataset's).
         stimuli: the stimulus set, or None for precomputed RDMs.
         dataset_time: the time-resolved RDM Dataset, or None.
-        stats: the dataset's :class:`rsa_bridge.stats.summary.CompareStatistics` (set by the pipeline);
-            stacked: every model's layer RDMs of the dataset (model_layer, n, n), set with it.
+        stats: the dataset's :class:`rsa_bridge.stats.summary.CompareStatistics` (set by the pipeline).
+        stacked: every model's layer RDMs of the dataset (model_layer, n, n), set with ``stats``.
         measure_scores: the :class:`rsa_bridge.measures.inputs.ModelScores` returned by
             :func:`rsa_bridge.measures.scoring.score_models` for :meth:`measure_input`, or None (RSA only).
     """
