@@ -43,3 +43,14 @@ def make_rdm_dataset(path: Path, ids: list[str], stimuli_rel: str = "stimuli", s
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(path, engine="h5netcdf")
     return ds
+
+
+def cli_code(argv: list[str]) -> int:
+    """The exit code of ``rsa-bridge ARGV``: what ``main`` returns, or the code of the SystemExit argparse raises
+    for an option refused while parsing (one line on stderr, exit code 2)."""
+    from rsa_bridge.app.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 2

@@ -7,7 +7,7 @@ import xarray as xr
 
 from rsa_bridge.app.cli import main
 from rsa_bridge.rdm import compute_rdm
-from tests.helpers import make_rdm_dataset, make_stimuli
+from tests.helpers import cli_code, make_rdm_dataset, make_stimuli
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_exact_model_rdm_equals_the_numpy_path(toy, tmp_path, capsys):
 
 
 def test_bad_reduce_units_is_one_line(toy, tmp_path, capsys):
-    code = main(["compare", "--model", "alexnet", "--weights", "none", "--dataset", str(toy / "toy.nc"),
-                 "--reduce-units", "0", "--out", str(tmp_path / "x")])
+    code = cli_code(["compare", "--model", "alexnet", "--weights", "none", "--dataset", str(toy / "toy.nc"),
+                     "--reduce-units", "0", "--out", str(tmp_path / "x")])
     _, err = capsys.readouterr()
     assert code == 2 and "--reduce-units" in err and not (tmp_path / "x").exists()

@@ -163,7 +163,9 @@ def test_cli_statistics_and_outputs(layer_rdms, tmp_path, capsys):
 def test_cli_bad_statistics_options(layer_rdms, tmp_path, capsys, argv, expected):
     path = tmp_path / "layers.nc"
     xr.Dataset({"rdm": layer_rdms}).to_netcdf(path, engine="h5netcdf")
-    code = main(["compare", "--model-rdms", str(path), "--area", "hIT", "--bootstrap", "5", *argv])
+    from tests.helpers import cli_code
+
+    code = cli_code(["compare", "--model-rdms", str(path), "--area", "hIT", "--bootstrap", "5", *argv])
     _, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and expected in lines[0], err

@@ -48,9 +48,9 @@ def test_good_stats_options_are_kept_and_normalised():
 
 
 def test_the_cli_refuses_a_negative_bootstrap_in_one_line(capsys):
-    from rsa_bridge.app.cli import main
+    from tests.helpers import cli_code
 
-    code = main(["compare", "--model", "pixels", "--area", "IT", "--bootstrap", "-5"])
+    code = cli_code(["compare", "--model", "pixels", "--area", "IT", "--bootstrap", "-5"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "--bootstrap" in err and len(err.splitlines()) == 1
 
