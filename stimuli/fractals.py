@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +31,7 @@ from stimuli import ifs
 from stimuli.atomic import building_folder, check_target_folder
 from stimuli.csv_cells import frame_to_csv
 from stimuli.errors import StimulusError
+from stimuli.keywords import refuse_keywords
 from stimuli.limits import check_image_pixels, check_memory
 from stimuli.stimulus_set import MANIFEST, StimulusSet, load_stimulus_set
 
@@ -211,17 +212,6 @@ def _save_png(image: np.ndarray, path: Path) -> None:
 MAX_IMAGES = 20_000_000
 
 
-def _refuse_keywords(stray: dict) -> None:
-    """A TypeError for the old ``size=``/``points=``/``delta=``/``draw=``/``pad=`` keywords, naming the field."""
-    if not stray:
-        return
-    name = sorted(stray)[0]
-    known = [f.name for f in fields(RenderSettings)]
-    hint = f": it moved into the settings; pass render=RenderSettings({name}=...)" if name in known else \
-        f" (RenderSettings fields: {', '.join(known)})"
-    raise TypeError(f"make_fractal_set() got an unexpected keyword argument {name!r}{hint}")
-
-
 def make_fractal_set(
     out: str | Path,
     categories: int = 100,
@@ -262,7 +252,7 @@ def make_fractal_set(
         small = make_fractal_set("fractals", categories=2, instances=1, render=RenderSettings(size=64, points=5000))
         len(small)   # 2 categories x 25 weight vectors x 1 instance x 4 flips = 200 images
     """
-    _refuse_keywords(stray)
+    refuse_keywords("make_fractal_set", stray, RenderSettings, "render")
     size, points, delta, draw, pad = render.size, render.points, render.delta, render.draw, render.pad
     if instances < 1:
         raise StimulusError(f"need at least 1 instance per weight vector, got {instances}")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.keywords import refuse_keywords
+from stimuli.keywords import refuse_keywords
 
 
 def _rdms(seed=0, n=10, k=3):
@@ -139,7 +139,7 @@ def test_the_readers_still_group_rates_keywords(tmp_path):
     assert rates.attrs["missing"] == "allowed" and rates.attrs["x"] == "y" and rates.attrs["source_format"] == "numpy"
 
 
-@pytest.mark.parametrize("module", ["rsa_bridge.keywords", "rsa_bridge.stats.run_options", "rsa_bridge.measures.inputs",
+@pytest.mark.parametrize("module", ["stimuli.keywords", "rsa_bridge.stats.run_options", "rsa_bridge.measures.inputs",
                                     "rsa_bridge.neural.synthetic_time", "rsa_bridge.neural.schema",
                                     "rsa_bridge.neural.rates_options", "rsa_bridge.neural.importers",
                                     "rsa_bridge.measures.predictivity", "rsa_bridge.stats.backends"])

@@ -25,7 +25,7 @@ from analyses.unit_attributes.labels import split_by_label
 from analyses.unit_attributes.visualness import (CLASSIFIERS, DEFAULT_CLASSIFIER, DEFAULT_FOLDS, DEFAULT_K,
                                                  SELECTIONS, check_folds, visualness)
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.keywords import refuse_keywords
+from stimuli.keywords import refuse_keywords
 from rsa_bridge.provenance import clean_attrs, package_version
 
 LAYER, UNIT, BIN, EDGE, PRIME, FOLD = "layer", "unit", "bin", "edge", "prime", "fold"

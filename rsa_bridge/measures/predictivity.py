@@ -38,7 +38,7 @@ import numpy as np
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError, preview
-from rsa_bridge.keywords import refuse_keywords
+from stimuli.keywords import refuse_keywords
 from rsa_bridge.measures.folds import check_test_sizes, make_folds
 from rsa_bridge.measures.pls import BRAIN_SCORE_COMPONENTS, pls_fold
 from rsa_bridge.measures.ridge import DEFAULT_ALPHAS, ridge_cv_fold

@@ -19,7 +19,7 @@ import xarray as xr
 
 from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
-from rsa_bridge.keywords import refuse_keywords
+from stimuli.keywords import refuse_keywords
 from rsa_bridge.io import reading
 from rsa_bridge.neural import schema as S
 from rsa_bridge.value_checks import real_numbers, whole_numbers

@@ -31,7 +31,7 @@ import xarray as xr
 
 from rsa_bridge.data_paths import text_attr
 from rsa_bridge.errors import RSABridgeError, preview
-from rsa_bridge.keywords import refuse_keywords
+from stimuli.keywords import refuse_keywords
 from rsa_bridge.neural.rates_options import RATES_OPTIONS, RatesOptions  # noqa: F401 (re-exported)
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.value_checks import real_numbers, whole_numbers

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from rsa_bridge.keywords import refuse_keywords
+from stimuli.keywords import refuse_keywords
 from rsa_bridge.neural.schema import RatesOptions, make_rates
 from rsa_bridge.rdm import compute_rdm
 

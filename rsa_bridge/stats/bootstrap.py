@@ -27,7 +27,7 @@ import numpy as np
 from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.finite import finite_mean
-from rsa_bridge.keywords import refuse_keywords
+from stimuli.keywords import refuse_keywords
 from rsa_bridge.stats import weighted
 from rsa_bridge.stats.backends import (DEFAULT_DEVICE_STACK, FAST_CHUNK, SamplePath, fast_path_samples, rank_backend,
                                        sample_bar)

@@ -23,7 +23,7 @@ import numpy as np
 
 from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.keywords import refuse_keywords
+from stimuli.keywords import refuse_keywords
 from rsa_bridge.methods import get as get_method
 from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.stats import weighted

@@ -3,7 +3,7 @@
 :func:`rsa_bridge.stats.bootstrap_similarity` and :func:`rsa_bridge.stats.permutation_test` keep what they
 compute as keywords (method, number of samples, seed, ...) and take the rest — given index sets, progress,
 device, scheme, executor — as one frozen options object (issue 24: no function above 10 parameters). The
-old keywords are a TypeError naming the field (:func:`rsa_bridge.keywords.refuse_keywords`).
+old keywords are a TypeError naming the field (:func:`stimuli.keywords.refuse_keywords`).
 
 Example::
 

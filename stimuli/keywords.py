@@ -1,5 +1,7 @@
 """One refusal for the keywords a public function no longer takes because they moved into an options object.
 
+It lives in the lowest layer (standard library only) so that ``stimuli`` and every layer above share it.
+
 Issue 24: no library function takes more than 10 parameters, so the rarer knobs of a public function live in
 a small frozen options dataclass (e.g. :class:`rsa_bridge.stats.bootstrap.BootstrapOptions`). A caller that
 still passes one of them as a keyword gets a TypeError — as Python says of any keyword a function does not
