@@ -116,12 +116,7 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     norm = {k: v for k, v in (("mean", parse_triple(args.mean, "--mean")), ("std", parse_triple(args.std, "--std")))
             if v is not None}
-    if args.steps < 1 or args.batch_size < 1:
-        raise RSABridgeError("--steps and --batch-size must be >= 1")
     from rsa_bridge.io import check_out, publish_folder
-    from rsa_bridge.limits import check_seed
-
-    check_seed(args.seed)
     check_out(args.out, args.overwrite, recognise=("depth_masks.nc",))  # before any training (issue 17)
     images, ids = load_images(args.images, size)  # cheap checks first: a named model may train for seconds
     net = load_depth_net(args.depth_model, allow_model_code=args.allow_model_code)

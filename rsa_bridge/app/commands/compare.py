@@ -156,13 +156,7 @@ def _run(args: argparse.Namespace) -> int:
     if layers == []:
         raise RSABridgeError("--layers is empty; name layers, e.g. --layers conv1,fc6, or leave the option out "
                              "for the model's default layers")
-    if args.bootstrap < 0 or args.permutations < 0:
-        raise RSABridgeError("--bootstrap and --permutations take a number of samples >= 0 (0 turns them off)")
-    if not 0.0 < args.ci_level < 1.0:
-        raise RSABridgeError(f"--ci-level must lie between 0 and 1, e.g. 0.95; got {args.ci_level}")
-    from rsa_bridge.limits import check_seed
-
-    check_seed(args.seed)
+    # counts, the CI level and the seed are bounded when parsed (rsa_bridge.app.argtypes)
     from rsa_bridge.app.preflight import JobChecks, check_job
     from rsa_bridge.budget import DEFAULT_LAYERS
     from rsa_bridge.options import RDM_STORAGES
@@ -200,8 +194,6 @@ def _run(args: argparse.Namespace) -> int:
     else:
         if args.model is None:
             raise RSABridgeError("say which model to score: --model NAME or --model-rdms FILE")
-        if args.batch_size < 1:
-            raise RSABridgeError("--batch-size must be at least 1")
         runner = compare_models
         if getattr(args, "scheduler", None):
             from functools import partial

@@ -131,11 +131,6 @@ def _read(args, **format_options):
         from rsa_bridge.io import check_out
 
         check_out(args.out, args.overwrite, kind="file")
-    for option in ("seed",):
-        if hasattr(args, option):
-            from rsa_bridge.limits import check_seed
-
-            check_seed(getattr(args, option))
 
     return read_neural(args.src, args.format, region=args.region, stimulus_ids=args.stimulus_ids,
                        neuroid_ids=args.neuroid_ids, layout=args.layout, variable=args.variable, animal=args.animal,

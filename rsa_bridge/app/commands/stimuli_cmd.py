@@ -97,9 +97,6 @@ def run_fractals(args: argparse.Namespace) -> int:
     from stimuli.fractals import RenderSettings, make_fractal_set
 
     check_out(args.out, args.overwrite)
-    from rsa_bridge.limits import check_seed
-
-    check_seed(args.seed)
     start = time.perf_counter()
     stimulus_set = make_fractal_set(
         args.out, categories=args.categories, instances=args.instances, seed=args.seed,
