@@ -157,8 +157,7 @@ def _refuse_foreign(path: Path, option: str, error: type[RSABridgeError]) -> Non
 
 
 def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind: str = "folder",
-              recognise: Sequence[str] = (), option: str = "--out",
-              error: type[RSABridgeError] = RSABridgeError) -> Path:
+              option: str = "--out", error: type[RSABridgeError] = RSABridgeError) -> Path:
     """Validate an output path before any work (the rule of the module docstring); return it as a Path.
 
     Args:
@@ -166,7 +165,7 @@ def check_out(target: str | os.PathLike | None, overwrite: bool = False, *, kind
         overwrite: an existing target may be replaced -- a folder only when it holds nothing but an
             earlier rsa-bridge output (its :data:`MARKER` and the files it lists), a file when it is a
             regular file.
-        recognise: ignored (kept for old callers); option: the option's name for the messages.
+        option: the option's name for the messages.
 
     Raises:
         RSABridgeError: empty path, a device or other special file, a kernel filesystem (/proc, /sys), a
@@ -289,14 +288,13 @@ def is_complete(folder: str | os.PathLike) -> bool:
 
 # ---------------------------------------------------------------- publishing
 @contextmanager
-def publish_folder(target: str | os.PathLike, overwrite: bool = False, *, recognise: Sequence[str] = (),
-                   option: str = "--out", info: dict | None = None,
+def publish_folder(target: str | os.PathLike, overwrite: bool = False, *, option: str = "--out", info: dict | None = None,
                    error: type[RSABridgeError] = RSABridgeError) -> Iterator[Path]:
     """Yield a staging folder beside ``target``; when the block ends without error, publish it as ``target``.
 
     The module docstring gives the rule (check, lock, stale clean-up, marker, one atomic rename, signals).
     On an exception (SIGTERM and SIGINT included) the staging folder is removed and ``target`` is left
-    exactly as it was. ``recognise`` is ignored (see :func:`check_out`).
+    exactly as it was.
     """
     target = Path(os.path.abspath(check_out(target, overwrite, kind="folder", option=option, error=error)))
     target.parent.mkdir(parents=True, exist_ok=True)

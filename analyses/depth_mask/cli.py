@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     norm = {k: v for k, v in (("mean", parse_triple(args.mean, "--mean")), ("std", parse_triple(args.std, "--std")))
             if v is not None}
     from rsa_bridge.io import check_out, publish_folder
-    check_out(args.out, args.overwrite, recognise=("depth_masks.nc",))  # before any training (issue 17)
+    check_out(args.out, args.overwrite)  # before any training (issue 17)
     images, ids = load_images(args.images, size)  # cheap checks first: a named model may train for seconds
     net = load_depth_net(args.depth_model, allow_model_code=args.allow_model_code)
     with warnings.catch_warnings(record=True) as caught:
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             net, images, lams, stimulus_ids=ids, fill=args.fill, steps=args.steps, lr=args.lr,
             weight_decay=args.weight_decay, batch_size=args.batch_size, seed=args.seed, **norm,
         )
-    with publish_folder(args.out, args.overwrite, recognise=("depth_masks.nc",)) as stage:  # one unit
+    with publish_folder(args.out, args.overwrite) as stage:  # one unit
         staged = write_results(ds, images, stage, rows=args.rows)
     paths = {name: Path(args.out) / Path(path).relative_to(stage) for name, path in staged.items()}
     print(f"{len(ids)} images {images.shape[2]}x{images.shape[3]}, depth at {ds.sizes['y_depth']}x{ds.sizes['x_depth']}, "

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             raise RSABridgeError(f"{option} must be a whole number >= {low}; got {value}")
     MissOptions(score_threshold=args.score_threshold, match_iou=args.match_iou, anchor_iou=args.anchor_iou,
                 window=args.window)  # its own checks, before the --out check
-    check_out(args.out, args.overwrite, recognise=("missed_detections.nc",))  # before any computing
+    check_out(args.out, args.overwrite)  # before any computing
     frames = FrameFolder(args.video)
     model = load_detector(args.detector, args.weights, device=args.device, seed=args.seed)
     boxes = read_boxes(args.boxes, frames, category_names(args.detector, args.weights))
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     ds = analyse_frames(model, frames, boxes, options=options, batch_size=args.batch_size,
                         frame_names=frames.names, attrs=attrs)
     out = Path(args.out)
-    with publish_folder(out, args.overwrite, recognise=("missed_detections.nc",)) as stage:  # one unit
+    with publish_folder(out, args.overwrite) as stage:  # one unit
         write_netcdf(ds, stage / "missed_detections.nc")
         write_text(frame_to_csv(frame_table(ds), index=False), stage / "missed_detections.csv")
         write_text(frame_to_csv(miss_table(ds, flag="missed", tolerance=args.tolerance), index=False),

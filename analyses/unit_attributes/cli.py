@@ -67,17 +67,12 @@ def run(args: argparse.Namespace) -> int:
     from rsa_bridge.errors import RSABridgeError
     from stimuli import load_stimulus_set
 
-    if args.batch_size < 1:
-        raise RSABridgeError("--batch-size must be at least 1")
-    from analyses.unit_attributes.output import OUTPUT_FILES
-    from rsa_bridge.io import check_out
-    from rsa_bridge.limits import check_seed
+    from rsa_bridge.io import check_out  # --batch-size and --seed are bounded when parsed (rsa_bridge.app.argtypes)
 
-    check_seed(args.seed)
     if args.layers is not None and not args.layers.strip(","+" "):
         raise RSABridgeError("--layers is empty; name layers, e.g. --layers conv1,fc6, or leave the option out")
     if args.out is not None:  # before any computing (issue 17)
-        check_out(args.out, args.overwrite, recognise=OUTPUT_FILES)
+        check_out(args.out, args.overwrite)
     options = UnitOptions(bins=args.bins, epsilon=args.epsilon, pooling=args.pooling, k=args.k,
                           classifier=args.classifier, folds=args.folds, seed=args.seed, selection=args.selection,
                           histograms=not args.no_histograms, permutations=args.permutations)

@@ -97,10 +97,9 @@ def check_job(job: JobChecks) -> None:
         raise RSABridgeError("--responses is read with --model only; for precomputed RDMs name the rates in the "
                              "dataset (rsa_bridge.neural.ceiling.with_repeat_rates)")
     if job.out is not None:
-        from rsa_bridge.app.report import OUTPUT_FILES
         from rsa_bridge.io import check_out
 
-        check_out(job.out, job.overwrite, recognise=OUTPUT_FILES)
+        check_out(job.out, job.overwrite)
     plan = select(job.areas, job.dataset)
     sizes = [dataset_header(name).sizes[ROW] for name, _ in plan]
     if job.out is not None and job.n_model_rdms:
