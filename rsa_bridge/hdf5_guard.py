@@ -83,10 +83,22 @@ def check_self_contained(path: str | os.PathLike) -> None:
     path = Path(path)
     if not is_hdf5(path):
         return
+    limit = max_hdf5_objects()
+    stat = path.stat()  # a file found clean is not walked again until it changes (ctime cannot be set back)
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, limit)
+    if key in _CLEAN:
+        return
     import h5py
 
     with h5py.File(path, "r") as handle:
-        _Walk(handle, path, max_hdf5_objects()).run()
+        _Walk(handle, path, limit).run()
+    if len(_CLEAN) >= 256:
+        _CLEAN.clear()
+    _CLEAN.add(key)
+
+
+#: (device, inode, size, mtime, ctime, object limit) of files walked and found self-contained in this process
+_CLEAN: set[tuple[int, ...]] = set()
 
 
 class _Walk:

@@ -478,3 +478,16 @@ def test_wrong_type_rate_attributes_are_one_line(tmp_path, capsys, key, value):
     assert "\n" not in str(info.value) and repr(key) in str(info.value)
     assert main(["neural", "info", str(path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_file_found_clean_is_walked_again_once_it_changes(tmp_path):
+    """Clean files are remembered by (device, inode, size, mtime, ctime); an edit in place is walked again."""
+    path = tmp_path / "edited.h5"
+    with h5py.File(path, "w") as handle:
+        handle["x"] = np.arange(3.0)
+    check_self_contained(path)
+    check_self_contained(path)  # remembered: no second walk needed, still no error
+    with h5py.File(path, "a") as handle:
+        handle["leak"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/data")
+    with pytest.raises(RSABridgeError, match="another file|external"):
+        check_self_contained(path)
