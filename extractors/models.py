@@ -308,6 +308,17 @@ def _parse_weights(
     raise RSABridgeError(f"weights must be 'default', 'none', None or a file path, not {type(weights).__name__}")
 
 
+def _source_spec(name: str) -> str | None:
+    """``SOURCE:NAME`` for a prefixed name or a source's bare name (``blazeface``); None for torchvision."""
+    if ":" in str(name):
+        return str(name)
+    if str(name) in tvm.list_models():
+        return None
+    from extractors.sources import bare_spec
+
+    return bare_spec(str(name))
+
+
 def load_model(
     name: str,
     weights: str | os.PathLike | None = "default",
@@ -330,10 +341,11 @@ def load_model(
         RSABridgeError: unknown model, weights that are neither cached nor downloadable (the message
             names the cache path and the offline options), a bad weights file, an unavailable device.
     """
-    if ":" in str(name):  # SOURCE:NAME (timm:, openclip:, hf:, plugins): extractors.sources
+    source_spec = _source_spec(name)
+    if source_spec:  # SOURCE:NAME (timm:, openclip:, hf:, plugins) or a source's bare name: extractors.sources
         from extractors.sources import load_from_source
 
-        return load_from_source(str(name), weights, device=device, seed=seed)
+        return load_from_source(source_spec, weights, device=device, seed=seed)
     name = check_model_name(name)
     dev = check_device(device)
     enum = _weights_enum(name)
@@ -371,10 +383,11 @@ def load_model(
 
 def build_skeleton(name: str) -> nn.Module:
     """The untrained module tree of ``name`` without allocating weights (meta device), for listing layers."""
-    if ":" in str(name):
+    source_spec = _source_spec(name)
+    if source_spec:
         from extractors.sources import skeleton_from_source
 
-        return skeleton_from_source(str(name))
+        return skeleton_from_source(source_spec)
     name = check_model_name(name)
     try:
         with torch.device("meta"):

@@ -13,6 +13,10 @@ openclip ``ARCH`` or ``ARCH/PRETRAINED``      Hugging Face hub cache       ``rsa
 hf       repo id or local folder              Hugging Face hub cache       ``rsa-bridge[hf]``
 ======== ==================================== ============================ =================
 
+``mediapipe:blazeface`` (also plain ``blazeface``): MediaPipe's BlazeFace face detector, built in PyTorch
+from a ``.tflite`` file passed with ``--weights`` or named by ``$RSA_BRIDGE_BLAZEFACE``
+(extra ``rsa-bridge[blazeface]``; see :mod:`extractors.sources.blazeface`).
+
 Every source returns a module with :class:`extractors.ModelInfo` (weights label, preprocessing,
 aliases) and never falls back to random weights: weights it cannot find are one
 :class:`rsa_bridge.errors.RSABridgeError` line naming the cache and how to supply them offline.
@@ -21,11 +25,12 @@ from extractors.sources.registry import (
     ENTRY_POINT_GROUP,
     SOURCES,
     ModelSource,
+    bare_spec,
     get_source,
     load_from_source,
     skeleton_from_source,
     split_name,
 )
 
-__all__ = ["ENTRY_POINT_GROUP", "SOURCES", "ModelSource", "get_source", "load_from_source",
+__all__ = ["ENTRY_POINT_GROUP", "SOURCES", "ModelSource", "bare_spec", "get_source", "load_from_source",
            "skeleton_from_source", "split_name"]

@@ -38,6 +38,8 @@ class ModelSource:
         offline: how to supply weights without a network (one sentence, used in error messages).
         library: the Python module the source needs (``timm``), or None.
         extra: the pip extra that installs it (``rsa-bridge[timm]``), or None.
+        bare_names: model names that also work without the prefix (``blazeface`` for
+            ``mediapipe:blazeface``); they must not be torchvision builders.
     """
 
     name: str
@@ -48,6 +50,7 @@ class ModelSource:
     offline: str
     library: str | None = None
     extra: str | None = None
+    bare_names: tuple[str, ...] = ()
 
     def require(self) -> Any:
         """Import the source's library; one line naming the extra when it is missing."""
@@ -63,9 +66,9 @@ class ModelSource:
 
 
 def _builtin() -> dict[str, ModelSource]:
-    from extractors.sources import hf, openclip, timm_source
+    from extractors.sources import blazeface, hf, openclip, timm_source
 
-    return {s.name: s for s in (timm_source.SOURCE, openclip.SOURCE, hf.SOURCE)}
+    return {s.name: s for s in (timm_source.SOURCE, openclip.SOURCE, hf.SOURCE, blazeface.SOURCE)}
 
 
 #: prefix -> source (built-ins; plugins are added by :func:`get_source` on first use)
@@ -80,6 +83,14 @@ def split_name(spec: str) -> tuple[str | None, str]:
     if not name.strip():
         raise RSABridgeError(f"model {spec!r} names a source but no model; write SOURCE:NAME, e.g. timm:resnet18")
     return prefix.strip().lower(), name.strip()
+
+
+def bare_spec(name: str) -> str | None:
+    """``"blazeface"`` -> ``"mediapipe:blazeface"`` when a built-in source lists ``name`` in its bare names, else None."""
+    for source in SOURCES.values():
+        if name in source.bare_names:
+            return f"{source.name}:{name}"
+    return None
 
 
 def _plugin(prefix: str) -> ModelSource | None:
