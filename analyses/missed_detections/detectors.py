@@ -3,7 +3,9 @@
 Real detectors come from :func:`extractors.load_model` (torchvision weights from the torch hub
 cache or a download, ``"none"`` for an untrained seeded network, or a state-dict file);
 missing pretrained weights raise :class:`~rsa_bridge.errors.RSABridgeError` with the offline
-options. ``tiny`` is the synthetic-video SSD of :mod:`analyses.missed_detections.synthetic`.
+options. ``blazeface`` is MediaPipe's trained face detector read from its ``.tflite``
+(:mod:`analyses.missed_detections.blazeface`); ``tiny`` is the synthetic-video SSD of
+:mod:`analyses.missed_detections.synthetic`.
 """
 from __future__ import annotations
 
@@ -59,11 +61,21 @@ def _load_torchvision(name: str) -> Callable[..., nn.Module]:
     return load
 
 
+def _load_blazeface(weights: str | os.PathLike | None, device: str, seed: int) -> nn.Module:
+    from analyses.missed_detections.blazeface import load_blazeface_detector
+
+    return load_blazeface_detector(weights, device=device, seed=seed)
+
+
 #: short name -> loader(weights, device, seed)
 DETECTORS: dict[str, Callable[..., nn.Module]] = {
     **{short: _load_torchvision(full) for short, full in TORCHVISION_DETECTORS.items()},
     "tiny": _load_tiny,
+    "blazeface": _load_blazeface,
 }
+
+#: short name -> class names of a detector whose classes do not depend on its weights
+FIXED_CATEGORIES: dict[str, list[str]] = {"blazeface": ["face"]}
 
 
 def load_detector(name: str, weights: str | os.PathLike | None = "default", *, device: str = "cpu",
@@ -71,9 +83,10 @@ def load_detector(name: str, weights: str | os.PathLike | None = "default", *, d
     """An eval-mode detector by short name (:data:`DETECTORS`) with ``model.rsa_bridge_info``.
 
     Args:
-        name: ``ssdlite320``, ``ssd300``, ``retinanet``, ``fasterrcnn``, ... or ``tiny``.
+        name: ``ssdlite320``, ``ssd300``, ``retinanet``, ``fasterrcnn``, ..., ``blazeface`` or ``tiny``.
         weights: ``"default"`` (torchvision's COCO weights; RSABridgeError when they are neither cached
-            nor downloadable), ``"none"`` (untrained, from ``seed``) or a state-dict path.
+            nor downloadable; for blazeface the .tflite named by ``$RSA_BRIDGE_BLAZEFACE``), ``"none"``
+            (untrained, from ``seed``), a state-dict path or (blazeface) MediaPipe's ``.tflite`` file.
     """
     if name not in DETECTORS:
         raise RSABridgeError(f"unknown detector {name!r}; choose one of {preview(sorted(DETECTORS), 10)}")
@@ -81,7 +94,9 @@ def load_detector(name: str, weights: str | os.PathLike | None = "default", *, d
 
 
 def category_names(name: str, weights: str | os.PathLike | None) -> list[str] | None:
-    """Class names of a torchvision detector's pretrained weights (index = label), or None."""
+    """Class names of a detector (index = label): fixed ones, or a torchvision detector's pretrained weights'; or None."""
+    if name in FIXED_CATEGORIES:
+        return list(FIXED_CATEGORIES[name])
     if name not in TORCHVISION_DETECTORS or weights is None or str(weights).lower() == "none":
         return None
     enum = tvm.get_model_weights(TORCHVISION_DETECTORS[name])

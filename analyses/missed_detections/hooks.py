@@ -9,6 +9,7 @@ family             anchors (module output)     per-anchor logits                
 ``ssd``            ``anchor_generator``        ``head.classification_head``      softmax    incl. bg 0
 ``retinanet``      ``anchor_generator``        ``head.classification_head``      sigmoid    per class
 ``fasterrcnn``     ``rpn.anchor_generator``    ``rpn.head`` (objectness/level)   sigmoid    1 (objectness)
+``blazeface``      ``anchor_generator``        ``net.head.classification_head``  sigmoid    1 (face)
 =================  ==========================  ===============================  =========  ==========
 
 SSD covers SSD300-VGG16 and SSDlite320-MobileNetV3 (same class). Faster R-CNN's anchors are the
@@ -22,7 +23,8 @@ the feature maps (``backbone`` output values), and inside level ``l`` with grid 
 ``(level, cell_y, cell_x, aspect)``. What ``a`` means depends on the generator: for SSD's
 ``DefaultBoxGenerator`` a=0 is the square of scale s_k, a=1 the square of scale sqrt(s_k s_k+1),
 then for each aspect ratio r a (wide, tall) pair; for ``AnchorGenerator`` (RetinaNet, RPN)
-``a = ratio_index * n_sizes + size_index``. :func:`anchor_shapes` reports every (w, h).
+``a = ratio_index * n_sizes + size_index``; for BlazeFace, squares of MediaPipe's SSD scales
+(level 0: 0.148, 0.228 of the input; level 1: 0.349, 0.438, 0.549, 0.642, 0.750, 0.866). :func:`anchor_shapes` reports every (w, h).
 
 **Frames.** Anchors live in the *resized* image (after ``model.transform``; padded batches keep the
 top-left origin). Ground-truth boxes in the original frame go through :func:`to_resized_frame`,
@@ -41,6 +43,7 @@ from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN, RetinaNet
 from torchvision.models.detection.ssd import SSD
 
+from analyses.missed_detections.blazeface import BlazeFaceDetector
 from extractors import run_recorded
 from rsa_bridge.errors import RSABridgeError
 
@@ -102,8 +105,13 @@ RETINANET_SPEC = DetectorSpec("retinanet", "anchor_generator", "head.classificat
 FASTERRCNN_SPEC = DetectorSpec("fasterrcnn", "rpn.anchor_generator", "rpn.head", "backbone", "transform",
                                "sigmoid", True, flatten=_flatten_rpn, matcher_attr="rpn.proposal_matcher")
 
+#: BlazeFace (:mod:`analyses.missed_detections.blazeface`): one class (face = 0), sigmoid scores
+BLAZEFACE_SPEC = DetectorSpec("blazeface", "anchor_generator", "net.head.classification_head", "net.backbone",
+                              "transform", "sigmoid", False)
+
 #: model class -> spec (checked in order with isinstance, so subclasses such as MaskRCNN fit too)
-SPECS: dict[type[nn.Module], DetectorSpec] = {SSD: SSD_SPEC, RetinaNet: RETINANET_SPEC, FasterRCNN: FASTERRCNN_SPEC}
+SPECS: dict[type[nn.Module], DetectorSpec] = {SSD: SSD_SPEC, RetinaNet: RETINANET_SPEC, FasterRCNN: FASTERRCNN_SPEC,
+                                              BlazeFaceDetector: BLAZEFACE_SPEC}
 
 
 def detector_spec(model: nn.Module) -> DetectorSpec:
@@ -113,7 +121,7 @@ def detector_spec(model: nn.Module) -> DetectorSpec:
             return spec
     raise RSABridgeError(
         f"{type(model).__name__} is not one of the anchor-based torchvision detectors this analysis reads "
-        f"({', '.join(c.__name__ for c in SPECS)}); use ssdlite320, ssd300, retinanet or fasterrcnn"
+        f"({', '.join(c.__name__ for c in SPECS)}); use ssdlite320, ssd300, retinanet, fasterrcnn or blazeface"
     )
 
 
