@@ -18,13 +18,14 @@ Example::
 
 Write a clip for ``rsa-bridge missed-detections`` (frames ``frame_00000.png`` ... and ``boxes.csv``)::
 
-    python -m analyses.missed_detections.clips --image face.png --out clip/ [--box X1,Y1,X2,Y2] [--seed 0]
+    python -m analyses.missed_detections.clips --image face.png --out clip/ [--box X1,Y1,X2,Y2] [--seed 0] \
+        [--preset study|still] [--weights face_detection_short_range.tflite]
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -78,6 +79,16 @@ class ClipOptions:
                 raise RSABridgeError(f"clip option {name} must be a (start, end) pair in [{low}, {high}]; got {ramp}")
         if not np.isfinite(self.jitter) or self.jitter < 0:
             raise RSABridgeError(f"clip jitter must be a finite number of pixels >= 0; got {self.jitter}")
+
+
+#: the clips of the face study (:mod:`analyses.missed_detections.face_study`): the face shrinks from 20 % to
+#: 13 % of a 192 px frame while crossing it from x = 20 % to 80 % in 80 frames, with a blur growing to sigma
+#: 1 px - near BlazeFace's size limit, so its score hovers about the threshold while the face's best anchor
+#: hands over from cell to cell
+STUDY_CLIP = ClipOptions(n_frames=80, frame_size=192, face_size=(0.2, 0.13), center_x=(0.2, 0.8), blur=(0.0, 1.0))
+
+#: name -> clip options for ``--preset`` (``still``: the face keeps its size and only moves)
+PRESETS: dict[str, ClipOptions] = {"study": STUDY_CLIP, "still": ClipOptions()}
 
 
 def _ramp(pair: Ramp, n: int) -> np.ndarray:
@@ -194,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="new folder for the frames and boxes.csv")
     p.add_argument("--box", help="face box X1,Y1,X2,Y2 in image pixels (default: BlazeFace's detection; needs --weights)")
     p.add_argument("--weights", default="default", help="BlazeFace .tflite for finding the face box (default: $RSA_BRIDGE_BLAZEFACE)")
-    p.add_argument("--frames", type=count("--frames", 10_000, minimum=3), default=60, help="number of frames (60)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="study",
+                   help="clip options: " + "; ".join(f"{k}: {v}" for k, v in PRESETS.items()))
+    p.add_argument("--frames", type=count("--frames", 10_000, minimum=3), help="number of frames (the preset's)")
     p.add_argument("--seed", type=seed(), default=0, help="seed of the background and jitter (0)")
     args = p.parse_args(argv)
     try:
@@ -209,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             from analyses.missed_detections.blazeface import load_blazeface_detector
 
             box = detected_face_box(load_blazeface_detector(args.weights), image)
-        clip = make_clip(image, box, ClipOptions(n_frames=args.frames, seed=args.seed))
+        options = replace(PRESETS[args.preset], seed=args.seed,
+                          **({"n_frames": args.frames} if args.frames is not None else {}))
+        clip = make_clip(image, box, options)
         print(f"wrote {write_clip(clip, args.out)}")
     except (RSABridgeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
