@@ -93,9 +93,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "and best-anchor switches (Hosoya et al., WACV 2020), with a shuffled-frame baseline.")
     p.add_argument("--detector", default="ssdlite320",
                    help="ssdlite320, ssd300, retinanet, retinanet_v2, fasterrcnn, fasterrcnn_v2, "
-                        "fasterrcnn_mobilenet or tiny (default: ssdlite320)")
+                        "fasterrcnn_mobilenet, blazeface or tiny (default: ssdlite320)")
     p.add_argument("--weights", default="default",
-                   help="'default' (torchvision COCO weights, cached or downloaded), 'none' or a state-dict path")
+                   help="'default' (torchvision COCO weights, cached or downloaded; for blazeface the .tflite named by "
+                        "$RSA_BRIDGE_BLAZEFACE), 'none', a state-dict path, or for blazeface "
+                        "face_detection_short_range.tflite")
     p.add_argument("--video", required=True, help="folder of frame images, in file-name order")
     p.add_argument("--boxes", required=True, help="CSV with columns frame, object_id, x1, y1, x2, y2, label")
     p.add_argument("--out", required=True, help="output folder")

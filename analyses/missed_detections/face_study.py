@@ -127,11 +127,17 @@ def summarize(detector: nn.Module, ds: xr.Dataset, images: Mapping[str, Tensor],
     from analyses.missed_detections.attribution import miss_table, switch_attribution
 
     present = int(ds["present"].sum())
+    moment = ds["momentary_miss"].astype(bool)
+    threshold = float(ds.attrs.get("score_threshold", 0.5))
     table = miss_table(ds, tolerance=1)
     out: dict = {"clips": int(ds.sizes["object"]), "frames_per_clip": int(ds.sizes["frame"]),
                  "present": present, "missed": int(ds["missed"].sum()),
                  "momentary": int(ds["momentary_miss"].sum()),
                  "clips_with_momentary": int((ds["momentary_miss"].sum("frame") > 0).sum()),
+                 # a momentary miss with the best anchor still scoring >= threshold is a misplaced box (IoU <
+                 # match_iou), not a score dip; "no detection near" = no detection of any score at IoU >= match_iou
+                 "momentary_best_score_above_threshold": int((ds["best_score"] >= threshold).where(moment).sum()),
+                 "momentary_no_detection_near": int(ds["detection_score"].isnull().where(moment).sum()),
                  "attribution": {tol: switch_attribution(ds, tolerance=tol, n_shuffles=n_shuffles, seed=seed).summary()
                                  for tol in (0, 1)},
                  "best_level_at_misses": table["best_level"].value_counts().sort_index().to_dict(),
