@@ -198,3 +198,35 @@ def test_cli_refuses_a_missing_tflite_before_writing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_matcher_positives_by_hand():
+    import xarray as xr
+
+    from analyses.missed_detections.face_study import matcher_positives
+
+    det = load_blazeface_detector("none")
+    # frame 0: exactly anchor 0 (19 px square at (4, 4)); its concentric 29 px slot has IoU 19^2 / 29^2 = 0.43
+    # and the next cell's 19 px anchor 11 * 19 / (2 * 361 - 209) = 0.41: SSD's rule makes one anchor positive
+    gt = np.full((2, 1, 4), np.nan)
+    gt[0, 0] = [4 - 9.5, 4 - 9.5, 4 + 9.5, 4 + 9.5]
+    ds = xr.Dataset({"present": (("frame", "object"), np.array([[True], [False]])),
+                     "gt_box": (("frame", "object", "coord"), gt)},
+                    coords={"frame": [0, 1], "object": ["face"], "coord": ["x1", "y1", "x2", "y2"]},
+                    attrs={"clip_frame_size": 128})
+    pos = matcher_positives(det, ds, ["iou_threshold", "topk"])
+    assert pos.sel(matcher="iou_threshold", frame=0, object="face").item() == 1
+    assert pos.sel(matcher="topk", frame=0, object="face").item() >= 2  # top-k adds the next-best anchor(s)
+    assert (pos.sel(frame=1) == -1).all()
+
+
+def test_miss_view_reads_blazeface_score_maps():
+    from analyses.missed_detections.attribution import miss_view
+    from analyses.missed_detections.frames import analyse_frames
+
+    det = load_blazeface_detector("none", seed=0)
+    image, box = _square_image()
+    clip = make_clip(image, box, ClipOptions(n_frames=3, frame_size=64))
+    ds = analyse_frames(det, list(clip.frames), clip.boxes)
+    view = miss_view(det, list(clip.frames), ds, 1, "face")
+    assert [lv["score"].shape[1:] for lv in view.levels] == [(2, 16, 16), (6, 8, 8)]

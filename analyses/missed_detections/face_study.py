@@ -120,10 +120,51 @@ def layer_changes(net: nn.Module, frames: Tensor, miss_frames: Sequence[int], co
     return pd.DataFrame(rows)
 
 
+def matcher_positives(detector: nn.Module, ds: xr.Dataset, matchers: Sequence[str] = ("iou_threshold", "best_delta",
+                      "topk", "atss"), frame_size: int | None = None) -> xr.DataArray:
+    """How many anchors each training matcher would make positive for the face, per frame.
+
+    BlazeFace's training matcher is not published; the matchers of :mod:`analyses.missed_detections.matchers`
+    are applied with SSD's defaults (IoU >= 0.5 plus the best anchor, and the remedies b-d) to the 896 nominal
+    anchor squares and the face box mapped into the 128 x 128 input.
+
+    Args:
+        detector: the BlazeFace detector (its ``anchor_generator`` gives the anchors).
+        ds: a :func:`face_clip_study` Dataset; ``frame_size`` defaults to its ``clip_frame_size`` attr.
+
+    Returns:
+        int DataArray (matcher, frame, object): positive anchors; -1 where the object is absent.
+    """
+    from torchvision.ops import box_iou
+
+    from analyses.missed_detections.hooks import anchor_layout, to_resized_frame
+    from analyses.missed_detections.matchers import make_matcher
+
+    size = int(frame_size or ds.attrs["clip_frame_size"])
+    generator = detector.anchor_generator
+    anchors = generator.boxes.float().cpu()
+    layout = anchor_layout(generator.anchors.grid_sizes, generator.anchors.per_cell)
+    level = torch.from_numpy(layout.level)
+    made = {name: make_matcher(name, "ssd") for name in matchers}
+    present = ds["present"].values.astype(bool)
+    gt_all = ds["gt_box"].transpose("frame", "object", "coord").values
+    out = np.full((len(made), *present.shape), -1, dtype=np.int64)
+    for t, o in zip(*np.nonzero(present), strict=True):
+        gt = to_resized_frame(torch.tensor(gt_all[t, o][None], dtype=torch.float32), (size, size), (128, 128))
+        iou = box_iou(gt, anchors)
+        for k, matcher in enumerate(made.values()):
+            out[k, t, o] = int((matcher(iou, anchors, gt, level) >= 0).sum())
+    return xr.DataArray(out, dims=("matcher", "frame", "object"),
+                        coords={"matcher": list(made), "frame": ds["frame"].values, "object": ds["object"].values},
+                        name="positive_anchors",
+                        attrs={"description": "anchors a training matcher makes positive for the object (-1: absent)"})
+
+
 def summarize(detector: nn.Module, ds: xr.Dataset, images: Mapping[str, Tensor], clip: ClipOptions = STUDY_CLIP,
               *, n_shuffles: int = 1000, seed: int = 0) -> dict:
     """The study's numbers: misses, momentary misses, switch attribution (tolerance 0 and 1 frame), the
-    best anchors at the misses, and per block the mean :func:`layer_changes` at misses vs control frames."""
+    best anchors at the misses, the mean :func:`matcher_positives` at momentary misses vs detected frames, and
+    per block the mean :func:`layer_changes` at misses vs control frames."""
     from analyses.missed_detections.attribution import miss_table, switch_attribution
 
     present = int(ds["present"].sum())
@@ -142,6 +183,12 @@ def summarize(detector: nn.Module, ds: xr.Dataset, images: Mapping[str, Tensor],
                                  for tol in (0, 1)},
                  "best_level_at_misses": table["best_level"].value_counts().sort_index().to_dict(),
                  "best_slot_at_misses": table["best_aspect"].value_counts().sort_index().to_dict()}
+    positives = matcher_positives(detector, ds)
+    detected = ds["detected"].values.astype(bool)
+    momentary = ds["momentary_miss"].values.astype(bool)
+    out["positive_anchors"] = {str(m): {"momentary_miss": float(positives.sel(matcher=m).values[momentary].mean()),
+                                        "detected": float(positives.sel(matcher=m).values[detected].mean())}
+                               for m in positives["matcher"].values} if momentary.any() else {}
     blocks = [f"block{i}" for i in range(1, 17)]
     changes = []
     for name in table["object"].unique():
