@@ -252,3 +252,18 @@ def test_unknown_weights_text_is_one_line():
 
     with pytest.raises(RSABridgeError, match="neither default, none"):
         load_model("blazeface", "/no/such/state.pt")
+
+
+def test_bare_name_routes_to_its_source_and_never_shadows_torchvision():
+    from extractors.models import _source_spec
+    from extractors.sources import bare_spec
+
+    assert _source_spec("blazeface") == "mediapipe:blazeface" == bare_spec("blazeface")
+    assert _source_spec("alexnet") is None and _source_spec("timm:resnet18") == "timm:resnet18"
+    assert bare_spec("not_a_model") is None
+    from extractors import load_model
+
+    with pytest.raises(RSABridgeError, match="unknown model 'blazefac'"):
+        load_model("blazefac", "none")
+    with pytest.raises(RSABridgeError, match="unknown BlazeFace model"):
+        load_model("mediapipe:facemesh", "none")

@@ -230,3 +230,54 @@ def test_miss_view_reads_blazeface_score_maps():
     ds = analyse_frames(det, list(clip.frames), clip.boxes)
     view = miss_view(det, list(clip.frames), ds, 1, "face")
     assert [lv["score"].shape[1:] for lv in view.levels] == [(2, 16, 16), (6, 8, 8)]
+
+
+def test_clip_script_writes_frames_and_refuses_bad_input(tmp_path, capsys):
+    from PIL import Image
+
+    from analyses.missed_detections.clips import main
+
+    image, _ = _square_image()
+    png = tmp_path / "face.png"
+    Image.fromarray((image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(png)
+    assert main(["--image", str(png), "--out", str(tmp_path / "a"), "--box", "1,2,3"]) == 2
+    assert "four numbers" in capsys.readouterr().err
+    assert main(["--image", str(png), "--out", str(tmp_path / "b"), "--box", "0,0,99,20"]) == 2
+    assert "not inside" in capsys.readouterr().err
+    assert main(["--image", str(png), "--out", str(tmp_path / "c"), "--box", "20,10,44,30", "--frames", "4",
+                 "--preset", "still"]) == 0
+    assert len(list((tmp_path / "c").glob("frame_*.png"))) == 4
+    table = pd.read_csv(tmp_path / "c" / "boxes.csv")
+    assert list(table["frame"]) == [0, 1, 2, 3] and set(table["label"]) == {"face"}
+    assert main(["--image", str(png), "--out", str(tmp_path / "c"), "--box", "20,10,44,30"]) == 2  # not empty
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_face_study_refuses_bad_input():
+    from analyses.missed_detections.face_study import face_clip_study, load_face_images
+
+    with pytest.raises(RSABridgeError, match="1..92"):
+        load_face_images([0])
+    with pytest.raises(RSABridgeError, match="at least one image"):
+        face_clip_study(load_blazeface_detector("none"), {})
+
+
+def test_detected_face_box_refuses_an_image_without_a_face():
+    from analyses.missed_detections.clips import detected_face_box
+
+    raw, logits = torch.zeros(1, 896, 16), torch.full((1, 896, 1), -10.0)
+    with pytest.raises(RSABridgeError, match="no face"):
+        detected_face_box(BlazeFaceDetector(_Planted(raw, logits)).eval(), torch.rand(3, 50, 50))
+
+
+def test_missing_tflite_package_is_one_line(monkeypatch, tmp_path):
+    import sys
+
+    from extractors.sources.tflite_graph import read_graph
+
+    monkeypatch.setitem(sys.modules, "tflite", None)  # import tflite -> ImportError
+    with pytest.raises(RSABridgeError, match=r"rsa-bridge\[blazeface\]"):
+        read_graph(tmp_path / "x.tflite")
+    from extractors import build_skeleton
+
+    assert len(build_skeleton("blazeface").rsa_bridge_info.aliases) == 16  # listing layers needs no tflite
