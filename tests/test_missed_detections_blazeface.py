@@ -281,3 +281,21 @@ def test_missing_tflite_package_is_one_line(monkeypatch, tmp_path):
     from extractors import build_skeleton
 
     assert len(build_skeleton("blazeface").rsa_bridge_info.aliases) == 16  # listing layers needs no tflite
+
+
+def test_weighted_nms_by_hand_and_hard_nms_keeps_the_top_box():
+    from analyses.missed_detections.blazeface import hard_nms, weighted_nms
+
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 0.0, 11.0, 10.0], [50.0, 50.0, 60.0, 60.0]])
+    scores = torch.tensor([0.6, 0.9, 0.7])
+    kps = torch.arange(12, dtype=torch.float32).reshape(3, 2, 2)
+    b, s, k = weighted_nms(boxes, scores, kps, 0.3)  # boxes 0 and 1: IoU 90 / 110 = 0.82 -> one group
+    np.testing.assert_allclose(s.numpy(), [0.9, 0.7])
+    np.testing.assert_allclose(b[0].numpy(), (0.9 * boxes[1] + 0.6 * boxes[0]).numpy() / 1.5, rtol=1e-6)
+    np.testing.assert_allclose(k[0].numpy(), (0.9 * kps[1] + 0.6 * kps[0]).numpy() / 1.5, rtol=1e-6)
+    np.testing.assert_allclose(b[1].numpy(), boxes[2].numpy())
+    hb, hs, _ = hard_nms(boxes, scores, kps, 0.3)
+    np.testing.assert_allclose(hb.numpy(), boxes[[1, 2]].numpy())
+    assert weighted_nms(boxes[:0], scores[:0], kps[:0], 0.3)[0].shape == (0, 4)
+    with pytest.raises(RSABridgeError, match="unknown NMS"):
+        load_blazeface_detector("none", nms="soft")

@@ -10,9 +10,9 @@ Its output is a list (one per image) of ``{"boxes": (D, 4) x1, y1, x2, y2 in the
 "scores": (D,), "labels": (D,) zeros (class 0 = face), "keypoints": (D, 6, 2) pixels}``: regressors
 decoded with the anchors (MediaPipe's decoding), scores sigmoid(logit clipped to +-100), kept at
 ``score_thresh`` or more, then **hard non-maximum suppression** (``torchvision.ops.nms`` at IoU
-``nms_iou`` = 0.3) - MediaPipe's graph uses *weighted* NMS (a kept box is the score-weighted mean of
-the boxes it suppresses) with the same threshold; boxes and scores of the kept anchors are MediaPipe's,
-only their averaging is left out. Images are stretched to 128 x 128 (MediaPipe letterboxes instead);
+``nms_iou`` = 0.3) by default - MediaPipe's graph uses *weighted* NMS (a kept box is the score-weighted
+mean of the boxes it suppresses) with the same threshold, available as ``nms="weighted"``
+(:func:`weighted_nms`); the analysis and its command line use the hard one. Images are stretched to 128 x 128 (MediaPipe letterboxes instead);
 boxes are mapped back per axis.
 
 Example::
@@ -31,13 +31,48 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection.image_list import ImageList
-from torchvision.ops import nms
+from torchvision.ops import box_iou, nms
 
 from extractors import load_model
 from extractors.sources.blazeface_anchors import SHORT_RANGE_ANCHORS, decode_boxes, scores_from_logits, ssd_anchors
+from rsa_bridge.errors import RSABridgeError
 
 #: class names of the detector's outputs (index = label)
 CATEGORIES = ["face"]
+
+
+def hard_nms(boxes: Tensor, scores: Tensor, keypoints: Tensor, iou: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``torchvision.ops.nms``: keep the highest-scoring box, drop those overlapping it at IoU > ``iou``; repeat.
+
+    Args: boxes (D, 4), scores (D,), keypoints (D, K, 2). Returns the kept ones, highest score first.
+    """
+    keep = nms(boxes, scores, iou)
+    return boxes[keep], scores[keep], keypoints[keep]
+
+
+def weighted_nms(boxes: Tensor, scores: Tensor, keypoints: Tensor, iou: float) -> tuple[Tensor, Tensor, Tensor]:
+    """MediaPipe's weighted NMS: the highest-scoring box and every box overlapping it at IoU > ``iou`` form a
+    group; the group's box and keypoints are their score-weighted mean, its score the top score; repeat
+    on the rest. Shapes as :func:`hard_nms`."""
+    remaining = torch.argsort(scores, descending=True, stable=True)
+    out_b, out_s, out_k = [], [], []
+    while remaining.numel():
+        top = remaining[0]
+        group = box_iou(boxes[top][None], boxes[remaining])[0] > iou
+        group[0] = True  # the top box belongs to its group even when degenerate (IoU 0 / 0)
+        members = remaining[group]
+        weight = scores[members] / scores[members].sum()
+        out_b.append((weight[:, None] * boxes[members]).sum(0))
+        out_k.append((weight[:, None, None] * keypoints[members]).sum(0))
+        out_s.append(scores[top])
+        remaining = remaining[~group]
+    if not out_s:
+        return boxes[:0], scores[:0], keypoints[:0]
+    return torch.stack(out_b), torch.stack(out_s), torch.stack(out_k)
+
+
+#: name -> non-maximum suppression(boxes, scores, keypoints, iou) -> kept (boxes, scores, keypoints)
+NMS = {"hard": hard_nms, "weighted": weighted_nms}
 
 
 class BlazeTransform(nn.Module):
@@ -77,11 +112,15 @@ class BlazeFaceDetector(nn.Module):
         score_thresh: scores below are dropped before NMS (0.05; the analysis applies its own threshold).
         nms_iou: IoU of hard NMS (0.3, MediaPipe's suppression threshold).
         detections_per_img: at most this many boxes per image (100).
+        nms: ``"hard"`` (``torchvision.ops.nms``, the default) or ``"weighted"`` (MediaPipe's), see :data:`NMS`.
     """
 
     def __init__(self, net: nn.Module, *, score_thresh: float = 0.05, nms_iou: float = 0.3,
-                 detections_per_img: int = 100) -> None:
+                 detections_per_img: int = 100, nms: str = "hard") -> None:
         super().__init__()
+        if nms not in NMS:
+            raise RSABridgeError(f"unknown NMS {nms!r}; choose one of {', '.join(NMS)}")
+        self.nms = nms
         self.transform = BlazeTransform(128)
         self.net = net
         self.anchor_generator = BlazeAnchorGenerator(128)
@@ -98,19 +137,23 @@ class BlazeFaceDetector(nn.Module):
         for b, im in enumerate(images):
             h, w = int(im.shape[-2]), int(im.shape[-1])
             keep = torch.nonzero(scores[b] >= self.score_thresh).flatten()
-            keep = keep[nms(boxes[b, keep], scores[b, keep], self.nms_iou)][: self.detections_per_img]
+            kept_b, kept_s, kept_k = NMS[self.nms](boxes[b, keep], scores[b, keep], keypoints[b, keep], self.nms_iou)
+            n = min(self.detections_per_img, kept_s.numel())
             scale = torch.tensor([w, h, w, h], dtype=boxes.dtype, device=boxes.device)
-            out.append({"boxes": boxes[b, keep] * scale, "scores": scores[b, keep],
-                        "labels": torch.zeros(keep.numel(), dtype=torch.int64, device=boxes.device),
-                        "keypoints": keypoints[b, keep] * scale[:2]})
+            out.append({"boxes": kept_b[:n] * scale, "scores": kept_s[:n],
+                        "labels": torch.zeros(n, dtype=torch.int64, device=boxes.device),
+                        "keypoints": kept_k[:n] * scale[:2]})
         return out
 
 
 def load_blazeface_detector(weights: str | os.PathLike | None = "default", device: str = "cpu",
-                            seed: int = 0) -> BlazeFaceDetector:
+                            seed: int = 0, nms: str = "hard") -> BlazeFaceDetector:
     """The eval-mode detector with ``weights`` (a MediaPipe .tflite, ``default`` = ``$RSA_BRIDGE_BLAZEFACE``,
-    ``none`` or a state dict; see :mod:`extractors.sources.blazeface`) and the network's ``rsa_bridge_info``."""
+    ``none`` or a state dict; see :mod:`extractors.sources.blazeface`) and the network's ``rsa_bridge_info``;
+    ``nms`` picks the suppression (:data:`NMS`; the analysis' command line uses ``"hard"``)."""
+    if nms not in NMS:
+        raise RSABridgeError(f"unknown NMS {nms!r}; choose one of {', '.join(NMS)}")
     net = load_model("blazeface", "none" if weights is None else weights, device=device, seed=seed)
-    det = BlazeFaceDetector(net).eval().to(device)
+    det = BlazeFaceDetector(net, nms=nms).eval().to(device)
     det.rsa_bridge_info = net.rsa_bridge_info
     return det
