@@ -15,8 +15,18 @@ import pytest
 import torch
 from scipy.special import expit
 
-from extractors.sources.blazeface_anchors import SHORT_RANGE_ANCHORS, decode_boxes, scores_from_logits, ssd_anchors
-from extractors.sources.blazeface_net import SHORT_RANGE, BlazeBlock, BlazeFace, same_padding
+from extractors.sources.blazeface_anchors import (
+    SHORT_RANGE_ANCHORS,
+    decode_boxes,
+    scores_from_logits,
+    ssd_anchors,
+)
+from extractors.sources.blazeface_net import (
+    SHORT_RANGE,
+    BlazeBlock,
+    BlazeFace,
+    same_padding,
+)
 from rsa_bridge.errors import RSABridgeError
 from tests.conftest import SHARED
 

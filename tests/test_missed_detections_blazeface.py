@@ -8,7 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from analyses.missed_detections.blazeface import BlazeFaceDetector, load_blazeface_detector
+from analyses.missed_detections.blazeface import (
+    BlazeFaceDetector,
+    load_blazeface_detector,
+)
 from analyses.missed_detections.clips import ClipOptions, make_clip, write_clip
 from rsa_bridge.errors import RSABridgeError
 from tests.conftest import SHARED
@@ -54,7 +57,11 @@ def test_detector_decodes_planted_anchors_into_original_pixels_and_suppresses_ov
 
 
 def test_run_detector_reads_blazeface_like_an_ssd():
-    from analyses.missed_detections.hooks import BLAZEFACE_SPEC, detector_spec, run_detector
+    from analyses.missed_detections.hooks import (
+        BLAZEFACE_SPEC,
+        detector_spec,
+        run_detector,
+    )
 
     det = load_blazeface_detector("none", seed=3)
     assert detector_spec(det) is BLAZEFACE_SPEC
@@ -294,7 +301,7 @@ def test_weighted_nms_by_hand_and_hard_nms_keeps_the_top_box():
     np.testing.assert_allclose(b[0].numpy(), (0.9 * boxes[1] + 0.6 * boxes[0]).numpy() / 1.5, rtol=1e-6)
     np.testing.assert_allclose(k[0].numpy(), (0.9 * kps[1] + 0.6 * kps[0]).numpy() / 1.5, rtol=1e-6)
     np.testing.assert_allclose(b[1].numpy(), boxes[2].numpy())
-    hb, hs, _ = hard_nms(boxes, scores, kps, 0.3)
+    hb, _, _ = hard_nms(boxes, scores, kps, 0.3)
     np.testing.assert_allclose(hb.numpy(), boxes[[1, 2]].numpy())
     assert weighted_nms(boxes[:0], scores[:0], kps[:0], 0.3)[0].shape == (0, 4)
     with pytest.raises(RSABridgeError, match="unknown NMS"):

@@ -34,7 +34,12 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import box_iou, nms
 
 from extractors import load_model
-from extractors.sources.blazeface_anchors import SHORT_RANGE_ANCHORS, decode_boxes, scores_from_logits, ssd_anchors
+from extractors.sources.blazeface_anchors import (
+    SHORT_RANGE_ANCHORS,
+    decode_boxes,
+    scores_from_logits,
+    ssd_anchors,
+)
 from rsa_bridge.errors import RSABridgeError
 
 #: class names of the detector's outputs (index = label)
@@ -82,7 +87,7 @@ class BlazeTransform(nn.Module):
         super().__init__()
         self.size = size
 
-    def forward(self, images: Sequence[Tensor]) -> tuple[ImageList, None]:  # noqa: D102
+    def forward(self, images: Sequence[Tensor]) -> tuple[ImageList, None]:
         resized = [F.interpolate(im[None].float(), size=(self.size, self.size), mode="bilinear",
                                  align_corners=False, antialias=True)[0] for im in images]
         batch = torch.stack(resized) * 2.0 - 1.0
@@ -101,7 +106,7 @@ class BlazeAnchorGenerator(nn.Module):
         """Anchors per grid cell of each level: [2, 6]."""
         return list(self.anchors.per_cell)
 
-    def forward(self, image_list: ImageList) -> list[Tensor]:  # noqa: D102
+    def forward(self, image_list: ImageList) -> list[Tensor]:
         return [self.boxes.clone() for _ in range(image_list.tensors.shape[0])]
 
 
@@ -126,7 +131,7 @@ class BlazeFaceDetector(nn.Module):
         self.anchor_generator = BlazeAnchorGenerator(128)
         self.score_thresh, self.nms_iou, self.detections_per_img = score_thresh, nms_iou, detections_per_img
 
-    def forward(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:  # noqa: D102
+    def forward(self, images: Sequence[Tensor]) -> list[dict[str, Tensor]]:
         images = list(images)
         image_list, _ = self.transform(images)
         self.anchor_generator(image_list)  # recorded by the analysis' hooks

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from analyses.missed_detections.synthetic import SyntheticVideo, gaussian_blur, textured_background
+from analyses.missed_detections.synthetic import (
+    SyntheticVideo,
+    gaussian_blur,
+    textured_background,
+)
 from rsa_bridge.errors import RSABridgeError
 
 Ramp = tuple[float, float]

@@ -28,7 +28,12 @@ import torch
 import xarray as xr
 from torch import Tensor, nn
 
-from analyses.missed_detections.clips import STUDY_CLIP, ClipOptions, detected_face_box, make_clip
+from analyses.missed_detections.clips import (
+    STUDY_CLIP,
+    ClipOptions,
+    detected_face_box,
+    make_clip,
+)
 from analyses.missed_detections.frames import MissOptions, analyse_frames
 from extractors import run_recorded
 from rsa_bridge.datasets import DATA_DIR

@@ -52,7 +52,7 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 class SameConv2d(nn.Conv2d):
     """``nn.Conv2d`` with TensorFlow "SAME" padding computed from the input size (no built-in padding)."""
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, x: Tensor) -> Tensor:
         top, bottom = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])
         left, right = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
         return super().forward(F.pad(x, (left, right, top, bottom)))
@@ -76,7 +76,7 @@ class BlazeBlock(nn.Module):
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
         self.act = nn.ReLU()
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, x: Tensor) -> Tensor:
         residual = x
         if self.stride == 2:
             top, bottom = same_padding(x.shape[-2], 2, 2)
@@ -127,7 +127,7 @@ class BlazeBackbone(nn.Module):
         self.blocks = nn.Sequential(*(BlazeBlock(i, o, s) for i, o, s in config.blocks))
         self.feature_blocks = tuple(config.feature_blocks)
 
-    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:  # noqa: D102
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         x = self.stem(x)
         feats: OrderedDict[str, Tensor] = OrderedDict()
         for k, block in enumerate(self.blocks):
@@ -146,7 +146,7 @@ class AnchorHead(nn.Module):
         self.convs = nn.ModuleList(nn.Conv2d(c, a * values, 1) for c, a in zip(channels, anchors_per_cell,
                                                                                  strict=True))
 
-    def forward(self, features: list[Tensor]) -> Tensor:  # noqa: D102
+    def forward(self, features: list[Tensor]) -> Tensor:
         out = [conv(f).permute(0, 2, 3, 1).reshape(f.shape[0], -1, self.values)
                for conv, f in zip(self.convs, features, strict=True)]
         return torch.cat(out, dim=1)
@@ -175,7 +175,7 @@ class BlazeFace(nn.Module):
         self.backbone = BlazeBackbone(config)
         self.head = BlazeHead(config)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         feats = list(self.backbone(x).values())
         return self.head.regression_head(feats), self.head.classification_head(feats)
 
