@@ -277,3 +277,11 @@ def test_bare_name_routes_to_its_source_and_never_shadows_torchvision():
         load_model("blazefac", "none")
     with pytest.raises(RSABridgeError, match="unknown BlazeFace model"):
         load_model("mediapipe:facemesh", "none")
+
+
+def test_layers_command_lists_the_blocks_at_128_px(capsys):
+    from rsa_bridge.app.cli import main
+
+    assert main(["layers", "--model", "blazeface"]) == 0
+    out = capsys.readouterr().out
+    assert "128x128" in out and "backbone.blocks.15" in out and "96x8x8" in out and "88x16x16" in out
