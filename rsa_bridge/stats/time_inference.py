@@ -81,7 +81,7 @@ class TimeInferenceOptions:
             raise RSABridgeError("cluster must be a ClusterOptions (rsa_bridge.stats.clusters) or None")
 
     def attrs(self) -> dict:
-        out = {"time_inference_test": self.test, "time_inference_cross_temporal": int(self.cross_temporal),
+        out = {"time_inference_measure": "rsa", "time_inference_test": self.test, "time_inference_cross_temporal": int(self.cross_temporal),
                "time_inference_ceiling": int(self.ceiling)}
         if self.cluster is not None:
             out.update({"cluster_threshold_p": float(self.cluster.threshold_p),
@@ -245,3 +245,25 @@ def time_inference(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names, me
                                             if stacks[a].n_units > 1 else "within the single RDM (diagonal 1)")
     out.attrs = attrs
     return out
+
+
+def check_time_inference(datasets, options: TimeInferenceOptions | None) -> None:
+    """Refuse, before any model runs, what :func:`time_inference` would refuse on these time-resolved datasets.
+
+    Args:
+        datasets: ``[(time-resolved RDM Dataset or None, [areas])]`` of the job (None: not time-resolved).
+        options: the job's time inference (None: nothing to check).
+    """
+    if options is None:
+        return
+    timed = [(ds, [a for a in (areas or list(ds.data_vars)) if TIME in ds[a].dims]) for ds, areas in datasets
+             if ds is not None]
+    if not any(areas for _, areas in timed):
+        raise RSABridgeError("--cluster-threshold / --cross-temporal / --time-ceiling need a time-resolved area "
+                             "(RDMs with a time_bin dim, `rsa-bridge neural rdm --time-resolved`); these areas have none")
+    for ds, areas in timed:
+        ids = [str(s) for s in ds["stimulus_row"].values]
+        for area in areas:
+            stack = area_stack(ds, area, ids, options.group_by)
+            if options.cluster is not None:
+                choose_test(options.test, stack, area)
