@@ -143,18 +143,10 @@ def _add_time_course(results: xr.Dataset, pieces: list[Piece], method: str, opti
                                            group_by=options.group_by, progress=options.progress,
                                            scheme=options.scheme)
     if options.time is not None:  # cluster tests, per-bin ceilings, cross-temporal RSA (rsa_bridge.stats.time_inference)
-        from rsa_bridge.stats.time_inference import time_inference
-
-        seen = set()
-        for p in pieces:
-            if p.dataset_time is None or id(p.stats) in seen:
-                continue
-            seen.add(id(p.stats))
-            ti = time_inference(dense_stack(p.stacked, "time-resolved areas"), p.dataset_time,
-                                list(p.similarity[AREA].values), method, options.time, progress=options.progress)
-            tc = done[id(p.stats)]
-            done[id(p.stats)] = tc.merge(ti.reindex(model_layer=tc["model_layer"].values), combine_attrs="override")
-            done[id(p.stats)].attrs = {**tc.attrs, **ti.attrs}
+        from rsa_bridge.stats.time_inference import with_inference
+        done = {k: with_inference(done[k], dense_stack(p.stacked, "time-resolved areas"), p.dataset_time, method,
+                                  options.time, options.progress) for k, p in {id(p.stats): p for p in pieces}.items()
+                if k in done}
     for tc in done.values():
         attrs = dict(results.attrs)
         results = results.merge(tc.reindex(model_layer=results["model_layer"].values, area=results[AREA].values))

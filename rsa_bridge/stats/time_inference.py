@@ -229,16 +229,18 @@ def time_inference(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names, me
         out["time_statistic"].attrs = {"long_name": "per-bin statistic of the cluster test: "
                                                     + "; ".join(f"{a}: {s}" for a, s in stat.items())}
         out["cluster_p"].attrs = {"long_name": "family-wise p-value (max cluster mass) of the bin's cluster",
-                                  "units": "1"}
+                                  "units": "1", "measure": "rsa", "method": method}
     if options.ceiling:
         bounds = [ceiling_per_bin(stacks[a], method) for a in names]
-        note = {"long_name": f"Nili noise ceiling of each time bin ({method}; leave one unit out); NaN: one unit"}
+        note = {"long_name": f"Nili noise ceiling of each time bin ({method}; leave one unit out); NaN: one unit",
+                "measure": "rsa", "method": method}
         out["ceiling_time_lower"] = (("area", TIME), np.stack([b[0] for b in bounds]), note)
         out["ceiling_time_upper"] = (("area", TIME), np.stack([b[1] for b in bounds]), note)
     if options.cross_temporal:
         out["cross_temporal"] = (("area", TIME, "time_bin_b"), np.stack([cross_temporal(stacks[a], method)
                                                                          for a in names]),
-                                 {"long_name": f"{method} similarity of the brain RDMs at two time bins"})
+                                 {"long_name": f"{method} similarity of the brain RDMs at two time bins",
+                                  "measure": "rsa", "method": method})
         out = out.assign_coords(time_bin_b=np.arange(n_bins))
         for a in names:
             attrs[f"cross_temporal_{a}"] = ("mean over pairs of different " + stacks[a].unit_name + "s"
@@ -267,3 +269,12 @@ def check_time_inference(datasets, options: TimeInferenceOptions | None) -> None
             stack = area_stack(ds, area, ids, options.group_by)
             if options.cluster is not None:
                 choose_test(options.test, stack, area)
+
+
+def with_inference(course: xr.Dataset, model_rdms: xr.DataArray, dataset: xr.Dataset, method: str,
+                   options: TimeInferenceOptions, progress: bool | None = False) -> xr.Dataset:
+    """A :func:`rsa_bridge.stats.time_course.time_course` result with :func:`time_inference` of its areas merged in."""
+    found = time_inference(model_rdms, dataset, [str(a) for a in course["area"].values], method, options, progress)
+    merged = course.merge(found.reindex(model_layer=course["model_layer"].values), combine_attrs="override")
+    merged.attrs = {**course.attrs, **found.attrs}
+    return merged
