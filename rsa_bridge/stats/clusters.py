@@ -57,12 +57,12 @@ class ClusterOptions:
             the bin's permutation distribution for stimulus permutations).
         n_permutations: sign vectors / stimulus permutations drawn (>= 1); a sign-flip test with
             ``2**n <= n_permutations + 1`` enumerates all ``2**n`` (exact).
-        seed: seed of the draws (int >= 0).
+        seed: seed of the draws (int >= 0; None: fresh entropy, recorded as such).
     """
 
     threshold_p: float = 0.05
     n_permutations: int = 1000
-    seed: int = 0
+    seed: int | None = 0
 
     def __post_init__(self) -> None:
         p = self.threshold_p

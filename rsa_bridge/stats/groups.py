@@ -61,7 +61,7 @@ class GroupOptions:
 
     method: str = "spearman"
     n_bootstrap: int = 1000
-    seed: int = 0
+    seed: int | None = 0
     level: float = 0.95
     group_by: str | None = "auto"
 
@@ -237,7 +237,7 @@ def _assemble(boot, observed, labels, names, units, vecs, n, options) -> xr.Data
                              {"long_name": "Nili ceiling of each draw's resampled RDMs (each RDM left out alone)"})},
         coords={"model_layer": labels, "model_layer_b": labels, "group": names, "bound": ["lower", "upper"]})
     ds.attrs = {"group_method": options.method, "group_measure": "rsa", "group_bootstrap": int(options.n_bootstrap),
-                "group_seed": int(options.seed), "group_ci_level": float(options.level),
+                "group_seed": "none (fresh entropy)" if options.seed is None else int(options.seed), "group_ci_level": float(options.level),
                 "group_resampling": "stimuli jointly for both sets, units within each set",
                 "group_test": "t-test on bootstrap variances (rsatoolbox util.inference_util); centre: draw mean",
                 "group_difference": f"{names[0]} - {names[1]}", "group_difference_dof": int(dof),

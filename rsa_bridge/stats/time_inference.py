@@ -86,7 +86,7 @@ class TimeInferenceOptions:
         if self.cluster is not None:
             out.update({"cluster_threshold_p": float(self.cluster.threshold_p),
                         "cluster_permutations": int(self.cluster.n_permutations),
-                        "cluster_seed": int(self.cluster.seed), "cluster_tail": "one-sided (similarity > 0)",
+                        "cluster_seed": "none (fresh entropy)" if self.cluster.seed is None else int(self.cluster.seed), "cluster_tail": "one-sided (similarity > 0)",
                         "cluster_mass": "sum of the per-bin statistic over the cluster's bins"})
         return out
 
