@@ -45,6 +45,8 @@ MIN_BINS = 3
 TIE = 1e-9
 #: sign vectors (or permutations) per GEMM batch
 BATCH = 512
+#: float64 values of the permuted square model RDMs of one batch
+PERMUTED_ELEMENTS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -265,10 +267,11 @@ def permutation_cluster_test(model_vec: np.ndarray, neural_vecs: np.ndarray, n: 
     square[iu] = model_vec
     square = square + square.T
     null = np.empty((perms.shape[0], t))
-    for i in range(0, perms.shape[0], BATCH):
-        block = perms[i:i + BATCH]
+    batch = max(1, min(BATCH, PERMUTED_ELEMENTS // (n * n)))  # the permuted (b, n, n) models stay ~64 MiB
+    for i in range(0, perms.shape[0], batch):
+        block = perms[i:i + batch]
         permuted = upper_triangle(square[block[:, :, None], block[:, None, :]])  # (b, m)
-        null[i:i + BATCH] = np.einsum("r,brt->bt", w, compare_vectors(permuted, flat, method).reshape(-1, r, t))
+        null[i:i + batch] = np.einsum("r,brt->bt", w, compare_vectors(permuted, flat, method).reshape(-1, r, t))
     threshold = np.quantile(null, 1.0 - options.threshold_p, axis=0)
     null_max = max_cluster_mass(null, null > threshold)
     return _result(observed, threshold, null_max, f"stimulus-label permutation ({perms.shape[0]} permutations)")
