@@ -143,3 +143,65 @@ def test_a_single_rdm_set_is_stimuli_only_without_ceiling(data):
     assert np.isnan(res["p_ceiling"].sel(group="A").values).all()
     assert res.attrs["group_units_A"] == "single RDM" and res.attrs["group_dof_A"] == N - 1
     assert np.isfinite(res["p_zero"].values).all()
+
+
+@pytest.fixture(scope="module")
+def group_files(data, tmp_path_factory):
+    from rsa_bridge.datasets import save_dataset
+
+    models, sets, _, _ = data
+    tmp = tmp_path_factory.mktemp("groups")
+    ds = xr.Dataset({"A": sets["A"].rename(subject="animal"), "B": sets["B"]}, attrs={"name": "two_sets"})
+    save_dataset(ds, tmp / "sets.nc")
+    xr.Dataset({"rdm": models.rename(model_layer="layer")}).to_netcdf(tmp / "models.nc", engine="h5netcdf")
+    return tmp
+
+
+def test_cli_groups_prints_and_writes_what_compare_groups_gives(data, group_files, capsys):
+    import pandas as pd
+
+    from rsa_bridge.app.cli import main
+
+    models, sets, _, _ = data
+    code = main(["groups", "--dataset", str(group_files / "sets.nc"), "--set", "A", "--set", "B", "--model-rdms",
+                 str(group_files / "models.nc"), "--bootstrap", "40", "--seed", "3", "--out", str(group_files / "out")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "spearman similarity (rsa) against A (animal (5 animals, 1 RDMs each)) and B (subject (4 subjects" in out
+    want = compare_groups(models, {"A": sets["A"].rename(subject="animal"), "B": sets["B"]},
+                          GroupOptions(n_bootstrap=40, seed=3))
+    table = pd.read_csv(group_files / "out" / "groups.csv")
+    row = table[(table["model"] == "good") & (table["set"] == "B")].iloc[0]
+    assert row["measure"] == "rsa" and row["method"] == "spearman"
+    assert row["similarity"] == pytest.approx(float(want["similarity"].sel(model_layer="good", group="B")), abs=1e-12)
+    assert row["p_zero"] == pytest.approx(float(want["p_zero"].sel(model_layer="good", group="B")), abs=1e-12)
+    saved = xr.open_dataset(group_files / "out" / "groups.nc", engine="h5netcdf").load()
+    assert saved.attrs["group_seed"] == 3 and saved.attrs["group_bootstrap"] == 40
+    np.testing.assert_allclose(saved["samples"].values, want["samples"].values, atol=1e-12)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "A"], "exactly two sets"),
+    (["--set", "A", "--set", "A"], "the same area"),
+    (["--set", "A", "--set", "C"], "C"),
+    (["--set", "A", "--set", "B", "--no-models"], "--model-rdms FILE and/or --control"),
+    (["--set", "A", "--set", "B", "--control", "pixels"], "ships no stimuli"),
+])
+def test_cli_groups_refusals_are_one_line(group_files, capsys, extra, message):
+    from rsa_bridge.app.cli import main
+
+    models = [] if "--no-models" in extra else ["--model-rdms", str(group_files / "models.nc")]
+    if "--control" in extra:
+        models = []
+    extra = [e for e in extra if e != "--no-models"]
+    code = main(["groups", "--dataset", str(group_files / "sets.nc"), *extra, *models, "--bootstrap", "20"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_cli_groups_refuses_too_few_draws(group_files, capsys):
+    from rsa_bridge.app.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["groups", "--set", "A", "--set", "B", "--bootstrap", "5"])
+    assert stop.value.code == 2 and "--bootstrap" in capsys.readouterr().err
