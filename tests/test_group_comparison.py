@@ -205,3 +205,19 @@ def test_cli_groups_refuses_too_few_draws(group_files, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["groups", "--set", "A", "--set", "B", "--bootstrap", "5"])
     assert stop.value.code == 2 and "--bootstrap" in capsys.readouterr().err
+
+
+def test_pairwise_fdr_equals_scipy_false_discovery_control():
+    from scipy.stats import false_discovery_control
+
+    from rsa_bridge.stats.groups import _pairs_fdr
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 0.2, (4, 4))
+    p = (p + p.T) / 2
+    np.fill_diagonal(p, 1.0)
+    iu = np.triu_indices(4, 1)
+    adjusted = _pairs_fdr(p)
+    np.testing.assert_allclose(adjusted[iu], false_discovery_control(p[iu]), atol=1e-12)
+    np.testing.assert_allclose(adjusted, adjusted.T)
+    assert np.all(np.diag(adjusted) == 1.0)

@@ -16,7 +16,8 @@ Every test is paired over these draws (rsatoolbox ``Result.test_all(test_type='t
 - ``p_zero``: one-sided t-test of each model against 0, variance = the bootstrap variance;
 - ``p_ceiling``: two-sided t-test against the mean of the bootstrapped **lower** noise ceiling, variance =
   var(model - lower ceiling) over the draws (NaN for a set of one unit: no ceiling across subjects);
-- ``p_pairwise``: two-sided t-tests between models (variance of their paired difference);
+- ``p_pairwise``: two-sided t-tests between models (variance of their paired difference); ``p_pairwise_fdr``
+  the same, Benjamini–Hochberg adjusted over the set's model pairs (:mod:`rsa_bridge.corrections`);
 - ``p_difference`` / ``p_difference_bootstrap``: set A minus set B for each model, a t-test on the paired
   draws and rsatoolbox's two-sided bootstrap p.
 
@@ -184,6 +185,18 @@ def compare_groups(models: xr.DataArray, sets: Mapping[str, xr.DataArray], optio
     return _assemble(boot, observed, labels, names, units, vecs, n, options)
 
 
+def _pairs_fdr(p: np.ndarray) -> np.ndarray:
+    """(L, L) pairwise p-values, BH-adjusted over the L(L-1)/2 distinct pairs (symmetric; diagonal 1)."""
+    from rsa_bridge.corrections import fdr_bh
+
+    out = np.ones_like(p)
+    iu = np.triu_indices(p.shape[0], k=1)
+    if iu[0].size:
+        out[iu] = fdr_bh(p[iu])
+        out.T[iu] = out[iu]
+    return out
+
+
 def _square(vec: np.ndarray, n: int) -> np.ndarray:
     out = np.zeros((n, n))
     out[np.triu_indices(n, k=1)] = vec
@@ -223,6 +236,9 @@ def _assemble(boot, observed, labels, names, units, vecs, n, options) -> xr.Data
                        {"long_name": "two-sided t-test against the lower noise ceiling (NaN: one unit)"}),
          "p_pairwise": (lgb, np.stack([t.p_pairwise for t in tests], axis=-1),
                         {"long_name": "two-sided t-test between two models, paired over the draws"}),
+         "p_pairwise_fdr": (lgb, np.stack([_pairs_fdr(t.p_pairwise) for t in tests], axis=-1),
+                            {"long_name": "p_pairwise, Benjamini-Hochberg over the set's model pairs "
+                                          "(rsatoolbox's default for pairwise tests)"}),
          "ceiling_lower": ("group", np.array([c[0] for c in ceil_obs])),
          "ceiling_upper": ("group", np.array([c[1] for c in ceil_obs])),
          "difference": ("model_layer", observed[:, 0] - observed[:, 1],
