@@ -101,3 +101,44 @@ def test_cli_refuses_time_options_without_time_bins_and_too_few_bins(files, caps
                      "--cross-temporal"])
         err = capsys.readouterr().err.strip()
         assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def _timed_92(n_bins: int) -> xr.Dataset:
+    """The shipped human IT RDMs as a toy time course: bin k = the RDMs scaled by k + 1 plus a little noise."""
+    from rsa_bridge.datasets import load_dataset
+
+    ds = load_dataset("kriegeskorte2008_92images")
+    rng = np.random.default_rng(0)
+    hit = ds["hIT"]
+    bins = []
+    for k in range(n_bins):
+        noise = np.abs(rng.normal(0, 0.05, hit.shape))
+        noise = (noise + np.swapaxes(noise, -1, -2)) / 2 * (1 - np.eye(hit.shape[-1]))
+        bins.append(hit * (k + 1) + noise)
+    timed = xr.concat(bins, "time_bin").transpose("subject", "session", "time_bin", ...)
+    return xr.Dataset({"hIT": timed.assign_coords(time_bin=np.arange(n_bins))}, attrs={"name": "hit_timed"})
+
+
+def test_network_path_checks_before_the_forward_pass_and_scores_clusters(tmp_path, capsys):
+    from rsa_bridge.app.pipeline import compare_models
+    from rsa_bridge.app.network import NetworkOptions
+    from rsa_bridge.datasets import SHIPPED, save_dataset
+    from rsa_bridge.options import StatsOptions
+
+    stimuli = SHIPPED["kriegeskorte2008_92images"].stimuli
+    save_dataset(_timed_92(2), tmp_path / "two.nc")
+    for argv, message in ((["--dataset", str(tmp_path / "two.nc"), "--stimuli", str(stimuli)], "at least 3"),
+                          (["--area", "IT"], "need a time-resolved area")):
+        code = main(["compare", "--model", "pixels", *argv, "--bootstrap", "0", "--quiet", "--cluster-threshold", "0.05"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and message in err and len(err.splitlines()) == 1
+    ds = _timed_92(3)
+    options = TimeInferenceOptions(cluster=ClusterOptions(0.05, 30, seed=2), test="sign-flip")
+    result = compare_models(["pixels"], dataset=ds, network=NetworkOptions(stimuli=stimuli), progress=False,
+                            stats=StatsOptions(time=options, ceiling=False))
+    res = result.results
+    rdm = result.model_rdms[f"pixels|{res.attrs['datasets']}"].rename(layer="model_layer")
+    want = time_inference(rdm, ds, ["hIT"], "spearman", options)
+    np.testing.assert_allclose(res["time_statistic"].sel(area="hIT").values[0], want["time_statistic"].values[0, 0],
+                               atol=1e-12)
+    assert res.attrs["cluster_test_hIT"] == "sign-flip over subjects (exact, all 2^4)"
