@@ -72,10 +72,11 @@ def time_course_figure(results: xr.Dataset, title: str | None = None, layers=Non
         axes[0].set_ylabel(f"RDM similarity ({method} r)".replace(" ( r)", ""))
         note = "band: bootstrap CI; ▼ peak latency" + (" with CI" if "peak_latency_ci_low" in results else "")
         if "cluster_p" in results:
-            note += f"\nbars: clusters p < {alpha:g} ({results.attrs.get('cluster_permutations', '?')} permutations)"
-        if "ceiling_time_lower" in results:
+            n_perm = results["cluster_p"].attrs.get("permutations", results.attrs.get("cluster_permutations", "?"))
+            note += f"\nbars: clusters p < {alpha:g} ({n_perm} permutations)"
+        if "ceiling_time_lower" in results and np.isfinite(results["ceiling_time_lower"].values).any():
             note += "\ngrey: noise ceiling per bin"
-        axes[-1].legend(title=note, loc="center right", fontsize=6)
+        axes[-1].legend(title=note, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6)  # beside the curves
         if title:
             fig.suptitle(textwrap.fill(title, 60 if len(area_names) == 1 else 120), fontsize=7)
     return fig, axes, handles

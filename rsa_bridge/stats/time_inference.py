@@ -229,7 +229,9 @@ def time_inference(model_rdms: xr.DataArray, dataset: xr.Dataset, area_names, me
         out["time_statistic"].attrs = {"long_name": "per-bin statistic of the cluster test: "
                                                     + "; ".join(f"{a}: {s}" for a, s in stat.items())}
         out["cluster_p"].attrs = {"long_name": "family-wise p-value (max cluster mass) of the bin's cluster",
-                                  "units": "1", "measure": "rsa", "method": method}
+                                  "units": "1", "measure": "rsa", "method": method,
+                                  "permutations": int(options.cluster.n_permutations),
+                                  "threshold_p": float(options.cluster.threshold_p)}
     if options.ceiling:
         bounds = [ceiling_per_bin(stacks[a], method) for a in names]
         note = {"long_name": f"Nili noise ceiling of each time bin ({method}; leave one unit out); NaN: one unit",
