@@ -142,3 +142,12 @@ def test_network_path_checks_before_the_forward_pass_and_scores_clusters(tmp_pat
     np.testing.assert_allclose(res["time_statistic"].sel(area="hIT").values[0], want["time_statistic"].values[0, 0],
                                atol=1e-12)
     assert res.attrs["cluster_test_hIT"] == "sign-flip over subjects (exact, all 2^4)"
+
+
+def test_cluster_test_choices_are_the_registry():
+    from rsa_bridge.app.cli import build_parser
+    from rsa_bridge.stats.time_inference import TESTS
+
+    compare = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "compare")[1]
+    (action,) = [a for a in compare._actions if a.dest == "cluster_test"]
+    assert tuple(action.choices) == tuple(TESTS)

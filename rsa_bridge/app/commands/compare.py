@@ -66,7 +66,7 @@ def register(subparsers) -> None:
                                                         "(default 1000; all 2^n sign flips when 2^n <= N + 1)")
     timing.add_argument("--cluster-test", choices=("auto", "sign-flip", "stimulus-permutation"), default="auto",
                         help="what the cluster test permutes: the sign of each subject's time course, or the model "
-                             "RDM's stimulus labels (auto: sign-flip with >= 5 subjects)")
+                             "RDM's stimulus labels (auto: sign-flip with >= 5 subjects; the registry: rsa_bridge.stats.time_inference.TESTS)")
     timing.add_argument("--cross-temporal", action="store_true",
                         help="add the brain time x time similarity matrix of each time-resolved area")
     timing.add_argument("--time-ceiling", action="store_true",
