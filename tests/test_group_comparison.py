@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from scipy.stats import spearmanr, t as t_dist
+from scipy.stats import spearmanr
+from scipy.stats import t as t_dist
 
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.stats.grouping import group_bootstrap_indices
@@ -69,7 +70,7 @@ def test_observed_is_the_mean_over_subjects_of_session_means(data):
 
 
 def test_t_tests_equal_rsatoolbox_result_on_the_same_draws(data):
-    rsatoolbox = pytest.importorskip("rsatoolbox")
+    pytest.importorskip("rsatoolbox")
     from rsatoolbox.inference.result import Result
     from rsatoolbox.model import ModelFixed
 

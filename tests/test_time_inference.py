@@ -5,11 +5,17 @@ import numpy as np
 import pytest
 import xarray as xr
 from scipy import ndimage
-from scipy.stats import rankdata, spearmanr, t as t_dist
+from scipy.stats import rankdata, spearmanr
+from scipy.stats import t as t_dist
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.stats.clusters import (ClusterOptions, cluster_labels, max_cluster_mass, permutation_cluster_test,
-                                       sign_flip_cluster_test)
+from rsa_bridge.stats.clusters import (
+    ClusterOptions,
+    cluster_labels,
+    max_cluster_mass,
+    permutation_cluster_test,
+    sign_flip_cluster_test,
+)
 from rsa_bridge.stats.time_inference import TimeInferenceOptions, time_inference
 
 N, T, S = 12, 10, 6

@@ -71,7 +71,7 @@ def test_figures_mark_clusters_and_ceiling_band(files):
     significant = np.flatnonzero(res["cluster_p"].values[0, 0] < 0.05)
     assert len(bars) >= 1 and significant.size
     assert "IT ceiling" in handles  # two identical "subjects": ceiling 1 in every bin
-    fig, _, handles = cross_temporal_figure(res)
+    _, _, handles = cross_temporal_figure(res)
     np.testing.assert_allclose(handles["IT brain"].get_array(), res["cross_temporal"].values[0])
 
 
@@ -91,7 +91,7 @@ def test_cli_refusals_are_one_line_exit_2(files, capsys, extra, message):
 
 
 def test_cli_refuses_time_options_without_time_bins_and_too_few_bins(files, capsys, tmp_path):
-    _, ds, layers = files
+    _, ds, _ = files
     flat = ds.isel(time_bin=0, drop=True).drop_vars([c for c in ds.coords if str(c).startswith("time_bin")],
                                                     errors="ignore")
     save_dataset(flat, tmp_path / "flat.nc")
@@ -120,8 +120,8 @@ def _timed_92(n_bins: int) -> xr.Dataset:
 
 
 def test_network_path_checks_before_the_forward_pass_and_scores_clusters(tmp_path, capsys):
-    from rsa_bridge.app.pipeline import compare_models
     from rsa_bridge.app.network import NetworkOptions
+    from rsa_bridge.app.pipeline import compare_models
     from rsa_bridge.datasets import SHIPPED, save_dataset
     from rsa_bridge.options import StatsOptions
 

@@ -8,7 +8,7 @@ Reads a ``rsa-bridge compare --out`` folder of a time-resolved dataset run with 
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 import xarray as xr
 

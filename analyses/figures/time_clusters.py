@@ -7,7 +7,7 @@ for the grey band, ``--time-ceiling`` or any time option); draws :func:`rsa_brid
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from analyses.figures import common
 from analyses.figures.cross_temporal import time_results

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.stats.resample import Seed, as_generator
+from rsa_bridge.stats.resample import as_generator
 
 #: the fewest time bins a cluster test runs on
 MIN_BINS = 3

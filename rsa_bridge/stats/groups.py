@@ -33,8 +33,8 @@ Example::
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import xarray as xr
@@ -42,7 +42,12 @@ import xarray as xr
 from rsa_bridge.compare import compare_vectors
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.rdm import upper_triangle
-from rsa_bridge.stats.grouping import group_bootstrap_indices, group_mean_sem, replicate_coords, resampling_unit
+from rsa_bridge.stats.grouping import (
+    group_bootstrap_indices,
+    group_mean_sem,
+    replicate_coords,
+    resampling_unit,
+)
 from rsa_bridge.stats.layers import bootstrap_pair_p
 from rsa_bridge.stats.resample import as_generator, bootstrap_stimuli
 from rsa_bridge.stats.results import percentile_ci
@@ -213,8 +218,8 @@ def _assemble(boot, observed, labels, names, units, vecs, n, options) -> xr.Data
         n_corr = min(units[a].n_units, n) if several else n
         dofs[a] = n_corr - 1
         tests.append(set_tests(evals[:, :, j], boot.ceiling[:, j, 0] if several else None, n_corr - 1, n_corr))
-        ceil_obs.append((lambda c: (c.lower, c.upper))(noise_ceiling(vecs[a], options.method, groups=units[a].labels))
-                        if several else (np.nan, np.nan))
+        ceiling = noise_ceiling(vecs[a], options.method, groups=units[a].labels) if several else None
+        ceil_obs.append((ceiling.lower, ceiling.upper) if several else (np.nan, np.nan))
     low, high = percentile_ci(evals, options.level)
     diff = evals[:, :, 0] - evals[:, :, 1]
     d_low, d_high = percentile_ci(diff, options.level)

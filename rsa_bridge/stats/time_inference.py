@@ -42,8 +42,13 @@ from rsa_bridge.compare import compare_vectors
 from rsa_bridge.datasets import area_rdms
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.rdm import upper_triangle
-from rsa_bridge.stats.clusters import (MIN_BINS, ClusterOptions, ClusterResult, permutation_cluster_test,
-                                       sign_flip_cluster_test)
+from rsa_bridge.stats.clusters import (
+    MIN_BINS,
+    ClusterOptions,
+    ClusterResult,
+    permutation_cluster_test,
+    sign_flip_cluster_test,
+)
 from rsa_bridge.stats.grouping import resampling_unit
 
 TIME = "time_bin"
