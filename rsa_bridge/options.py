@@ -197,6 +197,8 @@ class StatsOptions:
         group_by: the unit of resampling for ceilings, SEM and the bootstrap over RDMs: ``auto`` (the
             subject/animal coordinate when the RDMs carry one), ``none`` (each RDM), or a replicate
             coordinate name (see :mod:`rsa_bridge.stats.grouping`).
+        time: inference over the time bins of time-resolved areas (cluster tests, per-bin ceilings, cross-temporal
+            RSA), a :class:`rsa_bridge.stats.time_inference.TimeInferenceOptions`; None: none.
         scheme: the stimulus scheme of the bootstrap and the permutation test, :data:`STATS_SCHEMES`:
             ``auto`` (exact up to :data:`rsa_bridge.stats.subset.EXACT_MAX_STIMULI` stimuli, random subsets
             above), ``exact`` or ``subset``; :func:`rsa_bridge.stats.plan.plan_statistics` decides once and the
@@ -225,9 +227,14 @@ class StatsOptions:
     progress: bool | None = None
     group_by: str | None = "auto"
     scheme: str = "auto"
+    time: Any = None
 
     def __post_init__(self) -> None:
         from rsa_bridge.limits import check_seed
+        from rsa_bridge.stats.time_inference import TimeInferenceOptions
+
+        if self.time is not None and not isinstance(self.time, TimeInferenceOptions):
+            raise RSABridgeError("time must be a TimeInferenceOptions (rsa_bridge.stats.time_inference) or None")
 
         for name in ("bootstrap", "permutations"):
             value = getattr(self, name)
@@ -255,7 +262,7 @@ class StatsOptions:
                                  f"got {self.group_by!r}")
 
     def attrs(self) -> dict:
-        out = {f"stats_{k}": v for k, v in asdict(self).items() if k != "progress"}
+        out = {f"stats_{k}": v for k, v in asdict(self).items() if k not in ("progress", "time")}
         out["stats_seed"] = "none (fresh entropy)" if self.seed is None else self.seed
         out["stats_p_correction_family"] = "the model layers tested against one area"
         out["stats_ceiling_definition"] = ("per area in the ceiling_definition/ceiling_note variables: nili (several "

@@ -20,6 +20,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "mds": ("analyses.figures.mds", "2-D MDS map of an area's or a layer's RDM"),
     "missed_detections": ("analyses.figures.missed_detections", "missed-detection timeline of a tracked object"),
     "depth_masks": ("analyses.figures.depth_masks", "depth-mask grid of a lambda sweep"),
+    "time_clusters": ("analyses.figures.time_clusters", "similarity over time with clusters and per-bin ceilings"),
+    "cross_temporal": ("analyses.figures.cross_temporal", "layer x time and brain time x time heatmaps"),
 }
 
 

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "stimuli": "rsa_bridge.app.commands.stimuli_cmd",
     "neural": "rsa_bridge.app.commands.neural",
     "cache": "rsa_bridge.app.commands.cache",
+    "groups": "rsa_bridge.app.commands.groups",
 }
 #: entry-point group through which other packages add sub-commands (value: the command's module)
 ENTRY_POINT_GROUP = "rsa_bridge.commands"

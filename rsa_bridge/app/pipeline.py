@@ -142,6 +142,11 @@ def _add_time_course(results: xr.Dataset, pieces: list[Piece], method: str, opti
                                            n_bootstrap=options.bootstrap, seed=options.seed, level=options.ci_level,
                                            group_by=options.group_by, progress=options.progress,
                                            scheme=options.scheme)
+    if options.time is not None:  # cluster tests, per-bin ceilings, cross-temporal RSA (rsa_bridge.stats.time_inference)
+        from rsa_bridge.stats.time_inference import with_inference
+        done = {k: with_inference(done[k], dense_stack(p.stacked, "time-resolved areas"), p.dataset_time, method,
+                                  options.time, options.progress) for k, p in {id(p.stats): p for p in pieces}.items()
+                if k in done}
     for tc in done.values():
         attrs = dict(results.attrs)
         results = results.merge(tc.reindex(model_layer=results["model_layer"].values, area=results[AREA].values))
@@ -349,6 +354,9 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
                             (stats or StatsOptions()).seed, (stats or StatsOptions()).ceiling), stimuli_for)
     plan, loaded, stim_sets, timed, store_plans, extra = (ready.plan, ready.loaded, ready.stim_sets, ready.timed,
                                                           ready.store_plans, ready.extra)
+    if stats is not None and stats.time is not None:  # time inference's refusals, before the forward pass
+        from rsa_bridge.stats.time_inference import check_time_inference
+        check_time_inference([(ds, areas) for ds, (_, areas) in zip(timed, plan)], stats.time)
     pieces, labels, infos = [], [], []
     for k, model_name in enumerate(names):
         control = models is None and is_control_model(model_name)
@@ -470,6 +478,9 @@ def compare_precomputed(model_rdms: xr.DataArray, areas_wanted: Sequence[str] | 
 
     for ds_name, area_names in plan:
         ds_time = load_dataset(ds_name)
+        if stats is not None and stats.time is not None:
+            from rsa_bridge.stats.time_inference import check_time_inference
+            check_time_inference([(ds_time if timed_areas(ds_time) else None, area_names)], stats.time)
         ds = time_averaged(ds_time)
         sim, sem, per_rdm = compare_layers(model_rdms, ds, area_names, method, (stats or StatsOptions()).group_by)
         pieces.append(Piece(model=label, weights="precomputed", dataset=ds.attrs["name"], dataset_obj=ds,

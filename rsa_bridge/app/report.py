@@ -20,6 +20,7 @@ OUTPUT_FILES = ("results.csv", "results.nc", "model_rdms.nc", "profile.pdf", "pr
 #: written too when several measures ran (--measure)
 AGREEMENT_FILES = ("agreement.csv", "agreement.pdf", "agreement.png")
 TIME_FILES = ("time_course.pdf", "time_course.png")  # written when an area is time-resolved
+CROSS_TEMPORAL_FILES = ("cross_temporal.pdf", "cross_temporal.png")  # written with --cross-temporal
 
 
 def header(result: CompareResult) -> str:
@@ -203,7 +204,29 @@ def _time_lines(result: CompareResult) -> list[str]:
             parts.append(text)
         lines.append(f"{area} is time-resolved ({res.sizes['time_bin']} bins; table: its time-averaged RDM); "
                      f"peak latency ms [CI]: " + "; ".join(parts))
+        if "cluster_p" in res:
+            lines.append(_cluster_line(res, str(area)))
     return lines
+
+
+def _cluster_line(res, area: str) -> str:
+    """``IT clusters (rsa, spearman; ...): features 95-185 ms p = 0.001; ...`` (bin edges in ms)."""
+    from rsa_bridge.stats.clusters import cluster_labels
+
+    t = np.asarray(res["time_bin_center"].values, dtype=float)
+    half = float(np.median(np.diff(t))) / 2 if t.size > 1 else 0.5
+    parts = []
+    for label in res["model_layer"].values:
+        p = res["cluster_p"].sel(area=area, model_layer=label).values
+        runs = cluster_labels(np.isfinite(p))
+        found = []
+        for c in range(1, int(runs.max()) + 1):
+            idx = np.flatnonzero(runs == c)
+            found.append(f"{t[idx[0]] - half:g}-{t[idx[-1]] + half:g} ms p = {p[idx[0]]:.3g}")
+        parts.append(f"{str(label).split(':', 1)[-1]} " + (", ".join(found) if found else "none"))
+    return (f"{area} clusters over time (rsa, {res.attrs.get('time_course_method', '?')}; cluster-forming p "
+            f"{res.attrs.get('cluster_threshold_p')}, {res.attrs.get(f'cluster_test_{area}', '?')}): "
+            + "; ".join(parts))
 
 
 def _label(model: str, layer: str) -> str:
@@ -288,7 +311,8 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
     from rsa_bridge.measures.results import rsa_rows
     agreement = getattr(result, "agreement", None)
     files = (OUTPUT_FILES + (AGREEMENT_FILES if agreement is not None else ())
-             + (TIME_FILES if "similarity_time" in result.results else ()))
+             + (TIME_FILES if "similarity_time" in result.results else ())
+             + (CROSS_TEMPORAL_FILES if "cross_temporal" in result.results else ()))
     timing.begin("write")
     with staged_outputs(out_dir, files, overwrite=overwrite) as staging:
         frame_to_csv(result.table, staging / "results.csv", index=False)  # formula cells quoted
@@ -309,5 +333,10 @@ def write_outputs(result: CompareResult, out_dir: str | os.PathLike, overwrite: 
 
             fig, _, _ = time_course_figure(result.results, title=short_title(result))
             save_figure(fig, staging / "time_course")
+        if "cross_temporal" in result.results:
+            from rsa_bridge.figures.time_course import cross_temporal_figure
+
+            fig, _, _ = cross_temporal_figure(result.results, title=short_title(result))
+            save_figure(fig, staging / "cross_temporal")
     timing.end("write")
     return staged_paths(out_dir, files)

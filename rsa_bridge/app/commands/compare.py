@@ -57,6 +57,20 @@ def register(subparsers) -> None:
     stats.add_argument("--normalize-by-ceiling", nargs="?", const="upper", choices=("upper", "lower"), default=None,
                        help="add similarity / noise ceiling (upper bound unless 'lower' is given) as "
                             "similarity_normalized, and print it")
+    timing = p.add_argument_group("time-resolved areas (rsa_bridge.stats.time_inference; docs/guide/which-test.md)")
+    timing.add_argument("--cluster-threshold", type=real("--cluster-threshold", 0, 0.5, open_ends=True), default=None,
+                        metavar="P", help="cluster-based permutation test over time bins with this cluster-forming "
+                                          "one-sided p (e.g. 0.05); off by default")
+    timing.add_argument("--cluster-permutations", type=count("--cluster-permutations", 1_000_000, minimum=1),
+                        default=1000, metavar="N", help="sign flips / stimulus permutations of the cluster test "
+                                                        "(default 1000; all 2^n sign flips when 2^n <= N + 1)")
+    timing.add_argument("--cluster-test", choices=("auto", "sign-flip", "stimulus-permutation"), default="auto",
+                        help="what the cluster test permutes: the sign of each subject's time course, or the model "
+                             "RDM's stimulus labels (auto: sign-flip with >= 5 subjects; the registry: rsa_bridge.stats.time_inference.TESTS)")
+    timing.add_argument("--cross-temporal", action="store_true",
+                        help="add the brain time x time similarity matrix of each time-resolved area")
+    timing.add_argument("--time-ceiling", action="store_true",
+                        help="add the noise ceiling of every time bin (on with --cluster-threshold/--cross-temporal)")
     meas = p.add_argument_group("measures (rsa_bridge.measures; docs/guide/measures.md)")
     from rsa_bridge.measures import MEASURES
     meas.add_argument("--measure", action="append", choices=tuple(MEASURES), default=None,
@@ -171,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
     stats = StatsOptions(bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
                          bootstrap_over=args.bootstrap_over, ci_level=args.ci_level,
                          normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None,
-                         group_by=getattr(args, "group_by", "auto"))
+                         group_by=getattr(args, "group_by", "auto"), time=_time_options(args))
     if args.model_rdms is not None:
         from rsa_bridge.app.pipeline import select_datasets
         from rsa_bridge.app.rdm_stores import read_precomputed
@@ -227,3 +241,16 @@ def _run(args: argparse.Namespace) -> int:
         written = write_outputs(result, args.out, overwrite=args.overwrite)
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0
+
+
+def _time_options(args):
+    """The job's inference over time bins (None unless a time option was given)."""
+    threshold = getattr(args, "cluster_threshold", None)
+    if threshold is None and not getattr(args, "cross_temporal", False) and not getattr(args, "time_ceiling", False):
+        return None
+    from rsa_bridge.stats.clusters import ClusterOptions
+    from rsa_bridge.stats.time_inference import TimeInferenceOptions
+
+    cluster = None if threshold is None else ClusterOptions(threshold, args.cluster_permutations, args.seed)
+    return TimeInferenceOptions(cluster=cluster, test=args.cluster_test, cross_temporal=args.cross_temporal,
+                                ceiling=True, group_by=getattr(args, "group_by", "auto"))
