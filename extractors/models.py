@@ -24,6 +24,7 @@ from torch import nn
 from torchvision import models as tvm
 
 from extractors.aliases import alias_table
+from extractors.cornet import OWN_MODELS, qualified
 from extractors.model_code import holds_code
 from extractors.provenance import USER_MODULE, describe_transform, state_dict_sha256
 from extractors.shapes import parameters_on_meta as _parameters_on_meta
@@ -330,10 +331,10 @@ def load_model(
         RSABridgeError: unknown model, weights that are neither cached nor downloadable (the message
             names the cache path and the offline options), a bad weights file, an unavailable device.
     """
-    if ":" in str(name):  # SOURCE:NAME (timm:, openclip:, hf:, plugins): extractors.sources
+    if ":" in str(name) or str(name) in OWN_MODELS:  # SOURCE:NAME (timm:, ...; extractors.sources), cornet_*
         from extractors.sources import load_from_source
 
-        return load_from_source(str(name), weights, device=device, seed=seed)
+        return load_from_source(qualified(str(name)), weights, device=device, seed=seed)
     name = check_model_name(name)
     dev = check_device(device)
     enum = _weights_enum(name)
@@ -371,10 +372,10 @@ def load_model(
 
 def build_skeleton(name: str) -> nn.Module:
     """The untrained module tree of ``name`` without allocating weights (meta device), for listing layers."""
-    if ":" in str(name):
+    if ":" in str(name) or str(name) in OWN_MODELS:
         from extractors.sources import skeleton_from_source
 
-        return skeleton_from_source(str(name))
+        return skeleton_from_source(qualified(str(name)))
     name = check_model_name(name)
     try:
         with torch.device("meta"):

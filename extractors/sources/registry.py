@@ -63,9 +63,9 @@ class ModelSource:
 
 
 def _builtin() -> dict[str, ModelSource]:
-    from extractors.sources import hf, openclip, timm_source
+    from extractors.sources import hf, openclip, own, timm_source
 
-    return {s.name: s for s in (timm_source.SOURCE, openclip.SOURCE, hf.SOURCE)}
+    return {s.name: s for s in (timm_source.SOURCE, openclip.SOURCE, hf.SOURCE, own.SOURCE)}
 
 
 #: prefix -> source (built-ins; plugins are added by :func:`get_source` on first use)
