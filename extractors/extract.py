@@ -269,11 +269,16 @@ def extract(
     for start, stop, batch in run_plan(plan):
         for name, tensor in batch.items():
             arrays[name][start:stop] = tensor.numpy()
-    result = {name: layer_array(plan, name, path, arrays.pop(name)) for name, path in plan.layers}
-    for request, names in (plan.groups or {}).items():
-        result[request] = stack_steps(request, [result[name] for name in names])
-    grouped = {name for names in (plan.groups or {}).values() for name in names}
-    return {name: array for name, array in result.items() if name not in grouped or name in plan.direct}
+    per_layer = {name: layer_array(plan, name, path, arrays.pop(name)) for name, path in plan.layers}
+    group_of = {name: request for request, names in (plan.groups or {}).items() for name in names}
+    result: dict[str, xr.DataArray] = {}
+    for name, _ in plan.layers:  # in the order requested; "name@all" where its first step is
+        if name in plan.direct:
+            result[name] = per_layer[name]
+        if name in group_of and group_of[name] not in result:
+            request = group_of[name]
+            result[request] = stack_steps(request, [per_layer[n] for n in plan.groups[request]])
+    return result
 
 
 def layer_attrs(plan: _Plan, name: str, path: str) -> dict[str, Any]:
