@@ -64,15 +64,22 @@ class PreprocessOptions:
         resize: shorter side in px (>= 1), or None (the weights' value).
         center_crop: crop side in px, 0 for no crop, None (the weights' value).
         normalize: ``"imagenet"``, ``"none"``, ``"MEAN,STD"`` or ``"M1,M2,M3,S1,S2,S3"``; None (the weights' value).
+        mode: ``"auto"`` (custom when any option above is set, else the weights' transform), ``"weights"``
+            (the weights' own transform; setting an option above is then an error) or ``"custom"``
+            (built here, unset options taking the weights' values).
     """
 
     resize: int | None = None
     center_crop: int | None = None
     normalize: str | None = None
+    mode: str = "auto"
 
     @property
     def custom(self) -> bool:
-        """Whether any option is set (else the weights' own transform runs unchanged)."""
+        """Whether the transform is built here (else the weights' own transform runs unchanged)."""
+        return self.mode == "custom" or (self.mode == "auto" and self._options_set())
+
+    def _options_set(self) -> bool:
         return any(v is not None for v in (self.resize, self.center_crop, self.normalize))
 
     def mean_std(self, weights_mean_std: tuple | None) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -98,7 +105,12 @@ class PreprocessOptions:
         return tuple(mean), tuple(std)
 
     def check(self) -> None:
-        """RSABridgeError for a size below its minimum or a bad ``normalize`` (before any work)."""
+        """RSABridgeError for a bad mode, a size below its minimum or a bad ``normalize`` (before any work)."""
+        if self.mode not in ("auto", "weights", "custom"):
+            raise RSABridgeError(f"preprocess mode must be auto, weights or custom, not {self.mode!r}")
+        if self.mode == "weights" and self._options_set():
+            raise RSABridgeError("--preprocess weights uses the weights' own transform; drop --resize/--center-crop/"
+                                 "--normalize, or pass --preprocess custom")
         if self.resize is not None and (not isinstance(self.resize, int) or self.resize < 1):
             raise RSABridgeError(f"resize must be a whole number of pixels >= 1, not {self.resize!r}")
         if self.center_crop is not None and (not isinstance(self.center_crop, int) or self.center_crop < 0):
