@@ -46,6 +46,7 @@ import xarray as xr
 from torch import nn
 
 from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.gram import check_finite_rows
 from rsa_bridge.provenance import clean_attrs
 from rsa_bridge.time_steps import TIME_STEP
 
@@ -227,7 +228,8 @@ def extract_to_disk(model: nn.Module, images: Any, layers: Sequence[str] | str |
     Raises:
         RSABridgeError: as :func:`extractors.extract`; an existing ``out`` without ``overwrite`` (or holding
             files rsa-bridge did not write); custom preprocessing for an already preprocessed tensor;
-            too little disk space. All before the first batch.
+            too little disk space (all before the first batch); NaN/inf activations (naming the stimuli;
+            nothing is published).
     """
     from extractors.extract import layer_attrs, prepare_plan, run_plan
     from extractors.models import model_info
@@ -255,6 +257,7 @@ def extract_to_disk(model: nn.Module, images: Any, layers: Sequence[str] | str |
         try:
             for start, stop, batch in run_plan(plan):
                 for name, tensor in batch.items():
+                    check_finite_rows(tensor, plan.inputs.ids, start)  # a NaN file is never published
                     files[name][1][start:stop, :] = tensor.numpy()
         finally:
             for handle, _ in files.values():

@@ -68,6 +68,15 @@ def test_weights_mode_and_a_tensor_input(tmp_path):
     assert not (tmp_path / "u").exists()
 
 
+def test_nan_activations_are_refused_and_nothing_is_published(tmp_path):
+    x = torch.rand(4, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    x[2, 0, 0, 0] = float("nan")
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten()).eval()
+    with pytest.raises(RSABridgeError, match=r"NaN or inf for stimuli '2'"):
+        extract_to_disk(net, x, ["0"], tmp_path / "n", ExtractOptions(batch_size=2, progress=False))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_custom_transform_matches_a_hand_made_one():
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8))
     transform, attrs = build_transform(PreprocessOptions(resize=20, center_crop=0, normalize="0.5,0.25"), None)
