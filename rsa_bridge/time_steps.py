@@ -43,6 +43,17 @@ TIME_BIN = "time_bin"
 _ROW, _COL = "stimulus_row", "stimulus_col"
 
 
+def layer_steps(layers: Sequence[str]) -> list[int] | None:
+    """The call number of each layer name (``IT@1`` -> 1, a plain name -> 0), or None when no name has one.
+
+        >>> layer_steps(["V1", "V2@0", "V2@1"]), layer_steps(["conv1", "fc6"])
+        ([0, 0, 1], None)
+    """
+    names = [str(n) for n in layers]
+    steps = [int(n.rpartition("@")[2]) if n.rpartition("@")[2].isdigit() and "@" in n else None for n in names]
+    return None if all(t is None for t in steps) else [0 if t is None else t for t in steps]
+
+
 def step_rdms(rdms: xr.DataArray, area: str) -> xr.DataArray:
     """The per-step RDMs ``AREA@0``, ``AREA@1``, ... of a (layer, stimulus_row, stimulus_col) model RDM array.
 
@@ -134,4 +145,4 @@ def pair_steps_with_bins(grid: xr.DataArray, first_bin: int = 0, stride: int = 1
     )
 
 
-__all__: Sequence[str] = ("TIME_STEP", "pair_steps_with_bins", "step_bin_similarity", "step_rdms")
+__all__: Sequence[str] = ("TIME_STEP", "layer_steps", "pair_steps_with_bins", "step_bin_similarity", "step_rdms")

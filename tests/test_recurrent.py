@@ -194,3 +194,33 @@ def test_layers_command_lists_areas_with_their_steps(capsys):
     assert "V1  " not in out.split("# time steps")[1]  # V1 of CORnet-S runs once
     assert main(["layers", "--model", "cornet_rt"]) == 0
     assert "V1  5 steps" in capsys.readouterr().out
+
+
+def test_compare_pipeline_scores_each_step_as_a_layer(tmp_path):
+    from rsa_bridge.app.network import NetworkOptions
+    from rsa_bridge.app.pipeline import compare_model
+    from scipy.stats import spearmanr
+    from tests.helpers import make_rdm_dataset, make_stimuli
+
+    ids = make_stimuli(tmp_path / "stimuli", n=8)
+    make_rdm_dataset(tmp_path / "toy.nc", ids)
+    model = load_model("cornet_rt", "none", seed=0)
+    result = compare_model("cornet_rt", dataset=str(tmp_path / "toy.nc"), progress=False,
+                           network=NetworkOptions(layers=["V4@all", "IT@1"], models=[model], cache=False))
+    table = result.table
+    assert list(dict.fromkeys(table["layer"])) == ["V4@0", "V4@1", "V4@2", "IT@1"]
+    assert list(table.drop_duplicates("layer")[TIME_STEP]) == [0, 1, 2, 1]
+    assert list(result.results[TIME_STEP].values) == [0, 1, 2, 1]
+    rdms = result.model_rdms[next(iter(result.model_rdms))]
+    assert list(rdms[TIME_STEP].values) == [0, 1, 2, 1]
+    import xarray as xr
+
+    single = table[(table["layer"] == "V4@2") & (table["n_rdms"] == 1)]
+    assert len(single) == 1  # an area with one RDM: its similarity is one Spearman correlation (by stimulus_id)
+    brain = xr.open_dataset(tmp_path / "toy.nc", engine="h5netcdf")[str(single["area"].iloc[0])].load()
+    brain = brain if brain.ndim == 2 else brain.isel({brain.dims[0]: 0})
+    order = [str(s) for s in rdms["stimulus_row"].values]
+    b = brain.sel(stimulus_row=order, stimulus_col=order).values
+    iu = np.triu_indices(len(order), 1)
+    want = spearmanr(rdms.sel(layer="V4@2").values[iu], b[iu])[0]
+    assert float(single["similarity"].iloc[0]) == pytest.approx(want, abs=1e-10)
