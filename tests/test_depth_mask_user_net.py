@@ -50,6 +50,10 @@ def test_a_state_dict_depth_network_runs_the_analysis(tmp_path):
     assert np.isfinite(ds["fidelity_rmse"].values).all()
     files = write_results(ds, scenes.images, tmp_path / "out", rows=2)
     assert files["figure"].stat().st_size > 0
+    import xarray as xr
+
+    written = xr.load_dataset(files["netcdf"], engine="h5netcdf")
+    assert written.attrs["depth_network"] == label
 
 
 def test_the_synthetic_network_is_labelled_as_such():
