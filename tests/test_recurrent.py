@@ -104,6 +104,25 @@ def test_bad_per_call_requests_are_one_line_errors(loop, images, layers, message
     assert "\n" not in str(err.value)
 
 
+def test_calls_of_different_shapes_cannot_share_a_time_step_dim(images):
+    class Shared(nn.Module):  # one ReLU applied to two tensors of different sizes
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3)
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.conv(self.act(x))).flatten(1)
+
+    net = Shared().eval()
+    with pytest.raises(RSABridgeError, match=r"'act@all'.*different shapes.*act@0, act@1"):
+        extract(net, images, ["act@all"], progress=False)
+    acts = extract(net, images, ["act@0", "act@1"], progress=False)  # one by one they work
+    np.testing.assert_array_equal(acts["act@0"].values, torch.relu(images).reshape(6, -1).numpy())
+    rdms = stream_rdms(net, images, ["act@all"], RDMOptions(batch_size=6), progress=False)  # RDMs need no stacking
+    assert list(rdms["layer"].values) == ["act@0", "act@1"]
+
+
 def test_stream_rdms_expand_all_with_a_time_step_coordinate(loop, images):
     rdms = stream_rdms(loop, images, ["inp", "block@all"], RDMOptions(batch_size=4), progress=False)
     assert list(rdms["layer"].values) == ["inp", "block@0", "block@1", "block@2"]
