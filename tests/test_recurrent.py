@@ -132,6 +132,12 @@ def test_stream_rdms_expand_all_with_a_time_step_coordinate(loop, images):
     for t, acts in enumerate(_by_hand(loop, images)):
         np.testing.assert_allclose(rdms.sel(layer=f"block@{t}").values, squareform(pdist(acts, "correlation")),
                                    atol=1e-6)
+    from rsa_bridge.rdm_store import RDMStore
+
+    store = stream_rdms(loop, images, ["inp", "block@all"], RDMOptions(batch_size=4), progress=False,
+                        out_store=RDMStore([str(i) for i in range(6)]))  # the store path (large stimulus sets)
+    assert [store.coords[name][TIME_STEP] for name in store.names] == [0, 0, 1, 2]
+    np.testing.assert_allclose(store.to_dataarray().values, rdms.values, atol=1e-12)
 
 
 def test_resolve_keeps_the_suffix_after_aliases_and_presets():
