@@ -133,7 +133,7 @@ def check_model_name(name: str) -> str:
     known = tvm.list_models()
     if name in known:
         return name
-    close = difflib.get_close_matches(str(name), known, n=5, cutoff=0.5) or known[:5]
+    close = difflib.get_close_matches(str(name), [*known, *OWN_MODELS], n=5, cutoff=0.5) or known[:5]
     raise RSABridgeError(
         f"unknown model {name!r}: torchvision has no builder of that name; close names: {preview(close)} "
         f"({len(known)} in torchvision.models.list_models())"
