@@ -67,3 +67,13 @@ def test_refusals(case, message):
             step_rdms(_rdms(0, 2, "layer").assign_coords(layer=["V1", "V2"]), "IT")
         else:
             pair_steps_with_bins(step_bin_similarity(steps, brain), stride=0)
+
+
+@pytest.mark.parametrize("module", ["extractors.hooks", "extractors.cornet", "extractors.to_disk",
+                                    "rsa_bridge.time_steps"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
