@@ -12,6 +12,11 @@ forward pass is aborted as soon as every requested module has produced its outpu
     rec.outputs["conv1"]              # (B, 64, 55, 55) tensor, pre-ReLU
 
     outputs = run_recorded(model, x, {"conv1": "features.0"})   # the same in one call
+
+A module that runs several times in one pass (a recurrent area, a shared ReLU) is read per call: the
+path ``"V2@1"`` records its call 1 (0-based), ``"V2@all"`` a list of every call's output
+(:func:`split_call`); a plain path on such a module is refused by :meth:`record.check_fired_once` with a
+message suggesting both. ``record.call_order`` lists every call of the hooked modules in order.
 """
 from __future__ import annotations
 
