@@ -6,11 +6,13 @@
 
 Modules: :mod:`extractors.models` (weights, ModelInfo), :mod:`extractors.aliases` (readable layer
 names), :mod:`extractors.layers` (listing, resolving), :mod:`extractors.hooks` (the one hooking
-mechanism: :class:`record`, :func:`run_recorded`), :mod:`extractors.inputs`, :mod:`extractors.extract`.
+mechanism: :class:`record`, :func:`run_recorded`; ``name@t`` / ``name@all`` read a module that runs several
+times per pass), :mod:`extractors.inputs`, :mod:`extractors.extract`, :mod:`extractors.to_disk` (activations
+to one NetCDF file per layer), :mod:`extractors.cornet` (CORnet-RT/S-style recurrent networks).
 """
 from extractors.aliases import AliasTable, alias_table
 from extractors.extract import extract, extract_batches
-from extractors.hooks import Probe, StopForward, clone_output, probe, record, run_recorded
+from extractors.hooks import Probe, StopForward, clone_output, probe, record, run_recorded, split_call
 from extractors.layers import list_layers, module_paths, resolve_layers
 from extractors.models import (
     OFFLINE_ENV,
@@ -45,4 +47,5 @@ __all__ = [
     "record",
     "resolve_layers",
     "run_recorded",
+    "split_call",
 ]

@@ -1,9 +1,15 @@
 """Layer activations for a set of stimuli, batch by batch, as xarray (presentation x neuroid).
 
 Steps: resolve the layer names; normalise the inputs; one probe forward pass on the first
-stimulus (no early exit) checks that every requested module runs exactly once and gives the
-output shapes; then batches run under ``torch.inference_mode`` and stop right after the last
-requested module fired.
+stimulus (no early exit) checks that every requested module runs exactly once (or, for ``name@t``,
+at least ``t + 1`` times), counts the calls of ``name@all`` modules and expands each to ``name@0``,
+``name@1``, ... (one ordinary layer per call), and gives the output shapes; then batches run under
+``torch.inference_mode`` and stop right after the last requested call.
+
+Per-call layers carry the call number as ``time_step`` (attrs, and a dim for ``name@all`` in
+:func:`extract`). It is named after the neural ``time_bin`` convention but is a different axis: a
+network's step counts iterations of its recurrence (no milliseconds), so the two are never merged
+silently; :mod:`rsa_bridge.time_steps` pairs them explicitly.
 """
 from __future__ import annotations
 
@@ -17,13 +23,14 @@ import torch
 import xarray as xr
 from torch import nn
 
-from extractors.hooks import probe, run_recorded
+from extractors.hooks import ALL_CALLS, probe, run_recorded, split_call
 from extractors.inputs import Inputs, Transform, as_inputs
 from extractors.layers import resolve_layers
 from extractors.models import ModelInfo, check_device, describe_transform, model_info
-from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.progress import progress_bar
 from rsa_bridge.provenance import clean_attrs, package_version
+from rsa_bridge.time_steps import TIME_STEP
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,41 @@ class _Plan:
     device: torch.device
     batch_size: int
     progress: bool | None  # None: each bar follows rsa_bridge.progress (bars, stage lines in logs)
+    groups: dict[str, list[str]] | None = None  # "name@all" -> its expanded names "name@0", ...
+    direct: frozenset[str] = frozenset()  # names requested as they are (not only through "name@all")
+    call_order: tuple[str, ...] = ()  # "path@t" of every call of a requested module, in order
+
+    def per_call(self) -> bool:
+        """Whether any layer reads one call of a module that runs several times (``name@t``)."""
+        return any(split_call(path)[1] is not None for _, path in self.layers)
+
+    def layer_attrs(self, name: str, path: str) -> dict[str, Any]:
+        """time_step (the call number) and call_order for a per-call layer; {} for an ordinary one."""
+        call = split_call(path)[1]
+        if call is None:
+            return {}
+        return {TIME_STEP: int(call), "call_order": ",".join(self.call_order)}
+
+
+def _expand_calls(resolved: list[tuple[str, str]], found: Any) -> tuple[list[tuple[str, str]], dict, dict, set]:
+    """``name@all`` -> ``name@0 .. name@{k-1}`` (k calls counted by the probe); outputs keyed the same way."""
+    layers: list[tuple[str, str]] = []
+    outputs: dict[str, Any] = {}
+    groups: dict[str, list[str]] = {}
+    direct: set[str] = set()
+    for name, path in resolved:
+        if split_call(path)[1] != ALL_CALLS:
+            items = [(name, path, found.outputs[name])]
+            direct.add(name)
+        else:
+            base, module = split_call(name)[0], split_call(path)[0]
+            items = [(f"{base}@{t}", f"{module}@{t}", out) for t, out in enumerate(found.outputs[name])]
+            groups[name] = [item[0] for item in items]
+        for label, where, out in items:
+            if label not in outputs:
+                layers.append((label, where))
+                outputs[label] = out
+    return layers, outputs, groups, direct
 
 
 def _model_device(model: nn.Module) -> torch.device | None:
@@ -65,6 +107,7 @@ def _pooled(model: nn.Module, info: ModelInfo, name: str, path: str, output: tor
         return output
     from extractors.tokens import layout_for, pool
 
+    path = split_call(path)[0]
     return pool(output, mode, layout_for(model, info, path, output), int(info.extra.get("num_prefix_tokens", 1)),
                 f"layer {name!r} (module {path!r}) of {info.name}")
 
@@ -98,11 +141,13 @@ def prepare_plan(
         model.to(dev)
     first = inputs.load(0, 1).to(dev)
     found = probe(model, first, dict(resolved), model_label=info.name)
+    resolved, outputs, groups, direct = _expand_calls(resolved, found)
     shapes = {
-        name: tuple(_pooled(model, info, name, path, _check_output(name, path, found.outputs[name], 1)).shape[1:])
+        name: tuple(_pooled(model, info, name, path, _check_output(name, path, outputs[name], 1)).shape[1:])
         for name, path in resolved
     }
-    return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, progress)  # decided by each bar
+    return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, progress,  # progress: decided by each bar
+                 groups, frozenset(direct), tuple(found.call_order))
 
 
 def run_plan(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
@@ -194,10 +239,13 @@ def extract(
         layer name (as given) -> float32 DataArray (presentation: N stimuli, neuroid: units of the
         flattened output) with coordinate ``stimulus_id`` on ``presentation`` and attrs model,
         weights, weights_sha256, layer, module_path, unit_shape, preprocessing, rsa_bridge_version
-        (and seed, stimulus_set when known).
+        (and seed, stimulus_set when known). A per-call layer ``name@t`` also records ``time_step`` (t)
+        and ``call_order``; ``name@all`` gives one (time_step, presentation, neuroid) DataArray
+        (coordinate ``step_module_path``, attrs ``time_steps``, ``call_order``).
 
     Raises:
-        RSABridgeError: unknown layer, a shared module (runs twice per pass), bad inputs or device.
+        RSABridgeError: unknown layer, a plain name whose module runs several times per pass (use
+            ``name@t`` or ``name@all``), bad inputs or device.
         StimulusError: a missing or unreadable image (named in the message).
 
     Examples:
@@ -221,22 +269,61 @@ def extract(
     for start, stop, batch in run_plan(plan):
         for name, tensor in batch.items():
             arrays[name][start:stop] = tensor.numpy()
-    base = {**plan.info.provenance(), "preprocessing": plan.inputs.preprocessing, **plan.inputs.attrs}
+    per_layer = {name: layer_array(plan, name, path, arrays.pop(name)) for name, path in plan.layers}
+    group_of = {name: request for request, names in (plan.groups or {}).items() for name in names}
     result: dict[str, xr.DataArray] = {}
-    for name, path in plan.layers:
-        attrs = {
-            **base,
-            "layer": name,
-            "module_path": path,
-            "unit_shape": [int(s) for s in plan.unit_shapes[name]],
-            "stimulus_set": plan.inputs.source,
-            "rsa_bridge_version": package_version(),
-        }
-        result[name] = xr.DataArray(
-            arrays.pop(name),
-            dims=("presentation", "neuroid"),
-            coords={"stimulus_id": ("presentation", list(plan.inputs.ids))},
-            name=name,
-            attrs=clean_attrs(attrs),
-        )
+    for name, _ in plan.layers:  # in the order requested; "name@all" where its first step is
+        if name in plan.direct:
+            result[name] = per_layer[name]
+        if name in group_of and group_of[name] not in result:
+            request = group_of[name]
+            result[request] = stack_steps(request, [per_layer[n] for n in plan.groups[request]])
     return result
+
+
+def layer_attrs(plan: _Plan, name: str, path: str) -> dict[str, Any]:
+    """Provenance attrs of one layer's activations (model, weights, layer, module_path, unit_shape, ...)."""
+    return {
+        **plan.info.provenance(),
+        "preprocessing": plan.inputs.preprocessing,
+        **plan.inputs.attrs,
+        "layer": name,
+        "module_path": path,
+        "unit_shape": [int(s) for s in plan.unit_shapes[name]],
+        **plan.layer_attrs(name, path),
+        "stimulus_set": plan.inputs.source,
+        "rsa_bridge_version": package_version(),
+    }
+
+
+def layer_array(plan: _Plan, name: str, path: str, values: np.ndarray) -> xr.DataArray:
+    """(presentation, neuroid) DataArray of one layer with ``stimulus_id`` and :func:`layer_attrs`."""
+    return xr.DataArray(
+        values,
+        dims=("presentation", "neuroid"),
+        coords={"stimulus_id": ("presentation", list(plan.inputs.ids))},
+        name=name,
+        attrs=clean_attrs(layer_attrs(plan, name, path)),
+    )
+
+
+def stack_steps(request: str, steps: list[xr.DataArray]) -> xr.DataArray:
+    """The per-call arrays of ``name@all`` as one (time_step, presentation, neuroid) DataArray.
+
+    ``time_step`` (0, 1, ...) is the call number; ``module_path`` per step is a coordinate on it.
+    """
+    shapes = {tuple(a.attrs["unit_shape"]) for a in steps}
+    if len(shapes) > 1:
+        raise RSABridgeError(
+            f"layer {request!r}: the calls of module {split_call(steps[0].attrs['module_path'])[0]!r} output "
+            f"different shapes ({preview(sorted(shapes), 4)}), so they cannot share one time_step dim; request "
+            f"them one by one: {', '.join(a.name for a in steps)}"
+        )
+    attrs = {k: v for k, v in steps[0].attrs.items() if k not in (TIME_STEP, "module_path")}
+    attrs.update(layer=request, module_path=split_call(steps[0].attrs["module_path"])[0],
+                 time_steps=len(steps))
+    stacked = xr.concat([a.drop_attrs() if hasattr(a, "drop_attrs") else a for a in steps], dim=TIME_STEP,
+                        coords="minimal", compat="override", combine_attrs="drop")
+    return stacked.assign_coords({TIME_STEP: np.arange(len(steps)),
+                                  "step_module_path": (TIME_STEP, [a.attrs["module_path"] for a in steps])}
+                                 ).rename(request).assign_attrs(attrs)

@@ -12,11 +12,16 @@ forward pass is aborted as soon as every requested module has produced its outpu
     rec.outputs["conv1"]              # (B, 64, 55, 55) tensor, pre-ReLU
 
     outputs = run_recorded(model, x, {"conv1": "features.0"})   # the same in one call
+
+A module that runs several times in one pass (a recurrent area, a shared ReLU) is read per call: the
+path ``"V2@1"`` records its call 1 (0-based), ``"V2@all"`` a list of every call's output
+(:func:`split_call`); a plain path on such a module is refused by :meth:`record.check_fired_once` with a
+message suggesting both. ``record.call_order`` lists every call of the hooked modules in order.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -68,20 +73,50 @@ def get_module(model: nn.Module, path: str) -> nn.Module:
         ) from None
 
 
+#: the suffix that asks for every call of a module (``block@all``)
+ALL_CALLS = "all"
+
+
+def split_call(spec: str) -> tuple[str, int | str | None]:
+    """``"V2@1"`` -> ``("V2", 1)``; ``"V2@all"`` -> ``("V2", "all")``; ``"V2"`` -> ``("V2", None)``.
+
+    A module that runs several times in one forward pass (a recurrent block, a shared ReLU) is read
+    per call: ``@t`` is its call ``t`` (0-based, in the order the calls happen), ``@all`` every call.
+
+        >>> split_call("layer1.0.relu@2"), split_call("IT@all"), split_call("features.0")
+        (('layer1.0.relu', 2), ('IT', 'all'), ('features.0', None))
+    """
+    base, sep, suffix = str(spec).rpartition("@")
+    if not sep:
+        return str(spec), None
+    suffix = suffix.strip().lower()
+    if suffix == ALL_CALLS:
+        return base, ALL_CALLS
+    if suffix.isdigit():
+        return base, int(suffix)
+    raise RSABridgeError(f"layer {spec!r}: the part after '@' must be a call number (0, 1, ...) or 'all', "
+                         f"not {suffix!r}; e.g. {base}@0 or {base}@all")
+
+
 class record:
     """Context manager that records the outputs of modules while it is open.
 
     Args:
         model: any module.
-        layers: name -> module path (several names may share one path).
+        layers: name -> module path (several names may share one path). A path may end in ``@t``
+            (call ``t`` of a module that runs several times per pass, 0-based) or ``@all`` (every
+            call: the name's output is then a list, one entry per call); see :func:`split_call`.
         stop_early: abort the forward pass (by raising :class:`StopForward` from the hook) once
-            every requested module has fired. Leaving the with-block swallows that exception, so
-            the with-block's code after the model call is skipped; :func:`run_recorded` catches it too.
+            every requested call has happened (never with an ``@all`` request). Leaving the with-block
+            swallows that exception, so the with-block's code after the model call is skipped;
+            :func:`run_recorded` catches it too.
 
     Attributes (valid after a forward pass):
-        outputs: name -> cloned output of the module's *first* call in the pass.
+        outputs: name -> cloned output of the requested call (a plain path: the *first* call; ``@all``:
+            a list of every call's output).
         calls: module path -> how many times the module ran.
         order: module paths in the order they first ran.
+        call_order: ``"path@t"`` for every call of a hooked module, in the order the calls happened.
         stopped: whether the pass was aborted early.
     """
 
@@ -90,8 +125,11 @@ class record:
         self.layers = dict(layers)
         self.stop_early = stop_early
         self._names: dict[str, list[str]] = {}
-        for name, path in self.layers.items():
+        self._wanted: dict[str, dict[int | str | None, list[str]]] = {}
+        for name, spec in self.layers.items():
+            path, call = split_call(spec)
             self._names.setdefault(path, []).append(name)
+            self._wanted.setdefault(path, {}).setdefault(call, []).append(name)
         self._modules = {path: get_module(model, path) for path in self._names}
         self._handles: list[Any] = []
         self.reset()
@@ -101,18 +139,32 @@ class record:
         self.outputs: dict[str, Any] = {}
         self.calls: dict[str, int] = dict.fromkeys(self._names, 0)
         self.order: list[str] = []
+        self.call_order: list[str] = []
         self.stopped = False
+        self._pending = {(p, c) for p, wants in self._wanted.items() for c in wants}
+        self._endless = any(ALL_CALLS in wants for wants in self._wanted.values())
 
     def _hook(self, path: str) -> Callable[..., None]:
+        wants = self._wanted[path]
+
         def hook(module: nn.Module, args: Any, output: Any) -> None:
+            index = self.calls[path]
             self.calls[path] += 1
-            if self.calls[path] > 1:
-                return
-            self.order.append(path)
-            captured = clone_output(output)
-            for name in self._names[path]:
-                self.outputs[name] = captured
-            if self.stop_early and len(self.order) == len(self._names):
+            self.call_order.append(f"{path}@{index}")
+            if index == 0:
+                self.order.append(path)
+            captured = None
+            for call, names in wants.items():
+                if call == ALL_CALLS:
+                    captured = clone_output(output) if captured is None else captured
+                    for name in names:
+                        self.outputs.setdefault(name, []).append(captured)
+                elif call == index or (call is None and index == 0):
+                    captured = clone_output(output) if captured is None else captured
+                    for name in names:
+                        self.outputs[name] = captured
+                    self._pending.discard((path, call))
+            if self.stop_early and not self._endless and not self._pending:
                 self.stopped = True
                 raise StopForward(self)
 
@@ -129,26 +181,43 @@ class record:
         self._handles = []
         return isinstance(exc, StopForward) and exc.recorder is self
 
-    def check_fired_once(self, model_label: str = "") -> None:
-        """RSABridgeError unless every recorded module ran exactly once in the pass just made.
+    def missing(self) -> list[str]:
+        """Requested ``path@call`` entries that did not happen in the pass just made (``[]``: all did)."""
+        gone = [f"{p}@{c}" for p, c in self._pending if c != ALL_CALLS]
+        return gone + [f"{p}@{ALL_CALLS}" for p, wants in self._wanted.items() if ALL_CALLS in wants
+                       and self.calls[p] == 0]
 
-        A module that runs twice (a ReLU shared by several convolutions, as in torchvision's ResNet
-        blocks) has no single output; one that never runs has none at all.
+    def check_fired_once(self, model_label: str = "") -> None:
+        """RSABridgeError unless every requested call happened in the pass just made, unambiguously.
+
+        A plain module path must run exactly once: a module that runs twice (a ReLU shared by several
+        convolutions, as in torchvision's ResNet blocks; a recurrent block) has no single output, and
+        the message suggests ``path@t`` / ``path@all``. ``path@t`` needs at least ``t + 1`` calls,
+        ``path@all`` at least one.
         """
         where = f" of {model_label}" if model_label else ""
         for path, count in self.calls.items():
-            names = ", ".join(repr(n) for n in self._names[path])
-            if count == 0:
-                raise RSABridgeError(
-                    f"layer {names} (module {path!r}) does not run in a forward pass{where}, so it has no "
-                    "output; choose a module that runs (see `rsa-bridge layers`)"
-                )
-            if count > 1:
-                raise RSABridgeError(
-                    f"layer {names} (module {path!r}) runs {count} times in one forward pass{where} (a shared "
-                    f"module), so its output is ambiguous; choose another module, such as "
-                    f"{preview(_alternatives(self.model, path), 4)}"
-                )
+            for call, names in self._wanted[path].items():
+                shown = ", ".join(repr(n) for n in names)
+                if count == 0:
+                    raise RSABridgeError(
+                        f"layer {shown} (module {path!r}) does not run in a forward pass{where}, so it has no "
+                        "output; choose a module that runs (see `rsa-bridge layers`)"
+                    )
+                if call is None and count > 1:
+                    raise RSABridgeError(
+                        f"layer {shown} (module {path!r}) runs {count} times in one forward pass{where} (a shared "
+                        f"or recurrent module), so its output is ambiguous; read one call with {names[0]}@0 .. "
+                        f"{names[0]}@{count - 1} or every call with {names[0]}@all, or choose another module, such as "
+                        f"{preview(_alternatives(self.model, path), 4)}"
+                    )
+                if isinstance(call, int) and call >= count:
+                    base = split_call(names[0])[0]
+                    raise RSABridgeError(
+                        f"layer {shown} asks for call {call} of module {path!r}, which runs {count} time(s) in one "
+                        f"forward pass{where}; calls are numbered from 0: use {base}@0 .. {base}@{count - 1} or "
+                        f"{base}@all"
+                    )
 
 
 def _alternatives(model: nn.Module, path: str) -> list[str]:
@@ -207,8 +276,7 @@ def run_recorded(
     with torch.inference_mode(inference):
         with recorder:
             result = call(model, inputs)
-    silent = [p for p, c in recorder.calls.items() if c == 0]
-    if silent:
+    if recorder.missing():
         recorder.check_fired_once(type(model).__name__)
     outputs = {name: recorder.outputs[name] for name in layer_map}
     return (outputs, result) if return_output else outputs
@@ -219,12 +287,16 @@ class Probe:
     """What one un-stopped forward pass revealed.
 
     Attributes:
-        order: requested names in the order their modules ran.
-        outputs: name -> cloned output of that pass.
+        order: requested names in the order their (first requested) calls happened.
+        outputs: name -> cloned output of that pass (a list per call for ``path@all``).
+        call_order: ``"path@t"`` of every call of a requested module, in the order they happened.
+        calls: module path -> how many times it ran in the pass.
     """
 
     order: list[str]
     outputs: dict[str, Any]
+    call_order: list[str] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
 
 
 def probe(
@@ -235,13 +307,15 @@ def probe(
     forward: Forward | None = None,
     model_label: str = "",
 ) -> Probe:
-    """One full forward pass (no early exit) checking that every requested module runs exactly once.
+    """One full forward pass (no early exit) checking that every requested call happens, unambiguously.
 
     Use it on a single input before a batched run with ``stop_early=True``: early exit after the
-    first call of each module is only right when no module runs again later in the pass.
+    requested calls is only right when a plain path's module does not run again later in the pass.
+    The probe also counts the calls of each module (how ``path@all`` is expanded to ``path@0 ..``).
 
     Raises:
-        RSABridgeError: a module runs twice (shared) or never; the message names it and suggests others.
+        RSABridgeError: a plain path's module runs twice (shared or recurrent: the message suggests
+            ``path@t``/``path@all``) or never, or ``path@t`` asks for a call that does not happen.
     """
     call = forward or _default_forward
     recorder = record(model, layers, stop_early=False)
@@ -256,6 +330,12 @@ def probe(
                 "pass images (N, C, H, W) with the channels and size the model expects (e.g. 3 x 224 x 224)"
             ) from None
     recorder.check_fired_once(model_label or type(model).__name__)
-    position = {path: i for i, path in enumerate(recorder.order)}
-    order = sorted(layers, key=lambda name: position[layers[name]])
-    return Probe(order=order, outputs={name: recorder.outputs[name] for name in layers})
+    position = {label: i for i, label in enumerate(recorder.call_order)}
+
+    def first_call(name: str) -> int:
+        path, call = split_call(layers[name])
+        return position[f"{path}@{call if isinstance(call, int) else 0}"]
+
+    order = sorted(layers, key=first_call)
+    return Probe(order=order, outputs={name: recorder.outputs[name] for name in layers},
+                 call_order=list(recorder.call_order), calls=dict(recorder.calls))

@@ -6,6 +6,11 @@ crosses dots, so ``features.*`` is the children of ``features``), and presets: `
 model's default list), ``blocks`` (each block/stage output) and ``all`` (every alias; every leaf
 module for a model without aliases). A name given twice is an error; a layer reached twice through
 a glob or preset is kept once.
+
+A module that runs several times in one forward pass (a recurrent block such as CORnet's ``V2``, a
+shared ReLU) is read per call: ``V2@1`` is its call 1 (0-based, in call order), ``V2@all`` every call
+(expanded to ``V2@0``, ``V2@1``, ... once a probe pass has counted them; see :mod:`extractors.hooks`).
+The suffix works after aliases, module paths, globs and presets alike (``blocks@all``).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from extractors.hooks import split_call
 from extractors.models import ModelInfo, build_skeleton, model_info
 from rsa_bridge.errors import RSABridgeError, preview
 
@@ -110,10 +116,12 @@ def resolve_layers(model: nn.Module, layers: Sequence[str] | str | None) -> list
     known = set(paths)
     resolved: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise RSABridgeError(f"layer {name!r} is requested twice; name each layer once")
-        seen.add(name)
+    for request in names:
+        if request in seen:
+            raise RSABridgeError(f"layer {request!r} is requested twice; name each layer once")
+        seen.add(request)
+        name, call = split_call(request) if request not in known else (request, None)
+        suffix = "" if call is None else f"@{call}"
         if name in info.aliases or name in known:
             expanded = [name]
         elif name in PRESETS:
@@ -136,7 +144,9 @@ def resolve_layers(model: nn.Module, layers: Sequence[str] | str | None) -> list
                 f"(or a glob such as features.*, or a preset: {', '.join(PRESETS)}); {_hint(info)}"
             )
         for item in expanded:
-            path = info.aliases.get(item, item)
-            if item not in [n for n, _ in resolved]:
-                resolved.append((item, path))
+            base, own = split_call(item) if item not in known else (item, None)  # presets may hold V2@all
+            tail = suffix or ("" if own is None else f"@{own}")
+            label, path = base + tail, info.aliases.get(base, base) + tail
+            if label not in [n for n, _ in resolved]:
+                resolved.append((label, path))
     return resolved

@@ -24,6 +24,7 @@ from torch import nn
 from torchvision import models as tvm
 
 from extractors.aliases import alias_table
+from extractors.cornet import OWN_MODELS
 from extractors.model_code import holds_code
 from extractors.provenance import USER_MODULE, describe_transform, state_dict_sha256
 from extractors.shapes import parameters_on_meta as _parameters_on_meta
@@ -132,7 +133,7 @@ def check_model_name(name: str) -> str:
     known = tvm.list_models()
     if name in known:
         return name
-    close = difflib.get_close_matches(str(name), known, n=5, cutoff=0.5) or known[:5]
+    close = difflib.get_close_matches(str(name), [*known, *OWN_MODELS], n=5, cutoff=0.5) or known[:5]
     raise RSABridgeError(
         f"unknown model {name!r}: torchvision has no builder of that name; close names: {preview(close)} "
         f"({len(known)} in torchvision.models.list_models())"

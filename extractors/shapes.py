@@ -42,13 +42,25 @@ def output_shapes(model: nn.Module, size: int | None = None) -> dict[str, tuple[
     The model must be on the meta device (see :func:`extractors.build_skeleton`); modules that do not
     run are absent. Returns an empty dict when the forward pass is impossible on the meta device.
     """
+    return _meta_pass(model, size)[0]
+
+
+def call_counts(model: nn.Module, size: int | None = None) -> dict[str, int]:
+    """Module path -> how many times it runs in one forward pass (on the meta device, as
+    :func:`output_shapes`); modules that run more than once are read per call (``V2@t``, ``V2@all``)."""
+    return _meta_pass(model, size)[1]
+
+
+def _meta_pass(model: nn.Module, size: int | None) -> tuple[dict[str, tuple[int, ...] | str], dict[str, int]]:
     side = size or input_size(model)
     found: dict[str, tuple[int, ...] | str] = {}
+    counts: dict[str, int] = {}
     handles = []
 
     def hook(path: str):
         def store(_module, _inputs, output) -> None:  # returns None: the output is left unchanged
             found.setdefault(path, _describe(output))
+            counts[path] = counts.get(path, 0) + 1
         return store
 
     for path, module in model.named_modules():
@@ -58,11 +70,11 @@ def output_shapes(model: nn.Module, size: int | None = None) -> dict[str, tuple[
         with torch.no_grad():
             model(torch.empty(1, 3, side, side, device="meta"))
     except Exception:  # an operation without a meta kernel: shapes stay unknown, nothing else breaks
-        return {}
+        return {}, {}
     finally:
         for handle in handles:
             handle.remove()
-    return found
+    return found, counts
 
 
 def unit_count(shape: tuple[int, ...] | str) -> int | None:

@@ -54,6 +54,7 @@ from rsa_bridge.provenance import clean_attrs, package_version
 from rsa_bridge.rdm import COL, ROW
 from rsa_bridge.rdm_store import RDMStore
 from rsa_bridge.spill import spill_folder
+from rsa_bridge.time_steps import TIME_STEP
 from rsa_bridge.budget import check_activation_disk
 from rsa_bridge import timing
 
@@ -256,6 +257,9 @@ def stream_rdms(
     if spill:  # one line before the forward pass, not an OSError an hour into it
         check_activation_disk(options.spill_dir, spill, n, len(names) - len(in_memory))
     out = np.empty((len(names) if out_store is None else 1, n, n), dtype=np.float64)  # one square for a store
+    # per-call layers (V2@0, V2@1, ...; extractors.hooks) carry their call number as a time_step coordinate
+    steps = {name: {TIME_STEP: int(plan.layer_attrs(name, path).get(TIME_STEP, 0))}
+             for name, path in plan.layers} if plan.per_call() else {}
     with spill_folder("rsa-bridge-spill-", options.spill_dir) as folder:  # sweeps killed runs' folders
         stores: dict[str, Any] = {
             name: _MemoryStore(n, width[name], plan.device) if name in in_memory
@@ -301,7 +305,7 @@ def stream_rdms(
                         del rdm
                         if out_store is not None:
                             out_store.put(name, square, check=False, module_path=dict(plan.layers)[name],
-                                          n_units=int(units[name]))
+                                          n_units=int(units[name]), **steps.get(name, {}))
                         del acc
                 finally:
                     bar.close()
@@ -317,6 +321,7 @@ def stream_rdms(
         "metric": metric,
         "rdm_engine": "extractors.streaming (Gram matrix over unit blocks, torch)",
         "rdm_precision": precision,
+        **({"call_order": ",".join(plan.call_order)} if steps else {}),
         "rsa_bridge_version": package_version(),
     }
     if reduce_units is not None:
@@ -330,6 +335,7 @@ def stream_rdms(
         dims=(LAYER, ROW, COL),
         coords={LAYER: names, ROW: ids, COL: ids,
                 "module_path": (LAYER, [path for _, path in plan.layers]),
-                "n_units": (LAYER, [int(units[name]) for name in names])},
+                "n_units": (LAYER, [int(units[name]) for name in names]),
+                **({TIME_STEP: (LAYER, [steps[name][TIME_STEP] for name in names])} if steps else {})},
         attrs=clean_attrs(attrs),
     )

@@ -22,7 +22,10 @@ examples:
 
 --depth-model takes a name (tiny-synthetic: a small network trained on synthetic scenes, seed 0), a
 TorchScript archive of any depth network (normalised (B,3,H,W) -> (B,1,h,w) depth), or a checkpoint
-from analyses.depth_mask.depthnet.save_depth_net. A TorchScript archive (or a pickled module) runs code:
+from analyses.depth_mask.depthnet.save_depth_net. A real network whose Python class you have and its
+torch.save(state_dict) file: build it and call analyses.depth_mask.depthnet.load_depth_net_weights(net, PATH)
+in Python (docs/guide/depth-masks.md). The output says which network ran (attribute depth_network, the
+figure's caption, the first line printed). A TorchScript archive (or a pickled module) runs code:
 it loads only with --allow-model-code, which the output records (attribute model_code). Writes OUT/masks/lam_<λ>/<id>.png,
 OUT/depth_masks.nc and OUT/depth_masks.png. A collapsed mask (all ones / all zeros / constant) is
 reported on stderr with advice and flagged in the files, not presented as a result.
@@ -129,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     with publish_folder(args.out, args.overwrite) as stage:  # one unit
         staged = write_results(ds, images, stage, rows=args.rows)
     paths = {name: Path(args.out) / Path(path).relative_to(stage) for name, path in staged.items()}
+    print(f"depth network N: {ds.attrs.get('depth_network', 'unknown')}")
     print(f"{len(ids)} images {images.shape[2]}x{images.shape[3]}, depth at {ds.sizes['y_depth']}x{ds.sizes['x_depth']}, "
           f"fill={args.fill}, {args.steps} steps per lam")
     print(f"{'lam':>6} {'mask_mean':>10} {'frac>0.5':>9} {'fid_rmse':>9} {'fid_absrel':>10} {'fid_d1':>7}  collapse")

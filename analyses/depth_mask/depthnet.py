@@ -11,6 +11,15 @@ Loading (:func:`load_depth_net`): a name from :data:`DEPTH_MODELS`, a checkpoint
 way to bring a real network (FastDepth, the authors' NYU models) without its Python class. A TorchScript
 archive or a pickled module runs code, so it loads only with ``allow_model_code=True``
 (``--allow-model-code``; :mod:`extractors.model_code`).
+
+**Bringing a real depth network** whose Python class you have (FastDepth, a NYU-trained ResNet U-Net,
+...): build the module and load its weights with :func:`load_depth_net_weights` (a
+``torch.save(net.state_dict(), PATH)`` file, loaded strictly; no code in the file runs). It must map
+images normalised with its own ``image_mean``/``image_std`` buffers when it has them (else ImageNet's
+statistics, or the visualizer's ``mean=``/``std=``), float (B, 3, H, W), to depth (B, 1, h, w) or
+(B, h, w) at any h x w (the mask stays at H x W). :func:`describe_depth_net` is the one-line label the
+results' attrs (``depth_network``) and the figure caption carry, so a figure always says which
+network ran: the synthetic one trained here is labelled as such.
 """
 from __future__ import annotations
 
@@ -164,6 +173,57 @@ def _load_checkpoint(path: Path) -> nn.Module:
     except RuntimeError as err:
         raise RSABridgeError(f"checkpoint {str(path)!r} does not fit {ARCH}: {str(err).splitlines()[0]}") from None
     return net
+
+
+def load_depth_net_weights(net: nn.Module, path: str | Path, *, size: tuple[int, int] = (32, 48),
+                           name: str | None = None) -> nn.Module:
+    """Load a state-dict file strictly into ``net`` (your depth network's class) and check its output shape.
+
+    Args:
+        net: the depth network built from its class (weights are replaced).
+        path: ``torch.save(net.state_dict(), PATH)`` (also nested under ``state_dict``/``model``, or with
+            ``module.`` prefixes); tensors only, read with ``weights_only=True``.
+        size: (H, W) of the probe image used to check that the network returns (B, 1, h, w) or (B, h, w).
+        name: label in the provenance (default: the class name).
+
+    Returns:
+        ``net`` in eval mode with ``rsa_bridge_info`` (name, weights = the path, its SHA-256, source ``user``).
+
+    Raises:
+        RSABridgeError: a missing/unreadable file, keys or shapes that do not fit ``net``, or an output
+            that is not depth-shaped.
+
+    Example::
+
+        net = load_depth_net_weights(MyDepthNet(), "mydepth.pt", size=(228, 304))
+        vis = DepthMaskVisualizer(net, lam=5.0)
+    """
+    from extractors.models import _load_state_strict, read_state_dict
+
+    path = Path(path)
+    _load_state_strict(net, read_state_dict(path), type(net).__name__, path)
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.zeros(1, 3, *size))
+    if not (isinstance(out, torch.Tensor) and (out.ndim == 3 or (out.ndim == 4 and out.shape[1] == 1))):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise RSABridgeError(f"depth network {name or type(net).__name__} returned {shape} for a (1, 3, {size[0]}, "
+                             f"{size[1]}) image; a depth network must return (B, 1, h, w) or (B, h, w)")
+    net.rsa_bridge_info = ModelInfo(name=name or type(net).__name__, weights=str(path), weights_sha256=file_sha256(path),
+                                    source="user")
+    return net
+
+
+def describe_depth_net(net: nn.Module) -> str:
+    """One line saying which depth network this is (for attrs and figure captions)."""
+    info = getattr(net, "rsa_bridge_info", None)
+    weights = getattr(info, "weights", "unknown") if info is not None else "unknown"
+    if isinstance(net, TinyDepthNet) and str(weights).startswith("trained: synthetic_scenes"):
+        return (f"TinyDepthNet trained here on synthetic scenes ({str(weights)[len('trained: '):]}), not a real "
+                "depth network")
+    sha = getattr(info, "weights_sha256", "") if info is not None else ""
+    name = getattr(info, "name", type(net).__name__) if info is not None else type(net).__name__
+    return f"{name}, weights {weights}" + (f" (sha256 {sha[:12]})" if sha else "")
 
 
 #: name -> builder of a depth network (no arguments); see :func:`load_depth_net`

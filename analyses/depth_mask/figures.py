@@ -34,6 +34,7 @@ def mask_grid(
     stimulus_ids: Sequence[str] | None = None,
     rows: int = 4,
     panel_inches: float = 1.3,
+    caption: str | None = None,
 ):
     """Grid figure of masks and depth for a few images and every λ.
 
@@ -45,6 +46,7 @@ def mask_grid(
         collapse: λ -> collapse kind or None (collapsed columns are crossed out).
         stimulus_ids: row labels.
         rows: how many images (the first ``rows``).
+        caption: a line under the grid, e.g. which depth network ran (``depth_network`` of the results).
 
     Returns:
         (figure, axes array of shape (rows, 2 + 2 * len(masks))).
@@ -80,4 +82,6 @@ def mask_grid(
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+    if caption:
+        fig.supxlabel(f"depth network N: {caption}", fontsize=6)
     return fig, axes

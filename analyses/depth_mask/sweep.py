@@ -136,6 +136,7 @@ def write_results(ds: xr.Dataset, images: np.ndarray, out: str | Path, *, rows: 
         collapse={lam: (None if str(ds["collapse"].sel(lam=lam).values) == "none" else str(ds["collapse"].sel(lam=lam).values)) for lam in lams},
         stimulus_ids=ids,
         rows=rows,
+        caption=str(ds.attrs.get("depth_network", "unknown")),
     )
     figure = out / "depth_masks.png"
     with atomic_path(figure) as tmp:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 import xarray as xr
 from torch import nn
 
-from analyses.depth_mask.depthnet import IMAGENET_MEAN, IMAGENET_STD, downsample_depth
+from analyses.depth_mask.depthnet import IMAGENET_MEAN, IMAGENET_STD, describe_depth_net, downsample_depth
 from analyses.depth_mask.losses import mask_loss
 from analyses.depth_mask.masknet import build_mask_net
 from analyses.depth_mask.metrics import METRICS, detect_collapse, mask_density, warn_collapse
@@ -291,6 +291,7 @@ class DepthMaskVisualizer:
         base = info.provenance() if info is not None and hasattr(info, "provenance") else {"model": type(self.depth_net).__name__}
         return {
             **base,
+            "depth_network": describe_depth_net(self.depth_net),
             "method": "Hu, Zhang & Okatani 2019 mask (l_dif + lam * mean(M))",
             "lam": float(self.lam),
             "fill": self.fill,

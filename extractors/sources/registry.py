@@ -66,9 +66,9 @@ class ModelSource:
 
 
 def _builtin() -> dict[str, ModelSource]:
-    from extractors.sources import blazeface, hf, openclip, timm_source
+    from extractors.sources import blazeface, hf, openclip, own, timm_source
 
-    return {s.name: s for s in (timm_source.SOURCE, openclip.SOURCE, hf.SOURCE, blazeface.SOURCE)}
+    return {s.name: s for s in (timm_source.SOURCE, openclip.SOURCE, hf.SOURCE, blazeface.SOURCE, own.SOURCE)}
 
 
 #: prefix -> source (built-ins; plugins are added by :func:`get_source` on first use)

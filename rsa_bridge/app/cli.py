@@ -20,6 +20,7 @@ from typing import Sequence
 COMMANDS: dict[str, str] = {
     "compare": "rsa_bridge.app.commands.compare",
     "layers": "rsa_bridge.app.commands.layers",
+    "extract": "rsa_bridge.app.commands.extract",
     "datasets": "rsa_bridge.app.commands.datasets",
     "stimuli": "rsa_bridge.app.commands.stimuli_cmd",
     "neural": "rsa_bridge.app.commands.neural",

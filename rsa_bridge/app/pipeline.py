@@ -200,6 +200,11 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
                         rep: values["replicate"].values})
             variables[name] = block if name not in variables else xr.concat([variables[name], block], "model_layer")
     table = pd.DataFrame(rows)
+    from rsa_bridge.time_steps import TIME_STEP, layer_steps
+
+    steps = layer_steps(table["layer"]) if len(table) else None  # per-call layers (V2@1): their step as a column
+    if steps is not None:
+        table.insert(int(table.columns.get_loc("module_path")) + 1, TIME_STEP, steps)
     keys = list(dict.fromkeys(zip(table["model"], table["layer"])))
     area_names = list(dict.fromkeys(table["area"]))
     grid_columns = [c for c in table.columns if c not in ("n_rdms", "n_stimuli", "is_best", "n_units")
@@ -210,7 +215,8 @@ def _assemble(pieces: list[Piece], provenance: dict, options: StatsOptions | Non
         for name in grid_columns:
             grid[name][i, j] = row.get(name, np.nan)
     coords = {"model_layer": [f"{m}:{l}" for m, l in keys], "model": ("model_layer", [m for m, _ in keys]),
-              LAYER: ("model_layer", [l for _, l in keys]), AREA: area_names}
+              LAYER: ("model_layer", [l for _, l in keys]), AREA: area_names,
+              **({TIME_STEP: ("model_layer", layer_steps([l for _, l in keys]))} if steps is not None else {})}
     names = {"similarity": "similarity", "sem": "similarity_sem", "ci_low": "similarity_ci_low",
              "ci_high": "similarity_ci_high"}
     stat_vars = {names.get(c, c): (("model_layer", AREA), grid[c]) for c in grid_columns

@@ -43,14 +43,14 @@ def _row(mark: str, name: str, path: str, kind: str, shape, widths: tuple[int, i
 def run(args: argparse.Namespace) -> int:
     """Print the table; returns the exit code."""
     from extractors import build_skeleton, list_layers
-    from extractors.shapes import input_size, output_shapes
+    from extractors.shapes import call_counts, input_size, output_shapes
 
     model = build_skeleton(args.model)
     info = model.rsa_bridge_info
     rows = list_layers(model, modules=True if args.all else None)
     modules = dict(model.named_modules())
     shapes = output_shapes(model)
-    defaults = set(info.default_layers)
+    defaults = set(info.default_layers) | {d.partition("@")[0] for d in info.default_layers}  # V2@all marks V2
     aliases = [(name, path) for name, path in rows if name in info.aliases]
     paths = [path for name, path in rows if name not in info.aliases]
     size = input_size(model)
@@ -80,4 +80,17 @@ def run(args: argparse.Namespace) -> int:
             print(line.replace(f"{path:<{width}}    ", f"{path:<{width}}  ", 1))
     else:
         print(f"# any module path works too: rsa-bridge layers --model {args.model} --all")
+    _print_calls(rows if aliases else [(p, p) for p in paths], call_counts(model))
     return 0
+
+
+def _print_calls(rows: list, counts: dict[str, int]) -> None:
+    """Lines for the listed layers whose module runs several times per pass (recurrent areas, shared modules)."""
+    several = [(name, counts[path]) for name, path in rows if counts.get(path, 0) > 1]
+    if not several:
+        return
+    print("# time steps: these modules run several times in one forward pass; read call t with NAME@t "
+          "(0-based), every call with NAME@all (one layer per step)")
+    width = max(len(name) for name, _ in several)
+    for name, count in several:
+        print(f"  {name:<{width}}  {count} steps: {name}@0 .. {name}@{count - 1}, {name}@all")
