@@ -9,14 +9,18 @@ that and runs in two phases per call:
    optionally reduced to K units (below), and its float32 values are appended to a per-layer *store*.
    Small layers are stored in memory (on the extraction device) while their total stays within
    ``memory_budget`` bytes (smallest layers first); the others are written to a file in a temporary
-   folder (deleted when the call ends, also on errors), laid out as column blocks of units so that
-   phase 2 reads each block with one contiguous read.
-2. **RDMs**, one layer at a time: ``G = sum_blocks B B^T`` over column blocks (all n stimuli, w units)
-   with :class:`rsa_bridge.gram.GramAccumulator` on the extraction device, then the O(n^2) finish.
-   A layer's store is deleted as soon as its RDM is done.
+   folder (deleted when the call ends, also on errors) as stimulus-major rows, one contiguous write per
+   batch. Column sums are accumulated too for the unit-centred metrics (``euclidean``, ``sqeuclidean``).
+2. **RDMs**, one layer at a time, by :mod:`rsa_bridge.gram_panels`: a layer in memory is one BLAS
+   ``syrk`` (half the flops of ``X @ Y.T``) on a view of its activations; a spilled layer is multiplied
+   out of core in stimulus panels sized from ``gram_budget`` (two resident, one read ahead by a reader
+   thread; each byte read about (panels + 1) / 2 times, planned up front: the attrs ``gram_paths``,
+   ``gram_io_planned_bytes`` and ``gram_io_read_bytes`` say what ran and what was read). Then the O(n^2)
+   finish (:class:`rsa_bridge.gram.GramAccumulator`). A layer's store is deleted as soon as its RDM is done.
+   Activations held in memory on an accelerator keep the torch accumulator there.
 
-Peak memory is therefore: the model, its activations for one batch, one (n x w) block, one (n x n)
-Gram and the output (L x n x n) RDMs, plus ``memory_budget``. The disk holds at most the spilled
+Peak memory is therefore: the model, its activations for one batch, one (n x n) Gram and the output
+(L x n x n) RDMs, plus ``memory_budget`` and, for a spilled layer, ``gram_budget``. The disk holds at most the spilled
 layers' float32 activations (n x p x 4 bytes each); reads come back through the OS page cache,
 which the kernel can reclaim and which is not part of the process's resident memory.
 
@@ -43,7 +47,9 @@ import xarray as xr
 from torch import nn
 
 from extractors.extract import prepare_plan, run_plan
-from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows
+from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows, check_metric
+from rsa_bridge.gram_panels import NO_CENTRING, Centring, PanelReader, out_of_core_gram, plan_panels, \
+    symmetric_gram
 # DEFAULT_MEMORY_BUDGET: re-exported from its old place
 from rsa_bridge.options import DEFAULT_MEMORY_BUDGET, RDMOptions, options_from_keywords  # noqa: F401
 from extractors.inputs import Transform
@@ -106,50 +112,55 @@ class _MemoryStore:
 
 
 class _DiskStore:
-    """A layer's (n, width) float32 activations in one file, as consecutive column blocks of ``block`` units.
+    """A layer's (n, width) float32 activations in one file as stimulus-major rows (row i = stimulus i).
 
-    Block k (units u0..u1) occupies bytes ``[4 n u0, 4 n u1)`` as a row-major (n, u1 - u0) array,
-    so a batch writes one contiguous piece per block and phase 2 reads each block in one go.
-    Plain reads and writes (no memory map), so the file's pages never count as this process's memory.
+    A batch is one contiguous write, and a panel of consecutive stimuli one contiguous read
+    (:class:`rsa_bridge.gram_panels.PanelReader`, the out-of-core Gram). Plain reads and writes (no memory
+    map), so the file's pages never count as this process's memory.
     """
 
-    def __init__(self, folder: Path, index: int, n: int, width: int, block: int) -> None:
+    def __init__(self, folder: Path, index: int, n: int, width: int) -> None:
         self.path = folder / f"layer{index:03d}.f32"
-        self.n, self.width, self.block = n, width, block
+        self.n, self.width = n, width
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
 
-    def _bounds(self) -> Iterator[tuple[int, int]]:
-        for u0 in range(0, self.width, self.block):
-            yield u0, min(u0 + self.block, self.width)
-
     def write(self, start: int, stop: int, batch: torch.Tensor) -> None:
-        rows = batch.detach().to("cpu").numpy()
-        for u0, u1 in self._bounds():
-            piece = np.ascontiguousarray(rows[:, u0:u1])
-            offset = 4 * (self.n * u0 + start * (u1 - u0))
-            view = memoryview(piece).cast("B")
-            while view:
-                written = os.pwrite(self.fd, view, offset)
-                view, offset = view[written:], offset + written
+        rows = np.ascontiguousarray(batch.detach().to("cpu").numpy(), dtype=np.float32)
+        view, offset = memoryview(rows).cast("B"), 4 * self.width * start
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view, offset = view[written:], offset + written
 
-    def blocks(self, width: int) -> Iterator[torch.Tensor]:
-        if width != self.block:
-            raise ValueError("a disk store is read in the block width it was written in")
-        for u0, u1 in self._bounds():
-            buf = np.empty((self.n, u1 - u0), dtype=np.float32)
-            view, offset = memoryview(buf).cast("B"), 4 * self.n * u0
-            while view:
-                got = os.preadv(self.fd, [view], offset)
-                if got <= 0:
-                    raise RSABridgeError(f"the spill file {self.path} is shorter than written (disk full?)")
-                view, offset = view[got:], offset + got
-            yield torch.from_numpy(buf)
+    def reader(self) -> PanelReader:
+        return PanelReader(self.path, self.n, self.width)
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
         self.path.unlink(missing_ok=True)
+
+
+def _centring(center: str | None, means: torch.Tensor | None, col_sums: torch.Tensor | None, n: int) -> Centring:
+    """The :class:`rsa_bridge.gram_panels.Centring` of a metric's centring (``row``, ``column`` or None)."""
+    if center == "row":
+        return Centring(row_means=means.cpu().numpy())
+    if center == "column":
+        return Centring(col_means=(col_sums / n).cpu().numpy())
+    return NO_CENTRING
+
+
+def _layer_gram(store: Any, square: np.ndarray, precision: str, centring: Centring, options: RDMOptions) -> dict:
+    """Fill ``square`` with a CPU layer's full symmetric float64 Gram; return what it read and computed."""
+    if isinstance(store, _MemoryStore):
+        x = store.data.numpy()
+        symmetric_gram(x, precision, out=square, centring=centring, chunk_bytes=options.chunk_bytes)
+        return {"path": "in memory (syrk)", "flops": x.shape[0] ** 2 * x.shape[1], "planned": 0, "read": 0}
+    plan = plan_panels(store.n, store.width, options.gram_budget_bytes)
+    reader = store.reader()
+    out_of_core_gram(reader, plan, precision, centring=centring, out=square, chunk_bytes=options.chunk_bytes)
+    return {"path": f"out of core: {plan.describe()}", "flops": store.n ** 2 * store.width,
+            "planned": plan.planned_bytes, "read": reader.bytes_read}
 
 
 def _linear_kernel(gram: torch.Tensor, metric: str, means: torch.Tensor | None, n_units: int) -> np.ndarray:
@@ -255,14 +266,20 @@ def stream_rdms(
         spill += len(names) * out_store.vector_bytes  # the store's layers are written while activations wait
     if spill:  # one line before the forward pass, not an OSError an hour into it
         check_activation_disk(options.spill_dir, spill, n, len(names) - len(in_memory))
+    for name in names:  # the out-of-core Gram's panels must fit its budget: refused before the forward pass
+        if name not in in_memory:
+            plan_panels(n, width[name], options.gram_budget_bytes)
     out = np.empty((len(names) if out_store is None else 1, n, n), dtype=np.float64)  # one square for a store
+    io: dict[str, dict] = {}
     with spill_folder("rsa-bridge-spill-", options.spill_dir) as folder:  # sweeps killed runs' folders
         stores: dict[str, Any] = {
             name: _MemoryStore(n, width[name], plan.device) if name in in_memory
-            else _DiskStore(Path(folder), names.index(name), n, width[name], block) for name in names}
+            else _DiskStore(Path(folder), names.index(name), n, width[name]) for name in names}
         try:
             sums = {name: torch.zeros(n, dtype=torch.float64, device=plan.device)
                     for name in names if gram_metric[name] == "correlation"}
+            col_sums = {name: torch.zeros(width[name], dtype=torch.float64, device=plan.device)
+                        for name in names if check_metric(gram_metric[name]).center == "column"}
             with torch.inference_mode():
                 timing.begin("decode_forward")
                 for start, stop, batch in run_plan(plan, on_device=True):
@@ -276,6 +293,8 @@ def stream_rdms(
                             values = sketches[name](values).to(torch.float32)
                         elif name in sums:
                             sums[name][start:stop] = values.to(torch.float64).sum(dim=1)
+                        if name in col_sums:
+                            col_sums[name] += values.to(torch.float64).sum(dim=0)
                         stores[name].write(start, stop, values)
                         del values
                 timing.end("decode_forward")
@@ -286,17 +305,27 @@ def stream_rdms(
                     for index, name in enumerate(names):
                         means = sums[name] / units[name] if name in sums else None
                         square = out[index if out_store is None else 0]
-                        target = torch.from_numpy(square) if plan.device.type == "cpu" else None
-                        acc = GramAccumulator(n, gram_metric[name], row_means=means, precision=precision,
-                                              device=plan.device, out=target)
-                        for piece in stores[name].blocks(block):
-                            acc.add(piece)
-                            bar.update(piece.shape[1])
+                        if plan.device.type == "cpu" or name not in in_memory:  # numpy BLAS (syrk / panels)
+                            centring = _centring(check_metric(gram_metric[name]).center, means,
+                                                 col_sums.get(name), n)
+                            done = _layer_gram(stores[name], square, precision, centring, options)
+                            acc = GramAccumulator.filled(torch.from_numpy(square), gram_metric[name], width[name])
+                            bar.update(width[name])
+                            io[name] = done
+                            timing.add("gram_rdm", gram_flops=done["flops"], io_planned_bytes=done["planned"],
+                                       io_read_bytes=done["read"])
+                        else:  # activations in memory on an accelerator: the torch accumulator there
+                            acc = GramAccumulator(n, gram_metric[name], row_means=means, precision=precision,
+                                                  device=plan.device)
+                            for piece in stores[name].blocks(block):
+                                acc.add(piece)
+                                bar.update(piece.shape[1])
+                            io[name] = {"path": f"in memory on {plan.device.type} (torch)", "planned": 0, "read": 0}
                         stores[name].close()
                         if kernels_out is not None:
                             kernels_out[name] = _linear_kernel(acc.gram, gram_metric[name], means, units[name])
                         rdm = acc.finish(ids)
-                        if target is None:
+                        if rdm.data_ptr() != square.ctypes.data:
                             square[...] = rdm.cpu().numpy()
                         del rdm
                         if out_store is not None:
@@ -315,7 +344,10 @@ def stream_rdms(
         **plan.inputs.attrs,
         "stimulus_set": plan.inputs.source,
         "metric": metric,
-        "rdm_engine": "extractors.streaming (Gram matrix over unit blocks, torch)",
+        "rdm_engine": "extractors.streaming (Gram matrix by BLAS syrk in memory, stimulus panels out of core)",
+        "gram_paths": "; ".join(f"{name}: {io[name]['path']}" for name in names),
+        "gram_io_planned_bytes": int(sum(v["planned"] for v in io.values())),
+        "gram_io_read_bytes": int(sum(v["read"] for v in io.values())),
         "rdm_precision": precision,
         "rsa_bridge_version": package_version(),
     }
