@@ -9,13 +9,13 @@ that and runs in two phases per call:
    optionally reduced to K units (below), and its float32 values are appended to a per-layer *store*.
    Small layers are stored in memory (on the extraction device) while their total stays within
    ``memory_budget`` bytes (smallest layers first); the others are written to a file in a temporary
-   folder (deleted when the call ends, also on errors) as stimulus-major rows, one contiguous write per
-   batch. Column sums are accumulated too for the unit-centred metrics (``euclidean``, ``sqeuclidean``).
+   folder (deleted when the call ends, also on errors) as unit blocks (all stimuli x w units, row-major),
+   one contiguous write per batch and block. Column sums are accumulated too for the unit-centred metrics (``euclidean``, ``sqeuclidean``).
 2. **RDMs**, one layer at a time, by :mod:`rsa_bridge.gram_panels`: a layer in memory is one BLAS
-   ``syrk`` (half the flops of ``X @ Y.T``) on a view of its activations; a spilled layer is multiplied
-   out of core in stimulus panels sized from ``gram_budget`` (two resident, one read ahead by a reader
-   thread; each byte read about (panels + 1) / 2 times, planned up front: the attrs ``gram_paths``,
-   ``gram_io_planned_bytes`` and ``gram_io_read_bytes`` say what ran and what was read). Then the O(n^2)
+   ``syrk`` (half the flops of ``X @ Y.T``) on a view of its activations; a spilled layer is read once, as
+   unit blocks sized from ``gram_budget`` (:mod:`rsa_bridge.gram_blocks`: one block multiplied, the next read
+   ahead by a reader thread), each added by ``syrk`` to the (n, n) Gram. The I/O is planned up front: the attrs
+   ``gram_paths``, ``gram_io_planned_bytes`` and ``gram_io_read_bytes`` say what ran and what was read. Then the O(n^2)
    finish (:class:`rsa_bridge.gram.GramAccumulator`). A layer's store is deleted as soon as its RDM is done.
    Activations held in memory on an accelerator keep the torch accumulator there.
 
@@ -48,8 +48,8 @@ from torch import nn
 
 from extractors.extract import prepare_plan, run_plan
 from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows, check_metric
-from rsa_bridge.gram_panels import NO_CENTRING, Centring, PanelReader, out_of_core_gram, plan_panels, \
-    symmetric_gram
+from rsa_bridge.gram_blocks import BlockPlan, plan_blocks, unit_block_gram
+from rsa_bridge.gram_panels import NO_CENTRING, Centring, PanelReader, symmetric_gram
 # DEFAULT_MEMORY_BUDGET: re-exported from its old place
 from rsa_bridge.options import DEFAULT_MEMORY_BUDGET, RDMOptions, options_from_keywords  # noqa: F401
 from extractors.inputs import Transform
@@ -112,27 +112,30 @@ class _MemoryStore:
 
 
 class _DiskStore:
-    """A layer's (n, width) float32 activations in one file as stimulus-major rows (row i = stimulus i).
+    """A layer's (n, width) float32 activations in one file as consecutive unit blocks of ``plan.block_units``.
 
-    A batch is one contiguous write, and a panel of consecutive stimuli one contiguous read
-    (:class:`rsa_bridge.gram_panels.PanelReader`, the out-of-core Gram). Plain reads and writes (no memory
-    map), so the file's pages never count as this process's memory.
+    Block k (units u0..u1) occupies bytes ``[4 n u0, 4 n u1)`` as a row-major (n, u1 - u0) array, so a batch
+    writes one contiguous piece per block, the Gram reads each block in one go
+    (:func:`rsa_bridge.gram_blocks.unit_block_gram`) and a stimulus panel is one piece per block. Plain reads
+    and writes (no memory map), so the file's pages never count as this process's memory.
     """
 
-    def __init__(self, folder: Path, index: int, n: int, width: int) -> None:
+    def __init__(self, folder: Path, index: int, plan: BlockPlan) -> None:
         self.path = folder / f"layer{index:03d}.f32"
-        self.n, self.width = n, width
+        self.plan, self.n, self.width = plan, plan.n, plan.n_units
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
 
     def write(self, start: int, stop: int, batch: torch.Tensor) -> None:
-        rows = np.ascontiguousarray(batch.detach().to("cpu").numpy(), dtype=np.float32)
-        view, offset = memoryview(rows).cast("B"), 4 * self.width * start
-        while view:
-            written = os.pwrite(self.fd, view, offset)
-            view, offset = view[written:], offset + written
+        rows = batch.detach().to("cpu").numpy()
+        for u0, u1 in self.plan.blocks:
+            piece = np.ascontiguousarray(rows[:, u0:u1], dtype=np.float32)
+            view, offset = memoryview(piece).cast("B"), 4 * (self.n * u0 + start * (u1 - u0))
+            while view:
+                written = os.pwrite(self.fd, view, offset)
+                view, offset = view[written:], offset + written
 
     def reader(self) -> PanelReader:
-        return PanelReader(self.path, self.n, self.width)
+        return PanelReader(self.path, self.n, self.width, self.plan.block_units)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -156,11 +159,10 @@ def _layer_gram(store: Any, square: np.ndarray, precision: str, centring: Centri
         x = store.data.numpy()
         symmetric_gram(x, precision, out=square, centring=centring, chunk_bytes=options.chunk_bytes)
         return {"path": "in memory (syrk)", "flops": x.shape[0] ** 2 * x.shape[1], "planned": 0, "read": 0}
-    plan = plan_panels(store.n, store.width, options.gram_budget_bytes)
     reader = store.reader()
-    out_of_core_gram(reader, plan, precision, centring=centring, out=square, chunk_bytes=options.chunk_bytes)
-    return {"path": f"out of core: {plan.describe()}", "flops": store.n ** 2 * store.width,
-            "planned": plan.planned_bytes, "read": reader.bytes_read}
+    unit_block_gram(reader, store.plan, precision, centring=centring, out=square, chunk_bytes=options.chunk_bytes)
+    return {"path": f"out of core: {store.plan.describe()}", "flops": store.n ** 2 * store.width,
+            "planned": store.plan.planned_bytes, "read": reader.bytes_read}
 
 
 def _linear_kernel(gram: torch.Tensor, metric: str, means: torch.Tensor | None, n_units: int) -> np.ndarray:
@@ -266,15 +268,14 @@ def stream_rdms(
         spill += len(names) * out_store.vector_bytes  # the store's layers are written while activations wait
     if spill:  # one line before the forward pass, not an OSError an hour into it
         check_activation_disk(options.spill_dir, spill, n, len(names) - len(in_memory))
-    for name in names:  # the out-of-core Gram's panels must fit its budget: refused before the forward pass
-        if name not in in_memory:
-            plan_panels(n, width[name], options.gram_budget_bytes)
+    # the out-of-core Gram's unit blocks must fit its budget: refused before the forward pass
+    blocks = {name: plan_blocks(n, width[name], options.gram_budget_bytes) for name in names if name not in in_memory}
     out = np.empty((len(names) if out_store is None else 1, n, n), dtype=np.float64)  # one square for a store
     io: dict[str, dict] = {}
     with spill_folder("rsa-bridge-spill-", options.spill_dir) as folder:  # sweeps killed runs' folders
         stores: dict[str, Any] = {
             name: _MemoryStore(n, width[name], plan.device) if name in in_memory
-            else _DiskStore(Path(folder), names.index(name), n, width[name]) for name in names}
+            else _DiskStore(Path(folder), names.index(name), blocks[name]) for name in names}
         try:
             sums = {name: torch.zeros(n, dtype=torch.float64, device=plan.device)
                     for name in names if gram_metric[name] == "correlation"}

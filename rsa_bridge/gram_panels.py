@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -151,13 +152,15 @@ def _cast_width(rows: int, chunk_bytes: int, itemsize: int) -> int:
     return max(1, int(chunk_bytes) // (itemsize * max(1, rows)))
 
 
-def _chunk(x: np.ndarray, cols: slice, dtype: type, centring: Centring, first_row: int) -> np.ndarray:
-    """Columns ``cols`` of ``x`` in ``dtype``, centred; a view when nothing needs changing, else a copy."""
+def _chunk(x: np.ndarray, cols: slice, dtype: type, centring: Centring, first_row: int,
+           first_col: int = 0) -> np.ndarray:
+    """Columns ``cols`` of ``x`` (layer units ``first_col + cols``) in ``dtype``, centred; a view when nothing
+    needs changing, else a copy."""
     part = x[:, cols]
     if not centring.active:
         return part if part.dtype == dtype else part.astype(dtype)
     part = part.astype(dtype, copy=True)
-    centring.apply(part, first_row, cols.start)
+    centring.apply(part, first_row, first_col + cols.start)
     return part
 
 
@@ -207,8 +210,9 @@ def mirror_upper(g: np.ndarray, step: int = 2048) -> np.ndarray:
 
 
 def symmetric_gram(x: np.ndarray, precision: str = "float64", *, out: np.ndarray | None = None,
-                   centring: Centring = NO_CENTRING, first_row: int = 0,
-                   chunk_bytes: int = 64 * 2 ** 20) -> np.ndarray:
+                   centring: Centring = NO_CENTRING, first_row: int = 0, first_col: int = 0,
+                   accumulate: bool = False, chunk_bytes: int = 64 * 2 ** 20,
+                   scratch: np.ndarray | None = None) -> np.ndarray:
     """``X @ X.T`` of an in-memory (n, p) array by BLAS syrk, as a full symmetric (n, n) float64 array.
 
     float64 activations in ``"float64"`` without centring: one ``dsyrk`` on the Fortran-ordered view
@@ -216,7 +220,10 @@ def symmetric_gram(x: np.ndarray, precision: str = "float64", *, out: np.ndarray
     (centred) copies of column chunks of ``chunk_bytes``. ``"float32"``: float32 syrk (numpy's ``a @ a.T``)
     over chunks of :data:`SUM_UNITS` units (views when nothing is centred) summed in float64.
     ``out``: an optional C-ordered (n, n) float64 array that receives the result (overwritten);
-    ``centring``/``first_row``: as :func:`tile_product` (``X`` = the centred ``x``). ``x`` is never changed.
+    ``centring``/``first_row``: as :func:`tile_product` (``X`` = the centred ``x``), ``first_col``: the layer
+    unit of ``x[:, 0]``. ``x`` is never changed. ``accumulate=True`` adds to ``out`` instead; in ``"float64"``
+    only its lower triangle is then updated (the caller mirrors it at the end, :func:`mirror_lower`).
+    ``scratch``: an (n, n) float32 array to reuse for the float32 chunk products.
     """
     from scipy.linalg.blas import dsyrk
 
@@ -225,61 +232,100 @@ def symmetric_gram(x: np.ndarray, precision: str = "float64", *, out: np.ndarray
         out = np.zeros((n, n), dtype=np.float64)
     elif out.shape != (n, n) or out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-ordered ({n}, {n}) float64 array")
-    else:
+    elif not accumulate:
         out[...] = 0.0
     if precision == "float64":
         target = out.T  # Fortran-ordered: dsyrk updates it in place; its upper triangle is out's lower one
         whole = x.dtype == np.float64 and not centring.active
         width = units if whole else _cast_width(n, chunk_bytes, 8)
         for k in range(0, units, width):
-            chunk = np.ascontiguousarray(_chunk(x, slice(k, min(k + width, units)), np.float64, centring, first_row))
+            chunk = np.ascontiguousarray(_chunk(x, slice(k, min(k + width, units)), np.float64, centring, first_row,
+                                                first_col))
             dsyrk(1.0, chunk.T, beta=1.0, c=target, trans=1, lower=0, overwrite_c=1)
-        return _mirror_lower(out)
-    scratch = np.empty((n, n), dtype=np.float32)
+        return out if accumulate else mirror_lower(out)
+    scratch = np.empty((n, n), dtype=np.float32) if scratch is None else scratch
     for k in range(0, units, SUM_UNITS):
-        chunk = _chunk(x, slice(k, min(k + SUM_UNITS, units)), np.float32, centring, first_row)
+        chunk = _chunk(x, slice(k, min(k + SUM_UNITS, units)), np.float32, centring, first_row, first_col)
         out += np.matmul(chunk, chunk.T, out=scratch)  # numpy calls syrk for a @ a.T (full result)
     return out
 
 
-def _mirror_lower(g: np.ndarray) -> np.ndarray:
+def mirror_lower(g: np.ndarray) -> np.ndarray:
     """Copy the lower triangle of ``g`` onto the upper one (the transpose of :func:`mirror_upper`)."""
     mirror_upper(g.T)
     return g
 
 
 class PanelReader:
-    """Reads stimulus panels of a stimulus-major float32 spill file with plain ``pread`` calls.
+    """Reads a float32 spill file laid out as unit blocks with plain ``pread`` calls.
+
+    The file holds an (n, n_units) matrix as consecutive unit blocks of ``block_units`` columns (the last may
+    be narrower), each block a row-major (n, width) array: block k starts at byte ``4 n k block_units``. With
+    ``block_units = n_units`` (the default) it is simply stimulus-major rows. A whole unit block is one
+    contiguous read (:meth:`read_block`); a stimulus panel one contiguous read per block (:meth:`read`).
 
     Args:
-        path: the file, ``n`` rows of ``n_units`` float32 values.
-        n, n_units: its shape.
+        path: the file; n, n_units: its shape; block_units: its block width.
 
-    ``bytes_read`` counts every byte the reader got back from the file.
+    ``bytes_read`` counts every byte the reader got back from the file, ``read_s`` the seconds spent reading
+    and ``wait_s`` the seconds :func:`out_of_core_gram` waited for a panel (reads not hidden behind products).
     """
 
-    def __init__(self, path: str | os.PathLike, n: int, n_units: int) -> None:
+    def __init__(self, path: str | os.PathLike, n: int, n_units: int, block_units: int | None = None) -> None:
         self.path, self.n, self.n_units = os.fspath(path), int(n), int(n_units)
+        self.block_units = self.n_units if block_units is None else max(1, min(int(block_units), self.n_units))
         self.bytes_read = 0
+        self.read_s = self.wait_s = 0.0
         self._lock = threading.Lock()
 
+    def blocks(self) -> list[tuple[int, int]]:
+        """The (first, stop) units of each block."""
+        return [(u, min(u + self.block_units, self.n_units)) for u in range(0, self.n_units, self.block_units)]
+
+    def _pread(self, fd: int, target: np.ndarray, offset: int) -> None:
+        view = memoryview(target.reshape(-1)).cast("B")
+        while view:
+            got = os.preadv(fd, [view[:1 << 30]], offset)
+            if got <= 0:
+                raise RSABridgeError(f"the spill file {self.path} is shorter than written (disk full?)")
+            with self._lock:
+                self.bytes_read += got
+            view, offset = view[got:], offset + got
+
     def read(self, start: int, stop: int, buffer: np.ndarray | None = None) -> np.ndarray:
-        """Rows ``start:stop`` as a (stop - start, n_units) float32 array (in ``buffer`` when given)."""
+        """Stimuli ``start:stop`` as a (stop - start, n_units) float32 array (in ``buffer`` when given)."""
+        t0 = time.perf_counter()
         rows = stop - start
         flat = np.empty(rows * self.n_units, np.float32) if buffer is None else buffer.reshape(-1)[:rows * self.n_units]
-        view, offset = memoryview(flat).cast("B"), start * self.n_units * ITEMSIZE
+        panel = flat.reshape(rows, self.n_units)
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            while view:
-                got = os.preadv(fd, [view[:1 << 30]], offset)
-                if got <= 0:
-                    raise RSABridgeError(f"the spill file {self.path} is shorter than written (disk full?)")
-                with self._lock:
-                    self.bytes_read += got
-                view, offset = view[got:], offset + got
+            for u0, u1 in self.blocks():
+                offset = ITEMSIZE * (self.n * u0 + start * (u1 - u0))
+                if u1 - u0 == self.n_units:
+                    self._pread(fd, panel, offset)
+                else:
+                    piece = np.empty((rows, u1 - u0), np.float32)
+                    self._pread(fd, piece, offset)
+                    panel[:, u0:u1] = piece
         finally:
             os.close(fd)
-        return flat.reshape(rows, self.n_units)
+        self.read_s += time.perf_counter() - t0
+        return panel
+
+    def read_block(self, k: int, buffer: np.ndarray | None = None) -> np.ndarray:
+        """Unit block ``k``: all n stimuli as an (n, width) float32 array (in ``buffer`` when given)."""
+        t0 = time.perf_counter()
+        u0, u1 = self.blocks()[k]
+        size = self.n * (u1 - u0)
+        flat = np.empty(size, np.float32) if buffer is None else buffer.reshape(-1)[:size]
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            self._pread(fd, flat, ITEMSIZE * self.n * u0)
+        finally:
+            os.close(fd)
+        self.read_s += time.perf_counter() - t0
+        return flat.reshape(self.n, u1 - u0)
 
 
 def out_of_core_gram(reader: PanelReader, plan: PanelPlan, precision: str = "float64", *,
@@ -315,7 +361,9 @@ def out_of_core_gram(reader: PanelReader, plan: PanelPlan, precision: str = "flo
             for k in (i, j):
                 if k in held:
                     continue
+                t0 = time.perf_counter()
                 panel = pending.result()
+                reader.wait_s += time.perf_counter() - t0
                 held = {key: value for key, value in held.items() if key in (i, j)}
                 held[k] = panel
                 free = [b for b in pool if not any(np.may_share_memory(b, h) for h in held.values())]

@@ -35,7 +35,7 @@ __all__ = ["BOOTSTRAP_OVER", "DEFAULT_CHUNK_BYTES", "DEFAULT_GRAM_BUDGET", "DEFA
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
 #: bytes of float32 activations kept in memory (on the extraction device) before layers spill to disk
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
-#: bytes of the out-of-core Gram's panel buffers (RDMOptions.gram_budget None; rsa_bridge.gram_panels)
+#: bytes of the out-of-core Gram's unit-block buffers (RDMOptions.gram_budget None; rsa_bridge.gram_blocks)
 DEFAULT_GRAM_BUDGET = 1024 * 1024 * 1024
 #: RDM working precisions -> bytes per value: a view of :data:`rsa_bridge.precisions.PRECISIONS`
 PRECISIONS: Registry[int] = Registry("RDM precision", {name: p.itemsize for name, p in _PRECISIONS.items()})
@@ -100,9 +100,9 @@ class RDMOptions:
             neither enters the cache key; the results record what ran (``rdm_store``, ``rdm_storage``).
         chunk_bytes: bytes of one working block of the Gram products (changes the order of the float
             sums, so a non-default value enters the cache key).
-        gram_budget: bytes of the out-of-core Gram's panel buffers for a spilled layer
-            (:mod:`rsa_bridge.gram_panels`: three stimulus panels); None = :data:`DEFAULT_GRAM_BUDGET` (1 GiB).
-            Fewer bytes, more panels: each spilled byte is read about (panels + 1) / 2 times.
+        gram_budget: bytes of the out-of-core Gram's buffers for a spilled layer (:mod:`rsa_bridge.gram_blocks`:
+            two unit blocks of all stimuli); None = :data:`DEFAULT_GRAM_BUDGET` (1 GiB). Each spilled byte is read
+            once whatever the budget; fewer bytes, narrower blocks (more, smaller products).
 
     Examples:
         >>> from rsa_bridge.options import RDMOptions
@@ -159,7 +159,7 @@ class RDMOptions:
 
     @property
     def gram_budget_bytes(self) -> float:
-        """The out-of-core Gram's panel budget in bytes, None resolved to :data:`DEFAULT_GRAM_BUDGET`."""
+        """The out-of-core Gram's buffer budget in bytes, None resolved to :data:`DEFAULT_GRAM_BUDGET`."""
         return DEFAULT_GRAM_BUDGET if self.gram_budget is None else self.gram_budget
 
     @property

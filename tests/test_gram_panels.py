@@ -167,13 +167,13 @@ def test_stream_rdms_out_of_core_panels_equal_in_memory(tmp_path):
         memory = stream_rdms(net, images, ["0", "3"], RDMOptions(metric=metric, memory_budget=math.inf),
                              progress=False)
         spilled = stream_rdms(net, images, ["0", "3"], RDMOptions(metric=metric, memory_budget=0, batch_size=5,
-                                                                  gram_budget=3 * 4 * 144 * 6, spill_dir=tmp_path),
+                                                                  gram_budget=2 * 4 * 23 * 62, spill_dir=tmp_path),
                               progress=False)
         np.testing.assert_allclose(spilled.values, memory.values, rtol=0, atol=1e-12)
-        assert "out of core: 4 panels" in spilled.attrs["gram_paths"]  # conv layer: 144 units, 6 rows a panel
+        assert "out of core: 3 unit blocks of <= 62 units" in spilled.attrs["gram_paths"]  # conv layer: 144 units
         assert spilled.attrs["gram_io_read_bytes"] == spilled.attrs["gram_io_planned_bytes"] > 0
         assert memory.attrs["gram_io_read_bytes"] == 0 and "in memory (syrk)" in memory.attrs["gram_paths"]
-    with pytest.raises(RSABridgeError, match="cannot hold 3 panels"):  # refused before the forward pass
+    with pytest.raises(RSABridgeError, match="cannot hold 2 unit blocks"):  # refused before the forward pass
         stream_rdms(net, images, ["0"], RDMOptions(memory_budget=0, gram_budget=100), progress=False)
     assert list(tmp_path.iterdir()) == []
 
@@ -182,15 +182,17 @@ def test_dask_tiles_equal_serial(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     from rsa_bridge.app.gram_tiles import dask_gram, tile_bytes
 
+    from rsa_bridge.gram_blocks import write_blocks
+
     data = (np.random.default_rng(3).standard_normal((29, 13)) + 1).astype(np.float32)
     path = tmp_path / "layer.f32"
-    data.tofile(path)
+    write_blocks(data, path, 5)  # as extractors.streaming writes it: unit blocks of 5, 5, 3 units
     plan = plan_panels(29, 13, 3 * 4 * 13 * 8)  # 4 panels: 8, 8, 8, 5 rows
     centring = Centring(row_means=data.astype(np.float64).mean(axis=1))
-    serial = out_of_core_gram(PanelReader(path, 29, 13), plan, centring=centring)
+    serial = out_of_core_gram(PanelReader(path, 29, 13, 5), plan, centring=centring)
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        gram, report = dask_gram(client, path, plan, centring=centring)
+        gram, report = dask_gram(client, path, plan, centring=centring, block_units=5)
         np.testing.assert_array_equal(gram, serial)
         _close(gram, _reference(data, centring), "float64")
         assert report.tiles == 10 and report.read_bytes == report.planned_bytes == tile_bytes(plan)
@@ -199,3 +201,34 @@ def test_dask_tiles_equal_serial(tmp_path):
             for i, j in plan.tiles)
         with pytest.raises(RSABridgeError, match="not the 1508 bytes"):
             dask_gram(client, tmp_path / "missing.f32", plan)
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("block_budget_units, blocks", [(37, 1), (10, 4), (1, 37)])
+def test_unit_block_gram_reads_each_byte_once(x, tmp_path, precision, block_budget_units, blocks):
+    from rsa_bridge.gram_blocks import plan_blocks, unit_block_gram, write_blocks
+
+    plan = plan_blocks(53, 37, budget_bytes=2 * 4 * 53 * block_budget_units + 7)
+    assert len(plan.blocks) == blocks and plan.blocks[-1][1] == 37  # 10 does not divide 37: 10, 10, 10, 7
+    path = tmp_path / "layer.f32"
+    write_blocks(x, path, plan.block_units)
+    assert path.stat().st_size == x.nbytes == plan.planned_bytes
+    for centring in _centrings(x).values():
+        reader = PanelReader(path, 53, 37, plan.block_units)
+        out = np.full((53, 53), np.nan)
+        assert unit_block_gram(reader, plan, precision, centring=centring, out=out, chunk_bytes=53 * 8 * 3) is out
+        _close(out, _reference(x, centring), precision)
+        assert reader.bytes_read == plan.planned_bytes  # each byte once, counted by the reader
+        # the same file read as stimulus panels (one piece per unit block)
+        panels = plan_panels(53, 37, 3 * 4 * 37 * 11)
+        reader = PanelReader(path, 53, 37, plan.block_units)
+        _close(out_of_core_gram(reader, panels, precision, centring=centring), _reference(x, centring), precision)
+        assert reader.bytes_read == panels.planned_bytes
+    np.testing.assert_array_equal(PanelReader(path, 53, 37, plan.block_units).read(5, 16), x[5:16])
+
+
+def test_unit_block_budget_refused():
+    from rsa_bridge.gram_blocks import plan_blocks
+
+    with pytest.raises(RSABridgeError, match="cannot hold 2 unit blocks of 53 stimuli"):
+        plan_blocks(53, 37, 2 * 4 * 53 - 1)

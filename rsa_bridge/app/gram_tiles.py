@@ -2,8 +2,8 @@
 
 :mod:`rsa_bridge.gram_panels` multiplies a layer's stimulus panels in one process. Here each tile (i, j),
 i <= j, of the same :class:`rsa_bridge.gram_panels.PanelPlan` is one dask task: a worker opens the layer's
-stimulus-major float32 spill file (a path every worker can read: a shared or network file system), reads
-panel i (and j), centres and multiplies them with :func:`rsa_bridge.gram_panels.tile_product` and hands back
+float32 spill file (a path every worker can read: a shared or network file system; stimulus-major rows or
+the unit blocks :mod:`extractors.streaming` writes), reads panel i (and j), centres and multiplies them with :func:`rsa_bridge.gram_panels.tile_product` and hands back
 the (rows_i, rows_j) float64 tile with the bytes it read and its read and product seconds. The client
 writes the tiles into the (n, n) Gram and mirrors the upper half: equal to the serial
 :func:`rsa_bridge.gram_panels.out_of_core_gram` tile for tile (the same products, the same chunks).
@@ -56,10 +56,11 @@ def tile_bytes(plan: PanelPlan) -> int:
     return sum((rows[i] + (rows[j] if j != i else 0)) * plan.n_units * 4 for i, j in plan.tiles)
 
 
-def _tile(path: str, plan: PanelPlan, ij: tuple[int, int], precision: str, centring: Centring) -> dict:
+def _tile(path: str, plan: PanelPlan, ij: tuple[int, int], precision: str, centring: Centring,
+          block_units: int | None) -> dict:
     """One task: tile (i, j) of the Gram from the spill file at ``path``."""
     i, j = ij
-    reader = PanelReader(path, plan.n, plan.n_units)
+    reader = PanelReader(path, plan.n, plan.n_units, block_units)
     t0 = time.perf_counter()
     a = reader.read(*plan.bounds[i])
     b = None if i == j else reader.read(*plan.bounds[j])
@@ -70,7 +71,8 @@ def _tile(path: str, plan: PanelPlan, ij: tuple[int, int], precision: str, centr
 
 
 def dask_gram(client: Any, path: str | os.PathLike, plan: PanelPlan, precision: str = "float64", *,
-              centring: Centring = NO_CENTRING, out: np.ndarray | None = None) -> tuple[np.ndarray, TileReport]:
+              centring: Centring = NO_CENTRING, block_units: int | None = None,
+              out: np.ndarray | None = None) -> tuple[np.ndarray, TileReport]:
     """The (n, n) float64 Gram of the spill file at ``path`` (``plan.n`` rows of ``plan.n_units`` float32),
     one dask task per tile of ``plan``.
 
@@ -78,6 +80,8 @@ def dask_gram(client: Any, path: str | os.PathLike, plan: PanelPlan, precision: 
         client: a ``dask.distributed.Client`` whose workers can read ``path``.
         plan: :func:`rsa_bridge.gram_panels.plan_panels` of the layer (its panel budget is per worker).
         precision, centring: as :func:`rsa_bridge.gram_panels.tile_product`.
+        block_units: the file's unit-block width (:class:`rsa_bridge.gram_panels.PanelReader`; None: stimulus-major
+            rows, one block): a spill file of :mod:`extractors.streaming` is read as it was written.
         out: optional C-ordered (n, n) float64 array for the result.
 
     Returns:
@@ -95,7 +99,7 @@ def dask_gram(client: Any, path: str | os.PathLike, plan: PanelPlan, precision: 
     n = plan.n
     gram = np.empty((n, n), dtype=np.float64) if out is None else out
     shared = client.scatter(centring, broadcast=True) if centring.active else centring
-    futures = [client.submit(_tile, path, plan, ij, precision, shared, pure=False) for ij in plan.tiles]
+    futures = [client.submit(_tile, path, plan, ij, precision, shared, block_units, pure=False) for ij in plan.tiles]
     from dask.distributed import as_completed
 
     read = read_s = product_s = 0
