@@ -17,10 +17,11 @@ Example::
     >>> from rsa_bridge.gram_panels import PanelReader
     >>> x = np.arange(40, dtype=np.float32).reshape(5, 8) % 7
     >>> plan = plan_blocks(5, 8, budget_bytes=2 * 4 * 5 * 3)            # blocks of 3 units: 3, 3, 2
-    >>> folder = tempfile.mkdtemp(); path = os.path.join(folder, "layer.f32")
-    >>> write_blocks(x, path, plan.block_units)
-    >>> reader = PanelReader(path, 5, 8, plan.block_units)
-    >>> bool(np.allclose(unit_block_gram(reader, plan), x.astype(float) @ x.T.astype(float)))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     write_blocks(x, os.path.join(folder, "layer.f32"), plan.block_units)
+    ...     reader = PanelReader(os.path.join(folder, "layer.f32"), 5, 8, plan.block_units)
+    ...     gram = unit_block_gram(reader, plan)
+    >>> bool(np.allclose(gram, x.astype(float) @ x.T.astype(float)))
     True
     >>> reader.bytes_read == plan.planned_bytes == x.nbytes
     True

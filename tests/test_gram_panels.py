@@ -232,3 +232,12 @@ def test_unit_block_budget_refused():
 
     with pytest.raises(RSABridgeError, match="cannot hold 2 unit blocks of 53 stimuli"):
         plan_blocks(53, 37, 2 * 4 * 53 - 1)
+
+
+@pytest.mark.parametrize("name", ["rsa_bridge.gram_panels", "rsa_bridge.gram_blocks"])
+def test_module_examples_run(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
