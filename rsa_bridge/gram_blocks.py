@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.gram_panels import ITEMSIZE, NO_CENTRING, Centring, PanelReader, mirror_lower, symmetric_gram
+from rsa_bridge.gram_panels import (ITEMSIZE, NO_CENTRING, Centring, PanelReader, mirror_lower, mirror_upper,
+                                    strip_rows, symmetric_gram)
 
 #: unit blocks held at once: the one multiplied and the one read ahead
 BLOCK_BUFFERS = 2
@@ -107,7 +108,7 @@ def unit_block_gram(reader: PanelReader, plan: BlockPlan, precision: str = "floa
     n = plan.n
     out = np.zeros((n, n), dtype=np.float64) if out is None else out
     out[...] = 0.0
-    scratch = np.empty((n, n), dtype=np.float32) if precision == "float32" else None
+    scratch = np.empty((strip_rows(n), n), dtype=np.float32) if precision == "float32" else None
     buffers = [np.empty(n * plan.block_units, np.float32) for _ in range(min(BLOCK_BUFFERS, len(plan.blocks)))]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rsa-bridge-block-reader") as thread:
         pending = thread.submit(reader.read_block, 0, buffers[0])
@@ -119,4 +120,6 @@ def unit_block_gram(reader: PanelReader, plan: BlockPlan, precision: str = "floa
                 pending = thread.submit(reader.read_block, k + 1, buffers[(k + 1) % len(buffers)])
             symmetric_gram(block, precision, out=out, centring=centring, first_col=u0, accumulate=True,
                            chunk_bytes=chunk_bytes, scratch=scratch)
-    return mirror_lower(out) if precision == "float64" else out
+    if precision == "float64":
+        return mirror_lower(out)
+    return out if strip_rows(n) == n else mirror_upper(out)

@@ -45,6 +45,8 @@ from rsa_bridge.errors import RSABridgeError
 SUM_UNITS = 8192
 #: panels held at once by the out-of-core Gram: the resident row panel, the column panel, the one read ahead
 BUFFERS = 3
+#: float32 products of more stimuli than this run in :data:`STRIPS` row strips (a smaller scratch)
+STRIP_MIN, STRIPS = 4096, 8
 #: bytes of one float32 activation value in a spill file
 ITEMSIZE = 4
 
@@ -193,6 +195,11 @@ def tile_product(a: np.ndarray, b: np.ndarray | None, precision: str = "float64"
     return out
 
 
+def strip_rows(n: int) -> int:
+    """Rows of one float32 product strip of an n-stimulus Gram (n itself up to :data:`STRIP_MIN`)."""
+    return n if n <= STRIP_MIN else -(-n // STRIPS)
+
+
 def mirror_upper(g: np.ndarray, step: int = 2048) -> np.ndarray:
     """Copy the upper triangle of the square ``g`` onto its lower one, in place, block by block."""
     n = g.shape[0]
@@ -223,7 +230,10 @@ def symmetric_gram(x: np.ndarray, precision: str = "float64", *, out: np.ndarray
     ``centring``/``first_row``: as :func:`tile_product` (``X`` = the centred ``x``), ``first_col``: the layer
     unit of ``x[:, 0]``. ``x`` is never changed. ``accumulate=True`` adds to ``out`` instead; in ``"float64"``
     only its lower triangle is then updated (the caller mirrors it at the end, :func:`mirror_lower`).
-    ``scratch``: an (n, n) float32 array to reuse for the float32 chunk products.
+    ``scratch``: a (:func:`strip_rows` (n), n) float32 array to reuse for the float32 chunk products. Above
+    :data:`STRIP_MIN` stimuli the float32 products run in row strips of the upper triangle (a ``gemm`` per strip,
+    about 1/16 more flops than ``syrk``), so the scratch is 1/8 of an n x n float32 square (0.24 GB at 22,000
+    stimuli instead of 1.9 GB); with ``accumulate=True`` only the upper triangle is then complete.
     """
     from scipy.linalg.blas import dsyrk
 
@@ -243,11 +253,17 @@ def symmetric_gram(x: np.ndarray, precision: str = "float64", *, out: np.ndarray
                                                 first_col))
             dsyrk(1.0, chunk.T, beta=1.0, c=target, trans=1, lower=0, overwrite_c=1)
         return out if accumulate else mirror_lower(out)
-    scratch = np.empty((n, n), dtype=np.float32) if scratch is None else scratch
+    rows = strip_rows(n)
+    scratch = np.empty((rows, n), dtype=np.float32) if scratch is None else scratch
     for k in range(0, units, SUM_UNITS):
         chunk = _chunk(x, slice(k, min(k + SUM_UNITS, units)), np.float32, centring, first_row, first_col)
-        out += np.matmul(chunk, chunk.T, out=scratch)  # numpy calls syrk for a @ a.T (full result)
-    return out
+        if rows == n:
+            out += np.matmul(chunk, chunk.T, out=scratch)  # numpy calls syrk for a @ a.T (full result)
+            continue
+        for a in range(0, n, rows):  # row strips of the upper triangle: a float32 scratch of rows x n, not n x n
+            b = min(a + rows, n)
+            out[a:b, a:] += np.matmul(chunk[a:b], chunk[a:].T, out=scratch[:b - a, :n - a])
+    return out if accumulate or rows == n else mirror_upper(out)
 
 
 def mirror_lower(g: np.ndarray) -> np.ndarray:

@@ -241,3 +241,19 @@ def test_module_examples_run(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_float32_row_strips_above_strip_min(monkeypatch, tmp_path):
+    import rsa_bridge.gram_panels as gp
+    from rsa_bridge.gram_blocks import plan_blocks, unit_block_gram, write_blocks
+
+    monkeypatch.setattr(gp, "STRIP_MIN", 10)  # 53 stimuli: strips of 7 rows, the last of 4
+    x = (np.random.default_rng(5).standard_normal((53, 29)) + 1).astype(np.float32)
+    assert gp.strip_rows(53) == 7
+    for centring in _centrings(x).values():
+        _close(symmetric_gram(x, "float32", centring=centring), _reference(x, centring), "float32")
+        plan = plan_blocks(53, 29, 2 * 4 * 53 * 8)  # 4 unit blocks
+        write_blocks(x, tmp_path / "layer.f32", plan.block_units)
+        got = unit_block_gram(PanelReader(tmp_path / "layer.f32", 53, 29, plan.block_units), plan, "float32",
+                              centring=centring)
+        _close(got, _reference(x, centring), "float32")
