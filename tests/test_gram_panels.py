@@ -257,3 +257,42 @@ def test_float32_row_strips_above_strip_min(monkeypatch, tmp_path):
         got = unit_block_gram(PanelReader(tmp_path / "layer.f32", 53, 29, plan.block_units), plan, "float32",
                               centring=centring)
         _close(got, _reference(x, centring), "float32")
+
+
+def test_timing_add_counts_into_the_stage(tmp_path, monkeypatch):
+    from rsa_bridge import timing
+
+    monkeypatch.setenv(timing.ENV, str(tmp_path / "t.json"))
+    monkeypatch.setattr(timing, "_state", {})
+    try:
+        timing.begin("gram_rdm")
+        timing.add("gram_rdm", gram_flops=10, io_read_bytes=4)
+        timing.add("gram_rdm", gram_flops=5, io_read_bytes=0)
+        timing.end("gram_rdm")
+        record = timing.recorder().stages["gram_rdm"]
+        assert record["gram_flops"] == 15 and record["io_read_bytes"] == 4 and record["calls"] == 1
+    finally:
+        timing.recorder().stop.set()
+
+
+def test_bench_scrub_and_floor():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_large_compare", root / "benchmarks" / "bench_large_compare.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    text = ('/x/.venv/bin/python -m rsa_bridge compare --dataset /tmp/rsa_bridge_large/n2500_seed0_64px_r1_noise1_v1/'
+            'neural.nc --out /tmp/rsa-bridge-bench-ab12_x/out')
+    assert bench.scrub(text) == "python -m rsa_bridge compare --dataset D/neural.nc --out OUT"
+    row = {"precision": "float32", "stages": {"gram_rdm": {"wall_s": 30.0, "gram_flops": 2e11, "io_read_bytes": 8,
+                                                           "io_planned_bytes": 8}}}
+    got = bench.gram_floor(row, {"float32": 1e10})
+    assert got["gram_floor_s"] == 20.0 and got["gram_over_floor"] == 1.5 and got["gram_io_read_bytes"] == 8
+    assert bench.gram_floor({"precision": "float64", "stages": {}}, {"float32": 1e10}) == {}
