@@ -46,9 +46,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rsa_bridge.gram_blocks import plan_blocks, unit_block_gram, write_blocks  # noqa: E402
-from rsa_bridge.gram_panels import PanelReader, out_of_core_gram, plan_panels, symmetric_gram  # noqa: E402
-
+from rsa_bridge.gram_blocks import plan_blocks, unit_block_gram, write_blocks
+from rsa_bridge.gram_panels import (
+    PanelReader,
+    out_of_core_gram,
+    plan_panels,
+    symmetric_gram,
+)
 
 #: the timed paths, in the order they run
 PATHS = ("in_memory", "torch_blocks", "unit_blocks", "panels", "dask_tiles")

@@ -36,8 +36,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.gram_panels import (ITEMSIZE, NO_CENTRING, Centring, PanelReader, mirror_lower, mirror_upper,
-                                    strip_rows, symmetric_gram)
+from rsa_bridge.gram_panels import (
+    ITEMSIZE,
+    NO_CENTRING,
+    Centring,
+    PanelReader,
+    mirror_lower,
+    mirror_upper,
+    strip_rows,
+    symmetric_gram,
+)
 
 #: unit blocks held at once: the one multiplied and the one read ahead
 BLOCK_BUFFERS = 2
@@ -85,8 +93,8 @@ def plan_blocks(n: int, n_units: int, budget_bytes: float) -> BlockPlan:
 def write_blocks(x: np.ndarray, path: str | os.PathLike, block_units: int) -> None:
     """Write an in-memory (n, p) array as the unit-block file :class:`PanelReader` reads (tests, benchmarks)."""
     with open(path, "wb") as handle:
-        for u in range(0, x.shape[1], block_units):
-            handle.write(np.ascontiguousarray(x[:, u:u + block_units], dtype=np.float32).tobytes())
+        handle.writelines(np.ascontiguousarray(x[:, u:u + block_units], dtype=np.float32).tobytes()
+                          for u in range(0, x.shape[1], block_units))
 
 
 def unit_block_gram(reader: PanelReader, plan: BlockPlan, precision: str = "float64", *,

@@ -13,8 +13,16 @@ import torch
 from torch import nn
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.gram_panels import (Centring, PanelReader, _schedule, mirror_upper, out_of_core_gram, plan_panels,
-                                    symmetric_gram, tile_product)
+from rsa_bridge.gram_panels import (
+    Centring,
+    PanelReader,
+    _schedule,
+    mirror_upper,
+    out_of_core_gram,
+    plan_panels,
+    symmetric_gram,
+    tile_product,
+)
 from rsa_bridge.options import RDMOptions
 
 TOL = {"float64": 1e-10, "float32": 1e-5}
@@ -93,7 +101,7 @@ def test_out_of_core_equals_numpy_and_reads_what_it_planned(x, tmp_path, n, budg
     plan = plan_panels(n, data.shape[1], budget_bytes=3 * 4 * data.shape[1] * budget_rows + 5)
     assert len(plan.bounds) == panels and plan.bounds[-1][1] == n
     assert plan.planned_bytes == 4 * data.shape[1] * sum(plan.bounds[k][1] - plan.bounds[k][0] for k in plan.reads)
-    for centre, centring in _centrings(data).items():
+    for centring in _centrings(data).values():
         reader = PanelReader(path, n, data.shape[1])
         got = out_of_core_gram(reader, plan, precision, centring=centring, chunk_bytes=8 * 2 * n * 5)
         _close(got, _reference(data, centring), precision)
@@ -181,7 +189,6 @@ def test_stream_rdms_out_of_core_panels_equal_in_memory(tmp_path):
 def test_dask_tiles_equal_serial(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     from rsa_bridge.app.gram_tiles import dask_gram, tile_bytes
-
     from rsa_bridge.gram_blocks import write_blocks
 
     data = (np.random.default_rng(3).standard_normal((29, 13)) + 1).astype(np.float32)

@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.gram_panels import NO_CENTRING, Centring, PanelPlan, PanelReader, mirror_upper, tile_product
+from rsa_bridge.gram_panels import (
+    NO_CENTRING,
+    Centring,
+    PanelPlan,
+    PanelReader,
+    mirror_upper,
+    tile_product,
+)
 
 
 @dataclass(frozen=True)
