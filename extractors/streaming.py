@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +153,16 @@ def _centring(center: str | None, means: torch.Tensor | None, col_sums: torch.Te
     return NO_CENTRING
 
 
-def _layer_gram(store: Any, square: np.ndarray, precision: str, centring: Centring, options: RDMOptions) -> dict:
+def _layer_gram(store: Any, square: np.ndarray, precision: str, centring: Centring, options: RDMOptions,
+                spilled_gram: Callable[..., dict] | None = None) -> dict:
     """Fill ``square`` with a CPU layer's full symmetric float64 Gram; return what it read and computed."""
     if isinstance(store, _MemoryStore):
         x = store.data.numpy()
         symmetric_gram(x, precision, out=square, centring=centring, chunk_bytes=options.chunk_bytes)
         return {"path": "in memory (syrk)", "flops": x.shape[0] ** 2 * x.shape[1], "planned": 0, "read": 0}
     reader = store.reader()
+    if spilled_gram is not None:
+        return {**spilled_gram(reader, store.plan, precision, centring, square), "flops": store.n ** 2 * store.width}
     unit_block_gram(reader, store.plan, precision, centring=centring, out=square, chunk_bytes=options.chunk_bytes)
     return {"path": f"out of core: {store.plan.describe()}", "flops": store.n ** 2 * store.width,
             "planned": store.plan.planned_bytes, "read": reader.bytes_read}
@@ -193,6 +196,7 @@ def stream_rdms(
     stimulus_ids: Sequence[str] | None = None,
     kernels_out: dict | None = None,
     out_store: RDMStore | None = None,
+    spilled_gram: Callable[..., dict] | None = None,
     **old_keywords: Any,
 ) -> xr.DataArray | RDMStore:
     """RDMs of ``layers`` of ``model`` for ``images``, streaming activations (see the module docstring).
@@ -213,6 +217,12 @@ def stream_rdms(
         out_store: an :class:`rsa_bridge.rdm_store.RDMStore` over the same stimulus ids: each finished layer RDM
             is put there (with its ``module_path`` and ``n_units``) and the store is returned with the attrs
             below, so only one (n, n) Gram/RDM exists at a time instead of the (L, n, n) array.
+        spilled_gram: computes a spilled layer's Gram instead of this process, e.g. as dask tiles
+            (:func:`rsa_bridge.app.gram_tiles.tile_executor`): called as ``spilled_gram(reader, plan, precision,
+            centring, square)`` with the layer's :class:`rsa_bridge.gram_panels.PanelReader` (its ``path`` on
+            storage the workers share: ``options.spill_dir``), :class:`rsa_bridge.gram_blocks.BlockPlan` and
+            :class:`rsa_bridge.gram_panels.Centring`; it fills ``square`` with the full (n, n) Gram and returns
+            ``{"path": str, "planned": bytes, "read": bytes}`` (recorded in the attrs).
         old_keywords: the options as separate keywords (``metric=``, ``batch_size=``, ...) of earlier releases
             are removed: any is a TypeError naming the RDMOptions field to use.
 
@@ -309,7 +319,7 @@ def stream_rdms(
                         if plan.device.type == "cpu" or name not in in_memory:  # numpy BLAS (syrk / panels)
                             centring = _centring(check_metric(gram_metric[name]).center, means,
                                                  col_sums.get(name), n)
-                            done = _layer_gram(stores[name], square, precision, centring, options)
+                            done = _layer_gram(stores[name], square, precision, centring, options, spilled_gram)
                             acc = GramAccumulator.filled(torch.from_numpy(square), gram_metric[name], width[name])
                             bar.update(width[name])
                             io[name] = done

@@ -208,6 +208,24 @@ def test_dask_tiles_equal_serial(tmp_path):
             for i, j in plan.tiles)
         with pytest.raises(RSABridgeError, match="not the 1508 bytes"):
             dask_gram(client, tmp_path / "missing.f32", plan)
+        _stream_with_tiles(client, tmp_path)
+
+
+def _stream_with_tiles(client, tmp_path):
+    """stream_rdms with each spilled layer's Gram as dask tiles equals the serial unit-block Gram."""
+    from extractors.streaming import stream_rdms
+    from rsa_bridge.app.gram_tiles import tile_executor
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 9)).eval()
+    images = torch.rand(23, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    options = RDMOptions(metric="correlation", memory_budget=0, gram_budget=2 * 4 * 23 * 62, spill_dir=tmp_path)
+    serial = stream_rdms(net, images, ["0", "3"], options, progress=False)
+    tiled = stream_rdms(net, images, ["0", "3"], options, progress=False,
+                        spilled_gram=tile_executor(client, 3 * 4 * 144 * 8))
+    np.testing.assert_allclose(tiled.values, serial.values, rtol=0, atol=1e-12)
+    assert "dask tiles: 3 panels of <= 8 stimuli" in tiled.attrs["gram_paths"]
+    assert tiled.attrs["gram_io_read_bytes"] == tiled.attrs["gram_io_planned_bytes"] > 0
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])

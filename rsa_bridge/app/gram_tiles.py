@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from rsa_bridge.gram_panels import (
     PanelPlan,
     PanelReader,
     mirror_upper,
+    plan_panels,
     tile_product,
 )
 
@@ -122,3 +124,21 @@ def dask_gram(client: Any, path: str | os.PathLike, plan: PanelPlan, precision: 
         future.release()
     report = TileReport(len(futures), tile_bytes(plan), int(read), float(read_s), float(product_s), len(workers))
     return mirror_upper(gram, step=plan.panel_rows), report
+
+
+def tile_executor(client: Any, budget_bytes: float) -> Callable[..., dict]:
+    """A ``spilled_gram`` for :func:`extractors.streaming.stream_rdms`: each spilled layer's Gram as dask tiles
+    (:func:`dask_gram`) of stimulus panels sized so three fit ``budget_bytes`` on a worker.
+
+    Raises (when a layer's Gram runs):
+        RSABridgeError: the budget cannot hold three one-stimulus panels of the layer (:func:`plan_panels`).
+    """
+
+    def run(reader: PanelReader, blocks: Any, precision: str, centring: Centring, out: np.ndarray) -> dict:
+        plan = plan_panels(blocks.n, blocks.n_units, budget_bytes)
+        _, report = dask_gram(client, reader.path, plan, precision, centring=centring, block_units=reader.block_units,
+                              out=out)
+        return {"path": f"dask tiles: {plan.describe()} on {report.workers} worker(s)",
+                "planned": report.planned_bytes, "read": report.read_bytes}
+
+    return run
