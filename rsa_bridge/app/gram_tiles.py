@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
