@@ -10,18 +10,20 @@ that and runs in two phases per call:
    Small layers are stored in memory (on the extraction device) while their total stays within
    ``memory_budget`` bytes (smallest layers first); the others are written to a file in a temporary
    folder (deleted when the call ends, also on errors) as unit blocks (all stimuli x w units, row-major),
-   one contiguous write per batch and block. Column sums are accumulated too for the unit-centred metrics (``euclidean``, ``sqeuclidean``).
+   one contiguous write per batch and block. Column sums are accumulated too for the unit-centred
+   metrics (``euclidean``, ``sqeuclidean``).
 2. **RDMs**, one layer at a time, by :mod:`rsa_bridge.gram_panels`: a layer in memory is one BLAS
    ``syrk`` (half the flops of ``X @ Y.T``) on a view of its activations; a spilled layer is read once, as
    unit blocks sized from ``gram_budget`` (:mod:`rsa_bridge.gram_blocks`: one block multiplied, the next read
-   ahead by a reader thread), each added by ``syrk`` to the (n, n) Gram. The I/O is planned up front: the attrs
-   ``gram_paths``, ``gram_io_planned_bytes`` and ``gram_io_read_bytes`` say what ran and what was read. Then the O(n^2)
-   finish (:class:`rsa_bridge.gram.GramAccumulator`). A layer's store is deleted as soon as its RDM is done.
+   ahead by a reader thread), each added by ``syrk`` to the (n, n) Gram. The I/O is planned up front: the
+   attrs ``gram_paths``, ``gram_io_planned_bytes`` and ``gram_io_read_bytes`` say what ran and what was read.
+   Then the O(n^2) finish (:class:`rsa_bridge.gram.GramAccumulator`). A layer's store is deleted as soon as
+   its RDM is done.
    Activations held in memory on an accelerator keep the torch accumulator there.
 
 Peak memory is therefore: the model, its activations for one batch, one (n x n) Gram and the output
-(L x n x n) RDMs, plus ``memory_budget`` and, for a spilled layer, ``gram_budget``. The disk holds at most the spilled
-layers' float32 activations (n x p x 4 bytes each); reads come back through the OS page cache,
+(L x n x n) RDMs, plus ``memory_budget`` and, for a spilled layer, ``gram_budget``. The disk holds at
+most the spilled layers' float32 activations (n x p x 4 bytes each); reads come back through the OS page cache,
 which the kernel can reclaim and which is not part of the process's resident memory.
 
 **Unit reduction** (``reduce_units=K``, for very wide layers): every layer with more than K units is
@@ -355,7 +357,7 @@ def stream_rdms(
         **plan.inputs.attrs,
         "stimulus_set": plan.inputs.source,
         "metric": metric,
-        "rdm_engine": "extractors.streaming (Gram matrix by BLAS syrk in memory, stimulus panels out of core)",
+        "rdm_engine": "extractors.streaming (Gram by BLAS syrk: in memory, or unit blocks read once out of core)",
         "gram_paths": "; ".join(f"{name}: {io[name]['path']}" for name in names),
         "gram_io_planned_bytes": int(sum(v["planned"] for v in io.values())),
         "gram_io_read_bytes": int(sum(v["read"] for v in io.values())),

@@ -3,7 +3,8 @@
 :mod:`rsa_bridge.gram_panels` multiplies a layer's stimulus panels in one process. Here each tile (i, j),
 i <= j, of the same :class:`rsa_bridge.gram_panels.PanelPlan` is one dask task: a worker opens the layer's
 float32 spill file (a path every worker can read: a shared or network file system; stimulus-major rows or
-the unit blocks :mod:`extractors.streaming` writes), reads panel i (and j), centres and multiplies them with :func:`rsa_bridge.gram_panels.tile_product` and hands back
+the unit blocks :mod:`extractors.streaming` writes), reads panel i (and j), centres and multiplies them with
+:func:`rsa_bridge.gram_panels.tile_product` and hands back
 the (rows_i, rows_j) float64 tile with the bytes it read and its read and product seconds. The client
 writes the tiles into the (n, n) Gram and mirrors the upper half: equal to the serial
 :func:`rsa_bridge.gram_panels.out_of_core_gram` tile for tile (the same products, the same chunks).
