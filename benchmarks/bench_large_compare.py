@@ -18,6 +18,11 @@ RSS per stage: ``decode_forward``, ``gram_rdm``, ``comparison``, ``statistics`` 
 ``bootstrap`` + ``permutations``), ``write``). ``--job model-rdms`` times the model RDMs only
 (decode + forward + Gram; :func:`rsa_bridge.app.pipeline.network_rdms`, no comparison or statistics).
 
+The GEMM rate is measured in the same run (:func:`bench_gram.gemm_rate`: syrk in each ``--precision``) and
+each row records ``gram_over_floor``: the ``gram_rdm`` stage's wall seconds over its floor, the syrk flops
+the stage did (``gram_flops`` in its timings, N^2 P summed over layers) at that rate, with the bytes the
+out-of-core Gram planned and read. Rows carry no machine paths (data ``D``, output ``OUT``, ``python``).
+
 One JSON line per run is appended to ``--results`` (default ``benchmarks/results/large_compare.jsonl``).
 ``--plot`` draws CPU seconds per stage against N (log-log) from that file, measured points filled;
 ``--estimate`` adds the extrapolations of ``estimate()`` hollow, dashed.
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -44,6 +50,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from large_data import build  # noqa: E402
+from bench_gram import gemm_rate  # noqa: E402
 
 #: extra compare arguments of each --variant (store: the on-disk float32 RDM store of issue 19 item 3)
 VARIANTS = {"dense": [], "store": ["--rdm-store", "disk", "--rdm-storage", "float32"]}
@@ -55,6 +62,31 @@ MODEL_JOB = ("import sys; from stimuli import load_stimulus_set; from extractors
              "from rsa_bridge.app.pipeline import network_rdms; import torch; torch.manual_seed(0); "
              "r = network_rdms(load_model('alexnet', 'none'), load_stimulus_set(sys.argv[1]), None, "
              "precision=sys.argv[2], progress=False); print(r.shape)")
+
+
+def scrub(text: str, folder: Path | None = None, tmp: Path | None = None) -> str:
+    """``text`` without machine paths: the data folder is ``D``, the output folder ``OUT``, the temporary
+    folder ``TMP``, the interpreter ``python`` (also the paths of runs recorded before this rule)."""
+    for path, name in ((tmp / "out" if tmp else None, "OUT"), (tmp, "TMP"), (folder, "D")):
+        if path is not None:
+            text = text.replace(str(path), name)
+    text = text.replace(sys.executable, "python")
+    text = re.sub(r"/[^\s\"']*?/bin/python[0-9.]*", "python", text)
+    text = re.sub(r"/tmp/rsa-bridge-bench-[^/\s\"']*/out", "OUT", text)
+    text = re.sub(r"/tmp/rsa-bridge-bench-[^/\s\"']*", "TMP", text)
+    return re.sub(r"/[^\s\"']*/n\d+_seed\d+_[^/\s\"']*", "D", text)
+
+
+def gram_floor(row: dict, rates: dict[str, float]) -> dict:
+    """The Gram stage over its GEMM floor: syrk flops the stage did (``gram_flops`` in its timings) over the
+    GEMM rate measured in the same run, against the stage's wall seconds."""
+    stage = row.get("stages", {}).get("gram_rdm", {})
+    if not stage.get("gram_flops") or row["precision"] not in rates:
+        return {}
+    floor = stage["gram_flops"] / rates[row["precision"]]
+    return {"gemm_rate_flops": rates[row["precision"]], "gram_floor_s": floor,
+            "gram_over_floor": stage["wall_s"] / floor,
+            "gram_io_read_bytes": stage.get("io_read_bytes", 0), "gram_io_planned_bytes": stage.get("io_planned_bytes", 0)}
 
 
 def command(job: str, folder: Path, out: Path, precision: str, bootstrap: int, extra: list[str]) -> list[str]:
@@ -156,6 +188,10 @@ def print_row(r: dict) -> None:
     tag = "ESTIMATED" if r.get("estimated") else f"rc={r['rc']} wall {r['wall_s']:.0f} s, peak RSS {r['peak_rss_mib']:.0f} MiB"
     print(f"N={r['n']} job={r['job']} precision={r['precision']} variant={r['variant']} extra={r['extra']!r}: "
           f"CPU {r['cpu_s']:.0f} s, {tag}")
+    if "gram_over_floor" in r:
+        print(f"    Gram stage / GEMM floor: {r['gram_over_floor']:.2f} (floor {r['gram_floor_s']:.1f} s at "
+              f"{r['gemm_rate_flops'] / 1e9:.1f} Gflop/s measured in this run; read {r['gram_io_read_bytes']} "
+              f"bytes of {r['gram_io_planned_bytes']} planned)")
     for stage, v in r["stages"].items():
         more = (f" wall {v['wall_s']:8.1f} s  peak RSS {v['peak_rss_mib']:7.0f} MiB" if "wall_s" in v
                 else f"  (exponent {r['exponents'][stage]})")
@@ -203,6 +239,8 @@ def main() -> None:
     rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()] \
         if args.results.is_file() else []
     if not args.plot_only:
+        rates = {p: gemm_rate(p) for p in args.precision.split(",")}  # the floor of the Gram stage, this run
+        print("GEMM rate (syrk, Gflop/s):", {p: round(r / 1e9, 1) for p, r in rates.items()}, flush=True)
         extra = [*VARIANTS[args.variant], *shlex.split(args.extra_args)]
         for n in [int(s) for s in args.sizes.split(",")]:
             t0 = time.perf_counter()
@@ -214,11 +252,14 @@ def main() -> None:
                     print("running:", shlex.join(cmd), flush=True)
                     row = {"n": n, "job": args.job, "precision": precision, "variant": args.variant,
                            "extra": args.extra_args, "bootstrap": args.bootstrap, "command": shlex.join(cmd),
+                           "data": f"D = python benchmarks/large_data.py --n {n} --seed {args.seed} --size {args.size}",
                            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "loadavg_before": os.getloadavg(), "cores": os.cpu_count(),
                            "threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")},
                            **run_one(cmd, Path(tmp) / "timings.json", Path(tmp) / "log.txt")}
                     row["loadavg_after"] = os.getloadavg()
+                    row.update(gram_floor(row, rates))
+                    row = json.loads(scrub(json.dumps(row), folder, Path(tmp)))
                 print_row(row)
                 if row["rc"] != 0:
                     print(row["log_tail"])

@@ -9,15 +9,21 @@ that and runs in two phases per call:
    optionally reduced to K units (below), and its float32 values are appended to a per-layer *store*.
    Small layers are stored in memory (on the extraction device) while their total stays within
    ``memory_budget`` bytes (smallest layers first); the others are written to a file in a temporary
-   folder (deleted when the call ends, also on errors), laid out as column blocks of units so that
-   phase 2 reads each block with one contiguous read.
-2. **RDMs**, one layer at a time: ``G = sum_blocks B B^T`` over column blocks (all n stimuli, w units)
-   with :class:`rsa_bridge.gram.GramAccumulator` on the extraction device, then the O(n^2) finish.
-   A layer's store is deleted as soon as its RDM is done.
+   folder (deleted when the call ends, also on errors) as unit blocks (all stimuli x w units, row-major),
+   one contiguous write per batch and block. Column sums are accumulated too for the unit-centred
+   metrics (``euclidean``, ``sqeuclidean``).
+2. **RDMs**, one layer at a time, by :mod:`rsa_bridge.gram_panels`: a layer in memory is one BLAS
+   ``syrk`` (half the flops of ``X @ Y.T``) on a view of its activations; a spilled layer is read once, as
+   unit blocks sized from ``gram_budget`` (:mod:`rsa_bridge.gram_blocks`: one block multiplied, the next read
+   ahead by a reader thread), each added by ``syrk`` to the (n, n) Gram. The I/O is planned up front: the
+   attrs ``gram_paths``, ``gram_io_planned_bytes`` and ``gram_io_read_bytes`` say what ran and what was read.
+   Then the O(n^2) finish (:class:`rsa_bridge.gram.GramAccumulator`). A layer's store is deleted as soon as
+   its RDM is done.
+   Activations held in memory on an accelerator keep the torch accumulator there.
 
-Peak memory is therefore: the model, its activations for one batch, one (n x w) block, one (n x n)
-Gram and the output (L x n x n) RDMs, plus ``memory_budget``. The disk holds at most the spilled
-layers' float32 activations (n x p x 4 bytes each); reads come back through the OS page cache,
+Peak memory is therefore: the model, its activations for one batch, one (n x n) Gram and the output
+(L x n x n) RDMs, plus ``memory_budget`` and, for a spilled layer, ``gram_budget``. The disk holds at
+most the spilled layers' float32 activations (n x p x 4 bytes each); reads come back through the OS page cache,
 which the kernel can reclaim and which is not part of the process's resident memory.
 
 **Unit reduction** (``reduce_units=K``, for very wide layers): every layer with more than K units is
@@ -33,7 +39,7 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +49,9 @@ import xarray as xr
 from torch import nn
 
 from extractors.extract import prepare_plan, run_plan
-from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows
+from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows, check_metric
+from rsa_bridge.gram_blocks import BlockPlan, plan_blocks, unit_block_gram
+from rsa_bridge.gram_panels import NO_CENTRING, Centring, PanelReader, symmetric_gram
 # DEFAULT_MEMORY_BUDGET: re-exported from its old place
 from rsa_bridge.options import DEFAULT_MEMORY_BUDGET, RDMOptions, options_from_keywords  # noqa: F401
 from extractors.inputs import Transform
@@ -107,50 +115,60 @@ class _MemoryStore:
 
 
 class _DiskStore:
-    """A layer's (n, width) float32 activations in one file, as consecutive column blocks of ``block`` units.
+    """A layer's (n, width) float32 activations in one file as consecutive unit blocks of ``plan.block_units``.
 
-    Block k (units u0..u1) occupies bytes ``[4 n u0, 4 n u1)`` as a row-major (n, u1 - u0) array,
-    so a batch writes one contiguous piece per block and phase 2 reads each block in one go.
-    Plain reads and writes (no memory map), so the file's pages never count as this process's memory.
+    Block k (units u0..u1) occupies bytes ``[4 n u0, 4 n u1)`` as a row-major (n, u1 - u0) array, so a batch
+    writes one contiguous piece per block, the Gram reads each block in one go
+    (:func:`rsa_bridge.gram_blocks.unit_block_gram`) and a stimulus panel is one piece per block. Plain reads
+    and writes (no memory map), so the file's pages never count as this process's memory.
     """
 
-    def __init__(self, folder: Path, index: int, n: int, width: int, block: int) -> None:
+    def __init__(self, folder: Path, index: int, plan: BlockPlan) -> None:
         self.path = folder / f"layer{index:03d}.f32"
-        self.n, self.width, self.block = n, width, block
+        self.plan, self.n, self.width = plan, plan.n, plan.n_units
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-
-    def _bounds(self) -> Iterator[tuple[int, int]]:
-        for u0 in range(0, self.width, self.block):
-            yield u0, min(u0 + self.block, self.width)
 
     def write(self, start: int, stop: int, batch: torch.Tensor) -> None:
         rows = batch.detach().to("cpu").numpy()
-        for u0, u1 in self._bounds():
-            piece = np.ascontiguousarray(rows[:, u0:u1])
-            offset = 4 * (self.n * u0 + start * (u1 - u0))
-            view = memoryview(piece).cast("B")
+        for u0, u1 in self.plan.blocks:
+            piece = np.ascontiguousarray(rows[:, u0:u1], dtype=np.float32)
+            view, offset = memoryview(piece).cast("B"), 4 * (self.n * u0 + start * (u1 - u0))
             while view:
                 written = os.pwrite(self.fd, view, offset)
                 view, offset = view[written:], offset + written
 
-    def blocks(self, width: int) -> Iterator[torch.Tensor]:
-        if width != self.block:
-            raise ValueError("a disk store is read in the block width it was written in")
-        for u0, u1 in self._bounds():
-            buf = np.empty((self.n, u1 - u0), dtype=np.float32)
-            view, offset = memoryview(buf).cast("B"), 4 * self.n * u0
-            while view:
-                got = os.preadv(self.fd, [view], offset)
-                if got <= 0:
-                    raise RSABridgeError(f"the spill file {self.path} is shorter than written (disk full?)")
-                view, offset = view[got:], offset + got
-            yield torch.from_numpy(buf)
+    def reader(self) -> PanelReader:
+        return PanelReader(self.path, self.n, self.width, self.plan.block_units)
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
         self.path.unlink(missing_ok=True)
+
+
+def _centring(center: str | None, means: torch.Tensor | None, col_sums: torch.Tensor | None, n: int) -> Centring:
+    """The :class:`rsa_bridge.gram_panels.Centring` of a metric's centring (``row``, ``column`` or None)."""
+    if center == "row":
+        return Centring(row_means=means.cpu().numpy())
+    if center == "column":
+        return Centring(col_means=(col_sums / n).cpu().numpy())
+    return NO_CENTRING
+
+
+def _layer_gram(store: Any, square: np.ndarray, precision: str, centring: Centring, options: RDMOptions,
+                spilled_gram: Callable[..., dict] | None = None) -> dict:
+    """Fill ``square`` with a CPU layer's full symmetric float64 Gram; return what it read and computed."""
+    if isinstance(store, _MemoryStore):
+        x = store.data.numpy()
+        symmetric_gram(x, precision, out=square, centring=centring, chunk_bytes=options.chunk_bytes)
+        return {"path": "in memory (syrk)", "flops": x.shape[0] ** 2 * x.shape[1], "planned": 0, "read": 0}
+    reader = store.reader()
+    if spilled_gram is not None:
+        return {**spilled_gram(reader, store.plan, precision, centring, square), "flops": store.n ** 2 * store.width}
+    unit_block_gram(reader, store.plan, precision, centring=centring, out=square, chunk_bytes=options.chunk_bytes)
+    return {"path": f"out of core: {store.plan.describe()}", "flops": store.n ** 2 * store.width,
+            "planned": store.plan.planned_bytes, "read": reader.bytes_read}
 
 
 def _linear_kernel(gram: torch.Tensor, metric: str, means: torch.Tensor | None, n_units: int) -> np.ndarray:
@@ -181,6 +199,7 @@ def stream_rdms(
     stimulus_ids: Sequence[str] | None = None,
     kernels_out: dict | None = None,
     out_store: RDMStore | None = None,
+    spilled_gram: Callable[..., dict] | None = None,
     **old_keywords: Any,
 ) -> xr.DataArray | RDMStore:
     """RDMs of ``layers`` of ``model`` for ``images``, streaming activations (see the module docstring).
@@ -201,6 +220,12 @@ def stream_rdms(
         out_store: an :class:`rsa_bridge.rdm_store.RDMStore` over the same stimulus ids: each finished layer RDM
             is put there (with its ``module_path`` and ``n_units``) and the store is returned with the attrs
             below, so only one (n, n) Gram/RDM exists at a time instead of the (L, n, n) array.
+        spilled_gram: computes a spilled layer's Gram instead of this process, e.g. as dask tiles
+            (:func:`rsa_bridge.app.gram_tiles.tile_executor`): called as ``spilled_gram(reader, plan, precision,
+            centring, square)`` with the layer's :class:`rsa_bridge.gram_panels.PanelReader` (its ``path`` on
+            storage the workers share: ``options.spill_dir``), :class:`rsa_bridge.gram_blocks.BlockPlan` and
+            :class:`rsa_bridge.gram_panels.Centring`; it fills ``square`` with the full (n, n) Gram and returns
+            ``{"path": str, "planned": bytes, "read": bytes}`` (recorded in the attrs).
         old_keywords: the options as separate keywords (``metric=``, ``batch_size=``, ...) of earlier releases
             are removed: any is a TypeError naming the RDMOptions field to use.
 
@@ -256,17 +281,22 @@ def stream_rdms(
         spill += len(names) * out_store.vector_bytes  # the store's layers are written while activations wait
     if spill:  # one line before the forward pass, not an OSError an hour into it
         check_activation_disk(options.spill_dir, spill, n, len(names) - len(in_memory))
+    # the out-of-core Gram's unit blocks must fit its budget: refused before the forward pass
+    blocks = {name: plan_blocks(n, width[name], options.gram_budget_bytes) for name in names if name not in in_memory}
     out = np.empty((len(names) if out_store is None else 1, n, n), dtype=np.float64)  # one square for a store
     # per-call layers (V2@0, V2@1, ...; extractors.hooks) carry their call number as a time_step coordinate
     steps = {name: {TIME_STEP: int(plan.layer_attrs(name, path).get(TIME_STEP, 0))}
              for name, path in plan.layers} if plan.per_call() else {}
+    io: dict[str, dict] = {}
     with spill_folder("rsa-bridge-spill-", options.spill_dir) as folder:  # sweeps killed runs' folders
         stores: dict[str, Any] = {
             name: _MemoryStore(n, width[name], plan.device) if name in in_memory
-            else _DiskStore(Path(folder), names.index(name), n, width[name], block) for name in names}
+            else _DiskStore(Path(folder), names.index(name), blocks[name]) for name in names}
         try:
             sums = {name: torch.zeros(n, dtype=torch.float64, device=plan.device)
                     for name in names if gram_metric[name] == "correlation"}
+            col_sums = {name: torch.zeros(width[name], dtype=torch.float64, device=plan.device)
+                        for name in names if check_metric(gram_metric[name]).center == "column"}
             with torch.inference_mode():
                 timing.begin("decode_forward")
                 for start, stop, batch in run_plan(plan, on_device=True):
@@ -280,6 +310,8 @@ def stream_rdms(
                             values = sketches[name](values).to(torch.float32)
                         elif name in sums:
                             sums[name][start:stop] = values.to(torch.float64).sum(dim=1)
+                        if name in col_sums:
+                            col_sums[name] += values.to(torch.float64).sum(dim=0)
                         stores[name].write(start, stop, values)
                         del values
                 timing.end("decode_forward")
@@ -290,17 +322,27 @@ def stream_rdms(
                     for index, name in enumerate(names):
                         means = sums[name] / units[name] if name in sums else None
                         square = out[index if out_store is None else 0]
-                        target = torch.from_numpy(square) if plan.device.type == "cpu" else None
-                        acc = GramAccumulator(n, gram_metric[name], row_means=means, precision=precision,
-                                              device=plan.device, out=target)
-                        for piece in stores[name].blocks(block):
-                            acc.add(piece)
-                            bar.update(piece.shape[1])
+                        if plan.device.type == "cpu" or name not in in_memory:  # numpy BLAS (syrk / panels)
+                            centring = _centring(check_metric(gram_metric[name]).center, means,
+                                                 col_sums.get(name), n)
+                            done = _layer_gram(stores[name], square, precision, centring, options, spilled_gram)
+                            acc = GramAccumulator.filled(torch.from_numpy(square), gram_metric[name], width[name])
+                            bar.update(width[name])
+                            io[name] = done
+                            timing.add("gram_rdm", gram_flops=done["flops"], io_planned_bytes=done["planned"],
+                                       io_read_bytes=done["read"])
+                        else:  # activations in memory on an accelerator: the torch accumulator there
+                            acc = GramAccumulator(n, gram_metric[name], row_means=means, precision=precision,
+                                                  device=plan.device)
+                            for piece in stores[name].blocks(block):
+                                acc.add(piece)
+                                bar.update(piece.shape[1])
+                            io[name] = {"path": f"in memory on {plan.device.type} (torch)", "planned": 0, "read": 0}
                         stores[name].close()
                         if kernels_out is not None:
                             kernels_out[name] = _linear_kernel(acc.gram, gram_metric[name], means, units[name])
                         rdm = acc.finish(ids)
-                        if target is None:
+                        if rdm.data_ptr() != square.ctypes.data:
                             square[...] = rdm.cpu().numpy()
                         del rdm
                         if out_store is not None:
@@ -319,7 +361,10 @@ def stream_rdms(
         **plan.inputs.attrs,
         "stimulus_set": plan.inputs.source,
         "metric": metric,
-        "rdm_engine": "extractors.streaming (Gram matrix over unit blocks, torch)",
+        "rdm_engine": "extractors.streaming (Gram by BLAS syrk: in memory, or unit blocks read once out of core)",
+        "gram_paths": "; ".join(f"{name}: {io[name]['path']}" for name in names),
+        "gram_io_planned_bytes": int(sum(v["planned"] for v in io.values())),
+        "gram_io_read_bytes": int(sum(v["read"] for v in io.values())),
         "rdm_precision": precision,
         **({"call_order": ",".join(plan.call_order)} if steps else {}),
         "rsa_bridge_version": package_version(),

@@ -104,6 +104,12 @@ def block_width(n_stimuli: int, precision: str = "float64", chunk_bytes: int = D
     return max(1, int(chunk_bytes) // (item * max(1, n_stimuli)))
 
 
+def _row_panels(n: int) -> list[slice]:
+    k = min(MAX_PANELS, max(1, n // MIN_PANEL_ROWS))
+    edges = [round(i * n / k) for i in range(k + 1)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
 class GramAccumulator:
     """Accumulates ``G = sum_blocks B B^T`` (n x n, float64) over column blocks of the patterns.
 
@@ -135,9 +141,16 @@ class GramAccumulator:
                 raise ValueError(f"out must be a ({self.n}, {self.n}) float64 tensor on {self.device}")
             self.gram = out.zero_()
         self.n_units = 0
-        k = min(MAX_PANELS, max(1, self.n // MIN_PANEL_ROWS))
-        edges = [round(i * self.n / k) for i in range(k + 1)]
-        self._panels = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+        self._panels = _row_panels(self.n)
+
+    @classmethod
+    def filled(cls, gram: torch.Tensor, metric: str, n_units: int) -> GramAccumulator:
+        """An accumulator around an already computed full symmetric (n, n) float64 Gram (e.g. of
+        :mod:`rsa_bridge.gram_panels`), ready for :meth:`finish`; ``metric``'s centring must have been applied."""
+        acc = cls.__new__(cls)
+        acc.plan, acc.dtype, acc.device, acc.n = check_metric(metric), torch.float64, gram.device, int(gram.shape[0])
+        acc._row, acc.gram, acc.n_units, acc._panels = None, gram, int(n_units), _row_panels(int(gram.shape[0]))
+        return acc
 
     def add(self, block: torch.Tensor) -> None:
         """Add one block (n, w) of the patterns: all stimuli, w units, any float dtype, any device."""

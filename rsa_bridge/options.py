@@ -28,13 +28,15 @@ from rsa_bridge.precisions import PRECISIONS as _PRECISIONS
 from rsa_bridge.provenance import clean_attrs
 from rsa_bridge.registry import Registry
 
-__all__ = ["BOOTSTRAP_OVER", "DEFAULT_CHUNK_BYTES", "DEFAULT_MEMORY_BUDGET", "NORMALIZE", "PRECISIONS", "RDM_STORAGES",
+__all__ = ["BOOTSTRAP_OVER", "DEFAULT_CHUNK_BYTES", "DEFAULT_GRAM_BUDGET", "DEFAULT_MEMORY_BUDGET", "NORMALIZE", "PRECISIONS", "RDM_STORAGES",
            "RDM_STORES", "RDMOptions", "STATS_SCHEMES", "StatsOptions"]  # the parsing helpers below are internal
 
 #: bytes of one working block of the Gram products (n stimuli x w units in the working precision)
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
 #: bytes of float32 activations kept in memory (on the extraction device) before layers spill to disk
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
+#: bytes of the out-of-core Gram's unit-block buffers (RDMOptions.gram_budget None; rsa_bridge.gram_blocks)
+DEFAULT_GRAM_BUDGET = 1024 * 1024 * 1024
 #: RDM working precisions -> bytes per value: a view of :data:`rsa_bridge.precisions.PRECISIONS`
 PRECISIONS: Registry[int] = Registry("RDM precision", {name: p.itemsize for name, p in _PRECISIONS.items()})
 #: where ``compare`` keeps the model RDMs (``--rdm-store``; :mod:`rsa_bridge.app.rdm_stores`) -> what it does
@@ -98,6 +100,9 @@ class RDMOptions:
             neither enters the cache key; the results record what ran (``rdm_store``, ``rdm_storage``).
         chunk_bytes: bytes of one working block of the Gram products (changes the order of the float
             sums, so a non-default value enters the cache key).
+        gram_budget: bytes of the out-of-core Gram's buffers for a spilled layer (:mod:`rsa_bridge.gram_blocks`:
+            two unit blocks of all stimuli); None = :data:`DEFAULT_GRAM_BUDGET` (1 GiB). Each spilled byte is read
+            once whatever the budget; fewer bytes, narrower blocks (more, smaller products).
 
     Examples:
         >>> from rsa_bridge.options import RDMOptions
@@ -124,6 +129,7 @@ class RDMOptions:
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     store: str = "auto"
     storage: str = "float64"
+    gram_budget: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str):  # e.g. a torch.device: kept as its name, so the core needs no torch
@@ -135,6 +141,7 @@ class RDMOptions:
         object.__setattr__(self, "reduce_units", check_reduce_units(self.reduce_units))
         object.__setattr__(self, "reduce_seed", _whole("reduce_seed", self.reduce_seed, 0))
         object.__setattr__(self, "memory_budget", check_memory_budget(self.memory_budget))
+        object.__setattr__(self, "gram_budget", check_memory_budget(self.gram_budget, "1 GiB"))
         object.__setattr__(self, "batch_size", _whole("batch_size", self.batch_size, 1))
         object.__setattr__(self, "chunk_bytes", _whole("chunk_bytes", self.chunk_bytes, 1))
         object.__setattr__(self, "store", RDM_STORES.resolve(self.store))
@@ -149,6 +156,11 @@ class RDMOptions:
     def storage_itemsize(self) -> int:
         """Bytes per value of ``model_rdms.nc``: 8, or 4 when an RDM store keeps float32 (``storage``)."""
         return RDM_STORAGES[self.storage]
+
+    @property
+    def gram_budget_bytes(self) -> float:
+        """The out-of-core Gram's buffer budget in bytes, None resolved to :data:`DEFAULT_GRAM_BUDGET`."""
+        return DEFAULT_GRAM_BUDGET if self.gram_budget is None else self.gram_budget
 
     @property
     def budget_bytes(self) -> float:
@@ -173,7 +185,7 @@ class RDMOptions:
         """Provenance attrs (``rdm_*``) of every field, performance knobs included (what ran; None spelled out)."""
         out = {f"rdm_{k}": v for k, v in asdict(self).items() if k not in ("store", "storage")}
         out["rdm_store_requested"] = self.store  # what ran (rdm_store, rdm_storage) is recorded by compare
-        out.update(rdm_memory_budget=self.budget_bytes, rdm_spill_dir=str(self.spill_dir or "system temp folder"),
+        out.update(rdm_memory_budget=self.budget_bytes, rdm_gram_budget=self.gram_budget_bytes, rdm_spill_dir=str(self.spill_dir or "system temp folder"),
                    rdm_reduce_units="none (exact RDMs)" if self.reduce_units is None else self.reduce_units)
         return clean_attrs(out)
 

@@ -176,6 +176,17 @@ def end(name: str) -> None:
         rec.end(name)
 
 
+def add(name: str, **counts: float) -> None:
+    """Add numeric counters to stage ``name``'s record (e.g. ``io_read_bytes=...``; no-op when timings are off)."""
+    rec = recorder()
+    if rec is None:
+        return
+    with rec.lock:
+        record = rec.stages.setdefault(name, {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mib": 0.0, "calls": 0})
+        for key, value in counts.items():
+            record[key] = record.get(key, 0) + value
+
+
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Time the block as stage ``name`` (no-op when timings are off); the stage ends on errors too."""

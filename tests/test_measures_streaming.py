@@ -32,5 +32,6 @@ def test_kernels_equal_centred_feature_gram(net, metric, budget):
         x = acts[name].values.astype(np.float64)
         x -= x.mean(axis=0)
         np.testing.assert_allclose(kernels[name], x @ x.T, atol=1e-9 * np.abs(x @ x.T).max())
-    plain = stream_rdms(net, images, ["0", "3"], RDMOptions(metric=metric))
-    np.testing.assert_array_equal(rdms.values, plain.values)  # the RDMs are untouched
+    plain = stream_rdms(net, images, ["0", "3"], RDMOptions(metric=metric, memory_budget=budget,
+                                                            chunk_bytes=4 * 24 * 50))
+    np.testing.assert_array_equal(rdms.values, plain.values)  # the RDMs are untouched by kernels_out
