@@ -10,8 +10,8 @@ the record, never its name. ``gram_prepare`` (optional) turns one Gram into what
   (:func:`rsa_bridge.stats.resample.bootstrap_stimuli`, same generator and seed); each sample is the measure
   of the resampled Grams ``K[i][:, i]`` and ``L[i][:, i]`` (the Grams of the feature matrices with the drawn
   rows, repeats included: what resampling the rows of both feature matrices gives). Percentile CI and the
-  best-layer probability ``p_best``. A repeated stimulus is its own nearest neighbour in both
-  representations, which raises mutual k-NN and CKNNA in every sample: read their CIs with that in mind.
+  best-layer probability ``p_best``. Mutual k-NN and CKNNA refuse (``Measure.resample_refusal``): a repeated
+  stimulus is its own nearest neighbour in both representations, which would raise them in every sample.
 - **permutation p**: the neural stimulus labels permuted (``L[p][:, p]``), ``p = (1 + #{null >= observed}) /
   (1 + permutations)``, Holm and BH across the layers.
 - **ceiling**: mean over split halves of the repetitions of the measure between the two halves' neural Grams
@@ -71,6 +71,9 @@ def gram_stats(record, kernels: np.ndarray, neural: np.ndarray, observed: np.nda
     out = LayerStats(resampled="stimuli")
     n = neural.shape[0]
     if n_bootstrap:
+        from rsa_bridge.measures import check_resampling
+
+        check_resampling([record.name], n_bootstrap)
         samples = np.empty((n_bootstrap, len(kernels)))
         for s, idx in enumerate(bootstrap_stimuli(n, n_bootstrap, rng)):
             cut = np.ix_(idx, idx)
@@ -117,7 +120,9 @@ def score_gram_measure(record, grams: np.ndarray, responses: xr.DataArray, rates
     """Score, statistics and ceiling of one Gram measure for every layer against one area.
 
     ``stats``: ``n_bootstrap``, ``n_permutations``, ``rng``, ``level``; ``options``: the run's
-    :class:`rsa_bridge.measures.scoring.MeasureOptions` (``ceiling_splits``, ``fold_seed``)."""
+    :class:`rsa_bridge.measures.scoring.MeasureOptions` (``ceiling_splits``, ``fold_seed`` and the settings the
+    record reads, e.g. ``shape_alpha``: :meth:`rsa_bridge.measures.Measure.bound`)."""
+    record = record.bound(options)
     neural = neural_gram(responses)
     score = layer_scores(record, grams, neural)
     st = gram_stats(record, grams, neural, score, **stats)

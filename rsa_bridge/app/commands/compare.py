@@ -74,6 +74,11 @@ def register(subparsers) -> None:
                            + " (default per-fold; pooled for small sets)")
     meas.add_argument("--stratify-by", metavar="COLUMN", help="stratify the folds by this stimulus-manifest column")
     meas.add_argument("--alpha-per-neuroid", action="store_true", help="ridge: each neuroid picks its own alpha")
+    meas.add_argument("--shape-alpha", type=real("--shape-alpha", 0, 1), default=0.5, metavar="A",
+                      help="--measure shape: regularisation in [0, 1], covariance (1-A) C + A I (0: CCA, 1: "
+                           "Procrustes; default 0.5; recorded as measure_shape_alpha)")
+    meas.add_argument("--knn-k", type=count("--knn-k", 10**6, minimum=1), default=10, metavar="K",
+                      help="--measure mutual_knn/cknna: nearest neighbours per stimulus (default 10)")
     meas.add_argument("--responses", metavar="FILE|NAME",
                       help="repeat-level firing rates for cka/linear (default: the shipped rates of the dataset); "
                            "also the split-half RSA noise ceiling of single-RDM areas")
@@ -214,7 +219,7 @@ def _run(args: argparse.Namespace) -> int:
             measure_kw = {"measures": args.measure, "measure_options": MeasureOptions(
                 estimator=args.linear_estimator, n_splits=args.folds, fold_seed=args.seed, labels=args.stratify_by,
                 per_neuroid_alpha=args.alpha_per_neuroid, responses=args.responses,
-                cv_score=getattr(args, "cv_score", "per-fold"))}
+                cv_score=getattr(args, "cv_score", "per-fold"), shape_alpha=args.shape_alpha, knn_k=args.knn_k)}
         from rsa_bridge.app.network import NetworkOptions
 
         network = NetworkOptions(weights=args.weights, layers=layers, stimuli=args.stimuli,

@@ -1,0 +1,154 @@
+"""The ``shape`` measure (Williams et al. 2021 shape metric with alpha), the measures' settings in attrs, the
+k-NN bootstrap refusal and the eigendecomposition memory check (issue 28, round 4).
+
+The Gram form of the shape metric is checked to 1e-8 against a feature-space implementation written here:
+whiten each centred representation with ``((1 - alpha) Xc^T Xc / n + alpha I)^{-1/2}`` (a pseudo-inverse on
+the numerical rank at alpha = 0), then scipy's orthogonal Procrustes (tests/test_gram_measures.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rsa_bridge.errors import RSABridgeError
+from rsa_bridge.measures import MEASURES, check_resampling
+from rsa_bridge.measures import procrustes
+from rsa_bridge.measures.scoring import MeasureOptions
+from tests.test_gram_measures import (SHAPES, TOL, centred, grams, pair, ref_cov_cca,
+                                      ref_procrustes_similarity)
+
+
+def ref_cov_whiten(x, alpha):
+    """Xc ((1 - alpha) Xc^T Xc / n + alpha I)^{-1/2} in feature space (p x p matrix; pinv on the rank at 0)."""
+    xc = centred(x)
+    n, p = xc.shape
+    c = (1 - alpha) * xc.T @ xc / n + alpha * np.eye(p)
+    lam, v = np.linalg.eigh(c)
+    keep = lam > lam.max() * 1e-10
+    inv_sqrt = (v[:, keep] / np.sqrt(lam[keep])) @ v[:, keep].T
+    return xc @ inv_sqrt
+
+
+def ref_shape_similarity(x, y, alpha):
+    return ref_procrustes_similarity(ref_cov_whiten(x, alpha), ref_cov_whiten(y, alpha))
+
+
+@pytest.mark.parametrize("shape", [*SHAPES, "low rank n<p"])
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_shape_measure_equals_feature_space(shape, alpha):
+    x, y = pair(20, 60, 45, 7, rank=6) if shape == "low rank n<p" else pair(*SHAPES[shape], 7)
+    expected = ref_shape_similarity(x, y, alpha)
+    assert 0 < expected <= 1
+    got = MEASURES["shape"].bound(MeasureOptions(shape_alpha=alpha)).gram_score(*grams(x, y))
+    assert abs(got - expected) < TOL
+    assert abs(procrustes.shape_metric_similarity(*grams(x, y), alpha) - expected) < TOL
+
+
+def test_shape_endpoints_are_procrustes_and_cca():
+    x, y = pair(60, 12, 9, 4)
+    k, l = grams(x, y)
+    assert abs(procrustes.shape_metric_similarity(k, l, 1.0) - procrustes.procrustes_similarity(k, l)) < 1e-12
+    rho = ref_cov_cca(x, y)
+    assert abs(procrustes.shape_metric_distance(k, l, 0.0) - np.arccos(rho.sum() / np.sqrt(12 * 9))) < TOL
+    # in between it differs from netrep's interpolation of the whitening matrix (shape_similarity)
+    assert abs(procrustes.shape_metric_similarity(k, l, 0.5) - procrustes.shape_similarity(k, l, 0.5)) > 1e-3
+
+
+def test_shape_metric_is_a_metric_and_invariant():
+    rng = np.random.default_rng(8)
+    for _ in range(10):
+        base = rng.normal(size=(15, 5))
+        reps = [base @ rng.normal(size=(5, 5)) + s * rng.normal(size=(15, 5)) for s in rng.uniform(0.1, 2, 3)]
+        g = [r @ r.T for r in reps]
+        d = [[procrustes.shape_metric_distance(a, b, 0.3) for b in g] for a in g]
+        assert d[0][2] <= d[0][1] + d[1][2] + 1e-12 and abs(d[0][1] - d[1][0]) < 1e-12 and d[0][1] > 0
+    x, y = pair(30, 8, 8, 5)
+    q = np.linalg.qr(rng.normal(size=(8, 8)))[0]
+    assert abs(procrustes.shape_metric_similarity(*grams(x @ q + 3.0, y), 0.4)
+               - procrustes.shape_metric_similarity(*grams(x, y), 0.4)) < 1e-10
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def test_bad_alpha_refused(bad):
+    with pytest.raises(RSABridgeError, match="alpha must be in"):
+        MeasureOptions(shape_alpha=bad)
+
+
+@pytest.mark.parametrize("field, bad", [("knn_k", 0), ("knn_k", 2.5), ("knn_k", True), ("svcca_keep", 0.0),
+                                        ("svcca_keep", 1.5), ("svcca_keep", 0)])
+def test_bad_settings_refused(field, bad):
+    with pytest.raises(RSABridgeError, match=field):
+        MeasureOptions(**{field: bad})
+
+
+def test_settings_recorded_in_attrs():
+    attrs = MeasureOptions(shape_alpha=0.25, knn_k=7, svcca_keep=0.9).attrs()
+    assert attrs["measure_shape_alpha"] == 0.25
+    assert attrs["measure_mutual_knn_topk"] == attrs["measure_cknna_topk"] == 7
+    assert attrs["measure_svcca_keep"] == 0.9
+
+
+def test_knn_k_is_used_and_checked():
+    from rsa_bridge.measures import knn
+
+    x, y = pair(30, 6, 5, 2)
+    got = MEASURES["mutual_knn"].bound(MeasureOptions(knn_k=4)).gram_score(*grams(x, y))
+    assert got == knn.mutual_knn(*grams(x, y), topk=4) != knn.mutual_knn(*grams(x, y), topk=10)
+    with pytest.raises(RSABridgeError, match="at least 22 stimuli"):
+        MEASURES["cknna"].check(21, MeasureOptions(knn_k=20), None)
+
+
+@pytest.mark.parametrize("name", ["mutual_knn", "cknna"])
+def test_knn_bootstrap_refused_before_compute(name):
+    with pytest.raises(RSABridgeError, match=f"--measure {name} cannot be bootstrapped over stimuli: a stimulus "
+                                             "drawn twice is its own nearest neighbour"):
+        check_resampling(["rsa", name], 10)
+    check_resampling([name], 0)
+    from rsa_bridge.measures.gram_scoring import gram_stats
+
+    x, r = pair(15, 6, 4, 1)
+    with pytest.raises(RSABridgeError, match="cannot be bootstrapped"):
+        gram_stats(MEASURES[name], np.stack([x @ x.T]), r @ r.T, np.zeros(1), n_bootstrap=3, n_permutations=0,
+                   rng=np.random.default_rng(0))
+
+
+def test_cli_refuses_knn_bootstrap_and_bad_alpha(capsys):
+    from rsa_bridge.app.cli import main
+
+    for argv, message in [(["--measure", "cknna", "--bootstrap", "10"], "cannot be bootstrapped over stimuli"),
+                          (["--measure", "shape", "--shape-alpha", "1.5"], "--shape-alpha"),
+                          (["--measure", "mutual_knn", "--knn-k", "0"], "--knn-k")]:
+        try:
+            code = main(["compare", "--model", "alexnet", "--area", "V4", *argv])
+        except SystemExit as exit_:     # argparse's own refusals
+            code = exit_.code
+        assert code == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) <= 3, err
+
+
+def test_bootstrap_replicate_is_the_measure_on_resampled_grams():
+    from rsa_bridge.measures.gram_scoring import gram_stats
+    from rsa_bridge.stats.resample import bootstrap_stimuli
+
+    rng_data = np.random.default_rng(3)
+    xs = [rng_data.normal(size=(14, p)) for p in (5, 20)]
+    r = rng_data.normal(size=(14, 6))
+    kernels, neural = np.stack([x @ x.T for x in xs]), r @ r.T
+    record = MEASURES["shape"].bound(MeasureOptions(shape_alpha=0.3))
+    st = gram_stats(record, kernels, neural, np.zeros(2), n_bootstrap=6, n_permutations=0,
+                    rng=np.random.default_rng(11))
+    for s, idx in enumerate(bootstrap_stimuli(14, 6, np.random.default_rng(11))):
+        for j, x in enumerate(xs):      # the drawn rows of both feature matrices, repeats included
+            assert abs(st.samples[s, j] - ref_shape_similarity(x[idx], r[idx], 0.3)) < TOL
+
+
+def test_eigen_memory_refused_with_the_alternative():
+    from rsa_bridge.budget import check_eigen_memory, eigen_bytes
+
+    assert [n for n, m in MEASURES.items() if m.eigen] == ["procrustes", "shape", "cca", "svcca", "pwcca"]
+    assert eigen_bytes(1000) == 6 * 8 * 1000 ** 2
+    check_eigen_memory(1000, ["shape"], budget=eigen_bytes(1000))
+    check_eigen_memory(10 ** 6, [], budget=1)               # no eigendecomposing measure: nothing to check
+    with pytest.raises(RSABridgeError, match="use --measure cka"):
+        check_eigen_memory(1001, ["shape", "cca"], budget=eigen_bytes(1000))
