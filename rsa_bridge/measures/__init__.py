@@ -57,6 +57,11 @@ class Measure:
     stimuli ("" = it can); a job asking for it is refused before compute (:func:`check_resampling`).
     ``eigen``: its ``gram_prepare`` eigendecomposes each (n, n) Gram (n^3 time, a few n^2 floats of memory;
     checked against the memory by :func:`rsa_bridge.budget.check_eigen_memory` before the forward pass).
+
+    Model x model maps (:mod:`rsa_bridge.measures.model_map`): ``map_input`` says what the measure compares two
+    layers by, ``"gram"`` (the two layer Grams: ``map_score(map_prepare(K_a), map_prepare(K_b))``) or ``"rdm"``
+    (the two layer RDMs, compared by the run's ``--method``); ``map_score`` None and ``map_input`` "gram": it
+    has no layer x layer form (``map_refusal`` says why).
     """
 
     name: str
@@ -77,6 +82,10 @@ class Measure:
     settings: Callable[[Any], dict] | None = None
     resample_refusal: str = ""
     eigen: bool = False
+    map_input: str = "gram"
+    map_score: Callable[[Any, Any], float] | None = None
+    map_prepare: Callable[[Any], Any] | None = None
+    map_refusal: str = ""
 
     def bound(self, options) -> Measure:
         """This record with ``gram_score`` taking its ``settings`` from ``options`` (itself when it has none)."""
@@ -85,7 +94,9 @@ class Measure:
         from dataclasses import replace
         from functools import partial
 
-        return replace(self, gram_score=partial(self.gram_score, **self.settings(options)))
+        keywords = self.settings(options)
+        return replace(self, gram_score=partial(self.gram_score, **keywords),
+                       map_score=None if self.map_score is None else partial(self.map_score, **keywords))
 
 
 def _check_linear(n_stimuli: int, options, labels=None) -> None:
@@ -128,7 +139,8 @@ def _gram_measure(name: str, long_name: str, definition: str, peers: str, score:
     return Measure(name, long_name, definition, True, peers, axis_label=long_name,
                    ceiling_label=f"ceiling: split-half {long_name} of the neural data",
                    gram_score=score, gram_prepare=prepare, ceiling_short=f"split-half {name}", reference=reference,
-                   check=check, settings=settings, resample_refusal=refusal, eigen=prepare is _SPECTRUM)
+                   check=check, settings=settings, resample_refusal=refusal, eigen=prepare is _SPECTRUM,
+                   map_score=score, map_prepare=prepare)
 
 
 def _knn_settings(options) -> dict:
@@ -140,12 +152,13 @@ MEASURES: dict[str, Measure] = {
                    "compare(RDM_layer, RDM_area) with --method (default Spearman)", False,
                    "rsatoolbox compare; Net2Brain RSA; thingsvision compare_rdms; Brain-Score rdm",
                    axis_label="RSA ({method})", ceiling_label="noise ceiling (lower to upper bound)",
-                   ceiling_style="band"),
+                   ceiling_style="band", map_input="rdm"),
     "cka": Measure("cka", "linear centred kernel alignment",
                    "<HKH, HLH>_F / (|HKH|_F |HLH|_F), K = layer Gram, L = neural Gram", True,
                    "Brain-Score cka; Net2Brain CKA; thingsvision CKA(kernel='linear'); rsatoolbox cosine_cov",
                    axis_label="linear CKA", ceiling_label="ceiling: split-half CKA of the neural data",
-                   ceiling_short="split-half CKA", reference="Kornblith et al. 2019"),
+                   ceiling_short="split-half CKA", reference="Kornblith et al. 2019",
+                   map_score=_lazy("model_map", "unit_dot"), map_prepare=_lazy("model_map", "unit_centred")),
     "linear": Measure("linear", "cross-validated linear predictivity",
                       "median_neuroids mean_folds pearson(ridge prediction, held-out response)", True,
                       "Brain-Score neural predictivity (pls); Net2Brain encoding (ridge); not in thingsvision/rsatoolbox",
@@ -153,7 +166,9 @@ MEASURES: dict[str, Measure] = {
                       axis_label="linear predictivity (median Pearson r, {method})", ceiling_scale="sqrt",
                       ceiling_label="ceiling: √(split-half reliability) = r of a perfect model",
                       bootstrap_over="neuroids", ceiling_short="median split-half r, Spearman-Brown",
-                      reference="Yamins et al. 2014; Schrimpf et al. 2018"),
+                      reference="Yamins et al. 2014; Schrimpf et al. 2018",
+                      map_refusal="it fits a regression onto neuroids (not symmetric, no layer x layer form); use "
+                                  "--measure cka, procrustes or shape for a model x model map"),
     "procrustes": _gram_measure(
         "procrustes", "Procrustes similarity",
         "||Xc^T Yc||_* / (||Xc||_F ||Yc||_F) = sum sqrt eig(Kc Lc) / sqrt(tr Kc tr Lc); angular distance = "
