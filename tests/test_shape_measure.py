@@ -152,3 +152,30 @@ def test_eigen_memory_refused_with_the_alternative():
     check_eigen_memory(10 ** 6, [], budget=1)               # no eigendecomposing measure: nothing to check
     with pytest.raises(RSABridgeError, match="use --measure cka"):
         check_eigen_memory(1001, ["shape", "cca"], budget=eigen_bytes(1000))
+
+
+def test_spectral_measures_share_one_eigendecomposition_and_the_draws(monkeypatch):
+    """Five spectral measures scored together: one gram_spectrum per Gram per sample, and each measure's
+    statistics equal to its own run on the same seed."""
+    from rsa_bridge.measures import spectral
+    from rsa_bridge.measures.gram_scoring import gram_stats, gram_stats_many, layer_scores_many
+
+    rng_data = np.random.default_rng(4)
+    xs = [rng_data.normal(size=(12, p)) for p in (3, 4)]
+    r = rng_data.normal(size=(12, 5))
+    kernels, neural = np.stack([x @ x.T for x in xs]), r @ r.T
+    records = [MEASURES[n].bound(MeasureOptions()) for n in ("procrustes", "shape", "cca", "svcca", "pwcca")]
+    calls = []
+    real = spectral.gram_spectrum
+    monkeypatch.setattr(spectral, "gram_spectrum", lambda k, **kw: calls.append(1) or real(k, **kw))
+    observed = layer_scores_many(records, kernels, neural)
+    assert len(calls) == 3                                   # 2 layers + the neural Gram, not 5 x 3
+    calls.clear()
+    together = gram_stats_many(records, kernels, neural, observed, n_bootstrap=4, n_permutations=3,
+                               rng=np.random.default_rng(2))
+    assert len(calls) == 4 * 3 + 2 + 3                       # per sample 3; the layers once; per permutation 1
+    for record, st, obs in zip(records, together, observed):
+        alone = gram_stats(record, kernels, neural, obs, n_bootstrap=4, n_permutations=3,
+                           rng=np.random.default_rng(2))
+        np.testing.assert_array_equal(st.samples, alone.samples)
+        np.testing.assert_array_equal(st.p_value, alone.p_value)

@@ -82,9 +82,9 @@ def model_map_figure(result: xr.DataArray, areas_table=None, width: str | float 
         ax.tick_params(length=0)
         colorbar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.02)
         colorbar.set_label(str(attrs.get("measure_label", attrs["measure"])))
-        title = f"{attrs['n_stimuli']} stimuli ({attrs.get('stimulus_set', 'unknown')})"
+        title = f"{attrs['n_stimuli']} stimuli"
         if marks:
-            title += f"; dashed: best layer per brain area ({used})"
+            title += f"; dashed: best layer per area ({used})"
         ax.set_title(title, loc="left", fontsize=6)
     return fig, ax, {"image": image, "colorbar": colorbar, "marks": marks}
 

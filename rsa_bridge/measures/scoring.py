@@ -186,13 +186,13 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
                                    excluded=sorted(set().union(*[r.excluded for r in results])),
                                    method=linear_label(options))
     from rsa_bridge.measures import MEASURES
-    for name in measures:
-        record = MEASURES.get(name)
-        if record is not None and record.gram_score is not None:  # any measure of the two Grams, by its record
-            from rsa_bridge.measures.gram_scoring import score_gram_measure
-            score, st, ceiling = score_gram_measure(record, grams, resp, rates, ids, options, stats=dict(
-                n_bootstrap=n_bootstrap, n_permutations=n_permutations, rng=rng, level=level))
-            out[name] = AreaScores(name, layers, score, st, ceiling=ceiling, method=name)
+    records = [MEASURES[n] for n in measures if n in MEASURES and MEASURES[n].gram_score is not None]
+    if records:  # any measure of the two Grams, by its record; together: one eigendecomposition per Gram
+        from rsa_bridge.measures.gram_scoring import score_gram_measures
+        scored = score_gram_measures(records, grams, resp, rates, ids, options, stats=dict(
+            n_bootstrap=n_bootstrap, n_permutations=n_permutations, rng=rng, level=level))
+        for record, (score, st, ceiling) in zip(records, scored):
+            out[record.name] = AreaScores(record.name, layers, score, st, ceiling=ceiling, method=record.name)
     return out
 
 
