@@ -104,6 +104,7 @@ def _stack(name: str, net: NetworkOptions, stim, rdm: RDMOptions, record, progre
                         kernels_out=kernels)
     attrs = clean_attrs({**{k: rdms.attrs.get(k) for k in _SIDE_ATTRS}, **{k: info.get(k) for k in _SIDE_ATTRS
                                                                          if info.get(k) is not None}})
+    attrs = {k: "unknown" if v == "" else v for k, v in attrs.items()}   # recorded as unknown, never blank
     if record.map_input == "rdm":
         stack = rdms.copy(deep=False)
         stack.attrs = {}
