@@ -15,7 +15,7 @@ from rsa_bridge.measures import MEASURES
 from rsa_bridge.measures.ceilings import half_means, mean_responses
 from rsa_bridge.measures.scoring import MeasureOptions
 from rsa_bridge.stats.resample import as_generator, bootstrap_stimuli, permutations
-from tests.test_shape_measure import ref_cov_whiten
+from tests.test_shape_measure import ref_cov_whiten, ref_shape_cv
 from tests.test_gram_measures import (ref_canonical, ref_cov_cca, ref_mutual_knn, ref_pca,
                                       ref_procrustes_similarity, ref_pwcca)
 from tests.test_measures_compare import N, Counting, _transform, toy  # noqa: F401  (toy: a fixture)
@@ -27,6 +27,7 @@ LAYERS = ["conv", "relu", "fc"]
 REFERENCES = {
     "procrustes": ref_procrustes_similarity,
     "shape": lambda x, r: ref_procrustes_similarity(ref_cov_whiten(x, 0.5), ref_cov_whiten(r, 0.5)),
+    "shape_cv": lambda x, r: ref_shape_cv(x, r, 0.5, 5, seed=0),       # the run's --folds 5, --seed 0
     "cca": lambda x, r: ref_canonical(x, r)[0].mean(),
     "svcca": lambda x, r: ref_cov_cca(ref_pca(x, 0.99), ref_pca(r, 0.99)).mean(),
     "pwcca": ref_pwcca,
@@ -59,7 +60,7 @@ def _activations(toy):
 
 
 def test_registered_gram_measures():
-    assert set(GRAM_MEASURES) == {"procrustes", "shape", "cca", "svcca", "pwcca", "mutual_knn", "cknna"}
+    assert set(GRAM_MEASURES) == {"procrustes", "shape", "shape_cv", "cca", "svcca", "pwcca", "mutual_knn", "cknna"}
     for name in GRAM_MEASURES:
         m = MEASURES[name]
         assert m.needs_responses and m.definition and m.peers and m.reference and m.ceiling_short

@@ -146,7 +146,7 @@ def test_bootstrap_replicate_is_the_measure_on_resampled_grams():
 def test_eigen_memory_refused_with_the_alternative():
     from rsa_bridge.budget import check_eigen_memory, eigen_bytes
 
-    assert [n for n, m in MEASURES.items() if m.eigen] == ["procrustes", "shape", "cca", "svcca", "pwcca"]
+    assert [n for n, m in MEASURES.items() if m.eigen] == ["procrustes", "shape", "shape_cv", "cca", "svcca", "pwcca"]
     assert eigen_bytes(1000) == 6 * 8 * 1000 ** 2
     check_eigen_memory(1000, ["shape"], budget=eigen_bytes(1000))
     check_eigen_memory(10 ** 6, [], budget=1)               # no eigendecomposing measure: nothing to check
@@ -179,3 +179,68 @@ def test_spectral_measures_share_one_eigendecomposition_and_the_draws(monkeypatc
                            rng=np.random.default_rng(2))
         np.testing.assert_array_equal(st.samples, alone.samples)
         np.testing.assert_array_equal(st.p_value, alone.p_value)
+
+
+# --- cross-validated shape metric ----------------------------------------------------------------------------
+
+def ref_shape_cv_fold(x, y, train, test, alpha):
+    """Feature space: training-mean centring, whitening by the training covariance shrunk to I (pinv on its
+    rank), orthogonal Procrustes fitted on the training rows (thin SVD, min of the two training ranks), then
+    the Frobenius cosine of the held-out rows."""
+    def side(z):
+        m = z[train].mean(0)
+        ztr, zte = z[train] - m, z[test] - m
+        c = (1 - alpha) * ztr.T @ ztr / len(train) + alpha * np.eye(z.shape[1])
+        lam, v = np.linalg.eigh(c)
+        keep = lam > lam.max() * 1e-10
+        w = (v[:, keep] / np.sqrt(lam[keep])) @ v[:, keep].T
+        return ztr @ w, zte @ w, np.linalg.matrix_rank(ztr)
+
+    xtr, xte, rx = side(x)
+    ytr, yte, ry = side(y)
+    p, _, rt = np.linalg.svd(xtr.T @ ytr, full_matrices=False)
+    r = min(rx, ry)
+    q = p[:, :r] @ rt[:r]
+    return np.sum((xte @ q) * yte) / (np.linalg.norm(xte) * np.linalg.norm(yte))
+
+
+def ref_shape_cv(x, y, alpha, n_splits, seed=0):
+    from rsa_bridge.measures.folds import make_folds
+
+    return np.mean([ref_shape_cv_fold(x, y, tr, te, alpha) for tr, te in make_folds(len(x), n_splits, seed)])
+
+
+@pytest.mark.parametrize("shape", [*SHAPES, "low rank n<p"])
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_shape_cv_equals_feature_space(shape, alpha):
+    from rsa_bridge.measures.shape_cv import shape_cv_similarity
+
+    x, y = pair(20, 60, 45, 9, rank=6) if shape == "low rank n<p" else pair(*SHAPES[shape], 9)
+    expected = ref_shape_cv(x, y, alpha, 4, seed=3)
+    assert abs(shape_cv_similarity(*grams(x, y), alpha, 4, 3) - expected) < TOL
+    got = MEASURES["shape_cv"].bound(MeasureOptions(shape_alpha=alpha, n_splits=4, fold_seed=3)).gram_score(*grams(x, y))
+    assert abs(got - expected) < TOL
+
+
+def test_shape_cv_is_not_saturated_where_the_in_sample_fit_is():
+    """n < p: the in-sample whitened fit (alpha 0) aligns anything perfectly; held out, unrelated data is ~0."""
+    from rsa_bridge.measures.shape_cv import shape_cv_similarity
+
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=(30, 80)), rng.normal(size=(30, 70))
+    assert procrustes.shape_metric_similarity(*grams(x, y), 0.0) == pytest.approx(1.0, abs=1e-8)
+    assert abs(shape_cv_similarity(*grams(x, y), 0.0, 5)) < 0.2
+    z = rng.normal(size=(30, 5))                         # n > p: a rotation is recovered from the training folds
+    assert shape_cv_similarity(*grams(z, 2 * z @ np.linalg.qr(rng.normal(size=(5, 5)))[0] + 1), 1.0, 5) \
+        == pytest.approx(1.0, abs=1e-10)
+
+
+def test_shape_cv_refusals():
+    with pytest.raises(RSABridgeError, match="fewer than 2 per fold"):
+        MEASURES["shape_cv"].check(19, MeasureOptions(n_splits=10), None)
+    MEASURES["shape_cv"].check(20, MeasureOptions(n_splits=10), None)
+    with pytest.raises(RSABridgeError, match="shape_cv cannot be bootstrapped over stimuli: a stimulus drawn twice"):
+        check_resampling(["shape_cv"], 5)
+    attrs = MeasureOptions(n_splits=4, fold_seed=7, shape_alpha=0.1).attrs()
+    assert (attrs["measure_shape_cv_n_splits"], attrs["measure_shape_cv_seed"], attrs["measure_shape_cv_alpha"]) \
+        == (4, 7, 0.1)

@@ -10,6 +10,7 @@ cka        linear CKA of the layer Gram and the neural Gram              layer G
 linear     median over neuroids of cross-validated Pearson r (ridge)     layer Gram, per-stimulus responses
 procrustes ||X^T Y||_* / (||X|| ||Y||) (cos of the angular shape metric) layer Gram, responses
 shape      cos of the generalised shape metric with --shape-alpha         layer Gram, responses
+shape_cv   the same, rotation and whitening fitted on training folds, held-out layer Gram, responses
 cca        mean canonical correlation                                    layer Gram, responses
 svcca      mean CCA of the directions holding 99 % of each's variance    layer Gram, responses
 pwcca      projection-weighted mean CCA (L2 weights, layer side)         layer Gram, responses
@@ -135,11 +136,12 @@ _SPECTRUM = _lazy("spectral", "gram_spectrum")
 
 
 def _gram_measure(name: str, long_name: str, definition: str, peers: str, score: Callable, *, reference: str,
-                  prepare: Callable | None = _SPECTRUM, check=None, settings=None, refusal: str = "") -> Measure:
+                  prepare: Callable | None = _SPECTRUM, check=None, settings=None, refusal: str = "",
+                  eigen: bool = False) -> Measure:
     return Measure(name, long_name, definition, True, peers, axis_label=long_name,
                    ceiling_label=f"ceiling: split-half {long_name} of the neural data",
                    gram_score=score, gram_prepare=prepare, ceiling_short=f"split-half {name}", reference=reference,
-                   check=check, settings=settings, resample_refusal=refusal, eigen=prepare is _SPECTRUM,
+                   check=check, settings=settings, resample_refusal=refusal, eigen=eigen or prepare is _SPECTRUM,
                    map_score=score, map_prepare=prepare)
 
 
@@ -184,6 +186,17 @@ MEASURES: dict[str, Measure] = {
         "differs for 0 < a < 1); not in Brain-Score/Net2Brain/thingsvision/rsatoolbox",
         _lazy("procrustes", "shape_metric_similarity"), reference="Williams et al. 2021",
         settings=lambda options: {"alpha": options.shape_alpha}),
+    "shape_cv": _gram_measure(
+        "shape_cv", "cross-validated shape-metric similarity",
+        "mean over --folds folds of the held-out cosine <Xte~ Q, Yte~> / (|Xte~| |Yte~|): training-mean centring, "
+        "whitening by (1 - a) Xtr^T Xtr / n_tr + a I and Procrustes rotation Q fitted on the training stimuli, "
+        "a = --shape-alpha",
+        "not in netrep (in-sample fit) / Brain-Score / Net2Brain / thingsvision / rsatoolbox",
+        _lazy("shape_cv", "shape_cv_similarity"), reference="Williams et al. 2021 (held-out evaluation)",
+        prepare=None, check=_lazy("shape_cv", "check_shape_cv"), eigen=True,
+        settings=lambda options: {"alpha": options.shape_alpha, "n_splits": options.n_splits,
+                                  "seed": options.fold_seed},
+        refusal="a stimulus drawn twice can fall in a training and a held-out fold, so the held-out score leaks"),
     "cca": _gram_measure(
         "cca", "mean CCA", "mean of the canonical correlations = singular values of U_K^T U_L (eigenbases of Kc, Lc)",
         "netrep LinearMetric(alpha=0) (its angle uses sum rho / sqrt(r_X r_Y)); svcca repo cca mean; "
