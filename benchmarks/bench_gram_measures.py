@@ -78,14 +78,15 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
 
 
-def bench_main(bootstrap: int) -> None:
-    """The main job with RSA only and with the new measures added, at --bootstrap 0 and --bootstrap B."""
+def bench_main(bootstrap: int, zero: bool = True) -> None:
+    """The main job with RSA only and with the new measures added, at --bootstrap 0 (unless not ``zero``) and
+    --bootstrap B."""
     import subprocess
     import sys
 
     base = [sys.executable, "-m", "rsa_bridge", "compare", "--model", "alexnet", "--area", "V4", "--weights", "none",
             "--no-cache", "--quiet"]
-    for b, measures in ((0, NEW_MEASURES), (bootstrap, SPECTRAL)):
+    for b, measures in ((0, NEW_MEASURES), (bootstrap, SPECTRAL))[0 if zero else 1:]:
         times = []
         for label, extra in (("rsa only", []), (f"rsa + {', '.join(measures)}",
                                                 [a for m in measures for a in ("--measure", m)])):
@@ -102,13 +103,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--main", type=int, default=None, metavar="B",
                         help="time the main job instead (RSA only vs the new measures; bootstrap 0 and B)")
+    parser.add_argument("--skip-zero", action="store_true", help="with --main: only the --bootstrap B pair")
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--p", type=int, default=5000)
     parser.add_argument("--k", type=int, default=10, help="neighbours for mutual k-NN")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.main is not None:
-        bench_main(args.main)
+        bench_main(args.main, zero=not args.skip_zero)
         return
     rng = np.random.default_rng(args.seed)
     shared = rng.normal(size=(args.n, 50))

@@ -166,14 +166,17 @@ def test_spectral_measures_share_one_eigendecomposition_and_the_draws(monkeypatc
     kernels, neural = np.stack([x @ x.T for x in xs]), r @ r.T
     records = [MEASURES[n].bound(MeasureOptions()) for n in ("procrustes", "shape", "cca", "svcca", "pwcca")]
     calls = []
-    real = spectral.gram_spectrum
+    real, real_resampled = spectral.gram_spectrum, spectral.resampled_spectrum
     monkeypatch.setattr(spectral, "gram_spectrum", lambda k, **kw: calls.append(1) or real(k, **kw))
+    monkeypatch.setattr(spectral, "resampled_spectrum", lambda k, i, **kw: calls.append(1) or real_resampled(k, i, **kw))
     observed = layer_scores_many(records, kernels, neural)
     assert len(calls) == 3                                   # 2 layers + the neural Gram, not 5 x 3
     calls.clear()
     together = gram_stats_many(records, kernels, neural, observed, n_bootstrap=4, n_permutations=3,
                                rng=np.random.default_rng(2))
     assert len(calls) == 4 * 3 + 2 + 3                       # per sample 3; the layers once; per permutation 1
+
+
     for record, st, obs in zip(records, together, observed):
         alone = gram_stats(record, kernels, neural, obs, n_bootstrap=4, n_permutations=3,
                            rng=np.random.default_rng(2))
@@ -244,3 +247,20 @@ def test_shape_cv_refusals():
     attrs = MeasureOptions(n_splits=4, fold_seed=7, shape_alpha=0.1).attrs()
     assert (attrs["measure_shape_cv_n_splits"], attrs["measure_shape_cv_seed"], attrs["measure_shape_cv_alpha"]) \
         == (4, 7, 0.1)
+
+
+@pytest.mark.parametrize("n, p", [(12, 3), (30, 80), (25, 1)])
+def test_resampled_spectrum_equals_the_spectrum_of_the_cut_gram(n, p):
+    from rsa_bridge.measures.spectral import gram_spectrum, resampled_spectrum
+    from rsa_bridge.stats.resample import bootstrap_stimuli
+
+    x = np.random.default_rng(n).normal(size=(n, p)) + 2.0
+    k = x @ x.T
+    for idx in bootstrap_stimuli(n, 5, np.random.default_rng(1)):
+        a, b = resampled_spectrum(k, idx), gram_spectrum(k[np.ix_(idx, idx)])
+        # rank: the distinct stimuli drawn minus 1 (or p); the n x n route may keep a rounding-level extra one
+        assert a.rank == min(len(set(idx)) - 1, p) and np.all(b.values[a.rank:] < 1e-10 * b.values[0])
+        np.testing.assert_allclose(a.values, b.values[:a.rank], rtol=1e-10, atol=1e-10 * b.values[0])
+        np.testing.assert_allclose(a.vectors @ a.vectors.T, b.vectors[:, :a.rank] @ b.vectors[:, :a.rank].T,
+                                   atol=1e-9)
+        np.testing.assert_allclose(a.vectors.T @ a.vectors, np.eye(a.rank), atol=1e-10)

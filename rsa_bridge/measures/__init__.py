@@ -56,6 +56,8 @@ class Measure:
     ``MeasureOptions`` (shape: ``alpha``; k-NN: ``topk``; SVCCA: ``keep``); :meth:`bound` fixes them and
     ``MeasureOptions.attrs`` records them. ``resample_refusal``: why the measure cannot be bootstrapped over
     stimuli ("" = it can); a job asking for it is refused before compute (:func:`check_resampling`).
+    ``gram_resample``: ``gram_resample(G, idx)`` = ``gram_prepare(G[idx][:, idx])`` computed faster (a bootstrap
+    sample's eigenproblem over its distinct stimuli only); None: the resampled Gram is prepared as it is.
     ``eigen``: its ``gram_prepare`` eigendecomposes each (n, n) Gram (n^3 time, a few n^2 floats of memory;
     checked against the memory by :func:`rsa_bridge.budget.check_eigen_memory` before the forward pass).
 
@@ -83,6 +85,7 @@ class Measure:
     settings: Callable[[Any], dict] | None = None
     resample_refusal: str = ""
     eigen: bool = False
+    gram_resample: Callable[[Any, Any], Any] | None = None
     map_input: str = "gram"
     map_score: Callable[[Any, Any], float] | None = None
     map_prepare: Callable[[Any], Any] | None = None
@@ -142,7 +145,8 @@ def _gram_measure(name: str, long_name: str, definition: str, peers: str, score:
                    ceiling_label=f"ceiling: split-half {long_name} of the neural data",
                    gram_score=score, gram_prepare=prepare, ceiling_short=f"split-half {name}", reference=reference,
                    check=check, settings=settings, resample_refusal=refusal, eigen=eigen or prepare is _SPECTRUM,
-                   map_score=score, map_prepare=prepare)
+                   map_score=score, map_prepare=prepare,
+                   gram_resample=_lazy("spectral", "resampled_spectrum") if prepare is _SPECTRUM else None)
 
 
 def _knn_settings(options) -> dict:

@@ -17,7 +17,8 @@ the record, never its name. ``gram_prepare`` (optional) turns one Gram into what
 - **ceiling**: mean over split halves of the repetitions of the measure between the two halves' neural Grams
   (as CKA's split-half ceiling; :func:`rsa_bridge.measures.ceilings.half_means`).
 
-Cost: an eigendecomposition (n^3) per Gram per bootstrap sample, shared by every spectral measure of the
+Cost: an eigendecomposition per Gram per bootstrap sample, over the u ~ 0.63 n distinct stimuli drawn
+(:func:`rsa_bridge.measures.spectral.resampled_spectrum`, u^3 ~ n^3 / 4), shared by every spectral measure of the
 job (procrustes, shape, cca, svcca, pwcca prepare with the same ``gram_spectrum``: :func:`score_gram_measures`
 runs them together on the same draws); one per permutation (the layers' are reused).
 """
@@ -48,6 +49,15 @@ def _prepare(record, gram: np.ndarray) -> Any:
         return None
 
 
+def _resample(record, gram: np.ndarray, idx: np.ndarray) -> Any:
+    try:
+        return record.gram_resample(gram, idx)
+    except ConstantRepresentation:
+        warnings.warn(f"a representation is constant over the stimuli; its {record.name} is NaN", RuntimeWarning,
+                      stacklevel=3)
+        return None
+
+
 def _score(record, k, l) -> float:
     if k is None or l is None:
         return float("nan")
@@ -63,12 +73,19 @@ class _Prepared:
     """Each Gram prepared once per distinct ``gram_prepare`` (one eigendecomposition shared by every spectral
     measure of the job), looked up by record."""
 
-    def __init__(self, records: Sequence, grams: Sequence[np.ndarray]):
+    def __init__(self, records: Sequence, grams: Sequence[np.ndarray], idx: np.ndarray | None = None):
+        """``idx``: prepare each ``G[idx][:, idx]`` instead (a bootstrap draw), by ``gram_resample`` when the
+        record has it (an eigenproblem over the distinct stimuli drawn), else by preparing the cut Gram."""
         self._by_kind: dict[int, list] = {}
+        cut = None if idx is None else np.ix_(idx, idx)
         for record in records:
             kind = id(record.gram_prepare)
-            if kind not in self._by_kind:
-                self._by_kind[kind] = [_prepare(record, g) for g in grams]
+            if kind in self._by_kind:
+                continue
+            if idx is not None and record.gram_resample is not None:
+                self._by_kind[kind] = [_resample(record, g, idx) for g in grams]
+            else:
+                self._by_kind[kind] = [_prepare(record, g if cut is None else g[cut]) for g in grams]
 
     def of(self, record) -> list:
         return self._by_kind[id(record.gram_prepare)]
@@ -110,9 +127,7 @@ def gram_stats_many(records: Sequence, kernels: np.ndarray, neural: np.ndarray, 
         check_resampling([r.name for r in records], n_bootstrap)
         samples = np.empty((len(records), n_bootstrap, len(kernels)))
         for s, idx in enumerate(bootstrap_stimuli(n, n_bootstrap, rng)):
-            cut = np.ix_(idx, idx)
-            samples[:, s] = _scores_many(records, _Prepared(records, [k[cut] for k in kernels]),
-                                         _Prepared(records, [neural[cut]]))
+            samples[:, s] = _scores_many(records, _Prepared(records, kernels, idx), _Prepared(records, [neural], idx))
         for out, sample in zip(outs, samples):
             out.samples = sample
             out.ci_low, out.ci_high = percentile_ci(sample, level)
