@@ -79,6 +79,10 @@ def test_all_gram_measures_from_one_pass(toy):
             assert row["similarity"] == pytest.approx(ref(acts[layer], resp), abs=1e-8), (name, layer)
             assert row["method"] == name
     assert list(result.results["measure"].values) == ["rsa", *GRAM_MEASURES]
+    attrs = result.results.attrs           # each measure's settings recorded with the results
+    assert (attrs["measure_shape_alpha"], attrs["measure_cknna_topk"], attrs["measure_svcca_keep"],
+            attrs["measure_shape_cv_n_splits"]) == (0.5, 10, 0.99, 5)
+    assert attrs["measure_statistics_scheme"].startswith("exact")
     assert (result.results["measure_definition"].values[1:] == [MEASURES[m].definition for m in GRAM_MEASURES]).all()
 
 

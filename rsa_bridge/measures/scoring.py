@@ -91,7 +91,11 @@ class MeasureOptions:
                 "measure_linear_alphas": ",".join(f"{a:g}" for a in self.alphas),
                 "measure_linear_alpha_per_neuroid": int(self.per_neuroid_alpha),
                 "measure_linear_ceiling": "median over neuroids of split-half Pearson r, Spearman-Brown corrected",
-                "measure_ceiling_splits": self.ceiling_splits, **settings}
+                "measure_ceiling_splits": self.ceiling_splits,
+                "measure_statistics_scheme": "exact: cka/Gram measures bootstrap all n stimuli (the same draws for "
+                                             "every Gram measure; the planner's subset scheme is RSA's only); "
+                                             "linear bootstraps neuroids; mutual_knn/cknna/shape_cv: no bootstrap",
+                **settings}
 
 
 @dataclass
