@@ -224,6 +224,21 @@ def test_between_models_refuses_before_building(folder, kwargs, message):
                        measure_options=kwargs.get("options"), progress=False)
 
 
+def test_between_models_refuses_a_layer_of_the_second_network_before_any_pass(folder):
+    from rsa_bridge.app.between import between_models
+    from rsa_bridge.app.network import NetworkOptions
+
+    root, _ = folder
+    counted = _net(0, 4)
+    calls = []
+    counted.register_forward_hook(lambda *a: calls.append(1))
+    with pytest.raises(RSABridgeError, match="nope"):
+        between_models(["a", "b"], [NetworkOptions(models=[counted], transform=_transform, layers=["0"], stimuli=root),
+                                    NetworkOptions(models=[_net(1, 4)], transform=_transform, layers=["nope"],
+                                                   stimuli=root)], progress=False)
+    assert calls == []
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--model", "alexnet", "--model", "vgg16", "--weights", "none", "--weights", "none", "--weights", "none"],
      "--weights is given 3 times for 2 --model"),

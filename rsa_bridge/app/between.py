@@ -85,15 +85,23 @@ def _check(names, networks, record, options, n_stimuli: int) -> None:
     check_rdm_memory(n_stimuli, 2 * n_layers, 0)   # each layer's RDM and Gram
 
 
-def _stack(name: str, net: NetworkOptions, stim, rdm: RDMOptions, record, progress) -> xr.DataArray:
-    """One forward pass: the layer RDMs (rsa) or the layer Grams from the same pass, with provenance attrs."""
+def _module(name: str, net: NetworkOptions, rdm: RDMOptions):
+    """The built network, its layers resolved now (an unknown layer is refused before any forward pass)."""
     from extractors import load_model
+    from extractors.layers import resolve_layers
+
+    module = net.models[0] if net.models is not None else load_model(name, net.weights, device=rdm.device)
+    resolve_layers(module, list(net.layers) if net.layers else None)
+    return module
+
+
+def _stack(module, net: NetworkOptions, stim, rdm: RDMOptions, record, progress) -> xr.DataArray:
+    """One forward pass: the layer RDMs (rsa) or the layer Grams from the same pass, with provenance attrs."""
     from extractors.provenance import module_provenance
     from rsa_bridge.app.pipeline import network_rdms
     from rsa_bridge.measures.model_map import gram_stack
     from rsa_bridge.provenance import clean_attrs
 
-    module = net.models[0] if net.models is not None else load_model(name, net.weights, device=rdm.device)
     if net.tokens is not None and hasattr(module, "rsa_bridge_info"):
         from extractors.tokens import check_mode
 
@@ -139,7 +147,8 @@ def between_models(model_names: Sequence[str], networks: NetworkOptions | Sequen
 
     Raises:
         RSABridgeError: before any model is built: a measure with no map (linear), more than two models,
-            no stimuli, too few stimuli for the measure, a control model, memory.
+            no stimuli, too few stimuli for the measure, a control model, memory; before any forward pass:
+            a layer either network does not have.
     """
     from rsa_bridge.measures.model_map import map_record, model_map
     from rsa_bridge.measures.scoring import MeasureOptions
@@ -152,8 +161,9 @@ def between_models(model_names: Sequence[str], networks: NetworkOptions | Sequen
     rdm = rdm or RDMOptions()
     stim, dataset_name = _stimuli(dataset, networks[0].stimuli)
     _check(names, networks, record, options, len(stim.stimulus_ids))
-    a = _stack(names[0], networks[0], stim, rdm, record, progress)
-    b = a if len(names) == 1 else _stack(names[1], networks[1], stim, rdm, record, progress)
+    modules = [_module(name, net, rdm) for name, net in zip(names, networks)]
+    a = _stack(modules[0], networks[0], stim, rdm, record, progress)
+    b = a if len(names) == 1 else _stack(modules[1], networks[1], stim, rdm, record, progress)
     result = model_map(a, b, record.name, method=method, options=options)
     sides = {f"{k}_{s}": v for s, stack in (("a", a), ("b", b)) for k, v in stack.attrs.items()}
     result.attrs.update({"model_a": names[0], "model_b": names[-1], **sides,
