@@ -11,11 +11,17 @@ import numpy as np
 import pytest
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.measures import MEASURES, check_resampling
-from rsa_bridge.measures import procrustes
+from rsa_bridge.measures import MEASURES, check_resampling, procrustes
 from rsa_bridge.measures.scoring import MeasureOptions
-from tests.test_gram_measures import (SHAPES, TOL, centred, grams, pair, ref_cov_cca,
-                                      ref_procrustes_similarity)
+from tests.test_gram_measures import (
+    SHAPES,
+    TOL,
+    centred,
+    grams,
+    pair,
+    ref_cov_cca,
+    ref_procrustes_similarity,
+)
 
 
 def ref_cov_whiten(x, alpha):
@@ -158,7 +164,11 @@ def test_spectral_measures_share_one_eigendecomposition_and_the_draws(monkeypatc
     """Five spectral measures scored together: one gram_spectrum per Gram per sample, and each measure's
     statistics equal to its own run on the same seed."""
     from rsa_bridge.measures import spectral
-    from rsa_bridge.measures.gram_scoring import gram_stats, gram_stats_many, layer_scores_many
+    from rsa_bridge.measures.gram_scoring import (
+        gram_stats,
+        gram_stats_many,
+        layer_scores_many,
+    )
 
     rng_data = np.random.default_rng(4)
     xs = [rng_data.normal(size=(12, p)) for p in (3, 4)]

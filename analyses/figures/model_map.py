@@ -8,8 +8,8 @@ matching axis: a tick label suffix ``[V4]`` and a line across the map.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -17,8 +17,8 @@ Example (tiny modules, see tests/test_model_map.py)::
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import xarray as xr
 

@@ -139,14 +139,14 @@ _SPECTRUM = _lazy("spectral", "gram_spectrum")
 
 
 def _gram_measure(name: str, long_name: str, definition: str, peers: str, score: Callable, *, reference: str,
-                  prepare: Callable | None = _SPECTRUM, check=None, settings=None, refusal: str = "",
-                  eigen: bool = False) -> Measure:
+                  prepare: Callable | None = _SPECTRUM, check=None, settings=None, **fields) -> Measure:
+    """A measure of the two Grams; ``fields``: more :class:`Measure` fields (``resample_refusal``, ``eigen``)."""
+    fields.setdefault("eigen", prepare is _SPECTRUM)
     return Measure(name, long_name, definition, True, peers, axis_label=long_name,
                    ceiling_label=f"ceiling: split-half {long_name} of the neural data",
                    gram_score=score, gram_prepare=prepare, ceiling_short=f"split-half {name}", reference=reference,
-                   check=check, settings=settings, resample_refusal=refusal, eigen=eigen or prepare is _SPECTRUM,
-                   map_score=score, map_prepare=prepare,
-                   gram_resample=_lazy("spectral", "resampled_spectrum") if prepare is _SPECTRUM else None)
+                   check=check, settings=settings, map_score=score, map_prepare=prepare,
+                   gram_resample=_lazy("spectral", "resampled_spectrum") if prepare is _SPECTRUM else None, **fields)
 
 
 def _knn_settings(options) -> dict:
@@ -200,7 +200,7 @@ MEASURES: dict[str, Measure] = {
         prepare=None, check=_lazy("shape_cv", "check_shape_cv"), eigen=True,
         settings=lambda options: {"alpha": options.shape_alpha, "n_splits": options.n_splits,
                                   "seed": options.fold_seed},
-        refusal="a stimulus drawn twice can fall in a training and a held-out fold, so the held-out score leaks"),
+        resample_refusal="a stimulus drawn twice can fall in a training and a held-out fold, so the held-out score leaks"),
     "cca": _gram_measure(
         "cca", "mean CCA", "mean of the canonical correlations = singular values of U_K^T U_L (eigenbases of Kc, Lc)",
         "netrep LinearMetric(alpha=0) (its angle uses sum rho / sqrt(r_X r_Y)); svcca repo cca mean; "
@@ -217,11 +217,11 @@ MEASURES: dict[str, Measure] = {
         "mutual_knn", "mutual k-NN alignment",
         "mean over stimuli of |N_K(i) ∩ N_L(i)| / 10, neighbours by cosine of the centred Grams",
         "platonic-rep mutual_knn (topk=10; uncentred features)", _lazy("knn", "mutual_knn"), prepare=None,
-        check=_check_knn, reference="Huh et al. 2024", settings=_knn_settings, refusal=_KNN_NO_BOOTSTRAP),
+        check=_check_knn, reference="Huh et al. 2024", settings=_knn_settings, resample_refusal=_KNN_NO_BOOTSTRAP),
     "cknna": _gram_measure(
         "cknna", "CKNNA", "HSIC_u of the mutual-10-NN-masked cosine kernels / sqrt(the self terms)",
         "platonic-rep cknna (topk=10, unbiased; uncentred features)", _lazy("knn", "cknna"), prepare=None,
-        check=_check_knn, reference="Huh et al. 2024", settings=_knn_settings, refusal=_KNN_NO_BOOTSTRAP),
+        check=_check_knn, reference="Huh et al. 2024", settings=_knn_settings, resample_refusal=_KNN_NO_BOOTSTRAP),
 }
 
 

@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
