@@ -12,6 +12,14 @@ For two random representations X, Y (n x p, related through a shared part) it ti
   NearestNeighbors on the unit-length rows.
 
 It prints each time, the ratio feature / Gram, and the largest difference between the two forms' values.
+
+``--main B`` instead times the main job ``compare --model alexnet --area V4 --weights none --no-cache``
+(shipped V4 session, 640 images, 50 neurons) with RSA only and with the issue-28 measures added, one after
+the other in this run, at ``--bootstrap 0`` (all seven: procrustes, shape, cca, svcca, pwcca, mutual_knn,
+cknna) and at ``--bootstrap B`` (the five spectral ones: the k-NN measures refuse a bootstrap over stimuli);
+it prints wall and CPU seconds of each and the ratios (goal: <= 1.3x the RSA-only job).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main 100
 """
 from __future__ import annotations
 
@@ -58,13 +66,52 @@ def gram_forms(k_gram: np.ndarray, l_gram: np.ndarray, k: int) -> dict:
             "mutual_knn": lambda: knn.mutual_knn(k_gram, l_gram, k)}
 
 
+#: the issue-28 measures: all of them, and those that can be bootstrapped over stimuli
+NEW_MEASURES = ("procrustes", "shape", "cca", "svcca", "pwcca", "mutual_knn", "cknna")
+SPECTRAL = ("procrustes", "shape", "cca", "svcca", "pwcca")
+
+
+def _cpu() -> float:
+    import resource
+
+    r, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+
+
+def bench_main(bootstrap: int, zero: bool = True) -> None:
+    """The main job with RSA only and with the new measures added, at --bootstrap 0 (unless not ``zero``) and
+    --bootstrap B."""
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "rsa_bridge", "compare", "--model", "alexnet", "--area", "V4", "--weights", "none",
+            "--no-cache", "--quiet"]
+    for b, measures in ((0, NEW_MEASURES), (bootstrap, SPECTRAL))[0 if zero else 1:]:
+        times = []
+        for label, extra in (("rsa only", []), (f"rsa + {', '.join(measures)}",
+                                                [a for m in measures for a in ("--measure", m)])):
+            t0, c0 = time.perf_counter(), _cpu()
+            subprocess.run(base + ["--bootstrap", str(b)] + extra, check=True, stdout=subprocess.DEVNULL)
+            times.append((time.perf_counter() - t0, _cpu() - c0))
+            print(f"bootstrap {b:5d} | {label}: {times[-1][0]:.1f} s wall, {times[-1][1]:.1f} s CPU", flush=True)
+        (w1, c1), (w2, c2) = times
+        print(f"bootstrap {b:5d} | ratio (with the new measures / rsa only): {w2 / w1:.2f}x wall, {c2 / c1:.2f}x CPU",
+              flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--main", type=int, default=None, metavar="B",
+                        help="time the main job instead (RSA only vs the new measures; bootstrap 0 and B)")
+    parser.add_argument("--skip-zero", action="store_true", help="with --main: only the --bootstrap B pair")
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--p", type=int, default=5000)
     parser.add_argument("--k", type=int, default=10, help="neighbours for mutual k-NN")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.main is not None:
+        bench_main(args.main, zero=not args.skip_zero)
+        return
     rng = np.random.default_rng(args.seed)
     shared = rng.normal(size=(args.n, 50))
     x = shared @ rng.normal(size=(50, args.p)) + rng.normal(size=(args.n, args.p))

@@ -16,6 +16,12 @@ one more: a brain RDM being stored, or the layer being written to ``model_rdms.n
 spill folder's disk (:func:`spill_bytes`); only when even the two squares cannot fit, or the disk cannot
 take what is spilled, is the job refused, in one line. Not done: the squares themselves are dense (a Gram
 over n stimuli is n x n): on 16 GiB, 2 x 8 n^2 <= 75% of it stops at about 28,000 stimuli.
+
+**Eigendecompositions** (the Procrustes, shape-metric and CCA measures, ``Measure.eigen``): each (n, n) Gram
+is centred and eigendecomposed (LAPACK ``syevd``: n^3 time; :data:`EIGEN_SQUARES` dense float64 n x n
+arrays at its peak: the Gram, its centred copy, the eigenvectors, the workspace, the bootstrap's resampled
+copy). :func:`check_eigen_memory` refuses, before the forward pass, a job whose one decomposition cannot
+fit, and names the alternative (``--measure cka``: the Gram only, no decomposition).
 """
 from __future__ import annotations
 
@@ -31,6 +37,40 @@ from rsa_bridge.errors import RSABridgeError
 COPIES = 5.0
 #: model-layer RDMs assumed per model when the layers are not named (the default lists have 5 to 10)
 DEFAULT_LAYERS = 8
+
+
+#: dense float64 (n, n) arrays alive during one Gram eigendecomposition (see the module docstring)
+EIGEN_SQUARES = 6
+
+
+def eigen_bytes(n_stimuli: int) -> int:
+    """Peak bytes of one Gram eigendecomposition over ``n_stimuli`` (:data:`EIGEN_SQUARES` dense squares)."""
+    return EIGEN_SQUARES * rdm_bytes(n_stimuli)
+
+
+def check_eigen_memory(n_stimuli: int, measures, budget: float | None = None) -> None:
+    """Raise when ``measures`` (names of eigendecomposing measures; none: nothing to check) cannot decompose an
+    (n, n) Gram within ``budget`` bytes (None: the memory available now).
+
+    Example::
+
+        >>> check_eigen_memory(100_000, ["procrustes"], budget=2 ** 34)
+        Traceback (most recent call last):
+        ...
+        rsa_bridge.errors.RSABridgeError: --measure procrustes eigendecomposes each 100000 x 100000 stimulus Gram (n^3 time, about 447.0 GiB at the peak), but 16.0 GiB is available; use --measure cka (no decomposition) or fewer stimuli
+    """
+    measures = list(measures or ())
+    if not measures:
+        return
+    if budget is None:
+        import psutil
+
+        budget = psutil.virtual_memory().available
+    need = eigen_bytes(n_stimuli)
+    if need > budget:
+        raise RSABridgeError(f"--measure {'/'.join(measures)} eigendecomposes each {n_stimuli} x {n_stimuli} stimulus "
+                             f"Gram (n^3 time, about {_gib(need)} at the peak), but {_gib(budget)} is available; "
+                             "use --measure cka (no decomposition) or fewer stimuli")
 
 
 def _gib(n_bytes: float) -> str:

@@ -15,6 +15,7 @@ from rsa_bridge.measures import MEASURES
 from rsa_bridge.measures.ceilings import half_means, mean_responses
 from rsa_bridge.measures.scoring import MeasureOptions
 from rsa_bridge.stats.resample import as_generator, bootstrap_stimuli, permutations
+from tests.test_shape_measure import ref_cov_whiten, ref_shape_cv
 from tests.test_gram_measures import (ref_canonical, ref_cov_cca, ref_mutual_knn, ref_pca,
                                       ref_procrustes_similarity, ref_pwcca)
 from tests.test_measures_compare import N, Counting, _transform, toy  # noqa: F401  (toy: a fixture)
@@ -25,6 +26,8 @@ LAYERS = ["conv", "relu", "fc"]
 #: feature-space references of each registered Gram measure (layer features x, neural responses r)
 REFERENCES = {
     "procrustes": ref_procrustes_similarity,
+    "shape": lambda x, r: ref_procrustes_similarity(ref_cov_whiten(x, 0.5), ref_cov_whiten(r, 0.5)),
+    "shape_cv": lambda x, r: ref_shape_cv(x, r, 0.5, 5, seed=0),       # the run's --folds 5, --seed 0
     "cca": lambda x, r: ref_canonical(x, r)[0].mean(),
     "svcca": lambda x, r: ref_cov_cca(ref_pca(x, 0.99), ref_pca(r, 0.99)).mean(),
     "pwcca": ref_pwcca,
@@ -57,7 +60,7 @@ def _activations(toy):
 
 
 def test_registered_gram_measures():
-    assert set(GRAM_MEASURES) == {"procrustes", "cca", "svcca", "pwcca", "mutual_knn", "cknna"}
+    assert set(GRAM_MEASURES) == {"procrustes", "shape", "shape_cv", "cca", "svcca", "pwcca", "mutual_knn", "cknna"}
     for name in GRAM_MEASURES:
         m = MEASURES[name]
         assert m.needs_responses and m.definition and m.peers and m.reference and m.ceiling_short
@@ -76,6 +79,10 @@ def test_all_gram_measures_from_one_pass(toy):
             assert row["similarity"] == pytest.approx(ref(acts[layer], resp), abs=1e-8), (name, layer)
             assert row["method"] == name
     assert list(result.results["measure"].values) == ["rsa", *GRAM_MEASURES]
+    attrs = result.results.attrs           # each measure's settings recorded with the results
+    assert (attrs["measure_shape_alpha"], attrs["measure_cknna_topk"], attrs["measure_svcca_keep"],
+            attrs["measure_shape_cv_n_splits"]) == (0.5, 10, 0.99, 5)
+    assert attrs["measure_statistics_scheme"].startswith("exact")
     assert (result.results["measure_definition"].values[1:] == [MEASURES[m].definition for m in GRAM_MEASURES]).all()
 
 
@@ -135,7 +142,9 @@ def test_a_constant_layer_scores_nan_with_a_warning(name):
     kernels = np.stack([x @ x.T, np.full((15, 15), 2.0)])       # the second layer is constant over the stimuli
     with pytest.warns(RuntimeWarning, match=f"constant over the stimuli; its {name} is NaN"):
         score = layer_scores(MEASURES[name], kernels, r @ r.T)
-        st = gram_stats(MEASURES[name], kernels, r @ r.T, score, n_bootstrap=5, n_permutations=3,
+        boot = 0 if MEASURES[name].resample_refusal else 5     # k-NN: refused (tests/test_shape_measure.py)
+        st = gram_stats(MEASURES[name], kernels, r @ r.T, score, n_bootstrap=boot, n_permutations=3,
                         rng=np.random.default_rng(1))
     assert np.isfinite(score[0]) and np.isnan(score[1])
-    assert np.isfinite(st.samples[:, 0]).all() and np.isnan(st.samples[:, 1]).all()
+    if boot:
+        assert np.isfinite(st.samples[:, 0]).all() and np.isnan(st.samples[:, 1]).all()

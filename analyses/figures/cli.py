@@ -14,6 +14,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "layer_profile": ("analyses.figures.layer_profile", "similarity by layer per area, CIs, ceilings, controls"),
     "layer_heatmap": ("analyses.figures.layer_heatmap", "layer x area heatmap with the best layer outlined"),
     "best_layer": ("analyses.figures.best_layer", "bootstrap probability of each layer being the best"),
+    "model_map": ("analyses.figures.model_map", "layer x layer map of two networks (compare --between-models)"),
     "model_comparison": ("analyses.figures.model_comparison", "bars per model with pairwise-test brackets"),
     "rdm_panels": ("analyses.figures.rdm_panels", "layer and area RDMs side by side on one colour scale"),
     "rdm_icons": ("analyses.figures.rdm_icons", "one RDM with image thumbnails on its axes"),

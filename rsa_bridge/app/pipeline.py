@@ -357,7 +357,8 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
     # datasets and stimuli, each area x measure's data (rates read now), fold sizes, memory and disk budgets
     ready = prepare(Request(areas_wanted, dataset, stimuli, measures, measure_options, rdm, method,
                             len(names) * (len(layers) if layers else DEFAULT_LAYERS),
-                            (stats or StatsOptions()).seed, (stats or StatsOptions()).ceiling), stimuli_for)
+                            (stats or StatsOptions()).seed, (stats or StatsOptions()).ceiling,
+                            (stats or StatsOptions()).bootstrap), stimuli_for)
     plan, loaded, stim_sets, timed, store_plans, extra = (ready.plan, ready.loaded, ready.stim_sets, ready.timed,
                                                           ready.store_plans, ready.extra)
     if stats is not None and stats.time is not None:  # time inference's refusals, before the forward pass

@@ -107,6 +107,9 @@ def check_job(job: JobChecks) -> None:
 
         for n in sizes:
             check_disk(job.out, n, job.n_model_rdms, job.itemsize)
+    from rsa_bridge.measures import check_resampling
+
+    check_resampling(extra, job.bootstrap)
     if job.bootstrap or job.permutations:
         from rsa_bridge.limits import check_statistics_memory
 
@@ -151,6 +154,7 @@ class Request:
     n_model_rdms: int
     seed: Any = 0
     ceiling: bool = True
+    bootstrap: int = 0
 
 
 def prepare(request: Request, stimuli_for) -> Prepared:
@@ -166,8 +170,12 @@ def prepare(request: Request, stimuli_for) -> Prepared:
     from rsa_bridge.rdm import ROW
     from rsa_bridge.stats.time_course import time_averaged, timed_areas
 
+    from rsa_bridge.budget import check_eigen_memory
+    from rsa_bridge.measures import check_resampling
+
     check_names(request.measures, "--measure")
     extra = [m for m in check_measures(request.measures) if m != "rsa"]
+    check_resampling(extra, request.bootstrap)
     options = request.measure_options
     plan = select(request.areas, request.dataset)
     loaded_time = [load_dataset(name) for name, _ in plan]
@@ -184,6 +192,7 @@ def prepare(request: Request, stimuli_for) -> Prepared:
         for name in extra:
             if MEASURES[name].check is not None:
                 MEASURES[name].check(len(ids), options, labels)
+        check_eigen_memory(len(ids), [n for n in extra if MEASURES[n].eigen])
         for area in areas if (needs or _responses(options) is not None) else []:
             rates[(ds.attrs["name"], area)] = _checked_rates(ds, area, ids, options, needs)
         if _responses(options) is not None:

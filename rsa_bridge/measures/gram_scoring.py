@@ -10,15 +10,17 @@ the record, never its name. ``gram_prepare`` (optional) turns one Gram into what
   (:func:`rsa_bridge.stats.resample.bootstrap_stimuli`, same generator and seed); each sample is the measure
   of the resampled Grams ``K[i][:, i]`` and ``L[i][:, i]`` (the Grams of the feature matrices with the drawn
   rows, repeats included: what resampling the rows of both feature matrices gives). Percentile CI and the
-  best-layer probability ``p_best``. A repeated stimulus is its own nearest neighbour in both
-  representations, which raises mutual k-NN and CKNNA in every sample: read their CIs with that in mind.
+  best-layer probability ``p_best``. Mutual k-NN and CKNNA refuse (``Measure.resample_refusal``): a repeated
+  stimulus is its own nearest neighbour in both representations, which would raise them in every sample.
 - **permutation p**: the neural stimulus labels permuted (``L[p][:, p]``), ``p = (1 + #{null >= observed}) /
   (1 + permutations)``, Holm and BH across the layers.
 - **ceiling**: mean over split halves of the repetitions of the measure between the two halves' neural Grams
   (as CKA's split-half ceiling; :func:`rsa_bridge.measures.ceilings.half_means`).
 
-Cost: an eigendecomposition (n^3) per Gram per bootstrap sample for the spectral measures; one per
-permutation (the layers' are reused).
+Cost: an eigendecomposition per Gram per bootstrap sample, over the u ~ 0.63 n distinct stimuli drawn
+(:func:`rsa_bridge.measures.spectral.resampled_spectrum`, u^3 ~ n^3 / 4), shared by every spectral measure of the
+job (procrustes, shape, cca, svcca, pwcca prepare with the same ``gram_spectrum``: :func:`score_gram_measures`
+runs them together on the same draws); one per permutation (the layers' are reused).
 """
 from __future__ import annotations
 
@@ -47,6 +49,15 @@ def _prepare(record, gram: np.ndarray) -> Any:
         return None
 
 
+def _resample(record, gram: np.ndarray, idx: np.ndarray) -> Any:
+    try:
+        return record.gram_resample(gram, idx)
+    except ConstantRepresentation:
+        warnings.warn(f"a representation is constant over the stimuli; its {record.name} is NaN", RuntimeWarning,
+                      stacklevel=3)
+        return None
+
+
 def _score(record, k, l) -> float:
     if k is None or l is None:
         return float("nan")
@@ -58,35 +69,79 @@ def _score(record, k, l) -> float:
         return float("nan")
 
 
+class _Prepared:
+    """Each Gram prepared once per distinct ``gram_prepare`` (one eigendecomposition shared by every spectral
+    measure of the job), looked up by record."""
+
+    def __init__(self, records: Sequence, grams: Sequence[np.ndarray], idx: np.ndarray | None = None):
+        """``idx``: prepare each ``G[idx][:, idx]`` instead (a bootstrap draw), by ``gram_resample`` when the
+        record has it (an eigenproblem over the distinct stimuli drawn), else by preparing the cut Gram."""
+        self._by_kind: dict[int, list] = {}
+        cut = None if idx is None else np.ix_(idx, idx)
+        for record in records:
+            kind = id(record.gram_prepare)
+            if kind in self._by_kind:
+                continue
+            if idx is not None and record.gram_resample is not None:
+                self._by_kind[kind] = [_resample(record, g, idx) for g in grams]
+            else:
+                self._by_kind[kind] = [_prepare(record, g if cut is None else g[cut]) for g in grams]
+
+    def of(self, record) -> list:
+        return self._by_kind[id(record.gram_prepare)]
+
+
+def _scores_many(records: Sequence, layers: _Prepared, neural: _Prepared) -> np.ndarray:
+    """(R, L): each record's measure of each prepared layer against the prepared neural Gram."""
+    return np.array([[_score(r, k, neural.of(r)[0]) for k in layers.of(r)] for r in records], dtype=np.float64)
+
+
 def layer_scores(record, kernels: Sequence[np.ndarray], neural: np.ndarray) -> np.ndarray:
     """(L,) the measure of each layer Gram (L, n, n) against the neural Gram (n, n); NaN for a layer (or
     neural data) that is constant over the stimuli, as CKA gives."""
-    prep = _prepare(record, neural)
-    return np.array([_score(record, _prepare(record, k), prep) for k in kernels], dtype=np.float64)
+    return layer_scores_many([record], kernels, neural)[0]
+
+
+def layer_scores_many(records: Sequence, kernels: Sequence[np.ndarray], neural: np.ndarray) -> np.ndarray:
+    """(R, L) :func:`layer_scores` of several records, each Gram prepared once per distinct ``gram_prepare``."""
+    return _scores_many(records, _Prepared(records, kernels), _Prepared(records, [neural]))
 
 
 def gram_stats(record, kernels: np.ndarray, neural: np.ndarray, observed: np.ndarray, *, n_bootstrap: int,
                n_permutations: int, rng: np.random.Generator, level: float = 0.95) -> LayerStats:
     """Bootstrap (over stimuli) and permutation statistics of ``record``'s measure for L layers (see module)."""
-    out = LayerStats(resampled="stimuli")
+    return gram_stats_many([record], kernels, neural, [observed], n_bootstrap=n_bootstrap,
+                           n_permutations=n_permutations, rng=rng, level=level)[0]
+
+
+def gram_stats_many(records: Sequence, kernels: np.ndarray, neural: np.ndarray, observed: Sequence[np.ndarray], *,
+                    n_bootstrap: int, n_permutations: int, rng: np.random.Generator,
+                    level: float = 0.95) -> list[LayerStats]:
+    """:func:`gram_stats` of several records on the same bootstrap draws and permutations (in that order, as
+    for one record), each resampled Gram prepared once for all records sharing its ``gram_prepare``."""
+    outs = [LayerStats(resampled="stimuli") for _ in records]
     n = neural.shape[0]
     if n_bootstrap:
-        samples = np.empty((n_bootstrap, len(kernels)))
+        from rsa_bridge.measures import check_resampling
+
+        check_resampling([r.name for r in records], n_bootstrap)
+        samples = np.empty((len(records), n_bootstrap, len(kernels)))
         for s, idx in enumerate(bootstrap_stimuli(n, n_bootstrap, rng)):
-            cut = np.ix_(idx, idx)
-            samples[s] = layer_scores(record, [k[cut] for k in kernels], neural[cut])
-        out.samples = samples
-        out.ci_low, out.ci_high = percentile_ci(samples, level)
-        out.p_best = p_best(samples)
+            samples[:, s] = _scores_many(records, _Prepared(records, kernels, idx), _Prepared(records, [neural], idx))
+        for out, sample in zip(outs, samples):
+            out.samples = sample
+            out.ci_low, out.ci_high = percentile_ci(sample, level)
+            out.p_best = p_best(sample)
     if n_permutations:
-        prepared = [_prepare(record, k) for k in kernels]
-        exceed = np.zeros(len(kernels))
+        layers = _Prepared(records, kernels)
+        exceed = np.zeros((len(records), len(kernels)))
         for p in permutations(n, n_permutations, rng):
-            null = _prepare(record, neural[np.ix_(p, p)])
-            exceed += np.array([_score(record, k, null) for k in prepared]) >= observed - 1e-12
-        out.p_value = (1 + exceed) / (1 + n_permutations)
-        out.p_holm, out.p_fdr = holm(out.p_value), fdr_bh(out.p_value)
-    return out
+            null = _scores_many(records, layers, _Prepared(records, [neural[np.ix_(p, p)]]))
+            exceed += null >= np.asarray(observed)[:, :] - 1e-12
+        for out, row in zip(outs, exceed):
+            out.p_value = (1 + row) / (1 + n_permutations)
+            out.p_holm, out.p_fdr = holm(out.p_value), fdr_bh(out.p_value)
+    return outs
 
 
 def neural_gram(responses: xr.DataArray) -> np.ndarray:
@@ -101,25 +156,40 @@ def neural_gram(responses: xr.DataArray) -> np.ndarray:
 def gram_ceiling(record, rates: xr.DataArray, n_splits: int = 10, seed: int | np.random.Generator = 0,
                  stimulus_ids: Sequence[str] | None = None) -> float:
     """Mean over split halves of the measure between the two halves' neural Grams."""
+    return float(gram_ceilings([record], rates, n_splits, seed, stimulus_ids)[0])
+
+
+def gram_ceilings(records: Sequence, rates: xr.DataArray, n_splits: int = 10, seed: int | np.random.Generator = 0,
+                  stimulus_ids: Sequence[str] | None = None) -> np.ndarray:
+    """(R,) :func:`gram_ceiling` of several records on the same split halves, each half's Gram prepared once."""
     from rsa_bridge.measures.ceilings import half_means
 
     values = []
     for a, b in half_means(rates, n_splits, seed, stimulus_ids):
         if np.isnan(a).any() or np.isnan(b).any():
-            raise RSABridgeError(f"a half has no presentation of some stimulus or a NaN response; the {record.name} "
-                                 "ceiling needs every stimulus in both halves")
-        values.append(_score(record, _prepare(record, a @ a.T), _prepare(record, b @ b.T)))
-    return float(np.mean(values))
+            raise RSABridgeError(f"a half has no presentation of some stimulus or a NaN response; the "
+                                 f"{'/'.join(r.name for r in records)} ceiling needs every stimulus in both halves")
+        values.append(_scores_many(records, _Prepared(records, [a @ a.T]), _Prepared(records, [b @ b.T]))[:, 0])
+    return np.mean(values, axis=0)
+
+
+def score_gram_measures(records: Sequence, grams: np.ndarray, responses: xr.DataArray, rates: xr.DataArray,
+                        ids: list[str], options, *, stats: dict) -> list[tuple[np.ndarray, LayerStats, float]]:
+    """Score, statistics and ceiling of several Gram measures for every layer against one area, sharing each
+    Gram's preparation (one eigendecomposition per Gram for all spectral measures) and the resampling draws.
+
+    ``stats``: ``n_bootstrap``, ``n_permutations``, ``rng``, ``level``; ``options``: the run's
+    :class:`rsa_bridge.measures.scoring.MeasureOptions` (``ceiling_splits``, ``fold_seed`` and the settings the
+    records read, e.g. ``shape_alpha``: :meth:`rsa_bridge.measures.Measure.bound`)."""
+    records = [r.bound(options) for r in records]
+    neural = neural_gram(responses)
+    scores = layer_scores_many(records, grams, neural)
+    stats_ = gram_stats_many(records, grams, neural, scores, **stats)
+    ceilings = gram_ceilings(records, rates, options.ceiling_splits, options.fold_seed, stimulus_ids=ids)
+    return list(zip(scores, stats_, (float(c) for c in ceilings)))
 
 
 def score_gram_measure(record, grams: np.ndarray, responses: xr.DataArray, rates: xr.DataArray,
                        ids: list[str], options, *, stats: dict) -> tuple[np.ndarray, LayerStats, float]:
-    """Score, statistics and ceiling of one Gram measure for every layer against one area.
-
-    ``stats``: ``n_bootstrap``, ``n_permutations``, ``rng``, ``level``; ``options``: the run's
-    :class:`rsa_bridge.measures.scoring.MeasureOptions` (``ceiling_splits``, ``fold_seed``)."""
-    neural = neural_gram(responses)
-    score = layer_scores(record, grams, neural)
-    st = gram_stats(record, grams, neural, score, **stats)
-    ceiling = gram_ceiling(record, rates, options.ceiling_splits, options.fold_seed, stimulus_ids=ids)
-    return score, st, ceiling
+    """:func:`score_gram_measures` of one record."""
+    return score_gram_measures([record], grams, responses, rates, ids, options, stats=stats)[0]

@@ -34,7 +34,10 @@ class MeasureOptions:
     (:func:`rsa_bridge.measures.folds.make_folds`); alphas / per_neuroid_alpha: ridge;
     ceiling_splits: split halves for the ceilings; responses: rates (shipped name, path or DataArray);
     cv_score: ``per-fold`` (mean over folds of each fold's r, needs 5 held-out stimuli per fold) or ``pooled``
-    (one r per neuroid over every fold's held-out predictions) (:data:`rsa_bridge.measures.predictivity.CV_SCORES`).
+    (one r per neuroid over every fold's held-out predictions) (:data:`rsa_bridge.measures.predictivity.CV_SCORES`);
+    shape_alpha: the ``shape`` measure's regularisation in [0, 1] (0: CCA, 1: Procrustes); knn_k: neighbours of
+    mutual_knn/cknna; svcca_keep: SVCCA's share of the variance kept (in (0, 1]) or a count of directions.
+    Each measure's record says which of these it reads (``Measure.settings``); all are recorded.
 
     Example::
 
@@ -52,9 +55,28 @@ class MeasureOptions:
     ceiling_splits: int = 10
     responses: Any = None
     cv_score: str = "per-fold"
+    shape_alpha: float = 0.5
+    knn_k: int = 10
+    svcca_keep: float | int = 0.99
+
+    def __post_init__(self) -> None:
+        from rsa_bridge.measures.procrustes import check_alpha
+
+        self.shape_alpha = check_alpha(self.shape_alpha)
+        if isinstance(self.knn_k, bool) or not isinstance(self.knn_k, (int, np.integer)) or self.knn_k < 1:
+            raise RSABridgeError(f"knn_k (--knn-k) is a number of neighbours >= 1; got {self.knn_k!r}")
+        keep = self.svcca_keep
+        if isinstance(keep, bool) or not (isinstance(keep, (int, np.integer)) and keep >= 1
+                                          or isinstance(keep, float) and 0 < keep <= 1):
+            raise RSABridgeError(f"svcca_keep is a share of the variance in (0, 1] or a count of directions >= 1; "
+                                 f"got {keep!r}")
 
     def attrs(self) -> dict:
+        from rsa_bridge.measures import MEASURES
         from rsa_bridge.measures.predictivity import check_cv_score
+
+        settings = {f"measure_{name}_{key}": value for name, record in MEASURES.items() if record.settings
+                    for key, value in record.settings(self).items()}
 
         scoring = check_cv_score(self.cv_score)
         return {"measure_cka": "linear CKA (Kornblith et al. 2019) of layer and neural Grams",
@@ -69,7 +91,11 @@ class MeasureOptions:
                 "measure_linear_alphas": ",".join(f"{a:g}" for a in self.alphas),
                 "measure_linear_alpha_per_neuroid": int(self.per_neuroid_alpha),
                 "measure_linear_ceiling": "median over neuroids of split-half Pearson r, Spearman-Brown corrected",
-                "measure_ceiling_splits": self.ceiling_splits}
+                "measure_ceiling_splits": self.ceiling_splits,
+                "measure_statistics_scheme": "exact: cka/Gram measures bootstrap all n stimuli (the same draws for "
+                                             "every Gram measure; the planner's subset scheme is RSA's only); "
+                                             "linear bootstraps neuroids; mutual_knn/cknna/shape_cv: no bootstrap",
+                **settings}
 
 
 @dataclass
@@ -164,13 +190,13 @@ def score_area(kernels: xr.DataArray, rates: xr.DataArray, measures: list[str], 
                                    excluded=sorted(set().union(*[r.excluded for r in results])),
                                    method=linear_label(options))
     from rsa_bridge.measures import MEASURES
-    for name in measures:
-        record = MEASURES.get(name)
-        if record is not None and record.gram_score is not None:  # any measure of the two Grams, by its record
-            from rsa_bridge.measures.gram_scoring import score_gram_measure
-            score, st, ceiling = score_gram_measure(record, grams, resp, rates, ids, options, stats=dict(
-                n_bootstrap=n_bootstrap, n_permutations=n_permutations, rng=rng, level=level))
-            out[name] = AreaScores(name, layers, score, st, ceiling=ceiling, method=name)
+    records = [MEASURES[n] for n in measures if n in MEASURES and MEASURES[n].gram_score is not None]
+    if records:  # any measure of the two Grams, by its record; together: one eigendecomposition per Gram
+        from rsa_bridge.measures.gram_scoring import score_gram_measures
+        scored = score_gram_measures(records, grams, resp, rates, ids, options, stats=dict(
+            n_bootstrap=n_bootstrap, n_permutations=n_permutations, rng=rng, level=level))
+        for record, (score, st, ceiling) in zip(records, scored):
+            out[record.name] = AreaScores(record.name, layers, score, st, ceiling=ceiling, method=record.name)
     return out
 
 

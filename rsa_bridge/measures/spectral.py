@@ -110,3 +110,42 @@ def same_stimuli(a: Spectrum, b: Spectrum) -> None:
 def nuclear_norm(a: np.ndarray, b: np.ndarray) -> float:
     """``||A^T B||_*``: the sum of the singular values of the (r_a, r_b) cross product of two (n, r) factors."""
     return float(np.linalg.svd(a.T @ b, compute_uv=False).sum())
+
+
+def resampled_spectrum(k, idx, *, rtol: float | None = None) -> Spectrum:
+    """The spectrum of ``H K[idx][:, idx] H`` (a bootstrap sample: ``idx`` (n,) indices with repeats) from an
+    eigenproblem over the u distinct stimuli drawn instead of all n (about (0.63)^3 = 1/4 of the cost).
+
+    With S (n x u) the selection of the distinct stimuli, c their counts, ``d = sqrt(c)`` and
+    ``T = H S diag(c)^{-1/2}``: ``T^T T = P = I - d d^T / n`` (a projector, ``T P = T``), so
+    ``H K[idx][:, idx] H = T M T^T`` with ``M = P diag(d) K_u diag(d) P`` (u x u, K_u the Gram of the distinct
+    stimuli), and each eigenpair (lam, w) of M gives the eigenpair (lam, T w) of the resampled Gram (T is an
+    isometry on the range of P). Same rank tolerance as :func:`gram_spectrum` (``n x eps x lam_max``).
+
+    Example::
+
+        >>> X = np.random.default_rng(0).normal(size=(8, 3)); idx = np.array([0, 0, 1, 3, 3, 3, 5, 7])
+        >>> a, b = resampled_spectrum(X @ X.T, idx), gram_spectrum((X @ X.T)[np.ix_(idx, idx)])
+        >>> bool(np.allclose(a.values, b.values)), bool(np.allclose(a.vectors @ a.vectors.T, b.vectors @ b.vectors.T))
+        (True, True)
+    """
+    k = np.asarray(k, dtype=np.float64)
+    idx = np.asarray(idx)
+    n = idx.shape[0]
+    unique, inverse, counts = np.unique(idx, return_inverse=True, return_counts=True)
+    c = counts.astype(np.float64)
+    d = np.sqrt(c)
+    ku = k[np.ix_(unique, unique)]
+    a = ku @ c / n                                       # centre with the draw's weights: (I - 1 c^T/n) K_u (I - c 1^T/n)
+    m = (ku - a[None, :] - a[:, None] + float(c @ a) / n) * d[:, None] * d[None, :]    # = P diag(d) K_u diag(d) P
+    values, w = np.linalg.eigh((m + m.T) / 2)
+    values, w = values[::-1], w[:, ::-1]
+    rtol = n * np.finfo(np.float64).eps if rtol is None else float(rtol)
+    top = values[0] if values.size else 0.0
+    r = int(np.sum(values > rtol * top)) if top > 0 else 0
+    if r == 0:
+        raise ConstantRepresentation("a representation is constant over the stimuli (its centred Gram is zero); "
+                                     "these measures are undefined for it")
+    vectors = (w[:, :r] / d[:, None])[inverse]          # S diag(c)^{-1/2} W
+    vectors -= vectors.mean(axis=0)                      # H
+    return Spectrum(values[:r].copy(), np.ascontiguousarray(vectors))

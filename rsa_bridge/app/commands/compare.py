@@ -28,10 +28,15 @@ def register(subparsers) -> None:
     p.add_argument("--area", action="append", help="brain area (repeatable), e.g. V4, IT, hIT")
     p.add_argument("--dataset", help="shipped dataset name or an RDM dataset .nc (default: the one with --area)")
     p.add_argument("--stimuli", type=Path, help="stimulus folder with manifest.csv (for a user dataset)")
-    p.add_argument("--weights", default="default", metavar="WEIGHTS",
+    p.add_argument("--weights", action="append", default=None, metavar="WEIGHTS",
                    help="'default' (the model's torchvision DEFAULT weights, from the local cache), 'none' "
                         f"(untrained), a torchvision weights enum member of the model ({', '.join(WEIGHTS_MEMBERS)}; "
-                        "which ones a model has: torchvision's docs), or a state-dict file (default: default)")
+                        "which ones a model has: torchvision's docs), or a state-dict file (default: default); "
+                        "with --between-models once per --model, in the same order")
+    p.add_argument("--between-models", action="store_true",
+                   help="instead of brain areas: the layer x layer map of one --measure (default cka; rsa uses "
+                        "--method) between the two --model (or one and itself), on the images of --dataset or "
+                        "--stimuli; writes model_map.nc/.csv to --out (docs/guide/measures.md)")
     p.add_argument("--layers", help="comma-separated layer aliases or module paths (default: the model's list)")
     p.add_argument("--tokens", choices=("all", "cls", "mean"), default="all",
                    help="units of transformer token layers (B, tokens, dim): all tokens (default), the class "
@@ -88,6 +93,11 @@ def register(subparsers) -> None:
                            + " (default per-fold; pooled for small sets)")
     meas.add_argument("--stratify-by", metavar="COLUMN", help="stratify the folds by this stimulus-manifest column")
     meas.add_argument("--alpha-per-neuroid", action="store_true", help="ridge: each neuroid picks its own alpha")
+    meas.add_argument("--shape-alpha", type=real("--shape-alpha", 0, 1), default=0.5, metavar="A",
+                      help="--measure shape: regularisation in [0, 1], covariance (1-A) C + A I (0: CCA, 1: "
+                           "Procrustes; default 0.5; recorded as measure_shape_alpha)")
+    meas.add_argument("--knn-k", type=count("--knn-k", 10**6, minimum=1), default=10, metavar="K",
+                      help="--measure mutual_knn/cknna: nearest neighbours per stimulus (default 10)")
     meas.add_argument("--responses", metavar="FILE|NAME",
                       help="repeat-level firing rates for cka/linear (default: the shipped rates of the dataset); "
                            "also the split-half RSA noise ceiling of single-RDM areas")
@@ -162,6 +172,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from rsa_bridge.errors import RSABridgeError
+    from rsa_bridge.app.commands.between_cmd import one_weights, run_between
+
+    if getattr(args, "between_models", False):
+        return run_between(args)
+    args.weights = one_weights(args.weights)
     from rsa_bridge.app.pipeline import compare_models, compare_precomputed
     from rsa_bridge.options import RDMOptions, StatsOptions
     from rsa_bridge.app.report import format_table, write_outputs
@@ -228,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
             measure_kw = {"measures": args.measure, "measure_options": MeasureOptions(
                 estimator=args.linear_estimator, n_splits=args.folds, fold_seed=args.seed, labels=args.stratify_by,
                 per_neuroid_alpha=args.alpha_per_neuroid, responses=args.responses,
-                cv_score=getattr(args, "cv_score", "per-fold"))}
+                cv_score=getattr(args, "cv_score", "per-fold"), shape_alpha=args.shape_alpha, knn_k=args.knn_k)}
         from rsa_bridge.app.network import NetworkOptions
 
         network = NetworkOptions(weights=args.weights, layers=layers, stimuli=args.stimuli,
