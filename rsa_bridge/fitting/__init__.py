@@ -18,7 +18,8 @@ from rsa_bridge.fitting.data import FitData, fit_data
 from rsa_bridge.fitting.evaluate import CVOptions, bootstrap_crossval, crossval, dual_bootstrap
 from rsa_bridge.fitting.fitters import FIT_SPACES, FITTERS, MODEL_KINDS, ModelSpec
 from rsa_bridge.fitting.folds import Draw, Fold, make_draw, make_folds
+from rsa_bridge.fitting.run import EVALUATORS, run_fit
 from rsa_bridge.fitting.summary import summarize
 
 __all__ = ["CVOptions", "Draw", "FIT_SPACES", "FITTERS", "FitData", "Fold", "MODEL_KINDS", "ModelSpec",
-           "bootstrap_crossval", "crossval", "dual_bootstrap", "fit_data", "make_draw", "make_folds", "summarize"]
+           "EVALUATORS", "bootstrap_crossval", "crossval", "dual_bootstrap", "fit_data", "run_fit", "make_draw", "make_folds", "summarize"]

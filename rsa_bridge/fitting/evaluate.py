@@ -111,8 +111,13 @@ def _one_sample(prep: Prepared, groups: Sequence[str], positions: np.ndarray, fo
         if min(len(train_rows), len(test_rows)) == 0 or min(len(train_pos), len(test_pos)) <= 2:
             continue
         for j in range(len(prep.specs)):
-            w = prep.fit(j, train_rows, train_pos)
-            out[j, f] = prep.score(j, w, test_rows, test_pos)
+            try:
+                w = prep.fit(j, train_rows, train_pos)
+                out[j, f] = prep.score(j, w, test_rows, test_pos)
+            except RSABridgeError:
+                if weights is not None:  # plain cross-validation: the user's folds, say what is wrong
+                    raise
+                continue  # a bootstrap fold whose few pairs make the similarity undefined: NaN, as in rsatoolbox
             if weights is not None:
                 weights.append((j, f, w))
     return out
