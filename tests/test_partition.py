@@ -11,7 +11,7 @@ from scipy.stats import rankdata
 from sklearn.linear_model import LinearRegression
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.fitting.partition import PartitionOptions, partition
+from rsa_bridge.fitting.partition import PartitionOptions, partition_variance
 
 N = 18
 
@@ -58,7 +58,7 @@ def hand_components(R, p):
 def test_equals_sklearn_and_inclusion_exclusion(p, transform):
     brain, preds = rdms(p)
     names = [f"m{i}" for i in range(1, p + 1)]
-    ds = partition(brain, preds, names, PartitionOptions(transform=transform))
+    ds = partition_variance(brain, preds, names, PartitionOptions(transform=transform))
     iu = np.triu_indices(N, 1)
     y, X = brain[iu], preds[:, iu[0], iu[1]]
     if transform == "ranks":
@@ -80,9 +80,9 @@ def test_equals_sklearn_and_inclusion_exclusion(p, transform):
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate():
     brain, preds = rdms(2)
-    a = partition(brain, preds, ["a", "b"], PartitionOptions(n_boot=40, seed=3))
-    b = partition(brain, preds, ["a", "b"], PartitionOptions(n_boot=40, seed=3))
-    c = partition(brain, preds, ["a", "b"], PartitionOptions(n_boot=40, seed=4))
+    a = partition_variance(brain, preds, ["a", "b"], PartitionOptions(n_boot=40, seed=3))
+    b = partition_variance(brain, preds, ["a", "b"], PartitionOptions(n_boot=40, seed=3))
+    c = partition_variance(brain, preds, ["a", "b"], PartitionOptions(n_boot=40, seed=4))
     np.testing.assert_array_equal(a["draws"], b["draws"])
     assert not np.array_equal(a["draws"], c["draws"])
     assert (a["ci_low"] <= a["ci_high"]).all()
@@ -115,4 +115,4 @@ def test_hostile_rows(case, match):
     elif case == "names":
         names = ["a", "a", "c", "d"]
     with pytest.raises(RSABridgeError, match=match):
-        partition(brain, preds, names)
+        partition_variance(brain, preds, names)

@@ -99,6 +99,19 @@ def _check_rdms(values: np.ndarray, what: str) -> None:
                              "fitted or compared: drop it")
 
 
+#: replicate-label keys that name who an RDM comes from (Brain-Score / rsa-bridge conventions)
+GROUP_KEYS = ("subject", "animal")
+
+
+def _group_label(label: str) -> str:
+    """``subject=BE|session=1`` -> ``BE``; a label without a subject/animal part is its own group."""
+    for part in label.split("|"):
+        key, _, value = part.partition("=")
+        if key in GROUP_KEYS:
+            return value
+    return label
+
+
 def fit_data(brain, models, groups=None, attrs: dict | None = None) -> FitData:
     """:class:`FitData` from xarray RDMs, aligned by ``stimulus_id``.
 
@@ -107,7 +120,7 @@ def fit_data(brain, models, groups=None, attrs: dict | None = None) -> FitData:
             or one (stimulus_row, stimulus_col) RDM.
         models: DataArray (layer, stimulus_row, stimulus_col) (:func:`rsa_bridge.model_rdms.read_model_rdms`).
         groups: (R,) group label per brain RDM; default: the ``subject`` coordinate on ``replicate`` when
-            present (``subject=BE|session=1`` labels give ``BE``), else one group per RDM.
+            present (``subject=BE|session=1`` labels give ``BE``; likewise ``animal``), else one group per RDM.
         attrs: provenance to carry.
 
     Raises:
@@ -142,7 +155,7 @@ def fit_data(brain, models, groups=None, attrs: dict | None = None) -> FitData:
     if groups is None:
         labels = [str(v) for v in np.ravel(brain[dim].values)] if dim in brain.coords else [str(i) for i in
                                                                                           range(len(rdms))]
-        groups = [lab.split("|")[0].split("=", 1)[-1] if lab.startswith("subject=") else lab for lab in labels]
+        groups = [_group_label(lab) for lab in labels]
     groups = tuple(str(g) for g in groups)
     if len(groups) != len(rdms):
         raise RSABridgeError(f"{len(groups)} group labels given for {len(rdms)} brain RDMs")

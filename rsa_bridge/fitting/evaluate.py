@@ -29,12 +29,7 @@ from rsa_bridge.fitting.data import FitData, vectors
 from rsa_bridge.fitting.fitters import FITTERS, ModelSpec
 from rsa_bridge.fitting.folds import Draw, Fold
 
-#: the samples of the dual bootstrap: what each one resamples
-VARIANTS: dict[str, str] = {
-    "both": "groups (subjects) and stimuli",
-    "rdm": "groups (subjects) only, all stimuli",
-    "pattern": "stimuli only, all groups",
-}
+from rsa_bridge.fitting.schemes import VARIANTS
 
 
 @dataclass(frozen=True)
@@ -172,7 +167,7 @@ def _check_boot(data: FitData, options: CVOptions, need_groups: bool) -> None:
                              "(n_cv >= 2); raise n_cv or turn the correction off")
 
 
-def _usable(draw: Draw, options: CVOptions) -> bool:
+def usable(draw: Draw, options: CVOptions) -> bool:
     return len(set(draw.groups)) >= options.k_rdm and len(set(draw.stimuli)) >= 3 * options.k_pattern
 
 
@@ -192,7 +187,7 @@ def bootstrap_crossval(data: FitData, specs: Sequence[ModelSpec], draws: Sequenc
     out = np.full((len(draws), len(specs), n_folds, options.n_cv), np.nan)
     for i in progress_bar(range(len(draws)), desc="bootstrap samples", unit="sample"):
         draw = draws[i]
-        if not _usable(draw, options):
+        if not usable(draw, options):
             continue
         positions = data.positions_of(draw.stimuli)
         for r in range(options.n_cv):
@@ -214,7 +209,7 @@ def dual_bootstrap(data: FitData, specs: Sequence[ModelSpec], draws: Sequence[Dr
     out = np.full((len(draws), len(specs), n_folds, options.n_cv, len(VARIANTS)), np.nan)
     for i in progress_bar(range(len(draws)), desc="bootstrap samples", unit="sample"):
         draw = draws[i]
-        if not _usable(draw, options):
+        if not usable(draw, options):
             continue
         positions = data.positions_of(draw.stimuli)
         samples = ((draw.groups, positions), (draw.groups, all_pos), (data.groups, positions))

@@ -21,6 +21,8 @@ prediction with the pooled data. ``select`` works with every comparison method.
 A :class:`ModelKind` says which fitters fit it: ``weighted`` (rsatoolbox ``ModelWeighted``: non-negative
 or signed weights on all its RDMs) and ``select`` (rsatoolbox ``ModelSelect``: the best single RDM).
 
+This module imports numpy only when a fitter runs (the command line builds its choices from these registries).
+
 Example:
     >>> import numpy as np
     >>> V = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 1.0, 1.0, 2.0]])
@@ -31,9 +33,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
-import numpy as np
+from typing import Any, Callable
 
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.registry import Registry
@@ -51,14 +51,16 @@ class FitSpace:
 
     method: str
     center: bool
-    pool: Callable[[np.ndarray], np.ndarray]
+    pool: Callable[[Any], Any]
 
 
-def _pool_rms(d: np.ndarray) -> np.ndarray:
+def _pool_rms(d: Any) -> Any:
+    import numpy as np
+
     return (d / np.sqrt(np.mean(d ** 2, axis=1, keepdims=True))).mean(axis=0)
 
 
-def _pool_z(d: np.ndarray) -> np.ndarray:
+def _pool_z(d: Any) -> Any:
     z = d - d.mean(axis=1, keepdims=True)
     y = (z / z.std(axis=1, keepdims=True)).mean(axis=0)
     return y - y.min() + 0.01
@@ -81,18 +83,20 @@ def _space(method: str, fitter: str) -> FitSpace:
     return FIT_SPACES[name]
 
 
-def _prepared(V: np.ndarray, D: np.ndarray, method: str, fitter: str) -> tuple[np.ndarray, np.ndarray]:
+def _prepared(V: Any, D: Any, method: str, fitter: str) -> tuple[Any, Any]:
     space = _space(method, fitter)
     V = V - V.mean(axis=1, keepdims=True) if space.center else V
     return V, space.pool(D)
 
 
-def _unit(w: np.ndarray) -> np.ndarray:
+def _unit(w: Any) -> Any:
+    import numpy as np
+
     norm = np.sqrt(np.sum(w ** 2))
     return w if norm == 0 else w / norm
 
 
-def fit_nnls(V: np.ndarray, D: np.ndarray, method: str) -> np.ndarray:
+def fit_nnls(V: Any, D: Any, method: str) -> Any:
     """Non-negative weights (K,) of V (K, m) that best fit the pooled D (R, m), unit norm."""
     from scipy.optimize import nnls
 
@@ -100,8 +104,10 @@ def fit_nnls(V: np.ndarray, D: np.ndarray, method: str) -> np.ndarray:
     return _unit(nnls(V.T, y)[0])
 
 
-def fit_regress(V: np.ndarray, D: np.ndarray, method: str) -> np.ndarray:
+def fit_regress(V: Any, D: Any, method: str) -> Any:
     """Least-squares weights (K,) of V (K, m) for the pooled D (R, m), unit norm (signs free)."""
+    import numpy as np
+
     V, y = _prepared(V, D, method, "regress")
     gram = V @ V.T
     if np.linalg.matrix_rank(gram) < len(gram):
@@ -110,8 +116,10 @@ def fit_regress(V: np.ndarray, D: np.ndarray, method: str) -> np.ndarray:
     return _unit(np.linalg.solve(gram, V @ y))
 
 
-def fit_select(V: np.ndarray, D: np.ndarray, method: str) -> np.ndarray:
+def fit_select(V: Any, D: Any, method: str) -> Any:
     """One-hot weights (K,): the RDM of V with the highest mean similarity to the rows of D (first on ties)."""
+    import numpy as np
+
     from rsa_bridge.methods import get
 
     scores = get(method).similarity(V, D).mean(axis=1)
@@ -126,7 +134,7 @@ class Fitter:
 
     name: str
     definition: str
-    fit: Callable[[np.ndarray, np.ndarray, str], np.ndarray]
+    fit: Callable[[Any, Any, str], Any]
     rsatoolbox: str
 
 
@@ -180,8 +188,10 @@ class ModelSpec:
             raise RSABridgeError(f"a {kind.name} model is fitted by {', '.join(kind.fitters)}; got fitter {fitter!r}")
         return fitter
 
-    def rows(self, names: tuple[str, ...]) -> np.ndarray:
+    def rows(self, names: tuple[str, ...]) -> Any:
         """Rows of the model RDMs (names) this model combines."""
+        import numpy as np
+
         if not self.components:
             return np.arange(len(names))
         where = {n: i for i, n in enumerate(names)}

@@ -35,29 +35,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import xarray as xr
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.registry import Registry
+from rsa_bridge.fitting.schemes import PARTITION_TRANSFORMS as TRANSFORMS
 
 #: most predictors a partition takes (2**P - 1 regressions per draw; Venn figures stop at 4)
 MAX_PREDICTORS = 4
-
-
-def _ranks(v: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return rankdata(v, axis=-1, method="average")
-
-
-#: vector transform name -> (function on (X, m) vectors, description)
-TRANSFORMS: Registry[tuple[Callable[[np.ndarray], np.ndarray], str]] = Registry("partition transform", {
-    "none": (lambda v: v, "the dissimilarities as they are"),
-    "ranks": (_ranks, "average ranks of each vector (ties share their mean rank)"),
-})
 
 
 @dataclass(frozen=True)
@@ -134,7 +121,7 @@ def _all(brain: np.ndarray, predictors: np.ndarray, positions: np.ndarray, trans
     return r2, components(r2)
 
 
-def partition(brain: np.ndarray, predictors: np.ndarray, names: Sequence[str],
+def partition_variance(brain: np.ndarray, predictors: np.ndarray, names: Sequence[str],
               options: PartitionOptions = PartitionOptions()) -> xr.Dataset:
     """Unique and shared R^2 of ``brain`` (n, n) by ``predictors`` (P, n, n), P in 2..4.
 

@@ -1,7 +1,7 @@
 """Seeded end-to-end evaluation of fitted RDM models: draws and folds from one seed, results as xarray.
 
-:data:`EVALUATORS` (scheme name -> record) holds the three schemes of :mod:`rsa_bridge.fitting.evaluate`;
-:func:`run_fit` makes the folds and draws from ``numpy.random.default_rng(options.seed)``, runs the scheme,
+:data:`~rsa_bridge.fitting.schemes.EVALUATORS` (scheme name -> record) holds the three schemes of
+:mod:`rsa_bridge.fitting.evaluate`; :func:`run_fit` makes the folds and draws from ``numpy.random.default_rng(options.seed)``, runs the scheme,
 fits every model once more on all the data (the reported ``weights``) and returns a Dataset:
 
 - ``evaluation``: (model, fold) for ``crossval``; (sample, model, fold, cv[, variant]) for the bootstraps;
@@ -18,8 +18,8 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from dataclasses import asdict
+from typing import Sequence
 
 import numpy as np
 import xarray as xr
@@ -28,59 +28,7 @@ from rsa_bridge.fitting import evaluate as ev
 from rsa_bridge.fitting.data import FitData
 from rsa_bridge.fitting.evaluate import CVOptions
 from rsa_bridge.fitting.fitters import ModelSpec
-from rsa_bridge.fitting.folds import Draw, make_draw, make_folds
-from rsa_bridge.registry import Registry
-
-
-def _crossval(data, specs, options, rng):
-    folds = make_folds(data.groups, data.stimulus_ids, options.k_pattern, options.k_rdm, rng)
-    return ev.crossval(data, specs, folds, options.method)[0], ("model", "fold")
-
-
-def _draws(data: FitData, options: CVOptions, rng) -> list[Draw]:
-    return [make_draw(data.groups, data.stimulus_ids, rng) for _ in range(options.n_boot)]
-
-
-def _sets(groups, stimuli, options, rng):
-    return [make_folds(groups, stimuli, options.k_pattern, options.k_rdm, rng) for _ in range(options.n_cv)]
-
-
-def _bootstrap(data, specs, options, rng):
-    draws = _draws(data, options, rng)
-    folds = [_sets(d.groups, d.stimuli, options, rng) if ev._usable(d, options) else None for d in draws]
-    return ev.bootstrap_crossval(data, specs, draws, folds, options), ("sample", "model", "fold", "cv")
-
-
-def _dual(data, specs, options, rng):
-    draws = _draws(data, options, rng)
-    folds = []
-    for d in draws:
-        variants = ((d.groups, d.stimuli), (d.groups, data.stimulus_ids), (data.groups, d.stimuli))
-        folds.append([_sets(g, s, options, rng) for g, s in variants] if ev._usable(d, options) else None)
-    return ev.dual_bootstrap(data, specs, draws, folds, options), ("sample", "model", "fold", "cv", "variant")
-
-
-@dataclass(frozen=True)
-class Evaluator:
-    """An evaluation scheme: ``run(data, specs, options, rng) -> (evaluations, dims)``, summarised or not."""
-
-    name: str
-    definition: str
-    run: Callable
-    bootstrap: bool
-    rsatoolbox: str
-
-
-#: scheme name -> record
-EVALUATORS = Registry("evaluation scheme", {
-    "crossval": Evaluator("crossval", "k-fold cross-validation over stimuli (and subjects), once", _crossval, False,
-                          "crossval + sets_k_fold"),
-    "bootstrap_crossval": Evaluator("bootstrap_crossval", "the cross-validation inside a bootstrap over subjects "
-                                    "and stimuli", _bootstrap, True, "bootstrap_crossval"),
-    "dual_bootstrap": Evaluator("dual_bootstrap", "the cross-validation inside bootstraps over subjects and "
-                                "stimuli, over subjects only and over stimuli only, combined", _dual, True,
-                                "eval_dual_bootstrap"),
-})
+from rsa_bridge.fitting.schemes import EVALUATORS, VARIANTS
 
 
 def full_weights(data: FitData, specs: Sequence[ModelSpec], method: str) -> np.ndarray:
@@ -108,7 +56,7 @@ def run_fit(data: FitData, specs: Sequence[ModelSpec], options: CVOptions = CVOp
     coords = {"model": names, "model_rdm": list(data.model_names),
               "kind": ("model", [s.kind for s in specs]), "fitter": ("model", [s.fitter_name for s in specs])}
     if "variant" in dims:
-        coords["variant"] = list(ev.VARIANTS)
+        coords["variant"] = list(VARIANTS)
     ds = xr.Dataset({"evaluation": (dims, evals), "weights": (("model", "model_rdm"), weights)}, coords=coords)
     if record.bootstrap:
         s = summarize(evals, len(data.rdms), data.n_stimuli, options.ci, scheme, options.correction)
