@@ -20,6 +20,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "mds": ("analyses.figures.mds", "2-D MDS map of an area's or a layer's RDM"),
     "missed_detections": ("analyses.figures.missed_detections", "missed-detection timeline of a tracked object"),
     "depth_masks": ("analyses.figures.depth_masks", "depth-mask grid of a lambda sweep"),
+    "variance_partition": ("analyses.figures.variance_partition", "unique and shared R² of a brain RDM by 2-4 "
+                           "model RDMs, bootstrap CIs"),
 }
 
 

@@ -52,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
     result.attrs.update({k: str(v) for k, v in data.attrs.items()},
                         brain_rdm=f"mean of the area's {len(data.rdms)} RDMs", n_stimuli=data.n_stimuli)
     frame = result[[v for v in ("component", "ci_low", "ci_high") if v in result]].to_dataframe().reset_index()
+    frame = frame.rename(columns={"component": "r2", "component_name": "component"})
     frame.insert(1, "measure", "r2_ols_intercept")
     print(f"# {result.attrs['dataset']} {result.attrs['area']} (mean of {len(data.rdms)} RDMs, {data.n_stimuli} "
-          f"stimuli); R^2 of OLS with intercept on {args.transform} vectors; "
+          f"stimuli); R^2 of OLS with intercept on the condensed RDMs (transform {args.transform}); "
           + (f"{args.ci_level:g} CI from {args.bootstrap} stimulus draws, seed {args.seed}" if args.bootstrap
              else "no bootstrap"))
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
