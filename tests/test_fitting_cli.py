@@ -150,3 +150,27 @@ def test_core_refusals():
         crossval(d, [ModelSpec("w"), ModelSpec("w", "select")], [])
     with pytest.raises(RSABridgeError, match="fitted by select"):
         crossval(d, [ModelSpec("s", "select", "nnls")], [])
+
+
+def test_variance_partition_figure(files, capsys):
+    import matplotlib.pyplot as plt
+
+    from analyses.figures.variance_partition import partition_bars
+
+    tmp, _, _ = files
+    assert run(capsys, "partition", "--model-rdms", tmp / "model_rdms.nc", "--predictors", "a,b,c", "--area", "X",
+               "--dataset", tmp / "brain.nc", "--bootstrap", "10", "--out", tmp / "p")[0] == 0
+    with xr.open_dataset(tmp / "p" / "partition.nc") as ds:
+        result = ds.load()
+    fig, ax, handles = partition_bars(result)
+    heights = [b.get_width() for b in handles["bars"]]
+    np.testing.assert_allclose(heights, result["component"].values)
+    assert "R²" in handles["xlabel"].get_text() and "OLS with intercept" in handles["xlabel"].get_text()
+    plt.close(fig)
+    with pytest.raises(RSABridgeError, match="not a variance partition"):
+        partition_bars(xr.Dataset({"component": ("x", [1.0])}))
+    code, out, err = run(capsys, "figure", "variance_partition", "--results", tmp / "p", "--out", tmp / "f")
+    assert code == 0, err
+    assert (tmp / "f" / "variance_partition.png").is_file()
+    code, _, err = run(capsys, "figure", "variance_partition", "--results", tmp / "empty")
+    assert code == 2 and len(err.strip().splitlines()) == 1
