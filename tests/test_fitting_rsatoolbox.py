@@ -162,3 +162,15 @@ def test_dual_bootstrap_equals_rsatoolbox(monkeypatch):
     np.testing.assert_allclose(s["mean"], res.get_means(), rtol=0, atol=1e-8)
     np.testing.assert_allclose(s["variance"], res.model_var, rtol=0, atol=1e-8)
     np.testing.assert_allclose(s["ci_t"], res.get_ci(0.95, "t-test"), rtol=0, atol=1e-8)
+
+
+def test_a_nan_fold_is_left_out_of_the_draw_mean():
+    """A fold whose fit leaves the prediction undefined (NaN) does not make the model's variance NaN."""
+    e = np.random.default_rng(0).normal(size=(30, 1, 3, 2))
+    e[4, 0, 1, 0] = np.nan
+    s = summarize(e, 8, 92, 0.95, "bootstrap_crossval", correction=False)
+    means = np.nanmean(np.nanmean(e[:, 0], axis=-1), axis=-1)  # rsatoolbox get_means: repetitions, then folds
+    assert s["mean"][0] == pytest.approx(means.mean())
+    per_draw = np.nanmean(e[:, 0], axis=1).mean(axis=1)  # variance: fold NaN-mean, then mean over repetitions
+    assert np.isfinite(s["variance"][0])
+    assert s["variance"][0] == pytest.approx(np.var(per_draw, ddof=1) * 8 / 7)
