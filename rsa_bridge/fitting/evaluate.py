@@ -72,12 +72,10 @@ class Prepared:
         self.specs = tuple(specs)
         self.rows = [s.rows(data.model_names) for s in specs]
         self.fitters = [FITTERS[s.fitter_name] for s in specs]
-        if any(f.name != "select" for f in self.fitters):
-            from rsa_bridge.fitting.fitters import _space
+        from rsa_bridge.fitting.fitters import check_method
 
-            for f in self.fitters:
-                if f.name != "select":
-                    _space(self.method.name, f.name)
+        for f in self.fitters:
+            check_method(f, self.method.name)  # nnls / regress only for the methods they fit for, before any fit
         self.data = data
 
     def fit(self, j: int, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:

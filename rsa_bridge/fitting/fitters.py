@@ -130,12 +130,20 @@ def fit_select(V: Any, D: Any, method: str) -> Any:
 
 @dataclass(frozen=True)
 class Fitter:
-    """A fitter: ``fit(V (K, m), D (R, m), method) -> weights (K,)``; see the module docstring."""
+    """A fitter: ``fit(V (K, m), D (R, m), method) -> weights (K,)``; see the module docstring.
+    ``least_squares``: it fits in a comparison method's space (:data:`FIT_SPACES`), so only for those methods."""
 
     name: str
     definition: str
     fit: Callable[[Any, Any, str], Any]
     rsatoolbox: str
+    least_squares: bool = True
+
+
+def check_method(fitter: Fitter, method: str) -> None:
+    """One-line refusal of a least-squares fitter with a comparison method it does not fit for."""
+    if fitter.least_squares:
+        _space(method, fitter.name)
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,7 @@ FITTERS = Registry("fitter", {
     "regress": Fitter("regress", "ordinary least squares on the pooled training RDM, weights scaled to unit norm",
                       fit_regress, "fit_regress"),
     "select": Fitter("select", "the single model RDM with the best mean similarity to the training RDMs",
-                     fit_select, "fit_select"),
+                     fit_select, "fit_select", least_squares=False),
 }, aliases={"fit_regress_nn": "nnls", "fit_nnls": "nnls", "fit_regress": "regress", "fit_select": "select"})
 
 #: model kind -> record

@@ -11,8 +11,6 @@ import argparse
 from rsa_bridge.app.argtypes import count, real, seed
 from rsa_bridge.io import out_path
 
-#: what ``--model`` fits with ``--fitter`` left out is the kind's first fitter
-
 
 def register(subparsers) -> None:
     from rsa_bridge.definitions import COMPARISONS
