@@ -130,6 +130,13 @@ def test_fit_hostile_rows(files, capsys, case, extra, match):
     assert code == 2 and len(err.strip().splitlines()) == 1 and match in err, err
 
 
+def test_fit_refuses_mat_model_rdms(files, capsys):
+    tmp, _, _ = files
+    (tmp / "m.mat").write_bytes(b"")
+    code, _, err = run(capsys, "fit", "--model-rdms", tmp / "m.mat", "--area", "X", "--dataset", tmp / "brain.nc")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "without stimulus ids" in err
+
+
 @pytest.mark.parametrize("predictors, match", [("a,b,c,d,e", "2 to 4"), ("a", "2 to 4"), ("a,q", "unknown")])
 def test_partition_hostile_rows(files, capsys, predictors, match):
     tmp, _, _ = files

@@ -39,6 +39,10 @@ def _models(paths: tuple[str, ...], layers: tuple[str, ...]):
                              "--out DIR`)")
     parts, attrs = [], {}
     for k, path in enumerate(paths):
+        if Path(path).suffix.lower() == ".mat":
+            raise RSABridgeError(f"{str(path)!r} is a .mat file without stimulus ids; write it as NetCDF with ids "
+                                 "first: `rsa-bridge compare --model-rdms FILE.mat --stimulus-ids FILE|dataset "
+                                 "--area AREA --out DIR` gives DIR/model_rdms.nc")
         rdm = read_model_rdms(path)
         if len(paths) > 1:
             rdm = rdm.assign_coords({LAYER: [f"{Path(path).stem}:{v}" for v in rdm[LAYER].values]})
