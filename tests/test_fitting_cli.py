@@ -68,11 +68,13 @@ def test_fit_cli_weights_equal_rsatoolbox_and_files_carry_provenance(files, caps
 def test_fit_cli_bootstrap_runs_and_is_seeded(files, capsys):
     tmp, _, _ = files
     args = ["fit", "--model-rdms", tmp / "model_rdms.nc", "--area", "X", "--dataset", tmp / "brain.nc",
-            "--model", "weighted", "--model", "select", "--folds", "2", "--bootstrap", "6", "--seed", "3"]
+            "--model", "weighted", "--model", "select", "--model", "fixed", "--layers", "a,b", "--folds", "2",
+            "--bootstrap", "6", "--seed", "3"]
     code, out1, err = run(capsys, *args)
     assert code == 0, err
     code, out2, _ = run(capsys, *args)
     assert out1 == out2 and "ci_low" in out1 and "select" in out1
+    assert "fixed:a" in out1 and "fixed:b" in out1  # one fixed model per RDM, on the same folds and draws
 
 
 def test_partition_cli_equals_sklearn(files, capsys):

@@ -14,7 +14,7 @@ from scipy.spatial.distance import pdist, squareform
 
 rsatoolbox = pytest.importorskip("rsatoolbox")
 from rsatoolbox.inference import evaluate as rt_eval  # noqa: E402
-from rsatoolbox.model import ModelSelect, ModelWeighted, fit_regress, fit_regress_nn, fit_select  # noqa: E402
+from rsatoolbox.model import ModelFixed, ModelSelect, ModelWeighted, fit_regress, fit_regress_nn, fit_select  # noqa: E402
 from rsatoolbox.rdm import RDMs  # noqa: E402
 
 from rsa_bridge.fitting import CVOptions, FitData, ModelSpec, summarize  # noqa: E402
@@ -86,10 +86,11 @@ def test_crossval_equals_rsatoolbox(method):
     np.random.seed(4)
     train_set, test_set, _ = rt_eval.sets_k_fold(data, k_pattern=3, k_rdm=2, random=True, rdm_descriptor="subject")
     folds = [as_fold(tr, te, ours.stimulus_ids) for tr, te in zip(train_set, test_set)]
-    models = [ModelWeighted("w", rdm_models), ModelSelect("s", rdm_models)]
+    models = [ModelWeighted("w", rdm_models), ModelSelect("s", rdm_models), ModelFixed("f", rdm_models[1])]
     theirs = rt_eval.crossval(models, data, train_set, test_set, method=RT_METHOD[method],
-                              fitter=[fit_regress_nn, fit_select], calc_noise_ceil=False).evaluations[0]
-    evals, weights = crossval(ours, [ModelSpec("w", "weighted", "nnls"), ModelSpec("s", "select")], folds, method)
+                              fitter=[fit_regress_nn, fit_select, None], calc_noise_ceil=False).evaluations[0]
+    evals, weights = crossval(ours, [ModelSpec("w", "weighted", "nnls"), ModelSpec("s", "select"),
+                                     ModelSpec("f", "fixed", components=("m1",))], folds, method)
     np.testing.assert_allclose(evals, theirs, rtol=0, atol=1e-8)
     # the weights of fold 0 are rsatoolbox's fit on fold 0's training set
     w0 = fit_regress_nn(models[0], train_set[0][0], method=RT_METHOD[method], pattern_idx=train_set[0][1],
@@ -121,14 +122,15 @@ class Recorder:
 def test_bootstrap_crossval_equals_rsatoolbox(monkeypatch):
     ours, data, rdm_models = make_data(2)
     rec = Recorder(monkeypatch, ours.stimulus_ids)
-    models = [ModelWeighted("w", rdm_models), ModelSelect("s", rdm_models)]
+    models = [ModelWeighted("w", rdm_models), ModelSelect("s", rdm_models), ModelFixed("f", rdm_models[0])]
     np.random.seed(7)
-    res = rt_eval.bootstrap_crossval(models, data, method="corr", fitter=[fit_regress_nn, fit_select], k_pattern=2,
+    res = rt_eval.bootstrap_crossval(models, data, method="corr", fitter=[fit_regress_nn, fit_select, None], k_pattern=2,
                                      k_rdm=2, N=6, n_cv=2, rdm_descriptor="subject")
     options = CVOptions(method="pearson", k_pattern=2, k_rdm=2, n_boot=6, n_cv=2)
     it = iter(rec.folds)
     folds = [[next(it) for _ in range(2)] if len(set(d.groups)) >= 2 else None for d in rec.draws]
-    evals = bootstrap_crossval(ours, [ModelSpec("w"), ModelSpec("s", "select")], rec.draws, folds, options)
+    specs = [ModelSpec("w"), ModelSpec("s", "select"), ModelSpec("f", "fixed", components=("m0",))]
+    evals = bootstrap_crossval(ours, specs, rec.draws, folds, options)
     np.testing.assert_allclose(evals, res.evaluations, rtol=0, atol=1e-8, equal_nan=True)
     assert np.isfinite(evals).sum() >= 4 * evals[0].size  # most draws were cross-validated, not NaN
     s = summarize(evals, data.n_rdm, data.n_cond, 0.95, "bootstrap_crossval")

@@ -16,7 +16,7 @@ stays light for the command line.
 Example:
     >>> from rsa_bridge.fitting import FITTERS, MODEL_KINDS
     >>> list(FITTERS), list(MODEL_KINDS)
-    (['nnls', 'regress', 'select'], ['weighted', 'select'])
+    (['nnls', 'regress', 'select', 'none'], ['weighted', 'select', 'fixed'])
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ fitter      what it finds (D: training brain RDMs, pooled to one vector y)      
 ``nnls``    argmin |y - V'w|^2 over w >= 0, then w / |w|                          ``fit_regress_nn``
 ``regress`` the ordinary least-squares w = (V V')^-1 V y, then w / |w|            ``fit_regress``
 ``select``  the one-hot w of the RDM with the best mean similarity to the D       ``fit_select``
+``none``    no fit: w = 1 for each RDM (a fixed model)                          ``fit_mock``
 =========== ==================================================================== ==========================
 
 For ``nnls`` and ``regress`` the vectors are first put in the space the comparison method scores
@@ -19,7 +20,8 @@ change the fit because V is centred). So the least-squares fit maximises the cos
 prediction with the pooled data. ``select`` works with every comparison method.
 
 A :class:`ModelKind` says which fitters fit it: ``weighted`` (rsatoolbox ``ModelWeighted``: non-negative
-or signed weights on all its RDMs) and ``select`` (rsatoolbox ``ModelSelect``: the best single RDM).
+or signed weights on all its RDMs), ``select`` (rsatoolbox ``ModelSelect``: the best single RDM) and ``fixed``
+(rsatoolbox ``ModelFixed``: one RDM as it is, the baseline the fitted models are compared with on the same folds).
 
 This module imports numpy only when a fitter runs (the command line builds its choices from these registries).
 
@@ -128,6 +130,13 @@ def fit_select(V: Any, D: Any, method: str) -> Any:
     return w
 
 
+def fit_none(V: Any, D: Any, method: str) -> Any:
+    """No fit: weight 1 on every RDM (a fixed model predicts its RDM, or the plain sum of its RDMs)."""
+    import numpy as np
+
+    return np.ones(len(V))
+
+
 @dataclass(frozen=True)
 class Fitter:
     """A fitter: ``fit(V (K, m), D (R, m), method) -> weights (K,)``; see the module docstring.
@@ -148,12 +157,14 @@ def check_method(fitter: Fitter, method: str) -> None:
 
 @dataclass(frozen=True)
 class ModelKind:
-    """A kind of fitted model and the fitters that fit it (the first is its default)."""
+    """A kind of fitted model and the fitters that fit it (the first is its default); ``per_rdm``: the command
+    line makes one such model per model RDM (``fixed``) instead of one over all of them."""
 
     name: str
     definition: str
     fitters: tuple[str, ...]
     rsatoolbox: str
+    per_rdm: bool = False
 
 
 #: fitter name -> record
@@ -164,6 +175,8 @@ FITTERS = Registry("fitter", {
                       fit_regress, "fit_regress"),
     "select": Fitter("select", "the single model RDM with the best mean similarity to the training RDMs",
                      fit_select, "fit_select", least_squares=False),
+    "none": Fitter("none", "no fit: weight 1 on each RDM (a fixed model)", fit_none, "fit_mock (ModelFixed)",
+                   least_squares=False),
 }, aliases={"fit_regress_nn": "nnls", "fit_nnls": "nnls", "fit_regress": "regress", "fit_select": "select"})
 
 #: model kind -> record
@@ -171,7 +184,9 @@ MODEL_KINDS = Registry("fitted model kind", {
     "weighted": ModelKind("weighted", "a weighted sum of the model RDMs", ("nnls", "regress"), "ModelWeighted"),
     "select": ModelKind("select", "the best single model RDM, chosen on the training data", ("select",),
                         "ModelSelect"),
-}, aliases={"ModelWeighted": "weighted", "ModelSelect": "select"})
+    "fixed": ModelKind("fixed", "one model RDM as it is, not fitted (one such model per RDM on the command line)",
+                       ("none",), "ModelFixed", per_rdm=True),
+}, aliases={"ModelWeighted": "weighted", "ModelSelect": "select", "ModelFixed": "fixed"})
 
 
 @dataclass(frozen=True)

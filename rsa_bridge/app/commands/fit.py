@@ -59,8 +59,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def specs(kinds, fitter):
-    """One ModelSpec per --model kind; --fitter applies to the kinds it fits."""
+def specs(kinds, fitter, layers=()):
+    """One ModelSpec per --model kind (``fixed``: one per layer in ``layers``); --fitter applies to the kinds it
+    fits."""
     from rsa_bridge.errors import RSABridgeError
     from rsa_bridge.fitting.fitters import FITTERS, MODEL_KINDS, ModelSpec
 
@@ -72,6 +73,9 @@ def specs(kinds, fitter):
     out = []
     for k in kinds:
         f = fitter if fitter in MODEL_KINDS[k].fitters else MODEL_KINDS[k].fitters[0]
+        if MODEL_KINDS[k].per_rdm:  # one model per RDM (fixed)
+            out += [ModelSpec(f"fixed:{layer}", k, f, (layer,)) for layer in layers]
+            continue
         out.append(ModelSpec(k if len(MODEL_KINDS[k].fitters) == 1 else f"{k}_{f}", k, f))
     return out
 
@@ -82,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     from rsa_bridge.fitting.run import run_fit, table
 
     layers = tuple(x.strip() for x in args.layers.split(",") if x.strip()) if args.layers else ()
-    models = specs(args.model, args.fitter)
+    specs(args.model, args.fitter)  # names checked before the data are read
     data = load_fit_data(FitInputs(args.area, tuple(args.model_rdms), args.dataset, layers))
+    models = specs(args.model, args.fitter, data.model_names)
     options = CVOptions(method=args.method, k_pattern=args.folds, k_rdm=args.subject_folds, n_boot=args.bootstrap,
                         n_cv=args.cv_repeats, seed=args.seed, ci=args.ci_level, correction=args.cv_repeats >= 2)
     result = run_fit(data, models, options, args.scheme)
