@@ -117,6 +117,26 @@ def render() -> str:
     out += _table(["precision", "bytes per value", "numpy", "torch", "unit roundoff", "description"],
                   [[f"`{p.name}`", p.itemsize, f"`{p.name}`", f"`torch.{p.torch_name}`", f"2^-{p.mantissa_bits}",
                     p.description] for p in PRECISIONS.values()])
+    from rsa_bridge.fitting.fitters import FIT_SPACES, FITTERS, MODEL_KINDS
+    from rsa_bridge.fitting.schemes import EVALUATORS, PARTITION_TRANSFORMS
+
+    out += ["## Fitted RDM models (`rsa-bridge fit --model --fitter --scheme`, `rsa_bridge.fitting`)", "",
+            "Sources: `rsa_bridge.fitting.fitters.MODEL_KINDS`, `FITTERS`, `FIT_SPACES` and "
+            "`rsa_bridge.fitting.schemes.EVALUATORS` (see the fitted-models guide).", ""]
+    out += _table(["model kind", "definition", "fitters (first = default)", "rsatoolbox"],
+                  [[f"`{k.name}`", k.definition, ", ".join(f"`{f}`" for f in k.fitters), f"`{k.rsatoolbox}`"]
+                   for k in MODEL_KINDS.values()])
+    out += _table(["fitter", "definition", "aliases", "rsatoolbox"],
+                  [[f"`{f.name}`", f.definition, ", ".join(f"`{a}`" for a, t in FITTERS.aliases.items() if t == f.name),
+                    f"`{f.rsatoolbox}`"] for f in FITTERS.values()])
+    out += ["`nnls` and `regress` fit for the comparison methods " + ", ".join(f"`{m}`" for m in FIT_SPACES)
+            + "; `select` for every method.", ""]
+    out += _table(["evaluation scheme", "definition", "rsatoolbox"],
+                  [[f"`{e.name}`", e.definition, f"`{e.rsatoolbox}`"] for e in EVALUATORS.values()])
+    out += ["## Variance-partition transforms (`rsa-bridge partition --transform`)", "",
+            "Source: `rsa_bridge.fitting.schemes.PARTITION_TRANSFORMS`.", ""]
+    out += _table(["transform", "what the condensed RDM vectors become"],
+                  [[f"`{name}`", text] for name, (_, text) in PARTITION_TRANSFORMS.items()])
     out += ["## Shipped data (`--dataset`, `read_neural(src)`)", "",
             "Sources: `rsa_bridge.datasets.SHIPPED` (RDM datasets), `rsa_bridge.neural.load.SHIPPED_RATES` (rates).", ""]
     out += _table(["name", "kind", "description"],

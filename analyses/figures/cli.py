@@ -23,6 +23,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "depth_masks": ("analyses.figures.depth_masks", "depth-mask grid of a lambda sweep"),
     "time_clusters": ("analyses.figures.time_clusters", "similarity over time with clusters and per-bin ceilings"),
     "cross_temporal": ("analyses.figures.cross_temporal", "layer x time and brain time x time heatmaps"),
+    "variance_partition": ("analyses.figures.variance_partition", "unique and shared R² of a brain RDM by 2-4 "
+                           "model RDMs, bootstrap CIs"),
 }
 
 

@@ -87,6 +87,7 @@ FOLDER_KINDS: dict[str, tuple[str, str]] = {
     "compare": ("results.csv", "rsa-bridge compare ... --out DIR"),
     "depth_masks": ("depth_masks.nc", "rsa-bridge depth-mask ... --out DIR"),
     "missed_detections": ("missed_detections.nc", "rsa-bridge missed-detections ... --out DIR"),
+    "partition": ("partition.nc", "rsa-bridge partition ... --out DIR"),
 }
 
 

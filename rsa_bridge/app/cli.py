@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "neural": "rsa_bridge.app.commands.neural",
     "cache": "rsa_bridge.app.commands.cache",
     "groups": "rsa_bridge.app.commands.groups",
+    "fit": "rsa_bridge.app.commands.fit",
+    "partition": "rsa_bridge.app.commands.partition",
 }
 #: entry-point group through which other packages add sub-commands (value: the command's module)
 ENTRY_POINT_GROUP = "rsa_bridge.commands"
