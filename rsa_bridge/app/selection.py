@@ -132,7 +132,7 @@ def compare_selected(model_names, areas_wanted=None, *, dataset=None, selection:
     stats = compare_kw.get("stats") or StatsOptions()
     parts = [compare_models(model_names, areas, dataset=ds, **compare_kw) for ds, areas in plan]
     table = pd.concat([p.table for p in parts], ignore_index=True)
-    heldout = committed = None
+    heldout = committed = counts = None
     if selection.heldout is not None:
         heldout, counts = _heldout(parts, plan, selection.heldout, stats, compare_kw.get("progress"))
         table = table.merge(counts, on=["model", "dataset", "area", "layer"], how="left")
@@ -147,8 +147,8 @@ def compare_selected(model_names, areas_wanted=None, *, dataset=None, selection:
         table = _mark_committed(table, committed)
     selection_table = pd.concat([t for t in (committed, heldout) if t is not None], ignore_index=True)
     model_rdms = {k: v for p in parts for k, v in p.model_rdms.items()}
-    return SelectedResult(parts, table, _results(parts, heldout, committed, selection), selection_table, heldout,
-                          committed, model_rdms)
+    return SelectedResult(parts, table, _results(parts, (heldout, counts), committed, selection), selection_table,
+                          heldout, committed, model_rdms)
 
 
 def _select_names(selection: LayerSelection, part) -> tuple[str, str | None]:
@@ -205,7 +205,7 @@ def _heldout(parts, plan, options, stats, progress):
     return pd.DataFrame(rows), pd.DataFrame(counts)
 
 
-def _results(parts, heldout, committed, selection: LayerSelection):
+def _results(parts, heldout_counts, committed, selection: LayerSelection):
     """results.nc: similarity (dataset, model_layer, area) with its CI, plus the selection's variables."""
     import xarray as xr
 
@@ -220,7 +220,13 @@ def _results(parts, heldout, committed, selection: LayerSelection):
     attrs = {k: v for k, v in parts[0].results.attrs.items()
              if not k.startswith(("resampling_unit_", "ceiling", "stats_p_"))}
     out.attrs = clean_attrs({**attrs, "datasets": ",".join(names), **selection.attrs()})
+    heldout, counts = heldout_counts
     if heldout is not None:
+        chosen = counts.assign(model_layer=counts["model"] + ":" + counts["layer"]).rename(
+            columns={"dataset": "heldout_dataset"}).set_index(["heldout_dataset", "model_layer", "area"])
+        out["heldout_times_chosen"] = chosen["heldout_times_chosen"].to_xarray()
+        out["heldout_times_chosen"].attrs = {"long_name": "folds x repeats in which the layer was chosen on the "
+                                                          "training stimuli", "measure": "rsa", "units": "1"}
         table = heldout.drop(columns=["measure", "method", "heldout_choices"]).rename(
             columns={"dataset": "heldout_dataset", "model": "heldout_model"})
         grid = table.set_index(["heldout_dataset", "heldout_model", "area"]).to_xarray()
