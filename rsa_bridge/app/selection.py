@@ -227,6 +227,8 @@ def _results(parts, heldout_counts, committed, selection: LayerSelection):
         out["heldout_times_chosen"] = chosen["heldout_times_chosen"].to_xarray()
         out["heldout_times_chosen"].attrs = {"long_name": "folds x repeats in which the layer was chosen on the "
                                                           "training stimuli", "measure": "rsa", "units": "1"}
+        out.attrs["heldout_chosen_layers"] = "; ".join(f"{r.model} {r.area} [{r.dataset}]: {r.heldout_choices}"
+                                                       for r in heldout.itertuples())
         table = heldout.drop(columns=["measure", "method", "heldout_choices"]).rename(
             columns={"dataset": "heldout_dataset", "model": "heldout_model"})
         grid = table.set_index(["heldout_dataset", "heldout_model", "area"]).to_xarray()
@@ -240,6 +242,9 @@ def _results(parts, heldout_counts, committed, selection: LayerSelection):
         for name in grid.data_vars:
             grid[name].attrs["measure"] = "rsa"
         out = out.merge(grid, join="outer")
+        firsts = committed.drop_duplicates(["model", "area"])
+        out.attrs["committed_layers"] = "; ".join(f"{r.model} {r.area}: {r.committed_layer} (on {r.select_on})"
+                                                  for r in firsts.itertuples())
     out["similarity"].attrs = {"long_name": f"{out.attrs.get('method', 'unknown')} correlation of model and brain "
                                             "RDMs, per data set", "measure": "rsa", "units": "1"}
     return out
