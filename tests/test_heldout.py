@@ -129,6 +129,8 @@ def test_hostile_inputs_to_the_core_are_one_line(rng):
            (lambda: heldout_choice(_upper(model), np.ones_like(_upper(brain)), n, ["a", "b"], two), "constant"),
            (lambda: heldout_choice(_upper(model), _upper(brain), n, ["a", "b"], HeldoutOptions(folds=2, repeats=0)),
             "at least 1 repeat"),
+           (lambda: heldout_choice(_upper(model), np.where(_upper(brain) > 0.9, np.nan, _upper(brain)), n,
+                                   ["a", "b"], two), "NaN"),
            (lambda: parse_select_on("ds:"), "DATASET:AREA"), (lambda: parse_select_on(":V4"), "DATASET:AREA")]
     for call, needle in bad:
         with pytest.raises(RSABridgeError) as info:
