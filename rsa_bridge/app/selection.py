@@ -127,7 +127,7 @@ def compare_selected(model_names, areas_wanted=None, *, dataset=None, selection:
 
     if compare_kw.get("measures") and set(compare_kw["measures"]) - {"rsa"}:
         raise RSABridgeError("--heldout-layer/--select-on choose layers by RSA; cka/linear are not supported "
-                              "with them: drop --measure cka/linear or run them apart")
+                             "with them: drop --measure cka/linear or run them apart")
     plan = _plan(selection, areas_wanted, dataset)
     stats = compare_kw.get("stats") or StatsOptions()
     parts = [compare_models(model_names, areas, dataset=ds, **compare_kw) for ds, areas in plan]
@@ -143,7 +143,9 @@ def compare_selected(model_names, areas_wanted=None, *, dataset=None, selection:
         from rsa_bridge.stats.heldout import commit_layers
 
         name, area = _select_names(selection, parts[0])
-        committed = commit_layers(table, name, area)
+        from rsa_bridge.measures.results import rsa_rows
+
+        committed = commit_layers(rsa_rows(table), name, area)
         table = _mark_committed(table, committed)
     selection_table = pd.concat([t for t in (committed, heldout) if t is not None], ignore_index=True)
     model_rdms = {k: v for p in parts for k, v in p.model_rdms.items()}

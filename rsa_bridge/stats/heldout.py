@@ -203,8 +203,9 @@ def heldout_choice(model: np.ndarray, brain: np.ndarray, n: int, layers: Sequenc
         raise RSABridgeError(f"held-out layer choice: {model.shape} model and {brain.shape} brain RDM vectors for "
                              f"{len(layers)} layers over {n} stimuli (need (L, {m}) and (R, {m}))")
     check_heldout_sizes(n, options.folds)
-    if options.repeats < 1:
-        raise RSABridgeError(f"held-out layer choice needs at least 1 repeat; got {options.repeats}")
+    if options.repeats < 1 or options.bootstrap < 0:
+        raise RSABridgeError(f"held-out layer choice needs at least 1 repeat and a bootstrap of 0 or more samples; "
+                             f"got repeats {options.repeats}, bootstrap {options.bootstrap}")
     labels = np.arange(brain.shape[0]) if labels is None else np.asarray(labels)
     insample = _scores(model, brain, labels, options.method)
     best = _choose(insample, "all stimuli")
