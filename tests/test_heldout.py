@@ -250,3 +250,15 @@ def test_bad_selection_exits_2_before_the_forward_pass(toys, tmp_path, capsys, m
     assert cli_code([*BASE, *extra, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+def test_select_on_scores_every_shipped_dataset_with_the_area():
+    from rsa_bridge.app.preflight import check_selection
+    from rsa_bridge.app.selection import LayerSelection
+
+    plan = check_selection(LayerSelection(HeldoutOptions(folds=5), "cowley2023_v4_210225:v4"), ["V4"], None)
+    assert plan[0] == ("cowley2023_v4_210225", ["V4"])
+    assert sorted(d for d, _ in plan[1:]) == ["cowley2023_v4_190923", "cowley2023_v4_201025", "cowley2023_v4_210224",
+                                              "cowley2023_v4_210325"]
+    with pytest.raises(RSABridgeError, match="needs the areas to commit"):
+        check_selection(LayerSelection(None, "cowley2023_v4_210225"), None, None)
