@@ -5,7 +5,8 @@ pass per session), then re-commits the layer on each session in turn from the sa
 (:func:`rsa_bridge.stats.heldout.commit_layers`), and prints two markdown tables:
 
 1. per model x session: the in-sample best layer and score, the 5-fold cross-validated score (layer chosen on the
-   training stimuli), the selection bias, and the score of the layer committed on session 210325;
+   training stimuli), the selection bias (in-sample max - held-out; and on the same held-out pairs:
+   heldout_fold_max - held-out), which layers the folds chose, and the score of the layer committed on 210325;
 2. per model x select-on session: the committed layer and the mean over the other four sessions of its score vs
    the mean of their in-sample maxima.
 
@@ -57,7 +58,9 @@ def tables(folders: dict[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "model": label, "session": dataset.rsplit("_", 1)[1], "n_stimuli": int(rows["n_stimuli"].iloc[0]),
                 "in-sample best": f"{h['insample_layer']} {h['insample_max']:.3f}",
                 f"held-out ({int(h['heldout_n_folds'])}-fold)": f"{h['heldout_similarity']:.3f}",
-                "bias": f"{h['selection_bias']:+.3f}", "chosen (folds)": h["heldout_choices"],
+                "bias": f"{h['selection_bias']:+.3f}",
+                "bias, same pairs": f"{h['heldout_fold_max'] - h['heldout_similarity']:+.3f}",
+                "chosen (folds)": h["heldout_choices"],
                 f"committed on {SELECT[-6:]}": (f"{committed.loc[dataset, 'committed_layer']} "
                                                 f"{committed.loc[dataset, 'similarity']:.3f}"
                                                 if dataset in committed.index else "(chosen here)")})
