@@ -199,7 +199,7 @@ def test_select_on_commits_on_one_dataset_and_scores_the_other(toys, tmp_path, c
     on_b = table[table["dataset"] == "toy_b"]
     assert on_b["is_committed"].sum() == 1 and on_b.loc[on_b["is_committed"], "layer"].item() == committed
     selection = pd.read_csv(out / "selection.csv")
-    assert len(selection) == 1 and selection["dataset"].item() == "toy_b"
+    assert len(selection) == 1 and selection["dataset"].item() == "toy_b" and selection["method"].item() == "spearman"
     assert selection["similarity"].item() == pytest.approx(on_b.loc[on_b["is_committed"], "similarity"].item())
     assert selection["insample_max"].item() == pytest.approx(on_b["similarity"].max())
     assert f"committed layer (rsa) alexnet IT: {committed} chosen on toy_a:IT" in printed

@@ -146,6 +146,7 @@ def compare_selected(model_names, areas_wanted=None, *, dataset=None, selection:
         from rsa_bridge.measures.results import rsa_rows
 
         committed = commit_layers(rsa_rows(table), name, area)
+        committed["method"] = str(rsa_rows(table)["method"].iloc[0])  # the run's --method scored every row
         table = _mark_committed(table, committed)
     selection_table = pd.concat([t for t in (committed, heldout) if t is not None], ignore_index=True)
     model_rdms = {k: v for p in parts for k, v in p.model_rdms.items()}
