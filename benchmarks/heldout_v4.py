@@ -10,7 +10,7 @@ pass per session), then re-commits the layer on each session in turn from the sa
 2. per model x select-on session: the committed layer and the mean over the other four sessions of its score vs
    the mean of their in-sample maxima.
 
-Usage (about 10-20 min on 2 shared CPU cores; the model-RDM cache makes a rerun fast)::
+Usage (27 min for AlexNet, 43 min for MobileNetV2 on 2 busy shared CPU cores; the model-RDM cache makes a rerun fast)::
 
     TORCH_HOME=/work/shared/data/torchvision_weights python benchmarks/heldout_v4.py --out /tmp/heldout_v4
 """
