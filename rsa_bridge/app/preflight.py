@@ -37,7 +37,7 @@ import xarray as xr
 from rsa_bridge.errors import RSABridgeError
 
 # the two entry points and their records; check_names, select and rsa_rates are their helpers
-__all__ = ["JobChecks", "Prepared", "Request", "check_job", "prepare"]
+__all__ = ["JobChecks", "Prepared", "Request", "check_job", "check_selection", "prepare"]
 
 
 def check_names(values: Sequence[str] | None, option: str) -> None:
@@ -200,6 +200,54 @@ def prepare(request: Request, stimuli_for) -> Prepared:
                                   request.seed if request.ceiling else None, _source_name(options.responses))
     store_plans = job_store_plans(request.rdm, request.method, extra, loaded, plan, request.n_model_rdms)
     return Prepared(plan, loaded_time, loaded, timed, stim_sets, extra, rates, store_plans)
+
+
+def check_selection(selection, areas: Sequence[str] | None, dataset) -> list[tuple[Any, list[str]]]:
+    """The data sets a held-out layer choice scores, ``[(dataset, [areas])]``, checked before any forward pass.
+
+    ``selection``: :class:`rsa_bridge.app.selection.LayerSelection`. ``select_on`` (``DATASET[:AREA]``) must name a
+    data set (and one of its areas); it comes first, then ``dataset`` (``--dataset``) or, without it, every
+    shipped data set that holds the ``areas`` asked. With ``heldout`` every data set must leave
+    :data:`rsa_bridge.measures.folds.MIN_TEST_STIMULI` held-out stimuli per fold.
+    """
+    from rsa_bridge.datasets import dataset_header, resolve_area
+    from rsa_bridge.rdm import ROW
+
+    plan = select(areas, dataset) if selection.select_on is None or dataset is not None else []
+    if selection.select_on is not None:
+        from rsa_bridge.datasets import locate_area
+        from rsa_bridge.stats.heldout import parse_select_on
+
+        name, area = parse_select_on(selection.select_on)
+        header = dataset_header(name)
+        label = header.attrs.get("name", name)
+        if dataset is None:
+            if not areas:
+                raise RSABridgeError("--select-on needs the areas to commit (--area NAME) or --dataset to score on")
+            from rsa_bridge.catalogue import read_index
+
+            wanted = [locate_area(a)[1] for a in areas]
+            check_names(wanted, "--area")
+            grouped: dict[str, list[str]] = {}
+            for row in read_index():
+                if row["area"] in wanted:
+                    grouped.setdefault(row["dataset"], []).append(row["area"])
+            plan = list(grouped.items())
+        plan = [(d, a) for d, a in plan if dataset_header(d).attrs.get("name", d) != label]
+        if not plan:
+            raise RSABridgeError(f"--select-on {selection.select_on}: no other data set to score the committed layer "
+                                 "on; name one with --dataset or an --area that other data sets hold")
+        scored = list(dict.fromkeys(a for _, names in plan for a in names))
+        chosen = [resolve_area(header, area)] if area else [resolve_area(header, a) for a in scored]
+        plan = [(name, chosen), *plan]
+    if selection.heldout is not None:
+        from rsa_bridge.stats.heldout import check_heldout_sizes
+
+        for entry, _ in plan:
+            header = dataset_header(entry)
+            check_heldout_sizes(header.sizes[ROW], selection.heldout.folds,
+                                f"dataset {header.attrs.get('name', entry)!r}")
+    return plan
 
 
 def _source_name(responses) -> str:

@@ -101,6 +101,8 @@ def register(subparsers) -> None:
     meas.add_argument("--responses", metavar="FILE|NAME",
                       help="repeat-level firing rates for cka/linear (default: the shipped rates of the dataset); "
                            "also the split-half RSA noise ceiling of single-RDM areas")
+    from rsa_bridge.app.selection import add_arguments as selection_arguments
+    selection_arguments(p)  # --heldout-layer, --heldout-repeats, --select-on
     p.add_argument("--stimulus-ids", metavar="FILE|dataset",
                    help="for .mat model RDMs: a file with one id per line, or 'dataset' if rows follow the dataset's order")
     p.add_argument("--batch-size", type=count("--batch-size", 65_536, minimum=1), default=32,
@@ -197,6 +199,8 @@ def _run(args: argparse.Namespace) -> int:
                         n_model_rdms=len(args.model) * n_layers if args.model else 0,
                         itemsize=RDM_STORAGES[args.rdm_storage], precomputed=args.model_rdms is not None,
                         responses=getattr(args, "responses", None)))
+    from rsa_bridge.app.selection import checked_selection
+    selection = checked_selection(args)  # --heldout-layer / --select-on, checked before any forward pass
     stats = StatsOptions(bootstrap=args.bootstrap, permutations=args.permutations, seed=args.seed,
                          bootstrap_over=args.bootstrap_over, ci_level=args.ci_level,
                          normalize_by_ceiling=args.normalize_by_ceiling, progress=False if args.quiet else None,
@@ -229,6 +233,11 @@ def _run(args: argparse.Namespace) -> int:
 
             from rsa_bridge.app.distributed import compare_many
             runner = partial(compare_many, scheduler=args.scheduler)
+        if selection is not None:
+            from functools import partial
+            from rsa_bridge.app.selection import compare_selected, format_selected, write_selected
+            runner = partial(compare_selected, selection=selection)
+            format_table, write_outputs = format_selected, write_selected
         if args.reduce_units is not None and args.reduce_units < 1:
             raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")
         rdm = RDMOptions(metric=args.metric, precision=args.precision, reduce_units=args.reduce_units,
