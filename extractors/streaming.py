@@ -43,6 +43,7 @@ import xarray as xr
 from torch import nn
 
 from extractors.extract import prepare_plan, run_plan
+from extractors.feed import FeedOptions
 from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows
 # DEFAULT_MEMORY_BUDGET: re-exported from its old place
 from rsa_bridge.options import DEFAULT_MEMORY_BUDGET, RDMOptions, options_from_keywords  # noqa: F401
@@ -230,7 +231,8 @@ def stream_rdms(
     metric, precision, reduce_units, reduce_seed = options.metric, options.precision, options.reduce_units, \
         options.reduce_seed
     batch_size, device, memory_budget = options.batch_size, options.device, options.budget_bytes
-    plan = prepare_plan(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
+    plan = prepare_plan(model, images, layers, batch_size, device, transform, progress, stimulus_ids,
+                        FeedOptions(decode_workers=options.decode_workers))
     ids, n = list(plan.inputs.ids), len(plan.inputs)
     if n < 3:
         raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {n}")
@@ -317,6 +319,7 @@ def stream_rdms(
         "metric": metric,
         "rdm_engine": "extractors.streaming (Gram matrix over unit blocks, torch)",
         "rdm_precision": precision,
+        **{f"forward_{key}": value for key, value in plan.feed_attrs().items()},
         "rsa_bridge_version": package_version(),
     }
     if reduce_units is not None:
