@@ -277,7 +277,7 @@ def stream_rdms(
                                 values = values - values.mean(dim=1, keepdim=True)
                             values = sketches[name](values).to(torch.float32)
                         elif name in sums:
-                            sums[name][start:stop] = values.to(torch.float64).sum(dim=1)
+                            sums[name][start:stop] = values.sum(dim=1, dtype=torch.float64)  # no float64 copy
                         stores[name].write(start, stop, values)
                         del values
                 timing.end("decode_forward")
