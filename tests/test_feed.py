@@ -189,3 +189,13 @@ def test_a_tensor_and_a_non_image_model_skip_channels_last():
     assert not plan.channels_last
     out = torch.cat([b["1"] for *_, b in run_plan(plan)])
     assert torch.allclose(out, net(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "many"])
+def test_cli_refuses_bad_decode_workers_in_one_line(value, capsys):
+    from rsa_bridge.app.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["compare", "--model", "alexnet", "--area", "V4", "--decode-workers", value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "--decode-workers" in err[0]
