@@ -107,7 +107,9 @@ class FeedOptions:
     """How batches reach the network (speed only: the activations equal the serial loop's to float tolerance).
 
     Attributes:
-        decode_workers: decode threads (None: :func:`auto_decode_workers`; 0: decode in the main thread).
+        decode_workers: decode threads (None: :func:`auto_decode_workers`; 0: decode in the main thread). With
+            one thread the batches are decoded one after another as in the serial loop; with more, a caller's
+            transform that draws random numbers from a shared generator draws them in another order.
         channels_last: run 4-D image batches and the model's convolution weights in channels-last memory
             layout (None: yes for 4-D inputs). Measured on CPU it cuts AlexNet's forward CPU time by about
             15% and MobileNetV2's by about 35%; the convolutions then sum in another order, so activations
