@@ -180,7 +180,8 @@ def save(args, sets, rows, job_rows, rates, n_units) -> None:
         summary["main job cpu / cpu floor"] = [r["cpu_ratio"] for r in job_rows]
     print(json.dumps(summary, indent=1))
     if args.json:
-        meta = {"command": "PYTHONPATH=. python benchmarks/bench_forward.py " + " ".join(sys.argv[1:]),
+        argv = [Path(a).name if os.path.isabs(a) else a for a in sys.argv[1:]]  # no machine paths in results
+        meta = {"command": "PYTHONPATH=. python benchmarks/bench_forward.py " + " ".join(argv),
                 "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                 "model": args.model, "weights": "none", "syrk_flops_per_wall_s": round(rates[0]),
                 "syrk_flops_per_cpu_s": round(rates[1]), "gram_units": n_units}
