@@ -13,8 +13,8 @@ All in one run (issue 29 part 2), on the same images and the same machine load:
   ``benchmarks/large_data.py``.
 * **Main job floor**: ``rsa-bridge compare --model alexnet --area V4 --weights none --bootstrap 0
   --no-cache`` in a child process (wall by the parent; its stages from ``RSA_BRIDGE_TIMINGS``), against the
-  floor = the plain loop's wall on the same 640 images + the Gram products at the measured syrk rate
-  (``scipy.linalg.blas.dsyrk`` on a 640 x 8192 float64 block: n^2 p flops per layer of p units).
+  floor = the plain loop's wall on the same 640 images + the Gram products at the syrk rate measured in the
+  same repeat (``scipy.linalg.blas.dsyrk`` on a 640 x 8192 float64 block: n^2 p flops per layer of p units).
 
 Results: ``--json FILE`` (no machine paths; load average and torch threads recorded).
 
@@ -154,10 +154,12 @@ def main() -> None:
             if n_units is None:
                 probe = prepare_plan(model, sets["v4_640_jpeg112"][:1], layers, 1, "cpu", None, False, None)
                 n_units = sum(math.prod(s) for s in probe.unit_shapes.values())
+            rate, cpu_rate = syrk_rate()  # in this repeat, at this repeat's load
             gram_floor = len(sets["v4_640_jpeg112"]) ** 2 * n_units / rate
             floor = plain["wall_s"] + gram_floor
             cpu_floor = plain["cpu_s"] + len(sets["v4_640_jpeg112"]) ** 2 * n_units / cpu_rate
-            job.update(repeat=rep, plain_loop_wall_s=plain["wall_s"], gram_floor_s=round(gram_floor, 3),
+            job.update(repeat=rep, syrk_gflop_per_s=round(rate / 1e9, 2), plain_loop_wall_s=plain["wall_s"],
+                       gram_floor_s=round(gram_floor, 3),
                        floor_s=round(floor, 3), ratio=round(job["wall_s"] / floor, 3),
                        cpu_floor_s=round(cpu_floor, 3), cpu_ratio=round(job["cpu_s"] / cpu_floor, 3),
                        load_avg_1min=round(os.getloadavg()[0], 2))
