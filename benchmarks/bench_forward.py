@@ -14,7 +14,7 @@ All in one run (issue 29 part 2), on the same images and the same machine load:
 * **Main job floor**: ``rsa-bridge compare --model alexnet --area V4 --weights none --bootstrap 0
   --no-cache`` in a child process (wall by the parent; its stages from ``RSA_BRIDGE_TIMINGS``), against the
   floor = the plain loop's wall on the same 640 images + the Gram products at the syrk rate measured in the
-  same repeat (``scipy.linalg.blas.dsyrk`` on a 640 x 8192 float64 block: n^2 p flops per layer of p units).
+  same repeat (``scipy.linalg.blas.dsyrk`` on a 640 x 32768 float64 block: n^2 p flops per layer of p units).
 
 Results: ``--json FILE`` (no machine paths; load average and torch threads recorded).
 
@@ -76,7 +76,7 @@ def stage(model, paths, layers, batch, feed: FeedOptions) -> dict:
     return {"batch_size": plan.batch_size, "decode_workers": plan.workers, "channels_last": plan.channels_last}
 
 
-def syrk_rate(n: int = 640, width: int = 8192, repeat: int = 3) -> tuple[float, float]:
+def syrk_rate(n: int = 640, width: int = 32768, repeat: int = 3) -> tuple[float, float]:
     """Float64 flops per wall second and per CPU second of one syrk (C = A A^T, upper triangle) on an (n, width) block."""
     from scipy.linalg import blas
 
