@@ -23,10 +23,12 @@ import torch
 import xarray as xr
 from torch import nn
 
+from extractors.feed import FeedOptions, prefetch_batches
 from extractors.hooks import ALL_CALLS, probe, run_recorded, split_call
 from extractors.inputs import Inputs, Transform, as_inputs
 from extractors.layers import resolve_layers
 from extractors.models import ModelInfo, check_device, describe_transform, model_info
+from rsa_bridge.budget import auto_batch_size
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.progress import progress_bar
 from rsa_bridge.provenance import clean_attrs, package_version
@@ -46,6 +48,17 @@ class _Plan:
     groups: dict[str, list[str]] | None = None  # "name@all" -> its expanded names "name@0", ...
     direct: frozenset[str] = frozenset()  # names requested as they are (not only through "name@all")
     call_order: tuple[str, ...] = ()  # "path@t" of every call of a requested module, in order
+    workers: int = 0  # decode threads feeding the batches (extractors.feed)
+    channels_last: bool = False
+    batch_size_given: bool = True
+
+    def feed_attrs(self) -> dict[str, Any]:
+        """Provenance of how the pass was fed: batch size (and whether it was chosen from the memory budget),
+        decode threads, memory layout."""
+        return {"batch_size": self.batch_size,
+                "batch_size_from": "given" if self.batch_size_given else "memory budget (rsa_bridge.budget)",
+                "decode_workers": self.workers,
+                "memory_format": "channels_last" if self.channels_last else "contiguous"}
 
     def per_call(self) -> bool:
         """Whether any layer reads one call of a module that runs several times (``name@t``)."""
@@ -112,18 +125,31 @@ def _pooled(model: nn.Module, info: ModelInfo, name: str, path: str, output: tor
                 f"layer {name!r} (module {path!r}) of {info.name}")
 
 
+def batch_bytes_per_stimulus(first: torch.Tensor, captured: Sequence[torch.Tensor]) -> float:
+    """Working bytes of one image in a batch: its float32 input and, per captured layer output, the hook's
+    copy, the float32 rows handed on and the store's copy (3 x 4 bytes per unit). An estimate for
+    :func:`rsa_bridge.budget.auto_batch_size`; the network's own intermediate outputs are not counted."""
+    units = sum(t[0].numel() for t in captured if isinstance(t, torch.Tensor))
+    return 4.0 * first[0].numel() + 12.0 * units
+
+
 def prepare_plan(
     model: nn.Module,
     images: Any,
     layers: Sequence[str] | str | None,
-    batch_size: int,
+    batch_size: int | None,
     device: str | torch.device,
     transform: Transform | None,
     progress: bool | None,
     stimulus_ids: Sequence[str] | None,
+    feed: FeedOptions | None = None,
 ) -> _Plan:
-    if not isinstance(batch_size, int) or batch_size < 1:
+    """Checks and the probe pass; ``batch_size=None`` picks one from the memory available
+    (:func:`rsa_bridge.budget.auto_batch_size`); ``feed``: decode threads and memory layout (:mod:`extractors.feed`)."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise RSABridgeError(f"batch size must be a whole number >= 1, not {batch_size!r}")
+    feed = feed if feed is not None else FeedOptions()
+    workers = feed.workers()
     dev = check_device(device)
     info = model_info(model)
     resolved = resolve_layers(model, layers)
@@ -140,14 +166,28 @@ def prepare_plan(
     if _model_device(model) not in (None, dev):
         model.to(dev)
     first = inputs.load(0, 1).to(dev)
+    channels_last = feed.use_channels_last(first)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        first = first.contiguous(memory_format=torch.channels_last)
     found = probe(model, first, dict(resolved), model_label=info.name)
     resolved, outputs, groups, direct = _expand_calls(resolved, found)
     shapes = {
         name: tuple(_pooled(model, info, name, path, _check_output(name, path, outputs[name], 1)).shape[1:])
         for name, path in resolved
     }
+    given = batch_size is not None
+    if batch_size is None:
+        batch_size = auto_batch_size(batch_bytes_per_stimulus(first, list(outputs.values())), len(inputs))
     return _Plan(model, info, inputs, resolved, shapes, dev, batch_size, progress,  # progress: decided by each bar
-                 groups, frozenset(direct), tuple(found.call_order))
+                 groups, frozenset(direct), tuple(found.call_order), workers, channels_last, given)
+
+
+def _feeder(plan: _Plan):
+    """``load(start, stop)`` of the plan's inputs, laid out for the network (run in the decode threads)."""
+    if not plan.channels_last:
+        return plan.inputs.load
+    return lambda start, stop: plan.inputs.load(start, stop).contiguous(memory_format=torch.channels_last)
 
 
 def run_plan(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
@@ -157,9 +197,8 @@ def run_plan(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, d
     layer_map = dict(plan.layers)
     bar = progress_bar(total=n, unit="img", desc=f"{plan.info.name} activations", progress=plan.progress)
     try:
-        for start in range(0, n, plan.batch_size):
-            stop = min(start + plan.batch_size, n)
-            x = plan.inputs.load(start, stop).to(plan.device)
+        for start, stop, x in prefetch_batches(_feeder(plan), n, plan.batch_size, plan.workers):
+            x = x.to(plan.device)
             outputs = run_recorded(plan.model, x, layer_map, stop_early=True)
             batch: dict[str, torch.Tensor] = {}
             with torch.inference_mode():

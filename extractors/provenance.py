@@ -44,7 +44,7 @@ def state_dict_sha256(model: nn.Module) -> str:
         t = t.to("cpu").contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
         if t.numel():
-            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy())  # the buffer itself: no copy of the weights
     return digest.hexdigest()
 
 

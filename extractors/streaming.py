@@ -49,6 +49,7 @@ import xarray as xr
 from torch import nn
 
 from extractors.extract import prepare_plan, run_plan
+from extractors.feed import FeedOptions
 from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows, check_metric
 from rsa_bridge.gram_blocks import BlockPlan, plan_blocks, unit_block_gram
 from rsa_bridge.gram_panels import NO_CENTRING, Centring, PanelReader, symmetric_gram
@@ -256,7 +257,8 @@ def stream_rdms(
     metric, precision, reduce_units, reduce_seed = options.metric, options.precision, options.reduce_units, \
         options.reduce_seed
     batch_size, device, memory_budget = options.batch_size, options.device, options.budget_bytes
-    plan = prepare_plan(model, images, layers, batch_size, device, transform, progress, stimulus_ids)
+    plan = prepare_plan(model, images, layers, batch_size, device, transform, progress, stimulus_ids,
+                        FeedOptions(decode_workers=options.decode_workers))
     ids, n = list(plan.inputs.ids), len(plan.inputs)
     if n < 3:
         raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {n}")
@@ -309,9 +311,9 @@ def stream_rdms(
                                 values = values - values.mean(dim=1, keepdim=True)
                             values = sketches[name](values).to(torch.float32)
                         elif name in sums:
-                            sums[name][start:stop] = values.to(torch.float64).sum(dim=1)
+                            sums[name][start:stop] = values.sum(dim=1, dtype=torch.float64)  # no float64 copy
                         if name in col_sums:
-                            col_sums[name] += values.to(torch.float64).sum(dim=0)
+                            col_sums[name] += values.sum(dim=0, dtype=torch.float64)
                         stores[name].write(start, stop, values)
                         del values
                 timing.end("decode_forward")
@@ -367,6 +369,7 @@ def stream_rdms(
         "gram_io_read_bytes": int(sum(v["read"] for v in io.values())),
         "rdm_precision": precision,
         **({"call_order": ",".join(plan.call_order)} if steps else {}),
+        **{f"forward_{key}": value for key, value in plan.feed_attrs().items()},
         "rsa_bridge_version": package_version(),
     }
     if reduce_units is not None:

@@ -239,3 +239,38 @@ def check_spill_disk(spill_dir: str | Path | None, need: float, n_stimuli: int) 
             f"{folder}: the RDMs of {n_stimuli} stimuli that do not fit in memory need about {_gib(need)} of spill "
             f"space but the disk has {_gib(free)} free; point the spill folder at a larger disk (spill_dir), store "
             "RDMs as float32, or score fewer layers (--layers)")
+
+
+#: share of the available memory one batch's activations may take when the batch size is not given
+BATCH_SHARE = 0.10
+#: the largest batch chosen automatically: on CPU AlexNet and MobileNetV2 run no faster per image beyond it
+#: (docs/guide/scale.md, "Forward pass"), and a larger one only delays the first results
+MAX_AUTO_BATCH = 64
+
+
+def auto_batch_size(per_stimulus_bytes: float, n_stimuli: int, available: float | None = None) -> int:
+    """Images per forward pass when the user gives none: as many as fit :data:`BATCH_SHARE` of ``available``
+    bytes (None: psutil's available memory now), at least 1, at most :data:`MAX_AUTO_BATCH` and ``n_stimuli``.
+
+    Args:
+        per_stimulus_bytes: the pass's working bytes per image (input, captured layer outputs and their
+            copies: :func:`extractors.extract.batch_bytes_per_stimulus`).
+        n_stimuli: images to run (a batch larger than that is pointless).
+        available: bytes of memory to plan within.
+
+    Raises:
+        RSABridgeError: not even one image fits ``available`` (the network cannot run here).
+
+    >>> auto_batch_size(7e6, 640, available=16e9), auto_batch_size(7e6, 640, available=1.4e8)
+    (64, 2)
+    """
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    if per_stimulus_bytes > available:
+        raise RSABridgeError(
+            f"one image's activations need about {per_stimulus_bytes / 2 ** 20:.0f} MiB but {_gib(available)} is "
+            "available; request fewer or earlier layers (--layers), or free memory")
+    fit = int(BATCH_SHARE * available // max(per_stimulus_bytes, 1.0))
+    return max(1, min(MAX_AUTO_BATCH, int(n_stimuli), fit))

@@ -91,7 +91,10 @@ class RDMOptions:
             sketches' seed (see :mod:`extractors.streaming`).
         memory_budget: bytes of float32 activations kept in memory rather than spilled to disk; None = the
             streaming default (:data:`DEFAULT_MEMORY_BUDGET`, 64 MiB); ``math.inf`` = never spill.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass; None = as many as fit a share of the memory available, at most 64
+            (:func:`rsa_bridge.budget.auto_batch_size`; the RDMs' attrs record the size used).
+        decode_workers: threads decoding and preprocessing the next batches while the network runs
+            (:mod:`extractors.feed`); None = one per two cores, 0 = decode in the main thread.
         device: torch device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``); its type enters the cache key.
         spill_dir: folder for the temporary spill files (None = the system temp folder).
         store: where ``compare`` keeps the layer RDMs, :data:`RDM_STORES` (``auto``: dense while they fit,
@@ -123,13 +126,14 @@ class RDMOptions:
     reduce_units: int | None = None
     reduce_seed: int = 0
     memory_budget: float | None = None
-    batch_size: int = 32
+    batch_size: int | None = None
     device: str = "cpu"
     spill_dir: str | os.PathLike | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     store: str = "auto"
     storage: str = "float64"
     gram_budget: float | None = None
+    decode_workers: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str):  # e.g. a torch.device: kept as its name, so the core needs no torch
@@ -142,7 +146,10 @@ class RDMOptions:
         object.__setattr__(self, "reduce_seed", _whole("reduce_seed", self.reduce_seed, 0))
         object.__setattr__(self, "memory_budget", check_memory_budget(self.memory_budget))
         object.__setattr__(self, "gram_budget", check_memory_budget(self.gram_budget, "1 GiB"))
-        object.__setattr__(self, "batch_size", _whole("batch_size", self.batch_size, 1))
+        if self.batch_size is not None:
+            object.__setattr__(self, "batch_size", _whole("batch_size", self.batch_size, 1))
+        if self.decode_workers is not None:
+            object.__setattr__(self, "decode_workers", _whole("decode_workers", self.decode_workers, 0))
         object.__setattr__(self, "chunk_bytes", _whole("chunk_bytes", self.chunk_bytes, 1))
         object.__setattr__(self, "store", RDM_STORES.resolve(self.store))
         object.__setattr__(self, "storage", RDM_STORAGES.resolve(self.storage))
@@ -185,8 +192,12 @@ class RDMOptions:
         """Provenance attrs (``rdm_*``) of every field, performance knobs included (what ran; None spelled out)."""
         out = {f"rdm_{k}": v for k, v in asdict(self).items() if k not in ("store", "storage")}
         out["rdm_store_requested"] = self.store  # what ran (rdm_store, rdm_storage) is recorded by compare
-        out.update(rdm_memory_budget=self.budget_bytes, rdm_gram_budget=self.gram_budget_bytes, rdm_spill_dir=str(self.spill_dir or "system temp folder"),
-                   rdm_reduce_units="none (exact RDMs)" if self.reduce_units is None else self.reduce_units)
+        out.update(rdm_memory_budget=self.budget_bytes, rdm_gram_budget=self.gram_budget_bytes,
+                   rdm_spill_dir=str(self.spill_dir or "system temp folder"),
+                   rdm_reduce_units="none (exact RDMs)" if self.reduce_units is None else self.reduce_units,
+                   rdm_batch_size="auto (memory budget)" if self.batch_size is None else self.batch_size,
+                   rdm_decode_workers="auto (one per two cores)" if self.decode_workers is None
+                   else self.decode_workers)
         return clean_attrs(out)
 
 

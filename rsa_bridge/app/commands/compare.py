@@ -105,8 +105,12 @@ def register(subparsers) -> None:
     selection_arguments(p)  # --heldout-layer, --heldout-repeats, --select-on
     p.add_argument("--stimulus-ids", metavar="FILE|dataset",
                    help="for .mat model RDMs: a file with one id per line, or 'dataset' if rows follow the dataset's order")
-    p.add_argument("--batch-size", type=count("--batch-size", 65_536, minimum=1), default=32,
-                   help="images per forward pass (default 32; results do not depend on it)")
+    p.add_argument("--batch-size", type=count("--batch-size", 65_536, minimum=1), default=None,
+                   help="images per forward pass (default: as many as fit 10%% of the memory available, at most 64; "
+                        "results do not depend on it)")
+    p.add_argument("--decode-workers", type=count("--decode-workers", 256, minimum=0), default=None,
+                   help="threads decoding the next images while the network runs (default: one per two cores; "
+                        "0: decode in the main thread)")
     from rsa_bridge.options import PRECISIONS
     p.add_argument("--precision", type=PRECISIONS.argparse_type, choices=PRECISIONS.argparse_choices(), default="float64",
                    help="arithmetic of the model RDMs: float64 (exact, default) or float32 (about 2x faster, "
@@ -242,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
             raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")
         rdm = RDMOptions(metric=args.metric, precision=args.precision, reduce_units=args.reduce_units,
                          reduce_seed=args.seed, batch_size=args.batch_size, device=args.device,
-                         store=args.rdm_store, storage=args.rdm_storage)
+                         store=args.rdm_store, storage=args.rdm_storage, decode_workers=args.decode_workers)
         measure_kw = {}
         if (getattr(args, "measure", None) and set(args.measure) - {"rsa"}) or getattr(args, "responses", None):
             from rsa_bridge.measures.scoring import MeasureOptions
