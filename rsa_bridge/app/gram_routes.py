@@ -20,13 +20,8 @@ picks one of three routes (:data:`ROUTES`) and says which and why in bytes, flop
 The routes the planner chose are recorded in the results' attrs (``gram_routes``, one line per spilled layer
 in the order they ran, plus the layers kept in memory in the model RDMs' ``gram_paths``).
 
-Example::
-
-    >>> route = plan_gram_route(29, 13, GramSetting(workers=2, shared_storage=True, panel_budget=3 * 4 * 13 * 8))
-    >>> route.route, route.panels, route.tiles, route.tile_read_bytes
-    ('tiles', 4, 10, 6032)
-    >>> plan_gram_route(29, 13, GramSetting(workers=2, shared_storage=False, panel_budget=1e9)).route
-    'driver'
+Example: ``rsa-bridge compare --model alexnet --area IT --scheduler tcp://HOST:8786 --gram-tiles --spill-dir
+/shared/scratch`` (docs/guide/scale.md, "Gram tiles on several machines").
 """
 from __future__ import annotations
 
@@ -104,6 +99,16 @@ def plan_gram_route(n: int, n_units: int, setting: GramSetting, in_memory: bool 
 
     Raises:
         RSABridgeError: three one-stimulus panels of the layer do not fit ``setting.panel_budget``.
+
+    Examples:
+        29 stimuli x 13 units, three 8-stimulus panels per task: panels of 8, 8, 8, 5 stimuli, 4 + 6 tiles,
+        each reading its panels: (29 + 3 x 29) rows x 13 units x 4 bytes.
+
+        >>> route = plan_gram_route(29, 13, GramSetting(workers=2, shared_storage=True, panel_budget=3 * 4 * 13 * 8))
+        >>> route.route, route.panels, route.tiles, route.tile_read_bytes, route.recompute_images
+        ('tiles', 4, 10, 6032, 116)
+        >>> plan_gram_route(29, 13, GramSetting(workers=2, shared_storage=False, panel_budget=1e9)).route
+        'driver'
     """
     from rsa_bridge.app.gram_tiles import tile_bytes
     from rsa_bridge.gram_panels import plan_panels
