@@ -388,9 +388,13 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             kernels = {} if extra and not control else None
             if control:
                 rdms = control_model_rdms(model_name, stim, metric)
-            elif store_plan.store:  # each finished layer straight into the store: one n x n square at a time
-                rdms = network_rdms(net, stim, layers, rdm, progress=progress, transform=transform,
-                                    out_store=new_store(store_plan, stim.stimulus_ids, rdm.spill_dir))
+            elif store_plan.store:  # each finished layer straight into the store (cached one entry per layer)
+                from functools import partial
+
+                from rsa_bridge.app.cache_layers import cached_store_rdms
+                rdms = cached_store_rdms(network_rdms, net, stim, layers, rdm, progress=progress, transform=transform,
+                                         cache=cache, make_store=partial(new_store, store_plan, stim.stimulus_ids,
+                                                                         rdm.spill_dir))
             elif kernels is None:
                 rdms = cached_network_rdms(network_rdms, net, stim, layers, rdm, progress=progress,
                                            transform=transform, cache=cache)
