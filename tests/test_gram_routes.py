@@ -72,7 +72,9 @@ def test_cli_gram_tiles_equal_serial(tmp_path, capsys):
         _compare([*common, "--gram-tiles"])
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                                   dashboard_address=None) as cluster:
-        assert _compare([*common, "--scheduler", cluster.scheduler_address, "--gram-tiles", "--memory-budget", "0",
+        # features.3 (128 x 54 x 54 units, 17.9 MB for 12 stimuli) fits 20 MB and stays in memory: route driver;
+        # features.0 (54.8 MB) spills: route tiles
+        assert _compare([*common, "--scheduler", cluster.scheduler_address, "--gram-tiles", "--memory-budget", "20000000",
                          "--gram-budget", str(budget), "--spill-dir", str(tmp_path), "--out",
                          str(tmp_path / "tiled")]) == 0
     capsys.readouterr()
@@ -82,10 +84,12 @@ def test_cli_gram_tiles_equal_serial(tmp_path, capsys):
             xr.open_dataarray(tmp_path / "tiled" / "model_rdms.nc") as b:
         np.testing.assert_allclose(b.values, a.values, rtol=0, atol=1e-10)
         assert "features.0: tiles: dask tiles: 3 panels of <= 4 stimuli" in b.attrs["gram_paths"]
+        assert "features.3: in memory (syrk)" in b.attrs["gram_paths"]
         assert "in memory" in a.attrs["gram_paths"]
     with xr.open_dataset(tmp_path / "tiled" / "results.nc") as results:
         routes = results.attrs["gram_routes"]
-        assert routes.startswith("layer000.f32: tiles (6 tiles of 3 panels <= 4 stimuli on 2 worker(s)")
-        assert "layer001.f32: tiles (" in routes and "'workers': 2" in results.attrs["gram_route_setting"]
+        assert routes.startswith("layer000.f32: tiles (6 tiles of 3 panels <= 4 stimuli on 2 worker(s): "
+                                 f"{36 * 96 * 109 * 109 * 4} bytes read (3.00x the file)")
+        assert "layer001" not in routes and "'workers': 2" in results.attrs["gram_route_setting"]
     assert not pd.read_csv(tmp_path / "tiled" / "results.csv").empty
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("rsa-bridge-spill")] == []

@@ -66,6 +66,18 @@ def test_comparison_from_half_ranks_equals_float64_ranks(monkeypatch):
             assert new[k, r] == pytest.approx(spearmanr(vectors[k], brain[r])[0], abs=1e-12)
 
 
+def test_half_rank_store_writes_float64_netcdf(tmp_path):
+    import xarray as xr
+
+    ranks = rankdata(np.round(np.random.default_rng(4).random(10), 1))
+    with RDMStore(list("abcde"), storage=HALF_RANKS) as store:
+        store.put("conv1", ranks)
+        store.to_netcdf(tmp_path / "ranks.nc")
+    with xr.open_dataset(tmp_path / "ranks.nc") as ds:
+        assert ds["rdm"].dtype == np.float64
+        np.testing.assert_array_equal(ds["rdm"].values[0][np.triu_indices(5, 1)], ranks)
+
+
 def test_half_ranks_refusals_and_sizes():
     with RDMStore(list("abcd"), storage=HALF_RANKS) as store:
         for bad in ([1.25, 1, 2, 3, 4, 5], [-0.5, 1, 2, 3, 4, 5]):
