@@ -38,8 +38,9 @@ def test_planner_keeps_the_driver(setting, in_memory, why):
 
 
 def test_planner_refusals():
-    with pytest.raises(RSABridgeError, match="cannot hold 3 panels of one stimulus"):
-        plan_gram_route(10, 7, GramSetting(2, True, 3 * 4 * 7 - 1))
+    small = plan_gram_route(10, 7, GramSetting(2, True, 3 * 4 * 7 - 1))  # after the forward pass: not lost
+    assert small.route == "driver" and "cannot hold 3 one-stimulus panels of 7 units" in small.reason
+    assert plan_gram_route(10, 7, GramSetting(2, True, 3 * 4 * 7)).panels == 10  # one stimulus per panel
 
     class Remote:
         def scheduler_info(self):

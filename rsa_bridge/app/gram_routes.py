@@ -97,8 +97,8 @@ def plan_gram_route(n: int, n_units: int, setting: GramSetting, in_memory: bool 
         setting: :class:`GramSetting`.
         in_memory: the layer's activations stayed in the driver's memory (``RDMOptions.memory_budget``).
 
-    Raises:
-        RSABridgeError: three one-stimulus panels of the layer do not fit ``setting.panel_budget``.
+    A layer whose three one-stimulus panels do not fit ``setting.panel_budget`` goes to the driver (said in
+    the reason): the budget is only known to be too small once the layer's width is, after the forward pass.
 
     Examples:
         29 stimuli x 13 units, three 8-stimulus panels per task: panels of 8, 8, 8, 5 stimuli, 4 + 6 tiles,
@@ -121,7 +121,11 @@ def plan_gram_route(n: int, n_units: int, setting: GramSetting, in_memory: bool 
         return GramRoute("driver", "the workers cannot read the spill folder: read once out of core here", **base)
     if setting.workers < 1:
         return GramRoute("driver", "no dask worker is up: read once out of core here", **base)
-    plan = plan_panels(n, n_units, setting.panel_budget)
+    try:
+        plan = plan_panels(n, n_units, setting.panel_budget)
+    except RSABridgeError:  # found after the forward pass: the layer is still computed, here, not lost
+        return GramRoute("driver", f"--gram-budget {setting.panel_budget:.0f} bytes cannot hold 3 one-stimulus "
+                         f"panels of {n_units} units per tile task: read once out of core here", **base)
     rows = [b - a for a, b in plan.bounds]
     recompute = sum(rows[i] + (rows[j] if j != i else 0) for i, j in plan.tiles)
     read = tile_bytes(plan)
