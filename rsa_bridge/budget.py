@@ -134,9 +134,13 @@ def _pairs(n_stimuli: int) -> int:
 
 
 def store_vector_bytes(n_stimuli: int, n_rdms: int, storage: str = "float64", ranks: bool = True) -> int:
-    """Bytes of ``n_rdms`` condensed vectors in ``storage`` plus, with ``ranks``, their float64 ranks."""
+    """Bytes of ``n_rdms`` condensed vectors in ``storage`` plus, with ``ranks``, their ranks (uint32 of 2 x rank
+    while ``2 m < 2**32``, else float64: :func:`rsa_bridge.rank_storage.rank_storage`)."""
+    from rsa_bridge.rank_storage import rank_storage
+
     item = {"float64": 8, "float32": 4}[storage]
-    return n_rdms * _pairs(n_stimuli) * (item + (8 if ranks else 0))
+    rank_item = 4 if rank_storage(_pairs(n_stimuli)) != "float64" else 8
+    return n_rdms * _pairs(n_stimuli) * (item + (rank_item if ranks else 0))
 
 
 def store_needed_bytes(n_stimuli: int, memory_budget: float, rank_budget: float) -> float:

@@ -54,6 +54,7 @@ import numpy as np
 from rsa_bridge.definitions import COMPARISONS
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.methods import Chunked, view
+from rsa_bridge.rank_storage import rank_storage
 from rsa_bridge.ranking import rank_store
 from rsa_bridge.rdm_store import RDMStore
 from rsa_bridge.registry import Registry
@@ -192,7 +193,8 @@ def compare_store(store: RDMStore, neural: Mapping[str, object], method: str = "
         brains = {area: _as_store(area, value, given, stack, made) for area, value in neural.items()}
         if COMPARISONS[name].rank:
             def ranked(src: RDMStore) -> RDMStore:
-                out = RDMStore(src.ids, memory_budget=_left(given, made), spill_dir=given.spill_dir)
+                out = RDMStore(src.ids, storage=rank_storage(src.m), memory_budget=_left(given, made),
+                               spill_dir=given.spill_dir)  # uint32 of 2 x rank where exact: half the bytes
                 return rank_store(src, memory_budget=rank_budget, seed=seed, out=out)
 
             for area, b in brains.items():

@@ -48,6 +48,7 @@ from scipy.stats import rankdata
 
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.rdm_store import RDMStore
+from rsa_bridge.rank_storage import HALF_RANKS, rank_storage
 
 #: working bytes per value of an in-memory ranking: the float64 vector (8) and ``rankdata``'s work arrays and
 #: result (57, measured with tracemalloc), with a margin
@@ -179,20 +180,21 @@ def rank_store(store: RDMStore, names: Sequence[str] | None = None, *, memory_bu
         memory_budget: working bytes for ranking one vector (None: no limit, always in memory). In memory when
             ``m * IN_MEMORY_BYTES_PER_VALUE`` fits; otherwise out of core (module docstring), gathering at
             most ``memory_budget / GATHER_BYTES_PER_VALUE`` values at once.
-        out: the store to write into (default: a new float64 store with ``store``'s memory budget and spill folder).
+        out: the store to write into (default: a new store with ``store``'s memory budget and spill folder, uint32
+            of 2 x rank where exact, else float64: :func:`rsa_bridge.rank_storage.rank_storage`).
         seed: seed of the samples that place range boundaries (the ranks do not depend on it).
 
     Returns:
-        ``out``: one (m,) float64 rank vector per name, equal to ``scipy.stats.rankdata(vector)``; per-RDM
+        ``out``: one (m,) rank vector per name (read as float64), equal to ``scipy.stats.rankdata(vector)``; per-RDM
         coords copied. The caller closes it.
     """
     names = list(store.names if names is None else names)
     if out is None:
         keep = None if math.isinf(store.memory_budget) else store.memory_budget
-        out = RDMStore(store.ids, storage="float64", memory_budget=keep, spill_dir=store.spill_dir,
+        out = RDMStore(store.ids, storage=rank_storage(store.m), memory_budget=keep, spill_dir=store.spill_dir,
                        attrs={**store.attrs, "values": "average-tie ranks"})
-    if out.storage != "float64" or out.ids != store.ids:
-        raise RSABridgeError("ranks go to a float64 store over the same stimulus ids")
+    if out.storage not in ("float64", HALF_RANKS) or out.ids != store.ids:
+        raise RSABridgeError(f"ranks go to a float64 or {HALF_RANKS} store over the same stimulus ids")
     rng = np.random.default_rng(seed)
     budget = math.inf if memory_budget is None else float(memory_budget)
     try:

@@ -98,7 +98,8 @@ def write_model_rdms(path: str | Path, stores: RDMStore | Mapping[str, RDMStore]
         with h5netcdf.File(tmp, "w") as handle:
             for k, (key, store) in enumerate(items):
                 suffix = "" if len(items) == 1 else f"_{k}"
-                _write_one(handle, store, suffix, key, np.dtype(dtype or store.storage))
+                own = store.storage if store.storage in ("float64", "float32") else "float64"  # a uint32 rank store
+                _write_one(handle, store, suffix, key, np.dtype(dtype or own))
     return Path(path)
 
 

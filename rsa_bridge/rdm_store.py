@@ -21,6 +21,8 @@ Rounding can make distinct distances equal, which changes average ranks and so
 Spearman by a measured amount (docs/guide/scale.md, "RDMs that need not fit in memory").
 Reads always return float64.
 
+**Ranks** are stored as uint32 of 2 x rank where that is exact (:mod:`rsa_bridge.rank_storage`; ``storage=HALF_RANKS``).
+
 Peers: rsatoolbox keeps RDMs as condensed vectors in memory (``RDMs.dissimilarities``); scipy's
 ``squareform`` defines the order. Neither spills to disk.
 
@@ -48,12 +50,15 @@ from rsa_bridge.condensed import check_square, condense_rows, fill_square, n_pai
 from rsa_bridge.duplicates import duplicates
 from rsa_bridge.errors import RSABridgeError, preview
 from rsa_bridge.precisions import PRECISIONS
+from rsa_bridge.rank_storage import HALF_RANKS, encode_ranks, rank_storage  # noqa: F401 (re-exported)
 from rsa_bridge.spill import spill_folder
 
 #: bytes of one on-disk chunk (and of one read) of a condensed vector
 CHUNK_BYTES = 4 * 1024 * 1024
 #: storage dtypes: name -> numpy dtype, a view of :data:`rsa_bridge.precisions.PRECISIONS`
 STORAGE = {name: p.numpy_dtype() for name, p in PRECISIONS.items()}
+#: storage name -> (numpy dtype, factor applied when writing; reads divide by it)
+ENCODINGS = {**{name: (dtype, 1.0) for name, dtype in STORAGE.items()}, HALF_RANKS: (np.dtype(np.uint32), 2.0)}
 
 
 def _as_numpy(rdm: Any) -> np.ndarray:
@@ -91,12 +96,15 @@ class RDMStore:
             raise RSABridgeError(f"duplicate stimulus ids: {preview(dup)}")
         if len(self.ids) < 3:
             raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {len(self.ids)}")
-        if storage not in STORAGE:
+        if storage not in ENCODINGS:
             raise RSABridgeError(f"unknown RDM storage {storage!r}; choose one of {', '.join(STORAGE)}")
         if memory_budget is not None and not memory_budget >= 0:
             raise RSABridgeError(f"memory_budget is a number of bytes >= 0 (or None = no limit); got {memory_budget!r}")
         self.n, self.m, self.storage = len(self.ids), n_pairs(len(self.ids)), storage
-        self.dtype = STORAGE[storage]
+        self.dtype, self.scale = ENCODINGS[storage]
+        if storage == HALF_RANKS and 2 * self.m >= 2 ** 32:
+            raise RSABridgeError(f"2 x the ranks of {self.m} pairs exceed uint32; store ranks of {self.n} stimuli "
+                                 "as float64")
         self.memory_budget = math.inf if memory_budget is None else float(memory_budget)
         self.spill_dir = spill_dir
         self.attrs: dict[str, Any] = dict(attrs or {})
@@ -178,15 +186,18 @@ class RDMStore:
         else:
             key = f"rdm{len(self.names):05d}"
             self._h5().create_dataset(key, shape=(self.m,), dtype=self.dtype, chunks=(self.chunk,))
+            self._h5()[key].attrs["encoding"] = self.storage
             self._disk[name] = key
         self.names.append(name)
         self.coords[name] = dict(coords)
 
     def write(self, name: str, start: int, values: np.ndarray) -> None:
         """Write condensed entries ``[start, start + len(values))`` of ``name`` (converted to the storage dtype)."""
+        if self.scale != 1.0:
+            values = encode_ranks(name, values, self.scale)
         with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
             values = np.asarray(values).astype(self.dtype, copy=False)
-        if self.dtype != np.float64 and not np.isfinite(values).all():
+        if self.dtype == np.float32 and not np.isfinite(values).all():
             raise RSABridgeError(f"the {name} RDM has dissimilarities beyond the float32 range (3.4e38); "
                                  "store it as float64")
         self._writes += 1
@@ -214,8 +225,12 @@ class RDMStore:
             if not np.isfinite(values).all():
                 raise RSABridgeError(f"the {name} RDM contains NaN or inf")
             self.allocate(name, **coords)
-            for start in range(0, self.m, self.chunk):
-                self.write(name, start, values[start:start + self.chunk])
+            try:
+                for start in range(0, self.m, self.chunk):
+                    self.write(name, start, values[start:start + self.chunk])
+            except BaseException:
+                self.drop(name)
+                raise
             return
         if values.shape != (self.n, self.n):
             raise RSABridgeError(f"RDM {name!r} has shape {values.shape}; this store holds ({self.n}, {self.n}) "
@@ -281,8 +296,10 @@ class RDMStore:
         """Condensed entries [start, stop) of ``name`` as float64."""
         self._check_name(name)
         if name in self._memory:
-            return self._memory[name][start:stop].astype(np.float64)
-        return self._file[self._disk[name]][start:stop].astype(np.float64, copy=False)
+            values = self._memory[name][start:stop].astype(np.float64)
+        else:
+            values = self._file[self._disk[name]][start:stop].astype(np.float64, copy=False)
+        return values / self.scale if self.scale != 1.0 else values
 
     def chunks(self, name: str, size: int | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
         """``(start, stop, values)`` over the condensed vector of ``name`` front to back; values float64,
@@ -335,6 +352,8 @@ class RDMStore:
         if name in self._memory:
             for (_, _, _, pos), got in zip(plans, gathered):
                 got[:] = self._memory[name][pos]
+                if self.scale != 1.0:
+                    got /= self.scale
         else:
             for start, stop, values in self.chunks(name):
                 for (_, _, _, pos), got in zip(plans, gathered):

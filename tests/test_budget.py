@@ -46,9 +46,9 @@ def test_store_path_fits_22000_stimuli_on_24_gib(tmp_path, monkeypatch):
     assert plan.needed <= 0.75 * 24 * 2 ** 30 + 1
     assert plan.needed == pytest.approx(2 * 8 * 22000 ** 2 + plan.memory_budget + plan.rank_budget)
     m = 22000 * 21999 // 2
-    assert plan.spill == pytest.approx(9 * m * (4 + 8) - plan.memory_budget)
+    assert plan.spill == pytest.approx(9 * m * (4 + 4) - plan.memory_budget)  # float32 RDMs, uint32 2 x ranks
     small = budget.plan_store(1200, 8, 1, available=24 * 2 ** 30)  # everything in memory, nothing spilled
-    assert small.spill == 0 and small.memory_budget == 9 * 1200 * 1199 // 2 * 16
+    assert small.spill == 0 and small.memory_budget == 9 * 1200 * 1199 // 2 * 12
 
 
 def test_store_path_refusals_are_one_line(tmp_path, monkeypatch):

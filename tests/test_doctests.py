@@ -28,6 +28,7 @@ ENTRY_POINTS = {
     "rsa_bridge.options": ["RDMOptions", "StatsOptions"],
     "rsa_bridge.app.pipeline": ["compare_models", "compare_model"],
     "rsa_bridge.app.network": ["NetworkOptions"],
+    "rsa_bridge.app.gram_routes": ["plan_gram_route"],
     "rsa_bridge.stats.plan": ["plan_statistics"],
     "rsa_bridge.stats.summary": ["compare_statistics"],
 }

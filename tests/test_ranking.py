@@ -7,6 +7,7 @@ from scipy.stats import rankdata
 
 from rsa_bridge import ranking
 from rsa_bridge.ranking import rank_store
+from rsa_bridge.rank_storage import HALF_RANKS
 from rsa_bridge.condensed import n_pairs
 from rsa_bridge.rdm_store import RDMStore
 
@@ -33,7 +34,7 @@ def test_ranks_equal_rankdata(rng, store_budget, rank_budget):
         for name, v in vectors.items():
             store.put(name, v, module_path=name)
         with rank_store(store, memory_budget=rank_budget, seed=3) as ranks:
-            assert ranks.names == store.names and ranks.storage == "float64"
+            assert ranks.names == store.names and ranks.storage == HALF_RANKS  # 2 x rank as uint32: exact
             assert ranks.coords["rounded"] == {"module_path": "rounded"}
             for name, v in vectors.items():
                 assert np.array_equal(ranks.vector(name), rankdata(v)), name  # exact, not just close

@@ -75,14 +75,17 @@ def network_rdms(model, stimulus_set, layers: Sequence[str] | None = None, optio
     :class:`rsa_bridge.options.RDMOptions` (metric, precision, reduce_units/reduce_seed sketch, batch size,
     device; recorded in attrs). ``kernels_out``: a dict filled with each layer's centred linear Gram from the
     same pass (for CKA/linear). ``out_store``: an :class:`rsa_bridge.rdm_store.RDMStore` over the stimulus ids
-    that receives each finished layer (then returned; one n x n square at a time). The old keywords (``metric=``,
+    that receives each finished layer (then returned; one n x n square at a time). Spilled layers' Grams run where
+    :func:`rsa_bridge.app.gram_routes.use_spilled_gram` says (``compare --scheduler --gram-tiles``). The old keywords (``metric=``,
     ``batch_size=``, ``precision=``, ...) were removed: a TypeError names the RDMOptions field to use.
     """
     from extractors.streaming import stream_rdms
 
+    from rsa_bridge.app.gram_routes import current_spilled_gram
+
     options = options_from_keywords(options, old_keywords, "network_rdms")
     return stream_rdms(model, stimulus_set, layers, options, transform=transform, progress=progress,
-                       kernels_out=kernels_out, out_store=out_store)
+                       kernels_out=kernels_out, out_store=out_store, spilled_gram=current_spilled_gram())
 
 
 def stimuli_for(dataset: xr.Dataset, stimuli: str | Path | None):
@@ -385,9 +388,13 @@ def compare_models(model_names: Sequence[str], areas_wanted: Sequence[str] | Non
             kernels = {} if extra and not control else None
             if control:
                 rdms = control_model_rdms(model_name, stim, metric)
-            elif store_plan.store:  # each finished layer straight into the store: one n x n square at a time
-                rdms = network_rdms(net, stim, layers, rdm, progress=progress, transform=transform,
-                                    out_store=new_store(store_plan, stim.stimulus_ids, rdm.spill_dir))
+            elif store_plan.store:  # each finished layer straight into the store (cached one entry per layer)
+                from functools import partial
+
+                from rsa_bridge.app.cache_layers import cached_store_rdms
+                rdms = cached_store_rdms(network_rdms, net, stim, layers, rdm, progress=progress, transform=transform,
+                                         cache=cache, make_store=partial(new_store, store_plan, stim.stimulus_ids,
+                                                                         rdm.spill_dir))
             elif kernels is None:
                 rdms = cached_network_rdms(network_rdms, net, stim, layers, rdm, progress=progress,
                                            transform=transform, cache=cache)

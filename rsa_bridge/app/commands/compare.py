@@ -133,6 +133,18 @@ def register(subparsers) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="compute model RDMs, bootstrap samples and permutations as dask tasks (numbers equal to the "
                         "serial run): a scheduler address (tcp://host:8786), or local / local:N")
+    tiles = p.add_argument_group("Gram tiles on a dask cluster (docs/guide/scale.md)")
+    tiles.add_argument("--gram-tiles", action="store_true",
+                       help="with --scheduler: run the forward pass here and each spilled layer's Gram as dask tiles "
+                            "(the plan per layer is recorded in results.nc as gram_routes)")
+    tiles.add_argument("--spill-dir", type=Path, metavar="DIR",
+                       help="folder for the spilled activations (default: the system temp folder); with "
+                            "--gram-tiles on several machines, storage every worker mounts at the same path")
+    tiles.add_argument("--memory-budget", type=count("--memory-budget", 2**62), metavar="BYTES", default=None,
+                       help="bytes of activations kept in memory before layers spill to disk (default 64 MiB)")
+    tiles.add_argument("--gram-budget", type=count("--gram-budget", 2**62, minimum=1), metavar="BYTES", default=None,
+                       help="bytes of a spilled layer's Gram buffers: two unit blocks here, three stimulus panels "
+                            "per tile task with --gram-tiles (default 1 GiB)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", type=out_path, help="folder for results.csv, results.nc, model_rdms.nc, profile.pdf/png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder of an earlier run")
@@ -236,7 +248,9 @@ def _run(args: argparse.Namespace) -> int:
             from functools import partial
 
             from rsa_bridge.app.distributed import compare_many
-            runner = partial(compare_many, scheduler=args.scheduler)
+            runner = partial(compare_many, scheduler=args.scheduler, gram_tiles=getattr(args, "gram_tiles", False))
+        elif getattr(args, "gram_tiles", False):
+            raise RSABridgeError("--gram-tiles runs the Grams on a dask cluster: add --scheduler ADDRESS (or local:2)")
         if selection is not None:
             from functools import partial
             from rsa_bridge.app.selection import compare_selected, format_selected, write_selected
@@ -246,7 +260,9 @@ def _run(args: argparse.Namespace) -> int:
             raise RSABridgeError(f"--reduce-units must be a number of units >= 1; got {args.reduce_units}")
         rdm = RDMOptions(metric=args.metric, precision=args.precision, reduce_units=args.reduce_units,
                          reduce_seed=args.seed, batch_size=args.batch_size, device=args.device,
-                         store=args.rdm_store, storage=args.rdm_storage, decode_workers=args.decode_workers)
+                         store=args.rdm_store, storage=args.rdm_storage, decode_workers=args.decode_workers,
+                         spill_dir=getattr(args, "spill_dir", None), memory_budget=getattr(args, "memory_budget", None),
+                         gram_budget=getattr(args, "gram_budget", None))
         measure_kw = {}
         if (getattr(args, "measure", None) and set(args.measure) - {"rsa"}) or getattr(args, "responses", None):
             from rsa_bridge.measures.scoring import MeasureOptions
