@@ -12,7 +12,7 @@ pass per session), then re-commits the layer on each session in turn from the sa
 
 Usage (27 min for AlexNet, 43 min for MobileNetV2 on 2 busy shared CPU cores; the model-RDM cache makes a rerun fast)::
 
-    TORCH_HOME=/work/shared/data/torchvision_weights python benchmarks/heldout_v4.py --out /tmp/heldout_v4
+    TORCH_HOME=../shared/data/torchvision_weights python benchmarks/heldout_v4.py --out /tmp/heldout_v4
 """
 from __future__ import annotations
 
