@@ -277,6 +277,20 @@ def _stimuli_description(stimulus_set, memo_dir: Path | None = None) -> dict:
 
 
 # ---------------------------------------------------------------- the wrapper
+def job_key(model, stimulus_set, layers, options: RDMOptions, transform, memo_dir: Path | None):
+    """(key, description, the images' stat keys) of a job, or None when it cannot be cached (said in one line)
+    or an image is missing (the extraction reports it)."""
+    try:
+        key, description = rdm_key(model, stimulus_set, layers, options, transform, memo_dir)
+        before = [_stat_key(p) for p in stimulus_set.paths]
+    except TypeError as err:
+        _say(f"not cached: {err}")
+        return None
+    except OSError:
+        return None
+    return key, description, before
+
+
 def cached_network_rdms(compute: Callable[..., xr.DataArray], model, stimulus_set, layers,
                         options: RDMOptions | None = None, *, progress=None, transform=None,
                         cache: Any = None) -> xr.DataArray:
@@ -296,14 +310,10 @@ def cached_network_rdms(compute: Callable[..., xr.DataArray], model, stimulus_se
         return fresh()
     if hasattr(store, "claim"):
         store.claim()  # never write into a folder of other files (before any model runs)
-    try:
-        key, description = rdm_key(model, stimulus_set, layers, options, transform, getattr(store, "memo_dir", None))
-        before = [_stat_key(p) for p in stimulus_set.paths]
-    except TypeError as err:
-        _say(f"not cached: {err}")
+    keyed = job_key(model, stimulus_set, layers, options, transform, getattr(store, "memo_dir", None))
+    if keyed is None:
         return fresh()
-    except OSError:
-        return fresh()  # a missing image: let the extraction report it
+    key, description, before = keyed
     hit = store.get(key)
     if hit is not None:
         _say(f"model RDMs of {description['model']['name']} ({len(description['layers'])} layers) on "

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import xarray as xr
 
-from rsa_bridge.app.cache import RDMCache, _say, _stat_key, rdm_key, resolve_cache
+from rsa_bridge.app.cache import RDMCache, _say, _stat_key, job_key, resolve_cache
 from rsa_bridge.rdm_store import RDMStore
 
 
@@ -71,14 +71,10 @@ def cached_store_rdms(compute: Callable[..., RDMStore], model: Any, stimulus_set
     if not isinstance(disk, RDMCache):
         return fresh()
     disk.claim()  # never write into a folder of other files (before any model runs)
-    try:
-        key, description = rdm_key(model, stimulus_set, layers, options, transform, disk.memo_dir)
-        before = [_stat_key(p) for p in stimulus_set.paths]
-    except TypeError as err:
-        _say(f"not cached: {err}")
+    keyed = job_key(model, stimulus_set, layers, options, transform, disk.memo_dir)
+    if keyed is None:
         return fresh()
-    except OSError:
-        return fresh()  # a missing image: let the extraction report it
+    key, description, before = keyed
     out = make_store()
     keys = {name: layer_key(key, name, out.storage) for name, _ in description["layers"]}
     if all(disk.path_for(k).is_file() for k in keys.values()):
