@@ -10,7 +10,11 @@ import torch
 from torchvision.ops import box_iou
 
 from analyses.missed_detections.blazeface import load_blazeface_detector
-from analyses.missed_detections.blazeface_train import blazeface_losses, encode_boxes, match_faces
+from analyses.missed_detections.blazeface_train import (
+    blazeface_losses,
+    encode_boxes,
+    match_faces,
+)
 from analyses.missed_detections.clips import STUDY_CLIP, ClipOptions, make_clip
 from analyses.missed_detections.face_remedies import (
     RemedyOptions,

@@ -26,7 +26,12 @@ import torch
 import xarray as xr
 from torch import Tensor, nn
 
-from analyses.missed_detections.clips import STUDY_CLIP, ClipOptions, detected_face_box, make_clip
+from analyses.missed_detections.clips import (
+    STUDY_CLIP,
+    ClipOptions,
+    detected_face_box,
+    make_clip,
+)
 from analyses.missed_detections.face_study import HUMAN_FACES, face_clip_study
 from analyses.missed_detections.matchers import make_matcher
 from analyses.missed_detections.train import fine_tune
@@ -199,9 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=seed(), default=0, help="seed of the batches and training (0)")
     p.add_argument("--heads-only", action="store_true", help="freeze the backbone, train only the heads")
     args = p.parse_args(argv)
-    from analyses.missed_detections.face_study import load_face_images
-
     import sys
+
+    from analyses.missed_detections.face_study import load_face_images
 
     try:
         options = RemedyOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

@@ -17,7 +17,11 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import box_iou
 
-from analyses.missed_detections.hooks import anchor_layout, anchors_per_location, detector_spec
+from analyses.missed_detections.hooks import (
+    anchor_layout,
+    anchors_per_location,
+    detector_spec,
+)
 from analyses.missed_detections.matchers import AnchorMatcher
 from rsa_bridge.errors import RSABridgeError
 
