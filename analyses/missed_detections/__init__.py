@@ -8,7 +8,9 @@ Modules: :mod:`.hooks` (what to record from SSD/SSDlite, RetinaNet, Faster R-CNN
 hook layer; anchor order), :mod:`.frames` (the (frame, object) Dataset), :mod:`.attribution`
 (misses vs anchor switches, shuffled baseline, per-miss views), :mod:`.matchers` (training
 matchers: the remedies), :mod:`.train` (fine-tuning loop), :mod:`.synthetic` (synthetic video and
-tiny SSD), :mod:`.remedies` (train and compare), :mod:`.detectors`, :mod:`.figures`, :mod:`.cli`.
+tiny SSD), :mod:`.remedies` (train and compare), :mod:`.detectors`, :mod:`.figures`, :mod:`.cli`;
+BlazeFace: :mod:`.blazeface`, :mod:`.clips`, :mod:`.face_study`, :mod:`.blazeface_train` (its training
+loss) and :mod:`.face_remedies` (the remedies fine-tuned on BlazeFace, tested on held-out faces).
 """
 import importlib
 

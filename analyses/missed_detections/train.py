@@ -3,7 +3,8 @@
 The loop runs the detector's own pieces (``transform``, ``backbone``, ``head``, ``anchor_generator``)
 and its own loss (``compute_loss``), replacing only the anchor-to-object assignment with a matcher
 from :mod:`analyses.missed_detections.matchers`. Families: ``ssd`` (SSD300, SSDlite, the tiny
-synthetic SSD) and ``retinanet``. All randomness (batch sampling, torchvision's training-time
+synthetic SSD), ``retinanet`` and ``blazeface`` (its loss: :mod:`analyses.missed_detections.blazeface_train`).
+All randomness (batch sampling, torchvision's training-time
 transform) runs under a private RNG seeded by ``seed``; the global torch RNG is left as it was.
 """
 from __future__ import annotations
@@ -16,7 +17,11 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import box_iou
 
-from analyses.missed_detections.hooks import anchor_layout, anchors_per_location, detector_spec
+from analyses.missed_detections.hooks import (
+    anchor_layout,
+    anchors_per_location,
+    detector_spec,
+)
 from analyses.missed_detections.matchers import AnchorMatcher
 from rsa_bridge.errors import RSABridgeError
 
@@ -64,8 +69,16 @@ def _retinanet_losses(model: nn.Module, images: list[Tensor], targets: list[dict
     return model.head.compute_loss(targets, head_outputs, anchors, matched)
 
 
+def _blazeface_losses(model: nn.Module, images: list[Tensor], targets: list[dict[str, Tensor]],
+                      matcher: AnchorMatcher) -> dict[str, Tensor]:
+    from analyses.missed_detections.blazeface_train import blazeface_losses
+
+    return blazeface_losses(model, images, targets, matcher)
+
+
 #: detector family -> losses(model, images, targets, matcher) -> {name: scalar}
-LOSSES: dict[str, Callable[..., dict[str, Tensor]]] = {"ssd": _ssd_losses, "retinanet": _retinanet_losses}
+LOSSES: dict[str, Callable[..., dict[str, Tensor]]] = {"ssd": _ssd_losses, "retinanet": _retinanet_losses,
+                                                       "blazeface": _blazeface_losses}
 
 
 @dataclass
@@ -82,7 +95,8 @@ def fine_tune(model: nn.Module, sample: Sampler, matcher: AnchorMatcher, *, step
     """Train ``model`` in place for ``steps`` Adam steps on batches from ``sample`` with ``matcher``.
 
     Args:
-        model: an SSD-family or RetinaNet torchvision detector.
+        model: an SSD-family or RetinaNet torchvision detector, or BlazeFace (parameters with
+            ``requires_grad`` False, e.g. a frozen backbone, are not trained).
         sample: ``sample(rng, batch_size)`` -> (images, targets) (see :data:`Sampler`).
         matcher: assigns anchors to boxes (see :mod:`~analyses.missed_detections.matchers`).
         steps, batch_size, lr: optimisation settings (Adam, cosine-decayed learning rate).
