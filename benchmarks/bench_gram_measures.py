@@ -16,10 +16,12 @@ It prints each time, the ratio feature / Gram, and the largest difference betwee
 ``--main B`` instead times the main job ``compare --model alexnet --area V4 --weights none --no-cache``
 (shipped V4 session, 640 images, 50 neurons) with RSA only and with the issue-28 measures added, one after
 the other in this run, at ``--bootstrap 0`` (all seven: procrustes, shape, cca, svcca, pwcca, mutual_knn,
-cknna) and at ``--bootstrap B`` (the five spectral ones: the k-NN measures refuse a bootstrap over stimuli);
-it prints wall and CPU seconds of each and the ratios (goal: <= 1.3x the RSA-only job).
+cknna) and at ``--bootstrap B`` (the four of the low-rank bootstrap route, procrustes, shape, cca, pwcca, then
+the five spectral ones with svcca: the k-NN measures refuse a bootstrap over stimuli); it prints wall and CPU
+seconds of each and the ratios (goal: <= 1.3x the RSA-only job) and with ``--json FILE`` writes them.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main 100
+    OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main 1000 --skip-zero \
+        --json benchmarks/results/gram_measures_main_1000.json
 """
 from __future__ import annotations
 
@@ -78,39 +80,68 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
 
 
-def bench_main(bootstrap: int, zero: bool = True) -> None:
-    """The main job with RSA only and with the new measures added, at --bootstrap 0 (unless not ``zero``) and
-    --bootstrap B."""
+#: the measures with a bootstrap route that needs no layer eigendecomposition (rsa_bridge.measures.lowrank)
+LOW_RANK = ("procrustes", "shape", "cca", "pwcca")
+
+
+def _run_compare(base: list, b: int, measures: tuple) -> tuple[float, float]:
     import subprocess
+
+    extra = [a for m in measures for a in ("--measure", m)]
+    t0, c0 = time.perf_counter(), _cpu()
+    subprocess.run(base + ["--bootstrap", str(b)] + extra, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0, _cpu() - c0
+
+
+def bench_main(bootstrap: int, zero: bool = True, out: str | None = None) -> dict:
+    """The main job with RSA only and with the new measures added, one after the other in this run: at
+    --bootstrap 0 with all seven (unless not ``zero``), and at --bootstrap B with the four of the low-rank
+    route (procrustes, shape, cca, pwcca) and with all five spectral ones (+ svcca). ``out``: write the
+    times and CPU ratios there as JSON."""
+    import json
+    import platform
     import sys
 
     base = [sys.executable, "-m", "rsa_bridge", "compare", "--model", "alexnet", "--area", "V4", "--weights", "none",
             "--no-cache", "--quiet"]
-    for b, measures in ((0, NEW_MEASURES), (bootstrap, SPECTRAL))[0 if zero else 1:]:
-        times = []
-        for label, extra in (("rsa only", []), (f"rsa + {', '.join(measures)}",
-                                                [a for m in measures for a in ("--measure", m)])):
-            t0, c0 = time.perf_counter(), _cpu()
-            subprocess.run(base + ["--bootstrap", str(b)] + extra, check=True, stdout=subprocess.DEVNULL)
-            times.append((time.perf_counter() - t0, _cpu() - c0))
-            print(f"bootstrap {b:5d} | {label}: {times[-1][0]:.1f} s wall, {times[-1][1]:.1f} s CPU", flush=True)
-        (w1, c1), (w2, c2) = times
-        print(f"bootstrap {b:5d} | ratio (with the new measures / rsa only): {w2 / w1:.2f}x wall, {c2 / c1:.2f}x CPU",
-              flush=True)
+    plan = ([(0, NEW_MEASURES)] if zero else []) + [(bootstrap, LOW_RANK), (bootstrap, SPECTRAL)]
+    rows, reference = [], {}
+    for b, measures in plan:
+        if b not in reference:
+            reference[b] = _run_compare(base, b, ())
+            rows.append({"bootstrap": b, "measures": ["rsa"], "wall_s": round(reference[b][0], 1),
+                         "cpu_s": round(reference[b][1], 1)})
+            print(f"bootstrap {b:5d} | rsa only: {reference[b][0]:.1f} s wall, {reference[b][1]:.1f} s CPU", flush=True)
+        wall, cpu = _run_compare(base, b, measures)
+        w1, c1 = reference[b]
+        rows.append({"bootstrap": b, "measures": ["rsa", *measures], "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                     "ratio_wall": round(wall / w1, 3), "ratio_cpu": round(cpu / c1, 3)})
+        print(f"bootstrap {b:5d} | rsa + {', '.join(measures)}: {wall:.1f} s wall, {cpu:.1f} s CPU | ratio (/ rsa "
+              f"only): {wall / w1:.2f}x wall, {cpu / c1:.2f}x CPU", flush=True)
+    result = {"command": f"OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main {bootstrap}"
+                         + ("" if zero else " --skip-zero"),
+              "job": "rsa-bridge compare --model alexnet --area V4 --weights none --no-cache (640 images, 50 neurons)",
+              "python": platform.python_version(), "machine": platform.machine(), "runs": rows,
+              "goal": "ratio_cpu <= 1.3"}
+    if out:
+        with open(out, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return result
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--main", type=int, default=None, metavar="B",
                         help="time the main job instead (RSA only vs the new measures; bootstrap 0 and B)")
-    parser.add_argument("--skip-zero", action="store_true", help="with --main: only the --bootstrap B pair")
+    parser.add_argument("--skip-zero", action="store_true", help="with --main: only the --bootstrap B runs")
+    parser.add_argument("--json", default=None, help="with --main: write the times and ratios to this JSON file")
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--p", type=int, default=5000)
     parser.add_argument("--k", type=int, default=10, help="neighbours for mutual k-NN")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.main is not None:
-        bench_main(args.main, zero=not args.skip_zero)
+        bench_main(args.main, zero=not args.skip_zero, out=args.json)
         return
     rng = np.random.default_rng(args.seed)
     shared = rng.normal(size=(args.n, 50))
