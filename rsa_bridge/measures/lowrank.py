@@ -14,7 +14,9 @@ matrix ``(W S)^T f(M) (W S)`` and ``tr f(M)`` for some matrix function f, with `
 - **shape metric** (covariance shrinkage a): the layer's whitened Gram is ``f(M) = M (b M + a I)^{-1}``
   (``b = (1 - a) / n``; each eigenvalue lam becomes ``lam / (b lam + a)``, the square of the factor
   :func:`rsa_bridge.measures.procrustes.covariance_whitened_factor` uses), from one Cholesky factorisation
-  (u^3 / 3) and its inverse; ``a = 0``: ``f(M) = n P`` (every direction whitened to n); the neural side is
+  ``b M + a I = R^T R`` (u^3 / 3) and ``R^{-1}`` (u^3 / 3): ``tr f(M) = (u - a ||R^{-1}||_F^2) / b`` (or, where
+  that subtraction would lose digits, ``sum(B^{-1} o M)``) and ``(W S~)^T f(M) (W S~)`` from two
+  triangular products; ``a = 0``: ``f(M) = n P`` (every direction whitened to n); the neural side is
   whitened in its own r singular directions, ``s -> s / sqrt(b s^2 + a)``;
 - **CCA, PWCCA**: the layer spans every centred direction of the draw, so the neural column space lies in it and
   every canonical correlation is 1 (the saturation :func:`rsa_bridge.measures.cca.canonical_correlations`
@@ -48,6 +50,11 @@ from rsa_bridge.measures.spectral import ConstantRepresentation, Draw, check_gra
 #: a layer Gram qualifies when its n - 1 centred eigenvalues all exceed this share of the largest (the
 #: eigenbasis route drops those below n x eps ~ 1e-13 of it, so none is near the tolerance in any draw)
 FULL_RANK_MARGIN = 1e-9
+
+
+#: ``tr f(M) = (u - a tr B^{-1}) / b`` loses about ``eps u / (b tr f)`` (relative); below this ``b tr f / u^2``
+#: (a rounding error above ~1e-12) the trace is summed as ``sum(B^{-1} o M)`` instead (one more u^3 product)
+_CANCELLATION = 1e-3
 
 
 def full_rank(k, margin: float = FULL_RANK_MARGIN) -> bool:
@@ -108,14 +115,16 @@ def shape(pair: DrawPair, alpha: float = 0.5) -> float:
     if a == 0.0:                                         # f(M) = n P, and W lies in the range of P
         cross, trace = pair.n * (wt.T @ wt), pair.n * (u - 1.0)
         value = float(np.sqrt(np.clip(np.linalg.eigvalsh((cross + cross.T) / 2), 0.0, None)).sum())
-    else:
+    else:                                                # f(M) = (b M + a I)^{-1} M, B = b M + a I = R^T R
         chol, info = lapack.dpotrf(b * pair.m + a * np.eye(u), lower=0)
-        inv, info2 = lapack.dpotri(chol, lower=0) if info == 0 else (None, 1)
+        rinv, info2 = lapack.dtrtri(np.triu(chol), lower=0) if info == 0 else (None, 1)
         if info2 != 0:
             raise np.linalg.LinAlgError("the shrunk layer covariance is not positive definite")
-        inv = np.triu(inv) + np.triu(inv, 1).T                # (b M + a I)^{-1}
-        trace = float(np.sum(inv * pair.m))                   # tr f(M) = tr((b M + a I)^{-1} M)
-        value = _nuclear(wt, inv @ (pair.m @ wt))
+        rinv = np.triu(rinv)                                  # B^{-1} = R^{-1} R^{-T}
+        trace = float(np.trace(pair.m)) if b == 0 else (u - a * float(np.sum(rinv * rinv))) / b
+        if b > 0 and b * trace < _CANCELLATION * u * u:      # tr f = (u - a tr B^{-1}) / b lost digits: sum it
+            trace = float(np.sum((rinv @ rinv.T) * pair.m))
+        value = _nuclear(rinv.T @ wt, rinv.T @ (pair.m @ wt))
     value /= np.sqrt(trace * float(t @ t))
     return float(min(max(value, 0.0), 1.0))
 

@@ -163,10 +163,14 @@ def draw_centred(k, draw: Draw) -> np.ndarray:
     ``H K[idx][:, idx] H = T M T^T`` in the coordinates of the distinct stimuli drawn (T an isometry)."""
     k = np.asarray(k, dtype=np.float64)
     c, d, n = draw.counts, draw.d, draw.n
-    ku = k[np.ix_(draw.unique, draw.unique)]
-    a = ku @ c / n                                       # centre with the draw's weights: (I - 1 c^T/n) K_u (I - c 1^T/n)
-    m = (ku - a[None, :] - a[:, None] + float(c @ a) / n) * d[:, None] * d[None, :]    # = P diag(d) K_u diag(d) P
-    return (m + m.T) / 2
+    m = k.take(draw.unique, 0).take(draw.unique, 1)     # K_u
+    a = m @ c / n                                        # centre with the draw's weights: (I - 1 c^T/n) K_u (I - c 1^T/n)
+    m -= a[None, :]
+    m -= a[:, None]
+    m += float(c @ a) / n
+    m *= d[:, None]
+    m *= d[None, :]                                      # = P diag(d) K_u diag(d) P
+    return m
 
 
 def _rank(values: np.ndarray, n: int, rtol: float | None) -> int:
@@ -187,7 +191,7 @@ def _lifted(values: np.ndarray, w: np.ndarray, draw: Draw) -> Spectrum:
 
 def draw_spectrum(m: np.ndarray, draw: Draw, *, rtol: float | None = None) -> Spectrum:
     """The n-stimulus :class:`Spectrum` of a draw from its (u, u) :func:`draw_centred` matrix (one u x u eigh)."""
-    values, w = np.linalg.eigh(m)
+    values, w = np.linalg.eigh((m + m.T) / 2)
     values, w = values[::-1], w[:, ::-1]
     r = _rank(values, draw.n, rtol)
     return _lifted(values[:r], w[:, :r], draw)
