@@ -22,6 +22,11 @@ seconds of each and the ratios (goal: <= 1.3x the RSA-only job) and with ``--jso
 
     OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main 1000 --skip-zero \
         --json benchmarks/results/gram_measures_main_1000.json
+
+``--draws S`` instead times S bootstrap samples of each spectral measure on main-job-sized Grams (8 full-rank
+layers, 640 stimuli, 50 neuroids), the job's route against the eigenbasis route (see ``bench_draws``).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --draws 20
 """
 from __future__ import annotations
 
@@ -29,6 +34,10 @@ import argparse
 import time
 
 import numpy as np
+
+
+#: the measures with a bootstrap route that needs no layer eigendecomposition (rsa_bridge.measures.lowrank)
+LOW_RANK = ("procrustes", "shape", "cca", "pwcca")
 
 
 def _timed(fn):
@@ -80,10 +89,6 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
 
 
-#: the measures with a bootstrap route that needs no layer eigendecomposition (rsa_bridge.measures.lowrank)
-LOW_RANK = ("procrustes", "shape", "cca", "pwcca")
-
-
 def _run_compare(base: list, b: int, measures: tuple) -> tuple[float, float]:
     import subprocess
 
@@ -129,17 +134,55 @@ def bench_main(bootstrap: int, zero: bool = True, out: str | None = None) -> dic
     return result
 
 
+def bench_draws(samples: int, seed: int = 0) -> None:
+    """CPU ms per bootstrap sample of each spectral measure alone (and of the four low-rank ones and all five
+    together) on main-job-sized Grams: 8 full-rank layers (640 stimuli x 1000 units) and a 50-neuroid neural
+    Gram, through the job's route (``gram_scoring._Draws``) and through the eigenbasis route (a resampled
+    spectrum per Gram per sample, as before)."""
+    import warnings
+
+    from rsa_bridge.measures import MEASURES
+    from rsa_bridge.measures import gram_scoring as gs
+    from rsa_bridge.measures.scoring import MeasureOptions
+
+    warnings.simplefilter("ignore", RuntimeWarning)
+    rng = np.random.default_rng(seed)
+    n = 640
+    kernels = np.stack([x @ x.T for x in (rng.normal(size=(n, 1000)) for _ in range(8))])
+    y = rng.normal(size=(n, 50))
+    neural = y @ y.T
+    sets = [(m,) for m in SPECTRAL] + [LOW_RANK, SPECTRAL]
+    for names in sets:
+        records = [MEASURES[m].bound(MeasureOptions()) for m in names]
+        draws = gs._Draws(records, kernels, neural)
+        idx = [np.random.default_rng(seed + 1).integers(0, n, n) for _ in range(samples)]
+        t0 = time.process_time()
+        for i in idx:
+            draws.scores(i)
+        t1 = time.process_time()
+        for i in idx:
+            gs._scores_many(records, gs._Prepared(records, kernels, i), gs._Prepared(records, [neural], i))
+        t2 = time.process_time()
+        print(f"{'+'.join(names):37s} job's route {1e3 * (t1 - t0) / samples:6.1f} ms CPU per sample "
+              f"(8 layers) | eigenbasis route {1e3 * (t2 - t1) / samples:6.1f} ms", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--main", type=int, default=None, metavar="B",
                         help="time the main job instead (RSA only vs the new measures; bootstrap 0 and B)")
     parser.add_argument("--skip-zero", action="store_true", help="with --main: only the --bootstrap B runs")
     parser.add_argument("--json", default=None, help="with --main: write the times and ratios to this JSON file")
+    parser.add_argument("--draws", type=int, default=None, metavar="S",
+                        help="CPU ms per bootstrap sample of each spectral measure, S samples (see bench_draws)")
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--p", type=int, default=5000)
     parser.add_argument("--k", type=int, default=10, help="neighbours for mutual k-NN")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.draws is not None:
+        bench_draws(args.draws, args.seed)
+        return
     if args.main is not None:
         bench_main(args.main, zero=not args.skip_zero, out=args.json)
         return
