@@ -98,18 +98,18 @@ def _run_compare(base: list, b: int, measures: tuple) -> tuple[float, float]:
     return time.perf_counter() - t0, _cpu() - c0
 
 
-def bench_main(bootstrap: int, zero: bool = True, out: str | None = None) -> dict:
+def bench_main(bootstrap: int, zero: bool = True, out: str | None = None, sets=None) -> dict:
     """The main job with RSA only and with the new measures added, one after the other in this run: at
     --bootstrap 0 with all seven (unless not ``zero``), and at --bootstrap B with the four of the low-rank
     route (procrustes, shape, cca, pwcca) and with all five spectral ones (+ svcca). ``out``: write the
-    times and CPU ratios there as JSON."""
+    times and CPU ratios there as JSON; ``sets``: other measure sets for --bootstrap B (tuples of names)."""
     import json
     import platform
     import sys
 
     base = [sys.executable, "-m", "rsa_bridge", "compare", "--model", "alexnet", "--area", "V4", "--weights", "none",
             "--no-cache", "--quiet"]
-    plan = ([(0, NEW_MEASURES)] if zero else []) + [(bootstrap, LOW_RANK), (bootstrap, SPECTRAL)]
+    plan = ([(0, NEW_MEASURES)] if zero else []) + [(bootstrap, m) for m in (sets or (LOW_RANK, SPECTRAL))]
     rows, reference = [], {}
     for b, measures in plan:
         if b not in reference:
@@ -124,7 +124,7 @@ def bench_main(bootstrap: int, zero: bool = True, out: str | None = None) -> dic
         print(f"bootstrap {b:5d} | rsa + {', '.join(measures)}: {wall:.1f} s wall, {cpu:.1f} s CPU | ratio (/ rsa "
               f"only): {wall / w1:.2f}x wall, {cpu / c1:.2f}x CPU", flush=True)
     result = {"command": f"OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main {bootstrap}"
-                         + ("" if zero else " --skip-zero"),
+                         + ("" if zero else " --skip-zero") + "".join(f" --set {','.join(m)}" for m in sets or ()),
               "job": "rsa-bridge compare --model alexnet --area V4 --weights none --no-cache (640 images, 50 neurons)",
               "python": platform.python_version(), "machine": platform.machine(), "runs": rows,
               "goal": "ratio_cpu <= 1.3"}
@@ -172,6 +172,9 @@ def main(argv=None) -> None:
     parser.add_argument("--main", type=int, default=None, metavar="B",
                         help="time the main job instead (RSA only vs the new measures; bootstrap 0 and B)")
     parser.add_argument("--skip-zero", action="store_true", help="with --main: only the --bootstrap B runs")
+    parser.add_argument("--set", action="append", default=None, metavar="M1,M2",
+                        help="with --main: a measure set to time at --bootstrap B (repeatable; default: the four "
+                             "low-rank ones, then the five spectral ones)")
     parser.add_argument("--json", default=None, help="with --main: write the times and ratios to this JSON file")
     parser.add_argument("--draws", type=int, default=None, metavar="S",
                         help="CPU ms per bootstrap sample of each spectral measure, S samples (see bench_draws)")
@@ -184,7 +187,8 @@ def main(argv=None) -> None:
         bench_draws(args.draws, args.seed)
         return
     if args.main is not None:
-        bench_main(args.main, zero=not args.skip_zero, out=args.json)
+        sets = None if args.set is None else [tuple(x.split(",")) for x in args.set]
+        bench_main(args.main, zero=not args.skip_zero, out=args.json, sets=sets)
         return
     rng = np.random.default_rng(args.seed)
     shared = rng.normal(size=(args.n, 50))

@@ -16,7 +16,6 @@ from rsa_bridge.measures.gram_scoring import gram_stats_many, layer_scores_many
 from rsa_bridge.measures.scoring import MeasureOptions
 from rsa_bridge.measures.spectral import (
     Draw,
-    draw_centred,
     draw_factor,
     factor_draw_spectrum,
     gram_spectrum,
@@ -36,7 +35,7 @@ def _data(n=30, p=60, q=4, scale=1.0, seed=0):
 
 def _pair(k, l, idx):
     draw = Draw.of(idx)
-    return lr.draw_pair(draw_centred(k, draw), draw_factor(gram_spectrum(l).factor(), draw), draw)
+    return lr.draw_pair(k, draw_factor(gram_spectrum(l).factor(), draw), draw)
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e-3, 1e3])
@@ -143,7 +142,7 @@ def test_draw_pair_refuses_a_constant_neural_draw():
     k, _ = _data()
     draw = Draw.of(np.arange(30))
     with pytest.raises(ConstantRepresentation, match="constant"):
-        lr.draw_pair(draw_centred(k, draw), np.zeros((30, 3)), draw)
+        lr.draw_pair(k, np.zeros((30, 3)), draw)
 
 
 def test_the_route_is_chosen_by_capability_and_rank():

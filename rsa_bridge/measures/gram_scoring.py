@@ -125,7 +125,7 @@ class _Draws:
         from dataclasses import replace
 
         from rsa_bridge.measures.lowrank import draw_pair
-        from rsa_bridge.measures.spectral import Draw, draw_centred, draw_factor
+        from rsa_bridge.measures.spectral import Draw, draw_factor
 
         draw = Draw.of(idx)
         out = np.empty((len(self.records), len(self.kernels)))
@@ -143,7 +143,7 @@ class _Draws:
                               RuntimeWarning, stacklevel=3)
                 base = None
             for i in np.flatnonzero(self.eligible):
-                pair = None if base is None else replace(base, m=draw_centred(self.kernels[i], draw))
+                pair = None if base is None else replace(base, k=self.kernels[i])
                 out[:, i] = [float("nan") if pair is None else float(r.draw_score(pair)) for r in self.records]
         return out
 

@@ -29,10 +29,10 @@ rounding (tests: 1e-10).
 
 Example::
 
-    >>> from rsa_bridge.measures.spectral import Draw, draw_centred, draw_factor, gram_spectrum
+    >>> from rsa_bridge.measures.spectral import Draw, draw_factor, gram_spectrum
     >>> rng = np.random.default_rng(0); x, y = rng.normal(size=(12, 30)), rng.normal(size=(12, 3))
     >>> idx = rng.integers(0, 12, 12); draw = Draw.of(idx)
-    >>> pair = draw_pair(draw_centred(x @ x.T, draw), draw_factor(gram_spectrum(y @ y.T).factor(), draw), draw)
+    >>> pair = draw_pair(x @ x.T, draw_factor(gram_spectrum(y @ y.T).factor(), draw), draw)
     >>> from rsa_bridge.measures.procrustes import procrustes_similarity
     >>> cut = np.ix_(idx, idx)
     >>> bool(abs(procrustes(pair) - procrustes_similarity((x @ x.T)[cut], (y @ y.T)[cut])) < 1e-12)
@@ -41,6 +41,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -70,24 +71,41 @@ def full_rank(k, margin: float = FULL_RANK_MARGIN) -> bool:
 class DrawPair:
     """One full-rank layer against the neural data on one bootstrap draw of n stimuli (u distinct).
 
-    ``m`` (u, u): the layer's :func:`rsa_bridge.measures.spectral.draw_centred`; ``w`` (u, r) orthonormal and
-    ``s`` (r,) descending: the neural draw's ``Z = W diag(s) V^T``; ``n``: the number of stimuli drawn."""
+    ``k`` (N, N): the layer Gram on all stimuli; ``draw``: the :class:`rsa_bridge.measures.spectral.Draw`;
+    ``w`` (u, r) orthonormal and ``s`` (r,) descending: the neural draw's ``Z = W diag(s) V^T``. The layer's
+    (u, u) Gram of the distinct stimuli drawn ``ku`` and its :func:`rsa_bridge.measures.spectral.draw_centred`
+    ``m`` are computed on first use (CCA and PWCCA need neither)."""
 
-    m: np.ndarray
+    k: np.ndarray | None
+    draw: Draw
     w: np.ndarray
     s: np.ndarray
-    n: int
+
+    @property
+    def n(self) -> int:
+        return self.draw.n
+
+    @cached_property
+    def ku(self) -> np.ndarray:
+        return np.asarray(self.k, dtype=np.float64).take(self.draw.unique, 0).take(self.draw.unique, 1)
+
+    @cached_property
+    def m(self) -> np.ndarray:
+        from rsa_bridge.measures.spectral import centre_draw
+
+        return centre_draw(self.ku.copy(), self.draw)
 
 
-def draw_pair(m: np.ndarray, z: np.ndarray, draw: Draw) -> DrawPair:
-    """The :class:`DrawPair` of a layer's (u, u) ``m`` and the neural (u, q) ``z``; ConstantRepresentation when
-    the neural draw is constant. Same rank tolerance as :func:`rsa_bridge.measures.spectral.gram_spectrum`."""
+def draw_pair(k: np.ndarray | None, z: np.ndarray, draw: Draw) -> DrawPair:
+    """The :class:`DrawPair` of a layer Gram ``k`` (N, N) and the neural draw's (u, q) ``z``
+    (:func:`rsa_bridge.measures.spectral.draw_factor`); ConstantRepresentation when the neural draw is constant.
+    Same rank tolerance as :func:`rsa_bridge.measures.spectral.gram_spectrum`."""
     w, s, _ = np.linalg.svd(z, full_matrices=False)
     keep = s * s > draw.n * np.finfo(np.float64).eps * s[0] ** 2 if s.size and s[0] > 0 else np.zeros(0, bool)
     if not keep.any():
         raise ConstantRepresentation("a representation is constant over the stimuli drawn; these measures are "
                                      "undefined for it")
-    return DrawPair(m, np.ascontiguousarray(w[:, keep]), s[keep], draw.n)
+    return DrawPair(k, draw, np.ascontiguousarray(w[:, keep]), s[keep])
 
 
 def _nuclear(ws: np.ndarray, fws: np.ndarray) -> float:
@@ -96,9 +114,17 @@ def _nuclear(ws: np.ndarray, fws: np.ndarray) -> float:
 
 
 def procrustes(pair: DrawPair) -> float:
-    """Procrustes similarity of the draw (as :func:`rsa_bridge.measures.procrustes.procrustes_similarity`)."""
+    """Procrustes similarity of the draw (as :func:`rsa_bridge.measures.procrustes.procrustes_similarity`).
+
+    From the uncentred ``K_u`` alone: ``M W S = P diag(d) K_u diag(d) W S`` (``P W = W``) and
+    ``tr M = sum c_i K_ii - c^T K_u c / n``, one (u, u) x (u, r + 1) product."""
+    d, c, n = pair.draw.d, pair.draw.counts, pair.n
     ws = pair.w * pair.s
-    value = _nuclear(ws, pair.m @ ws) / np.sqrt(float(np.trace(pair.m)) * float(pair.s @ pair.s))
+    prod = pair.ku @ np.column_stack([ws * d[:, None], c])
+    mws = prod[:, :-1] * d[:, None]
+    mws -= np.outer(d, d @ mws) / n                     # P
+    trace = float(c @ np.diag(pair.ku)) - float(c @ prod[:, -1]) / n
+    value = _nuclear(ws, mws) / np.sqrt(trace * float(pair.s @ pair.s))
     return float(min(max(value, 0.0), 1.0))
 
 

@@ -162,8 +162,12 @@ def draw_centred(k, draw: Draw) -> np.ndarray:
     """(u, u) ``M = P diag(d) K_u diag(d) P`` of :func:`resampled_spectrum`: the resampled centred Gram
     ``H K[idx][:, idx] H = T M T^T`` in the coordinates of the distinct stimuli drawn (T an isometry)."""
     k = np.asarray(k, dtype=np.float64)
+    return centre_draw(k.take(draw.unique, 0).take(draw.unique, 1), draw)
+
+
+def centre_draw(m: np.ndarray, draw: Draw) -> np.ndarray:
+    """:func:`draw_centred` from the (u, u) Gram ``K_u`` of the distinct stimuli drawn (overwritten in place)."""
     c, d, n = draw.counts, draw.d, draw.n
-    m = k.take(draw.unique, 0).take(draw.unique, 1)     # K_u
     a = m @ c / n                                        # centre with the draw's weights: (I - 1 c^T/n) K_u (I - c 1^T/n)
     m -= a[None, :]
     m -= a[:, None]
