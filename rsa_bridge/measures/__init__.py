@@ -22,7 +22,8 @@ Modules: :mod:`.cka` (linear, debiased, RBF CKA), :mod:`.ridge` (dual ridge, Rid
 :mod:`.pls` (Brain-Score PLS in the dual), :mod:`.folds`, :mod:`.predictivity`, :mod:`.ceilings`,
 :mod:`.agreement` (do the measures pick the same best layer?), :mod:`.procrustes` (Procrustes and the shape metrics),
 :mod:`.cca` (mean CCA, SVCCA, PWCCA), :mod:`.knn` (mutual k-NN, CKNNA), all from :mod:`.spectral` or the Gram,
-scored and resampled by :mod:`.gram_scoring`.
+scored and resampled by :mod:`.gram_scoring` (bootstrap samples of full-rank layers without an eigendecomposition:
+:mod:`.lowrank`).
 """
 from __future__ import annotations
 

@@ -20,7 +20,10 @@ the record, never its name. ``gram_prepare`` (optional) turns one Gram into what
 Cost: an eigendecomposition per Gram per bootstrap sample, over the u ~ 0.63 n distinct stimuli drawn
 (:func:`rsa_bridge.measures.spectral.resampled_spectrum`, u^3 ~ n^3 / 4), shared by every spectral measure of the
 job (procrustes, shape, cca, svcca, pwcca prepare with the same ``gram_spectrum``: :func:`score_gram_measures`
-runs them together on the same draws); one per permutation (the layers' are reused).
+runs them together on the same draws); one per permutation (the layers' are reused). When every record has a
+``draw_score`` (procrustes, shape, cca, pwcca) a full-rank layer takes no eigendecomposition per sample at all
+(:mod:`rsa_bridge.measures.lowrank`: the drawn rows of the neural factor against the layer's drawn Gram), and
+when a layer has full rank the neural spectrum of each draw comes from a thin SVD of its factor.
 """
 from __future__ import annotations
 
