@@ -53,8 +53,9 @@ from rsa_bridge.measures.spectral import ConstantRepresentation, Draw, check_gra
 FULL_RANK_MARGIN = 1e-9
 
 
-#: ``tr f(M) = (u - a tr B^{-1}) / b`` loses about ``eps u / (b tr f)`` (relative); below this ``b tr f / u^2``
-#: (a rounding error above ~1e-12) the trace is summed as ``sum(B^{-1} o M)`` instead (one more u^3 product)
+#: ``tr f(M) = (u - a tr B^{-1}) / b`` subtracts two numbers up to u (error about ``eps kappa(B) u`` on
+#: ``b tr f``); it is kept only when ``b tr f >= _CANCELLATION u^2`` (a deliberately wide margin: many directions
+#: with ``b lam >> a``), else the trace is summed as ``sum(B^{-1} o M)`` (one more u^3 product, no subtraction)
 _CANCELLATION = 1e-3
 
 
