@@ -16,10 +16,17 @@ It prints each time, the ratio feature / Gram, and the largest difference betwee
 ``--main B`` instead times the main job ``compare --model alexnet --area V4 --weights none --no-cache``
 (shipped V4 session, 640 images, 50 neurons) with RSA only and with the issue-28 measures added, one after
 the other in this run, at ``--bootstrap 0`` (all seven: procrustes, shape, cca, svcca, pwcca, mutual_knn,
-cknna) and at ``--bootstrap B`` (the five spectral ones: the k-NN measures refuse a bootstrap over stimuli);
-it prints wall and CPU seconds of each and the ratios (goal: <= 1.3x the RSA-only job).
+cknna) and at ``--bootstrap B`` (the four of the low-rank bootstrap route, procrustes, shape, cca, pwcca, then
+the five spectral ones with svcca: the k-NN measures refuse a bootstrap over stimuli); it prints wall and CPU
+seconds of each and the ratios (goal: <= 1.3x the RSA-only job) and with ``--json FILE`` writes them.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main 100
+    OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main 1000 --skip-zero \
+        --json benchmarks/results/gram_measures_main_1000.json
+
+``--draws S`` instead times S bootstrap samples of each spectral measure on main-job-sized Grams (8 full-rank
+layers, 640 stimuli, 50 neuroids), the job's route against the eigenbasis route (see ``bench_draws``).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --draws 20
 """
 from __future__ import annotations
 
@@ -27,6 +34,10 @@ import argparse
 import time
 
 import numpy as np
+
+
+#: the measures with a bootstrap route that needs no layer eigendecomposition (rsa_bridge.measures.lowrank)
+LOW_RANK = ("procrustes", "shape", "cca", "pwcca")
 
 
 def _timed(fn):
@@ -78,39 +89,106 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
 
 
-def bench_main(bootstrap: int, zero: bool = True) -> None:
-    """The main job with RSA only and with the new measures added, at --bootstrap 0 (unless not ``zero``) and
-    --bootstrap B."""
+def _run_compare(base: list, b: int, measures: tuple) -> tuple[float, float]:
     import subprocess
+
+    extra = [a for m in measures for a in ("--measure", m)]
+    t0, c0 = time.perf_counter(), _cpu()
+    subprocess.run(base + ["--bootstrap", str(b)] + extra, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0, _cpu() - c0
+
+
+def bench_main(bootstrap: int, zero: bool = True, out: str | None = None, sets=None) -> dict:
+    """The main job with RSA only and with the new measures added, one after the other in this run: at
+    --bootstrap 0 with all seven (unless not ``zero``), and at --bootstrap B with the four of the low-rank
+    route (procrustes, shape, cca, pwcca) and with all five spectral ones (+ svcca). ``out``: write the
+    times and CPU ratios there as JSON; ``sets``: other measure sets for --bootstrap B (tuples of names)."""
+    import json
+    import platform
     import sys
 
     base = [sys.executable, "-m", "rsa_bridge", "compare", "--model", "alexnet", "--area", "V4", "--weights", "none",
             "--no-cache", "--quiet"]
-    for b, measures in ((0, NEW_MEASURES), (bootstrap, SPECTRAL))[0 if zero else 1:]:
-        times = []
-        for label, extra in (("rsa only", []), (f"rsa + {', '.join(measures)}",
-                                                [a for m in measures for a in ("--measure", m)])):
-            t0, c0 = time.perf_counter(), _cpu()
-            subprocess.run(base + ["--bootstrap", str(b)] + extra, check=True, stdout=subprocess.DEVNULL)
-            times.append((time.perf_counter() - t0, _cpu() - c0))
-            print(f"bootstrap {b:5d} | {label}: {times[-1][0]:.1f} s wall, {times[-1][1]:.1f} s CPU", flush=True)
-        (w1, c1), (w2, c2) = times
-        print(f"bootstrap {b:5d} | ratio (with the new measures / rsa only): {w2 / w1:.2f}x wall, {c2 / c1:.2f}x CPU",
-              flush=True)
+    plan = ([(0, NEW_MEASURES)] if zero else []) + [(bootstrap, m) for m in (sets or (LOW_RANK, SPECTRAL))]
+    rows, reference = [], {}
+    for b, measures in plan:
+        if b not in reference:
+            reference[b] = _run_compare(base, b, ())
+            rows.append({"bootstrap": b, "measures": ["rsa"], "wall_s": round(reference[b][0], 1),
+                         "cpu_s": round(reference[b][1], 1)})
+            print(f"bootstrap {b:5d} | rsa only: {reference[b][0]:.1f} s wall, {reference[b][1]:.1f} s CPU", flush=True)
+        wall, cpu = _run_compare(base, b, measures)
+        w1, c1 = reference[b]
+        rows.append({"bootstrap": b, "measures": ["rsa", *measures], "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                     "ratio_wall": round(wall / w1, 3), "ratio_cpu": round(cpu / c1, 3)})
+        print(f"bootstrap {b:5d} | rsa + {', '.join(measures)}: {wall:.1f} s wall, {cpu:.1f} s CPU | ratio (/ rsa "
+              f"only): {wall / w1:.2f}x wall, {cpu / c1:.2f}x CPU", flush=True)
+    result = {"command": f"OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main {bootstrap}"
+                         + ("" if zero else " --skip-zero") + "".join(f" --set {','.join(m)}" for m in sets or ()),
+              "job": "rsa-bridge compare --model alexnet --area V4 --weights none --no-cache (640 images, 50 neurons)",
+              "python": platform.python_version(), "machine": platform.machine(), "runs": rows,
+              "goal": "ratio_cpu <= 1.3"}
+    if out:
+        with open(out, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return result
+
+
+def bench_draws(samples: int, seed: int = 0) -> None:
+    """CPU ms per bootstrap sample of each spectral measure alone (and of the four low-rank ones and all five
+    together) on main-job-sized Grams: 8 full-rank layers (640 stimuli x 1000 units) and a 50-neuroid neural
+    Gram, through the job's route (``gram_scoring._Draws``) and through the eigenbasis route (a resampled
+    spectrum per Gram per sample, as before)."""
+    import warnings
+
+    from rsa_bridge.measures import MEASURES
+    from rsa_bridge.measures import gram_scoring as gs
+    from rsa_bridge.measures.scoring import MeasureOptions
+
+    warnings.simplefilter("ignore", RuntimeWarning)
+    rng = np.random.default_rng(seed)
+    n = 640
+    kernels = np.stack([x @ x.T for x in (rng.normal(size=(n, 1000)) for _ in range(8))])
+    y = rng.normal(size=(n, 50))
+    neural = y @ y.T
+    sets = [(m,) for m in SPECTRAL] + [LOW_RANK, SPECTRAL]
+    for names in sets:
+        records = [MEASURES[m].bound(MeasureOptions()) for m in names]
+        draws = gs._Draws(records, kernels, neural)
+        idx = [np.random.default_rng(seed + 1).integers(0, n, n) for _ in range(samples)]
+        t0 = time.process_time()
+        for i in idx:
+            draws.scores(i)
+        t1 = time.process_time()
+        for i in idx:
+            gs._scores_many(records, gs._Prepared(records, kernels, i), gs._Prepared(records, [neural], i))
+        t2 = time.process_time()
+        print(f"{'+'.join(names):37s} job's route {1e3 * (t1 - t0) / samples:6.1f} ms CPU per sample "
+              f"(8 layers) | eigenbasis route {1e3 * (t2 - t1) / samples:6.1f} ms", flush=True)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--main", type=int, default=None, metavar="B",
                         help="time the main job instead (RSA only vs the new measures; bootstrap 0 and B)")
-    parser.add_argument("--skip-zero", action="store_true", help="with --main: only the --bootstrap B pair")
+    parser.add_argument("--skip-zero", action="store_true", help="with --main: only the --bootstrap B runs")
+    parser.add_argument("--set", action="append", default=None, metavar="M1,M2",
+                        help="with --main: a measure set to time at --bootstrap B (repeatable; default: the four "
+                             "low-rank ones, then the five spectral ones)")
+    parser.add_argument("--json", default=None, help="with --main: write the times and ratios to this JSON file")
+    parser.add_argument("--draws", type=int, default=None, metavar="S",
+                        help="CPU ms per bootstrap sample of each spectral measure, S samples (see bench_draws)")
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--p", type=int, default=5000)
     parser.add_argument("--k", type=int, default=10, help="neighbours for mutual k-NN")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.draws is not None:
+        bench_draws(args.draws, args.seed)
+        return
     if args.main is not None:
-        bench_main(args.main, zero=not args.skip_zero)
+        sets = None if args.set is None else [tuple(x.split(",")) for x in args.set]
+        bench_main(args.main, zero=not args.skip_zero, out=args.json, sets=sets)
         return
     rng = np.random.default_rng(args.seed)
     shared = rng.normal(size=(args.n, 50))

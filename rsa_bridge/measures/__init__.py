@@ -22,7 +22,8 @@ Modules: :mod:`.cka` (linear, debiased, RBF CKA), :mod:`.ridge` (dual ridge, Rid
 :mod:`.pls` (Brain-Score PLS in the dual), :mod:`.folds`, :mod:`.predictivity`, :mod:`.ceilings`,
 :mod:`.agreement` (do the measures pick the same best layer?), :mod:`.procrustes` (Procrustes and the shape metrics),
 :mod:`.cca` (mean CCA, SVCCA, PWCCA), :mod:`.knn` (mutual k-NN, CKNNA), all from :mod:`.spectral` or the Gram,
-scored and resampled by :mod:`.gram_scoring`.
+scored and resampled by :mod:`.gram_scoring` (bootstrap samples of full-rank layers without an eigendecomposition:
+:mod:`.lowrank`).
 """
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ class Measure:
     sample's eigenproblem over its distinct stimuli only); None: the resampled Gram is prepared as it is.
     ``eigen``: its ``gram_prepare`` eigendecomposes each (n, n) Gram (n^3 time, a few n^2 floats of memory;
     checked against the memory by :func:`rsa_bridge.budget.check_eigen_memory` before the forward pass).
+    ``draw_score``: ``draw_score(pair, **settings)``, the measure on a bootstrap draw from a
+    :class:`rsa_bridge.measures.lowrank.DrawPair` (a full-rank layer against the neural factor) with no layer
+    eigendecomposition, equal to ``gram_score`` of the resampled Grams to rounding; None: only ``gram_resample``.
 
     Model x model maps (:mod:`rsa_bridge.measures.model_map`): ``map_input`` says what the measure compares two
     layers by, ``"gram"`` (the two layer Grams: ``map_score(map_prepare(K_a), map_prepare(K_b))``) or ``"rdm"``
@@ -86,6 +90,7 @@ class Measure:
     resample_refusal: str = ""
     eigen: bool = False
     gram_resample: Callable[[Any, Any], Any] | None = None
+    draw_score: Callable[[Any], float] | None = None
     map_input: str = "gram"
     map_score: Callable[[Any, Any], float] | None = None
     map_prepare: Callable[[Any], Any] | None = None
@@ -100,6 +105,7 @@ class Measure:
 
         keywords = self.settings(options)
         return replace(self, gram_score=partial(self.gram_score, **keywords),
+                       draw_score=None if self.draw_score is None else partial(self.draw_score, **keywords),
                        map_score=None if self.map_score is None else partial(self.map_score, **keywords))
 
 
@@ -181,7 +187,8 @@ MEASURES: dict[str, Measure] = {
         "arccos(score), Euclidean (unit norm) = sqrt(2 - 2 score)",
         "netrep LinearMetric(alpha=1) (angular: arccos of it); similarity-repository procrustes; "
         "not in Brain-Score/Net2Brain/thingsvision/rsatoolbox",
-        _lazy("procrustes", "procrustes_similarity"), reference="Williams et al. 2021; Ding et al. 2021"),
+        _lazy("procrustes", "procrustes_similarity"), reference="Williams et al. 2021; Ding et al. 2021",
+        draw_score=_lazy("lowrank", "procrustes")),
     "shape": _gram_measure(
         "shape", "shape-metric similarity",
         "cos of the angular shape metric: Procrustes similarity of Xc C_a^{-1/2} and Yc C_a^{-1/2}, "
@@ -189,7 +196,7 @@ MEASURES: dict[str, Measure] = {
         "netrep LinearMetric(alpha) (angular: arccos of it; its code interpolates the whitening matrix instead: "
         "differs for 0 < a < 1); not in Brain-Score/Net2Brain/thingsvision/rsatoolbox",
         _lazy("procrustes", "shape_metric_similarity"), reference="Williams et al. 2021",
-        settings=lambda options: {"alpha": options.shape_alpha}),
+        settings=lambda options: {"alpha": options.shape_alpha}, draw_score=_lazy("lowrank", "shape")),
     "shape_cv": _gram_measure(
         "shape_cv", "cross-validated shape-metric similarity",
         "mean over --folds folds of the held-out cosine <Xte~ Q, Yte~> / (|Xte~| |Yte~|): training-mean centring, "
@@ -204,7 +211,8 @@ MEASURES: dict[str, Measure] = {
     "cca": _gram_measure(
         "cca", "mean CCA", "mean of the canonical correlations = singular values of U_K^T U_L (eigenbases of Kc, Lc)",
         "netrep LinearMetric(alpha=0) (its angle uses sum rho / sqrt(r_X r_Y)); svcca repo cca mean; "
-        "similarity-repository cca", _lazy("cca", "mean_cca"), reference="Hotelling 1936; Raghu et al. 2017"),
+        "similarity-repository cca", _lazy("cca", "mean_cca"), reference="Hotelling 1936; Raghu et al. 2017",
+        draw_score=_lazy("lowrank", "cca")),
     "svcca": _gram_measure(
         "svcca", "SVCCA", "mean CCA of the leading eigen-directions of Kc and of Lc holding 99% of each's variance",
         "google/svcca (Raghu et al.); similarity-repository svcca", _lazy("cca", "svcca"),
@@ -212,7 +220,7 @@ MEASURES: dict[str, Measure] = {
     "pwcca": _gram_measure(
         "pwcca", "PWCCA", "sum w_i rho_i / sum w_i, w_i = ||Xc^T h_i||_2 (L2, layer side; Morcos et al. use L1)",
         "google/svcca pwcca (L1 weights: differs); similarity-repository pwcca", _lazy("cca", "pwcca"),
-        reference="Morcos et al. 2018 (weights: L2 variant)"),
+        reference="Morcos et al. 2018 (weights: L2 variant)", draw_score=_lazy("lowrank", "pwcca")),
     "mutual_knn": _gram_measure(
         "mutual_knn", "mutual k-NN alignment",
         "mean over stimuli of |N_K(i) ∩ N_L(i)| / 10, neighbours by cosine of the centred Grams",

@@ -20,7 +20,10 @@ the record, never its name. ``gram_prepare`` (optional) turns one Gram into what
 Cost: an eigendecomposition per Gram per bootstrap sample, over the u ~ 0.63 n distinct stimuli drawn
 (:func:`rsa_bridge.measures.spectral.resampled_spectrum`, u^3 ~ n^3 / 4), shared by every spectral measure of the
 job (procrustes, shape, cca, svcca, pwcca prepare with the same ``gram_spectrum``: :func:`score_gram_measures`
-runs them together on the same draws); one per permutation (the layers' are reused).
+runs them together on the same draws); one per permutation (the layers' are reused). When every record has a
+``draw_score`` (procrustes, shape, cca, pwcca) a full-rank layer takes no eigendecomposition per sample at all
+(:mod:`rsa_bridge.measures.lowrank`: the drawn rows of the neural factor against the layer's drawn Gram), and
+when a layer has full rank the neural spectrum of each draw comes from a thin SVD of its factor.
 """
 from __future__ import annotations
 
@@ -91,6 +94,63 @@ class _Prepared:
         return self._by_kind[id(record.gram_prepare)]
 
 
+class _Draws:
+    """The bootstrap samples of several records. When every record has a ``draw_score``, layers whose Gram has
+    full rank (:func:`rsa_bridge.measures.lowrank.full_rank`) are scored by it from the drawn rows of a factor
+    of the neural Gram (no layer eigendecomposition); other layers (and all layers when a record has no
+    ``draw_score``, e.g. SVCCA: the spectrum serves every record at once) as :class:`_Prepared` does, the
+    neural spectrum resampled from that factor (a thin SVD) where every record resamples (``gram_resample``).
+    Without a full-rank layer: :class:`_Prepared` alone, as before."""
+
+    def __init__(self, records: Sequence, kernels: np.ndarray, neural: np.ndarray):
+        from rsa_bridge.measures.lowrank import full_rank
+        from rsa_bridge.measures.spectral import gram_spectrum
+
+        self.records, self.kernels, self.neural = list(records), kernels, neural
+        full = [full_rank(k) for k in kernels] if self.records else []
+        self.spectrum = None
+        if any(full):
+            try:
+                self.spectrum = gram_spectrum(neural)
+            except ConstantRepresentation:
+                full = [False] * len(kernels)               # every sample NaN, with the warnings, as before
+        self.factor = None if self.spectrum is None else self.spectrum.factor()
+        every = all(r.draw_score is not None for r in self.records)
+        self.eligible = [ok and every for ok in full]
+        # the neural factor's thin SVD beats the u x u eigenproblem when its rank is at most about u / 2
+        self.uses_factor = any(full) and self.spectrum.rank <= neural.shape[0] // 3
+
+    def scores(self, idx: np.ndarray) -> np.ndarray:
+        """(R, L) the records' measures on the draw ``idx``."""
+        if not self.uses_factor:
+            return _scores_many(self.records, _Prepared(self.records, self.kernels, idx),
+                                _Prepared(self.records, [self.neural], idx))
+        from dataclasses import replace
+
+        from rsa_bridge.measures.lowrank import draw_pair
+        from rsa_bridge.measures.spectral import Draw, draw_factor
+
+        draw = Draw.of(idx)
+        out = np.empty((len(self.records), len(self.kernels)))
+        if not all(self.eligible):
+            every = all(r.gram_resample is not None for r in self.records)
+            neural = _Prepared(self.records, [self.spectrum if every else self.neural], idx)
+            out[:, ~np.array(self.eligible)] = _scores_many(
+                self.records, _Prepared(self.records, [k for k, ok in zip(self.kernels, self.eligible) if not ok],
+                                        idx), neural)
+        if any(self.eligible):
+            try:
+                base = draw_pair(None, draw_factor(self.factor, draw), draw)
+            except ConstantRepresentation:
+                warnings.warn("the neural data are constant over the stimuli drawn; these measures are NaN",
+                              RuntimeWarning, stacklevel=3)
+                base = None
+            for i in np.flatnonzero(self.eligible):
+                pair = None if base is None else replace(base, k=self.kernels[i])
+                out[:, i] = [float("nan") if pair is None else float(r.draw_score(pair)) for r in self.records]
+        return out
+
+
 def _scores_many(records: Sequence, layers: _Prepared, neural: _Prepared) -> np.ndarray:
     """(R, L): each record's measure of each prepared layer against the prepared neural Gram."""
     return np.array([[_score(r, k, neural.of(r)[0]) for k in layers.of(r)] for r in records], dtype=np.float64)
@@ -126,8 +186,9 @@ def gram_stats_many(records: Sequence, kernels: np.ndarray, neural: np.ndarray, 
 
         check_resampling([r.name for r in records], n_bootstrap)
         samples = np.empty((len(records), n_bootstrap, len(kernels)))
+        draws = _Draws(records, kernels, neural)
         for s, idx in enumerate(bootstrap_stimuli(n, n_bootstrap, rng)):
-            samples[:, s] = _scores_many(records, _Prepared(records, kernels, idx), _Prepared(records, [neural], idx))
+            samples[:, s] = draws.scores(idx)
         for out, sample in zip(outs, samples):
             out.samples = sample
             out.ci_low, out.ci_high = percentile_ci(sample, level)

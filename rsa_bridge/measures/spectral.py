@@ -121,6 +121,8 @@ def resampled_spectrum(k, idx, *, rtol: float | None = None) -> Spectrum:
     ``H K[idx][:, idx] H = T M T^T`` with ``M = P diag(d) K_u diag(d) P`` (u x u, K_u the Gram of the distinct
     stimuli), and each eigenpair (lam, w) of M gives the eigenpair (lam, T w) of the resampled Gram (T is an
     isometry on the range of P). Same rank tolerance as :func:`gram_spectrum` (``n x eps x lam_max``).
+    ``k`` may be the :class:`Spectrum` of the Gram instead (all stimuli): then M's eigenpairs come from a thin
+    SVD of the drawn rows of its factor (:func:`factor_draw_spectrum`; u r^2 for rank r, e.g. a neural Gram).
 
     Example::
 
@@ -129,23 +131,87 @@ def resampled_spectrum(k, idx, *, rtol: float | None = None) -> Spectrum:
         >>> bool(np.allclose(a.values, b.values)), bool(np.allclose(a.vectors @ a.vectors.T, b.vectors @ b.vectors.T))
         (True, True)
     """
+    draw = Draw.of(idx)
+    if isinstance(k, Spectrum):                          # a Gram given by its spectrum: resample its factor
+        return factor_draw_spectrum(draw_factor(k.factor(), draw), draw, rtol=rtol)
+    return draw_spectrum(draw_centred(k, draw), draw, rtol=rtol)
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A bootstrap draw of n stimuli (with repeats) as its u distinct stimuli: ``unique`` (u,) their indices,
+    ``inverse`` (n,) the position of each drawn stimulus among them, ``counts`` (u,) float64, ``d = sqrt(counts)``."""
+
+    unique: np.ndarray
+    inverse: np.ndarray
+    counts: np.ndarray
+    d: np.ndarray
+
+    @classmethod
+    def of(cls, idx) -> Draw:
+        unique, inverse, counts = np.unique(np.asarray(idx), return_inverse=True, return_counts=True)
+        c = counts.astype(np.float64)
+        return cls(unique, inverse.reshape(-1), c, np.sqrt(c))
+
+    @property
+    def n(self) -> int:
+        return int(self.inverse.shape[0])
+
+
+def draw_centred(k, draw: Draw) -> np.ndarray:
+    """(u, u) ``M = P diag(d) K_u diag(d) P`` of :func:`resampled_spectrum`: the resampled centred Gram
+    ``H K[idx][:, idx] H = T M T^T`` in the coordinates of the distinct stimuli drawn (T an isometry)."""
     k = np.asarray(k, dtype=np.float64)
-    idx = np.asarray(idx)
-    n = idx.shape[0]
-    unique, inverse, counts = np.unique(idx, return_inverse=True, return_counts=True)
-    c = counts.astype(np.float64)
-    d = np.sqrt(c)
-    ku = k[np.ix_(unique, unique)]
-    a = ku @ c / n                                       # centre with the draw's weights: (I - 1 c^T/n) K_u (I - c 1^T/n)
-    m = (ku - a[None, :] - a[:, None] + float(c @ a) / n) * d[:, None] * d[None, :]    # = P diag(d) K_u diag(d) P
-    values, w = np.linalg.eigh((m + m.T) / 2)
-    values, w = values[::-1], w[:, ::-1]
+    return centre_draw(k.take(draw.unique, 0).take(draw.unique, 1), draw)
+
+
+def centre_draw(m: np.ndarray, draw: Draw) -> np.ndarray:
+    """:func:`draw_centred` from the (u, u) Gram ``K_u`` of the distinct stimuli drawn (overwritten in place)."""
+    c, d, n = draw.counts, draw.d, draw.n
+    a = m @ c / n                                        # centre with the draw's weights: (I - 1 c^T/n) K_u (I - c 1^T/n)
+    m -= a[None, :]
+    m -= a[:, None]
+    m += float(c @ a) / n
+    m *= d[:, None]
+    m *= d[None, :]                                      # = P diag(d) K_u diag(d) P
+    return m
+
+
+def _rank(values: np.ndarray, n: int, rtol: float | None) -> int:
     rtol = n * np.finfo(np.float64).eps if rtol is None else float(rtol)
     top = values[0] if values.size else 0.0
     r = int(np.sum(values > rtol * top)) if top > 0 else 0
     if r == 0:
         raise ConstantRepresentation("a representation is constant over the stimuli (its centred Gram is zero); "
                                      "these measures are undefined for it")
-    vectors = (w[:, :r] / d[:, None])[inverse]          # S diag(c)^{-1/2} W
+    return r
+
+
+def _lifted(values: np.ndarray, w: np.ndarray, draw: Draw) -> Spectrum:
+    vectors = (w / draw.d[:, None])[draw.inverse]       # S diag(c)^{-1/2} W
     vectors -= vectors.mean(axis=0)                      # H
-    return Spectrum(values[:r].copy(), np.ascontiguousarray(vectors))
+    return Spectrum(values.copy(), np.ascontiguousarray(vectors))
+
+
+def draw_spectrum(m: np.ndarray, draw: Draw, *, rtol: float | None = None) -> Spectrum:
+    """The n-stimulus :class:`Spectrum` of a draw from its (u, u) :func:`draw_centred` matrix (one u x u eigh)."""
+    values, w = np.linalg.eigh((m + m.T) / 2)
+    values, w = values[::-1], w[:, ::-1]
+    r = _rank(values, draw.n, rtol)
+    return _lifted(values[:r], w[:, :r], draw)
+
+
+def draw_factor(factor: np.ndarray, draw: Draw) -> np.ndarray:
+    """(u, q) ``Z = P diag(d) F_u`` with ``Z Z^T`` the :func:`draw_centred` matrix of the Gram ``F F^T``
+    (``factor`` (n, q), e.g. :meth:`Spectrum.factor` of a low-rank neural Gram): an n^2 q-free resampling."""
+    z = factor[draw.unique] * draw.d[:, None]
+    return z - np.outer(draw.d, draw.d @ z) / draw.n
+
+
+def factor_draw_spectrum(z: np.ndarray, draw: Draw, *, rtol: float | None = None) -> Spectrum:
+    """The :class:`Spectrum` of the draw of a Gram ``F F^T`` from its (u, q) :func:`draw_factor` (a thin SVD:
+    u q^2 instead of u^3); equals :func:`resampled_spectrum` of ``F F^T`` up to rounding."""
+    w, s, _ = np.linalg.svd(z, full_matrices=False)
+    values = s * s
+    r = _rank(values, draw.n, rtol)
+    return _lifted(values[:r], w[:, :r], draw)

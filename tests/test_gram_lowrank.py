@@ -1,0 +1,161 @@
+"""The low-rank bootstrap route (rsa_bridge.measures.lowrank) against the n x n eigenbasis route, to 1e-10.
+
+Reference: each measure's ``gram_score`` on the resampled Grams ``K[idx][:, idx]``, ``L[idx][:, idx]``
+(itself checked against feature-space netrep / scipy references in tests/test_shape_measure.py and
+tests/test_gram_measures.py)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rsa_bridge.measures import MEASURES
+from rsa_bridge.measures import lowrank as lr
+from rsa_bridge.measures.gram_scoring import gram_stats_many, layer_scores_many
+from rsa_bridge.measures.scoring import MeasureOptions
+from rsa_bridge.measures.spectral import (
+    Draw,
+    draw_factor,
+    factor_draw_spectrum,
+    gram_spectrum,
+    resampled_spectrum,
+)
+from rsa_bridge.stats.resample import bootstrap_stimuli
+
+TOL = 1e-10
+
+
+def _data(n=30, p=60, q=4, scale=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, p)) * scale
+    y = rng.normal(size=(n, q)) + x[:, :q] / scale
+    return x @ x.T, y @ y.T
+
+
+def _pair(k, l, idx):
+    draw = Draw.of(idx)
+    return lr.draw_pair(k, draw_factor(gram_spectrum(l).factor(), draw), draw)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e3])
+def test_lowrank_measures_equal_the_eigenbasis_route(scale):
+    from rsa_bridge.measures.cca import mean_cca, pwcca
+    from rsa_bridge.measures.procrustes import procrustes_similarity, shape_metric_similarity
+
+    k, l = _data(scale=scale)
+    rng = np.random.default_rng(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)         # the CCA saturation warning (layer rank n - 1)
+        for _ in range(8):
+            idx = rng.integers(0, 30, 30)
+            cut = np.ix_(idx, idx)
+            pair = _pair(k, l, idx)
+            assert abs(lr.procrustes(pair) - procrustes_similarity(k[cut], l[cut])) < TOL
+            for alpha in (0.0, 0.2, 0.5, 0.9, 1.0):
+                assert abs(lr.shape(pair, alpha) - shape_metric_similarity(k[cut], l[cut], alpha)) < TOL, alpha
+            assert abs(lr.cca(pair) - mean_cca(k[cut], l[cut])) < TOL
+            assert abs(lr.pwcca(pair) - pwcca(k[cut], l[cut])) < TOL
+
+
+def test_shape_trace_fallback_where_the_identity_would_cancel():
+    """Tiny activations: b lam << a for every direction, so tr f(M) is summed, not taken from the identity."""
+    from rsa_bridge.measures.procrustes import shape_metric_similarity
+
+    k, l = _data(scale=1e-4)
+    idx = np.random.default_rng(2).integers(0, 30, 30)
+    cut = np.ix_(idx, idx)
+    pair = _pair(k, l, idx)
+    b = 0.5 / 30
+    assert b * np.trace(pair.m) < lr._CANCELLATION * 30 ** 2       # the fallback branch runs
+    assert abs(lr.shape(pair, 0.5) - shape_metric_similarity(k[cut], l[cut], 0.5)) < TOL
+
+
+def test_full_rank_decides_the_route():
+    k, _ = _data(p=60)
+    assert lr.full_rank(k)
+    low, _ = _data(p=5)                                           # rank 5 < n - 1
+    assert not lr.full_rank(low)
+    assert not lr.full_rank(np.ones((10, 10)))                    # constant: centred Gram zero
+    x = np.random.default_rng(0).normal(size=(30, 60))
+    x[:, 1:] *= 1e-6                                              # ill-conditioned: below the margin
+    assert not lr.full_rank(x @ x.T)
+
+
+def test_factor_draw_spectrum_equals_the_resampled_spectrum():
+    _, l = _data(q=4)
+    spec = gram_spectrum(l)
+    for idx in bootstrap_stimuli(30, 5, np.random.default_rng(3)):
+        draw = Draw.of(idx)
+        a, b = factor_draw_spectrum(draw_factor(spec.factor(), draw), draw), resampled_spectrum(l, idx)
+        c = resampled_spectrum(spec, idx)                           # the Spectrum given instead of the Gram
+        assert a.rank == b.rank == c.rank == 4
+        np.testing.assert_allclose(a.values, b.values, rtol=TOL)
+        np.testing.assert_allclose(a.vectors @ a.vectors.T, b.vectors @ b.vectors.T, atol=TOL)
+        np.testing.assert_allclose(c.vectors @ c.vectors.T, b.vectors @ b.vectors.T, atol=TOL)
+
+
+def _manual(records, kernels, neural, n_bootstrap, seed):
+    """The definition: each record's gram_score of the cut Grams, on the same draws."""
+    out = np.empty((len(records), n_bootstrap, len(kernels)))
+    for s, idx in enumerate(bootstrap_stimuli(neural.shape[0], n_bootstrap, np.random.default_rng(seed))):
+        cut = np.ix_(idx, idx)
+        for j, r in enumerate(records):
+            out[j, s] = [r.gram_score(k[cut], neural[cut]) for k in kernels]
+    return out
+
+
+@pytest.mark.parametrize("names", [("procrustes", "shape", "cca", "pwcca"),
+                                   ("procrustes", "shape", "cca", "svcca", "pwcca")])
+def test_gram_stats_samples_equal_the_definition(names):
+    """Full-rank layers (low-rank route, or with svcca the spectra and the neural factor) and a rank-3 layer
+    (eigenbasis route) in one job: every bootstrap sample equals gram_score of the cut Grams."""
+    rng = np.random.default_rng(5)
+    xs = [rng.normal(size=(25, p)) for p in (50, 40, 3)]
+    r = rng.normal(size=(25, 4))
+    kernels, neural = np.stack([x @ x.T for x in xs]), r @ r.T
+    records = [MEASURES[n].bound(MeasureOptions(shape_alpha=0.3)) for n in names]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        observed = layer_scores_many(records, kernels, neural)
+        stats = gram_stats_many(records, kernels, neural, observed, n_bootstrap=6, n_permutations=0,
+                                rng=np.random.default_rng(7))
+        expected = _manual(records, kernels, neural, 6, 7)
+    for st, exp in zip(stats, expected):
+        np.testing.assert_allclose(st.samples, exp, rtol=0, atol=TOL)
+
+
+def test_constant_neural_data_give_nan_samples():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 40))
+    kernels, neural = np.stack([x @ x.T]), np.ones((20, 20))
+    records = [MEASURES["procrustes"].bound(MeasureOptions())]
+    with pytest.warns(RuntimeWarning, match="constant"):
+        st = gram_stats_many(records, kernels, neural, [np.array([np.nan])], n_bootstrap=3, n_permutations=0,
+                             rng=np.random.default_rng(1))[0]
+    assert np.isnan(st.samples).all()
+
+
+def test_draw_pair_refuses_a_constant_neural_draw():
+    from rsa_bridge.measures.spectral import ConstantRepresentation
+
+    k, _ = _data()
+    draw = Draw.of(np.arange(30))
+    with pytest.raises(ConstantRepresentation, match="constant"):
+        lr.draw_pair(k, np.zeros((30, 3)), draw)
+
+
+def test_the_route_is_chosen_by_capability_and_rank():
+    """Full-rank layers take the low-rank route only when every record has a draw_score; the neural factor is
+    used whenever a layer has full rank (its rank 4 <= n / 3)."""
+    from rsa_bridge.measures.gram_scoring import _Draws
+
+    rng = np.random.default_rng(5)
+    kernels = np.stack([x @ x.T for x in (rng.normal(size=(25, 50)), rng.normal(size=(25, 3)))])
+    r = rng.normal(size=(25, 4))
+    fast = _Draws([MEASURES[n] for n in ("procrustes", "cca")], kernels, r @ r.T)
+    assert fast.eligible == [True, False] and fast.uses_factor
+    mixed = _Draws([MEASURES[n] for n in ("procrustes", "svcca")], kernels, r @ r.T)
+    assert mixed.eligible == [False, False] and mixed.uses_factor
+    low = _Draws([MEASURES["procrustes"]], kernels[1:], r @ r.T)
+    assert low.eligible == [False] and not low.uses_factor
