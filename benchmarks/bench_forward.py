@@ -99,11 +99,11 @@ def image_sets(synthetic: int) -> dict[str, list[Path]]:
     return sets
 
 
-def main_job(timings: Path) -> dict:
+def main_job(timings: Path, extra: list[str] = ()) -> dict:
     with tempfile.TemporaryDirectory() as out:
         env = {**os.environ, "RSA_BRIDGE_TIMINGS": str(timings), "PYTHONPATH": str(ROOT)}
         t0, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.run([sys.executable, "-m", "rsa_bridge", *MAIN_JOB, "--out", str(Path(out) / "r")],
+        proc = subprocess.run([sys.executable, "-m", "rsa_bridge", *MAIN_JOB, *extra, "--out", str(Path(out) / "r")],
                               env=env, cwd=out, capture_output=True, text=True)
         wall, after = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -121,6 +121,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images of each set (a smoke run)")
     parser.add_argument("--no-main-job", action="store_true")
+    parser.add_argument("--job-arg", action="append", default=[], metavar="ARG",
+                        help="an extra argument of the main job, e.g. --job-arg=--memory-budget --job-arg=2147483648")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     model = load_model(args.model, "none").eval()
@@ -149,7 +151,7 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
         if not args.no_main_job and args.model == "alexnet":
             with tempfile.TemporaryDirectory() as tmp:
-                job = main_job(Path(tmp) / "t.json")
+                job = main_job(Path(tmp) / "t.json", args.job_arg)
             plain = next(r for r in reversed(rows) if r["images"] == "v4_640_jpeg112" and r["variant"].startswith("plain"))
             if n_units is None:
                 probe = prepare_plan(model, sets["v4_640_jpeg112"][:1], layers, 1, "cpu", None, False, None)
