@@ -125,6 +125,28 @@ def test_gram_stats_samples_equal_the_definition(names):
         np.testing.assert_allclose(st.samples, exp, rtol=0, atol=TOL)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_thread_count_never_changes_the_statistics(monkeypatch, threads):
+    """Samples and permutation nulls spread over threads: identical (bit for bit) to one thread, in order."""
+    from rsa_bridge.measures import gram_scoring
+
+    rng = np.random.default_rng(8)
+    xs = [rng.normal(size=(20, p)) for p in (40, 3)]
+    r = rng.normal(size=(20, 4))
+    kernels, neural = np.stack([x @ x.T for x in xs]), r @ r.T
+    records = [MEASURES[n].bound(MeasureOptions()) for n in ("procrustes", "shape", "svcca")]
+    observed = layer_scores_many(records, kernels, neural)
+
+    def run(count):
+        monkeypatch.setattr(gram_scoring, "THREADS", count)
+        return gram_stats_many(records, kernels, neural, observed, n_bootstrap=7, n_permutations=5,
+                               rng=np.random.default_rng(3))
+
+    for one, many in zip(run(1), run(threads)):
+        np.testing.assert_array_equal(one.samples, many.samples)
+        np.testing.assert_array_equal(one.p_value, many.p_value)
+
+
 def test_constant_neural_data_give_nan_samples():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 40))

@@ -42,6 +42,11 @@ from rsa_bridge.stats.permutation import fdr_bh, holm
 from rsa_bridge.stats.resample import bootstrap_stimuli, permutations
 
 
+#: threads for the bootstrap samples and permutations (None: the cores this process may use, at most 8); the
+#: count never changes a result
+THREADS: int | None = None
+
+
 def _prepare(record, gram: np.ndarray) -> Any:
     """What ``record.gram_score`` takes for one Gram; None for a constant representation (its score is NaN)."""
     try:
@@ -92,6 +97,21 @@ class _Prepared:
 
     def of(self, record) -> list:
         return self._by_kind[id(record.gram_prepare)]
+
+    def permuted(self, records: Sequence, grams: Sequence[np.ndarray], order: np.ndarray) -> _Prepared:
+        """The preparation of each ``G[order][:, order]`` (the stimuli relabelled): a prepared object with a
+        ``permuted`` method (a :class:`rsa_bridge.measures.spectral.Spectrum`: its rows reordered, no new
+        eigendecomposition) is relabelled, anything else is prepared again from the relabelled Gram."""
+        out = _Prepared.__new__(_Prepared)
+        out._by_kind = {}
+        cut = np.ix_(order, order)
+        for record in records:
+            kind = id(record.gram_prepare)
+            if kind not in out._by_kind:
+                out._by_kind[kind] = [
+                    item.permuted(order) if hasattr(item, "permuted") else
+                    None if item is None else _prepare(record, g[cut]) for item, g in zip(self._by_kind[kind], grams)]
+        return out
 
 
 class _Draws:
@@ -151,6 +171,23 @@ class _Draws:
         return out
 
 
+def _spread(fn, tasks: np.ndarray) -> list:
+    """``[fn(t) for t in tasks]`` over the process's cores (threads: the eigen- and Cholesky factorisations of
+    numpy and scipy release the GIL; BLAS limited to one thread each meanwhile). Each task is computed the same
+    way whatever the thread count, in order, so results do not depend on it (:data:`THREADS`)."""
+    from rsa_bridge.stats.weighted import cpu_threads
+
+    threads = min(len(tasks), cpu_threads() if THREADS is None else THREADS)
+    if threads <= 1:
+        return [fn(t) for t in tasks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, tasks))
+
+
 def _scores_many(records: Sequence, layers: _Prepared, neural: _Prepared) -> np.ndarray:
     """(R, L): each record's measure of each prepared layer against the prepared neural Gram."""
     return np.array([[_score(r, k, neural.of(r)[0]) for k in layers.of(r)] for r in records], dtype=np.float64)
@@ -185,20 +222,21 @@ def gram_stats_many(records: Sequence, kernels: np.ndarray, neural: np.ndarray, 
         from rsa_bridge.measures import check_resampling
 
         check_resampling([r.name for r in records], n_bootstrap)
-        samples = np.empty((len(records), n_bootstrap, len(kernels)))
         draws = _Draws(records, kernels, neural)
-        for s, idx in enumerate(bootstrap_stimuli(n, n_bootstrap, rng)):
-            samples[:, s] = draws.scores(idx)
+        samples = np.stack(_spread(draws.scores, bootstrap_stimuli(n, n_bootstrap, rng)), axis=1)
         for out, sample in zip(outs, samples):
             out.samples = sample
             out.ci_low, out.ci_high = percentile_ci(sample, level)
             out.p_best = p_best(sample)
     if n_permutations:
-        layers = _Prepared(records, kernels)
+        layers, base = _Prepared(records, kernels), _Prepared(records, [neural])
+
+        def null(p):
+            return _scores_many(records, layers, base.permuted(records, [neural], p))
+
         exceed = np.zeros((len(records), len(kernels)))
-        for p in permutations(n, n_permutations, rng):
-            null = _scores_many(records, layers, _Prepared(records, [neural[np.ix_(p, p)]]))
-            exceed += null >= np.asarray(observed)[:, :] - 1e-12
+        for values in _spread(null, permutations(n, n_permutations, rng)):
+            exceed += values >= np.asarray(observed)[:, :] - 1e-12
         for out, row in zip(outs, exceed):
             out.p_value = (1 + row) / (1 + n_permutations)
             out.p_holm, out.p_fdr = holm(out.p_value), fdr_bh(out.p_value)

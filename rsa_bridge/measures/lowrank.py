@@ -15,8 +15,8 @@ matrix ``(W S)^T f(M) (W S)`` and ``tr f(M)`` for some matrix function f, with `
   (``b = (1 - a) / n``; each eigenvalue lam becomes ``lam / (b lam + a)``, the square of the factor
   :func:`rsa_bridge.measures.procrustes.covariance_whitened_factor` uses), from one Cholesky factorisation
   ``b M + a I = R^T R`` (u^3 / 3) and ``R^{-1}`` (u^3 / 3): ``tr f(M) = (u - a ||R^{-1}||_F^2) / b`` (or, where
-  that subtraction would lose digits, ``sum(B^{-1} o M)``) and ``(W S~)^T f(M) (W S~)`` from two
-  triangular products; ``a = 0``: ``f(M) = n P`` (every direction whitened to n); the neural side is
+  that subtraction would lose digits, ``sum(B^{-1} o M)``) and ``(W S~)^T f(M) (W S~)`` as ``Y^T Z`` with
+  ``[Y, Z] = R^{-T} [W S~, M W S~]`` (one triangular solve with 2r right-hand sides, no product with R^{-1}); ``a = 0``: ``f(M) = n P`` (every direction whitened to n); the neural side is
   whitened in its own r singular directions, ``s -> s / sqrt(b s^2 + a)``;
 - **CCA, PWCCA**: the layer spans every centred direction of the draw, so the neural column space lies in it and
   every canonical correlation is 1 (the saturation :func:`rsa_bridge.measures.cca.canonical_correlations`
@@ -143,15 +143,26 @@ def shape(pair: DrawPair, alpha: float = 0.5) -> float:
         cross, trace = pair.n * (wt.T @ wt), pair.n * (u - 1.0)
         value = float(np.sqrt(np.clip(np.linalg.eigvalsh((cross + cross.T) / 2), 0.0, None)).sum())
     else:                                                # f(M) = (b M + a I)^{-1} M, B = b M + a I = R^T R
-        chol, info = lapack.dpotrf(b * pair.m + a * np.eye(u), lower=0)
-        rinv, info2 = lapack.dtrtri(np.triu(chol), lower=0) if info == 0 else (None, 1)
+        from scipy.linalg import blas
+
+        m = pair.m
+        bmat = m * b
+        bmat.flat[::u + 1] += a
+        chol, info = lapack.dpotrf(bmat, lower=0, overwrite_a=1, clean=0)   # upper R; the lower part is B's
+        if info != 0:
+            raise np.linalg.LinAlgError("the shrunk layer covariance is not positive definite")
+        r = wt.shape[1]                                  # R^{-T} [W T, M W T]: two triangular solves in one call
+        solved = blas.dtrsm(1.0, chol, np.concatenate([wt, m @ wt], axis=1), side=0, lower=0, trans_a=1,
+                            overwrite_b=1)
+        rinv, info2 = lapack.dtrtri(chol, lower=0, overwrite_c=1)       # reads and writes the upper part only
         if info2 != 0:
             raise np.linalg.LinAlgError("the shrunk layer covariance is not positive definite")
-        rinv = np.triu(rinv)                                  # B^{-1} = R^{-1} R^{-T}
-        trace = float(np.trace(pair.m)) if b == 0 else (u - a * float(np.sum(rinv * rinv))) / b
+        norm = float(lapack.dlantr("F", rinv, uplo="U"))                  # ||R^{-1}||_F, tr B^{-1} = its square
+        trace = float(np.trace(m)) if b == 0 else (u - a * norm * norm) / b
         if b > 0 and b * trace < _CANCELLATION * u * u:      # tr f = (u - a tr B^{-1}) / b lost digits: sum it
-            trace = float(np.sum((rinv @ rinv.T) * pair.m))
-        value = _nuclear(rinv.T @ wt, rinv.T @ (pair.m @ wt))
+            upper = np.triu(rinv)
+            trace = float(np.sum((upper @ upper.T) * m))
+        value = _nuclear(solved[:, :r], solved[:, r:])
     value /= np.sqrt(trace * float(t @ t))
     return float(min(max(value, 0.0), 1.0))
 

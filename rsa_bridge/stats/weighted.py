@@ -224,11 +224,15 @@ def fixed_ranks(order: SortOrder, w: np.ndarray, scale: Callable[..., None]) -> 
     return out
 
 
+def cpu_threads() -> int:
+    """The cores this process may use (``os.sched_getaffinity`` where it exists), at most 8."""
+    return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def _threads(n_tasks: int, values: int) -> int:
     if n_tasks < 2 or values < THREAD_MIN_VALUES:
         return 1
-    limit = THREADS if THREADS is not None else min(8, len(os.sched_getaffinity(0)) if hasattr(
-        os, "sched_getaffinity") else (os.cpu_count() or 1))
+    limit = THREADS if THREADS is not None else cpu_threads()
     return max(1, min(n_tasks, limit))
 
 
