@@ -244,6 +244,10 @@ def test_between_models_refuses_a_layer_of_the_second_network_before_any_pass(fo
      "--weights is given 3 times for 2 --model"),
     (["--model", "alexnet", "--area", "V4"], "drop --area"),
     (["--model", "alexnet", "--measure", "cka", "--measure", "rsa"], "one measure per map"),
+    (["--model", "alexnet", "--model", "alexnet", "--weights", "none", "--layers", "conv1", "--layers", "fc8",
+      "--layers", "fc6"], "--layers is given 3 times; give it once (one list for every model) or once per --model (2)"),
+    (["--model", "alexnet", "--model", "alexnet", "--weights", "none", "--layers", "conv1", "--layers", ","],
+     "--layers is empty"),
 ])
 def test_cli_refusals(argv, message, capsys):
     from rsa_bridge.app.cli import main
@@ -257,6 +261,34 @@ def test_cli_weights_given_twice_without_between_models(capsys):
 
     assert main(["compare", "--model", "alexnet", "--area", "V4", "--weights", "none", "--weights", "none"]) == 2
     assert "--weights is given 2 times" in capsys.readouterr().err
+
+
+def test_cli_layers_given_twice_without_between_models(capsys):
+    from rsa_bridge.app.cli import main
+
+    assert main(["compare", "--model", "alexnet", "--area", "V4", "--weights", "none", "--layers", "conv1",
+                 "--layers", "fc8"]) == 2
+    assert "--layers is given 2 times; give it once (one list for every model) or once per --model (with " \
+           "--between-models)" in capsys.readouterr().err
+
+
+def test_cli_one_layer_list_per_model(folder, tmp_path, capsys):
+    """--layers once per --model: each network its own rows/columns, in order (a 2 x 1 map), the values the
+    same as the corresponding cells of the map with one list for both."""
+    from rsa_bridge.app.cli import main
+
+    root, _ = folder
+    common = ["compare", "--between-models", "--model", "alexnet", "--model", "alexnet", "--weights", "none",
+              "--stimuli", str(root), "--measure", "cka", "--quiet", "--no-cache"]
+    assert main([*common, "--layers", "conv1,fc8", "--layers", "fc6", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--layers", "conv1,fc6,fc8", "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    with xr.open_dataset(tmp_path / "a" / "model_map.nc", engine="h5netcdf") as handle:
+        per = handle["similarity"].load()
+    with xr.open_dataset(tmp_path / "b" / "model_map.nc", engine="h5netcdf") as handle:
+        both = handle["similarity"].load()
+    assert per.shape == (2, 1)
+    np.testing.assert_allclose(per.values[:, 0], both.values[[0, 2], 1], rtol=0, atol=1e-12)
 
 
 def test_cli_map_and_figure(folder, tmp_path, capsys):

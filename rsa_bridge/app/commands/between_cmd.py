@@ -1,7 +1,8 @@
 """``rsa-bridge compare --between-models``: the command-line side of :mod:`rsa_bridge.app.between`.
 
 Parses what ``compare`` registered (``--model`` once or twice, ``--weights`` once or once per model,
-``--measure`` once, ``--method``, ``--dataset`` / ``--stimuli``, ``--layers``, the measure settings), prints
+``--measure`` once, ``--method``, ``--dataset`` / ``--stimuli``, ``--layers`` once or once per model,
+the measure settings), prints
 the map and writes ``model_map.nc`` / ``model_map.csv``; no science here.
 """
 from __future__ import annotations
@@ -51,10 +52,15 @@ def run_between(args: argparse.Namespace) -> int:
         from rsa_bridge.io import check_out
 
         check_out(args.out, args.overwrite)
-    layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers is not None else None
+    from rsa_bridge.app.commands.compare import layer_lists
+
+    layers = layer_lists(args.layers, len(models))
+    if [] in layers:
+        raise RSABridgeError("--layers is empty; name layers, e.g. --layers conv1,fc6, or leave the option out "
+                             "for the model's default layers")
     tokens = args.tokens if args.tokens != "all" else None
-    networks = [NetworkOptions(weights=w, layers=layers, stimuli=args.stimuli, tokens=tokens)
-                for w in (weights * len(models) if len(weights) == 1 else weights)]
+    networks = [NetworkOptions(weights=w, layers=l, stimuli=args.stimuli, tokens=tokens)
+                for w, l in zip(weights * len(models) if len(weights) == 1 else weights, layers)]
     options = MeasureOptions(shape_alpha=args.shape_alpha, knn_k=args.knn_k)
     rdm = RDMOptions(metric=args.metric, precision=args.precision, batch_size=args.batch_size, device=args.device,
                      reduce_units=args.reduce_units, reduce_seed=args.seed)

@@ -37,7 +37,9 @@ def register(subparsers) -> None:
                    help="instead of brain areas: the layer x layer map of one --measure (default cka; rsa uses "
                         "--method) between the two --model (or one and itself), on the images of --dataset or "
                         "--stimuli; writes model_map.nc/.csv to --out (docs/guide/measures.md)")
-    p.add_argument("--layers", help="comma-separated layer aliases or module paths (default: the model's list)")
+    p.add_argument("--layers", action="append",
+                   help="comma-separated layer aliases or module paths (default: the model's list); with "
+                        "--between-models once for both networks or once per --model, in the same order")
     p.add_argument("--tokens", choices=("all", "cls", "mean"), default="all",
                    help="units of transformer token layers (B, tokens, dim): all tokens (default), the class "
                         "token, or the mean over patch tokens; Swin/MaxViT maps: all or mean over positions")
@@ -199,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
     from rsa_bridge.options import RDMOptions, StatsOptions
     from rsa_bridge.app.report import format_table, write_outputs
 
-    layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers is not None else None
+    layers = layer_lists(args.layers, 1)[0]
     if layers == []:
         raise RSABridgeError("--layers is empty; name layers, e.g. --layers conv1,fc6, or leave the option out "
                              "for the model's default layers")
@@ -285,6 +287,20 @@ def _run(args: argparse.Namespace) -> int:
         written = write_outputs(result, args.out, overwrite=args.overwrite)
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0
+
+
+def layer_lists(given: list[str] | None, n_models: int) -> list[list[str] | None]:
+    """One layer list per model from ``--layers`` given once (every model) or once per ``--model`` (in order;
+    ``n_models`` > 1, the model-map job only); None: the model's default layers."""
+    from rsa_bridge.errors import RSABridgeError
+
+    if not given:
+        return [None] * n_models
+    if len(given) not in (1, n_models):
+        per = " or once per --model (with --between-models)" if n_models == 1 else f" or once per --model ({n_models})"
+        raise RSABridgeError(f"--layers is given {len(given)} times; give it once (one list for every model){per}")
+    lists = [[s.strip() for s in text.split(",") if s.strip()] for text in given]
+    return lists * n_models if len(lists) == 1 else lists
 
 
 def _time_options(args):
