@@ -104,6 +104,7 @@ def bench_main(bootstrap: int, zero: bool = True, out: str | None = None, sets=N
     route (procrustes, shape, cca, pwcca) and with all five spectral ones (+ svcca). ``out``: write the
     times and CPU ratios there as JSON; ``sets``: other measure sets for --bootstrap B (tuples of names)."""
     import json
+    import os
     import platform
     import sys
 
@@ -114,6 +115,7 @@ def bench_main(bootstrap: int, zero: bool = True, out: str | None = None, sets=N
     for b, measures in plan:
         if b not in reference:
             reference[b] = _run_compare(base, b, ())
+            print(f"  (load average {os.getloadavg()[0]:.2f})", flush=True)
             rows.append({"bootstrap": b, "measures": ["rsa"], "wall_s": round(reference[b][0], 1),
                          "cpu_s": round(reference[b][1], 1)})
             print(f"bootstrap {b:5d} | rsa only: {reference[b][0]:.1f} s wall, {reference[b][1]:.1f} s CPU", flush=True)
@@ -123,11 +125,16 @@ def bench_main(bootstrap: int, zero: bool = True, out: str | None = None, sets=N
                      "ratio_wall": round(wall / w1, 3), "ratio_cpu": round(cpu / c1, 3)})
         print(f"bootstrap {b:5d} | rsa + {', '.join(measures)}: {wall:.1f} s wall, {cpu:.1f} s CPU | ratio (/ rsa "
               f"only): {wall / w1:.2f}x wall, {cpu / c1:.2f}x CPU", flush=True)
-    result = {"command": f"OMP_NUM_THREADS=1 python benchmarks/bench_gram_measures.py --main {bootstrap}"
+    import os
+
+    omp = os.environ.get("OMP_NUM_THREADS")
+    result = {"command": ("" if omp is None else f"OMP_NUM_THREADS={omp} ")
+                         + f"python benchmarks/bench_gram_measures.py --main {bootstrap}"
                          + ("" if zero else " --skip-zero") + "".join(f" --set {','.join(m)}" for m in sets or ()),
               "job": "rsa-bridge compare --model alexnet --area V4 --weights none --no-cache (640 images, 50 neurons)",
               "python": platform.python_version(), "machine": platform.machine(), "runs": rows,
-              "goal": "ratio_cpu <= 1.3"}
+              "goal": "ratio <= 1.3", "load_avg_1min_end": round(os.getloadavg()[0], 2),
+              "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
     if out:
         with open(out, "w") as fh:
             json.dump(result, fh, indent=1)

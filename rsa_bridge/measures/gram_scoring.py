@@ -20,7 +20,9 @@ the record, never its name. ``gram_prepare`` (optional) turns one Gram into what
 Cost: an eigendecomposition per Gram per bootstrap sample, over the u ~ 0.63 n distinct stimuli drawn
 (:func:`rsa_bridge.measures.spectral.resampled_spectrum`, u^3 ~ n^3 / 4), shared by every spectral measure of the
 job (procrustes, shape, cca, svcca, pwcca prepare with the same ``gram_spectrum``: :func:`score_gram_measures`
-runs them together on the same draws); one per permutation (the layers' are reused). When every record has a
+runs them together on the same draws); none per permutation (the layers' are reused, the neural Gram's relabelled:
+:meth:`_Prepared.permuted`). Samples and permutations run over the process's cores (threads, :data:`THREADS`;
+results do not depend on the count) with a progress bar. When every record has a
 ``draw_score`` (procrustes, shape, cca, pwcca) a full-rank layer takes no eigendecomposition per sample at all
 (:mod:`rsa_bridge.measures.lowrank`: the drawn rows of the neural factor against the layer's drawn Gram), and
 when a layer has full rank the neural spectrum of each draw comes from a thin SVD of its factor.
@@ -171,21 +173,36 @@ class _Draws:
         return out
 
 
-def _spread(fn, tasks: np.ndarray) -> list:
+def _spread(fn, tasks: np.ndarray, desc: str) -> list:
     """``[fn(t) for t in tasks]`` over the process's cores (threads: the eigen- and Cholesky factorisations of
-    numpy and scipy release the GIL; BLAS limited to one thread each meanwhile). Each task is computed the same
-    way whatever the thread count, in order, so results do not depend on it (:data:`THREADS`)."""
+    numpy and scipy release the GIL; BLAS limited to one thread each meanwhile), with a progress bar ``desc``
+    (:mod:`rsa_bridge.progress`: the session switch, ``--quiet``). Each task is computed the same way whatever
+    the thread count, in order, so results do not depend on it (:data:`THREADS`)."""
+    from rsa_bridge.progress import progress_bar
     from rsa_bridge.stats.weighted import cpu_threads
 
     threads = min(len(tasks), cpu_threads() if THREADS is None else THREADS)
+    bar = progress_bar(total=len(tasks), desc=desc, unit="sample" if "bootstrap" in desc else "permutation")
+    out = []
     if threads <= 1:
-        return [fn(t) for t in tasks]
-    from concurrent.futures import ThreadPoolExecutor
+        for t in tasks:
+            out.append(fn(t))
+            bar.update(1)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(fn, tasks))
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+            for value in pool.map(fn, tasks):
+                out.append(value)
+                bar.update(1)
+    bar.close()
+    return out
+
+
+def _names(records: Sequence) -> str:
+    return "/".join(r.name for r in records)
 
 
 def _scores_many(records: Sequence, layers: _Prepared, neural: _Prepared) -> np.ndarray:
@@ -223,7 +240,8 @@ def gram_stats_many(records: Sequence, kernels: np.ndarray, neural: np.ndarray, 
 
         check_resampling([r.name for r in records], n_bootstrap)
         draws = _Draws(records, kernels, neural)
-        samples = np.stack(_spread(draws.scores, bootstrap_stimuli(n, n_bootstrap, rng)), axis=1)
+        samples = np.stack(_spread(draws.scores, bootstrap_stimuli(n, n_bootstrap, rng),
+                                   f"{_names(records)} bootstrap samples"), axis=1)
         for out, sample in zip(outs, samples):
             out.samples = sample
             out.ci_low, out.ci_high = percentile_ci(sample, level)
@@ -235,7 +253,7 @@ def gram_stats_many(records: Sequence, kernels: np.ndarray, neural: np.ndarray, 
             return _scores_many(records, layers, base.permuted(records, [neural], p))
 
         exceed = np.zeros((len(records), len(kernels)))
-        for values in _spread(null, permutations(n, n_permutations, rng)):
+        for values in _spread(null, permutations(n, n_permutations, rng), f"{_names(records)} permutations"):
             exceed += values >= np.asarray(observed)[:, :] - 1e-12
         for out, row in zip(outs, exceed):
             out.p_value = (1 + row) / (1 + n_permutations)
