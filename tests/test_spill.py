@@ -94,6 +94,40 @@ def test_a_killed_runs_store_is_removed_by_the_next_store(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_sigterm_ends_a_command_cleanly_and_removes_its_spill(tmp_path):
+    """SIGTERM (a scheduler's time limit) during a command: exit 143 with one line, the spill folder removed
+    (Python's default would end the process and leave it)."""
+    script = textwrap.dedent(f"""
+        import argparse, sys, time
+        import numpy as np
+        from rsa_bridge.app import cli
+        from rsa_bridge.rdm_store import RDMStore
+
+        def hold(args):
+            with RDMStore([str(i) for i in range(50)], memory_budget=0, spill_dir={str(tmp_path)!r}) as store:
+                store.put("layer", np.arange(1225.0))
+                print("ready", flush=True)
+                time.sleep(60)
+
+        def build():
+            parser = argparse.ArgumentParser()
+            sub = parser.add_subparsers(dest="command")
+            sub.add_parser("hold").set_defaults(func=hold)
+            return parser
+
+        cli.build_parser = build
+        sys.exit(cli.main(["hold"]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("rsa-bridge-rdms-")]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "rsa-bridge hold: terminated (SIGTERM)" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_activations_that_cannot_fit_the_spill_disk_are_one_line_before_the_forward_pass(tmp_path, monkeypatch):
     """stream_rdms spills the activations beyond its memory budget (43.5 GB for AlexNet at 22,000 stimuli):
     a disk without that room is refused before any batch runs, naming the need and what to change."""

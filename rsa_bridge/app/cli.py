@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from contextlib import contextmanager
 from typing import Sequence
 
 #: command name -> module that defines ``register(subparsers)`` (the core's own commands)
@@ -77,6 +78,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM (a batch scheduler's time limit, ``kill``) raised in the main thread, so that every ``finally`` and
+    context manager runs: spill folders are removed, an unfinished ``--out`` is not published."""
+
+
+@contextmanager
+def _terminate_as_exception():
+    """While a command runs, SIGTERM raises :class:`Terminated` (where Python's default would end the process
+    without cleaning up: at 22,000 stimuli that leaves up to 43.5 GB of spilled activations in /tmp). Only when
+    the handler is still the default and this is the main thread (a host program's own handler is kept)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a second SIGTERM ends the process at once
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rsa-bridge`` script; returns the exit code."""
     parser = build_parser()
@@ -89,7 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     set_stage_lines(True)  # a job whose stderr is a log prints stage lines instead of bars (rsa_bridge.progress)
     try:
-        return int(args.func(args) or 0)
+        with _terminate_as_exception():
+            return int(args.func(args) or 0)
+    except Terminated:
+        print(f"rsa-bridge {args.command}: terminated (SIGTERM); its spill folders were removed and --out keeps "
+              "the result it had before", file=sys.stderr)
+        return 143
     except USER_ERRORS as err:
         print(f"rsa-bridge {args.command}: error: {err}", file=sys.stderr)
         return 2
