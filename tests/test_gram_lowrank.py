@@ -40,7 +40,9 @@ def _pair(k, l, idx):
 
 @pytest.mark.parametrize("scale", [1.0, 1e-3, 1e3])
 def test_lowrank_measures_equal_the_eigenbasis_route(scale):
-    from rsa_bridge.measures.cca import mean_cca, pwcca
+    from dataclasses import replace
+
+    from rsa_bridge.measures.cca import mean_cca, pwcca, svcca
     from rsa_bridge.measures.procrustes import procrustes_similarity, shape_metric_similarity
 
     k, l = _data(scale=scale)
@@ -52,8 +54,12 @@ def test_lowrank_measures_equal_the_eigenbasis_route(scale):
             cut = np.ix_(idx, idx)
             pair = _pair(k, l, idx)
             assert abs(lr.procrustes(pair) - procrustes_similarity(k[cut], l[cut])) < TOL
+            shared = replace(pair, share_eigen=True)          # shape from SVCCA's eigendecomposition of M
             for alpha in (0.0, 0.2, 0.5, 0.9, 1.0):
                 assert abs(lr.shape(pair, alpha) - shape_metric_similarity(k[cut], l[cut], alpha)) < TOL, alpha
+                assert abs(lr.shape(shared, alpha) - shape_metric_similarity(k[cut], l[cut], alpha)) < TOL, alpha
+            for keep in (0.99, 0.6, 2):
+                assert abs(lr.svcca(pair, keep) - svcca(k[cut], l[cut], keep)) < TOL, keep
             assert abs(lr.cca(pair) - mean_cca(k[cut], l[cut])) < TOL
             assert abs(lr.pwcca(pair) - pwcca(k[cut], l[cut])) < TOL
 
@@ -105,16 +111,17 @@ def _manual(records, kernels, neural, n_bootstrap, seed):
     return out
 
 
-@pytest.mark.parametrize("names", [("procrustes", "shape", "cca", "pwcca"),
-                                   ("procrustes", "shape", "cca", "svcca", "pwcca")])
-def test_gram_stats_samples_equal_the_definition(names):
+@pytest.mark.parametrize("names, keep", [(("procrustes", "shape", "cca", "pwcca"), 0.99),
+                                         (("procrustes", "shape", "cca", "svcca", "pwcca"), 0.99),
+                                         (("svcca",), 0.8), (("svcca",), 3)])
+def test_gram_stats_samples_equal_the_definition(names, keep):
     """Full-rank layers (low-rank route, or with svcca the spectra and the neural factor) and a rank-3 layer
     (eigenbasis route) in one job: every bootstrap sample equals gram_score of the cut Grams."""
     rng = np.random.default_rng(5)
     xs = [rng.normal(size=(25, p)) for p in (50, 40, 3)]
     r = rng.normal(size=(25, 4))
     kernels, neural = np.stack([x @ x.T for x in xs]), r @ r.T
-    records = [MEASURES[n].bound(MeasureOptions(shape_alpha=0.3)) for n in names]
+    records = [MEASURES[n].bound(MeasureOptions(shape_alpha=0.3, svcca_keep=keep)) for n in names]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         observed = layer_scores_many(records, kernels, neural)
@@ -177,7 +184,12 @@ def test_the_route_is_chosen_by_capability_and_rank():
     r = rng.normal(size=(25, 4))
     fast = _Draws([MEASURES[n] for n in ("procrustes", "cca")], kernels, r @ r.T)
     assert fast.eligible == [True, False] and fast.uses_factor
-    mixed = _Draws([MEASURES[n] for n in ("procrustes", "svcca")], kernels, r @ r.T)
+    from dataclasses import replace
+
+    plugin = replace(MEASURES["svcca"], name="plugin", draw_score=None)     # a spectral record without a draw route
+    mixed = _Draws([MEASURES["procrustes"], plugin], kernels, r @ r.T)
     assert mixed.eligible == [False, False] and mixed.uses_factor
+    every = _Draws([MEASURES[n] for n in ("procrustes", "shape", "cca", "svcca", "pwcca")], kernels, r @ r.T)
+    assert every.eligible == [True, False]
     low = _Draws([MEASURES["procrustes"]], kernels[1:], r @ r.T)
     assert low.eligible == [False] and not low.uses_factor

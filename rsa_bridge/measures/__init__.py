@@ -64,6 +64,9 @@ class Measure:
     ``draw_score``: ``draw_score(pair, **settings)``, the measure on a bootstrap draw from a
     :class:`rsa_bridge.measures.lowrank.DrawPair` (a full-rank layer against the neural factor) with no layer
     eigendecomposition, equal to ``gram_score`` of the resampled Grams to rounding; None: only ``gram_resample``.
+    ``draw_eigen``: its ``draw_score`` eigendecomposes the layer's drawn Gram anyway (SVCCA), so the other
+    measures of the same draw take what they need from that decomposition (:attr:`DrawPair.eigen`) instead of
+    their own factorisations.
 
     Model x model maps (:mod:`rsa_bridge.measures.model_map`): ``map_input`` says what the measure compares two
     layers by, ``"gram"`` (the two layer Grams: ``map_score(map_prepare(K_a), map_prepare(K_b))``) or ``"rdm"``
@@ -91,6 +94,7 @@ class Measure:
     eigen: bool = False
     gram_resample: Callable[[Any, Any], Any] | None = None
     draw_score: Callable[[Any], float] | None = None
+    draw_eigen: bool = False
     map_input: str = "gram"
     map_score: Callable[[Any, Any], float] | None = None
     map_prepare: Callable[[Any], Any] | None = None
@@ -216,7 +220,8 @@ MEASURES: dict[str, Measure] = {
     "svcca": _gram_measure(
         "svcca", "SVCCA", "mean CCA of the leading eigen-directions of Kc and of Lc holding 99% of each's variance",
         "google/svcca (Raghu et al.); similarity-repository svcca", _lazy("cca", "svcca"),
-        reference="Raghu et al. 2017", settings=lambda options: {"keep": options.svcca_keep}),
+        reference="Raghu et al. 2017", settings=lambda options: {"keep": options.svcca_keep},
+        draw_score=_lazy("lowrank", "svcca"), draw_eigen=True),
     "pwcca": _gram_measure(
         "pwcca", "PWCCA", "sum w_i rho_i / sum w_i, w_i = ||Xc^T h_i||_2 (L2, layer side; Morcos et al. use L1)",
         "google/svcca pwcca (L1 weights: differs); similarity-repository pwcca", _lazy("cca", "pwcca"),

@@ -119,8 +119,9 @@ class _Prepared:
 class _Draws:
     """The bootstrap samples of several records. When every record has a ``draw_score``, layers whose Gram has
     full rank (:func:`rsa_bridge.measures.lowrank.full_rank`) are scored by it from the drawn rows of a factor
-    of the neural Gram (no layer eigendecomposition); other layers (and all layers when a record has no
-    ``draw_score``, e.g. SVCCA: the spectrum serves every record at once) as :class:`_Prepared` does, the
+    of the neural Gram (no layer eigendecomposition unless a record has ``draw_eigen``, SVCCA: then its one
+    decomposition serves the others too); other layers (and all layers when a record has no ``draw_score``,
+    e.g. a plugin's: the spectrum serves every record at once) as :class:`_Prepared` does, the
     neural spectrum resampled from that factor (a thin SVD) where every record resamples (``gram_resample``).
     Without a full-rank layer: :class:`_Prepared` alone, as before."""
 
@@ -167,8 +168,9 @@ class _Draws:
                 warnings.warn("the neural data are constant over the stimuli drawn; these measures are NaN",
                               RuntimeWarning, stacklevel=3)
                 base = None
+            share = any(r.draw_eigen for r in self.records)     # one eigh per layer serves every record
             for i in np.flatnonzero(self.eligible):
-                pair = None if base is None else replace(base, k=self.kernels[i])
+                pair = None if base is None else replace(base, k=self.kernels[i], share_eigen=share)
                 out[:, i] = [float("nan") if pair is None else float(r.draw_score(pair)) for r in self.records]
         return out
 

@@ -1,4 +1,4 @@
-"""Bootstrap samples of Procrustes, the shape metric, CCA and PWCCA without a layer eigendecomposition.
+"""Bootstrap samples of Procrustes, the shape metric, CCA, PWCCA (and SVCCA) over the distinct stimuli drawn.
 
 A bootstrap sample of the spectral measures (:mod:`rsa_bridge.measures.gram_scoring`) needs the resampled
 centred layer Gram ``H K[idx][:, idx] H`` and neural Gram ``H L[idx][:, idx] H``. In the coordinates of the
@@ -22,10 +22,15 @@ matrix ``(W S)^T f(M) (W S)`` and ``tr f(M)`` for some matrix function f, with `
   every canonical correlation is 1 (the saturation :func:`rsa_bridge.measures.cca.canonical_correlations`
   warns about on all stimuli): both are 1 in every sample, with no computation.
 
-Cost per layer and sample: u^2 r + r^3 (+ u^3 for the shape metric with 0 < a < 1), against the u^3
-eigendecomposition with vectors (about 4 x the Cholesky route's time at u = 405). SVCCA keeps the leading
-directions of the layer, which needs its eigenvectors: it has no such route. Equal to the eigenbasis route to
-rounding (tests: 1e-10).
+- **SVCCA**: keeps the leading directions of the layer, which needs the eigenvectors of M (one u x u ``eigh``);
+  the canonical correlations are those of the leading eigenvectors of M and the leading columns of W, both in
+  the coordinates of the distinct stimuli (T maps both isometrically, so nothing is lifted to the n stimuli).
+  With SVCCA in the job (``Measure.draw_eigen``) the shape metric takes ``f(M) = V diag(f(lam)) V^T`` from that
+  same decomposition (no Cholesky factorisation, and ``tr f(M) = sum f(lam)`` with no subtraction).
+
+Cost per layer and sample: u^2 r + r^3 (+ u^3 for the shape metric with 0 < a < 1, and the u^3 ``eigh`` for
+SVCCA), against the u^3 eigendecomposition with vectors lifted to n stimuli for every measure. Equal to the
+eigenbasis route to rounding (tests: 1e-10).
 
 Example::
 
@@ -81,6 +86,7 @@ class DrawPair:
     draw: Draw
     w: np.ndarray
     s: np.ndarray
+    share_eigen: bool = False
 
     @property
     def n(self) -> int:
@@ -95,6 +101,13 @@ class DrawPair:
         from rsa_bridge.measures.spectral import centre_draw
 
         return centre_draw(self.ku.copy(), self.draw)
+
+    @cached_property
+    def eigen(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, vectors)`` of M, descending (one u x u ``eigh``): SVCCA's, reused by the shape metric when
+        ``share_eigen`` (a record of the job has ``draw_eigen``)."""
+        values, vectors = np.linalg.eigh(self.m)
+        return values[::-1], vectors[:, ::-1]
 
 
 def draw_pair(k: np.ndarray | None, z: np.ndarray, draw: Draw) -> DrawPair:
@@ -139,7 +152,13 @@ def shape(pair: DrawPair, alpha: float = 0.5) -> float:
     t = pair.s / np.sqrt(b * pair.s * pair.s + a)       # the neural side whitened in its own directions
     wt = pair.w * t
     u = pair.m.shape[0]
-    if a == 0.0:                                         # f(M) = n P, and W lies in the range of P
+    if a > 0.0 and pair.share_eigen:                     # M = V diag(lam) V^T is decomposed anyway (SVCCA)
+        lam, vectors = pair.eigen
+        f = np.clip(lam, 0.0, None) / (b * np.clip(lam, 0.0, None) + a)
+        g = vectors.T @ wt
+        cross, trace = g.T @ (g * f[:, None]), float(f.sum())
+        value = float(np.sqrt(np.clip(np.linalg.eigvalsh((cross + cross.T) / 2), 0.0, None)).sum())
+    elif a == 0.0:                                       # f(M) = n P, and W lies in the range of P
         cross, trace = pair.n * (wt.T @ wt), pair.n * (u - 1.0)
         value = float(np.sqrt(np.clip(np.linalg.eigvalsh((cross + cross.T) / 2), 0.0, None)).sum())
     else:                                                # f(M) = (b M + a I)^{-1} M, B = b M + a I = R^T R
@@ -175,3 +194,17 @@ def cca(pair: DrawPair) -> float:
 def pwcca(pair: DrawPair) -> float:
     """PWCCA of the draw: 1 (every canonical correlation is 1, whatever the weights; see the module)."""
     return 1.0
+
+
+def svcca(pair: DrawPair, keep: float | int = 0.99) -> float:
+    """SVCCA of the draw (as :func:`rsa_bridge.measures.cca.svcca`): the mean canonical correlation of the
+    layer's and the neural data's leading directions (``keep``: a share of the variance or a count, as
+    :meth:`rsa_bridge.measures.spectral.Spectrum.top`), from the eigenvectors of M and the columns of W."""
+    from rsa_bridge.measures.spectral import Spectrum, _rank
+
+    values, vectors = pair.eigen
+    r = _rank(values, pair.n, None)
+    layer = Spectrum(values[:r], vectors[:, :r]).top(keep)
+    neural = Spectrum(pair.s * pair.s, pair.w).top(keep)
+    rho = np.linalg.svd(layer.vectors.T @ neural.vectors, compute_uv=False)
+    return float(np.mean(np.clip(rho, 0.0, 1.0)))
