@@ -99,6 +99,7 @@ def test_recompute_equals_serial_on_two_workers(tmp_path):
     paths = got.attrs["gram_paths"]
     assert "0: recompute: dask tiles: 3 panels of <= 8 stimuli, 6 tiles" in paths and "on 2 worker(s)" in paths
     assert [route.route for _, route in routed.routes] == ["recompute", "recompute"]
+    assert "network: sequential pickled by dask" in paths
     assert got.attrs["gram_io_read_bytes"] == 0  # no activation read back
     euclid = stream_rdms(net, images, ["0", "3"], RDMOptions(metric="euclidean", memory_budget=0, batch_size=5),
                          progress=False)
@@ -152,3 +153,44 @@ def _compare(args):
 def test_cli_refuses_gram_route_without_tiles(tmp_path):
     with pytest.raises(RSABridgeError, match="--gram-route and --gram-read-rate choose where --gram-tiles runs"):
         _compare(["--model", "pixels", "--area", "IT", "--gram-route", "recompute", "--out", str(tmp_path / "x")])
+
+
+def test_rebuilt_model_must_match_the_drivers_hash():
+    from rsa_bridge.app.gram_recompute import RecomputeJob, _check
+
+    job = RecomputeJob("t-hash", "squeezenet1_0", "none", 0, "0" * 64, {}, None, torch.zeros(3, 3, 8, 8), None,
+                       ("a", "b", "c"), {"features.0": "features.0"}, 3, False, 1e6)
+    reason = _check(job)
+    assert "squeezenet1_0 (none) rebuilt on a worker has state-dict SHA-256" in reason
+    assert "not the driver's 000000000000" in reason and "\n" not in reason
+
+
+def test_cli_recompute_equals_serial(tmp_path, capsys):
+    """squeezenet rebuilt by name on 2 process workers (state hash checked); 1 byte/s makes recompute cheaper."""
+    distributed = pytest.importorskip("dask.distributed")
+    ids = make_stimuli(tmp_path / "stimuli", n=12)
+    make_rdm_dataset(tmp_path / "toy.nc", ids)
+    common = ["--model", "squeezenet1_0", "--weights", "none", "--dataset", str(tmp_path / "toy.nc"),
+              "--area", "IT", "--layers", "features.0,features.3", "--batch-size", "5", "--bootstrap", "20",
+              "--no-cache", "--quiet"]
+    assert _compare([*common, "--out", str(tmp_path / "serial")]) == 0
+    budget = 3 * 4 * 4 * 96 * 109 * 109  # features.0: three 4-stimulus panels per task -> 3 panels, 6 tiles
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        assert _compare([*common, "--scheduler", cluster.scheduler_address, "--gram-tiles", "--memory-budget",
+                         "20000000", "--gram-budget", str(budget), "--gram-read-rate", "1", "--spill-dir",
+                         str(tmp_path), "--out", str(tmp_path / "recomputed")]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "recomputed" / "results.csv").read_text() == (tmp_path / "serial" / "results.csv").read_text()
+    with xr.open_dataarray(tmp_path / "serial" / "model_rdms.nc") as a, \
+            xr.open_dataarray(tmp_path / "recomputed" / "model_rdms.nc") as b:
+        np.testing.assert_allclose(b.values, a.values, rtol=0, atol=1e-10)
+        assert "features.0: recompute: dask tiles: 3 panels of <= 4 stimuli, 6 tiles" in b.attrs["gram_paths"]
+        assert "network: squeezenet1_0 (none) rebuilt by name, state SHA-256 " in b.attrs["gram_paths"]
+    with xr.open_dataset(tmp_path / "recomputed" / "results.nc") as results:
+        routes = results.attrs["gram_routes"]
+        assert routes.startswith("layer000.f32: recompute (6 tiles of 3 panels <= 4 stimuli on 2 worker(s): 36 image "
+                                 f"forwards instead of {36 * 96 * 109 * 109 * 4} bytes read (3.00x the file); "
+                                 "cheaper: 36 x ")
+        assert "at 1 B/s (given: --gram-read-rate)" in routes and "'route': 'auto'" in results.attrs["gram_route_setting"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("rsa-bridge-spill")] == []

@@ -80,6 +80,13 @@ class RecomputeJob:
     channels_last: bool
     cache_bytes: float
 
+    @property
+    def network(self) -> str:
+        """How the network reaches the workers, for provenance."""
+        if self.module is None:
+            return f"{self.model_name} ({self.weights}) rebuilt by name, state SHA-256 {self.state_sha256[:12]} checked"
+        return f"{self.model_name} pickled by dask"
+
 
 @dataclass(frozen=True)
 class RecomputeReport:

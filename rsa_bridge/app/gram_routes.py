@@ -344,7 +344,8 @@ class RoutedGram:
                                      progress=bar)
             return {"path": f"recompute: dask tiles: {len(plan.bounds)} panels of <= {plan.panel_rows} stimuli, "
                             f"{done.tiles} tiles, {done.images} image forwards ({done.planned_images} without the "
-                            f"workers' caches) on {done.workers} worker(s)", "planned": 0, "read": 0}
+                            f"workers' caches) on {done.workers} worker(s); network: {self._job.network}",
+                    "planned": 0, "read": 0}
         if route.route == "tiles":
             _, report = dask_gram(self.client, reader.path, plan, precision, centring=centring,
                                   block_units=reader.block_units, out=out)
