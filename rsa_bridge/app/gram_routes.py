@@ -344,7 +344,8 @@ class RoutedGram:
                                      progress=bar)
             return {"path": f"recompute: dask tiles: {len(plan.bounds)} panels of <= {plan.panel_rows} stimuli, "
                             f"{done.tiles} tiles, {done.images} image forwards ({done.planned_images} without the "
-                            f"workers' caches) on {done.workers} worker(s); network: {self._job.network}",
+                            f"workers' caches; {done.forward_s:.3g} s getting panels, {done.product_s:.3g} s of "
+                            f"products, summed over tiles) on {done.workers} worker(s); network: {self._job.network}",
                     "planned": 0, "read": 0}
         if route.route == "tiles":
             _, report = dask_gram(self.client, reader.path, plan, precision, centring=centring,
