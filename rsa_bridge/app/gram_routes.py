@@ -16,8 +16,8 @@ picks one of three routes (:data:`ROUTES`) and says which and why in bytes, flop
 
 **Recompute or read** (:class:`RouteCosts`, known before the layer's Gram): the tiles read ``tile_read_bytes``
 at the workers' read rate (``--gram-read-rate``, else measured by one worker reading up to
-:data:`PROBE_BYTES` of the layer's spill file), ``read_s = tile_read_bytes / rate``; recomputing costs
-``forward_s = recompute_images * t``, with ``t`` the decode + forward seconds per image measured on the
+:data:`PROBE_BYTES` of the layer's spill file, the quickest of :data:`PROBE_READS` reads),
+``read_s = tile_read_bytes / rate``; recomputing costs ``forward_s = recompute_images * t``, with ``t`` the decode + forward seconds per image measured on the
 driver's own pass (the whole pass, stopped after its last layer: an upper bound for earlier layers). Both
 routes run the same products, so ``recompute`` wins when ``forward_s < read_s``, i.e. when one image's
 forward pass is quicker than reading its ``n_units * 4`` bytes: slow shared storage, cheap networks, wide
@@ -34,6 +34,7 @@ Example: ``rsa-bridge compare --model alexnet --area IT --scheduler tcp://HOST:8
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from contextlib import contextmanager
@@ -56,6 +57,8 @@ ROUTES = {
 ROUTE_CHOICES = ("auto", "tiles", "recompute")
 #: bytes of the spill file one worker reads to measure the read rate (when ``--gram-read-rate`` is not given)
 PROBE_BYTES = 16 * 2 ** 20
+#: reads of the probe; the quickest counts
+PROBE_READS = 3
 
 
 @dataclass(frozen=True)
@@ -230,13 +233,20 @@ def _weigh(setting: GramSetting, costs: RouteCosts | None, read: int, images: in
 
 
 def _probe_read(path: str, n: int, n_units: int, block_units: int | None, rows: int) -> tuple[int, float]:
-    """On a worker: (bytes, seconds) of reading the first ``rows`` stimuli of a spill file."""
+    """On a worker: (bytes, seconds) of reading the first ``rows`` stimuli of a spill file, the quickest of
+    :data:`PROBE_READS` reads into one buffer (a busy moment or the buffer's first touch is not the storage)."""
+    import numpy as np
+
     from rsa_bridge.gram_panels import PanelReader
 
     reader = PanelReader(path, n, n_units, block_units)
-    t0 = time.perf_counter()
-    reader.read(0, rows)
-    return reader.bytes_read, time.perf_counter() - t0
+    buffer = np.empty(rows * n_units, np.float32)
+    best = math.inf
+    for _ in range(PROBE_READS):
+        t0 = time.perf_counter()
+        reader.read(0, rows, buffer=buffer)
+        best = min(best, time.perf_counter() - t0)
+    return reader.bytes_read // PROBE_READS, best
 
 
 class RoutedGram:
