@@ -245,8 +245,8 @@ def stream_rdms(
             below, so only one (n, n) Gram/RDM exists at a time instead of the (L, n, n) array.
         spilled_gram: computes a spilled layer's Gram instead of this process, e.g. as dask tiles
             (:func:`rsa_bridge.app.gram_tiles.tile_executor`): called as ``spilled_gram(reader, plan, precision,
-            centring, square, layer=NAME)`` with the layer's :class:`rsa_bridge.gram_panels.PanelReader` (its ``path`` on
-            storage the workers share: ``options.spill_dir``), :class:`rsa_bridge.gram_blocks.BlockPlan` and
+            centring, square, layer=NAME)`` with the layer's :class:`rsa_bridge.gram_panels.PanelReader` (its
+            ``path`` on storage the workers share: ``options.spill_dir``), :class:`rsa_bridge.gram_blocks.BlockPlan` and
             :class:`rsa_bridge.gram_panels.Centring`; it fills ``square`` with the full (n, n) Gram and returns
             ``{"path": str, "planned": bytes, "read": bytes}`` (recorded in the attrs). When it has a
             ``bind_pass`` method, that is called with a :class:`SpilledPass` before the forward pass.

@@ -14,17 +14,17 @@ picks one of three routes (:data:`ROUTES`) and says which and why in bytes, flop
   reading them (:mod:`rsa_bridge.app.gram_recompute`): ``recompute_images`` image forwards (the sum over tiles
   of their panels' rows, about (P + 1) n, fewer when a worker keeps its panels) and no activation I/O.
 
-**Recompute or read** (:class:`RouteCosts`, known before the layer's Gram): the tiles read ``tile_read_bytes``
-at the workers' read rate (``--gram-read-rate``, else measured by one worker reading up to
-:data:`PROBE_BYTES` of the layer's spill file, the quickest of :data:`PROBE_READS` reads),
-``read_s = tile_read_bytes / rate``; recomputing costs ``forward_s = recompute_images * t``, with ``t`` the decode + forward seconds per image measured on the
-driver's own pass (the whole pass, stopped after its last layer: an upper bound for earlier layers). Both
-routes run the same products, so ``recompute`` wins when ``forward_s < read_s``, i.e. when one image's
-forward pass is quicker than reading its ``n_units * 4`` bytes: slow shared storage, cheap networks, wide
-layers. ``--gram-route tiles`` / ``recompute`` overrules the costs (``recompute`` is refused before the
-forward pass when the workers cannot rebuild the network or read the images). The driver still spills a
-layer that goes to ``recompute``: the route is chosen from the forward time of that same pass, so the spill
-is written before the choice (and stays the fallback).
+**Recompute or read** (:class:`RouteCosts`, known before the layer's Gram): the tiles read ``tile_read_bytes`` at
+the workers' read rate (``--gram-read-rate``, else measured by one worker reading up to :data:`PROBE_BYTES` of the
+layer's spill file, the quickest of :data:`PROBE_READS` reads), ``read_s = tile_read_bytes / rate``; recomputing
+costs ``forward_s = recompute_images * t``, with ``t`` the decode + forward seconds per image measured on the
+driver's own pass (the whole pass, stopped after its last layer: an upper bound for earlier layers). Both routes
+run the same products, so ``recompute`` wins when ``forward_s < read_s``, i.e. when one image's forward pass is
+quicker than reading its ``n_units * 4`` bytes: slow shared storage, cheap networks, wide layers. ``--gram-route
+tiles`` / ``recompute`` overrules the costs (``recompute`` is refused before the forward pass when the workers
+cannot rebuild the network or read the images). The driver still spills a layer that goes to ``recompute``: the
+route is chosen from the forward time of that same pass, so the spill is written before the choice (and stays the
+fallback).
 
 The routes the planner chose are recorded in the results' attrs (``gram_routes``, one line per spilled layer
 in the order they ran, plus the layers kept in memory in the model RDMs' ``gram_paths``).
