@@ -155,6 +155,18 @@ def test_cli_refuses_gram_route_without_tiles(tmp_path):
         _compare(["--model", "pixels", "--area", "IT", "--gram-route", "recompute", "--out", str(tmp_path / "x")])
 
 
+def test_recompute_gram_refuses_a_layer_it_was_not_given():
+    from rsa_bridge.app.gram_recompute import RecomputeJob, recompute_gram
+    from rsa_bridge.gram_panels import plan_panels
+
+    job = RecomputeJob("t-layer", "tiny", "user-module", None, "", {}, _net(), torch.zeros(3, 3, 8, 8), None,
+                       ("a", "b", "c"), {"0": "0"}, 3, False, 1e6)
+    with pytest.raises(RSABridgeError, match=r"layer '3' over 3 stimuli is not in the recompute job \(0 over 3"):
+        recompute_gram(None, job, "3", plan_panels(3, 4, 1e6))
+    with pytest.raises(RSABridgeError, match="layer '0' over 5 stimuli is not in the recompute job"):
+        recompute_gram(None, job, "0", plan_panels(5, 4, 1e6))
+
+
 def test_rebuilt_model_must_match_the_drivers_hash():
     from rsa_bridge.app.gram_recompute import RecomputeJob, _check
 

@@ -54,7 +54,7 @@ ROUTES = {
     "recompute": "one dask task per tile, each worker re-running the forward pass over the tile's panels",
 }
 #: ``--gram-route`` choices: ``auto`` (by the costs) or one of the dask routes
-ROUTE_CHOICES = ("auto", "tiles", "recompute")
+ROUTE_CHOICES = ("auto", *(route for route in ROUTES if route != "driver"))
 #: bytes of the spill file one worker reads to measure the read rate (when ``--gram-read-rate`` is not given)
 PROBE_BYTES = 16 * 2 ** 20
 #: reads of the probe; the quickest counts
