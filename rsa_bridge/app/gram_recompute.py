@@ -290,8 +290,8 @@ def release(client: Any, job: RecomputeJob) -> None:
 
 
 def recompute_gram(client: Any, job: RecomputeJob, layer: str, plan: PanelPlan, precision: str = "float64", *,
-                   centring: Centring = NO_CENTRING, out: np.ndarray | None = None,
-                   progress: Any = None) -> tuple[np.ndarray, RecomputeReport]:
+                   centring: Centring = NO_CENTRING, out: np.ndarray | None = None, progress: Any = None,
+                   shared_job: Any = None) -> tuple[np.ndarray, RecomputeReport]:
     """The (n, n) float64 Gram of ``layer`` (a name of ``job.layers``), one dask task per tile of ``plan``,
     each recomputing its panels' activations (see the module docstring).
 
@@ -299,7 +299,8 @@ def recompute_gram(client: Any, job: RecomputeJob, layer: str, plan: PanelPlan, 
         client: a ``dask.distributed.Client``; job: :func:`recompute_job`; plan: the layer's
             :func:`rsa_bridge.gram_panels.plan_panels` (``plan.n`` = the pass's stimuli).
         precision, centring: as :func:`rsa_bridge.gram_panels.tile_product`; out: optional C-ordered (n, n)
-            float64 array for the result; progress: a bar updated by one per finished tile.
+            float64 array for the result; progress: a bar updated by one per finished tile; shared_job: ``job``
+            already scattered to every worker (a future; None: scattered here, for this layer only).
 
     Returns:
         (gram, :class:`RecomputeReport`).
@@ -316,7 +317,8 @@ def recompute_gram(client: Any, job: RecomputeJob, layer: str, plan: PanelPlan, 
         raise RSABridgeError(f"the centring cannot reach the workers: {err}") from None
     n = plan.n
     gram = np.empty((n, n), dtype=np.float64) if out is None else out
-    shared_job = client.scatter(job, broadcast=True, hash=False)
+    if shared_job is None:
+        shared_job = client.scatter(job, broadcast=True, hash=False)
     shared = client.scatter(centring, broadcast=True, hash=False) if centring.active else centring
     futures = [client.submit(_tile, shared_job, layer, plan.bounds, ij, precision, shared, pure=False)
                for ij in plan.tiles]

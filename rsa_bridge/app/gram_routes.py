@@ -264,6 +264,7 @@ class RoutedGram:
         self._lock = threading.Lock()
         self._bound: Any = None
         self._job: Any = None
+        self._shared: Any = None
         self._failed = ""
 
     def bind_pass(self, bound: Any) -> None:
@@ -289,7 +290,7 @@ class RoutedGram:
 
         job = recompute_job(self._bound, self.setting.panel_budget)
         check_workers(self.client, job)
-        self._job = job
+        self._job, self._shared = job, self.client.scatter(job, broadcast=True, hash=False)  # once per pass
 
     def close(self) -> None:
         """Drop the recompute job's network and cached activations on the workers."""
@@ -297,7 +298,7 @@ class RoutedGram:
 
         if self._job is not None:
             release(self.client, self._job)
-            self._job = None
+            self._job = self._shared = None
 
     def _costs(self, reader: Any, blocks: Any, layer: str) -> RouteCosts | None:
         from rsa_bridge.app.gram_recompute import recompute_blocked
@@ -351,7 +352,7 @@ class RoutedGram:
             plan = plan_panels(blocks.n, blocks.n_units, self.setting.panel_budget)
         if route.route == "recompute":
             _, done = recompute_gram(self.client, self._job, layer, plan, precision, centring=centring, out=out,
-                                     progress=bar)
+                                     progress=bar, shared_job=self._shared)
             return {"path": f"recompute: dask tiles: {len(plan.bounds)} panels of <= {plan.panel_rows} stimuli, "
                             f"{done.tiles} tiles, {done.images} image forwards ({done.planned_images} without the "
                             f"workers' caches; {done.forward_s:.3g} s getting panels, {done.product_s:.3g} s of "
