@@ -64,7 +64,7 @@ def main() -> None:
     network = NetworkOptions(weights=args.weights, layers=layers, cache=False)
     rows = {}
     with tempfile.TemporaryDirectory(prefix="bench-gram-routes-") as spill:
-        base = dict(precision="float32", batch_size=args.batch_size, memory_budget=0, spill_dir=spill)
+        base = {"precision": "float32", "batch_size": args.batch_size, "memory_budget": 0, "spill_dir": spill}
         serial, serial_s = _run([args.model], [args.area], network, RDMOptions(**base))
         want = next(iter(serial.model_rdms.values()))
         units = {str(k): int(v) for k, v in zip(want["layer"].values, want["n_units"].values)}

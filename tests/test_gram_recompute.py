@@ -95,6 +95,7 @@ def test_recompute_equals_serial_on_two_workers(tmp_path):
         unpicklable = RoutedGram(client, GramSetting(2, True, 1e9, route="recompute"))
         with pytest.raises(RSABridgeError, match="cannot be rebuilt on the workers: .* does not pickle"):
             stream_rdms(Unpicklable().eval(), images, ["body.0"], options, progress=False, spilled_gram=unpicklable)
+        _refuses_unreadable_stimuli(client, tmp_path)
     np.testing.assert_allclose(got.values, serial.values, rtol=0, atol=1e-10)
     paths = got.attrs["gram_paths"]
     assert "0: recompute: dask tiles: 3 panels of <= 8 stimuli, 6 tiles" in paths and "on 2 worker(s)" in paths
@@ -108,24 +109,19 @@ def test_recompute_equals_serial_on_two_workers(tmp_path):
     assert "cheaper: " in slow.routes[0][1].reason and "(given: --gram-read-rate)" in slow.routes[0][1].reason
 
 
-def test_recompute_refuses_unreadable_stimuli(tmp_path):
-    distributed = pytest.importorskip("dask.distributed")
+def _refuses_unreadable_stimuli(client, tmp_path):
     from extractors.streaming import stream_rdms
     from rsa_bridge.app.gram_routes import RoutedGram
     from stimuli import load_stimulus_set
-    from torchvision import transforms as T
 
     make_stimuli(tmp_path / "stimuli", n=6, size=8)
     stim = load_stimulus_set(tmp_path / "stimuli")
     options = RDMOptions(memory_budget=0, spill_dir=tmp_path, batch_size=3)
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        routed = RoutedGram(client, GramSetting(2, True, 1e9, route="recompute"))
-        missing = stim.paths[2]
-        # the probe decodes image 0 only; image 2 is gone before the forward pass, when the workers check
-        loader = _Vanishing(missing)
-        with pytest.raises(RSABridgeError, match=r"worker tcp://.*: a dask worker cannot read the stimulus image "):
-            stream_rdms(_net(), stim, ["0"], options, transform=loader, progress=False, spilled_gram=routed)
+    routed = RoutedGram(client, GramSetting(2, True, 1e9, route="recompute"))
+    # the probe decodes image 0 only; image 2 is gone before the forward pass, when the workers check
+    with pytest.raises(RSABridgeError, match=r"worker tcp://.*: a dask worker cannot read the stimulus image "):
+        stream_rdms(_net(), stim, ["0"], options, transform=_Vanishing(stim.paths[2]), progress=False,
+                    spilled_gram=routed)
 
 
 class _Vanishing:

@@ -35,7 +35,6 @@ Example (a 2-process local cluster, a tiny network)::
 from __future__ import annotations
 
 import os
-import pickle
 import threading
 import time
 import uuid
@@ -46,7 +45,13 @@ from typing import Any
 import numpy as np
 
 from rsa_bridge.errors import RSABridgeError
-from rsa_bridge.gram_panels import NO_CENTRING, Centring, PanelPlan, mirror_upper, tile_product
+from rsa_bridge.gram_panels import (
+    NO_CENTRING,
+    Centring,
+    PanelPlan,
+    mirror_upper,
+    tile_product,
+)
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ def recompute_job(bound: Any, cache_bytes: float) -> RecomputeJob:
             import cloudpickle
 
             cloudpickle.dumps(module)
-        except Exception as err:  # any pickling failure: the module cannot reach the workers
+        except Exception as err:  # noqa: BLE001 - any pickling failure: the module cannot reach the workers
             raise RSABridgeError(f"the model {info.name!r} cannot be rebuilt on the workers: it is not a "
                                  f"torchvision model loaded by name and does not pickle ({type(err).__name__}: "
                                  f"{str(err).splitlines()[0] if str(err) else ''}); use --gram-route tiles") from None
@@ -311,10 +316,6 @@ def recompute_gram(client: Any, job: RecomputeJob, layer: str, plan: PanelPlan, 
     if layer not in job.layers or plan.n != len(job.ids):
         raise RSABridgeError(f"layer {layer!r} over {plan.n} stimuli is not in the recompute job "
                              f"({', '.join(job.layers)} over {len(job.ids)} stimuli)")
-    try:
-        pickle.dumps(centring)
-    except Exception as err:  # pragma: no cover - numpy arrays always pickle
-        raise RSABridgeError(f"the centring cannot reach the workers: {err}") from None
     n = plan.n
     gram = np.empty((n, n), dtype=np.float64) if out is None else out
     if shared_job is None:
