@@ -203,3 +203,58 @@ def test_cli_recompute_equals_serial(tmp_path, capsys):
         assert "at 1 B/s (given: --gram-read-rate)" in routes
         assert "'route': 'auto'" in results.attrs["gram_route_setting"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("rsa-bridge-spill")] == []
+
+
+@pytest.mark.parametrize("device, sketched, why", [
+    ("cpu", {"0"}, "count-sketched layers"),
+    ("meta", set(), "the driver's pass ran on meta; workers recompute on the CPU"),
+])
+def test_forced_recompute_refused_before_the_pass(device, sketched, why):
+    from types import SimpleNamespace
+
+    from rsa_bridge.app.gram_routes import RoutedGram
+
+    bound = SimpleNamespace(plan=SimpleNamespace(device=torch.device(device)), sketched=frozenset(sketched))
+    with pytest.raises(RSABridgeError, match=f"--gram-route recompute cannot run: {why}"):
+        RoutedGram(None, GramSetting(2, True, 1e9, route="recompute")).bind_pass(bound)
+
+
+class Twice(nn.Module):
+    """One module called twice (per-call layers ``block@0``, ``block@1``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.block = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.block(torch.relu(self.block(self.stem(x))))
+
+
+def test_worker_rows_equal_the_drivers_per_call_layers():
+    """The worker side in this process: per-call layers, batches of 4 across a panel 3..9."""
+    from extractors.extract import prepare_plan, run_plan
+    from extractors.streaming import SpilledPass
+    from rsa_bridge.app.gram_recompute import _release, _rows, _worker, recompute_job
+
+    torch.manual_seed(0)
+    net = Twice().eval()
+    images = torch.rand(11, 3, 6, 6, generator=torch.Generator().manual_seed(2))
+    plan = prepare_plan(net, images, ["block@1", "block@0"], 4, "cpu", None, False, None)
+    want = {name: torch.cat([b[name] for _, _, b in run_plan(plan)]).numpy() for name, _ in plan.layers}
+    job = recompute_job(SpilledPass(images, None, plan, frozenset()), cache_bytes=1e9)
+    state = _worker(job)
+    for name, _ in plan.layers:
+        got, computed = _rows(job, state, name, 3, 9)
+        np.testing.assert_array_equal(got, want[name][3:9])
+        assert computed == 11  # the driver's batches 0..3, 4..7, 8..10 cover 3..8; none kept yet
+        assert _rows(job, state, name, 5, 11)[1] == 0  # all kept
+    _release(job.token)
+    small = recompute_job(SpilledPass(images, None, plan, frozenset()), cache_bytes=1)  # keeps the last batch only
+    tight = _worker(small)
+    assert _rows(small, tight, "block@1", 3, 9)[1] == 11
+    got, computed = _rows(small, tight, "block@1", 3, 9)
+    assert computed == 11 and list(tight.batches) == [("block@1", 2)]  # each new batch pushes out the last
+    assert tight.held == 3 * 4 * 6 * 6 * 4  # the kept batch 8..10: 3 images x 144 float32 units
+    np.testing.assert_array_equal(got, want["block@1"][3:9])
+    _release(small.token)
