@@ -42,6 +42,9 @@ def test_planner_recompute_blocked_or_forced():
     assert unknown.route == "tiles" and "forward time or read rate unknown" in unknown.reason
     forced = GramSetting(2, True, SETTING.panel_budget, route="recompute")
     assert plan_gram_route(29, 13, forced).route == "recompute"
+    unshared = GramSetting(2, False, SETTING.panel_budget, route="recompute")  # no spill read: no shared folder
+    assert plan_gram_route(29, 13, unshared).route == "recompute"
+    assert plan_gram_route(29, 13, GramSetting(0, False, 1e9, route="recompute")).route == "driver"
     assert plan_gram_route(29, 13, GramSetting(2, True, 1e9, route="recompute"), in_memory=True).route == "driver"
     tiles = GramSetting(2, True, SETTING.panel_budget, route="tiles")
     assert plan_gram_route(29, 13, tiles, costs=RouteCosts(1e-9, 1.0, "given")).route == "tiles"

@@ -262,7 +262,10 @@ def _compare_tiled(names: list, areas_wanted: Any, where: tuple, progress: bool 
     rdm = options.get("rdm") or RDMOptions()
     options.pop("network", None)
     with connect(scheduler) as client:
-        shared = shared_storage(client, rdm.spill_dir)  # refused here, before any forward pass
+        if tiles.route == "recompute":  # the workers read the stimuli, not the spill: no --spill-dir needed
+            shared = rdm.spill_dir is not None
+        else:
+            shared = shared_storage(client, rdm.spill_dir)  # refused here, before any forward pass
         workers = len(client.scheduler_info().get("workers", {}))
         setting = GramSetting(workers, shared, rdm.gram_budget_bytes, tiles.route, tiles.read_rate)
         routed = RoutedGram(client, setting, rdm.chunk_bytes)

@@ -187,7 +187,7 @@ def plan_gram_route(n: int, n_units: int, setting: GramSetting, in_memory: bool 
     base = dict(n=n, n_units=n_units, flops=n * n * n_units, file_bytes=n * n_units * 4)
     if in_memory:
         return GramRoute("driver", f"{base['file_bytes']} bytes fit the memory budget: one syrk here", **base)
-    if not setting.shared_storage:
+    if not setting.shared_storage and setting.route != "recompute":  # recompute reads no spill
         return GramRoute("driver", "the workers cannot read the spill folder: read once out of core here", **base)
     if setting.workers < 1:
         return GramRoute("driver", "no dask worker is up: read once out of core here", **base)
@@ -304,7 +304,7 @@ class RoutedGram:
         from rsa_bridge.app.gram_recompute import recompute_blocked
 
         if self.setting.route != "auto" or not self.setting.shared_storage or self.setting.workers < 1:
-            return None
+            return None  # forced, or the driver's
         blocked = recompute_blocked(self._bound, layer) or self._failed
         forward = None
         if self._bound is not None and self._bound.forward_s is not None:
@@ -411,4 +411,5 @@ def shared_storage(client: Any, spill_dir: Any) -> bool:
     if all(local(str(address)) for address in client.scheduler_info().get("workers", {})):
         return True
     raise RSABridgeError("--gram-tiles with workers on other machines needs --spill-dir DIR on storage every worker "
-                         "mounts at the same path (NFS, Lustre, a shared SSD); give it, or drop --gram-tiles")
+                         "mounts at the same path (NFS, Lustre, a shared SSD); give it, add --gram-route recompute "
+                         "(the workers then read the stimuli, not the spill), or drop --gram-tiles")
