@@ -35,6 +35,15 @@ def test_planner_break_even(per_image, rate, route):
     assert ("cheaper: " if route == "recompute" else "reading is cheaper: ") in got.reason
 
 
+def test_planner_counts_the_workers_caches():
+    # a 1,508-byte layer and a 1,508-byte budget: panels of 9, 9, 9, 2; each of 2 workers keeps the whole layer
+    kept = plan_gram_route(29, 13, GramSetting(2, True, 29 * 13 * 4), costs=RouteCosts(1e-3, 1.0, "given"))
+    assert kept.panels == 4 and kept.recompute_images == 116 and kept.forward_s == pytest.approx(58e-3)
+    assert "58 image forwards (116 without the workers' caches) instead of" in kept.reason
+    one = plan_gram_route(29, 13, GramSetting(1, True, 29 * 13 * 4), costs=RouteCosts(1e-3, 1.0, "given"))
+    assert one.forward_s == pytest.approx(29e-3) and "cheaper: 29 x 1 ms = 0.029 s" in one.reason
+
+
 def test_planner_recompute_blocked_or_forced():
     blocked = plan_gram_route(29, 13, SETTING, costs=RouteCosts(1e-9, 1.0, "given", blocked="the layer is sketched"))
     assert blocked.route == "tiles" and "recompute cannot run: the layer is sketched" in blocked.reason
@@ -200,9 +209,10 @@ def test_cli_recompute_equals_serial(tmp_path, capsys):
         assert "network: squeezenet1_0 (none) rebuilt by name, state SHA-256 " in b.attrs["gram_paths"]
     with xr.open_dataset(tmp_path / "recomputed" / "results.nc") as results:
         routes = results.attrs["gram_routes"]
-        assert routes.startswith("layer000.f32: recompute (6 tiles of 3 panels <= 4 stimuli on 2 worker(s): 36 image "
-                                 f"forwards instead of {36 * 96 * 109 * 109 * 4} bytes read (3.00x the file); "
-                                 "cheaper: 36 x ")
+        # the budget holds the whole layer: each worker runs each image at most once, 2 x 12 < 36 forwards
+        assert routes.startswith("layer000.f32: recompute (6 tiles of 3 panels <= 4 stimuli on 2 worker(s): 24 image "
+                                 "forwards (36 without the workers' caches) instead of "
+                                 f"{36 * 96 * 109 * 109 * 4} bytes read (3.00x the file); cheaper: 24 x ")
         assert "at 1 B/s (given: --gram-read-rate)" in routes
         assert "'route': 'auto'" in results.attrs["gram_route_setting"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("rsa-bridge-spill")] == []

@@ -17,14 +17,15 @@ picks one of three routes (:data:`ROUTES`) and says which and why in bytes, flop
 **Recompute or read** (:class:`RouteCosts`, known before the layer's Gram): the tiles read ``tile_read_bytes`` at
 the workers' read rate (``--gram-read-rate``, else measured by one worker reading up to :data:`PROBE_BYTES` of the
 layer's spill file, the quickest of :data:`PROBE_READS` reads), ``read_s = tile_read_bytes / rate``; recomputing
-costs ``forward_s = recompute_images * t``, with ``t`` the decode + forward seconds per image measured on the
-driver's own pass (the whole pass, stopped after its last layer: an upper bound for earlier layers). Both routes
-run the same products, so ``recompute`` wins when ``forward_s < read_s``, i.e. when one image's forward pass is
-quicker than reading its ``n_units * 4`` bytes: slow shared storage, cheap networks, wide layers. ``--gram-route
-tiles`` / ``recompute`` overrules the costs (``recompute`` is refused before the forward pass when the workers
-cannot rebuild the network or read the images). The driver still spills a layer that goes to ``recompute``: the
-route is chosen from the forward time of that same pass, so the spill is written before the choice (and stays the
-fallback).
+costs ``forward_s = images * t``, with ``images`` = ``recompute_images`` (``min(recompute_images, workers * n)``
+when a worker's batch cache, the gram budget, holds the whole layer) and ``t`` the decode + forward seconds per
+image measured on the driver's own pass (the whole pass, stopped after its last layer: an upper bound for earlier
+layers). Both routes run the same products, so ``recompute`` wins when ``forward_s < read_s``, i.e. when one
+image's forward pass is quicker than reading its ``n_units * 4`` bytes: slow shared storage, cheap networks, wide
+layers. ``--gram-route tiles`` / ``recompute`` overrules the costs (``recompute`` is refused before the forward
+pass when the workers cannot rebuild the network or read the images). The driver still spills a layer that goes to
+``recompute``: the route is chosen from the forward time of that same pass, so the spill is written before the
+choice (and stays the fallback).
 
 The routes the planner chose are recorded in the results' attrs (``gram_routes``, one line per spilled layer
 in the order they ran, plus the layers kept in memory in the model RDMs' ``gram_paths``).
@@ -202,12 +203,15 @@ def plan_gram_route(n: int, n_units: int, setting: GramSetting, in_memory: bool 
     shape = (f"{len(plan.tiles)} tiles of {len(plan.bounds)} panels <= {plan.panel_rows} stimuli on "
              f"{setting.workers} worker(s): ")
     reading = f"{read} bytes read ({read / base['file_bytes']:.2f}x the file)"
-    route, weighed, read_s, forward_s = _weigh(setting, costs, read, recompute)
+    # a worker whose batch cache (the gram budget) holds the whole layer runs each image at most once
+    kept = min(recompute, setting.workers * n) if base["file_bytes"] <= setting.panel_budget else recompute
+    route, weighed, read_s, forward_s = _weigh(setting, costs, read, kept)
+    forwards = f"{kept} image forwards" + ("" if kept == recompute else f" ({recompute} without the workers' caches)")
     if route == "recompute":
-        reason = f"{shape}{recompute} image forwards instead of {reading}; {weighed}"
+        reason = f"{shape}{forwards} instead of {reading}; {weighed}"
     else:
         reason = (f"{shape}{reading}, {base['flops'] / setting.workers:.3g} multiply-adds per worker; recompute "
-                  f"would run {recompute} image forwards instead{'; ' + weighed if weighed else ''}")
+                  f"would run {forwards} instead{'; ' + weighed if weighed else ''}")
     return GramRoute(route, reason, panels=len(plan.bounds), tiles=len(plan.tiles), tile_read_bytes=read,
                      recompute_images=recompute, workers=setting.workers, read_s=read_s, forward_s=forward_s, **base)
 
