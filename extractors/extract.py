@@ -198,26 +198,40 @@ def run_plan(plan: _Plan, on_device: bool = False) -> Iterator[tuple[int, int, d
     bar = progress_bar(total=n, unit="img", desc=f"{plan.info.name} activations", progress=plan.progress)
     try:
         for start, stop, x in prefetch_batches(_feeder(plan), n, plan.batch_size, plan.workers):
-            x = x.to(plan.device)
-            outputs = run_recorded(plan.model, x, layer_map, stop_early=True)
-            batch: dict[str, torch.Tensor] = {}
-            with torch.inference_mode():
-                for name, path in plan.layers:
-                    out = _check_output(name, path, outputs[name], stop - start)
-                    out = _pooled(plan.model, plan.info, name, path, out)
-                    if tuple(out.shape[1:]) != plan.unit_shapes[name]:
-                        raise RSABridgeError(
-                            f"layer {name!r} outputs shape {tuple(out.shape[1:])} for stimuli "
-                            f"{start}..{stop - 1} but {plan.unit_shapes[name]} for the first; "
-                            "preprocess every stimulus to one size"
-                        )
-                    target = plan.device if on_device else torch.device("cpu")
-                    batch[name] = out.reshape(stop - start, -1).to(target, torch.float32)
-            del outputs
+            batch = _forward(plan, layer_map, start, stop, x, on_device)
             yield start, stop, batch
             bar.update(stop - start)
     finally:
         bar.close()
+
+
+def _forward(plan: _Plan, layer_map: dict[str, str], start: int, stop: int, x: torch.Tensor,
+             on_device: bool) -> dict[str, torch.Tensor]:
+    """One batch ``x`` (stimuli ``start:stop``) through the network: {name: (B, n_units) float32}."""
+    x = x.to(plan.device)
+    outputs = run_recorded(plan.model, x, layer_map, stop_early=True)
+    batch: dict[str, torch.Tensor] = {}
+    with torch.inference_mode():
+        for name, path in plan.layers:
+            out = _check_output(name, path, outputs[name], stop - start)
+            out = _pooled(plan.model, plan.info, name, path, out)
+            if tuple(out.shape[1:]) != plan.unit_shapes[name]:
+                raise RSABridgeError(
+                    f"layer {name!r} outputs shape {tuple(out.shape[1:])} for stimuli "
+                    f"{start}..{stop - 1} but {plan.unit_shapes[name]} for the first; "
+                    "preprocess every stimulus to one size"
+                )
+            target = plan.device if on_device else torch.device("cpu")
+            batch[name] = out.reshape(stop - start, -1).to(target, torch.float32)
+    del outputs
+    return batch
+
+
+def forward_rows(plan: _Plan, start: int, stop: int) -> dict[str, torch.Tensor]:
+    """The float32 CPU rows {name: (stop - start, n_units)} of stimuli ``start:stop`` as :func:`run_plan` makes
+    them (same decoding, layout and early stop), for one batch: the ``recompute`` Gram route's workers
+    (:mod:`rsa_bridge.app.gram_recompute`) run the driver's batches again with it."""
+    return _forward(plan, dict(plan.layers), start, stop, _feeder(plan)(start, stop), False)
 
 
 def extract_batches(

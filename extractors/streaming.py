@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +150,25 @@ class _DiskStore:
         self.path.unlink(missing_ok=True)
 
 
+@dataclass
+class SpilledPass:
+    """What a ``spilled_gram`` that has a ``bind_pass`` method is told of the pass (the ``recompute`` Gram route,
+    :mod:`rsa_bridge.app.gram_recompute`): given before the forward pass, ``forward_s`` filled in after it.
+
+    Attributes:
+        images, transform: as given to :func:`stream_rdms`; plan: its extraction plan (model, inputs, layers,
+            batch size, device, memory layout); sketched: layers reduced by a count sketch.
+        forward_s: seconds of decoding and forward passes over the ``n`` stimuli, measured on this pass (the
+            spill writes and sums excluded); None before the pass.
+    """
+
+    images: Any
+    transform: Transform | None
+    plan: Any
+    sketched: frozenset
+    forward_s: float | None = None
+
+
 def _centring(center: str | None, means: torch.Tensor | None, col_sums: torch.Tensor | None, n: int) -> Centring:
     """The :class:`rsa_bridge.gram_panels.Centring` of a metric's centring (``row``, ``column`` or None)."""
     if center == "row":
@@ -158,7 +179,7 @@ def _centring(center: str | None, means: torch.Tensor | None, col_sums: torch.Te
 
 
 def _layer_gram(store: Any, square: np.ndarray, precision: str, centring: Centring, options: RDMOptions,
-                spilled_gram: Callable[..., dict] | None = None) -> dict:
+                spilled_gram: Callable[..., dict] | None = None, layer: str = "") -> dict:
     """Fill ``square`` with a CPU layer's full symmetric float64 Gram; return what it read and computed."""
     if isinstance(store, _MemoryStore):
         x = store.data.numpy()
@@ -166,7 +187,8 @@ def _layer_gram(store: Any, square: np.ndarray, precision: str, centring: Centri
         return {"path": "in memory (syrk)", "flops": x.shape[0] ** 2 * x.shape[1], "planned": 0, "read": 0}
     reader = store.reader()
     if spilled_gram is not None:
-        return {**spilled_gram(reader, store.plan, precision, centring, square), "flops": store.n ** 2 * store.width}
+        return {**spilled_gram(reader, store.plan, precision, centring, square, layer=layer),
+                "flops": store.n ** 2 * store.width}
     unit_block_gram(reader, store.plan, precision, centring=centring, out=square, chunk_bytes=options.chunk_bytes)
     return {"path": f"out of core: {store.plan.describe()}", "flops": store.n ** 2 * store.width,
             "planned": store.plan.planned_bytes, "read": reader.bytes_read}
@@ -223,10 +245,11 @@ def stream_rdms(
             below, so only one (n, n) Gram/RDM exists at a time instead of the (L, n, n) array.
         spilled_gram: computes a spilled layer's Gram instead of this process, e.g. as dask tiles
             (:func:`rsa_bridge.app.gram_tiles.tile_executor`): called as ``spilled_gram(reader, plan, precision,
-            centring, square)`` with the layer's :class:`rsa_bridge.gram_panels.PanelReader` (its ``path`` on
-            storage the workers share: ``options.spill_dir``), :class:`rsa_bridge.gram_blocks.BlockPlan` and
+            centring, square, layer=NAME)`` with the layer's :class:`rsa_bridge.gram_panels.PanelReader` (its
+            ``path`` on storage the workers share: ``options.spill_dir``), :class:`rsa_bridge.gram_blocks.BlockPlan` and
             :class:`rsa_bridge.gram_panels.Centring`; it fills ``square`` with the full (n, n) Gram and returns
-            ``{"path": str, "planned": bytes, "read": bytes}`` (recorded in the attrs).
+            ``{"path": str, "planned": bytes, "read": bytes}`` (recorded in the attrs). When it has a
+            ``bind_pass`` method, that is called with a :class:`SpilledPass` before the forward pass.
         old_keywords: the options as separate keywords (``metric=``, ``batch_size=``, ...) of earlier releases
             are removed: any is a TypeError naming the RDMOptions field to use.
 
@@ -290,6 +313,9 @@ def stream_rdms(
     steps = {name: {TIME_STEP: int(plan.layer_attrs(name, path).get(TIME_STEP, 0))}
              for name, path in plan.layers} if plan.per_call() else {}
     io: dict[str, dict] = {}
+    bound = SpilledPass(images, transform, plan, frozenset(sketches)) if hasattr(spilled_gram, "bind_pass") else None
+    if bound is not None:  # e.g. the recompute route's checks, before the forward pass
+        spilled_gram.bind_pass(bound)
     with spill_folder("rsa-bridge-spill-", options.spill_dir) as folder:  # sweeps killed runs' folders
         stores: dict[str, Any] = {
             name: _MemoryStore(n, width[name], plan.device) if name in in_memory
@@ -301,7 +327,9 @@ def stream_rdms(
                         for name in names if check_metric(gram_metric[name]).center == "column"}
             with torch.inference_mode():
                 timing.begin("decode_forward")
+                pass_start, writing_s = time.perf_counter(), 0.0
                 for start, stop, batch in run_plan(plan, on_device=True):
+                    body_start = time.perf_counter()
                     for name in names:
                         values = batch.pop(name)
                         check_finite_rows(values, ids, start)
@@ -316,6 +344,9 @@ def stream_rdms(
                             col_sums[name] += values.sum(dim=0, dtype=torch.float64)
                         stores[name].write(start, stop, values)
                         del values
+                    writing_s += time.perf_counter() - body_start
+                if bound is not None:
+                    bound.forward_s = time.perf_counter() - pass_start - writing_s
                 timing.end("decode_forward")
                 timing.begin("gram_rdm")
                 bar = progress_bar(total=sum(width.values()), unit="unit", unit_scale=True, desc="layer RDMs",
@@ -327,7 +358,7 @@ def stream_rdms(
                         if plan.device.type == "cpu" or name not in in_memory:  # numpy BLAS (syrk / panels)
                             centring = _centring(check_metric(gram_metric[name]).center, means,
                                                  col_sums.get(name), n)
-                            done = _layer_gram(stores[name], square, precision, centring, options, spilled_gram)
+                            done = _layer_gram(stores[name], square, precision, centring, options, spilled_gram, name)
                             acc = GramAccumulator.filled(torch.from_numpy(square), gram_metric[name], width[name])
                             bar.update(width[name])
                             io[name] = done

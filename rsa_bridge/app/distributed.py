@@ -171,7 +171,7 @@ def connect(scheduler: Any = None) -> Iterator[Any]:
 
 
 def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None = None, *, scheduler: Any = None,
-                 progress: bool | None = None, cache: Any = None, gram_tiles: bool = False, **options):
+                 progress: bool | None = None, cache: Any = None, gram_tiles: Any = False, **options):
     """:func:`rsa_bridge.app.pipeline.compare_models` with the model RDMs and the statistics' samples as dask tasks.
 
     Args:
@@ -184,10 +184,11 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
         options: every other keyword of :func:`rsa_bridge.app.pipeline.compare_models` (``network``,
             ``dataset``, ``rdm``, ``stats`` ...; ``network.cache`` counts when ``cache`` is None): one dict, given as it is to the workers' and
             to the client's ``compare_models``; an unknown keyword is a TypeError.
-        gram_tiles: instead of one task per model, run the forward passes here and each layer's Gram where
+        gram_tiles: True or a :class:`rsa_bridge.app.gram_routes.GramTiles` (route, read rate): instead of one
+            task per model, run the forward passes here and each layer's Gram where
             :func:`rsa_bridge.app.gram_routes.plan_gram_route` puts it (in memory here, or as dask tiles of its
-            spilled activations on storage the workers share: ``rdm.spill_dir``); the routes go to the
-            results' attrs ``gram_routes``.
+            spilled activations on storage the workers share: ``rdm.spill_dir``, or as dask tiles that recompute
+            the forward pass per panel); the routes go to the results' attrs ``gram_routes``.
 
     Returns:
         The :class:`rsa_bridge.app.pipeline.CompareResult` that the serial ``compare_models`` gives, with
@@ -225,7 +226,11 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
     if stats is not None and stats.progress is None and progress is not None:  # progress= covers the statistics
         options["stats"] = replace(stats, progress=progress)
     if gram_tiles:
-        return _compare_tiled(names, areas_wanted, scheduler, progress, replace(network, cache=cache), options)
+        from rsa_bridge.app.gram_routes import GramTiles
+
+        tiles = gram_tiles if isinstance(gram_tiles, GramTiles) else GramTiles()
+        return _compare_tiled(names, areas_wanted, (scheduler, tiles), progress, replace(network, cache=cache),
+                              options)
     with connect(scheduler) as client:
         futures = [client.submit(model_rdms_task, name, area_names, ds, None if models is None else models[k],
                                  options, root, pure=False)
@@ -243,22 +248,31 @@ def compare_many(model_names: Sequence[str], areas_wanted: Sequence[str] | None 
             return compare_models(names, areas_wanted, **options, network=network, progress=False)
 
 
-def _compare_tiled(names: list, areas_wanted: Any, scheduler: Any, progress: bool | None, network: NetworkOptions,
+def _compare_tiled(names: list, areas_wanted: Any, where: tuple, progress: bool | None, network: NetworkOptions,
                    options: dict):
-    """``compare_many(gram_tiles=True)``: forward passes here, each layer's Gram routed by the planner."""
+    """``compare_many(gram_tiles=...)``: forward passes here, each layer's Gram routed by the planner;
+    ``where``: (scheduler, :class:`rsa_bridge.app.gram_routes.GramTiles`)."""
     from rsa_bridge.app.gram_routes import GramSetting, RoutedGram, shared_storage, use_spilled_gram
     from rsa_bridge.app.pipeline import compare_models
     from rsa_bridge.options import RDMOptions
     from rsa_bridge.stats.dask_bootstrap import DaskExecutor
     from rsa_bridge.stats.executors import use_executor
 
+    scheduler, tiles = where
     rdm = options.get("rdm") or RDMOptions()
     options.pop("network", None)
     with connect(scheduler) as client:
-        shared = shared_storage(client, rdm.spill_dir)  # refused here, before any forward pass
+        if tiles.route == "recompute":  # the workers read the stimuli, not the spill: no --spill-dir needed
+            shared = rdm.spill_dir is not None
+        else:
+            shared = shared_storage(client, rdm.spill_dir)  # refused here, before any forward pass
         workers = len(client.scheduler_info().get("workers", {}))
-        routed = RoutedGram(client, GramSetting(workers, shared, rdm.gram_budget_bytes), rdm.chunk_bytes)
-        with use_executor(DaskExecutor(client, scheduler_label(scheduler, client))), use_spilled_gram(routed):
-            result = compare_models(names, areas_wanted, **options, network=network, progress=progress)
+        setting = GramSetting(workers, shared, rdm.gram_budget_bytes, tiles.route, tiles.read_rate)
+        routed = RoutedGram(client, setting, rdm.chunk_bytes)
+        try:
+            with use_executor(DaskExecutor(client, scheduler_label(scheduler, client))), use_spilled_gram(routed):
+                result = compare_models(names, areas_wanted, **options, network=network, progress=progress)
+        finally:
+            routed.close()
     result.results.attrs.update(routed.attrs())
     return result

@@ -135,7 +135,8 @@ def tile_executor(client: Any, budget_bytes: float) -> Callable[..., dict]:
         RSABridgeError: the budget cannot hold three one-stimulus panels of the layer (:func:`plan_panels`).
     """
 
-    def run(reader: PanelReader, blocks: Any, precision: str, centring: Centring, out: np.ndarray) -> dict:
+    def run(reader: PanelReader, blocks: Any, precision: str, centring: Centring, out: np.ndarray,
+            layer: str = "") -> dict:
         plan = plan_panels(blocks.n, blocks.n_units, budget_bytes)
         _, report = dask_gram(client, reader.path, plan, precision, centring=centring, block_units=reader.block_units,
                               out=out)

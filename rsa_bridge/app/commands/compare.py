@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rsa_bridge.app.argtypes import count, real, seed
+from rsa_bridge.app.gram_routes import ROUTE_CHOICES
 
 import argparse
 from pathlib import Path
@@ -139,6 +140,14 @@ def register(subparsers) -> None:
     tiles.add_argument("--gram-tiles", action="store_true",
                        help="with --scheduler: run the forward pass here and each spilled layer's Gram as dask tiles "
                             "(the plan per layer is recorded in results.nc as gram_routes)")
+    tiles.add_argument("--gram-route", choices=ROUTE_CHOICES, default="auto",
+                       help="with --gram-tiles: auto (default) reads a spilled layer's panels from the spill folder "
+                            "(tiles) or recomputes them on the workers (recompute), whichever the measured costs "
+                            "say is cheaper; tiles or recompute forces one")
+    tiles.add_argument("--gram-read-rate", type=real("--gram-read-rate", minimum=0, open_ends=True),
+                       metavar="BYTES/S", default=None,
+                       help="with --gram-tiles: bytes per second the workers read the spill folder at, for the "
+                            "tiles-or-recompute choice (default: measured per layer by one worker)")
     tiles.add_argument("--spill-dir", type=Path, metavar="DIR",
                        help="folder for the spilled activations (default: the system temp folder); with "
                             "--gram-tiles on several machines, storage every worker mounts at the same path")
@@ -246,11 +255,19 @@ def _run(args: argparse.Namespace) -> int:
         if args.model is None:
             raise RSABridgeError("say which model to score: --model NAME or --model-rdms FILE")
         runner = compare_models
+        if not getattr(args, "gram_tiles", False) and (getattr(args, "gram_route", "auto") != "auto"
+                                                       or getattr(args, "gram_read_rate", None) is not None):
+            raise RSABridgeError("--gram-route and --gram-read-rate choose where --gram-tiles runs a layer's Gram: "
+                                 "add --gram-tiles --scheduler ADDRESS, or drop them")
         if getattr(args, "scheduler", None):
             from functools import partial
 
             from rsa_bridge.app.distributed import compare_many
-            runner = partial(compare_many, scheduler=args.scheduler, gram_tiles=getattr(args, "gram_tiles", False))
+            from rsa_bridge.app.gram_routes import GramTiles
+
+            tiled = getattr(args, "gram_tiles", False) and GramTiles(getattr(args, "gram_route", "auto"),
+                                                                     getattr(args, "gram_read_rate", None))
+            runner = partial(compare_many, scheduler=args.scheduler, gram_tiles=tiled)
         elif getattr(args, "gram_tiles", False):
             raise RSABridgeError("--gram-tiles runs the Grams on a dask cluster: add --scheduler ADDRESS (or local:2)")
         if selection is not None:
