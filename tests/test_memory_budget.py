@@ -158,3 +158,15 @@ def test_buffered_float64_gram_equals_numpy_and_the_unbuffered_cast(centre):
         a = _chunk(x, cols_slice, np.float64, centring, 0, 0, buffer)
         b = _chunk(x, cols_slice, np.float64, centring, 0, 0)
         assert a.flags.c_contiguous and np.array_equal(a, b)  # one pass, the same float64 values
+
+
+@pytest.mark.parametrize("shape", [(7, 13), (64, 1000), (3, 1)])
+def test_float64_sums_through_the_reused_buffer_are_torchs_bits(shape):
+    from extractors.streaming import float64_sum
+
+    scratch: list = []
+    for seed in range(3):  # the buffer is reused (and grown) across calls
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * 10 ** seed
+        for dim in (0, 1):
+            assert torch.equal(float64_sum(x, dim, scratch), x.sum(dim=dim, dtype=torch.float64))
+    assert float64_sum(torch.ones(2, 2), 1, [])[0].item() == 2.0
