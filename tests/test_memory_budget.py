@@ -170,3 +170,24 @@ def test_float64_sums_through_the_reused_buffer_are_torchs_bits(shape):
         for dim in (0, 1):
             assert torch.equal(float64_sum(x, dim, scratch), x.sum(dim=dim, dtype=torch.float64))
     assert float64_sum(torch.ones(2, 2), 1, [])[0].item() == 2.0
+
+
+@pytest.mark.parametrize("extra_thread", [False, True])
+def test_the_command_line_exits_with_its_code_after_the_atexit_handlers(tmp_path, extra_thread):
+    # `rsa-bridge` with no command prints its help and returns 2; the process must still run the atexit
+    # handlers (timings file, temporary folders), flush stdout, and, while another non-daemon thread works,
+    # wait for it (a normal exit) instead of ending at once
+    import subprocess
+    import sys
+
+    marker, worker = tmp_path / "atexit.txt", tmp_path / "thread.txt"
+    code = (
+        "import atexit, sys, threading, time\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        + (f"threading.Thread(target=lambda: (time.sleep(0.5), open({str(worker)!r}, 'w').write('done'))).start()\n"
+           if extra_thread else "")
+        + "sys.argv = ['rsa-bridge']\nfrom rsa_bridge.app.cli import run\nrun()\nprint('not reached')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "usage: rsa-bridge" in proc.stdout and "not reached" not in proc.stdout
+    assert marker.read_text() == "ran"
+    assert worker.exists() == extra_thread  # the thread finished: the exit waited for it
