@@ -222,7 +222,9 @@ def save(args, sets, rows, job_rows, rates, n_units) -> None:
     print(json.dumps(summary, indent=1))
     if args.json:
         argv = [Path(a).name if os.path.isabs(a) else a for a in sys.argv[1:]]  # no machine paths in results
-        meta = {"command": "PYTHONPATH=. python benchmarks/bench_forward.py " + " ".join(argv),
+        omp = os.environ.get("OMP_NUM_THREADS")
+        meta = {"command": (f"OMP_NUM_THREADS={omp} " if omp else "") + "PYTHONPATH=. python benchmarks/bench_forward.py "
+                + " ".join(argv), "omp_num_threads": omp or "unset",
                 "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                 "model": args.model, "weights": "none", "syrk_flops_per_wall_s": round(rates[0]),
                 "syrk_flops_per_cpu_s": round(rates[1]), "gram_units": n_units}

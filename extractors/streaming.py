@@ -53,7 +53,8 @@ from rsa_bridge.gram import GramAccumulator, block_width, check_finite_rows, che
 from rsa_bridge.gram_blocks import BlockPlan, plan_blocks, unit_block_gram
 from rsa_bridge.gram_panels import NO_CENTRING, Centring, PanelReader, symmetric_gram
 # DEFAULT_MEMORY_BUDGET: re-exported from its old place
-from rsa_bridge.options import AUTO_MEMORY_BUDGET, DEFAULT_MEMORY_BUDGET, RDMOptions, options_from_keywords  # noqa: F401
+from rsa_bridge.options import (AUTO_MEMORY_BUDGET, DEFAULT_MEMORY_BUDGET, RDMOptions,  # noqa: F401
+                                options_from_keywords)
 from extractors.inputs import Transform
 from rsa_bridge.errors import RSABridgeError
 from rsa_bridge.progress import progress_bar
@@ -66,6 +67,7 @@ from rsa_bridge.time_steps import TIME_STEP
 from rsa_bridge.budget import check_activation_disk
 from rsa_bridge import timing
 from extractors.sketch import SKETCH_METHOD, CountSketch  # noqa: F401  (also importable from here)
+
 
 class _MemoryStore:
     """A layer's (n, width) float32 activations in memory on ``device``."""
@@ -124,6 +126,14 @@ def float64_sum(values: torch.Tensor, dim: int, scratch: list) -> torch.Tensor:
     if not scratch or scratch[0].numel() < values.numel() or scratch[0].device != values.device:
         scratch[:] = [torch.empty(values.numel(), dtype=torch.float64, device=values.device)]
     return scratch[0][:values.numel()].view(values.shape).copy_(values).sum(dim=dim)
+
+
+def device_budget(budget: float, device: torch.device, given: bool) -> float:
+    """The activation budget on ``device``: an automatic budget (``given`` False) on a CUDA device is at most a
+    quarter of that device's free memory (it was sized from the host's); a given one is kept as it is."""
+    if given or device.type != "cuda":
+        return budget
+    return min(budget, 0.25 * float(torch.cuda.mem_get_info(device)[0]))
 
 
 def _centring(center: str | None, means: torch.Tensor | None, col_sums: torch.Tensor | None, n: int) -> Centring:
@@ -239,6 +249,7 @@ def stream_rdms(
     memory_budget = options.budget_bytes  # None: sized from the memory available now (recorded in the attrs)
     plan = prepare_plan(model, images, layers, batch_size, device, transform, progress, stimulus_ids,
                         FeedOptions(decode_workers=options.decode_workers))
+    memory_budget = device_budget(memory_budget, plan.device, options.memory_budget is not None)
     ids, n = list(plan.inputs.ids), len(plan.inputs)
     if n < 3:
         raise RSABridgeError(f"an RDM needs at least 3 stimuli; got {n}")

@@ -67,14 +67,6 @@ class Centring:
     def active(self) -> bool:
         return self.row_means is not None or self.col_means is not None
 
-    def apply(self, chunk: np.ndarray, first_row: int, first_col: int) -> None:
-        """Centre ``chunk`` (rows ``first_row``.., units ``first_col``.. of the layer) in place, in its dtype."""
-        rows, cols = chunk.shape
-        if self.row_means is not None:
-            chunk -= self.row_means[first_row:first_row + rows, None].astype(chunk.dtype)
-        if self.col_means is not None:
-            chunk -= self.col_means[None, first_col:first_col + cols].astype(chunk.dtype)
-
 
 NO_CENTRING = Centring()
 
@@ -156,21 +148,14 @@ def _cast_width(rows: int, chunk_bytes: int, itemsize: int) -> int:
 
 def _chunk(x: np.ndarray, cols: slice, dtype: type, centring: Centring, first_row: int,
            first_col: int = 0, buffer: np.ndarray | None = None) -> np.ndarray:
-    """Columns ``cols`` of ``x`` (layer units ``first_col + cols``) in ``dtype``, centred; a view when nothing
-    needs changing, else a copy: into the C-ordered ``buffer`` (a flat array of at least rows x cols values of
-    ``dtype``, reused chunk after chunk: no fresh pages to fault in) when given. The cast and the row
-    centring are one pass (``np.subtract`` with a float32 operand casts it first: the same values as a cast
-    followed by the subtraction)."""
+    """Columns ``cols`` of ``x`` (layer units ``first_col + cols``) in ``dtype``, centred: a view when nothing
+    needs changing, else a C-ordered copy, in ``buffer`` (a flat ``dtype`` array of at least rows x cols values,
+    reused chunk after chunk: no fresh pages to fault in) when given. Cast and row centring are one pass
+    (``np.subtract`` casts its float32 operand first: the values of a cast followed by the subtraction)."""
     part = x[:, cols]
     if not centring.active and part.dtype == dtype:
         return part
-    if buffer is None:
-        if not centring.active:
-            return part.astype(dtype)
-        part = part.astype(dtype, copy=True)
-        centring.apply(part, first_row, first_col + cols.start)
-        return part
-    out = buffer[:part.size].reshape(part.shape)
+    out = np.empty(part.shape, dtype) if buffer is None else buffer[:part.size].reshape(part.shape)
     if centring.row_means is not None:
         np.subtract(part, centring.row_means[first_row:first_row + part.shape[0], None].astype(dtype), out=out)
     else:

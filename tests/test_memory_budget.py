@@ -191,3 +191,13 @@ def test_the_command_line_exits_with_its_code_after_the_atexit_handlers(tmp_path
     assert proc.returncode == 2 and "usage: rsa-bridge" in proc.stdout and "not reached" not in proc.stdout
     assert marker.read_text() == "ran"
     assert worker.exists() == extra_thread  # the thread finished: the exit waited for it
+
+
+def test_an_automatic_budget_on_a_cuda_device_is_bounded_by_its_free_memory(monkeypatch):
+    from extractors.streaming import device_budget
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (4 * GIB, 80 * GIB))  # 4 GiB free
+    assert device_budget(2 * GIB, torch.device("cuda", 0), given=False) == 1 * GIB
+    assert device_budget(512 * MIB, torch.device("cuda", 0), given=False) == 512 * MIB
+    assert device_budget(2 * GIB, torch.device("cuda", 0), given=True) == 2 * GIB      # --memory-budget wins
+    assert device_budget(2 * GIB, torch.device("cpu"), given=False) == 2 * GIB
