@@ -265,10 +265,12 @@ class StatsOptions:
 
     def __post_init__(self) -> None:
         from rsa_bridge.limits import check_seed
-        from rsa_bridge.stats.time_inference import TimeInferenceOptions
 
-        if self.time is not None and not isinstance(self.time, TimeInferenceOptions):
-            raise RSABridgeError("time must be a TimeInferenceOptions (rsa_bridge.stats.time_inference) or None")
+        if self.time is not None:  # imported only then: a job without time inference never loads that module
+            from rsa_bridge.stats.time_inference import TimeInferenceOptions
+
+            if not isinstance(self.time, TimeInferenceOptions):
+                raise RSABridgeError("time must be a TimeInferenceOptions (rsa_bridge.stats.time_inference) or None")
 
         for name in ("bootstrap", "permutations"):
             value = getattr(self, name)

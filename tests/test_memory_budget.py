@@ -201,3 +201,17 @@ def test_an_automatic_budget_on_a_cuda_device_is_bounded_by_its_free_memory(monk
     assert device_budget(512 * MIB, torch.device("cuda", 0), given=False) == 512 * MIB
     assert device_budget(2 * GIB, torch.device("cuda", 0), given=True) == 2 * GIB      # --memory-budget wins
     assert device_budget(2 * GIB, torch.device("cpu"), given=False) == 2 * GIB
+
+
+def test_stats_options_check_time_without_importing_it_when_unset():
+    import subprocess
+    import sys
+
+    from rsa_bridge.options import StatsOptions
+
+    with pytest.raises(RSABridgeError, match="TimeInferenceOptions"):
+        StatsOptions(time=5)
+    code = ("import sys; from rsa_bridge.options import StatsOptions; StatsOptions(bootstrap=10); "
+            "print('rsa_bridge.stats.time_inference' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120).stdout.strip() == "False"
