@@ -15,6 +15,9 @@ All in one run (issue 29 part 2), on the same images and the same machine load:
   --no-cache`` in a child process (wall by the parent; its stages from ``RSA_BRIDGE_TIMINGS``), against the
   floor = the plain loop's wall on the same 640 images + the Gram products at the syrk rate measured in the
   same repeat (``scipy.linalg.blas.dsyrk`` on a 640 x 32768 float64 block: n^2 p flops per layer of p units).
+  Also per repeat: the ``gram_rdm`` stage over its syrk floor, the job's wall outside its stages, the memory
+  budget the job used and how many layers it spilled, the forward stage alone (same repeat), and the wall of a
+  child ``python -c "import torch, torchvision"`` (the fixed import cost every torch job pays, not in the floor).
 
 Results: ``--json FILE`` (no machine paths; load average and torch threads recorded).
 
@@ -99,9 +102,10 @@ def image_sets(synthetic: int) -> dict[str, list[Path]]:
     return sets
 
 
-def main_job(timings: Path, extra: list[str] = ()) -> dict:
+def main_job(timings: Path, extra: list[str] = (), root: Path = ROOT) -> dict:
+    """The main job run from the checkout ``root`` (this one, or ``--baseline-root``) in a child process."""
     with tempfile.TemporaryDirectory() as out:
-        env = {**os.environ, "RSA_BRIDGE_TIMINGS": str(timings), "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "RSA_BRIDGE_TIMINGS": str(timings), "PYTHONPATH": str(root)}
         t0, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run([sys.executable, "-m", "rsa_bridge", *MAIN_JOB, *extra, "--out", str(Path(out) / "r")],
                               env=env, cwd=out, capture_output=True, text=True)
@@ -110,8 +114,18 @@ def main_job(timings: Path, extra: list[str] = ()) -> dict:
     if proc.returncode:
         raise SystemExit(f"main job failed: {proc.stderr[-500:]}")
     record = json.loads(timings.read_text())
-    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-            "stages": {k: {m: round(v[m], 3) for m in ("wall_s", "cpu_s")} for k, v in record["stages"].items()}}
+    stages = {k: {m: round(v[m], 3) for m in ("wall_s", "cpu_s")} for k, v in record["stages"].items()}
+    forward = record["stages"].get("decode_forward", {})
+    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "stages": stages,
+            "outside_stages_wall_s": round(wall - sum(v["wall_s"] for v in stages.values()), 3),
+            "memory_budget_bytes": forward.get("memory_budget_bytes"), "spilled_layers": forward.get("spilled_layers")}
+
+
+def import_seconds() -> float:
+    """Wall seconds of a child ``python -c "import torch, torchvision"``: the fixed import cost of any torch job."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, torchvision"], check=True)
+    return round(time.perf_counter() - t0, 3)
 
 
 def main() -> None:
@@ -123,6 +137,9 @@ def main() -> None:
     parser.add_argument("--no-main-job", action="store_true")
     parser.add_argument("--job-arg", action="append", default=[], metavar="ARG",
                         help="an extra argument of the main job, e.g. --job-arg=--memory-budget --job-arg=2147483648")
+    parser.add_argument("--baseline-root", type=Path, default=None, metavar="DIR",
+                        help="another checkout (e.g. the main branch): its main job runs right after this one's in "
+                             "every repeat, for a paired before/after at the same load (recorded by git commit)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     model = load_model(args.model, "none").eval()
@@ -160,11 +177,24 @@ def main() -> None:
             gram_floor = len(sets["v4_640_jpeg112"]) ** 2 * n_units / rate
             floor = plain["wall_s"] + gram_floor
             cpu_floor = plain["cpu_s"] + len(sets["v4_640_jpeg112"]) ** 2 * n_units / cpu_rate
+            stage_alone = next(r for r in reversed(rows) if r["images"] == "v4_640_jpeg112"
+                               and r["variant"].startswith("forward stage ("))
             job.update(repeat=rep, syrk_gflop_per_s=round(rate / 1e9, 2), plain_loop_wall_s=plain["wall_s"],
+                       forward_stage_alone_wall_s=stage_alone["wall_s"],
                        gram_floor_s=round(gram_floor, 3),
+                       gram_ratio=round(job["stages"]["gram_rdm"]["wall_s"] / gram_floor, 3),
+                       import_torch_torchvision_s=import_seconds(),
                        floor_s=round(floor, 3), ratio=round(job["wall_s"] / floor, 3),
                        cpu_floor_s=round(cpu_floor, 3), cpu_ratio=round(job["cpu_s"] / cpu_floor, 3),
                        load_avg_1min=round(os.getloadavg()[0], 2))
+            if args.baseline_root is not None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    before = main_job(Path(tmp) / "t.json", args.job_arg, args.baseline_root)
+                commit = subprocess.run(["git", "-C", str(args.baseline_root), "rev-parse", "--short", "HEAD"],
+                                        capture_output=True, text=True).stdout.strip() or "unknown"
+                job["baseline"] = {**before, "commit": commit, "ratio": round(before["wall_s"] / floor, 3),
+                                   "gram_ratio": round(before["stages"]["gram_rdm"]["wall_s"] / gram_floor, 3),
+                                   "load_avg_1min": round(os.getloadavg()[0], 2)}
             job_rows.append(job)
             print(json.dumps(job), flush=True)
         save(args, sets, rows, job_rows, (rate, cpu_rate), n_units)
@@ -182,10 +212,19 @@ def save(args, sets, rows, job_rows, rates, n_units) -> None:
     if job_rows:
         summary["main job wall / floor"] = [r["ratio"] for r in job_rows]
         summary["main job cpu / cpu floor"] = [r["cpu_ratio"] for r in job_rows]
+        summary["gram_rdm stage / its syrk floor"] = [r["gram_ratio"] for r in job_rows]
+        if any("baseline" in r for r in job_rows):
+            summary["baseline job wall / floor"] = [r["baseline"]["ratio"] for r in job_rows if "baseline" in r]
+            summary["baseline gram_rdm / its syrk floor"] = [r["baseline"]["gram_ratio"] for r in job_rows
+                                                             if "baseline" in r]
+        summary["main job wall - torch/torchvision import / floor"] = [
+            round((r["wall_s"] - r["import_torch_torchvision_s"]) / r["floor_s"], 3) for r in job_rows]
     print(json.dumps(summary, indent=1))
     if args.json:
         argv = [Path(a).name if os.path.isabs(a) else a for a in sys.argv[1:]]  # no machine paths in results
-        meta = {"command": "PYTHONPATH=. python benchmarks/bench_forward.py " + " ".join(argv),
+        omp = os.environ.get("OMP_NUM_THREADS")
+        meta = {"command": (f"OMP_NUM_THREADS={omp} " if omp else "") + "PYTHONPATH=. python benchmarks/bench_forward.py "
+                + " ".join(argv), "omp_num_threads": omp or "unset",
                 "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                 "model": args.model, "weights": "none", "syrk_flops_per_wall_s": round(rates[0]),
                 "syrk_flops_per_cpu_s": round(rates[1]), "gram_units": n_units}

@@ -43,10 +43,12 @@ class StopForward(Exception):
 def clone_output(obj: Any) -> Any:
     """Detached copies of every tensor in ``obj`` (tensors, and tuples/lists/dicts of them, nested).
 
-    Named tuples keep their type; other objects are returned as they are.
+    Named tuples keep their type; other objects are returned as they are. Tensors are copied into the
+    contiguous (row-major) layout whatever theirs was: a channels-last conv output is then flattened to
+    (batch, units) as a view, not by a second copy (same values, same unit order).
     """
     if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
+        return obj.detach().clone(memory_format=torch.contiguous_format)
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
         return type(obj)(*(clone_output(v) for v in obj))
     if isinstance(obj, (tuple, list)):

@@ -1,5 +1,3 @@
-import sys
+from rsa_bridge.app.cli import run
 
-from rsa_bridge.app.cli import main
-
-sys.exit(main())
+run()

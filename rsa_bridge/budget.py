@@ -278,3 +278,55 @@ def auto_batch_size(per_stimulus_bytes: float, n_stimuli: int, available: float 
             "available; request fewer or earlier layers (--layers), or free memory")
     fit = int(BATCH_SHARE * available // max(per_stimulus_bytes, 1.0))
     return max(1, min(MAX_AUTO_BATCH, int(n_stimuli), fit))
+
+
+#: share of the available memory the streaming engine keeps layer activations in when no budget is given
+ACTIVATION_SHARE = 0.25
+#: bounds of that automatic activation budget: never below the old fixed default, never above 2 GiB (the rest of
+#: a large job's memory goes to its (n, n) squares, the RDM store and the page cache of spilled layers)
+MIN_ACTIVATION_BUDGET = 64 * 2 ** 20
+MAX_ACTIVATION_BUDGET = 2 * 2 ** 30
+#: where Linux says how much memory can be had without swapping
+MEMINFO = Path("/proc/meminfo")
+
+
+def available_memory(meminfo: str | Path | None = None) -> float:
+    """Bytes of memory available now: ``MemAvailable`` of ``meminfo`` (None: :data:`MEMINFO`, Linux's
+    ``/proc/meminfo``), else psutil's estimate.
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+    ...     _ = f.write("MemTotal:  24000000 kB\\nMemAvailable:  1048576 kB\\n")
+    >>> available_memory(f.name) == 2 ** 30
+    True
+    >>> os.unlink(f.name)
+    """
+    try:
+        for line in Path(MEMINFO if meminfo is None else meminfo).read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                parts = line.split()
+                return float(parts[1]) * (1024 if parts[2:3] == ["kB"] else 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    import psutil
+
+    return float(psutil.virtual_memory().available)
+
+
+def auto_memory_budget(available: float | None = None) -> float:
+    """Bytes of float32 activations :func:`extractors.streaming.stream_rdms` keeps in memory when no
+    ``memory_budget`` is given: :data:`ACTIVATION_SHARE` of ``available`` (None: :func:`available_memory` now),
+    at least :data:`MIN_ACTIVATION_BUDGET` (64 MiB) and at most :data:`MAX_ACTIVATION_BUDGET` (2 GiB).
+
+    Layers that fit stay in memory and are one ``syrk`` each; only the rest spill to disk. The 640-stimulus
+    AlexNet job's 8 layers (494,184 units) need 1.26 GB: on a machine with more than 5.1 GB available
+    nothing spills (with the old fixed 64 MiB the five conv layers did).
+
+    >>> auto_memory_budget(16 * 2 ** 30) == 2 ** 31, auto_memory_budget(4 * 2 ** 30) == 2 ** 30
+    (True, True)
+    >>> auto_memory_budget(10 * 2 ** 20) == 64 * 2 ** 20
+    True
+    """
+    if available is None:
+        available = available_memory()
+    return float(min(MAX_ACTIVATION_BUDGET, max(MIN_ACTIVATION_BUDGET, ACTIVATION_SHARE * float(available))))

@@ -67,14 +67,6 @@ class Centring:
     def active(self) -> bool:
         return self.row_means is not None or self.col_means is not None
 
-    def apply(self, chunk: np.ndarray, first_row: int, first_col: int) -> None:
-        """Centre ``chunk`` (rows ``first_row``.., units ``first_col``.. of the layer) in place, in its dtype."""
-        rows, cols = chunk.shape
-        if self.row_means is not None:
-            chunk -= self.row_means[first_row:first_row + rows, None].astype(chunk.dtype)
-        if self.col_means is not None:
-            chunk -= self.col_means[None, first_col:first_col + cols].astype(chunk.dtype)
-
 
 NO_CENTRING = Centring()
 
@@ -155,15 +147,22 @@ def _cast_width(rows: int, chunk_bytes: int, itemsize: int) -> int:
 
 
 def _chunk(x: np.ndarray, cols: slice, dtype: type, centring: Centring, first_row: int,
-           first_col: int = 0) -> np.ndarray:
-    """Columns ``cols`` of ``x`` (layer units ``first_col + cols``) in ``dtype``, centred; a view when nothing
-    needs changing, else a copy."""
+           first_col: int = 0, buffer: np.ndarray | None = None) -> np.ndarray:
+    """Columns ``cols`` of ``x`` (layer units ``first_col + cols``) in ``dtype``, centred: a view when nothing
+    needs changing, else a C-ordered copy, in ``buffer`` (a flat ``dtype`` array of at least rows x cols values,
+    reused chunk after chunk: no fresh pages to fault in) when given. Cast and row centring are one pass
+    (``np.subtract`` casts its float32 operand first: the values of a cast followed by the subtraction)."""
     part = x[:, cols]
-    if not centring.active:
-        return part if part.dtype == dtype else part.astype(dtype)
-    part = part.astype(dtype, copy=True)
-    centring.apply(part, first_row, first_col + cols.start)
-    return part
+    if not centring.active and part.dtype == dtype:
+        return part
+    out = np.empty(part.shape, dtype) if buffer is None else buffer[:part.size].reshape(part.shape)
+    if centring.row_means is not None:
+        np.subtract(part, centring.row_means[first_row:first_row + part.shape[0], None].astype(dtype), out=out)
+    else:
+        np.copyto(out, part)
+    if centring.col_means is not None:
+        out -= centring.col_means[None, first_col + cols.start:first_col + cols.stop].astype(dtype)
+    return out
 
 
 def tile_product(a: np.ndarray, b: np.ndarray | None, precision: str = "float64", *,
@@ -247,10 +246,11 @@ def symmetric_gram(x: np.ndarray, precision: str = "float64", *, out: np.ndarray
     if precision == "float64":
         target = out.T  # Fortran-ordered: dsyrk updates it in place; its upper triangle is out's lower one
         whole = x.dtype == np.float64 and not centring.active
-        width = units if whole else _cast_width(n, chunk_bytes, 8)
+        width = units if whole else min(units, _cast_width(n, chunk_bytes, 8))
+        buffer = None if whole else np.empty(n * width, np.float64)  # one cast buffer for every chunk
         for k in range(0, units, width):
             chunk = np.ascontiguousarray(_chunk(x, slice(k, min(k + width, units)), np.float64, centring, first_row,
-                                                first_col))
+                                                first_col, buffer))
             dsyrk(1.0, chunk.T, beta=1.0, c=target, trans=1, lower=0, overwrite_c=1)
         return out if accumulate else mirror_lower(out)
     rows = strip_rows(n)

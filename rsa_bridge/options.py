@@ -33,8 +33,12 @@ __all__ = ["BOOTSTRAP_OVER", "DEFAULT_CHUNK_BYTES", "DEFAULT_GRAM_BUDGET", "DEFA
 
 #: bytes of one working block of the Gram products (n stimuli x w units in the working precision)
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
-#: bytes of float32 activations kept in memory (on the extraction device) before layers spill to disk
+#: the smallest automatic activation budget (and the fixed default before it was sized from the memory available):
+#: ``RDMOptions(memory_budget=None)`` keeps :func:`rsa_bridge.budget.auto_memory_budget` bytes of activations in
+#: memory, a quarter of the memory available, at least this and at most 2 GiB
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
+#: how an automatic memory budget is described in provenance and errors
+AUTO_MEMORY_BUDGET = "auto: a quarter of the memory available, 64 MiB to 2 GiB"
 #: bytes of the out-of-core Gram's unit-block buffers (RDMOptions.gram_budget None; rsa_bridge.gram_blocks)
 DEFAULT_GRAM_BUDGET = 1024 * 1024 * 1024
 #: RDM working precisions -> bytes per value: a view of :data:`rsa_bridge.precisions.PRECISIONS`
@@ -64,7 +68,7 @@ def check_reduce_units(reduce_units: Any) -> int | None:
     return int(reduce_units)
 
 
-def check_memory_budget(memory_budget: Any, none: str = "the streaming default, 64 MiB") -> float | None:
+def check_memory_budget(memory_budget: Any, none: str = AUTO_MEMORY_BUDGET) -> float | None:
     """``memory_budget`` as bytes >= 0 (``math.inf``: no limit) or None; RSABridgeError otherwise."""
     if memory_budget is None:
         return None
@@ -89,8 +93,9 @@ class RDMOptions:
             (faster; ~1e-6 absolute on correlation distances).
         reduce_units: K: sketch every layer wider than K units to K (None = exact RDMs); reduce_seed: the
             sketches' seed (see :mod:`extractors.streaming`).
-        memory_budget: bytes of float32 activations kept in memory rather than spilled to disk; None = the
-            streaming default (:data:`DEFAULT_MEMORY_BUDGET`, 64 MiB); ``math.inf`` = never spill.
+        memory_budget: bytes of float32 activations kept in memory rather than spilled to disk; None = sized
+            from the memory available when the RDMs are computed (:func:`rsa_bridge.budget.auto_memory_budget`: a
+            quarter of it, 64 MiB to 2 GiB; the RDMs' attrs record the bytes used); ``math.inf`` = never spill.
         batch_size: images per forward pass; None = as many as fit a share of the memory available, at most 64
             (:func:`rsa_bridge.budget.auto_batch_size`; the RDMs' attrs record the size used).
         decode_workers: threads decoding and preprocessing the next batches while the network runs
@@ -171,8 +176,13 @@ class RDMOptions:
 
     @property
     def budget_bytes(self) -> float:
-        """The memory budget in bytes with None resolved to :data:`DEFAULT_MEMORY_BUDGET`."""
-        return DEFAULT_MEMORY_BUDGET if self.memory_budget is None else self.memory_budget
+        """The memory budget in bytes; None is resolved now, from the memory available
+        (:func:`rsa_bridge.budget.auto_memory_budget`), so read it once per job."""
+        if self.memory_budget is not None:
+            return self.memory_budget
+        from rsa_bridge.budget import auto_memory_budget
+
+        return auto_memory_budget()
 
     def cache_fields(self) -> dict:
         """The fields that change the RDMs' values: metric, device type, precision, reduce_units and
@@ -192,7 +202,8 @@ class RDMOptions:
         """Provenance attrs (``rdm_*``) of every field, performance knobs included (what ran; None spelled out)."""
         out = {f"rdm_{k}": v for k, v in asdict(self).items() if k not in ("store", "storage")}
         out["rdm_store_requested"] = self.store  # what ran (rdm_store, rdm_storage) is recorded by compare
-        out.update(rdm_memory_budget=self.budget_bytes, rdm_gram_budget=self.gram_budget_bytes,
+        out.update(rdm_memory_budget=AUTO_MEMORY_BUDGET if self.memory_budget is None else self.memory_budget,
+                   rdm_gram_budget=self.gram_budget_bytes,
                    rdm_spill_dir=str(self.spill_dir or "system temp folder"),
                    rdm_reduce_units="none (exact RDMs)" if self.reduce_units is None else self.reduce_units,
                    rdm_batch_size="auto (memory budget)" if self.batch_size is None else self.batch_size,
@@ -254,10 +265,12 @@ class StatsOptions:
 
     def __post_init__(self) -> None:
         from rsa_bridge.limits import check_seed
-        from rsa_bridge.stats.time_inference import TimeInferenceOptions
 
-        if self.time is not None and not isinstance(self.time, TimeInferenceOptions):
-            raise RSABridgeError("time must be a TimeInferenceOptions (rsa_bridge.stats.time_inference) or None")
+        if self.time is not None:  # imported only then: a job without time inference never loads that module
+            from rsa_bridge.stats.time_inference import TimeInferenceOptions
+
+            if not isinstance(self.time, TimeInferenceOptions):
+                raise RSABridgeError("time must be a TimeInferenceOptions (rsa_bridge.stats.time_inference) or None")
 
         for name in ("bootstrap", "permutations"):
             value = getattr(self, name)

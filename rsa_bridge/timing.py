@@ -187,6 +187,16 @@ def add(name: str, **counts: float) -> None:
             record[key] = record.get(key, 0) + value
 
 
+def note(name: str, **values: float) -> None:
+    """Set values in stage ``name``'s record, the last call's winning (e.g. ``memory_budget_bytes=...``; no-op when
+    timings are off)."""
+    rec = recorder()
+    if rec is None:
+        return
+    with rec.lock:
+        rec.stages.setdefault(name, {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mib": 0.0, "calls": 0}).update(values)
+
+
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Time the block as stage ``name`` (no-op when timings are off); the stage ends on errors too."""

@@ -50,7 +50,9 @@ def test_names_resolve_and_defaults_are_the_documented_ones():
     options = RDMOptions(metric="EUCLIDEAN", precision="Float32", device=torch.device("cuda", 1))
     assert (options.metric, options.precision, options.device, options.device_type) == (
         "euclidean", "float32", "cuda:1", "cuda")
-    assert RDMOptions().budget_bytes == DEFAULT_MEMORY_BUDGET == 64 * 2 ** 20
+    assert DEFAULT_MEMORY_BUDGET == 64 * 2 ** 20 <= RDMOptions().budget_bytes <= 2 * 2 ** 30  # auto: tests/test_memory_budget.py
+    assert RDMOptions(memory_budget=5).budget_bytes == 5
+    assert RDMOptions().attrs()["rdm_memory_budget"].startswith("auto: a quarter of the memory available")
     assert RDMOptions(memory_budget=math.inf).budget_bytes == math.inf
     attrs = RDMOptions(reduce_units=64).attrs()
     assert attrs["rdm_reduce_units"] == 64 and attrs["rdm_metric"] == "correlation"

@@ -70,7 +70,8 @@ def network_rdms(model, stimulus_set, layers: Sequence[str] | None = None, optio
     """Model RDMs (layer, n, n) of a network's layers over a stimulus set, streamed batch by batch.
 
     No layer's (stimulus x unit) matrix is held in memory: see :mod:`extractors.streaming` (two phases,
-    in-memory store up to ``options.memory_budget`` bytes (None: 64 MiB), the rest spilled to a temporary
+    in-memory store up to ``options.memory_budget`` bytes (None: a quarter of the memory available, 64 MiB
+    to 2 GiB), the rest spilled to a temporary
     folder in ``options.spill_dir``, Gram products in torch on ``options.device``). ``options``:
     :class:`rsa_bridge.options.RDMOptions` (metric, precision, reduce_units/reduce_seed sketch, batch size,
     device; recorded in attrs). ``kernels_out``: a dict filled with each layer's centred linear Gram from the

@@ -152,7 +152,8 @@ def register(subparsers) -> None:
                        help="folder for the spilled activations (default: the system temp folder); with "
                             "--gram-tiles on several machines, storage every worker mounts at the same path")
     tiles.add_argument("--memory-budget", type=count("--memory-budget", 2**62), metavar="BYTES", default=None,
-                       help="bytes of activations kept in memory before layers spill to disk (default 64 MiB)")
+                       help="bytes of activations kept in memory before layers spill to disk (default: a quarter of "
+                            "the memory available, 64 MiB to 2 GiB; model_rdms.nc records the bytes used)")
     tiles.add_argument("--gram-budget", type=count("--gram-budget", 2**62, minimum=1), metavar="BYTES", default=None,
                        help="bytes of a spilled layer's Gram buffers: two unit blocks here, three stimulus panels "
                             "per tile task with --gram-tiles (default 1 GiB)")
