@@ -323,21 +323,9 @@ def recompute_gram(client: Any, job: RecomputeJob, layer: str, plan: PanelPlan, 
     shared = client.scatter(centring, broadcast=True, hash=False) if centring.active else centring
     futures = [client.submit(_tile, shared_job, layer, plan.bounds, ij, precision, shared, pure=False)
                for ij in plan.tiles]
-    from dask.distributed import as_completed
+    from rsa_bridge.app.gram_tiles import collect_tiles
 
-    images = forward_s = product_s = 0
-    workers = set()
-    for future in as_completed(futures):
-        done = future.result()
-        (a0, a1), (b0, b1) = plan.bounds[done["ij"][0]], plan.bounds[done["ij"][1]]
-        gram[a0:a1, b0:b1] = done["tile"]
-        images += done["images"]
-        forward_s += done["forward_s"]
-        product_s += done["product_s"]
-        workers.add(done["worker"])
-        future.release()
-        if progress is not None:
-            progress.update(1)
-    report = RecomputeReport(len(futures), planned_images(plan), int(images), float(forward_s), float(product_s),
-                             len(workers))
+    sums, workers = collect_tiles(futures, plan, gram, ("images", "forward_s", "product_s"), progress)
+    report = RecomputeReport(len(futures), planned_images(plan), int(sums["images"]), float(sums["forward_s"]),
+                             float(sums["product_s"]), workers)
     return mirror_upper(gram, step=plan.panel_rows), report

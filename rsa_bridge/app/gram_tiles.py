@@ -110,21 +110,31 @@ def dask_gram(client: Any, path: str | os.PathLike, plan: PanelPlan, precision: 
     gram = np.empty((n, n), dtype=np.float64) if out is None else out
     shared = client.scatter(centring, broadcast=True) if centring.active else centring
     futures = [client.submit(_tile, path, plan, ij, precision, shared, block_units, pure=False) for ij in plan.tiles]
+    sums, workers = collect_tiles(futures, plan, gram, ("read", "read_s", "product_s"))
+    report = TileReport(len(futures), tile_bytes(plan), int(sums["read"]), float(sums["read_s"]),
+                        float(sums["product_s"]), workers)
+    return mirror_upper(gram, step=plan.panel_rows), report
+
+
+def collect_tiles(futures: list, plan: PanelPlan, gram: np.ndarray, totals: tuple[str, ...],
+                  progress: Any = None) -> tuple[dict, int]:
+    """Write each finished tile task's ``tile`` into the (n, n) ``gram`` at its panel pair ``ij`` (the upper
+    half; :func:`rsa_bridge.gram_panels.mirror_upper` completes it), in the order the tasks finish, releasing
+    each; returns the sums of the tasks' ``totals`` (bytes, seconds) and how many workers ran them."""
     from dask.distributed import as_completed
 
-    read = read_s = product_s = 0
-    workers = set()
+    sums, workers = dict.fromkeys(totals, 0), set()
     for future in as_completed(futures):
         done = future.result()
         (a0, a1), (b0, b1) = plan.bounds[done["ij"][0]], plan.bounds[done["ij"][1]]
         gram[a0:a1, b0:b1] = done["tile"]
-        read += done["read"]
-        read_s += done["read_s"]
-        product_s += done["product_s"]
+        for key in totals:
+            sums[key] += done[key]
         workers.add(done["worker"])
         future.release()
-    report = TileReport(len(futures), tile_bytes(plan), int(read), float(read_s), float(product_s), len(workers))
-    return mirror_upper(gram, step=plan.panel_rows), report
+        if progress is not None:
+            progress.update(1)
+    return sums, len(workers)
 
 
 def tile_executor(client: Any, budget_bytes: float) -> Callable[..., dict]:
