@@ -113,8 +113,9 @@ class RecomputeReport:
 
 def planned_images(plan: PanelPlan) -> int:
     """Image forward passes of the tiles of ``plan`` when no worker keeps a panel: each tile runs its panel(s)."""
-    rows = [b - a for a, b in plan.bounds]
-    return sum(rows[i] + (rows[j] if j != i else 0) for i, j in plan.tiles)
+    from rsa_bridge.app.gram_tiles import tile_rows
+
+    return tile_rows(plan)
 
 
 def recompute_blocked(bound: Any, layer: str) -> str:

@@ -60,10 +60,15 @@ class TileReport:
     workers: int
 
 
+def tile_rows(plan: PanelPlan) -> int:
+    """Stimulus rows the tiles of ``plan`` take in all: each task takes its panel(s) once (i and j, or i once)."""
+    rows = [b - a for a, b in plan.bounds]
+    return sum(rows[i] + (rows[j] if j != i else 0) for i, j in plan.tiles)
+
+
 def tile_bytes(plan: PanelPlan) -> int:
     """Bytes the dask tiles of ``plan`` read: each task reads its panel(s) once."""
-    rows = [b - a for a, b in plan.bounds]
-    return sum((rows[i] + (rows[j] if j != i else 0)) * plan.n_units * 4 for i, j in plan.tiles)
+    return tile_rows(plan) * plan.n_units * 4
 
 
 def _tile(path: str, plan: PanelPlan, ij: tuple[int, int], precision: str, centring: Centring,
