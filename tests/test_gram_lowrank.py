@@ -144,6 +144,8 @@ def test_thread_count_never_changes_the_statistics(monkeypatch, threads):
     records = [MEASURES[n].bound(MeasureOptions()) for n in ("procrustes", "shape", "svcca")]
     observed = layer_scores_many(records, kernels, neural)
 
+    monkeypatch.setattr(lr, "BLOCK_BYTES", 8 * 20 * 5 * 2)           # blocks of 2 draws: several tasks per thread
+
     def run(count):
         monkeypatch.setattr(gram_scoring, "THREADS", count)
         return gram_stats_many(records, kernels, neural, observed, n_bootstrap=7, n_permutations=5,
@@ -152,6 +154,54 @@ def test_thread_count_never_changes_the_statistics(monkeypatch, threads):
     for one, many in zip(run(1), run(threads)):
         np.testing.assert_array_equal(one.samples, many.samples)
         np.testing.assert_array_equal(one.p_value, many.p_value)
+
+
+def test_a_block_of_draws_scores_each_draw_as_alone():
+    """DrawBlock: Procrustes of S draws x L layers from one GEMM equals each draw's own reference (1e-10), a constant
+    neural draw in the block refuses alone, and the block size depends on the shapes only."""
+    from rsa_bridge.measures.procrustes import procrustes_similarity
+    from rsa_bridge.measures.spectral import ConstantRepresentation
+
+    rng = np.random.default_rng(4)
+    xs = [rng.normal(size=(25, p)) * s for p, s in ((60, 1.0), (40, 1e-3), (90, 1e3))]
+    kernels = np.stack([x @ x.T for x in xs])
+    y = rng.normal(size=(25, 3))
+    factor = gram_spectrum(y @ y.T).factor()
+    idxs = [rng.integers(0, 25, 25) for _ in range(5)]
+    draws = [Draw.of(i) for i in idxs]
+    zs = [draw_factor(factor, d) for d in draws]
+    zs[2] = np.zeros_like(zs[2])                                   # a constant neural draw
+    block = lr.DrawBlock(lr.stack_layers(kernels), draws, zs)
+    for s, idx in enumerate(idxs):
+        cut = np.ix_(idx, idx)
+        if s == 2:
+            with pytest.raises(ConstantRepresentation):
+                block.layers(s)
+            continue
+        layers = block.layers(s)
+        for j, k in enumerate(kernels):
+            expected = procrustes_similarity(k[cut], (y @ y.T)[cut])
+            assert abs(lr.procrustes(layers.pair(j)) - expected) < TOL
+            assert abs(block.procrustes[s, j] - expected) < TOL
+    assert lr.block_size(8, 640, 50) == lr.block_size(8, 640, 50, limit=32) <= 32
+    assert lr.block_size(8, 100_000, 50) == 1                      # a huge product: one draw per GEMM
+
+
+def test_block_size_never_changes_the_samples(monkeypatch):
+    """Blocks of 1, 2 and 32 draws give the same samples (to rounding); the thread test checks bit equality."""
+    rng = np.random.default_rng(9)
+    x, r = rng.normal(size=(20, 40)), rng.normal(size=(20, 4))
+    kernels, neural = np.stack([x @ x.T]), r @ r.T
+    records = [MEASURES[n].bound(MeasureOptions()) for n in ("procrustes", "shape")]
+    observed = layer_scores_many(records, kernels, neural)
+    runs = []
+    for limit in (8, 8 * 20 * 5 * 2, lr.BLOCK_BYTES):             # bytes: blocks of 1, 2, 32 draws
+        monkeypatch.setattr(lr, "BLOCK_BYTES", limit)
+        runs.append(gram_stats_many(records, kernels, neural, observed, n_bootstrap=9, n_permutations=0,
+                                    rng=np.random.default_rng(3)))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_allclose(a.samples, b.samples, rtol=0, atol=1e-12)
 
 
 def test_constant_neural_data_give_nan_samples():
@@ -193,3 +243,33 @@ def test_the_route_is_chosen_by_capability_and_rank():
     assert every.eligible == [True, False]
     low = _Draws([MEASURES["procrustes"]], kernels[1:], r @ r.T)
     assert low.eligible == [False] and not low.uses_factor
+
+
+def test_factor_and_observed_spectra_stand_in_for_their_eigenproblems():
+    """The neural side prepared from its factor (thin SVD) and the full-rank test from the layers' observed
+    spectra give the scores and samples of the Gram route (1e-10), and full_rank's answer."""
+    from rsa_bridge.measures.gram_scoring import _Prepared
+    from rsa_bridge.measures.spectral import factor_spectrum
+
+    rng = np.random.default_rng(11)
+    xs = [rng.normal(size=(24, p)) for p in (50, 5, 30)]
+    kernels = np.stack([x @ x.T for x in xs])
+    r = rng.normal(size=(24, 4)) + xs[0][:, :4]
+    neural = r @ r.T
+    a, b = factor_spectrum(r), gram_spectrum(neural)
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(a.vectors.T @ b.vectors), np.eye(4), atol=1e-10)
+    records = [MEASURES[n].bound(MeasureOptions()) for n in ("procrustes", "shape", "cca", "svcca", "pwcca")]
+    layers = _Prepared(records, kernels)
+    assert [lr.spectrum_full_rank(s) for s in layers.spectra()] == [lr.full_rank(k) for k in kernels] \
+        == [True, False, True]
+    plain = layer_scores_many(records, kernels, neural)
+    fast = layer_scores_many(records, kernels, neural, factor=r, layers=layers)
+    np.testing.assert_allclose(fast, plain, rtol=0, atol=TOL)
+    kw = dict(n_bootstrap=5, n_permutations=4)
+    slow = gram_stats_many(records, kernels, neural, plain, rng=np.random.default_rng(2), **kw)
+    quick = gram_stats_many(records, kernels, neural, plain, rng=np.random.default_rng(2), factor=r, layers=layers,
+                            **kw)
+    for one, other in zip(slow, quick):
+        np.testing.assert_allclose(other.samples, one.samples, rtol=0, atol=TOL)
+        np.testing.assert_array_equal(other.p_value, one.p_value)

@@ -64,6 +64,8 @@ class Measure:
     ``draw_score``: ``draw_score(pair, **settings)``, the measure on a bootstrap draw from a
     :class:`rsa_bridge.measures.lowrank.DrawPair` (a full-rank layer against the neural factor) with no layer
     eigendecomposition, equal to ``gram_score`` of the resampled Grams to rounding; None: only ``gram_resample``.
+    ``factor_prepare``: ``factor_prepare(F)`` = ``gram_prepare(F F^T)`` from the (n, q) factor F itself (the
+    neural responses: a thin SVD instead of the n x n eigenproblem); None: the Gram is prepared.
     ``draw_eigen``: its ``draw_score`` eigendecomposes the layer's drawn Gram anyway (SVCCA), so the other
     measures of the same draw take what they need from that decomposition (:attr:`DrawPair.eigen`) instead of
     their own factorisations.
@@ -93,6 +95,7 @@ class Measure:
     resample_refusal: str = ""
     eigen: bool = False
     gram_resample: Callable[[Any, Any], Any] | None = None
+    factor_prepare: Callable[[Any], Any] | None = None
     draw_score: Callable[[Any], float] | None = None
     draw_eigen: bool = False
     map_input: str = "gram"
@@ -156,7 +159,8 @@ def _gram_measure(name: str, long_name: str, definition: str, peers: str, score:
                    ceiling_label=f"ceiling: split-half {long_name} of the neural data",
                    gram_score=score, gram_prepare=prepare, ceiling_short=f"split-half {name}", reference=reference,
                    check=check, settings=settings, map_score=score, map_prepare=prepare,
-                   gram_resample=_lazy("spectral", "resampled_spectrum") if prepare is _SPECTRUM else None, **fields)
+                   gram_resample=_lazy("spectral", "resampled_spectrum") if prepare is _SPECTRUM else None,
+                   factor_prepare=_lazy("spectral", "factor_spectrum") if prepare is _SPECTRUM else None, **fields)
 
 
 def _knn_settings(options) -> dict:

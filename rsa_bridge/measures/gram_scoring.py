@@ -49,9 +49,13 @@ from rsa_bridge.stats.resample import bootstrap_stimuli, permutations
 THREADS: int | None = None
 
 
-def _prepare(record, gram: np.ndarray) -> Any:
-    """What ``record.gram_score`` takes for one Gram; None for a constant representation (its score is NaN)."""
+def _prepare(record, gram: np.ndarray, factor: np.ndarray | None = None) -> Any:
+    """What ``record.gram_score`` takes for one Gram (from its factor, ``gram = factor factor^T``, where the record
+    prepares factors: :attr:`rsa_bridge.measures.Measure.factor_prepare`); None for a constant representation
+    (its score is NaN)."""
     try:
+        if factor is not None and record.factor_prepare is not None:
+            return record.factor_prepare(factor)
         return record.gram_prepare(gram) if record.gram_prepare is not None else gram
     except ConstantRepresentation:
         warnings.warn(f"a representation is constant over the stimuli; its {record.name} is NaN", RuntimeWarning,
@@ -83,9 +87,11 @@ class _Prepared:
     """Each Gram prepared once per distinct ``gram_prepare`` (one eigendecomposition shared by every spectral
     measure of the job), looked up by record."""
 
-    def __init__(self, records: Sequence, grams: Sequence[np.ndarray], idx: np.ndarray | None = None):
+    def __init__(self, records: Sequence, grams: Sequence[np.ndarray], idx: np.ndarray | None = None,
+                 factors: Sequence[np.ndarray] | None = None):
         """``idx``: prepare each ``G[idx][:, idx]`` instead (a bootstrap draw), by ``gram_resample`` when the
-        record has it (an eigenproblem over the distinct stimuli drawn), else by preparing the cut Gram."""
+        record has it (an eigenproblem over the distinct stimuli drawn), else by preparing the cut Gram.
+        ``factors``: each Gram's (n, q) factor (``G = F F^T``), for the records that prepare from it."""
         self._by_kind: dict[int, list] = {}
         cut = None if idx is None else np.ix_(idx, idx)
         for record in records:
@@ -95,10 +101,22 @@ class _Prepared:
             if idx is not None and record.gram_resample is not None:
                 self._by_kind[kind] = [_resample(record, g, idx) for g in grams]
             else:
-                self._by_kind[kind] = [_prepare(record, g if cut is None else g[cut]) for g in grams]
+                self._by_kind[kind] = [_prepare(record, g if cut is None else g[cut],
+                                                None if factors is None or cut is not None else f)
+                                       for g, f in zip(grams, factors or [None] * len(grams))]
 
     def of(self, record) -> list:
         return self._by_kind[id(record.gram_prepare)]
+
+    def spectra(self) -> list | None:
+        """Each Gram's :class:`rsa_bridge.measures.spectral.Spectrum` where a record prepared one (None for a
+        constant Gram), else None."""
+        from rsa_bridge.measures.spectral import Spectrum
+
+        for items in self._by_kind.values():
+            if any(isinstance(item, Spectrum) for item in items):
+                return [item if isinstance(item, Spectrum) else None for item in items]
+        return None
 
     def permuted(self, records: Sequence, grams: Sequence[np.ndarray], order: np.ndarray) -> _Prepared:
         """The preparation of each ``G[order][:, order]`` (the stimuli relabelled): a prepared object with a
@@ -125,16 +143,21 @@ class _Draws:
     neural spectrum resampled from that factor (a thin SVD) where every record resamples (``gram_resample``).
     Without a full-rank layer: :class:`_Prepared` alone, as before."""
 
-    def __init__(self, records: Sequence, kernels: np.ndarray, neural: np.ndarray):
-        from rsa_bridge.measures.lowrank import full_rank
-        from rsa_bridge.measures.spectral import gram_spectrum
+    def __init__(self, records: Sequence, kernels: np.ndarray, neural: np.ndarray, *, layers: _Prepared | None = None,
+                 factor: np.ndarray | None = None):
+        """``layers``: the layers' :class:`_Prepared` of the observed scores (their spectra decide the full rank
+        without another eigenproblem); ``factor``: the neural Gram's (n, q) factor (its spectrum by a thin SVD)."""
+        from rsa_bridge.measures.lowrank import full_rank, spectrum_full_rank
+        from rsa_bridge.measures.spectral import factor_spectrum, gram_spectrum
 
         self.records, self.kernels, self.neural = list(records), kernels, neural
-        full = [full_rank(k) for k in kernels] if self.records else []
+        spectra = None if layers is None else layers.spectra()
+        full = ([full_rank(k) for k in kernels] if spectra is None else [spectrum_full_rank(sp) for sp in spectra]) \
+            if self.records else []
         self.spectrum = None
         if any(full):
             try:
-                self.spectrum = gram_spectrum(neural)
+                self.spectrum = gram_spectrum(neural) if factor is None else factor_spectrum(factor)
             except ConstantRepresentation:
                 full = [False] * len(kernels)               # every sample NaN, with the warnings, as before
         self.factor = None if self.spectrum is None else self.spectrum.factor()
@@ -142,63 +165,78 @@ class _Draws:
         self.eligible = [ok and every for ok in full]
         # the neural factor's thin SVD beats the u x u eigenproblem when its rank is at most about u / 2
         self.uses_factor = any(full) and self.spectrum.rank <= neural.shape[0] // 3
+        self.stack, self.block = None, 1
+        if self.uses_factor and any(self.eligible):             # the eligible layers, float64, scored in blocks
+            from rsa_bridge.measures.lowrank import block_size, stack_layers
+
+            self.stack = stack_layers(np.asarray(kernels)[np.flatnonzero(self.eligible)])
+            self.block = block_size(*self.stack.shape[:2], self.factor.shape[1])
 
     def scores(self, idx: np.ndarray) -> np.ndarray:
         """(R, L) the records' measures on the draw ``idx``."""
-        if not self.uses_factor:
-            return _scores_many(self.records, _Prepared(self.records, self.kernels, idx),
-                                _Prepared(self.records, [self.neural], idx))
-        from dataclasses import replace
+        return self.scores_block([idx])[0]
 
-        from rsa_bridge.measures.lowrank import draw_pair
+    def scores_block(self, idxs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(R, L) the records' measures on each draw of ``idxs``, the full-rank layers of all of them scored
+        together (:class:`rsa_bridge.measures.lowrank.DrawBlock`)."""
+        if not self.uses_factor:
+            return [_scores_many(self.records, _Prepared(self.records, self.kernels, idx),
+                                 _Prepared(self.records, [self.neural], idx)) for idx in idxs]
+        from rsa_bridge.measures.lowrank import DrawBlock
         from rsa_bridge.measures.spectral import Draw, draw_factor
 
-        draw = Draw.of(idx)
-        out = np.empty((len(self.records), len(self.kernels)))
-        if not all(self.eligible):
-            every = all(r.gram_resample is not None for r in self.records)
-            neural = _Prepared(self.records, [self.spectrum if every else self.neural], idx)
-            out[:, ~np.array(self.eligible)] = _scores_many(
-                self.records, _Prepared(self.records, [k for k, ok in zip(self.kernels, self.eligible) if not ok],
-                                        idx), neural)
-        if any(self.eligible):
-            try:
-                base = draw_pair(None, draw_factor(self.factor, draw), draw)
-            except ConstantRepresentation:
-                warnings.warn("the neural data are constant over the stimuli drawn; these measures are NaN",
-                              RuntimeWarning, stacklevel=3)
-                base = None
-            share = any(r.draw_eigen for r in self.records)     # one eigh per layer serves every record
-            for i in np.flatnonzero(self.eligible):
-                pair = None if base is None else replace(base, k=self.kernels[i], share_eigen=share)
-                out[:, i] = [float("nan") if pair is None else float(r.draw_score(pair)) for r in self.records]
-        return out
+        draws = [Draw.of(idx) for idx in idxs]
+        block = None if self.stack is None else DrawBlock(self.stack, draws, [draw_factor(self.factor, d)
+                                                                             for d in draws])
+        outs = []
+        for sample, (idx, draw) in enumerate(zip(idxs, draws)):
+            out = np.empty((len(self.records), len(self.kernels)))
+            if not all(self.eligible):
+                every = all(r.gram_resample is not None for r in self.records)
+                neural = _Prepared(self.records, [self.spectrum if every else self.neural], idx)
+                out[:, ~np.array(self.eligible)] = _scores_many(
+                    self.records, _Prepared(self.records, [k for k, ok in zip(self.kernels, self.eligible) if not ok],
+                                            idx), neural)
+            if block is not None:
+                try:
+                    layers = block.layers(sample)
+                except ConstantRepresentation:
+                    warnings.warn("the neural data are constant over the stimuli drawn; these measures are NaN",
+                                  RuntimeWarning, stacklevel=3)
+                    layers = None
+                share = any(r.draw_eigen for r in self.records)     # one eigh per layer serves every record
+                for j, i in enumerate(np.flatnonzero(self.eligible)):
+                    pair = None if layers is None else layers.pair(j, share)
+                    out[:, i] = [float("nan") if pair is None else float(r.draw_score(pair)) for r in self.records]
+            outs.append(out)
+        return outs
 
 
-def _spread(fn, tasks: np.ndarray, desc: str) -> list:
+def _spread(fn, tasks: Sequence, desc: str, size=None) -> list:
     """``[fn(t) for t in tasks]`` over the process's cores (threads: the eigen- and Cholesky factorisations of
     numpy and scipy release the GIL; BLAS limited to one thread each meanwhile), with a progress bar ``desc``
     (:mod:`rsa_bridge.progress`: the session switch, ``--quiet``). Each task is computed the same way whatever
-    the thread count, in order, so results do not depend on it (:data:`THREADS`)."""
+    the thread count, in order, so results do not depend on it (:data:`THREADS`). ``size(task)``: how many
+    samples a task holds (the bar's step; 1 when None)."""
     from rsa_bridge.progress import progress_bar
     from rsa_bridge.stats.weighted import cpu_threads
 
     threads = min(len(tasks), cpu_threads() if THREADS is None else THREADS)
-    bar = progress_bar(total=len(tasks), desc=desc, unit="sample" if "bootstrap" in desc else "permutation")
+    bar = progress_bar(total=len(tasks) if size is None else sum(size(t) for t in tasks), desc=desc, unit="sample" if "bootstrap" in desc else "permutation")
     out = []
     if threads <= 1:
         for t in tasks:
             out.append(fn(t))
-            bar.update(1)
+            bar.update(1 if size is None else size(t))
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            for value in pool.map(fn, tasks):
+            for t, value in zip(tasks, pool.map(fn, tasks)):
                 out.append(value)
-                bar.update(1)
+                bar.update(1 if size is None else size(t))
     bar.close()
     return out
 
@@ -218,9 +256,12 @@ def layer_scores(record, kernels: Sequence[np.ndarray], neural: np.ndarray) -> n
     return layer_scores_many([record], kernels, neural)[0]
 
 
-def layer_scores_many(records: Sequence, kernels: Sequence[np.ndarray], neural: np.ndarray) -> np.ndarray:
-    """(R, L) :func:`layer_scores` of several records, each Gram prepared once per distinct ``gram_prepare``."""
-    return _scores_many(records, _Prepared(records, kernels), _Prepared(records, [neural]))
+def layer_scores_many(records: Sequence, kernels: Sequence[np.ndarray], neural: np.ndarray, *,
+                      factor: np.ndarray | None = None, layers: _Prepared | None = None) -> np.ndarray:
+    """(R, L) :func:`layer_scores` of several records, each Gram prepared once per distinct ``gram_prepare``
+    (``layers``: already prepared; ``factor``: the neural Gram's (n, q) factor, :class:`_Prepared`)."""
+    layers = _Prepared(records, kernels) if layers is None else layers
+    return _scores_many(records, layers, _Prepared(records, [neural], factors=None if factor is None else [factor]))
 
 
 def gram_stats(record, kernels: np.ndarray, neural: np.ndarray, observed: np.ndarray, *, n_bootstrap: int,
@@ -232,24 +273,29 @@ def gram_stats(record, kernels: np.ndarray, neural: np.ndarray, observed: np.nda
 
 def gram_stats_many(records: Sequence, kernels: np.ndarray, neural: np.ndarray, observed: Sequence[np.ndarray], *,
                     n_bootstrap: int, n_permutations: int, rng: np.random.Generator,
-                    level: float = 0.95) -> list[LayerStats]:
+                    level: float = 0.95, factor: np.ndarray | None = None,
+                    layers: _Prepared | None = None) -> list[LayerStats]:
     """:func:`gram_stats` of several records on the same bootstrap draws and permutations (in that order, as
-    for one record), each resampled Gram prepared once for all records sharing its ``gram_prepare``."""
+    for one record), each resampled Gram prepared once for all records sharing its ``gram_prepare``.
+    ``factor``, ``layers``: as :func:`layer_scores_many` (the observed scores' preparation, reused)."""
     outs = [LayerStats(resampled="stimuli") for _ in records]
     n = neural.shape[0]
     if n_bootstrap:
         from rsa_bridge.measures import check_resampling
 
         check_resampling([r.name for r in records], n_bootstrap)
-        draws = _Draws(records, kernels, neural)
-        samples = np.stack(_spread(draws.scores, bootstrap_stimuli(n, n_bootstrap, rng),
-                                   f"{_names(records)} bootstrap samples"), axis=1)
+        draws = _Draws(records, kernels, neural, layers=layers, factor=factor)
+        idx = bootstrap_stimuli(n, n_bootstrap, rng)
+        blocks = [idx[i:i + draws.block] for i in range(0, len(idx), draws.block)]
+        samples = np.stack([s for block in _spread(draws.scores_block, blocks, f"{_names(records)} bootstrap samples",
+                                                   size=len) for s in block], axis=1)
         for out, sample in zip(outs, samples):
             out.samples = sample
             out.ci_low, out.ci_high = percentile_ci(sample, level)
             out.p_best = p_best(sample)
     if n_permutations:
-        layers, base = _Prepared(records, kernels), _Prepared(records, [neural])
+        layers = _Prepared(records, kernels) if layers is None else layers
+        base = _Prepared(records, [neural], factors=None if factor is None else [factor])
 
         def null(p):
             return _scores_many(records, layers, base.permuted(records, [neural], p))
@@ -288,7 +334,8 @@ def gram_ceilings(records: Sequence, rates: xr.DataArray, n_splits: int = 10, se
         if np.isnan(a).any() or np.isnan(b).any():
             raise RSABridgeError(f"a half has no presentation of some stimulus or a NaN response; the "
                                  f"{'/'.join(r.name for r in records)} ceiling needs every stimulus in both halves")
-        values.append(_scores_many(records, _Prepared(records, [a @ a.T]), _Prepared(records, [b @ b.T]))[:, 0])
+        values.append(_scores_many(records, _Prepared(records, [a @ a.T], factors=[a]),
+                                   _Prepared(records, [b @ b.T], factors=[b]))[:, 0])
     return np.mean(values, axis=0)
 
 
@@ -302,8 +349,10 @@ def score_gram_measures(records: Sequence, grams: np.ndarray, responses: xr.Data
     records read, e.g. ``shape_alpha``: :meth:`rsa_bridge.measures.Measure.bound`)."""
     records = [r.bound(options) for r in records]
     neural = neural_gram(responses)
-    scores = layer_scores_many(records, grams, neural)
-    stats_ = gram_stats_many(records, grams, neural, scores, **stats)
+    factor = np.asarray(responses.values, dtype=np.float64)
+    layers = _Prepared(records, grams)                      # each layer decomposed once: scores, draws, permutations
+    scores = layer_scores_many(records, grams, neural, factor=factor, layers=layers)
+    stats_ = gram_stats_many(records, grams, neural, scores, **stats, factor=factor, layers=layers)
     ceilings = gram_ceilings(records, rates, options.ceiling_splits, options.fold_seed, stimulus_ids=ids)
     return list(zip(scores, stats_, (float(c) for c in ceilings)))
 

@@ -75,53 +75,181 @@ def full_rank(k, margin: float = FULL_RANK_MARGIN) -> bool:
     return bool(values[-1] > 0 and values[1] > margin * values[-1])
 
 
-@dataclass(frozen=True)
-class DrawPair:
-    """One full-rank layer against the neural data on one bootstrap draw of n stimuli (u distinct).
+#: bytes of the (L N, S (q + 1)) product a :class:`DrawBlock` forms at most (sets how many draws share one GEMM)
+BLOCK_BYTES = 64 * 2 ** 20
 
-    ``k`` (N, N): the layer Gram on all stimuli; ``draw``: the :class:`rsa_bridge.measures.spectral.Draw`;
-    ``w`` (u, r) orthonormal and ``s`` (r,) descending: the neural draw's ``Z = W diag(s) V^T``. The layer's
-    (u, u) Gram of the distinct stimuli drawn ``ku`` and its :func:`rsa_bridge.measures.spectral.draw_centred`
-    ``m`` are computed on first use (CCA and PWCCA need neither)."""
 
-    k: np.ndarray | None
-    draw: Draw
-    w: np.ndarray
-    s: np.ndarray
-    share_eigen: bool = False
+def block_size(layers: int, n: int, q: int, limit: int = 32) -> int:
+    """How many bootstrap draws :class:`DrawBlock` scores in one GEMM: at most ``limit``, and the product
+    (layers n x draws (q + 1) float64) within :data:`BLOCK_BYTES`; a function of the shapes only, so a result
+    never depends on the thread count."""
+    return int(max(1, min(limit, BLOCK_BYTES // max(1, 8 * layers * n * (q + 1)))))
+
+
+class DrawBlock:
+    """S bootstrap draws of the full-rank layers against the neural draws: what their measures share, each piece
+    computed once, for every layer (and, for Procrustes, every draw of the block) in one call, on first use.
+
+    ``stack`` (L, N, N) float64 C-contiguous: the layer Grams on all stimuli; ``draws``: S
+    :class:`rsa_bridge.measures.spectral.Draw`; ``zs``: each draw's (u, q) neural
+    :func:`rsa_bridge.measures.spectral.draw_factor`. :meth:`layers` gives one draw's :class:`DrawLayers`.
+    ``procrustes`` (S, L): ``E_s^T K_l E_s`` for every draw s and layer l from one GEMM
+    ``K (L N, N) x [E_1 .. E_S] (N, S (q + 1))``, with ``E_s`` (N, q + 1) = ``[c o (F - mean), c]`` on the drawn
+    stimuli and 0 elsewhere (no gather of a drawn Gram; 2 L N^2 (q + 1) flops per draw at the GEMM's full rate).
+    The gathers, products and factorisations are numpy calls over whole stacks, which release the GIL: the
+    bootstrap threads (:func:`rsa_bridge.measures.gram_scoring._spread`) keep the cores busy."""
+
+    def __init__(self, stack: np.ndarray, draws: list[Draw], zs: list[np.ndarray]):
+        self.stack, self.draws, self.zs = stack, list(draws), list(zs)
+
+    def layers(self, sample: int) -> DrawLayers:
+        """The :class:`DrawLayers` of draw ``sample``; ConstantRepresentation when its neural draw is constant."""
+        return DrawLayers(self, sample)
+
+    @cached_property
+    def procrustes(self) -> np.ndarray:
+        """(S, L) Procrustes similarities: ``||Xc^T Yc||_* = sum sqrt eig(Z^T M Z)`` with ``Z^T M Z = E^T K E``
+        (``P Z = Z``; E's first q columns ``D Z`` on the drawn rows) and ``tr M = sum c_i K_ii - c^T K c / n``
+        (``c^T K c`` the last entry of ``E^T K E``); NaN for a constant neural draw."""
+        n_layers, n = self.stack.shape[:2]
+        q = self.zs[0].shape[1]
+        e = np.zeros((n, len(self.draws), q + 1))
+        for i, (draw, z) in enumerate(zip(self.draws, self.zs)):
+            e[draw.unique, i, :q] = z * draw.d[:, None]
+            e[draw.unique, i, q] = draw.counts
+        ke = (self.stack.reshape(n_layers * n, n) @ e.reshape(n, -1)).reshape(n_layers, n, len(self.draws), q + 1)
+        quad = np.matmul(e.transpose(1, 2, 0)[None], ke.transpose(0, 2, 1, 3))     # (L, S, q + 1, q + 1)
+        g = quad[..., :q, :q]
+        nuclear = np.sqrt(np.clip(np.linalg.eigvalsh((g + np.swapaxes(g, -1, -2)) / 2), 0.0, None)).sum(axis=-1)
+        diagonal = np.einsum("lii->li", self.stack)                                 # (L, N)
+        trace = diagonal @ e[:, :, q] - quad[..., q, q] / np.array([d.n for d in self.draws])
+        total = np.array([float(np.sum(z * z)) for z in self.zs])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = nuclear / np.sqrt(trace * total)
+        return np.clip(value, 0.0, 1.0).T
+
+
+class DrawLayers:
+    """The full-rank layers of one bootstrap draw (``sample`` of a :class:`DrawBlock`) against its neural draw.
+
+    Pieces, each computed once for every layer in one call on first use: ``svd`` (``w`` (u, r) orthonormal,
+    ``s`` (r,) descending: the thin SVD ``Z = W diag(s) V^T``, r above the rank tolerance of
+    :func:`rsa_bridge.measures.spectral.gram_spectrum`), ``ku`` (L, u, u) the layers' Grams of the distinct
+    stimuli drawn, ``m`` their :func:`rsa_bridge.measures.spectral.draw_centred`, ``eigen`` M's eigendecompositions
+    (one batched ``eigh``), ``procrustes`` (L,) from the block. ConstantRepresentation when the neural draw is
+    constant."""
+
+    def __init__(self, block: DrawBlock, sample: int = 0):
+        self.block, self.sample = block, sample
+        self.draw, self.z = block.draws[sample], block.zs[sample]
+        if not np.any(self.z):
+            raise ConstantRepresentation("a representation is constant over the stimuli drawn; these measures are "
+                                         "undefined for it")
 
     @property
     def n(self) -> int:
         return self.draw.n
 
+    def __len__(self) -> int:
+        return int(self.block.stack.shape[0])
+
+    @cached_property
+    def svd(self) -> tuple[np.ndarray, np.ndarray]:
+        w, s, _ = np.linalg.svd(self.z, full_matrices=False)
+        keep = s * s > self.n * np.finfo(np.float64).eps * s[0] ** 2
+        return np.ascontiguousarray(w[:, keep]), s[keep]
+
     @cached_property
     def ku(self) -> np.ndarray:
-        return np.asarray(self.k, dtype=np.float64).take(self.draw.unique, 0).take(self.draw.unique, 1)
+        unique = self.draw.unique
+        return self.block.stack.take(unique, 1).take(unique, 2)
 
     @cached_property
     def m(self) -> np.ndarray:
-        from rsa_bridge.measures.spectral import centre_draw
-
-        return centre_draw(self.ku.copy(), self.draw)
+        c, d, n = self.draw.counts, self.draw.d, self.n
+        m = self.ku.copy()                                   # as spectral.centre_draw, for the stack
+        a = m @ c / n
+        m -= a[:, None, :]
+        m -= a[:, :, None]
+        m += (a @ c / n)[:, None, None]
+        m *= d[None, :, None]
+        m *= d[None, None, :]
+        return m
 
     @cached_property
     def eigen(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(values, vectors)`` of M, descending (one u x u ``eigh``): SVCCA's, reused by the shape metric when
-        ``share_eigen`` (a record of the job has ``draw_eigen``)."""
+        """``(values, vectors)`` (L, u), (L, u, u) of each M, descending (one batched ``eigh``): SVCCA's, reused
+        by the shape metric when a record of the job has ``draw_eigen``."""
         values, vectors = np.linalg.eigh(self.m)
-        return values[::-1], vectors[:, ::-1]
+        return values[:, ::-1], vectors[:, :, ::-1]
+
+    @property
+    def procrustes(self) -> np.ndarray:
+        return self.block.procrustes[self.sample]
+
+    def pair(self, layer: int, share_eigen: bool = False) -> DrawPair:
+        return DrawPair(self, layer, share_eigen)
 
 
-def draw_pair(k: np.ndarray | None, z: np.ndarray, draw: Draw) -> DrawPair:
-    """The :class:`DrawPair` of a layer Gram ``k`` (N, N) and the neural draw's (u, q) ``z``
-    (:func:`rsa_bridge.measures.spectral.draw_factor`); ConstantRepresentation when the neural draw is constant.
-    Same rank tolerance as :func:`rsa_bridge.measures.spectral.gram_spectrum`."""
-    w, s, _ = np.linalg.svd(z, full_matrices=False)
-    keep = s * s > draw.n * np.finfo(np.float64).eps * s[0] ** 2 if s.size and s[0] > 0 else np.zeros(0, bool)
-    if not keep.any():
-        raise ConstantRepresentation("a representation is constant over the stimuli drawn; these measures are "
-                                     "undefined for it")
-    return DrawPair(k, draw, np.ascontiguousarray(w[:, keep]), s[keep])
+def stack_layers(kernels) -> np.ndarray:
+    """(L, N, N) float64 C-contiguous layer Grams: what :class:`DrawBlock` multiplies and gathers from (made once
+    per job, not per sample)."""
+    return np.ascontiguousarray(np.asarray(kernels, dtype=np.float64))
+
+
+def spectrum_full_rank(spectrum, margin: float = FULL_RANK_MARGIN) -> bool:
+    """:func:`full_rank` from the Gram's :class:`rsa_bridge.measures.spectral.Spectrum` (already decomposed for the
+    observed score; None: a constant Gram): rank n - 1, the smallest eigenvalue > ``margin`` x the largest."""
+    return bool(spectrum is not None and spectrum.rank == spectrum.n - 1 and spectrum.values[0] > 0
+                and spectrum.values[-1] > margin * spectrum.values[0])
+
+
+@dataclass(frozen=True)
+class DrawPair:
+    """One full-rank layer (``layer``, an index into ``layers``) against the neural data on one bootstrap draw of
+    n stimuli (u distinct): what a record's ``draw_score`` takes. ``w`` (u, r), ``s`` (r,), ``ku`` and ``m``
+    (u, u), ``eigen`` are the layer's share of :class:`DrawLayers`' pieces (computed for every layer on first
+    use). ``share_eigen``: the shape metric takes ``f(M)`` from ``eigen`` (a record of the job has
+    ``draw_eigen``)."""
+
+    layers: DrawLayers
+    layer: int = 0
+    share_eigen: bool = False
+
+    @property
+    def n(self) -> int:
+        return self.layers.n
+
+    @property
+    def draw(self) -> Draw:
+        return self.layers.draw
+
+    @property
+    def w(self) -> np.ndarray:
+        return self.layers.svd[0]
+
+    @property
+    def s(self) -> np.ndarray:
+        return self.layers.svd[1]
+
+    @property
+    def ku(self) -> np.ndarray:
+        return self.layers.ku[self.layer]
+
+    @property
+    def m(self) -> np.ndarray:
+        return self.layers.m[self.layer]
+
+    @property
+    def eigen(self) -> tuple[np.ndarray, np.ndarray]:
+        values, vectors = self.layers.eigen
+        return values[self.layer], vectors[self.layer]
+
+
+def draw_pair(k: np.ndarray, z: np.ndarray, draw: Draw) -> DrawPair:
+    """The :class:`DrawPair` of one layer Gram ``k`` (N, N) and the neural draw's (u, q) ``z``
+    (:func:`rsa_bridge.measures.spectral.draw_factor`); ConstantRepresentation when the neural draw is constant."""
+    return DrawBlock(stack_layers(np.asarray(k)[None]), [draw], [z]).layers(0).pair(0)
 
 
 def _nuclear(ws: np.ndarray, fws: np.ndarray) -> float:
@@ -130,18 +258,9 @@ def _nuclear(ws: np.ndarray, fws: np.ndarray) -> float:
 
 
 def procrustes(pair: DrawPair) -> float:
-    """Procrustes similarity of the draw (as :func:`rsa_bridge.measures.procrustes.procrustes_similarity`).
-
-    From the uncentred ``K_u`` alone: ``M W S = P diag(d) K_u diag(d) W S`` (``P W = W``) and
-    ``tr M = sum c_i K_ii - c^T K_u c / n``, one (u, u) x (u, r + 1) product."""
-    d, c, n = pair.draw.d, pair.draw.counts, pair.n
-    ws = pair.w * pair.s
-    prod = pair.ku @ np.column_stack([ws * d[:, None], c])
-    mws = prod[:, :-1] * d[:, None]
-    mws -= np.outer(d, d @ mws) / n                     # P
-    trace = float(c @ np.diag(pair.ku)) - float(c @ prod[:, -1]) / n
-    value = _nuclear(ws, mws) / np.sqrt(trace * float(pair.s @ pair.s))
-    return float(min(max(value, 0.0), 1.0))
+    """Procrustes similarity of the draw (as :func:`rsa_bridge.measures.procrustes.procrustes_similarity`), from
+    :attr:`DrawLayers.procrustes` (every layer of the draw at once)."""
+    return float(pair.layers.procrustes[pair.layer])
 
 
 def shape(pair: DrawPair, alpha: float = 0.5) -> float:
