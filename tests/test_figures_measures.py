@@ -354,6 +354,11 @@ def test_printed_measure_blocks_say_in_sample(three):
         rows = _only(_csv(three), measure)
         top = rows.loc[rows["similarity"].idxmax()]
         assert f"best layer for V1: toy {top['layer']} (in-sample {measure} {top['similarity']:.4f}," in blocks
+    flat = _csv(three)
+    flat.loc[flat["measure"] == "cka", "similarity"] = 1.0                # every layer ties (CCA saturated, say)
+    tied = "\n".join(measure_blocks(flat))
+    assert "best layer for V1: none, every layer of toy scores 1.0000 (in-sample cka)" in tied
+    assert "best layer for V1: toy" in tied                                # the other measures still name one
 
 
 def test_trained_vs_untrained_draws_rsa_rows_only():

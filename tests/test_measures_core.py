@@ -326,3 +326,18 @@ def test_agreement_table_by_hand():
     same = table[table["measure"] != "linear"]
     assert agreement_table(same)["agree"].all()
     assert agreement_table(table[table["measure"] == "rsa"]) is None
+    flat = pd.concat([same, pd.DataFrame([{"dataset": "d", "model": "m", "area": "V4", "layer": layer, "measure": "cca",
+                                           "similarity": 1.0, "p_best": 1 / 3} for layer in "abc"])])
+    with pytest.warns(RuntimeWarning, match="cca gives every layer of m the same score"):
+        tied = agreement_table(flat).set_index("measure")
+    assert tied.loc["cca", "best_layer"] == "(all layers tie)" and np.isnan(tied.loc["cca", "p_best"])
+    assert np.isnan(tied.loc["cca", "profile_spearman_with_rsa"]) and tied["agree"].all()   # rsa and cka pick b
+
+
+def test_p_best_splits_ties():
+    from rsa_bridge.measures.stats import p_best
+
+    assert p_best(np.ones((5, 4))).tolist() == [0.25] * 4
+    samples = np.array([[0.1, 0.3, 0.3], [0.5, 0.1, 0.2], [np.nan, 1.0, 0.0]])
+    np.testing.assert_allclose(p_best(samples), [0.5, 0.25, 0.25])
+    assert np.isnan(p_best(np.full((2, 3), np.nan))).all()

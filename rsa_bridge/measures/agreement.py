@@ -8,9 +8,14 @@ layer profiles (``rank_correlation`` with RSA) is given per measure.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
+
+#: ``best_layer`` of a measure that gives every layer the same score (it names no best layer)
+ALL_TIED = "(all layers tie)"
 
 
 def layer_ranks(table: pd.DataFrame) -> pd.DataFrame:
@@ -38,15 +43,25 @@ def agreement_table(table: pd.DataFrame) -> pd.DataFrame | None:
             top = g.loc[g["similarity"].idxmax()]
             scores = g.set_index("layer")["similarity"]
             common = [l for l in scores.index if l in rsa.index]
-            rho = float(spearmanr(scores[common], rsa[common])[0]) if len(common) >= 3 else np.nan
-            best_layers[measure] = top["layer"]
+            finite = scores[np.isfinite(scores)]
+            tied = len(g) > 1 and len(finite) == len(g) and bool((finite == finite.iloc[0]).all())
+            if tied:                                   # e.g. CCA saturated at 1: no best layer, no rank profile
+                warnings.warn(f"{measure} gives every layer of {model} the same score ({finite.iloc[0]:.4g}) for "
+                              f"{area}: it names no best layer and is left out of the agreement", RuntimeWarning,
+                              stacklevel=2)
+                rho = np.nan
+            else:
+                rho = float(spearmanr(scores[common], rsa[common])[0]) if len(common) >= 3 else np.nan
+                best_layers[measure] = top["layer"]
             rows.append({"dataset": dataset, "model": model, "area": area, "measure": measure,
-                         "best_layer": top["layer"], "score": float(top["similarity"]),
-                         "p_best": float(top["p_best"]) if "p_best" in g and pd.notna(top.get("p_best")) else np.nan,
+                         "best_layer": ALL_TIED if tied else top["layer"], "score": float(top["similarity"]),
+                         "p_best": float(top["p_best"]) if "p_best" in g and pd.notna(top.get("p_best")) and not tied
+                         else np.nan,
                          "profile_spearman_with_rsa": rho, "n_layers": len(g)})
         agree = len(set(best_layers.values())) == 1
-        for row in rows[-len(best_layers):]:
-            row["agree"] = agree
+        for row in rows:
+            if (row["dataset"], row["model"], row["area"]) == (dataset, model, area):
+                row["agree"] = agree
     return pd.DataFrame(rows)
 
 

@@ -17,15 +17,17 @@ the record, never its name. ``gram_prepare`` (optional) turns one Gram into what
 - **ceiling**: mean over split halves of the repetitions of the measure between the two halves' neural Grams
   (as CKA's split-half ceiling; :func:`rsa_bridge.measures.ceilings.half_means`).
 
-Cost: an eigendecomposition per Gram per bootstrap sample, over the u ~ 0.63 n distinct stimuli drawn
+Cost: each layer Gram is eigendecomposed once (its observed score; the same spectra decide the low-rank route and
+serve the permutations) and the neural side never is: its spectrum comes from a thin SVD of the responses
+(``Measure.factor_prepare``, n q^2), for the score, the draws and each split half of the ceiling. Without the
+low-rank route a bootstrap sample eigendecomposes each Gram over the u ~ 0.63 n distinct stimuli drawn
 (:func:`rsa_bridge.measures.spectral.resampled_spectrum`, u^3 ~ n^3 / 4), shared by every spectral measure of the
-job (procrustes, shape, cca, svcca, pwcca prepare with the same ``gram_spectrum``: :func:`score_gram_measures`
-runs them together on the same draws); none per permutation (the layers' are reused, the neural Gram's relabelled:
-:meth:`_Prepared.permuted`). Samples and permutations run over the process's cores (threads, :data:`THREADS`;
-results do not depend on the count) with a progress bar. When every record has a
-``draw_score`` (procrustes, shape, cca, pwcca) a full-rank layer takes no eigendecomposition per sample at all
-(:mod:`rsa_bridge.measures.lowrank`: the drawn rows of the neural factor against the layer's drawn Gram), and
-when a layer has full rank the neural spectrum of each draw comes from a thin SVD of its factor.
+job; a permutation none (the layers' spectra are reused, the neural one relabelled: :meth:`_Prepared.permuted`).
+When every record has a ``draw_score`` (procrustes, shape, cca, svcca, pwcca) a full-rank layer takes the low-rank
+route (:mod:`rsa_bridge.measures.lowrank`): the drawn rows of the neural factor against the layer's Gram, the
+draws in blocks (Procrustes: one GEMM for a block of draws and every layer, :class:`~rsa_bridge.measures.lowrank.DrawBlock`),
+no layer eigendecomposition unless a record has ``draw_eigen`` (SVCCA). Blocks of samples (and permutations)
+run over the process's cores (threads, :data:`THREADS`; results do not depend on the count) with a progress bar.
 """
 from __future__ import annotations
 

@@ -29,8 +29,11 @@ matrix ``(W S)^T f(M) (W S)`` and ``tr f(M)`` for some matrix function f, with `
   same decomposition (no Cholesky factorisation, and ``tr f(M) = sum f(lam)`` with no subtraction).
 
 Cost per layer and sample: u^2 r + r^3 (+ u^3 for the shape metric with 0 < a < 1, and the u^3 ``eigh`` for
-SVCCA), against the u^3 eigendecomposition with vectors lifted to n stimuli for every measure. Equal to the
-eigenbasis route to rounding (tests: 1e-10).
+SVCCA), against the u^3 eigendecomposition with vectors lifted to n stimuli for every measure. Procrustes is
+scored for a block of S draws and all L layers at once (:class:`DrawBlock`): ``E^T K E`` with ``E`` the drawn,
+weighted neural factor scattered onto the n stimuli, from one (L n, n) x (n, S (q + 1)) GEMM (n^2 q per layer
+and draw at the GEMM's full rate instead of u^2 q after a gather of K_u that costs as much as the product).
+Equal to the eigenbasis route to rounding (tests: 1e-10).
 
 Example::
 

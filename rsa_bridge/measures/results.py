@@ -135,6 +135,10 @@ def measure_blocks(table: pd.DataFrame) -> list[str]:
                 if len(mrows) < 2:
                     continue
                 top = mrows.loc[mrows["similarity"].idxmax()]
+                if np.isfinite(mrows["similarity"]).all() and (mrows["similarity"] == top["similarity"]).all():
+                    lines.append(f"best layer for {area}: none, every layer of {model} scores {top['similarity']:.4f} "
+                                 f"(in-sample {name})")
+                    continue
                 prob = f", best in {100 * top['p_best']:.1f}% of bootstrap samples over {m.bootstrap_over}" \
                     if pd.notna(top.get("p_best", NAN)) else ""
                 lines.append(f"best layer for {area}: {model} {top['layer']} (in-sample {name} {top['similarity']:.4f}, "

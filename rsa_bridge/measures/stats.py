@@ -70,12 +70,21 @@ def weighted_cka(kernels: np.ndarray, neural: np.ndarray, weights: np.ndarray) -
 
 
 def p_best(samples: np.ndarray) -> np.ndarray:
-    """(L,) share of samples (rows without NaN) in which each column is the largest."""
+    """(L,) share of samples (rows without NaN) in which each column is the largest; a sample in which k columns
+    tie for the largest counts 1/k for each (a measure equal for every layer, e.g. CCA saturated at 1, gives 1/L
+    each, not 1 to the first layer).
+
+    Example::
+
+        >>> p_best(np.array([[0.1, 0.3], [0.2, 0.1], [1.0, 1.0], [0.0, 0.5]])).tolist()
+        [0.375, 0.625]
+    """
     ok = np.isfinite(samples).all(axis=1)
     if not ok.any():
         return np.full(samples.shape[1], np.nan)
-    winners = np.argmax(samples[ok], axis=1)
-    return np.bincount(winners, minlength=samples.shape[1]) / ok.sum()
+    s = samples[ok]
+    tied = s == s.max(axis=1, keepdims=True)
+    return (tied / tied.sum(axis=1, keepdims=True)).sum(axis=0) / ok.sum()
 
 
 def cka_stats(kernels: np.ndarray, neural: np.ndarray, observed: np.ndarray, *, n_bootstrap: int,
