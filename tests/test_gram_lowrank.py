@@ -273,3 +273,18 @@ def test_factor_and_observed_spectra_stand_in_for_their_eigenproblems():
     for one, other in zip(slow, quick):
         np.testing.assert_allclose(other.samples, one.samples, rtol=0, atol=TOL)
         np.testing.assert_array_equal(other.p_value, one.p_value)
+
+
+def test_a_ci_away_from_the_score_is_flagged():
+    """More units than stimuli: Procrustes rises when stimuli repeat, so the whole CI lies above the score; the
+    job says so (and not for CKA-like measures whose CI brackets the score)."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(40, 400))
+    r = rng.normal(size=(40, 6)) + x[:, :6]
+    kernels, neural = np.stack([x @ x.T]), r @ r.T
+    records = [MEASURES["procrustes"].bound(MeasureOptions())]
+    observed = layer_scores_many(records, kernels, neural)
+    with pytest.warns(RuntimeWarning, match="procrustes: the bootstrap CI lies above the in-sample score for 1 of 1"):
+        st = gram_stats_many(records, kernels, neural, observed, n_bootstrap=30, n_permutations=0,
+                             rng=np.random.default_rng(0))[0]
+    assert st.ci_low[0] > observed[0, 0]

@@ -291,10 +291,11 @@ def gram_stats_many(records: Sequence, kernels: np.ndarray, neural: np.ndarray, 
         blocks = [idx[i:i + draws.block] for i in range(0, len(idx), draws.block)]
         samples = np.stack([s for block in _spread(draws.scores_block, blocks, f"{_names(records)} bootstrap samples",
                                                    size=len) for s in block], axis=1)
-        for out, sample in zip(outs, samples):
+        for record, out, sample, seen in zip(records, outs, samples, observed):
             out.samples = sample
             out.ci_low, out.ci_high = percentile_ci(sample, level)
             out.p_best = p_best(sample)
+            _warn_shifted(record.name, np.asarray(seen, dtype=np.float64), out.ci_low, out.ci_high)
     if n_permutations:
         layers = _Prepared(records, kernels) if layers is None else layers
         base = _Prepared(records, [neural], factors=None if factor is None else [factor])
@@ -309,6 +310,22 @@ def gram_stats_many(records: Sequence, kernels: np.ndarray, neural: np.ndarray, 
             out.p_value = (1 + row) / (1 + n_permutations)
             out.p_holm, out.p_fdr = holm(out.p_value), fdr_bh(out.p_value)
     return outs
+
+
+def _warn_shifted(name: str, observed: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+    """A warning when the in-sample score lies outside its own percentile CI for most layers: the measure is
+    biased under resampling with repeated stimuli (e.g. Procrustes with more units than stimuli, where a repeated
+    stimulus adds no new direction), so the CI's position misleads; the ranking (``p_best``) and permutation p
+    remain usable."""
+    ok = np.isfinite(observed) & np.isfinite(low) & np.isfinite(high)
+    outside = ok & ((observed < low) | (observed > high))
+    if ok.any() and outside.sum() * 2 > ok.sum():
+        side = "above" if (low[outside] > observed[outside]).all() else \
+            "below" if (high[outside] < observed[outside]).all() else "away from"
+        warnings.warn(f"{name}: the bootstrap CI lies {side} the in-sample score for {int(outside.sum())} of "
+                      f"{int(ok.sum())} layers: the measure is biased when stimuli repeat in a sample; compare layers "
+                      f"by p_best or permutation p, and do not read the CI as an interval around the score",
+                      RuntimeWarning, stacklevel=3)
 
 
 def neural_gram(responses: xr.DataArray) -> np.ndarray:
