@@ -276,6 +276,8 @@ def test_factor_and_observed_spectra_stand_in_for_their_eigenproblems():
 
 
 def test_a_ci_away_from_the_score_is_flagged():
+    from rsa_bridge.measures import gram_scoring as gs
+
     """More units than stimuli: Procrustes rises when stimuli repeat, so the whole CI lies above the score; the
     job says so (and not for CKA-like measures whose CI brackets the score)."""
     rng = np.random.default_rng(12)
@@ -288,3 +290,6 @@ def test_a_ci_away_from_the_score_is_flagged():
         st = gram_stats_many(records, kernels, neural, observed, n_bootstrap=30, n_permutations=0,
                              rng=np.random.default_rng(0))[0]
     assert st.ci_low[0] > observed[0, 0]
+    with warnings.catch_warnings():                                   # saturated at 1 +- rounding: no warning
+        warnings.simplefilter("error")
+        gs._warn_shifted("pwcca", np.array([1 - 1e-13, 1.0]), np.ones(2), np.ones(2))

@@ -318,7 +318,7 @@ def _warn_shifted(name: str, observed: np.ndarray, low: np.ndarray, high: np.nda
     stimulus adds no new direction), so the CI's position misleads; the ranking (``p_best``) and permutation p
     remain usable."""
     ok = np.isfinite(observed) & np.isfinite(low) & np.isfinite(high)
-    outside = ok & ((observed < low) | (observed > high))
+    outside = ok & ((observed < low - 1e-9) | (observed > high + 1e-9))    # not rounding (CCA saturated at 1)
     if ok.any() and outside.sum() * 2 > ok.sum():
         side = "above" if (low[outside] > observed[outside]).all() else \
             "below" if (high[outside] < observed[outside]).all() else "away from"
