@@ -7,8 +7,10 @@ runs on the second core). :data:`AHEAD` holds those tensors until :func:`extract
 asks for them: :meth:`DecodedAhead.take` hands over the tensor of ``(path, transform)`` when the thread made it
 with *that* transform object from *that* file, else None and the loader decodes the image itself, as before. The
 tensors are the same bytes either way (the same two calls, ``transform(read_image(path))``, made them). The
-first image the loader has to decode itself stops the thread (it is behind), and an image it decodes after that
-is dropped; an error in the thread (a corrupt image) only stops it: the loader meets the image and raises.
+first image the loader has to decode itself stops the thread (it is behind; an image asked for again, as the
+probe pass's first one is, does not count), and an image the thread decodes after that is dropped; an error in
+the thread (a corrupt image) only stops it: the loader meets the image and raises. A loader with another
+transform (another network) drops what is held.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class DecodedAhead:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._done: dict[str, torch.Tensor] = {}
+        self._given: set[str] = set()
         self._transform: Any = None
         self._stopped = True
         self.taken = 0  # tensors handed over since the last run (a check for tests)
@@ -41,6 +44,7 @@ class DecodedAhead:
 
         with self._lock:
             self._done, self._transform, self._stopped, self.taken = {}, transform, False, 0
+            self._given = set()
         held, count = 0, 0
         try:
             for path in paths:
@@ -67,18 +71,23 @@ class DecodedAhead:
         with self._lock:
             if not self._done and self._stopped:
                 return None
-            out = self._done.pop(str(path), None) if transform is self._transform else None
-            if out is None:
-                self._stopped = True  # the producer is behind (or decodes something else): it stops
-            else:
+            if transform is not self._transform:  # another network's images: none of these will be asked for
+                self._stopped, self._done = True, {}
+                return None
+            key = str(path)
+            out = self._done.pop(key, None)
+            if out is not None:
+                self._given.add(key)
                 self.taken += 1
+            elif key not in self._given:  # (asked again, e.g. after the probe pass's first image: no miss)
+                self._stopped = True  # the producer is behind: it stops
             return out
 
     def stop(self) -> None:
         """Stop the producer after its current image and drop every tensor not taken yet."""
         with self._lock:
             self._stopped = True
-            self._done, self._transform = {}, None
+            self._done, self._transform, self._given = {}, None, set()
 
     def __len__(self) -> int:
         with self._lock:

@@ -94,3 +94,47 @@ def test_decoded_ahead_stops_at_a_limit_and_at_a_corrupt_image(images):
     assert ahead.run(images, _transform, limit_bytes=2 * one.numel() * 4) == 2
     images[3].write_bytes(b"broken")
     assert DecodedAhead().run(images, _transform) == 3  # stops before the corrupt one, raises nothing
+
+
+def _gated(gate: threading.Event):
+    """A transform that waits for ``gate`` before its third image (a producer caught mid-way)."""
+    calls = []
+
+    def transform(image):
+        calls.append(1)
+        if len(calls) == 3:
+            assert gate.wait(30)
+        return _transform(image)
+
+    return transform
+
+
+def _started(ahead: DecodedAhead, images, transform) -> threading.Thread:
+    producer = threading.Thread(target=ahead.run, args=(images, transform))
+    producer.start()
+    while len(ahead) < 2:  # two decoded, the third waits for the gate
+        pass
+    return producer
+
+
+def test_an_image_asked_for_again_is_no_miss(images):
+    """The probe pass takes the first image and the first batch asks for it again: the producer goes on."""
+    gate, ahead = threading.Event(), DecodedAhead()
+    transform = _gated(gate)
+    producer = _started(ahead, images, transform)
+    assert ahead.take(images[0], transform) is not None
+    assert ahead.take(images[0], transform) is None  # asked again: no miss
+    gate.set()
+    producer.join()
+    assert ahead.taken == 1 and len(ahead) == len(images) - 1  # it went on to the end
+
+
+def test_a_miss_stops_the_producer_and_keeps_what_it_made(images):
+    gate, ahead = threading.Event(), DecodedAhead()
+    transform = _gated(gate)
+    producer = _started(ahead, images, transform)
+    assert ahead.take(images[4], transform) is None  # not reached yet: a miss
+    gate.set()
+    producer.join()
+    assert len(ahead) == 2  # the image in flight was dropped, none after it was decoded
+    assert torch.equal(ahead.take(images[1], transform), _transform(read_image(images[1])))

@@ -40,6 +40,7 @@ class HeadStart:
         self._paths: list = []
         self._paths_given = threading.Event()
         self._built = threading.Event()
+        self._closing = False
         self._thread = threading.Thread(target=self._build, name="rsa-bridge-head-start", daemon=True)
         self._thread.start()
 
@@ -56,7 +57,7 @@ class HeadStart:
             self._built.set()
         self._paths_given.wait()
         transform = getattr(getattr(self._model, "rsa_bridge_info", None), "transform", None)
-        if self._paths and transform is not None:
+        if self._paths and transform is not None and not self._closing:
             AHEAD.run(self._paths, transform)  # until the forward pass catches up (extractors.ahead)
 
     def decode_ahead(self, paths: list | None) -> None:
@@ -77,6 +78,7 @@ class HeadStart:
         """Stop the decoding, wait for the thread (a finished job leaves no thread behind) and drop what it made."""
         from extractors.ahead import AHEAD
 
+        self._closing = True
         self._paths_given.set()
         AHEAD.stop()
         self._thread.join()
