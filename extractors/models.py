@@ -152,23 +152,6 @@ def cache_path(weights: tvm.WeightsEnum) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 
-def loads_offline(name: str, weights: Any) -> bool:
-    """Whether :func:`load_model` builds the torchvision model ``name`` with ``weights`` from this machine alone:
-    untrained, a state-dict file, or an enum member whose file is already in the torch hub cache (never a
-    download). A caller may then build it ahead, in a background thread (:mod:`rsa_bridge.app.head_start`).
-
-    >>> loads_offline("alexnet", "none"), loads_offline("no_such_net", "none")
-    (True, False)
-    """
-    if str(name) not in tvm.list_models():
-        return False
-    try:
-        kind, spec = _parse_weights(name, weights, _weights_enum(name))
-    except RSABridgeError:
-        return False
-    return kind != "enum" or cache_path(spec).is_file()
-
-
 def _offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 

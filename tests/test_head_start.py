@@ -138,3 +138,40 @@ def test_a_miss_stops_the_producer_and_keeps_what_it_made(images):
     producer.join()
     assert len(ahead) == 2  # the image in flight was dropped, none after it was decoded
     assert torch.equal(ahead.take(images[1], transform), _transform(read_image(images[1])))
+
+
+def test_sigterm_while_the_thread_runs_ends_the_command_cleanly(tmp_path):
+    """SIGTERM while the head start's thread is decoding: exit 143 with the one line, nothing published, and the
+    process ends (the thread is stopped and joined on the way out)."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys, time
+        from extractors import ahead
+        from rsa_bridge.app import cli
+
+        def run(self, paths, transform, limit_bytes=0):  # a decoding that lasts until it is stopped
+            with self._lock:
+                self._stopped = False
+            print("ready", flush=True)
+            for _ in range(6000):
+                if self._stopped:
+                    return 0
+                time.sleep(0.01)
+            print("never stopped", file=sys.stderr)
+            return 0
+
+        ahead.DecodedAhead.run = run
+        sys.exit(cli.main({[*JOB, "--out", str(tmp_path / "out")]!r}))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**__import__("os").environ, HEAD_START_ENV: "1"})
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and "never stopped" not in err
+    assert not (tmp_path / "out").exists()

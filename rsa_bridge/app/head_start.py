@@ -12,7 +12,7 @@ itself (:func:`extractors.provenance.module_provenance`: the same name, weights,
 results and provenance are the same bits with or without the head start.
 
 Only where the build needs nothing from the network and nothing the checks could refuse first: one torchvision
-model (:func:`extractors.models.loads_offline`: untrained, a state-dict file or cached weights), the plain local
+model (:func:`loads_offline`: untrained, a state-dict file or cached weights), the plain local
 runner (no ``--scheduler``, ``--model-rdms``, ``--between-models`` or layer selection). When the build fails
 in the thread, :meth:`HeadStart.models` returns None and the pipeline loads the model itself, so its error comes
 where it always came (after the preflight checks). The thread is joined when the ``with`` block ends, on errors
@@ -118,9 +118,29 @@ def wanted(args: argparse.Namespace) -> bool:
         return False
     if getattr(args, "heldout_layer", None) or getattr(args, "select_on", None):
         return False
-    from extractors.models import loads_offline  # imports torch and torchvision: first, before the rest
-
     return loads_offline(models[0], args.weights)
+
+
+def loads_offline(name: str, weights: Any) -> bool:
+    """Whether :func:`extractors.load_model` builds the torchvision model ``name`` with ``weights`` from this machine
+    alone: untrained, a state-dict file, or an enum member whose file is already in the torch hub cache (never a
+    download). Imports torch and torchvision (first, before the rest of the job).
+
+    >>> loads_offline("alexnet", "none"), loads_offline("no_such_net", "none")
+    (True, False)
+    """
+    from torchvision import models as tvm
+
+    from extractors.models import _parse_weights, _weights_enum, cache_path  # the loader's own reading of weights
+    from rsa_bridge.errors import RSABridgeError
+
+    if str(name) not in tvm.list_models():
+        return False
+    try:
+        kind, spec = _parse_weights(name, weights, _weights_enum(name))
+    except RSABridgeError:
+        return False
+    return kind != "enum" or cache_path(spec).is_file()
 
 
 @contextmanager
