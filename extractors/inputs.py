@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
+from extractors.ahead import AHEAD
 from rsa_bridge.errors import RSABridgeError, preview
 from stimuli import StimulusError, StimulusSet, from_folder, load_stimulus_set, read_image
 from stimuli.pixels import IMAGE_READING_ATTRS, to_rgb
@@ -82,8 +83,10 @@ def _image_loader(
     def load(start: int, stop: int) -> torch.Tensor:
         tensors = []
         for item in items[start:stop]:
-            image = to_rgb(item, f"image {ids[start]!r}") if isinstance(item, Image.Image) else read_image(item)
-            out = transform(image)
+            out = None if isinstance(item, Image.Image) else AHEAD.take(item, transform)  # extractors.ahead
+            if out is None:
+                image = to_rgb(item, f"image {ids[start]!r}") if isinstance(item, Image.Image) else read_image(item)
+                out = transform(image)
             if not isinstance(out, torch.Tensor):
                 raise RSABridgeError(f"the transform returned a {type(out).__name__}, not a tensor (C, H, W)")
             tensors.append(out)

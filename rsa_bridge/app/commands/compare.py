@@ -201,12 +201,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rsa_bridge.errors import RSABridgeError
     from rsa_bridge.app.commands.between_cmd import one_weights, run_between
 
     if getattr(args, "between_models", False):
         return run_between(args)
     args.weights = one_weights(args.weights)
+    from rsa_bridge.app.head_start import head_start
+
+    # the network is built in a background thread while the rest is imported and checked (rsa_bridge.app.head_start)
+    with head_start(args) as start:
+        if start is not None:  # and the first images decoded by the same thread once the network is built
+            from rsa_bridge.app.head_start import stimulus_paths
+            start.decode_ahead(stimulus_paths(args))
+        return _run_job(args, start)
+
+
+def _run_job(args: argparse.Namespace, start) -> int:
+    from rsa_bridge.errors import RSABridgeError
+
     from rsa_bridge.app.pipeline import compare_models, compare_precomputed
     from rsa_bridge.options import RDMOptions, StatsOptions
     from rsa_bridge.app.report import format_table, write_outputs
@@ -296,6 +308,7 @@ def _run(args: argparse.Namespace) -> int:
         from rsa_bridge.app.network import NetworkOptions
 
         network = NetworkOptions(weights=args.weights, layers=layers, stimuli=args.stimuli,
+                                 models=start.models() if start is not None and runner is compare_models else None,
                                  cache=False if getattr(args, "no_cache", False) else getattr(args, "cache", None),
                                  tokens=args.tokens if getattr(args, "tokens", "all") != "all" else None)
         result = runner(args.model, args.area, dataset=args.dataset, **measure_kw, network=network,
