@@ -49,7 +49,6 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -76,6 +75,24 @@ def full_rank(k, margin: float = FULL_RANK_MARGIN) -> bool:
 
     values = np.linalg.eigvalsh(center_gram(check_gram(k)))     # ascending; values[0] is the centring direction
     return bool(values[-1] > 0 and values[1] > margin * values[-1])
+
+
+class once:
+    """A per-instance cached attribute (like :func:`functools.cached_property`, which before Python 3.12 computes
+    under one lock shared by every instance of the class, and so ran the bootstrap threads' blocks one at a time:
+    two threads reached 1.0 core). Each :class:`DrawBlock` and :class:`DrawLayers` is used by one thread only."""
+
+    def __init__(self, fn):
+        self.fn, self.name, self.__doc__ = fn, fn.__name__, fn.__doc__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)    # the instance's dict answers every later access
+        return value
 
 
 #: bytes of the (L N, S (q + 1)) product a :class:`DrawBlock` forms at most (sets how many draws share one GEMM)
@@ -109,7 +126,7 @@ class DrawBlock:
         """The :class:`DrawLayers` of draw ``sample``; ConstantRepresentation when its neural draw is constant."""
         return DrawLayers(self, sample)
 
-    @cached_property
+    @once
     def procrustes(self) -> np.ndarray:
         """(S, L) Procrustes similarities: ``||Xc^T Yc||_* = sum sqrt eig(Z^T M Z)`` with ``Z^T M Z = E^T K E``
         (``P Z = Z``; E's first q columns ``D Z`` on the drawn rows) and ``tr M = sum c_i K_ii - c^T K c / n``
@@ -156,18 +173,18 @@ class DrawLayers:
     def __len__(self) -> int:
         return int(self.block.stack.shape[0])
 
-    @cached_property
+    @once
     def svd(self) -> tuple[np.ndarray, np.ndarray]:
         w, s, _ = np.linalg.svd(self.z, full_matrices=False)
         keep = s * s > self.n * np.finfo(np.float64).eps * s[0] ** 2
         return np.ascontiguousarray(w[:, keep]), s[keep]
 
-    @cached_property
+    @once
     def ku(self) -> np.ndarray:
         unique = self.draw.unique
         return self.block.stack.take(unique, 1).take(unique, 2)
 
-    @cached_property
+    @once
     def m(self) -> np.ndarray:
         c, d, n = self.draw.counts, self.draw.d, self.n
         m = self.ku.copy()                                   # as spectral.centre_draw, for the stack
@@ -179,7 +196,7 @@ class DrawLayers:
         m *= d[None, None, :]
         return m
 
-    @cached_property
+    @once
     def eigen(self) -> tuple[np.ndarray, np.ndarray]:
         """``(values, vectors)`` (L, u), (L, u, u) of each M, descending (one batched ``eigh``): SVCCA's, reused
         by the shape metric when a record of the job has ``draw_eigen``."""
