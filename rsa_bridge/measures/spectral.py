@@ -93,12 +93,7 @@ def gram_spectrum(k, *, rtol: float | None = None) -> Spectrum:
     kc = center_gram(check_gram(k))
     values, vectors = np.linalg.eigh(kc)
     values, vectors = values[::-1], vectors[:, ::-1]
-    rtol = kc.shape[0] * np.finfo(np.float64).eps if rtol is None else float(rtol)
-    top = values[0] if values.size else 0.0
-    r = int(np.sum(values > rtol * top)) if top > 0 else 0
-    if r == 0:
-        raise ConstantRepresentation("a representation is constant over the stimuli (its centred Gram is zero); "
-                                     "these measures are undefined for it")
+    r = _rank(values, kc.shape[0], rtol)
     return Spectrum(values[:r].copy(), np.ascontiguousarray(vectors[:, :r]))
 
 
@@ -121,12 +116,7 @@ def factor_spectrum(f, *, rtol: float | None = None) -> Spectrum:
         raise RSABridgeError("the factor of the Gram matrix contains NaN or inf")
     w, s, _ = np.linalg.svd(f - f.mean(axis=0), full_matrices=False)
     values = s * s
-    rtol = f.shape[0] * np.finfo(np.float64).eps if rtol is None else float(rtol)
-    top = values[0] if values.size else 0.0
-    r = int(np.sum(values > rtol * top)) if top > 0 else 0
-    if r == 0:
-        raise ConstantRepresentation("a representation is constant over the stimuli (its centred Gram is zero); "
-                                     "these measures are undefined for it")
+    r = _rank(values, f.shape[0], rtol)
     return Spectrum(values[:r].copy(), np.ascontiguousarray(w[:, :r]))
 
 
