@@ -172,7 +172,8 @@ def test_stream_rdms_out_of_core_panels_equal_in_memory(tmp_path):
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 9)).eval()
     images = torch.rand(23, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     for metric in ("correlation", "euclidean", "cosine"):
-        memory = stream_rdms(net, images, ["0", "3"], RDMOptions(metric=metric, memory_budget=math.inf),
+        # the same batches in both runs: a float32 Linear's rounding can depend on the batch size (CPU kernels)
+        memory = stream_rdms(net, images, ["0", "3"], RDMOptions(metric=metric, memory_budget=math.inf, batch_size=5),
                              progress=False)
         spilled = stream_rdms(net, images, ["0", "3"], RDMOptions(metric=metric, memory_budget=0, batch_size=5,
                                                                   gram_budget=2 * 4 * 23 * 62, spill_dir=tmp_path),
