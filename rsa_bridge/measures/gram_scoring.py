@@ -25,8 +25,8 @@ low-rank route a bootstrap sample eigendecomposes each Gram over the u ~ 0.63 n 
 job; a permutation none (the layers' spectra are reused, the neural one relabelled: :meth:`_Prepared.permuted`).
 When every record has a ``draw_score`` (procrustes, shape, cca, svcca, pwcca) a full-rank layer takes the low-rank
 route (:mod:`rsa_bridge.measures.lowrank`): the drawn rows of the neural factor against the layer's Gram, the
-draws in blocks (Procrustes: one GEMM for a block of draws and every layer, :class:`~rsa_bridge.measures.lowrank.DrawBlock`),
-no layer eigendecomposition unless a record has ``draw_eigen`` (SVCCA). Blocks of samples (and permutations)
+draws in blocks (Procrustes: one GEMM for a block of draws and every layer,
+:class:`~rsa_bridge.measures.lowrank.DrawBlock`), no layer eigendecomposition unless a record has ``draw_eigen`` (SVCCA). Blocks of samples (and permutations)
 run over the process's cores (threads, :data:`THREADS`; results do not depend on the count) with a progress bar.
 """
 from __future__ import annotations
@@ -224,7 +224,8 @@ def _spread(fn, tasks: Sequence, desc: str, size=None) -> list:
     from rsa_bridge.stats.weighted import cpu_threads
 
     threads = min(len(tasks), cpu_threads() if THREADS is None else THREADS)
-    bar = progress_bar(total=len(tasks) if size is None else sum(size(t) for t in tasks), desc=desc, unit="sample" if "bootstrap" in desc else "permutation")
+    total = len(tasks) if size is None else sum(size(t) for t in tasks)
+    bar = progress_bar(total=total, desc=desc, unit="sample" if "bootstrap" in desc else "permutation")
     out = []
     if threads <= 1:
         for t in tasks:

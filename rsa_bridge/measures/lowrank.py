@@ -186,15 +186,9 @@ class DrawLayers:
 
     @once
     def m(self) -> np.ndarray:
-        c, d, n = self.draw.counts, self.draw.d, self.n
-        m = self.ku.copy()                                   # as spectral.centre_draw, for the stack
-        a = m @ c / n
-        m -= a[:, None, :]
-        m -= a[:, :, None]
-        m += (a @ c / n)[:, None, None]
-        m *= d[None, :, None]
-        m *= d[None, None, :]
-        return m
+        from rsa_bridge.measures.spectral import centre_draw
+
+        return centre_draw(self.ku.copy(), self.draw)
 
     @once
     def eigen(self) -> tuple[np.ndarray, np.ndarray]:

@@ -184,12 +184,13 @@ def draw_centred(k, draw: Draw) -> np.ndarray:
 
 
 def centre_draw(m: np.ndarray, draw: Draw) -> np.ndarray:
-    """:func:`draw_centred` from the (u, u) Gram ``K_u`` of the distinct stimuli drawn (overwritten in place)."""
+    """:func:`draw_centred` from the (u, u) Gram ``K_u`` of the distinct stimuli drawn, or from a stack (L, u, u)
+    of them (overwritten in place)."""
     c, d, n = draw.counts, draw.d, draw.n
     a = m @ c / n                                        # centre with the draw's weights: (I - 1 c^T/n) K_u (I - c 1^T/n)
-    m -= a[None, :]
-    m -= a[:, None]
-    m += float(c @ a) / n
+    m -= a[..., None, :]
+    m -= a[..., :, None]
+    m += (a @ c / n)[..., None, None]
     m *= d[:, None]
     m *= d[None, :]                                      # = P diag(d) K_u diag(d) P
     return m
